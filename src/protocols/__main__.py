@@ -1,0 +1,61 @@
+"""Run one node: ``python -m protocols --config cluster.json --node-id n1``.
+
+Exit codes: 0 after a graceful stop (SIGTERM, SIGINT, Admin.Shutdown); 2 for a bad
+config or a node that cannot start (port in use, data dir locked, corrupt storage) —
+with a one-line explanation on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import logging
+import sys
+
+from protocols.common.errors import ProtocolError
+from protocols.runtime.config import load_cluster_config
+from protocols.runtime.host import NodeHost
+from protocols.runtime.shell import ProtocolShell
+
+SHELLS = {
+    "bare": "protocols.bare.node:SHELL",
+    "raft": "protocols.raft.node:SHELL",
+}
+
+
+def load_shell(protocol: str) -> ProtocolShell:
+    """The ``SHELL`` of a protocol by name (or ``module:attr``)."""
+    target = SHELLS.get(protocol, protocol)
+    if ":" not in target:
+        raise ProtocolError(f"unknown protocol {protocol!r}; known: {', '.join(sorted(SHELLS))}")
+    module, _, attr = target.partition(":")
+    try:
+        shell: ProtocolShell = getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError) as e:
+        raise ProtocolError(f"protocol {protocol!r} is not available ({target}): {e}") from None
+    return shell
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m protocols", description=__doc__)
+    parser.add_argument("--config", required=True, help="cluster config JSON file")
+    parser.add_argument("--node-id", required=True, help="which node of the config to run")
+    parser.add_argument("--log-level", default="INFO")
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level.upper(),
+        format=f"%(asctime)s {args.node_id} %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        config = load_cluster_config(args.config).node(args.node_id)
+        host = NodeHost(config, load_shell(config.protocol))
+        return asyncio.run(host.run())
+    except ProtocolError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

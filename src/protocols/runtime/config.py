@@ -1,0 +1,215 @@
+"""Cluster and node configuration: loading and validation with errors a user can act on.
+
+One JSON file describes a cluster; each node process is started with that file and its
+own id (``python -m protocols.node --config cluster.json --node-id n1``)::
+
+    {
+      "protocol": "raft",
+      "nodes": {                         # where each node's gRPC server listens
+        "n1": {"address": "127.0.0.1:7001", "data_dir": "/tmp/c/n1"},
+        "n2": {"address": "127.0.0.1:7002", "data_dir": "/tmp/c/n2"}
+      },
+      "links": {                         # optional: how node i reaches node j
+        "n1": {"n2": "127.0.0.1:9012"}   # (the runner points these at proxies i -> j)
+      },
+      "tick_ms": 10,                     # one core tick
+      "rpc_deadline_ms": 1000,           # deadline of every peer RPC
+      "seed": 0,                         # seeds the node's RNG and its fault hook
+      "options": {}                      # protocol options (validated by the protocol)
+    }
+
+Admin and health traffic always goes to ``nodes[i].address`` directly; peer traffic
+goes through ``links[i][j]`` when given, else straight to ``nodes[j].address``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from protocols.common.errors import ConfigError, UnknownNode
+from protocols.common.ids import NodeId, validate_node_id
+
+__all__ = ["ClusterConfig", "NodeConfig", "load_cluster_config", "parse_address"]
+
+_KNOWN_KEYS = {"protocol", "nodes", "links", "tick_ms", "rpc_deadline_ms", "seed", "options"}
+
+
+@dataclass(frozen=True, slots=True)
+class NodeConfig:
+    """Everything one node process needs: its own address and how to reach each peer."""
+
+    node_id: NodeId
+    protocol: str
+    address: str
+    data_dir: str
+    peers: Mapping[NodeId, str]  # peer id -> address this node dials (maybe a proxy)
+    tick_ms: float = 10.0
+    rpc_deadline_ms: float = 1000.0
+    seed: int = 0
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def tick_s(self) -> float:
+        return self.tick_ms / 1000.0
+
+    @property
+    def rpc_deadline_s(self) -> float:
+        return self.rpc_deadline_ms / 1000.0
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterConfig:
+    protocol: str
+    addresses: Mapping[NodeId, str]
+    data_dirs: Mapping[NodeId, str]
+    links: Mapping[NodeId, Mapping[NodeId, str]]
+    tick_ms: float
+    rpc_deadline_ms: float
+    seed: int
+    options: Mapping[str, Any]
+
+    @property
+    def node_ids(self) -> list[NodeId]:
+        return sorted(self.addresses)
+
+    def node(self, node_id: str) -> NodeConfig:
+        """The config of one node; UnknownNode if ``node_id`` is not a member."""
+        if node_id not in self.addresses:
+            raise UnknownNode(node_id, list(self.addresses))
+        nid = NodeId(node_id)
+        peers = {
+            p: self.links.get(nid, {}).get(p, self.addresses[p])
+            for p in self.node_ids
+            if p != nid
+        }
+        return NodeConfig(nid, self.protocol, self.addresses[nid], self.data_dirs[nid], peers,
+                          self.tick_ms, self.rpc_deadline_ms, self.seed, dict(self.options))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "protocol": self.protocol,
+            "nodes": {n: {"address": self.addresses[n], "data_dir": self.data_dirs[n]}
+                      for n in self.node_ids},
+            "links": {i: dict(sorted(self.links[i].items())) for i in sorted(self.links)},
+            "tick_ms": self.tick_ms,
+            "rpc_deadline_ms": self.rpc_deadline_ms,
+            "seed": self.seed,
+            "options": dict(self.options),
+        }
+
+
+def parse_address(raw: object, what: str) -> tuple[str, int]:
+    """Split ``host:port``; ConfigError naming ``what`` if it is not one."""
+    if not isinstance(raw, str) or ":" not in raw:
+        raise ConfigError(f"{what}: expected 'host:port', got {raw!r}")
+    host, _, port_s = raw.rpartition(":")
+    if not host or not port_s.isdigit() or not 0 < int(port_s) < 65536:
+        raise ConfigError(f"{what}: expected 'host:port' with a port in 1..65535, got {raw!r}")
+    return host, int(port_s)
+
+
+def _positive(raw: Any, what: str, default: float) -> float:
+    value = default if raw is None else raw
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        raise ConfigError(f"{what} must be a positive number, got {raw!r}")
+    return float(value)
+
+
+def _parse_nodes(raw: Any) -> tuple[dict[NodeId, str], dict[NodeId, str]]:
+    if not isinstance(raw, dict) or not raw:
+        raise ConfigError("'nodes' must be a non-empty object of node id -> {address, data_dir}")
+    addresses: dict[NodeId, str] = {}
+    data_dirs: dict[NodeId, str] = {}
+    seen: dict[str, NodeId] = {}
+    for key in sorted(raw):
+        nid = validate_node_id(key)
+        spec = raw[key]
+        if not isinstance(spec, dict) or "address" not in spec:
+            raise ConfigError(f"node {nid}: expected an object with an 'address'")
+        address = spec["address"]
+        parse_address(address, f"node {nid} address")
+        if address in seen:
+            raise ConfigError(f"duplicate address {address}: used by nodes {seen[address]} "
+                              f"and {nid}")
+        seen[address] = nid
+        addresses[nid] = address
+        data_dir = spec.get("data_dir", "")
+        if not isinstance(data_dir, str):
+            raise ConfigError(f"node {nid}: 'data_dir' must be a string path")
+        data_dirs[nid] = data_dir
+    return addresses, data_dirs
+
+
+def _parse_links(raw: Any, members: Mapping[NodeId, str]) -> dict[NodeId, dict[NodeId, str]]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise ConfigError("'links' must be an object: node id -> {peer id -> address}")
+    links: dict[NodeId, dict[NodeId, str]] = {}
+    for src in sorted(raw):
+        if src not in members:
+            raise ConfigError(f"links: {UnknownNode(src, list(members))}")
+        table = raw[src]
+        if not isinstance(table, dict):
+            raise ConfigError(f"links.{src}: expected an object of peer id -> address")
+        for dst in sorted(table):
+            if dst not in members:
+                raise ConfigError(f"links.{src}: {UnknownNode(dst, list(members))}")
+            if dst == src:
+                raise ConfigError(f"links.{src}: a node has no link to itself")
+            parse_address(table[dst], f"links.{src}.{dst}")
+        missing = sorted(set(members) - set(table) - {src})
+        if missing:
+            raise ConfigError(f"links.{src}: missing peer(s) {', '.join(missing)} "
+                              "(give every peer or omit the node's links entirely)")
+        links[NodeId(src)] = {NodeId(d): table[d] for d in sorted(table)}
+    return links
+
+
+def cluster_config_from_dict(raw: Any, source: str = "config") -> ClusterConfig:
+    """Validate a parsed JSON config; ConfigError (prefixed by ``source``) if it is wrong."""
+    try:
+        if not isinstance(raw, dict):
+            raise ConfigError("top level must be a JSON object")
+        unknown = sorted(set(raw) - _KNOWN_KEYS)
+        if unknown:
+            raise ConfigError(f"unknown key(s) {', '.join(unknown)}; "
+                              f"allowed: {', '.join(sorted(_KNOWN_KEYS))}")
+        protocol = raw.get("protocol")
+        if not isinstance(protocol, str) or not protocol:
+            raise ConfigError("'protocol' must name a protocol, e.g. \"raft\"")
+        addresses, data_dirs = _parse_nodes(raw.get("nodes"))
+        seed = raw.get("seed", 0)
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise ConfigError(f"'seed' must be an integer, got {seed!r}")
+        options = raw.get("options", {})
+        if not isinstance(options, dict):
+            raise ConfigError("'options' must be an object")
+        return ClusterConfig(
+            protocol=protocol,
+            addresses=addresses,
+            data_dirs=data_dirs,
+            links=_parse_links(raw.get("links"), addresses),
+            tick_ms=_positive(raw.get("tick_ms"), "'tick_ms'", 10.0),
+            rpc_deadline_ms=_positive(raw.get("rpc_deadline_ms"), "'rpc_deadline_ms'", 1000.0),
+            seed=seed,
+            options=options,
+        )
+    except ConfigError as e:
+        raise ConfigError(f"{source}: {e}") from None
+
+
+def load_cluster_config(path: str) -> ClusterConfig:
+    """Read and validate a cluster config file."""
+    if not os.path.exists(path):
+        raise ConfigError(f"config file {path} does not exist")
+    try:
+        with open(path, encoding="utf-8") as f:
+            raw = json.load(f)
+    except json.JSONDecodeError as e:
+        raise ConfigError(f"{path}: not valid JSON: {e}") from None
+    return cluster_config_from_dict(raw, path)

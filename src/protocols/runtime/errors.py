@@ -1,0 +1,71 @@
+"""The single mapping from our error hierarchy to gRPC status codes, and back.
+
+Servicers raise ``ProtocolError`` subclasses; ``abort_with`` turns them into a status the
+client can act on. Clients turn a status back into the same exception with ``error_of``.
+A ``NotLeader`` carries its leader hint in the trailing metadata ``x-leader-hint``.
+"""
+
+from __future__ import annotations
+
+import grpc
+import grpc.aio
+
+from protocols.common.errors import (
+    ConfigError,
+    InvalidRequest,
+    NotLeader,
+    ProtocolError,
+    StorageError,
+    Timeout,
+    Unavailable,
+    UnknownNode,
+)
+
+__all__ = ["LEADER_HINT_KEY", "abort_with", "error_of", "grpc_status_of"]
+
+LEADER_HINT_KEY = "x-leader-hint"
+
+_STATUS: list[tuple[type[ProtocolError], grpc.StatusCode]] = [
+    (NotLeader, grpc.StatusCode.FAILED_PRECONDITION),
+    (UnknownNode, grpc.StatusCode.NOT_FOUND),
+    (InvalidRequest, grpc.StatusCode.INVALID_ARGUMENT),
+    (ConfigError, grpc.StatusCode.INVALID_ARGUMENT),
+    (Timeout, grpc.StatusCode.DEADLINE_EXCEEDED),
+    (Unavailable, grpc.StatusCode.UNAVAILABLE),
+    (StorageError, grpc.StatusCode.DATA_LOSS),
+]
+
+
+def grpc_status_of(error: BaseException) -> grpc.StatusCode:
+    for cls, code in _STATUS:
+        if isinstance(error, cls):
+            return code
+    return grpc.StatusCode.INTERNAL
+
+
+async def abort_with(context: grpc.aio.ServicerContext, error: ProtocolError) -> None:
+    """End the RPC with the status of ``error`` (never returns)."""
+    if isinstance(error, NotLeader):
+        context.set_trailing_metadata(((LEADER_HINT_KEY, error.leader_hint or ""),))
+    await context.abort(grpc_status_of(error), str(error))
+
+
+def error_of(e: grpc.aio.AioRpcError) -> ProtocolError:
+    """The exception a client should raise for a failed RPC."""
+    code = e.code()
+    details = e.details() or code.name
+    if code == grpc.StatusCode.FAILED_PRECONDITION:
+        hint = None
+        for key, value in e.trailing_metadata() or ():
+            if key == LEADER_HINT_KEY and value:
+                hint = str(value)
+        return NotLeader(hint, details)
+    if code == grpc.StatusCode.NOT_FOUND:
+        return UnknownNode(details)
+    if code == grpc.StatusCode.INVALID_ARGUMENT:
+        return InvalidRequest(details)
+    if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+        return Timeout(details)
+    if code == grpc.StatusCode.DATA_LOSS:
+        return StorageError(details)
+    return Unavailable(f"{code.name}: {details}")

@@ -1,0 +1,448 @@
+"""The shared node shell: one asyncio gRPC server hosting one protocol core.
+
+This is DESIGN.md's "thin asyncio shell". It owns no protocol logic; it turns the world
+into core inputs and core outputs into the world:
+
+* gRPC requests from peers (``Route``s) -> ``core.on_message`` -> reply;
+* a ticker -> ``core.tick()`` every ``tick_ms``;
+* client commands (``submit``) -> ``core.submit`` -> an awaitable answer;
+* after each input, one synchronous ``pump()``: persist (fsync) -> send -> apply ->
+  answer, the order that makes "persist before you speak" true;
+* per-peer sender tasks drain bounded per-peer queues, so the core never waits on the
+  network and a slow peer never slows the others.
+
+It also serves the standard gRPC health service (SERVING only once everything is up),
+server reflection (so ``grpcurl`` works), the Admin service and the Probe service.
+SIGTERM/SIGINT stop it gracefully (exit 0); SIGKILL is survivable by design because
+state is recovered from storage.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import logging
+import os
+import random
+import signal
+import time
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+import grpc
+import grpc.aio
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from protocols._pb import admin_pb2, admin_pb2_grpc
+from protocols.common.errors import (
+    InvalidRequest,
+    ProtocolError,
+    StorageError,
+    Unavailable,
+    UnknownNode,
+)
+from protocols.common.fs import OsFileSystem
+from protocols.common.ids import NodeId
+from protocols.common.outbox import Answer, Envelope
+from protocols.runtime.codec import from_proto, to_proto
+from protocols.runtime.config import NodeConfig, parse_address
+from protocols.runtime.core import Core, NodeStatusInfo, Storage, pump
+from protocols.runtime.errors import abort_with
+from protocols.runtime.faults import LinkFaults, MessageFaults
+from protocols.runtime.shell import ProtocolShell, Route
+from protocols.runtime.transport import SERVER_OPTIONS, PeerUnreachable, Transport
+
+__all__ = ["SENDER_ID_KEY", "NodeHost", "StartupError"]
+
+log = logging.getLogger("protocols.host")
+
+SENDER_ID_KEY = "x-node-id"  # metadata naming the peer that sent a protocol RPC
+PEER_QUEUE_MAX = 4096  # messages waiting for one peer; beyond this we drop (like a full NIC)
+PEER_INFLIGHT_MAX = 64  # concurrent RPCs to one peer
+
+
+class StartupError(ProtocolError):
+    """The node could not start (port in use, data dir locked, bad storage)."""
+
+
+class _PeerSender:
+    """Drains one peer's queue; each message becomes an RPC task (bounded in flight)."""
+
+    def __init__(self, host: NodeHost, peer: NodeId) -> None:
+        self.host = host
+        self.peer = peer
+        self.queue: asyncio.Queue[Envelope] = asyncio.Queue(PEER_QUEUE_MAX)
+        self.inflight = asyncio.Semaphore(PEER_INFLIGHT_MAX)
+
+    async def run(self) -> None:
+        while True:
+            envelope = await self.queue.get()
+            await self.inflight.acquire()
+            self.host.transport.spawn(self._deliver(envelope))
+
+    async def _deliver(self, envelope: Envelope) -> None:
+        try:
+            await self.host.deliver(envelope)
+        finally:
+            self.inflight.release()
+
+
+class NodeHost:
+    """Runs one node: ``await NodeHost(config, shell).run()`` until SIGTERM or Shutdown."""
+
+    def __init__(self, config: NodeConfig, shell: ProtocolShell) -> None:
+        self.config = config
+        self.shell = shell
+        self.node_id = config.node_id
+        self.faults = MessageFaults(config.node_id, config.seed)
+        self.transport = Transport(config.node_id, config.peers, config.rpc_deadline_s,
+                                   self.faults)
+        self.core: Core
+        self.storage: Storage
+        self.started_at = time.monotonic()
+        self.pings_received: dict[str, int] = {}
+        self.applied_hooks: list[Callable[[Any], None]] = []
+        self._routes_by_type: dict[type[Any], Route] = {r.request_type: r for r in shell.routes}
+        self._senders: dict[NodeId, _PeerSender] = {}
+        self._answers: dict[int, asyncio.Future[Any]] = {}
+        self._next_request_id = 0
+        self._stop = asyncio.Event()
+        self._health = health.aio.HealthServicer()
+        self._server: grpc.aio.Server | None = None
+        self._lock_fd = -1
+
+    # ------------------------------------------------------------------ lifecycle
+    async def run(self) -> int:
+        """Start, serve until asked to stop, stop gracefully. Returns the exit code."""
+        self._recover()
+        try:
+            await self._start_server()
+            self._install_signal_handlers()
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(self._ticker())
+                for peer in sorted(self.config.peers):
+                    sender = self._senders[peer] = _PeerSender(self, peer)
+                    tg.create_task(sender.run())
+                await self._set_serving(True)
+                log.info("node %s (%s) serving on %s", self.node_id, self.shell.name,
+                         self.config.address)
+                await self._stop.wait()
+                raise _Stopping()
+        except* _Stopping:
+            pass
+        finally:
+            await self._shutdown()
+        return 0
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    def _recover(self) -> None:
+        data_dir = self.config.data_dir or f"/tmp/protocols-{self.node_id}-{os.getpid()}"
+        os.makedirs(data_dir, exist_ok=True)
+        self._lock_data_dir(data_dir)
+        rng = random.Random(f"{self.config.seed}/{self.node_id}")
+        try:
+            parts = self.shell.spec.create_node(
+                self.node_id, sorted(self.config.peers), OsFileSystem(), data_dir, rng,
+                self.config.options,
+            )
+        except StorageError as e:
+            raise StartupError(f"node {self.node_id}: cannot recover from {data_dir}: {e}") from e
+        self.core, self.storage = parts.core, parts.storage
+
+    def _lock_data_dir(self, data_dir: str) -> None:
+        """Two processes on one data dir would corrupt it: refuse the second."""
+        fd = os.open(os.path.join(data_dir, "LOCK"), os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise StartupError(f"node {self.node_id}: data dir {data_dir} is in use by "
+                               "another process") from None
+        self._lock_fd = fd
+
+    async def _start_server(self) -> None:
+        server = grpc.aio.server(options=SERVER_OPTIONS)
+        health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
+        admin_pb2_grpc.add_AdminServicer_to_server(_AdminServicer(self), server)
+        admin_pb2_grpc.add_ProbeServicer_to_server(_ProbeServicer(self), server)
+        names = [
+            "protocols.admin.v1.Admin",
+            "protocols.admin.v1.Probe",
+            *self._add_routes(server),
+            *self.shell.add_services(server, self),
+        ]
+        self._service_names = sorted(set(names))
+        reflection.enable_server_reflection(
+            [*self._service_names, health.SERVICE_NAME, reflection.SERVICE_NAME], server
+        )
+        host, port = parse_address(self.config.address, f"node {self.node_id} address")
+        try:
+            bound = server.add_insecure_port(f"{host}:{port}")
+        except RuntimeError as e:
+            raise StartupError(f"node {self.node_id}: cannot listen on {self.config.address}: "
+                               f"{e} (is the port in use?)") from None
+        if bound == 0:
+            raise StartupError(f"node {self.node_id}: cannot listen on {self.config.address} "
+                               "(port in use?)")
+        await server.start()
+        self._server = server
+
+    def _add_routes(self, server: grpc.aio.Server) -> list[str]:
+        by_service: dict[str, dict[str, grpc.RpcMethodHandler]] = {}
+        for route in self.shell.routes:
+            by_service.setdefault(route.service, {})[route.method] = (
+                grpc.unary_unary_rpc_method_handler(
+                    self._route_handler(route),
+                    request_deserializer=route.request_pb.FromString,
+                    response_serializer=lambda m: m.SerializeToString(),
+                )
+            )
+        for service, handlers in sorted(by_service.items()):
+            server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service,
+                                                                                  handlers),))
+        return sorted(by_service)
+
+    def _install_signal_handlers(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.request_stop)
+
+    async def _set_serving(self, serving: bool) -> None:
+        status = (health_pb2.HealthCheckResponse.SERVING if serving
+                  else health_pb2.HealthCheckResponse.NOT_SERVING)
+        for name in ["", *self._service_names]:
+            await self._health.set(name, status)
+
+    async def _shutdown(self) -> None:
+        log.info("node %s stopping", self.node_id)
+        if self._server is not None:
+            with contextlib.suppress(Exception):
+                await self._set_serving(False)
+            await self._server.stop(grace=1.0)
+        await self.transport.close()
+        for fut in self._answers.values():
+            if not fut.done():
+                fut.set_exception(Unavailable(f"node {self.node_id} is shutting down"))
+        self._answers.clear()
+        with contextlib.suppress(AttributeError):
+            self.storage.close()
+        if self._lock_fd >= 0:
+            os.close(self._lock_fd)
+            self._lock_fd = -1
+
+    # ------------------------------------------------------------------ the pump
+    def pump(self) -> None:
+        """Drain the core's outbox: persist -> send -> apply -> answer."""
+        pump(self.core, self.storage, self._send, self._apply, self._answer, self._trace)
+
+    def _send(self, envelope: Envelope) -> None:
+        sender = self._senders.get(envelope.dst)
+        if sender is None:  # not started yet, or not a peer: the message is lost
+            self.core.on_send_failed(envelope.dst, envelope.msg)
+            return
+        try:
+            sender.queue.put_nowait(envelope)
+        except asyncio.QueueFull:
+            self.core.on_send_failed(envelope.dst, envelope.msg)
+
+    def _apply(self, entry: Any) -> None:
+        for hook in self.applied_hooks:
+            hook(entry)
+
+    def _answer(self, answer: Answer) -> None:
+        fut = self._answers.pop(answer.request_id, None)
+        if fut is None or fut.done():
+            return
+        if answer.error is not None:
+            fut.set_exception(answer.error)
+        else:
+            fut.set_result(answer.result)
+
+    def _trace(self, line: str) -> None:
+        log.debug("%s %s", self.node_id, line)
+
+    async def _ticker(self) -> None:
+        """Call core.tick() every tick_s. Missed ticks are skipped, not burst: a stalled
+        event loop must not look like many elapsed heartbeat intervals at once."""
+        loop = asyncio.get_running_loop()
+        tick_s = self.config.tick_s
+        next_at = loop.time() + tick_s
+        while True:
+            await asyncio.sleep(max(0.0, next_at - loop.time()))
+            self.core.tick()
+            self.pump()
+            next_at = max(next_at + tick_s, loop.time())
+
+    # ------------------------------------------------------------------ peers
+    async def deliver(self, envelope: Envelope) -> None:
+        """Send one request to its peer and feed the reply (or the failure) to the core."""
+        route = self._routes_by_type.get(type(envelope.msg))
+        if route is None:
+            raise TypeError(f"{self.shell.name}: no route for {type(envelope.msg).__name__}")
+        try:
+            reply_pb = await self.transport.call(
+                envelope.dst, route.path, to_proto(envelope.msg, route.request_pb),
+                route.reply_pb, metadata=((SENDER_ID_KEY, self.node_id),),
+            )
+            reply = from_proto(reply_pb, route.reply_type)
+        except (PeerUnreachable, InvalidRequest):
+            self.core.on_send_failed(envelope.dst, envelope.msg)
+        else:
+            self.core.on_reply(envelope.dst, envelope.msg, reply)
+        self.pump()
+
+    def _route_handler(
+        self, route: Route
+    ) -> Callable[[Any, grpc.aio.ServicerContext], Coroutine[Any, Any, Any]]:
+        async def handle(request_pb: Any, context: grpc.aio.ServicerContext) -> Any:
+            src = self._sender_of(context)
+            if src is None:
+                await abort_with(context, UnknownNode(_metadata(context).get(SENDER_ID_KEY, "?"),
+                                                      list(self.config.peers)))
+            try:
+                msg = from_proto(request_pb, route.request_type)
+            except InvalidRequest as e:
+                await abort_with(context, e)
+            reply = self.core.on_message(src, msg)  # type: ignore[arg-type]
+            self.pump()  # persist before the reply leaves this node
+            return to_proto(reply, route.reply_pb) if reply is not None else route.reply_pb()
+
+        return handle
+
+    def _sender_of(self, context: grpc.aio.ServicerContext) -> NodeId | None:
+        sender = _metadata(context).get(SENDER_ID_KEY, "")
+        return NodeId(sender) if sender in self.config.peers else None
+
+    # ------------------------------------------------------------------ clients
+    async def submit(self, command: Any, timeout_s: float | None = None) -> Any:
+        """Hand a client command to the core and wait for its answer."""
+        self._next_request_id += 1
+        request_id = self._next_request_id
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._answers[request_id] = fut
+        self.core.submit(request_id, command)
+        self.pump()
+        try:
+            return await asyncio.wait_for(fut, timeout_s)
+        finally:
+            self._answers.pop(request_id, None)
+
+    def status(self) -> NodeStatusInfo:
+        return self.core.status()
+
+
+class _Stopping(Exception):
+    """Raised inside the task group to cancel every node task on stop."""
+
+
+def _metadata(context: grpc.aio.ServicerContext) -> dict[str, str]:
+    return {k: str(v) for k, v in (context.invocation_metadata() or ())}
+
+
+def _faults_from_pb(links: Any) -> list[LinkFaults]:
+    return [
+        LinkFaults(
+            peer=link.peer or "*",
+            drop_rate=link.drop_rate,
+            drop_reply_rate=link.drop_reply_rate,
+            duplicate_rate=link.duplicate_rate,
+            delay_min_ms=link.delay_min_ms,
+            delay_max_ms=link.delay_max_ms,
+            reorder_rate=link.reorder_rate,
+            reorder_delay_ms=link.reorder_delay_ms,
+        )
+        for link in links
+    ]
+
+
+def _faults_to_pb(links: list[LinkFaults]) -> list[admin_pb2.LinkFaults]:
+    return [admin_pb2.LinkFaults(**{f: getattr(link, f) for f in LinkFaults.__slots__})
+            for link in links]
+
+
+class _AdminServicer(admin_pb2_grpc.AdminServicer):
+    """Admin: status, message faults, reachability probes, graceful shutdown."""
+
+    def __init__(self, host: NodeHost) -> None:
+        self.host = host
+
+    async def Status(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        info = self.host.status()
+        return admin_pb2.NodeStatus(
+            node_id=self.host.node_id,
+            protocol=self.host.shell.name,
+            role=info.role,
+            epoch=info.epoch,
+            leader_id=info.leader_id,
+            commit_index=info.commit_index,
+            last_applied=info.last_applied,
+            pid=os.getpid(),
+            uptime_s=time.monotonic() - self.host.started_at,
+            details=info.details,
+            pings_received=self.host.pings_received,
+        )
+
+    async def SetMessageFaults(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        links = _faults_from_pb(request.links)
+        for link in links:
+            if link.peer != "*" and link.peer not in self.host.config.peers:
+                await abort_with(context, UnknownNode(link.peer, list(self.host.config.peers)))
+        try:
+            current = self.host.faults.set(links, seed=request.seed or None)
+        except InvalidRequest as e:
+            await abort_with(context, e)
+        log.info("node %s message faults: %s", self.host.node_id, current or "none")
+        return admin_pb2.SetMessageFaultsReply(links=_faults_to_pb(current))
+
+    async def ProbePeers(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        peers = list(request.peers) or sorted(self.host.config.peers)
+        for peer in peers:
+            if peer not in self.host.config.peers:
+                await abort_with(context, UnknownNode(peer, list(self.host.config.peers)))
+        count = max(1, min(request.count or 1, 10_000))
+        deadline = request.deadline_ms / 1000.0 if request.deadline_ms else None
+        results = await asyncio.gather(
+            *(self._probe(NodeId(p), count, deadline) for p in peers)
+        )
+        return admin_pb2.ProbeReply(peers=results)
+
+    async def _probe(self, peer: NodeId, count: int, deadline: float | None) -> Any:
+        result = admin_pb2.PeerProbe(peer=peer, sent=count)
+        rtts: list[float] = []
+        for seq in range(count):
+            started = time.monotonic()
+            try:
+                await self.host.transport.call(
+                    peer, "/protocols.admin.v1.Probe/Ping",
+                    admin_pb2.PingRequest(from_id=self.host.node_id, seq=seq),
+                    admin_pb2.PingReply, deadline_s=deadline,
+                    metadata=((SENDER_ID_KEY, self.host.node_id),),
+                )
+            except PeerUnreachable as e:
+                result.failed += 1
+                result.last_error = e.reason
+            else:
+                result.ok += 1
+                rtts.append((time.monotonic() - started) * 1000)
+        result.mean_rtt_ms = sum(rtts) / len(rtts) if rtts else 0.0
+        return result
+
+    async def Shutdown(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        asyncio.get_running_loop().call_later(0.05, self.host.request_stop)
+        return admin_pb2.ShutdownReply()
+
+
+class _ProbeServicer(admin_pb2_grpc.ProbeServicer):
+    """Counts pings per sender, so tests can see exactly what got through."""
+
+    def __init__(self, host: NodeHost) -> None:
+        self.host = host
+
+    async def Ping(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        src = request.from_id
+        self.host.pings_received[src] = self.host.pings_received.get(src, 0) + 1
+        return admin_pb2.PingReply(node_id=self.host.node_id, seq=request.seq)

@@ -1,0 +1,178 @@
+"""The transport: a deadline on every RPC, and the message-fault hook really acting on
+messages (a dropped message is not delivered, a duplicated one is delivered twice)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import grpc
+import grpc.aio
+import pytest
+
+from protocols._pb import admin_pb2, admin_pb2_grpc
+from protocols.common.errors import InvalidRequest
+from protocols.common.ids import NodeId
+from protocols.runtime.faults import LinkFaults, MessageFaults
+from protocols.runtime.transport import PeerUnreachable, Transport
+
+PING = "/protocols.admin.v1.Probe/Ping"
+
+
+class CountingProbe(admin_pb2_grpc.ProbeServicer):
+    def __init__(self) -> None:
+        self.received: list[int] = []
+        self.stall_s = 0.0
+
+    async def Ping(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        self.received.append(request.seq)
+        if self.stall_s:
+            await asyncio.sleep(self.stall_s)
+        return admin_pb2.PingReply(node_id="peer", seq=request.seq)
+
+
+@pytest.fixture
+async def peer() -> AsyncIterator[tuple[str, CountingProbe]]:
+    server = grpc.aio.server()
+    probe = CountingProbe()
+    admin_pb2_grpc.add_ProbeServicer_to_server(probe, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    yield f"127.0.0.1:{port}", probe
+    await server.stop(grace=None)
+
+
+async def wait_until(predicate: Any, deadline_s: float, what: str) -> None:
+    end = time.monotonic() + deadline_s
+    while not predicate():
+        if time.monotonic() > end:
+            raise AssertionError(f"timed out after {deadline_s}s waiting for {what}")
+        await asyncio.sleep(0.01)
+
+
+def transport_to(address: str, deadline_s: float = 0.5, seed: int = 1) -> Transport:
+    faults = MessageFaults(NodeId("me"), seed=seed)
+    return Transport(NodeId("me"), {NodeId("peer"): address}, deadline_s, faults)
+
+
+async def ping(t: Transport, seq: int) -> Any:
+    return await t.call(NodeId("peer"), PING, admin_pb2.PingRequest(from_id="me", seq=seq),
+                        admin_pb2.PingReply)
+
+
+async def test_clean_call_is_delivered_once(peer: tuple[str, CountingProbe]) -> None:
+    address, probe = peer
+    t = transport_to(address)
+    reply = await ping(t, 7)
+    assert reply.seq == 7 and probe.received == [7]
+    await t.close()
+
+
+async def test_deadline_bounds_a_call_to_a_stalled_peer(peer: tuple[str, CountingProbe]) -> None:
+    address, probe = peer
+    probe.stall_s = 5.0
+    t = transport_to(address, deadline_s=0.3)
+    started = time.monotonic()
+    with pytest.raises(PeerUnreachable) as err:
+        await ping(t, 1)
+    elapsed = time.monotonic() - started
+    assert err.value.code == grpc.StatusCode.DEADLINE_EXCEEDED
+    assert 0.25 < elapsed < 2.0, elapsed
+    await t.close()
+
+
+async def test_unreachable_peer_fails_within_the_deadline() -> None:
+    t = transport_to("127.0.0.1:1", deadline_s=0.5)  # nothing listens on port 1
+    started = time.monotonic()
+    with pytest.raises(PeerUnreachable):
+        await ping(t, 1)
+    assert time.monotonic() - started < 2.0
+    await t.close()
+
+
+async def test_dropped_message_is_not_delivered(peer: tuple[str, CountingProbe]) -> None:
+    address, probe = peer
+    t = transport_to(address, deadline_s=0.2)
+    t.faults.set([LinkFaults(peer="peer", drop_rate=1.0)])
+    for seq in range(3):
+        with pytest.raises(PeerUnreachable, match="request dropped"):
+            await ping(t, seq)
+    # give a wrongly-sent message every chance to arrive before we look
+    t.faults.set([])
+    await ping(t, 99)
+    assert probe.received == [99]
+    await t.close()
+
+
+async def test_dropped_reply_means_delivered_but_no_answer(
+    peer: tuple[str, CountingProbe],
+) -> None:
+    address, probe = peer
+    t = transport_to(address, deadline_s=0.2)
+    t.faults.set([LinkFaults(peer="*", drop_reply_rate=1.0)])
+    with pytest.raises(PeerUnreachable, match="reply dropped"):
+        await ping(t, 5)
+    assert probe.received == [5]
+    await t.close()
+
+
+async def test_duplicated_message_is_delivered_twice(peer: tuple[str, CountingProbe]) -> None:
+    address, probe = peer
+    t = transport_to(address)
+    t.faults.set([LinkFaults(peer="peer", duplicate_rate=1.0)])
+    for seq in range(5):
+        reply = await ping(t, seq)
+        assert reply.seq == seq
+    await wait_until(lambda: len(probe.received) == 10, 5.0,
+                     f"10 deliveries of 5 duplicated pings (saw {probe.received})")
+    assert sorted(probe.received) == sorted(list(range(5)) * 2)
+    await t.close()
+
+
+async def test_drop_rate_is_seeded_and_near_the_configured_rate(
+    peer: tuple[str, CountingProbe],
+) -> None:
+    address, _ = peer
+    seed = 1234
+    print(f"seed={seed}")
+    outcomes = []
+    for _ in range(2):  # the same seed gives the same fate to the same messages
+        t = transport_to(address, deadline_s=0.05, seed=seed)
+        t.faults.set([LinkFaults(peer="peer", drop_rate=0.3)])
+        fates = [t.faults.decide(NodeId("peer")).drop for _ in range(1000)]
+        outcomes.append(fates)
+        await t.close()
+    assert outcomes[0] == outcomes[1]
+    assert 230 < sum(outcomes[0]) < 370
+
+
+async def test_delay_delays_and_reorder_lets_later_messages_overtake(
+    peer: tuple[str, CountingProbe],
+) -> None:
+    address, probe = peer
+    t = transport_to(address, deadline_s=2.0)
+    t.faults.set([LinkFaults(peer="peer", delay_min_ms=100, delay_max_ms=100)])
+    started = time.monotonic()
+    await ping(t, 1)
+    assert time.monotonic() - started >= 0.1
+    # every odd message held back 300 ms: the even ones sent after it arrive first
+    t.faults.set([LinkFaults(peer="peer", reorder_rate=1.0, reorder_delay_ms=300)])
+    held = asyncio.ensure_future(ping(t, 2))
+    await asyncio.sleep(0)  # let it start waiting
+    t.faults.set([])
+    await ping(t, 3)
+    await held
+    assert probe.received[-2:] == [3, 2]
+    await t.close()
+
+
+def test_bad_fault_rates_are_refused_and_change_nothing() -> None:
+    faults = MessageFaults(NodeId("me"))
+    faults.set([LinkFaults(peer="a", drop_rate=0.5)])
+    with pytest.raises(InvalidRequest, match="drop_rate=1.5 is not in"):
+        faults.set([LinkFaults(peer="b", duplicate_rate=0.1), LinkFaults(peer="a", drop_rate=1.5)])
+    with pytest.raises(InvalidRequest, match="delay_min_ms <= delay_max_ms"):
+        faults.set([LinkFaults(peer="a", delay_min_ms=10, delay_max_ms=5)])
+    assert faults.current() == [LinkFaults(peer="a", drop_rate=0.5)]
