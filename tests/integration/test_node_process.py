@@ -118,8 +118,11 @@ def test_node_is_healthy_answers_admin_and_reaches_its_peer(
         names = {s.name for s in reply.list_services_response.service}
         assert {"protocols.admin.v1.Admin", "grpc.health.v1.Health"} <= names
     with grpc.insecure_channel(address_of(config, "n2")) as ch:
-        status = admin_pb2_grpc.AdminStub(ch).Status(admin_pb2.StatusRequest(), timeout=5)
+        admin = admin_pb2_grpc.AdminStub(ch)
+        status = admin.Status(admin_pb2.StatusRequest(), timeout=5)
         assert status.pings_received["n1"] == 3
+        load = admin.Load(admin_pb2.LoadRequest(in_flight=4, seconds=0.2), timeout=10)
+        assert load.ok > 0 and load.failed == 0 and load.elapsed_s >= 0.2
 
 
 def test_sigterm_stops_gracefully_with_exit_0_and_nothing_left(

@@ -353,6 +353,71 @@ class ShutdownReply(_message.Message):
 Global___ShutdownReply: _TypeAlias = ShutdownReply  # noqa: Y015
 
 @_typing.final
+class LoadRequest(_message.Message):
+    """A closed-loop load generated inside the node: `in_flight` concurrent proposals, each
+    followed by the next as soon as it commits, for `seconds`. This is how benchmarks
+    measure "proposals issued at the leader" without a client RPC per operation (the way
+    library Raft implementations such as PySyncObj are driven).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    IN_FLIGHT_FIELD_NUMBER: _builtins.int
+    SECONDS_FIELD_NUMBER: _builtins.int
+    PAYLOAD_BYTES_FIELD_NUMBER: _builtins.int
+    in_flight: _builtins.int
+    seconds: _builtins.float
+    payload_bytes: _builtins.int
+    def __init__(
+        self,
+        *,
+        in_flight: _builtins.int = ...,
+        seconds: _builtins.float = ...,
+        payload_bytes: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["in_flight", b"in_flight", "payload_bytes", b"payload_bytes", "seconds", b"seconds"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LoadRequest: _TypeAlias = LoadRequest  # noqa: Y015
+
+@_typing.final
+class LoadReply(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    OK_FIELD_NUMBER: _builtins.int
+    FAILED_FIELD_NUMBER: _builtins.int
+    ELAPSED_S_FIELD_NUMBER: _builtins.int
+    P50_MS_FIELD_NUMBER: _builtins.int
+    P99_MS_FIELD_NUMBER: _builtins.int
+    LAST_ERROR_FIELD_NUMBER: _builtins.int
+    ok: _builtins.int
+    failed: _builtins.int
+    elapsed_s: _builtins.float
+    p50_ms: _builtins.float
+    p99_ms: _builtins.float
+    last_error: _builtins.str
+    def __init__(
+        self,
+        *,
+        ok: _builtins.int = ...,
+        failed: _builtins.int = ...,
+        elapsed_s: _builtins.float = ...,
+        p50_ms: _builtins.float = ...,
+        p99_ms: _builtins.float = ...,
+        last_error: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["elapsed_s", b"elapsed_s", "failed", b"failed", "last_error", b"last_error", "ok", b"ok", "p50_ms", b"p50_ms", "p99_ms", b"p99_ms"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LoadReply: _TypeAlias = LoadReply  # noqa: Y015
+
+@_typing.final
 class PingRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 

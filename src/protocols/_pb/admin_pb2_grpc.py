@@ -39,6 +39,11 @@ class AdminStub:
                 request_serializer=protocols_dot___pb_dot_admin__pb2.StatusRequest.SerializeToString,
                 response_deserializer=protocols_dot___pb_dot_admin__pb2.NodeStatus.FromString,
                 _registered_method=True)
+        self.Load = channel.unary_unary(
+                '/protocols.admin.v1.Admin/Load',
+                request_serializer=protocols_dot___pb_dot_admin__pb2.LoadRequest.SerializeToString,
+                response_deserializer=protocols_dot___pb_dot_admin__pb2.LoadReply.FromString,
+                _registered_method=True)
         self.SetMessageFaults = channel.unary_unary(
                 '/protocols.admin.v1.Admin/SetMessageFaults',
                 request_serializer=protocols_dot___pb_dot_admin__pb2.SetMessageFaultsRequest.SerializeToString,
@@ -60,6 +65,12 @@ class AdminServicer:
     """Missing associated documentation comment in .proto file."""
 
     def Status(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Load(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -90,6 +101,11 @@ def add_AdminServicer_to_server(servicer, server):
                     servicer.Status,
                     request_deserializer=protocols_dot___pb_dot_admin__pb2.StatusRequest.FromString,
                     response_serializer=protocols_dot___pb_dot_admin__pb2.NodeStatus.SerializeToString,
+            ),
+            'Load': grpc.unary_unary_rpc_method_handler(
+                    servicer.Load,
+                    request_deserializer=protocols_dot___pb_dot_admin__pb2.LoadRequest.FromString,
+                    response_serializer=protocols_dot___pb_dot_admin__pb2.LoadReply.SerializeToString,
             ),
             'SetMessageFaults': grpc.unary_unary_rpc_method_handler(
                     servicer.SetMessageFaults,
@@ -134,6 +150,33 @@ class Admin:
             '/protocols.admin.v1.Admin/Status',
             protocols_dot___pb_dot_admin__pb2.StatusRequest.SerializeToString,
             protocols_dot___pb_dot_admin__pb2.NodeStatus.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Load(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/protocols.admin.v1.Admin/Load',
+            protocols_dot___pb_dot_admin__pb2.LoadRequest.SerializeToString,
+            protocols_dot___pb_dot_admin__pb2.LoadReply.FromString,
             options,
             channel_credentials,
             insecure,

@@ -37,6 +37,7 @@ class AdminStub:
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> AdminAsyncStub: ...
     Status: _grpc.UnaryUnaryMultiCallable[_admin_pb2.StatusRequest, _admin_pb2.NodeStatus]
+    Load: _grpc.UnaryUnaryMultiCallable[_admin_pb2.LoadRequest, _admin_pb2.LoadReply]
     SetMessageFaults: _grpc.UnaryUnaryMultiCallable[_admin_pb2.SetMessageFaultsRequest, _admin_pb2.SetMessageFaultsReply]
     ProbePeers: _grpc.UnaryUnaryMultiCallable[_admin_pb2.ProbeRequest, _admin_pb2.ProbeReply]
     Shutdown: _grpc.UnaryUnaryMultiCallable[_admin_pb2.ShutdownRequest, _admin_pb2.ShutdownReply]
@@ -45,6 +46,7 @@ class AdminStub:
 class AdminAsyncStub(AdminStub):
     def __init__(self, channel: _aio.Channel) -> None: ...
     Status: _aio.UnaryUnaryMultiCallable[_admin_pb2.StatusRequest, _admin_pb2.NodeStatus]  # type: ignore[assignment]
+    Load: _aio.UnaryUnaryMultiCallable[_admin_pb2.LoadRequest, _admin_pb2.LoadReply]  # type: ignore[assignment]
     SetMessageFaults: _aio.UnaryUnaryMultiCallable[_admin_pb2.SetMessageFaultsRequest, _admin_pb2.SetMessageFaultsReply]  # type: ignore[assignment]
     ProbePeers: _aio.UnaryUnaryMultiCallable[_admin_pb2.ProbeRequest, _admin_pb2.ProbeReply]  # type: ignore[assignment]
     Shutdown: _aio.UnaryUnaryMultiCallable[_admin_pb2.ShutdownRequest, _admin_pb2.ShutdownReply]  # type: ignore[assignment]
@@ -56,6 +58,13 @@ class AdminServicer(metaclass=_abc_1.ABCMeta):
         request: _admin_pb2.StatusRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_admin_pb2.NodeStatus, _abc.Awaitable[_admin_pb2.NodeStatus]]: ...
+
+    @_abc_1.abstractmethod
+    def Load(
+        self,
+        request: _admin_pb2.LoadRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.LoadReply, _abc.Awaitable[_admin_pb2.LoadReply]]: ...
 
     @_abc_1.abstractmethod
     def SetMessageFaults(

@@ -23,5 +23,9 @@ class BareShell:
     def add_services(self, server: grpc.aio.Server, host: NodeHost) -> list[str]:
         return []
 
+    def bench_command(self, i: int, payload: str) -> str:
+        """Admin.Load on a bare node measures the shell alone (submit -> pump -> answer)."""
+        return payload
+
 
 SHELL = BareShell()

@@ -386,6 +386,17 @@ class _AdminServicer(admin_pb2_grpc.AdminServicer):
             pings_received=self.host.pings_received,
         )
 
+    async def Load(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        make = getattr(self.host.shell, "bench_command", None)
+        if make is None:
+            await context.abort(grpc.StatusCode.UNIMPLEMENTED,
+                                f"protocol {self.host.shell.name} has no bench command")
+            raise AssertionError("abort() returned")
+        in_flight = max(1, min(request.in_flight or 1, 20_000))
+        seconds = min(max(request.seconds or 1.0, 0.01), 300.0)
+        payload = "x" * min(request.payload_bytes, 1 << 20)
+        return await run_load(self.host, make, in_flight, seconds, payload)
+
     async def SetMessageFaults(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         links = _faults_from_pb(request.links)
         for link in links:
@@ -434,6 +445,40 @@ class _AdminServicer(admin_pb2_grpc.AdminServicer):
     async def Shutdown(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         asyncio.get_running_loop().call_later(0.05, self.host.request_stop)
         return admin_pb2.ShutdownReply()
+
+
+async def run_load(host: NodeHost, make: Callable[[int, str], Any], in_flight: int,
+                   seconds: float, payload: str) -> Any:
+    """Closed loop: ``in_flight`` workers, each submitting the next command when the last
+    one answered, until ``seconds`` pass. Returns an admin_pb2.LoadReply."""
+    latencies: list[float] = []
+    failed = 0
+    last_error = ""
+    started = time.monotonic()
+    end = started + seconds
+    counter = iter(range(1 << 62))
+
+    async def worker() -> None:
+        nonlocal failed, last_error
+        while time.monotonic() < end:
+            t = time.monotonic()
+            try:
+                await host.submit(make(next(counter), payload), timeout_s=max(0.1, end - t + 5))
+            except (ProtocolError, TimeoutError) as e:
+                failed += 1
+                last_error = str(e) or type(e).__name__
+                await asyncio.sleep(0.01)  # e.g. not the leader: do not spin
+            else:
+                latencies.append(time.monotonic() - t)
+
+    await asyncio.gather(*(worker() for _ in range(in_flight)))
+    latencies.sort()
+    n = len(latencies)
+    return admin_pb2.LoadReply(
+        ok=n, failed=failed, elapsed_s=time.monotonic() - started, last_error=last_error,
+        p50_ms=latencies[n // 2] * 1000 if n else 0.0,
+        p99_ms=latencies[min(n - 1, int(n * 0.99))] * 1000 if n else 0.0,
+    )
 
 
 class _ProbeServicer(admin_pb2_grpc.ProbeServicer):

@@ -1,0 +1,121 @@
+"""A KV workload for real clusters: concurrent clients, every operation recorded.
+
+Each worker is one ``KvClient`` (one operation in flight, its own session) doing a
+seeded random mix of get / put / cas on a small key space, so operations overlap and
+conflict. Every operation is recorded as invoke + ok / fail / info in a
+``protocols.check.history.History`` with wall-clock times relative to the start:
+
+* ok   - the client got an answer;
+* fail - the client knows it did not happen (``Unavailable``: nobody took it);
+* info - unknown (``Timeout``): it may have happened; the checker treats it as concurrent
+  with everything after its invocation.
+
+Written values are unique per (worker, counter), so a lost or duplicated write is visible
+to the linearizability checker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Coroutine, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from protocols.check.history import Event, History
+from protocols.common.errors import InvalidRequest, Timeout, Unavailable
+from protocols.kv.client import KvChannels, KvClient
+
+__all__ = ["KvWorkload", "WorkloadStats"]
+
+
+@dataclass(slots=True)
+class WorkloadStats:
+    ok: int = 0
+    fail: int = 0
+    info: int = 0
+    by_f: dict[str, int] = field(default_factory=dict)
+    acked_writes: list[tuple[str, str]] = field(default_factory=list)  # (key, value) put ok
+
+
+@dataclass(slots=True)
+class KvWorkload:
+    """Run ``clients`` concurrent KV clients against ``addresses`` for ``duration_s``."""
+
+    addresses: Mapping[str, str]
+    clients: int = 5
+    keys: int = 5
+    seed: int = 0
+    read_ratio: float = 0.4
+    cas_ratio: float = 0.2
+    op_deadline_s: float = 5.0
+    attempt_timeout_s: float = 0.5
+    pause_s: float = 0.0  # think time between a worker's operations
+    history: History = field(default_factory=History)
+    stats: WorkloadStats = field(default_factory=WorkloadStats)
+    _t0: float = 0.0
+
+    def now(self) -> float:
+        return time.monotonic() - self._t0
+
+    async def run(self, duration_s: float, max_ops_per_client: int = 100_000) -> History:
+        """Run until ``duration_s`` elapses; return the recorded history."""
+        if self.clients < 1 or self.keys < 1:
+            raise InvalidRequest("a workload needs at least one client and one key")
+        self._t0 = self._t0 or time.monotonic()
+        channels = KvChannels(self.addresses)
+        try:
+            stop_at = self.now() + duration_s
+            await asyncio.gather(*(self._worker(p, channels, stop_at, max_ops_per_client)
+                                   for p in range(self.clients)))
+        finally:
+            await channels.close()
+        return self.history
+
+    async def _worker(self, process: int, channels: KvChannels, stop_at: float,
+                      max_ops: int) -> None:
+        rng = random.Random(f"{self.seed}/client/{process}")
+        client = KvClient(channels, client_id=f"w{self.seed}-{process}",
+                          deadline_s=self.op_deadline_s, attempt_timeout_s=self.attempt_timeout_s)
+        for n in range(max_ops):
+            if self.now() >= stop_at:
+                return
+            await self._one_op(process, client, rng, n)
+            if self.pause_s:
+                await asyncio.sleep(rng.uniform(0, 2 * self.pause_s))
+
+    async def _one_op(self, process: int, client: KvClient, rng: random.Random, n: int) -> None:
+        key = f"k{rng.randrange(self.keys)}"
+        roll = rng.random()
+        value = f"{process}.{n}"
+        f: str
+        arg: Any
+        call: Coroutine[Any, Any, Any]
+        if roll < self.read_ratio:
+            f, arg, call = "get", None, client.get(key)
+        elif roll < self.read_ratio + self.cas_ratio:
+            expected: str | None = f"{rng.randrange(self.clients)}.{rng.randrange(max(1, n))}"
+            if rng.random() < 0.2:
+                expected = None
+            f, arg, call = "cas", [expected, value], client.cas(key, expected, value)
+        else:
+            f, arg, call = "put", value, client.put(key, value)
+        invocation = self.history.invoke(process, f, key, arg, self.now())
+        await self._complete(invocation, call)
+
+    async def _complete(self, invocation: Event, call: Any) -> None:
+        self.stats.by_f[invocation.f] = self.stats.by_f.get(invocation.f, 0) + 1
+        try:
+            result = await call
+        except Unavailable as e:
+            self.stats.fail += 1
+            self.history.complete(invocation, "fail", None, self.now(), error=str(e))
+        except Timeout as e:
+            self.stats.info += 1
+            self.history.complete(invocation, "info", None, self.now(), error=str(e))
+        else:
+            self.stats.ok += 1
+            self.history.complete(invocation, "ok", result, self.now())
+            if invocation.f == "put":
+                self.stats.acked_writes.append((invocation.key, invocation.value))

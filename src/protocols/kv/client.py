@@ -1,0 +1,181 @@
+"""An async client for the replicated KV service (``protos/kv.proto``).
+
+What a good client of a consensus-backed store must do (Raft thesis §6.3, etcd's
+clientv3):
+
+* find the leader: try the last known leader, follow ``NotLeader`` redirects (the
+  ``x-leader-hint`` trailer), else walk the cluster round-robin;
+* retry a write with the *same* ``(client_id, seq)``, so the state machine's session
+  table applies it at most once even if an earlier attempt was applied but its reply lost;
+* bound everything: ``attempt_timeout_s`` per try, ``deadline_s`` per operation, a
+  capped backoff between tries;
+* say honestly what happened: success; ``Unavailable`` when no attempt can have taken
+  effect (every node said "not leader" or refused the connection) — a ``fail`` in a
+  history; ``Timeout`` when the outcome is unknown (an attempt may have been applied) —
+  an ``info`` in a history.
+
+One ``KvClient`` has at most one operation in flight (sessions are sequential per
+client, §6.3). Run many clients for concurrency; they can share a ``KvChannels``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import grpc
+import grpc.aio
+
+from protocols._pb import kv_pb2, kv_pb2_grpc
+from protocols.common.errors import (
+    InvalidRequest,
+    NotLeader,
+    ProtocolError,
+    Timeout,
+    Unavailable,
+)
+from protocols.runtime.errors import error_of
+from protocols.runtime.transport import CHANNEL_OPTIONS
+
+__all__ = ["KvChannels", "KvClient"]
+
+_BACKOFF_START_S = 0.02
+_BACKOFF_MAX_S = 0.25
+
+
+class KvChannels:
+    """gRPC channels to every node, shared by many clients (one HTTP/2 connection each)."""
+
+    def __init__(self, addresses: Mapping[str, str]) -> None:
+        if not addresses:
+            raise InvalidRequest("a KV client needs at least one node address")
+        self.addresses = dict(sorted(addresses.items()))
+        self._stubs: dict[str, kv_pb2_grpc.KvStub] = {}
+        self._channels: list[grpc.aio.Channel] = []
+
+    def stub(self, node_id: str) -> kv_pb2_grpc.KvStub:
+        stub = self._stubs.get(node_id)
+        if stub is None:
+            channel = grpc.aio.insecure_channel(self.addresses[node_id], options=CHANNEL_OPTIONS)
+            self._channels.append(channel)
+            stub = self._stubs[node_id] = kv_pb2_grpc.KvStub(channel)
+        return stub
+
+    async def close(self) -> None:
+        for channel in self._channels:
+            await channel.close(grace=None)
+        self._channels.clear()
+        self._stubs.clear()
+
+
+class KvClient:
+    """``await client.put("k", "v")``, ``get``, ``cas``, ``delete`` against any KV cluster."""
+
+    def __init__(
+        self,
+        addresses: Mapping[str, str] | KvChannels,
+        *,
+        client_id: str | None = None,
+        deadline_s: float = 10.0,
+        attempt_timeout_s: float = 1.0,
+    ) -> None:
+        self._owns_channels = not isinstance(addresses, KvChannels)
+        self.channels = addresses if isinstance(addresses, KvChannels) else KvChannels(addresses)
+        self.client_id = client_id or uuid.uuid4().hex[:12]
+        self.deadline_s = deadline_s
+        self.attempt_timeout_s = attempt_timeout_s
+        self.leader: str | None = None
+        self.seq = 0
+        self.attempts = 0  # total RPCs sent, for benchmarks and tests
+        self._order = itertools.cycle(list(self.channels.addresses))
+        self._busy = asyncio.Lock()
+
+    async def get(self, key: str) -> str | None:
+        reply = await self._call("Get", lambda s: s.Get, kv_pb2.GetRequest(key=key))
+        return reply.value if reply.found else None
+
+    async def put(self, key: str, value: str) -> None:
+        await self._call("Put", lambda s: s.Put, kv_pb2.PutRequest(key=key, value=value))
+
+    async def cas(self, key: str, expected: str | None, value: str) -> bool:
+        """Set ``key`` to ``value`` iff it holds ``expected`` (None: iff it is absent)."""
+        request = kv_pb2.CasRequest(key=key, value=value)
+        if expected is not None:
+            request.expected = expected
+        reply = await self._call("Cas", lambda s: s.Cas, request)
+        return bool(reply.ok)
+
+    async def delete(self, key: str) -> bool:
+        reply = await self._call("Delete", lambda s: s.Delete, kv_pb2.DeleteRequest(key=key))
+        return bool(reply.existed)
+
+    async def close(self) -> None:
+        if self._owns_channels:
+            await self.channels.close()
+
+    async def __aenter__(self) -> KvClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # ------------------------------------------------------------------ retries
+    async def _call(self, name: str, method: Callable[[Any], Any], request: Any) -> Any:
+        async with self._busy:
+            self.seq += 1
+            request.client_id, request.seq = self.client_id, self.seq
+            return await self._retry(name, method, request)
+
+    async def _retry(self, name: str, method: Callable[[Any], Any], request: Any) -> Any:
+        end = time.monotonic() + self.deadline_s
+        node = self.leader or next(self._order)
+        backoff = _BACKOFF_START_S
+        maybe_applied = False
+        last: ProtocolError | None = None
+        while (remaining := end - time.monotonic()) > 0:
+            self.attempts += 1
+            try:
+                reply = await method(self.channels.stub(node))(
+                    request, timeout=min(self.attempt_timeout_s, remaining))
+            except grpc.aio.AioRpcError as e:
+                last = error_of(e)
+                if isinstance(last, InvalidRequest):
+                    raise last from None
+                maybe_applied = maybe_applied or _may_have_applied(e)
+                redirect = _redirect(last, self.channels.addresses)
+                if redirect is not None and redirect != node:
+                    node = redirect  # follow the hint at once
+                    continue
+                self.leader = None
+                node = next(self._order)
+                await asyncio.sleep(min(backoff, max(0.0, end - time.monotonic())))
+                backoff = min(backoff * 2, _BACKOFF_MAX_S)
+                continue
+            self.leader = node
+            return reply
+        what = f"{name}({request.key!r}) after {self.deadline_s}s"
+        if maybe_applied:
+            raise Timeout(f"{what}: outcome unknown (last error: {last})")
+        raise Unavailable(f"{what}: not applied, no leader reachable (last error: {last})")
+
+
+def _redirect(error: ProtocolError, addresses: Mapping[str, str]) -> str | None:
+    if isinstance(error, NotLeader) and error.leader_hint in addresses:
+        return error.leader_hint
+    return None
+
+
+def _may_have_applied(e: grpc.aio.AioRpcError) -> bool:
+    """Could the request have reached a leader's log? Only a clear refusal says no."""
+    code = e.code()
+    if code in (grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.INVALID_ARGUMENT):
+        return False
+    if code == grpc.StatusCode.UNAVAILABLE:
+        details = (e.details() or "").lower()
+        refused = ("connect" in details or "refused" in details) and "proposal" not in details
+        return not refused
+    return True
