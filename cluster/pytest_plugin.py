@@ -1,0 +1,1 @@
+"""pytest plugin for local clusters (fixtures arrive with the runner)."""
