@@ -176,6 +176,7 @@ class Link:
 
     async def write_loop(self) -> None:
         loop = asyncio.get_running_loop()
+        whole_connection = True  # errors and toxic actions end both sides
         try:
             while True:
                 item = await self.queue.get()
@@ -184,6 +185,7 @@ class Link:
                 if item[0] is _EOF:
                     if item[1]:
                         await asyncio.sleep(item[1])
+                    whole_connection = False  # a clean end closes only our destination
                     break
                 seq, chunk = item
                 wait = chunk.not_before - loop.time()
@@ -199,7 +201,12 @@ class Link:
         except (ConnectionError, OSError):
             pass
         finally:
-            self.conn.close()
+            if whole_connection:
+                self.conn.close()
+            else:  # full close of the destination: Toxiproxy keeps no half-close (§9)
+                with contextlib.suppress(Exception):
+                    self.writer.close()
+                self.conn.link_finished(self)
 
 
 class Connection:
@@ -215,6 +222,7 @@ class Connection:
             "downstream": Link(self, "downstream", upstream[0], client[1]),
         }
         self.closed = False
+        self.finished: set[str] = set()
         self.tasks: list[asyncio.Task[None]] = []
 
     def start(self, rng: random.Random) -> None:
@@ -229,6 +237,11 @@ class Connection:
             sock = w.get_extra_info("socket")
             if sock is not None:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+    def link_finished(self, link: Link) -> None:
+        self.finished.add(link.direction)
+        if len(self.finished) == 2:
+            self.close()
 
     def close(self) -> None:
         if self.closed:
