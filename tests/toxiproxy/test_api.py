@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from pathlib import Path
 
 import pytest
 import toxiproxy
@@ -369,3 +370,32 @@ def test_metrics_count_bytes_when_links_finish(tp: Server, echo: Echo) -> None:
     lines = [line for line in r.text.splitlines() if 'proxy="m"' in line]
     assert any(line.startswith("toxiproxy_proxy_received_bytes_total") and
                'direction="upstream"' in line and line.endswith(" 5") for line in lines), lines
+
+
+def test_config_file_populates_at_startup(tmp_path: Path, echo: Echo) -> None:
+    """``--config FILE`` creates proxies at startup; a bad file is logged, not fatal."""
+    import json
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from cluster.toxi import ToxiproxyClient
+
+    config = tmp_path / "proxies.json"
+    config.write_text(json.dumps([{"name": "from_file", "upstream": echo.address}]))
+    for cfg, expected in ((config, ["from_file"]), (tmp_path / "missing.json", [])):
+        ready = tmp_path / f"ready-{len(expected)}.json"
+        proc = subprocess.Popen([sys.executable, "-m", "cluster.toxiproxy", "--port", "0",
+                                 "--config", str(cfg), "--ready-file", str(ready)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            deadline = time.monotonic() + 30
+            while not ready.exists():
+                assert proc.poll() is None and time.monotonic() < deadline
+                time.sleep(0.02)
+            port = json.loads(ready.read_text())["port"]
+            assert list(ToxiproxyClient(f"http://127.0.0.1:{port}").list_proxies()) == expected
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=15) == 0
