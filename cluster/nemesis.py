@@ -1,0 +1,321 @@
+"""The nemesis: one vocabulary to break a ``LocalCluster``, for tests and the CLI.
+
+Connection faults go through the proxy server (Toxiproxy API, one proxy per directed
+link). A directed link ``i -> j`` carries i's requests to j and j's replies to i, so
+cutting it means "i cannot reach j" while j still reaches i through ``j -> i``. Two ways
+to cut:
+
+* ``blackhole`` — a ``timeout`` toxic (timeout 0) on both streams: bytes vanish, the
+  connection stays up, RPCs time out (a partition as the network sees it);
+* ``refuse`` — the proxy is disabled: live connections are closed, new ones refused
+  (a crashed host or a firewall REJECT).
+
+Message faults (drop / duplicate / delay / reorder single RPCs) go through each node's
+Admin hook, since a TCP proxy cannot drop one message of a multiplexed HTTP/2 stream.
+Process faults (kill -9, restart, pause, resume) go through the runner.
+
+Every action is logged with wall-clock start and end times (``events``, and JSONL in
+``nemesis.jsonl`` in the cluster dir), so a checked history can shade fault intervals.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import random
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from protocols._pb import admin_pb2
+from protocols.common.errors import InvalidRequest
+
+if TYPE_CHECKING:
+    from cluster.runner import LocalCluster
+
+__all__ = ["CUT_MODES", "Nemesis", "ScheduledFault", "random_schedule"]
+
+CUT_MODES = ("blackhole", "refuse")
+_CUT_TOXIC = "nemesis_cut"
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduledFault:
+    at_s: float
+    action: str
+    args: tuple[Any, ...]
+    duration_s: float
+
+
+class Nemesis:
+    def __init__(self, cluster: LocalCluster) -> None:
+        self.c = cluster
+        self.events: list[dict[str, Any]] = []
+        self._cut: dict[tuple[str, str], str] = {}  # link -> mode
+        self._open: dict[str, float] = {}  # fault kind -> start time
+
+    # ------------------------------------------------------------------ log
+    def log_event(self, action: str, **args: Any) -> None:
+        event = {"time": time.time(), "action": action, **args}
+        self.events.append(event)
+        try:
+            with open(self.c.dir / "nemesis.jsonl", "a", encoding="utf-8") as f:
+                f.write(json.dumps(event, default=str) + "\n")
+        except OSError:
+            pass
+
+    def intervals(self) -> list[tuple[float, float, str]]:
+        """(start, end, label) of every fault, for timelines (end = now if still on)."""
+        out: list[tuple[float, float, str]] = []
+        starts: dict[str, float] = {}
+        for e in self.events:
+            kind = e.get("fault")
+            if kind is None:
+                continue
+            if e["action"] == "start":
+                starts[kind] = e["time"]
+            elif e["action"] == "end" and kind in starts:
+                out.append((starts.pop(kind), e["time"], kind))
+        now = time.time()
+        out += [(t, now, k) for k, t in starts.items()]
+        return sorted(out)
+
+    def _start(self, fault: str, **args: Any) -> None:
+        self.log_event("start", fault=fault, **args)
+
+    def _end(self, fault: str) -> None:
+        self.log_event("end", fault=fault)
+
+    # ------------------------------------------------------------------ links
+    def _check(self, nodes: Iterable[str]) -> list[str]:
+        return [self.c.node(n).node_id for n in nodes]
+
+    async def cut(self, links: Iterable[tuple[str, str]], mode: str = "blackhole") -> None:
+        """Cut directed links (src, dst): src can no longer reach dst."""
+        if mode not in CUT_MODES:
+            raise InvalidRequest(f"unknown cut mode {mode!r}; use one of {', '.join(CUT_MODES)}")
+        toxi = self.c._toxi()
+        for src, dst in links:
+            self._check([src, dst])
+            name = f"link_{src}_{dst}"
+            if (src, dst) in self._cut:
+                continue
+            if mode == "refuse":
+                await asyncio.to_thread(toxi.set_enabled, name, False)
+            else:
+                for stream in ("upstream", "downstream"):
+                    await asyncio.to_thread(toxi.add_toxic, name, "timeout", stream,
+                                            f"{_CUT_TOXIC}_{stream}", 1.0, {"timeout": 0})
+            self._cut[(src, dst)] = mode
+
+    async def partition(self, groups: Sequence[Sequence[str]], mode: str = "blackhole") -> None:
+        """Traffic flows only within groups; nodes in no group form one more group."""
+        listed = [n for g in groups for n in self._check(g)]
+        if len(set(listed)) != len(listed):
+            raise InvalidRequest(f"a node is in two groups: {groups}")
+        rest = [n for n in self.c.ids if n not in listed]
+        all_groups = [list(g) for g in groups] + ([rest] if rest else [])
+        group_of = {n: i for i, g in enumerate(all_groups) for n in g}
+        links = [(s, d) for s in self.c.ids for d in self.c.ids
+                 if s != d and group_of[s] != group_of[d]]
+        self._start("partition", groups=all_groups, mode=mode)
+        await self.cut(links, mode)
+
+    async def partition_one_way(self, src: str, dst: str, mode: str = "blackhole") -> None:
+        """``src`` cannot reach ``dst``; ``dst`` still reaches ``src``."""
+        self._start("partition-one-way", src=src, dst=dst, mode=mode)
+        await self.cut([(src, dst)], mode)
+
+    async def isolate(self, node: str, mode: str = "blackhole") -> None:
+        await self.partition([[node]], mode)
+
+    async def partition_halves(self, mode: str = "blackhole", seed: int = 0) -> list[list[str]]:
+        """A random majority / minority split."""
+        nodes = list(self.c.ids)
+        random.Random(seed).shuffle(nodes)
+        minority: list[str] = sorted(nodes[: (len(nodes) - 1) // 2])
+        majority: list[str] = sorted(nodes[len(minority):])
+        await self.partition([minority, majority], mode)
+        return [minority, majority]
+
+    async def partition_ring(self, mode: str = "blackhole") -> None:
+        """Each node reaches only its two ring neighbours (overlapping majorities)."""
+        n = len(self.c.ids)
+        ids = list(self.c.ids)
+        near = {(ids[i], ids[(i + k) % n]) for i in range(n) for k in (1, n - 1)}
+        links = [(s, d) for s in ids for d in ids if s != d and (s, d) not in near]
+        self._start("partition-ring", mode=mode)
+        await self.cut(links, mode)
+
+    async def heal(self) -> None:
+        """Restore every cut link (connection faults only; see ``clear``)."""
+        toxi = self.c._toxi()
+        for (src, dst), mode in sorted(self._cut.items()):
+            name = f"link_{src}_{dst}"
+            if mode == "refuse":
+                await asyncio.to_thread(toxi.set_enabled, name, True)
+            else:
+                for stream in ("upstream", "downstream"):
+                    await asyncio.to_thread(toxi.remove_toxic, name, f"{_CUT_TOXIC}_{stream}")
+        self._cut.clear()
+        for kind in ("partition", "partition-one-way", "partition-ring"):
+            self._end(kind)
+
+    # ------------------------------------------------------------------ link toxics
+    def _links(self, links: Iterable[tuple[str, str]] | None) -> list[str]:
+        if links is None:
+            return [f"link_{s}_{d}" for s in self.c.ids for d in self.c.ids if s != d]
+        return [f"link_{s}_{d}" for s, d in links]
+
+    async def _toxic(self, fault: str, type_: str, attrs: dict[str, int],
+                     links: Iterable[tuple[str, str]] | None, stream: str = "upstream") -> None:
+        toxi = self.c._toxi()
+        names = self._links(links)
+        self._start(fault, links=names, **attrs)
+        for name in names:
+            await asyncio.to_thread(toxi.add_toxic, name, type_, stream, f"nemesis_{fault}",
+                                    1.0, attrs)
+
+    async def latency(self, ms: int, jitter_ms: int = 0,
+                      links: Iterable[tuple[str, str]] | None = None) -> None:
+        """Delay every request on the links by ms ± jitter (one way)."""
+        await self._toxic("latency", "latency", {"latency": ms, "jitter": jitter_ms}, links)
+
+    async def bandwidth(self, rate_kb: int, links: Iterable[tuple[str, str]] | None = None) -> None:
+        await self._toxic("bandwidth", "bandwidth", {"rate": rate_kb}, links)
+
+    async def slow(self, average_size: int = 64, delay_us: int = 1000,
+                   links: Iterable[tuple[str, str]] | None = None) -> None:
+        """Slice data into small pieces with delays between them."""
+        await self._toxic("slow", "slicer", {"average_size": average_size, "size_variation": 0,
+                                             "delay": delay_us}, links)
+
+    async def reset(self, timeout_ms: int = 0,
+                    links: Iterable[tuple[str, str]] | None = None) -> None:
+        """Reset connections (RST) on their next data."""
+        await self._toxic("reset", "reset_peer", {"timeout": timeout_ms}, links)
+
+    async def clear_toxics(self) -> None:
+        """Remove every nemesis toxic except partitions."""
+        toxi = self.c._toxi()
+        for name in self._links(None):
+            for t in await asyncio.to_thread(toxi.list_toxics, name):
+                if t.name.startswith("nemesis_") and not t.name.startswith(_CUT_TOXIC):
+                    await asyncio.to_thread(toxi.remove_toxic, name, t.name)
+        for kind in ("latency", "bandwidth", "slow", "reset"):
+            self._end(kind)
+
+    # ------------------------------------------------------------------ message faults
+    async def message_faults(self, nodes: Iterable[str] | None = None, seed: int = 0,
+                             **rates: float) -> None:
+        """Set the Admin message-fault hook on ``nodes`` (default all), for every peer."""
+        targets = self._check(nodes) if nodes is not None else list(self.c.ids)
+        link = admin_pb2.LinkFaults(peer="*", **rates)  # type: ignore[arg-type]
+        self._start("message-faults", nodes=targets, **rates)
+        for n in targets:
+            await self.c.admin_call(n, "SetMessageFaults", admin_pb2.SetMessageFaultsRequest(
+                links=[link] if rates else [], seed=seed + 1))
+
+    async def drop(self, rate: float, nodes: Iterable[str] | None = None, seed: int = 0) -> None:
+        await self.message_faults(nodes, seed, drop_rate=rate)
+
+    async def duplicate(self, rate: float, nodes: Iterable[str] | None = None,
+                        seed: int = 0) -> None:
+        await self.message_faults(nodes, seed, duplicate_rate=rate)
+
+    async def delay(self, min_ms: int, max_ms: int, nodes: Iterable[str] | None = None,
+                    seed: int = 0) -> None:
+        await self.message_faults(nodes, seed, delay_min_ms=min_ms, delay_max_ms=max_ms)
+
+    async def reorder(self, rate: float, delay_ms: int, nodes: Iterable[str] | None = None,
+                      seed: int = 0) -> None:
+        await self.message_faults(nodes, seed, reorder_rate=rate, reorder_delay_ms=delay_ms)
+
+    async def unreliable(self, nodes: Iterable[str] | None = None, seed: int = 0) -> None:
+        """MIT 6.5840's unreliable network: 10% of requests and of replies lost, 0-27 ms."""
+        await self.message_faults(nodes, seed, drop_rate=0.1, drop_reply_rate=0.1,
+                                  delay_min_ms=0, delay_max_ms=27)
+
+    async def clear_message_faults(self) -> None:
+        for n in self.c.ids:
+            if not self.c.node(n).paused:
+                await self.c.admin_call(n, "SetMessageFaults",
+                                        admin_pb2.SetMessageFaultsRequest())
+        self._end("message-faults")
+
+    # ------------------------------------------------------------------ processes
+    async def kill(self, node: str) -> None:
+        self.log_event("start", fault=f"kill-{node}")
+        await self.c.kill(node)
+
+    async def restart(self, node: str) -> None:
+        await self.c.restart(node)
+        self._end(f"kill-{node}")
+
+    async def pause(self, node: str) -> None:
+        self.log_event("start", fault=f"pause-{node}")
+        self.c.pause(node)
+
+    async def resume(self, node: str) -> None:
+        self.c.resume(node)
+        self._end(f"pause-{node}")
+
+    async def clear(self) -> None:
+        """Undo everything: resume, restart dead nodes, heal, clear toxics and faults."""
+        for n in self.c.ids:
+            if self.c.node(n).paused:
+                await self.resume(n)
+        for n in self.c.ids:
+            info = self.c.node(n)
+            if info.proc is not None and info.proc.poll() is not None:
+                await self.restart(n)
+        await self.heal()
+        await self.clear_toxics()
+        await self.clear_message_faults()
+
+    # ------------------------------------------------------------------ schedules
+    async def run_schedule(self, schedule: Sequence[ScheduledFault]) -> None:
+        """Apply each fault at its time, undo it after its duration; end with clear()."""
+        t0 = time.monotonic()
+        for fault in schedule:
+            await asyncio.sleep(max(0.0, t0 + fault.at_s - time.monotonic()))
+            await self._apply(fault)
+            await asyncio.sleep(fault.duration_s)
+            await self.clear()
+
+    async def _apply(self, fault: ScheduledFault) -> None:
+        method = getattr(self, fault.action)
+        await method(*fault.args)
+
+
+def random_schedule(seed: int, nodes: Sequence[str], duration_s: float,
+                    kinds: Sequence[str] = ("partition_halves", "isolate", "kill", "pause",
+                                            "latency", "unreliable", "partition_one_way"),
+                    fault_s: tuple[float, float] = (1.0, 3.0),
+                    calm_s: tuple[float, float] = (0.5, 1.5)) -> list[ScheduledFault]:
+    """A seeded sequence of faults, one at a time, separated by calm periods."""
+    rng = random.Random(f"nemesis/{seed}")
+    out: list[ScheduledFault] = []
+    t = rng.uniform(*calm_s)
+    for i in itertools.count():
+        duration = rng.uniform(*fault_s)
+        if t + duration > duration_s or i > 10_000:
+            return out
+        kind = rng.choice(list(kinds))
+        args: tuple[Any, ...] = ()
+        if kind in ("isolate", "kill", "pause"):
+            args = (rng.choice(list(nodes)),)
+        elif kind == "partition_one_way":
+            src, dst = rng.sample(list(nodes), 2)
+            args = (src, dst)
+        elif kind == "latency":
+            args = (rng.choice([20, 50, 100]), 10)
+        elif kind == "partition_halves":
+            args = ("blackhole", rng.randrange(1 << 30))
+        elif kind == "unreliable":
+            args = (None, rng.randrange(1 << 30))
+        out.append(ScheduledFault(round(t, 3), kind, args, round(duration, 3)))
+        t += duration + rng.uniform(*calm_s)
+    return out

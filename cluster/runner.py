@@ -1,0 +1,388 @@
+"""``LocalCluster``: any protocol's cluster on this machine, with a proxy on every link.
+
+::
+
+    async with LocalCluster("raft", nodes=5, data_dir=tmp) as c:
+        await c.nemesis.partition([["n1", "n2"], ["n3", "n4", "n5"]])
+        ...
+
+What it starts, in order (DESIGN.md, "Cluster runner"):
+
+1. the proxy server — our ``python -m cluster.toxiproxy`` as a child process by default,
+   or an external Toxiproxy when ``toxiproxy_url`` is given;
+2. one proxy per directed link ``i -> j`` (named ``link_i_j``: i's requests to j and j's
+   replies to i) and one per client link (``client_i``: clients -> node i);
+3. one OS process per node (``python -m protocols --config ... --node-id i``) whose
+   peer addresses are the link proxies; admin and health traffic goes direct;
+4. it waits for every node to be SERVING on the gRPC health service, with a deadline
+   and an error naming the node, its exit code and the tail of its log.
+
+Everything is torn down on exit, on error and on cancellation (Ctrl-C): node process
+groups, the proxy server (or our proxies on an external one), and the ports. A
+``state.json`` in the cluster directory lets other shells drive a running cluster
+(``python -m cluster status|partition|kill|...|down``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import grpc
+import grpc.aio
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from cluster.ports import PortLease, allocate_ports
+from cluster.procs import find_processes, kill_group, spawn, wait_gone
+from cluster.toxi import ToxiproxyClient
+from protocols._pb import admin_pb2, admin_pb2_grpc
+from protocols.common.errors import ConfigError, UnknownNode
+from protocols.common.ids import NodeId, node_ids
+from protocols.runtime.config import cluster_config_from_dict
+
+__all__ = ["ClusterStartError", "LocalCluster", "NodeInfo"]
+
+STATE_FILE = "state.json"
+
+
+class ClusterStartError(RuntimeError):
+    """A node or the proxy server did not come up; the message says which and why."""
+
+
+@dataclass(slots=True)
+class NodeInfo:
+    node_id: NodeId
+    address: str  # direct: admin + health
+    client_address: str  # through the client proxy
+    data_dir: str
+    log_path: str
+    pid: int = 0
+    paused: bool = False
+    proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+
+def link_name(src: str, dst: str) -> str:
+    return f"link_{src}_{dst}"
+
+
+def client_link_name(node: str) -> str:
+    return f"client_{node}"
+
+
+class LocalCluster:
+    """A running cluster (see the module docstring)."""
+
+    def __init__(
+        self,
+        protocol: str,
+        nodes: int = 3,
+        *,
+        data_dir: str | os.PathLike[str] | None = None,
+        toxiproxy_url: str | None = None,
+        options: Mapping[str, Any] | None = None,
+        tick_ms: float = 10.0,
+        rpc_deadline_ms: float = 500.0,
+        seed: int = 0,
+        owned: bool = True,
+        start_deadline_s: float = 30.0,
+    ) -> None:
+        self.protocol = protocol
+        self.ids = node_ids(nodes)
+        self.dir = Path(data_dir or tempfile.mkdtemp(prefix=f"cluster-{protocol}-")).resolve()
+        self.external_url = toxiproxy_url
+        self.options = dict(options or {})
+        self.tick_ms = tick_ms
+        self.rpc_deadline_ms = rpc_deadline_ms
+        self.seed = seed
+        self.owned = owned
+        self.start_deadline_s = start_deadline_s
+        self.nodes: dict[NodeId, NodeInfo] = {}
+        self.links: dict[tuple[str, str], str] = {}  # (src, dst) -> proxy listen address
+        self.proxy_pid = 0
+        self.toxiproxy_url = toxiproxy_url or ""
+        self.toxi: ToxiproxyClient | None = None
+        self._proxy_proc: subprocess.Popen[bytes] | None = None
+        self._lease = PortLease()
+        from cluster.nemesis import Nemesis  # the nemesis needs a cluster to act on
+
+        self.nemesis = Nemesis(self)
+
+    # ------------------------------------------------------------------ lifecycle
+    async def __aenter__(self) -> LocalCluster:
+        try:
+            await self.start()
+        except BaseException:
+            await self.stop()
+            raise
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await asyncio.shield(self.stop())
+
+    async def start(self) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        n = len(self.ids)
+        need = n + n * (n - 1) + n + (0 if self.external_url else 1)
+        allocate_ports(need, self._lease)
+        ports = iter(self._lease.ports)
+        await self._start_proxy_server(ports)
+        await self._create_proxies(ports)
+        self._write_config(ports)
+        for node in self.ids:
+            self._spawn_node(node)
+        self.save_state()
+        await asyncio.gather(*(self.wait_healthy(node) for node in self.ids))
+        self.nemesis.log_event("cluster-up", nodes=list(self.ids))
+
+    async def _start_proxy_server(self, ports: Any) -> None:
+        if self.external_url:
+            self.toxi = ToxiproxyClient(self.external_url)
+            await asyncio.to_thread(self.toxi.wait_ready, 10.0)
+            return
+        port = next(ports)
+        ready = self.dir / "toxiproxy.ready"
+        ready.unlink(missing_ok=True)
+        self._proxy_proc = spawn(
+            [sys.executable, "-m", "cluster.toxiproxy", "--host", "127.0.0.1", "--port",
+             str(port), "--ready-file", str(ready)],
+            self.dir / "toxiproxy.log", owned=self.owned)
+        self.proxy_pid = self._proxy_proc.pid
+        self.toxiproxy_url = f"http://127.0.0.1:{port}"
+        self.toxi = ToxiproxyClient(self.toxiproxy_url)
+        end = time.monotonic() + self.start_deadline_s
+        while not ready.exists():
+            if self._proxy_proc.poll() is not None or time.monotonic() > end:
+                raise ClusterStartError("the proxy server did not start: "
+                                        + _tail(self.dir / "toxiproxy.log"))
+            await asyncio.sleep(0.02)
+
+    async def _create_proxies(self, ports: Any) -> None:
+        toxi = self._toxi()
+        node_ports = {node: next(ports) for node in self.ids}
+        self._node_ports = node_ports
+        specs: list[tuple[str, int, int, tuple[str, str]]] = []
+        for src in self.ids:
+            for dst in self.ids:
+                if src != dst:
+                    specs.append((link_name(src, dst), next(ports), node_ports[dst], (src, dst)))
+        for node in self.ids:
+            specs.append((client_link_name(node), next(ports), node_ports[node],
+                          ("client", node)))
+        for name, port, upstream_port, key in specs:
+            await asyncio.to_thread(toxi.create_proxy, name, f"127.0.0.1:{upstream_port}",
+                                    f"127.0.0.1:{port}")
+            self.links[key] = f"127.0.0.1:{port}"
+
+    def _write_config(self, ports: Any) -> None:
+        raw: dict[str, Any] = {
+            "protocol": self.protocol,
+            "nodes": {n: {"address": f"127.0.0.1:{self._node_ports[n]}",
+                          "data_dir": str(self.dir / n)} for n in self.ids},
+            "links": {s: {d: self.links[(s, d)] for d in self.ids if d != s} for s in self.ids},
+            "tick_ms": self.tick_ms,
+            "rpc_deadline_ms": self.rpc_deadline_ms,
+            "seed": self.seed,
+            "options": self.options,
+        }
+        cluster_config_from_dict(raw, "cluster")  # validate before any process starts
+        (self.dir / "cluster.json").write_text(json.dumps(raw, indent=2))
+        for n in self.ids:
+            self.nodes[n] = NodeInfo(n, raw["nodes"][n]["address"], self.links[("client", n)],
+                                     str(self.dir / n), str(self.dir / f"{n}.log"))
+
+    def _spawn_node(self, node: NodeId) -> None:
+        info = self.node(node)
+        info.proc = spawn([sys.executable, "-m", "protocols", "--config",
+                           str(self.dir / "cluster.json"), "--node-id", node],
+                          Path(info.log_path), owned=self.owned)
+        info.pid = info.proc.pid
+        info.paused = False
+
+    async def stop(self) -> None:
+        """Stop every node (SIGTERM, then SIGKILL), the proxies, and free the ports."""
+        for info in self.nodes.values():
+            if info.pid:
+                kill_group(info.pid, signal.SIGCONT)  # a stopped process cannot exit
+                kill_group(info.pid, signal.SIGTERM)
+        pids = [i.pid for i in self.nodes.values() if i.pid]
+        left = await asyncio.to_thread(wait_gone, pids, 10.0)
+        for pid in left:
+            kill_group(pid, signal.SIGKILL)
+        for info in self.nodes.values():
+            if info.proc is not None:
+                with contextlib.suppress(Exception):
+                    info.proc.wait(timeout=5)
+        await self._stop_proxies()
+        self._lease.release()
+        self.nemesis.log_event("cluster-down")
+
+    async def _stop_proxies(self) -> None:
+        if self._proxy_proc is not None:
+            self._proxy_proc.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.to_thread(self._proxy_proc.wait, 10)
+            except subprocess.TimeoutExpired:
+                kill_group(self._proxy_proc.pid, signal.SIGKILL)
+                self._proxy_proc.wait()
+        elif self.toxi is not None and self.external_url:
+            for name in list(self.links_names()):
+                with contextlib.suppress(Exception):
+                    await asyncio.to_thread(self.toxi.delete_proxy, name)
+
+    def links_names(self) -> list[str]:
+        return [link_name(s, d) if s != "client" else client_link_name(d)
+                for s, d in self.links]
+
+    # ------------------------------------------------------------------ nodes
+    def node(self, node_id: str) -> NodeInfo:
+        info = self.nodes.get(NodeId(node_id))
+        if info is None:
+            raise UnknownNode(node_id, list(self.ids))
+        return info
+
+    @property
+    def client_addresses(self) -> dict[str, str]:
+        return {n: i.client_address for n, i in self.nodes.items()}
+
+    @property
+    def admin_addresses(self) -> dict[str, str]:
+        return {n: i.address for n, i in self.nodes.items()}
+
+    async def wait_healthy(self, node: str, deadline_s: float | None = None) -> None:
+        info = self.node(node)
+        deadline = self.start_deadline_s if deadline_s is None else deadline_s
+        end = time.monotonic() + deadline
+        last = "no answer"
+        async with grpc.aio.insecure_channel(info.address) as ch:
+            stub = health_pb2_grpc.HealthStub(ch)
+            while time.monotonic() < end:
+                if info.proc is not None and info.proc.poll() is not None:
+                    raise ClusterStartError(
+                        f"node {node} exited with code {info.proc.returncode}; "
+                        f"its log ends:\n{_tail(Path(info.log_path))}")
+                try:
+                    reply = await stub.Check(health_pb2.HealthCheckRequest(), timeout=1.0)
+                    if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                        return
+                    last = health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
+                except grpc.aio.AioRpcError as e:
+                    last = e.code().name
+                await asyncio.sleep(0.05)
+        raise ClusterStartError(f"node {node} not SERVING after {deadline}s (last: {last}); "
+                                f"its log ends:\n{_tail(Path(info.log_path))}")
+
+    async def kill(self, node: str) -> None:
+        """SIGKILL the node's process group (crash: state survives only on disk)."""
+        info = self.node(node)
+        kill_group(info.pid, signal.SIGCONT)
+        kill_group(info.pid, signal.SIGKILL)
+        if info.proc is not None:
+            await asyncio.to_thread(info.proc.wait)
+        else:
+            await asyncio.to_thread(wait_gone, [info.pid], 10.0)
+
+    async def restart(self, node: str) -> None:
+        """Start a stopped or killed node again on the same address and data dir."""
+        info = self.node(node)
+        if _running(info):
+            await self.kill(node)
+        self._spawn_node(info.node_id)
+        self.save_state()
+        await self.wait_healthy(node)
+
+    def pause(self, node: str) -> None:
+        info = self.node(node)
+        kill_group(info.pid, signal.SIGSTOP)
+        info.paused = True
+
+    def resume(self, node: str) -> None:
+        info = self.node(node)
+        kill_group(info.pid, signal.SIGCONT)
+        info.paused = False
+
+    async def status(self, node: str, timeout_s: float = 2.0) -> admin_pb2.NodeStatus | None:
+        """Admin.Status of a node, or None if it does not answer in time."""
+        async with grpc.aio.insecure_channel(self.node(node).address) as ch:
+            try:
+                reply: admin_pb2.NodeStatus = await admin_pb2_grpc.AdminStub(ch).Status(
+                    admin_pb2.StatusRequest(), timeout=timeout_s)
+            except grpc.aio.AioRpcError:
+                return None
+            return reply
+
+    async def admin_call(self, node: str, method: str, request: Any,
+                         timeout_s: float = 10.0) -> Any:
+        async with grpc.aio.insecure_channel(self.node(node).address) as ch:
+            return await getattr(admin_pb2_grpc.AdminStub(ch), method)(request,
+                                                                       timeout=timeout_s)
+
+    def _toxi(self) -> ToxiproxyClient:
+        if self.toxi is None:
+            raise ClusterStartError("the proxy server is not running")
+        return self.toxi
+
+    # ------------------------------------------------------------------ state file
+    def save_state(self) -> None:
+        state = {
+            "protocol": self.protocol,
+            "dir": str(self.dir),
+            "toxiproxy_url": self.toxiproxy_url,
+            "external": bool(self.external_url),
+            "proxy_pid": self.proxy_pid,
+            "nodes": {n: {"address": i.address, "client_address": i.client_address,
+                          "data_dir": i.data_dir, "log": i.log_path, "pid": i.pid}
+                      for n, i in self.nodes.items()},
+            "links": {f"{s}->{d}": a for (s, d), a in self.links.items()},
+            "ports": list(self._lease.ports),
+        }
+        tmp = self.dir / (STATE_FILE + ".tmp")
+        tmp.write_text(json.dumps(state, indent=2))
+        os.replace(tmp, self.dir / STATE_FILE)
+
+    @classmethod
+    def attach(cls, directory: str | os.PathLike[str]) -> LocalCluster:
+        """A handle on a cluster another process started (for the CLI)."""
+        path = Path(directory).resolve() / STATE_FILE
+        if not path.exists():
+            raise ConfigError(f"no cluster state in {path.parent} (is a cluster up there?)")
+        state = json.loads(path.read_text())
+        c = cls(state["protocol"], len(state["nodes"]), data_dir=path.parent, owned=False,
+                toxiproxy_url=state["toxiproxy_url"])
+        c.external_url = state["toxiproxy_url"] if state["external"] else None
+        c.proxy_pid = state["proxy_pid"]
+        c.toxi = ToxiproxyClient(state["toxiproxy_url"])
+        for n, raw in state["nodes"].items():
+            c.nodes[NodeId(n)] = NodeInfo(NodeId(n), raw["address"], raw["client_address"],
+                                          raw["data_dir"], raw["log"], raw["pid"])
+        for key, address in state["links"].items():
+            s, d = key.split("->")
+            c.links[(s, d)] = address
+        return c
+
+    def leftover_processes(self) -> list[int]:
+        """Every live process started for this cluster, found through the OS."""
+        return find_processes(str(self.dir))
+
+
+def _running(info: NodeInfo) -> bool:
+    if info.proc is not None:
+        return info.proc.poll() is None
+    return bool(info.pid) and not wait_gone([info.pid], 0)
+
+
+def _tail(path: Path, lines: int = 20) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return f"(no log at {path})"
