@@ -51,7 +51,7 @@ from protocols.common.errors import ConfigError, UnknownNode
 from protocols.common.ids import NodeId, node_ids
 from protocols.runtime.config import cluster_config_from_dict
 
-__all__ = ["ClusterStartError", "LocalCluster", "NodeInfo"]
+__all__ = ["ClusterStartError", "LocalCluster", "NodeInfo", "cluster_processes"]
 
 STATE_FILE = "state.json"
 
@@ -371,8 +371,16 @@ class LocalCluster:
         return c
 
     def leftover_processes(self) -> list[int]:
-        """Every live process started for this cluster, found through the OS."""
-        return find_processes(str(self.dir))
+        """Every live node or proxy-server process of this cluster, found through the OS."""
+        return cluster_processes(self.dir)
+
+
+def cluster_processes(directory: Path) -> list[int]:
+    """Node processes (``--config DIR/cluster.json``) and the embedded proxy server
+    (``--ready-file DIR/toxiproxy.ready``) of the cluster in ``directory``."""
+    d = Path(directory).resolve()
+    return sorted(set(find_processes(str(d / "cluster.json")))
+                  | set(find_processes(str(d / "toxiproxy.ready"))))
 
 
 def _running(info: NodeInfo) -> bool:

@@ -1,0 +1,223 @@
+"""``python -m cluster``: drive a local cluster from any shell.
+
+    python -m cluster up raft -n 5          start it (detached) and print its table
+    python -m cluster status                live role / epoch / leader of every node
+    python -m cluster partition n1,n2 n3,n4,n5 [--mode blackhole|refuse]
+    python -m cluster heal
+    python -m cluster kill n3 | restart n3 | pause n3 | resume n3
+    python -m cluster logs n3 [-f]
+    python -m cluster down                  stop everything (even after a crashed `up`)
+
+The cluster lives in ``--dir`` (default ``$PROTOCOLS_CLUSTER_DIR`` or
+``$TMPDIR/protocols-cluster``); its ``state.json`` is how every command finds it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from cluster.nemesis import CUT_MODES
+from cluster.procs import kill_group, wait_gone
+from cluster.runner import STATE_FILE, LocalCluster, cluster_processes
+from protocols.common.errors import ProtocolError
+
+console = Console()
+
+
+def default_dir() -> str:
+    return os.environ.get("PROTOCOLS_CLUSTER_DIR",
+                          os.path.join(tempfile.gettempdir(), "protocols-cluster"))
+
+
+def node_table(c: LocalCluster) -> Table:
+    table = Table(title=f"{c.protocol} cluster in {c.dir}")
+    for col in ("node", "pid", "admin (direct)", "client (via proxy)", "data dir"):
+        table.add_column(col)
+    for n, info in sorted(c.nodes.items()):
+        table.add_row(n, str(info.pid), info.address, info.client_address, info.data_dir)
+    return table
+
+
+def link_table(c: LocalCluster) -> Table:
+    table = Table(title=f"proxies on {c.toxiproxy_url}")
+    table.add_column("link")
+    table.add_column("proxy listens on")
+    for (src, dst), address in sorted(c.links.items()):
+        table.add_row(f"{src} -> {dst}", address)
+    return table
+
+
+async def cmd_up(args: argparse.Namespace) -> int:
+    directory = Path(args.dir)
+    if cluster_processes(directory):
+        console.print(f"[red]a cluster is already running in {directory}; "
+                      "run `python -m cluster down` first[/red]")
+        return 2
+    shutil.rmtree(directory, ignore_errors=True)
+    c = LocalCluster(args.protocol, args.nodes, data_dir=directory, owned=False,
+                     toxiproxy_url=args.toxiproxy_url, tick_ms=args.tick_ms,
+                     rpc_deadline_ms=args.rpc_deadline_ms, seed=args.seed)
+    try:
+        await c.start()
+    except BaseException:
+        await c.stop()
+        raise
+    console.print(node_table(c))
+    console.print(link_table(c))
+    console.print(f"state: {c.dir / STATE_FILE}   stop with: python -m cluster down "
+                  f"--dir {c.dir}")
+    return 0
+
+
+async def cmd_status(args: argparse.Namespace) -> int:
+    c = LocalCluster.attach(args.dir)
+    table = Table(title=f"{c.protocol} cluster status")
+    for col in ("node", "pid", "role", "epoch", "leader", "commit", "applied", "details"):
+        table.add_column(col)
+    for n in c.ids:
+        st = await c.status(n)
+        if st is None:
+            table.add_row(n, str(c.node(n).pid), "[red]no answer[/red]", "", "", "", "", "")
+            continue
+        details = " ".join(f"{k}={v}" for k, v in sorted(st.details.items()))
+        table.add_row(n, str(st.pid), st.role, str(st.epoch), st.leader_id,
+                      str(st.commit_index), str(st.last_applied), details[:60])
+    console.print(table)
+    return 0
+
+
+async def cmd_partition(args: argparse.Namespace) -> int:
+    c = LocalCluster.attach(args.dir)
+    groups = [g.split(",") for g in args.groups]
+    await c.nemesis.partition(groups, args.mode)
+    _save_cuts(c)
+    console.print(f"partitioned ({args.mode}): " + " | ".join(",".join(g) for g in groups))
+    return 0
+
+
+def _save_cuts(c: LocalCluster) -> None:
+    (c.dir / "cuts.json").write_text(json.dumps([[s, d, m] for (s, d), m in
+                                                 sorted(c.nemesis._cut.items())]))
+
+
+def _load_cuts(c: LocalCluster) -> None:
+    path = c.dir / "cuts.json"
+    if path.exists():
+        c.nemesis._cut = {(s, d): m for s, d, m in json.loads(path.read_text())}
+
+
+async def cmd_heal(args: argparse.Namespace) -> int:
+    c = LocalCluster.attach(args.dir)
+    _load_cuts(c)
+    await c.nemesis.heal()
+    _save_cuts(c)
+    console.print("healed")
+    return 0
+
+
+async def cmd_process(args: argparse.Namespace) -> int:
+    c = LocalCluster.attach(args.dir)
+    c.node(args.node)  # a clear error for an unknown node
+    if args.command == "kill":
+        kill_group(c.node(args.node).pid, signal.SIGCONT)
+        kill_group(c.node(args.node).pid, signal.SIGKILL)
+        wait_gone([c.node(args.node).pid], 10)
+    elif args.command == "restart":
+        await c.restart(args.node)
+        c.save_state()
+    elif args.command == "pause":
+        c.pause(args.node)
+    else:
+        c.resume(args.node)
+    console.print(f"{args.command} {args.node}: done (pid {c.node(args.node).pid})")
+    return 0
+
+
+async def cmd_logs(args: argparse.Namespace) -> int:
+    c = LocalCluster.attach(args.dir)
+    path = c.node(args.node).log_path
+    if args.follow:
+        return subprocess.call(["tail", "-n", "50", "-F", path])
+    sys.stdout.write(Path(path).read_text(errors="replace"))
+    return 0
+
+
+async def cmd_down(args: argparse.Namespace) -> int:
+    """Stop every node and proxy-server process of the cluster dir, even after a crashed
+    `up`: SIGTERM, then SIGKILL whatever is left after 10 s."""
+    directory = Path(args.dir).resolve()
+    # found through the OS, not the state file: a crashed `up` may not have written it,
+    # and a recorded pid may since belong to someone else
+    pids = cluster_processes(directory)
+    for pid in pids:
+        kill_group(pid, signal.SIGCONT)
+        kill_group(pid, signal.SIGTERM)
+    left = wait_gone(pids, 10)
+    for pid in left:
+        kill_group(pid, signal.SIGKILL)
+    wait_gone(left, 5)
+    remaining = cluster_processes(directory)
+    console.print(f"down: stopped {len(pids)} process(es) of {directory}"
+                  + (f"; [red]still running: {remaining}[/red]" if remaining else ""))
+    return 1 if remaining else 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m cluster", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--dir", default=default_dir(), help="the cluster's directory")
+    sub = p.add_subparsers(dest="command", required=True)
+    up = sub.add_parser("up", help="start a cluster (detached)")
+    up.add_argument("protocol")
+    up.add_argument("-n", "--nodes", type=int, default=3)
+    up.add_argument("--toxiproxy-url", help="use this Toxiproxy instead of the embedded one")
+    up.add_argument("--tick-ms", type=float, default=10.0)
+    up.add_argument("--rpc-deadline-ms", type=float, default=500.0)
+    up.add_argument("--seed", type=int, default=0)
+    sub.add_parser("status", help="live status of every node")
+    part = sub.add_parser("partition", help="split into groups, e.g. n1,n2 n3,n4,n5")
+    part.add_argument("groups", nargs="+")
+    part.add_argument("--mode", choices=CUT_MODES, default="blackhole")
+    sub.add_parser("heal", help="undo partitions")
+    for name in ("kill", "restart", "pause", "resume"):
+        sub.add_parser(name, help=f"{name} a node").add_argument("node")
+    logs = sub.add_parser("logs", help="a node's log")
+    logs.add_argument("node")
+    logs.add_argument("-f", "--follow", action="store_true")
+    sub.add_parser("down", help="stop everything")
+    return p
+
+
+COMMANDS = {"up": cmd_up, "status": cmd_status, "partition": cmd_partition, "heal": cmd_heal,
+            "kill": cmd_process, "restart": cmd_process, "pause": cmd_process,
+            "resume": cmd_process, "logs": cmd_logs, "down": cmd_down}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    started = time.monotonic()
+    try:
+        code = asyncio.run(COMMANDS[args.command](args))
+    except (ProtocolError, OSError, RuntimeError) as e:
+        console.print(f"[red]error:[/red] {e}")
+        return 2
+    if args.command == "up":
+        console.print(f"up in {time.monotonic() - started:.1f}s")
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
