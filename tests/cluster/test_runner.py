@@ -199,7 +199,8 @@ async def test_nothing_left_after_the_owner_is_killed(tmp_path: Path) -> None:
 
 
 async def test_start_failure_names_the_node_and_cleans_up(tmp_path: Path) -> None:
-    with pytest.raises(ClusterStartError, match=r"(?s)node n[12] exited with code 2.*unknown protocol"):
+    failure = r"(?s)node n[12] exited with code 2.*unknown protocol"
+    with pytest.raises(ClusterStartError, match=failure):
         async with LocalCluster("no-such-protocol", nodes=2, data_dir=tmp_path / "c"):
             pass
     assert cluster_processes(tmp_path / "c") == []
