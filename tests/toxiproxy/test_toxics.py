@@ -194,6 +194,9 @@ def test_limit_data_closes_after_the_limit_and_keeps_state(tp: Server, echo: Ech
         got = b""
         while chunk := s.recv(100):
             got += chunk
+    deadline = time.monotonic() + 5  # the echo thread records what it read on its own time
+    while b"".join(echo.received) != b"0123456789" and time.monotonic() < deadline:
+        time.sleep(0.01)
     assert b"".join(echo.received) == b"0123456789"
     assert b"0123456789".startswith(got)  # the echo may or may not beat the close
     tp.client.update_toxic("lim", "limit_data_upstream", attributes={"bytes": 8})
