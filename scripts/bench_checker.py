@@ -42,7 +42,7 @@ def make_history(ops: int, keys: int, clients: int, seed: int) -> History:
         plans.append((lin, i, c, call, ret, f, key))
     results: dict[int, Any] = {}
     args: dict[int, Any] = {}
-    for lin, i, c, call, ret, f, key in sorted(plans):
+    for _lin, i, _c, _call, _ret, f, key in sorted(plans):
         cur = state.get(key)
         if f == "get":
             results[i] = cur
@@ -58,7 +58,7 @@ def make_history(ops: int, keys: int, clients: int, seed: int) -> History:
                 state[key] = f"c{i}"
             results[i] = ok
     events = []
-    for lin, i, c, call, ret, f, key in plans:
+    for _lin, i, c, call, ret, f, key in plans:
         events.append((call, 0, i, c, f, key))
         events.append((ret, 1, i, c, f, key))
     events.sort()

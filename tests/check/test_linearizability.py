@@ -145,7 +145,7 @@ def linearizable_histories(draw: st.DrawFn) -> list[Operation]:
     state: dict[str, str | None] = {}
     model = KvRegister()
     ops = []
-    for lin, i, call, ret, f, k, roll in sorted(events):
+    for _lin, i, call, ret, f, k, roll in sorted(events):
         key = f"k{k}"
         inp: object = None
         if f == "put":
