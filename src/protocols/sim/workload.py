@@ -1,0 +1,141 @@
+"""Workload clients inside the simulator: concurrent KV clients recording a history.
+
+Each client has one operation in flight (a session, Raft thesis §6.3). It sends the
+command to the node it believes leads, follows redirects, retries another node when an
+attempt gets no answer within ``attempt_timeout_ms`` (same ``seq``, so a retried write
+applies once), and gives up after ``op_timeout_ms`` with an ``info`` (unknown outcome).
+Every invocation and completion goes into a ``protocols.check.history.History`` in
+simulated time, ready for the linearizability checker.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from protocols.check.history import Event, History
+from protocols.common.outbox import Answer
+from protocols.sim.api import KvAdapter
+
+if TYPE_CHECKING:
+    from protocols.sim.world import World
+
+__all__ = ["KvWorkload"]
+
+
+@dataclass(slots=True)
+class _Op:
+    invocation: Event
+    f: str
+    key: str
+    value: Any
+    seq: int
+    started: int
+    attempt: int = 0
+    maybe_applied: bool = False
+    done: bool = False
+
+
+@dataclass(slots=True)
+class _Client:
+    index: int
+    rng: random.Random
+    leader: str | None = None
+    seq: int = 0
+    op: _Op | None = None
+
+
+@dataclass
+class KvWorkload:
+    world: World
+    adapter: KvAdapter
+    clients: int = 3
+    keys: int = 3
+    attempt_timeout_ms: int = 300
+    op_timeout_ms: int = 3000
+    think_ms: int = 20
+    stop_at_ms: int = 10**12
+    history: History = field(default_factory=History)
+    _clients: list[_Client] = field(default_factory=list)
+    _attempts: dict[Any, tuple[_Client, _Op, int]] = field(default_factory=dict)
+
+    def start(self) -> None:
+        self.world.answer_hooks.append(self._on_answer)
+        for i in range(self.clients):
+            client = _Client(i, self.world.rng(f"workload/{i}"))
+            self._clients.append(client)
+            self.world.at(client.rng.randrange(1, self.think_ms + 2), self._starter(client))
+
+    def _starter(self, c: _Client) -> Callable[[], None]:
+        return lambda: self._next(c)
+
+    @property
+    def idle(self) -> bool:
+        return all(c.op is None for c in self._clients)
+
+    def _next(self, c: _Client) -> None:
+        if self.world.now >= self.stop_at_ms:
+            return
+        roll = c.rng.random()
+        key = f"k{c.rng.randrange(self.keys)}"
+        c.seq += 1
+        value: Any
+        if roll < 0.4:
+            f, value = "get", None
+        elif roll < 0.8:
+            f, value = "put", f"{c.index}.{c.seq}"
+        else:
+            f, value = "cas", [None if c.rng.random() < 0.2 else
+                               f"{c.rng.randrange(self.clients)}.{c.rng.randrange(1, c.seq + 1)}",
+                               f"{c.index}.{c.seq}"]
+        inv = self.history.invoke(c.index, f, key, value, float(self.world.now))
+        c.op = _Op(inv, f, key, value, c.seq, self.world.now)
+        self._attempt(c, c.op)
+
+    def _attempt(self, c: _Client, op: _Op, node: str | None = None) -> None:
+        if op.done:
+            return
+        if self.world.now - op.started >= self.op_timeout_ms:
+            self._finish(c, op, "info" if op.maybe_applied or op.f != "get" else "fail",
+                         None, "timed out")
+            return
+        op.attempt += 1
+        target = node or c.leader or c.rng.choice(list(self.world.ids))
+        rid = ("client", c.index, op.seq, op.attempt)
+        self._attempts[rid] = (c, op, op.attempt)
+        command = self.adapter.kv_command(op.f, op.key, op.value, f"c{c.index}", op.seq)
+        self.world.submit(target, command, request_id=rid)
+        attempt = op.attempt
+        self.world.at(self.attempt_timeout_ms, lambda: self._attempt_timed_out(c, op, attempt))
+
+    def _attempt_timed_out(self, c: _Client, op: _Op, attempt: int) -> None:
+        if op.done or op.attempt != attempt:
+            return
+        op.maybe_applied = True  # it may have reached a leader's log
+        c.leader = None
+        self._attempt(c, op)
+
+    def _on_answer(self, answer: Answer) -> None:
+        entry = self._attempts.pop(answer.request_id, None)
+        if entry is None:
+            return
+        c, op, attempt = entry
+        if op.done or attempt != op.attempt:
+            return
+        status, result, why = self.adapter.kv_outcome(op.f, answer)
+        if status == "ok":
+            self._finish(c, op, "ok", result, None)
+        elif status == "redirect":
+            c.leader = why if why in self.world.ids else None
+            self.world.at(1 if c.leader else 10, lambda: self._attempt(c, op, c.leader))
+        else:
+            self._finish(c, op, "info" if op.maybe_applied else "fail", None, why)
+
+    def _finish(self, c: _Client, op: _Op, status: str, result: Any, error: str | None) -> None:
+        op.done = True
+        c.op = None
+        self.history.complete(op.invocation, status, result, float(self.world.now),  # type: ignore[arg-type]
+                              error=error)
+        self.world.at(c.rng.randrange(1, self.think_ms + 2), lambda: self._next(c))

@@ -1,0 +1,334 @@
+"""The deterministic simulator: one thread, integer time, one seed replays one run.
+
+A ``World`` drives the *same* protocol cores the gRPC nodes run, through the same
+``protocols.runtime.core.pump`` (persist -> send -> apply -> answer). Everything that
+varies comes from named random streams derived from one seed — ``network``,
+``nemesis``, ``workload`` and one per node (``node/<id>/<incarnation>``) — so one
+extra draw in one stream never reshuffles another.
+
+Time is an integer (simulated milliseconds). Events sit in a heap ordered by
+(time, sequence number); each node ticks every ``tick_ms`` with a per-node phase.
+Every peer message is an RPC: request delivered -> ``dst.on_message`` -> dst's outbox
+pumped (persisted *before* the reply leaves) -> reply delivered -> ``src.on_reply``.
+A request or reply that is lost, or meets a crashed node, surfaces at the sender as
+``on_send_failed`` after ``rpc_timeout_ms``.
+
+Invariant hooks run after *every* event; the first failure stops the run with the seed,
+the event number and the command that replays it.
+
+Public API (what scenario tests use)::
+
+    w = World(adapter, nodes=5, seed=7)
+    w.run_for(1000)                       # simulated ms
+    w.run_until(lambda: w.leader() is not None, max_ms=5000)
+    rid = w.submit("n1", command)         # -> request id; w.answers[rid] once answered
+    w.partition([["n1"], ["n2", "n3"]]); w.cut("n1", "n2"); w.heal()
+    w.crash("n2"); w.restart("n2")
+    w.network.config = UNRELIABLE
+    w.rpc_count, w.rpc_bytes, w.trace_hash()
+"""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+import itertools
+import random
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from protocols.common.ids import NodeId, node_ids
+from protocols.common.outbox import Answer, Envelope
+from protocols.runtime.core import Core, NodeStatusInfo, Storage, pump
+from protocols.sim.api import SimAdapter
+from protocols.sim.disk import SimFileSystem
+from protocols.sim.network import RELIABLE, Network, NetworkConfig
+
+__all__ = ["SimNode", "SimulationFailure", "World"]
+
+
+class SimulationFailure(AssertionError):
+    """An invariant failed (or a core raised): says how to replay the run."""
+
+    def __init__(self, message: str, seed: int, event: int, time_ms: int,
+                 replay: str) -> None:
+        self.seed, self.event, self.time_ms, self.replay = seed, event, time_ms, replay
+        super().__init__(f"{message}\n  at event {event}, t={time_ms} ms, seed {seed}\n"
+                         f"  replay: {replay}")
+
+
+@dataclass(slots=True)
+class SimNode:
+    node_id: NodeId
+    fs: SimFileSystem
+    core: Core | None = None
+    storage: Storage | None = None
+    up: bool = False
+    incarnation: int = 0
+    applied: list[Any] = field(default_factory=list)
+
+
+class World:
+    def __init__(
+        self,
+        adapter: SimAdapter,
+        nodes: int = 3,
+        seed: int = 0,
+        *,
+        options: Mapping[str, Any] | None = None,
+        network: NetworkConfig = RELIABLE,
+        tick_ms: int = 10,
+        rpc_timeout_ms: int = 100,
+        torn_writes: bool = False,
+        replay_hint: str = "",
+    ) -> None:
+        self.adapter = adapter
+        self.seed = seed
+        self.options = dict(options or {})
+        self.ids = node_ids(nodes)
+        self.tick_ms = tick_ms
+        self.rpc_timeout_ms = rpc_timeout_ms
+        self.torn_writes = torn_writes
+        self.replay_hint = replay_hint or f"scripts/sim --protocol {adapter.name} --seed {seed}"
+        self.now = 0
+        self.events = 0
+        self.network = Network(network, self.rng("network"))
+        self.nodes = {n: SimNode(n, SimFileSystem()) for n in self.ids}
+        self.answers: dict[Any, Answer] = {}
+        self.answer_hooks: list[Callable[[Answer], None]] = []
+        self.invariants: list[Callable[[World], None]] = list(adapter.invariants())
+        self.rpc_count: Counter[str] = Counter()
+        self.rpc_bytes: Counter[str] = Counter()
+        self._queue: list[tuple[int, int, str, tuple[Any, ...]]] = []
+        self._seq = itertools.count()
+        self._rpc_ids = itertools.count()
+        self._rpc_done: set[int] = set()
+        self._request_ids = itertools.count(1)
+        self._owner: dict[Any, NodeId] = {}
+        self._trace = hashlib.sha256()
+        self.trace_lines: list[str] | None = None
+        phase_rng = self.rng("phases")
+        for n in self.ids:
+            self._start_node(n, first_tick=phase_rng.randrange(tick_ms) + 1)
+
+    # ------------------------------------------------------------------ randomness
+    def rng(self, stream: str) -> random.Random:
+        """A random stream of its own for ``stream``, derived from the seed."""
+        return random.Random(f"{self.seed}/{stream}")
+
+    # ------------------------------------------------------------------ scheduling
+    def schedule(self, delay_ms: int, kind: str, *args: Any) -> None:
+        heapq.heappush(self._queue, (self.now + max(0, delay_ms), next(self._seq), kind, args))
+
+    def step(self) -> bool:
+        """Run one event; False if there is none."""
+        if not self._queue:
+            return False
+        time_ms, _, kind, args = heapq.heappop(self._queue)
+        self.now = time_ms
+        self.events += 1
+        try:
+            getattr(self, f"_on_{kind}")(*args)
+            for check in self.invariants:
+                check(self)
+        except SimulationFailure:
+            raise
+        except Exception as e:
+            raise SimulationFailure(f"{type(e).__name__}: {e}", self.seed, self.events,
+                                    self.now, self.replay_hint) from e
+        return True
+
+    def run_for(self, duration_ms: int) -> None:
+        end = self.now + duration_ms
+        while self._queue and self._queue[0][0] <= end:
+            self.step()
+        self.now = max(self.now, end)
+
+    def run_until(self, predicate: Callable[[], Any], max_ms: int) -> Any:
+        """Run until ``predicate()`` is truthy (checked after every event); return it.
+        Raises SimulationFailure if it does not hold within ``max_ms``."""
+        end = self.now + max_ms
+        while True:
+            value = predicate()
+            if value:
+                return value
+            if not self._queue or self._queue[0][0] > end:
+                raise SimulationFailure(f"condition not met within {max_ms} ms",
+                                        self.seed, self.events, self.now, self.replay_hint)
+            self.step()
+
+    # ------------------------------------------------------------------ tracing
+    def trace(self, line: str) -> None:
+        text = f"{self.now} {line}"
+        self._trace.update(text.encode() + b"\n")
+        if self.trace_lines is not None:
+            self.trace_lines.append(text)
+
+    def trace_hash(self) -> str:
+        return self._trace.hexdigest()[:16]
+
+    # ------------------------------------------------------------------ nodes
+    def _start_node(self, n: NodeId, first_tick: int) -> None:
+        node = self.nodes[n]
+        node.incarnation += 1
+        parts = self.adapter.spec.create_node(
+            n, [p for p in self.ids if p != n], node.fs, f"/data/{n}",
+            self.rng(f"node/{n}/{node.incarnation}"), self.options)
+        node.core, node.storage, node.up = parts.core, parts.storage, True
+        self.trace(f"start {n} incarnation {node.incarnation}")
+        self.schedule(first_tick, "tick", n, node.incarnation)
+
+    def core(self, n: str) -> Core:
+        node = self.nodes[NodeId(n)]
+        if node.core is None or not node.up:
+            raise ValueError(f"node {n} is down")
+        return node.core
+
+    def status(self, n: str) -> NodeStatusInfo | None:
+        node = self.nodes[NodeId(n)]
+        return node.core.status() if node.up and node.core is not None else None
+
+    def up_nodes(self) -> list[NodeId]:
+        return [n for n in self.ids if self.nodes[n].up]
+
+    def leader(self) -> NodeId | None:
+        """The up node that says it leads with the highest epoch, if any."""
+        best: tuple[int, NodeId] | None = None
+        for n in self.up_nodes():
+            st = self.status(n)
+            if st is not None and st.role == "leader" and (best is None or st.epoch > best[0]):
+                best = (st.epoch, n)
+        return best[1] if best else None
+
+    def crash(self, n: str) -> None:
+        """Power cut: the process and every unsynced byte are gone."""
+        node = self.nodes[NodeId(n)]
+        if not node.up:
+            return
+        node.up, node.core, node.storage = False, None, None
+        lost = node.fs.crash(self.rng(f"disk/{n}/{node.incarnation}"), self.torn_writes)
+        self.trace(f"crash {n} (lost {lost} unsynced bytes)")
+
+    def restart(self, n: str) -> None:
+        """Start a crashed node from what its disk kept."""
+        if not self.nodes[NodeId(n)].up:
+            self._start_node(NodeId(n), first_tick=self.tick_ms)
+
+    # ------------------------------------------------------------------ network faults
+    def partition(self, groups: list[list[str]]) -> None:
+        self.network.partition(groups, list(self.ids))
+        self.trace(f"partition {groups}")
+
+    def cut(self, src: str, dst: str) -> None:
+        self.network.cut.add((src, dst))
+        self.trace(f"cut {src}->{dst}")
+
+    def disconnect(self, n: str) -> None:
+        """MIT's disconnect: n can neither reach nor be reached."""
+        for other in self.ids:
+            if other != n:
+                self.network.cut |= {(n, other), (other, n)}
+        self.trace(f"disconnect {n}")
+
+    def connect(self, n: str) -> None:
+        self.network.cut = {(a, b) for a, b in self.network.cut if n not in (a, b)}
+        self.trace(f"connect {n}")
+
+    def heal(self) -> None:
+        self.network.heal()
+        self.trace("heal")
+
+    # ------------------------------------------------------------------ clients
+    def submit(self, n: str, command: Any, request_id: Any = None) -> Any:
+        """Hand ``command`` to node n's core now; the answer lands in ``answers``."""
+        rid = request_id if request_id is not None else next(self._request_ids)
+        node = self.nodes[NodeId(n)]
+        self.trace(f"submit {n} {rid} {command!r}")
+        if not node.up or node.core is None:
+            return rid  # a down node never answers: the client times out
+        self._owner[rid] = node.node_id
+        node.core.submit(rid, command)
+        self._pump(node.node_id)
+        return rid
+
+    # ------------------------------------------------------------------ event handlers
+    def _alive(self, n: NodeId, incarnation: int) -> bool:
+        node = self.nodes[n]
+        return node.up and node.incarnation == incarnation
+
+    def _on_tick(self, n: NodeId, incarnation: int) -> None:
+        if not self._alive(n, incarnation):
+            return
+        self.core(n).tick()
+        self._pump(n)
+        self.schedule(self.tick_ms, "tick", n, incarnation)
+
+    def _pump(self, n: NodeId) -> None:
+        node = self.nodes[n]
+        assert node.core is not None and node.storage is not None
+        pump(node.core, node.storage,
+             send=lambda env: self._send(n, env),
+             apply=lambda entry: self._applied(n, entry),
+             answer=self._answered,
+             trace=lambda line: self.trace(f"{n} {line}"))
+
+    def _applied(self, n: NodeId, entry: Any) -> None:
+        self.nodes[n].applied.append(entry)
+
+    def _answered(self, answer: Answer) -> None:
+        self.answers[answer.request_id] = answer
+        self.trace(f"answer {answer.request_id} {answer.result!r} {answer.error!r}")
+        for hook in self.answer_hooks:
+            hook(answer)
+
+    def _send(self, src: NodeId, env: Envelope) -> None:
+        kind = type(env.msg).__name__
+        self.rpc_count[kind] += 1
+        self.rpc_bytes[kind] += self.adapter.message_size(env.msg)
+        rpc = next(self._rpc_ids)
+        incarnation = self.nodes[src].incarnation
+        delays = self.network.request_delays(src, env.dst)
+        self.trace(f"send {src}->{env.dst} #{rpc} {kind} delays={delays}")
+        for delay in delays:
+            self.schedule(delay, "request", src, incarnation, env.dst, env.msg, rpc)
+        self.schedule(self.rpc_timeout_ms, "rpc_timeout", src, incarnation, env.dst, env.msg,
+                      rpc)
+
+    def _on_request(self, src: NodeId, src_inc: int, dst: NodeId, msg: Any, rpc: int) -> None:
+        node = self.nodes[dst]
+        if not node.up or node.core is None:
+            return  # the sender times out
+        reply = node.core.on_message(src, msg)
+        self._pump(dst)  # persist before the reply leaves dst
+        if reply is None:
+            return
+        delay = self.network.reply_delay(src, dst)
+        self.trace(f"reply {dst}->{src} #{rpc} {type(reply).__name__} delay={delay}")
+        if delay is not None:
+            self.schedule(delay, "reply", src, src_inc, dst, msg, reply, rpc)
+
+    def _on_reply(self, src: NodeId, src_inc: int, dst: NodeId, msg: Any, reply: Any,
+                  rpc: int) -> None:
+        if rpc in self._rpc_done or not self._alive(src, src_inc):
+            return  # a duplicate reply, or the sender restarted since
+        self._rpc_done.add(rpc)
+        self.core(src).on_reply(dst, msg, reply)
+        self._pump(src)
+
+    def _on_rpc_timeout(self, src: NodeId, src_inc: int, dst: NodeId, msg: Any,
+                        rpc: int) -> None:
+        if rpc in self._rpc_done:
+            return
+        self._rpc_done.add(rpc)
+        if self._alive(src, src_inc):
+            self.core(src).on_send_failed(dst, msg)
+            self._pump(src)
+
+    def _on_call(self, fn: Callable[[], None]) -> None:
+        fn()
+
+    def at(self, delay_ms: int, fn: Callable[[], None]) -> None:
+        """Run ``fn`` at now + delay (nemesis schedules and workload clients use this)."""
+        self.schedule(delay_ms, "call", fn)
