@@ -38,6 +38,7 @@ class KvAdapter(SimAdapter, Protocol):
         ...
 
     def kv_outcome(self, f: str, answer: Answer) -> tuple[str, Any, str | None]:
-        """(``"ok"``, result, None), (``"fail"``, None, why) when it surely did not happen,
-        or (``"redirect"``, None, leader hint or None) to retry elsewhere."""
+        """(``"ok"``, result, None); (``"fail"``, None, why) when it surely did not happen;
+        (``"redirect"``, None, leader hint or None) to retry elsewhere (not applied);
+        (``"retry"``, None, why) to retry when it may have been applied."""
         ...

@@ -33,7 +33,8 @@ class RunResult:
 
 
 def replay_command(protocol: str, seed: int, **kw: Any) -> str:
-    extra = "".join(f" --{k.replace('_', '-')} {v}" for k, v in sorted(kw.items()))
+    extra = "".join(f" --{k.replace('_', '-')}" + (f" {v}" if v != "" else "")
+                    for k, v in sorted(kw.items()))
     return f"scripts/sim --protocol {protocol} --seed {seed}{extra}"
 
 

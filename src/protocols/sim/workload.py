@@ -127,6 +127,10 @@ class KvWorkload:
         status, result, why = self.adapter.kv_outcome(op.f, answer)
         if status == "ok":
             self._finish(c, op, "ok", result, None)
+        elif status == "retry":  # e.g. leadership lost: it may still commit; same seq again
+            op.maybe_applied = True
+            c.leader = None
+            self.world.at(10, lambda: self._attempt(c, op))
         elif status == "redirect":
             c.leader = why if why in self.world.ids else None
             self.world.at(1 if c.leader else 10, lambda: self._attempt(c, op, c.leader))

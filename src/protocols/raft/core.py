@@ -1,0 +1,537 @@
+"""Raft, as a sans-IO state machine: every rule of the paper's Figure 2, in its words.
+
+Read beside "In Search of an Understandable Consensus Algorithm" (Ongaro & Ousterhout,
+2014), Ongaro's thesis (2014) and course chapter 26. The core never does IO: the driver
+(the asyncio shell or the simulator) calls ``tick``, ``on_message``, ``on_reply``,
+``on_send_failed`` and ``submit``, then drains ``ready()`` and handles it in the order
+persist -> send -> apply -> answer (``protocols.runtime.core.pump``).
+
+What is here: leader election with randomized timeouts (§5.2); the election
+restriction (§5.4.1); log replication with the consistency check and fast conflict
+backtracking (§5.3); commitment only by counting replicas of current-term entries
+(§5.4.2, Figure 8) via a no-op at the start of each term; in-order application to the
+KV state machine with exactly-once client sessions (thesis §6.3); linearizable reads by
+ReadIndex (thesis §6.4); pre-vote (thesis §9.6); check-quorum (thesis §6.2); leadership
+transfer by TimeoutNow (thesis §3.10); batching of proposals and pipelined AppendEntries
+with a bounded window per follower.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from protocols.common.errors import ConfigError, InvalidRequest, NotLeader, Unavailable
+from protocols.common.ids import NodeId
+from protocols.common.outbox import Answer, Envelope, Ready
+from protocols.kv.commands import KvCommand, KvResult
+from protocols.kv.state_machine import KvStateMachine
+from protocols.raft.log import RaftLog
+from protocols.raft.messages import (
+    AppendEntries,
+    AppendEntriesReply,
+    Entry,
+    EntryKind,
+    RequestVote,
+    RequestVoteReply,
+    TimeoutNow,
+    TimeoutNowReply,
+    TransferLeadership,
+)
+from protocols.runtime.core import NodeStatusInfo
+
+__all__ = ["FOLLOWER", "LEADER", "RaftCore", "RaftOptions"]
+
+FOLLOWER, PRE_CANDIDATE, CANDIDATE, LEADER = "follower", "pre-candidate", "candidate", "leader"
+
+
+@dataclass(frozen=True, slots=True)
+class RaftOptions:
+    """Timing is in ticks (the shell's tick is ``tick_ms``, 10 ms by default)."""
+
+    election_timeout_min_ticks: int = 30
+    election_timeout_max_ticks: int = 60
+    heartbeat_interval_ticks: int = 10  # at most 10 heartbeats/s at 10 ms ticks
+    pre_vote: bool = True
+    check_quorum: bool = True
+    max_inflight_append: int = 16  # pipelined AppendEntries in flight per follower
+    max_batch_entries: int = 256  # entries per AppendEntries
+
+    @classmethod
+    def from_mapping(cls, raw: Mapping[str, Any]) -> RaftOptions:
+        known = set(cls.__slots__)
+        unknown = sorted(set(raw) - known)
+        if unknown:
+            raise ConfigError(f"unknown Raft option(s) {', '.join(unknown)}; "
+                              f"known: {', '.join(sorted(known))}")
+        opts = cls(**raw)
+        for name in ("election_timeout_min_ticks", "heartbeat_interval_ticks",
+                     "max_inflight_append", "max_batch_entries"):
+            if not isinstance(getattr(opts, name), int) or getattr(opts, name) < 1:
+                raise ConfigError(f"Raft option {name} must be a positive integer")
+        if opts.election_timeout_max_ticks <= opts.election_timeout_min_ticks:
+            raise ConfigError("election_timeout_max_ticks must exceed election_timeout_min_ticks")
+        if opts.heartbeat_interval_ticks >= opts.election_timeout_min_ticks:
+            raise ConfigError("heartbeat_interval_ticks must be below the election timeout")
+        return opts
+
+
+@dataclass(slots=True)
+class _Progress:
+    """The leader's view of one follower (Figure 2's nextIndex/matchIndex, plus etcd's
+    probe/replicate states for pipelining)."""
+
+    next_index: int
+    match_index: int = 0
+    replicating: bool = False  # False: probe one message at a time
+    inflight: int = 0
+    recently_active: bool = False
+
+
+@dataclass(slots=True)
+class _Read:
+    request_id: Any
+    key: str
+    read_index: int
+    acks: set[str] = field(default_factory=set)
+    confirmed: bool = False
+
+
+class RaftCore:
+    def __init__(self, node_id: NodeId, peers: Sequence[NodeId], rng: random.Random,
+                 options: RaftOptions, current_term: int = 0, voted_for: str | None = None,
+                 entries: Sequence[Entry] = ()) -> None:
+        self.node_id = node_id
+        self.peers = sorted(peers)
+        self.rng = rng
+        self.options = options
+        # persistent state on all servers (Figure 2)
+        self.current_term = current_term
+        self.voted_for = voted_for
+        self.log = RaftLog(entries)
+        # volatile state on all servers
+        self.commit_index = 0
+        self.last_applied = 0
+        self.role = FOLLOWER
+        self.leader_id: str | None = None
+        self.state_machine = KvStateMachine()
+        # volatile state on leaders
+        self.progress: dict[str, _Progress] = {}
+        self.votes: set[str] = set()
+        self.election_elapsed = 0
+        self.heartbeat_elapsed = 0
+        self.randomized_timeout = 0
+        self.proposals: dict[int, tuple[Any, int]] = {}  # index -> (request id, term)
+        self.reads: dict[int, _Read] = {}
+        self.read_context = 0
+        self.transfer_target: str | None = None
+        self._ready = Ready()
+        self._reset_election_timer()
+
+    # ================================================================== helpers
+    @property
+    def quorum(self) -> int:
+        return (len(self.peers) + 1) // 2 + 1
+
+    def _reset_election_timer(self) -> None:
+        o = self.options
+        self.election_elapsed = 0
+        self.randomized_timeout = self.rng.randrange(o.election_timeout_min_ticks,
+                                                     o.election_timeout_max_ticks)
+
+    def _persist_hard_state(self) -> None:
+        self._ready.persist.append(("hard", self.current_term, self.voted_for))
+
+    def _send(self, peer: str, msg: Any) -> None:
+        self._ready.messages.append(Envelope(NodeId(peer), msg))
+
+    def _trace(self, line: str) -> None:
+        self._ready.trace.append(line)
+
+    def ready(self) -> Ready:
+        ready, self._ready = self._ready, Ready()
+        return ready
+
+    def status(self) -> NodeStatusInfo:
+        return NodeStatusInfo(
+            role=self.role, epoch=self.current_term, leader_id=self.leader_id or "",
+            commit_index=self.commit_index, last_applied=self.last_applied,
+            details={"voted_for": self.voted_for or "", "last_log_index":
+                     str(self.log.last_index), "last_log_term": str(self.log.last_term)})
+
+    # ================================================================== terms and roles
+    def _become_follower(self, term: int, leader_id: str | None) -> None:
+        """§5.1: a server that sees a larger term reverts to follower."""
+        if term > self.current_term:
+            self.current_term, self.voted_for = term, None
+            self._persist_hard_state()
+        was_leader = self.role == LEADER
+        self.role, self.leader_id = FOLLOWER, leader_id
+        self.transfer_target = None
+        if was_leader:
+            self._abandon_leadership()
+        self._reset_election_timer()
+
+    def _abandon_leadership(self) -> None:
+        """Proposals may still commit under the next leader: their outcome is unknown."""
+        hint = self.leader_id
+        for request_id, _ in self.proposals.values():
+            self._ready.answers.append(Answer(request_id, error=Unavailable(
+                f"leadership lost before the proposal committed (leader hint: {hint})")))
+        self.proposals.clear()
+        for read in self.reads.values():
+            self._ready.answers.append(Answer(read.request_id, error=NotLeader(hint)))
+        self.reads.clear()
+        self.progress.clear()
+
+    def tick(self) -> None:
+        if self.role == LEADER:
+            self._tick_leader()
+            return
+        self.election_elapsed += 1
+        if self.election_elapsed >= self.randomized_timeout:
+            self._start_election(transfer=False)
+
+    def _tick_leader(self) -> None:
+        self.heartbeat_elapsed += 1
+        self.election_elapsed += 1
+        if self.transfer_target is not None and self.election_elapsed >= self.randomized_timeout:
+            self.transfer_target = None  # the transfer did not happen in time: carry on
+        if self.options.check_quorum and self.election_elapsed >= self.randomized_timeout:
+            self._check_quorum()
+            if self.role != LEADER:
+                return
+        if self.heartbeat_elapsed >= self.options.heartbeat_interval_ticks:
+            self.heartbeat_elapsed = 0
+            self._broadcast_append(heartbeat=True)
+
+    def _check_quorum(self) -> None:
+        """Thesis §6.2: a leader that has not heard from a majority within an election
+        timeout steps down, so a partitioned leader stops accepting requests."""
+        active = 1 + sum(1 for p in self.progress.values() if p.recently_active)
+        for p in self.progress.values():
+            p.recently_active = False
+        self.election_elapsed = 0
+        if active < self.quorum:
+            self._trace(f"check-quorum: heard from {active} of {len(self.peers) + 1}; step down")
+            self._become_follower(self.current_term, None)
+
+    # ================================================================== elections (§5.2)
+    def _start_election(self, transfer: bool) -> None:
+        if self.options.pre_vote and not transfer:
+            self._campaign(pre_vote=True, transfer=False)
+        else:
+            self._campaign(pre_vote=False, transfer=transfer)
+
+    def _campaign(self, pre_vote: bool, transfer: bool) -> None:
+        self._reset_election_timer()
+        if pre_vote:
+            self.role = PRE_CANDIDATE
+            term = self.current_term + 1  # the term we would use; nothing changes yet
+        else:
+            self.role = CANDIDATE
+            self.current_term += 1
+            self.voted_for = self.node_id
+            self._persist_hard_state()
+            term = self.current_term
+        self.leader_id = None
+        self.votes = {self.node_id}
+        self._trace(f"{'pre-vote' if pre_vote else 'election'} for term {term}")
+        if len(self.votes) >= self.quorum:
+            self._won_votes(pre_vote)
+            return
+        for peer in self.peers:
+            self._send(peer, RequestVote(term, self.node_id, self.log.last_index,
+                                         self.log.last_term, pre_vote, transfer))
+
+    def _won_votes(self, pre_vote: bool) -> None:
+        if pre_vote:
+            self._campaign(pre_vote=False, transfer=False)
+        else:
+            self._become_leader()
+
+    def _heard_from_leader_recently(self) -> bool:
+        """Thesis §4.2.3: ignore vote requests while a leader is believed alive."""
+        return (self.leader_id is not None and
+                self.election_elapsed < self.options.election_timeout_min_ticks)
+
+    def on_request_vote(self, src: str, m: RequestVote) -> RequestVoteReply:
+        """RequestVote RPC, receiver implementation (Figure 2)."""
+        sticky = (self.options.check_quorum or self.options.pre_vote)
+        if (sticky and not m.leadership_transfer and m.term > self.current_term
+                and self._heard_from_leader_recently()):
+            return RequestVoteReply(self.current_term, False, m.pre_vote)
+        if m.term < self.current_term:
+            return RequestVoteReply(self.current_term, False, m.pre_vote)
+        up_to_date = self.log.is_up_to_date(m.last_log_index, m.last_log_term)
+        if m.pre_vote:  # would we vote? change nothing
+            return RequestVoteReply(m.term, up_to_date, True)
+        if m.term > self.current_term:
+            self._become_follower(m.term, None)
+        granted = up_to_date and self.voted_for in (None, m.candidate_id)
+        if granted:
+            self.voted_for = m.candidate_id
+            self._persist_hard_state()  # persisted before the reply leaves
+            self._reset_election_timer()
+        return RequestVoteReply(self.current_term, granted, False)
+
+    def on_request_vote_reply(self, src: str, request: RequestVote,
+                              reply: RequestVoteReply) -> None:
+        if reply.term > self.current_term and not (reply.pre_vote and reply.vote_granted):
+            self._become_follower(reply.term, None)
+            return
+        expected = PRE_CANDIDATE if request.pre_vote else CANDIDATE
+        if self.role != expected or request.term != (self.current_term + 1 if request.pre_vote
+                                                     else self.current_term):
+            return  # a stale reply
+        if reply.vote_granted:
+            self.votes.add(src)
+            if len(self.votes) >= self.quorum:
+                self._won_votes(request.pre_vote)
+
+    def _become_leader(self) -> None:
+        self.role, self.leader_id = LEADER, self.node_id
+        self._trace(f"leader for term {self.current_term}")
+        self.progress = {p: _Progress(next_index=self.log.last_index + 1) for p in self.peers}
+        self.heartbeat_elapsed = 0
+        self.election_elapsed = 0
+        # §8: a no-op lets the leader commit (and learn) everything from earlier terms
+        self._append(EntryKind.NOOP, b"")
+        self._broadcast_append(heartbeat=True)
+        self._maybe_commit()
+
+    # ================================================================== replication (§5.3)
+    def _append(self, kind: EntryKind, command: bytes) -> int:
+        entry = Entry(self.current_term, self.log.last_index + 1, kind, command)
+        self.log.append(entry)
+        self._ready.persist.append(("append", entry))
+        return entry.index
+
+    def _broadcast_append(self, heartbeat: bool) -> None:
+        for peer in self.peers:
+            self._send_append(peer, heartbeat)
+
+    def _send_append(self, peer: str, heartbeat: bool = False) -> None:
+        """Send what the follower lacks. Probing followers get one message in flight;
+        replicating ones get up to ``max_inflight_append`` (pipelining)."""
+        pr = self.progress[peer]
+        limit = self.options.max_inflight_append if pr.replicating else 1
+        if pr.inflight >= limit and not heartbeat:
+            return
+        if heartbeat and not pr.replicating:
+            pr.next_index = min(pr.next_index, self.log.last_index + 1)
+        prev = pr.next_index - 1
+        entries = self.log.slice(pr.next_index, self.options.max_batch_entries)
+        if not entries and not heartbeat:
+            return
+        self._send(peer, AppendEntries(self.current_term, self.node_id, prev,
+                                       self.log.term_at(prev), entries, self.commit_index,
+                                       self.read_context))
+        pr.inflight += 1
+        if pr.replicating and entries:
+            pr.next_index = entries[-1].index + 1  # optimistic: the window moves on
+
+    def on_append_entries(self, src: str, m: AppendEntries) -> AppendEntriesReply:
+        """AppendEntries RPC, receiver implementation (Figure 2)."""
+        if m.term < self.current_term:  # rule 1
+            return AppendEntriesReply(self.current_term, False)
+        if m.term > self.current_term or self.role != FOLLOWER or self.leader_id != m.leader_id:
+            self._become_follower(m.term, m.leader_id)
+        self._reset_election_timer()
+        if m.prev_log_index > self.log.last_index:  # rule 2, we are too short
+            return AppendEntriesReply(self.current_term, False, 0, self.log.last_index + 1, 0,
+                                      m.read_context)
+        prev_term = self.log.term_at(m.prev_log_index)
+        if prev_term != m.prev_log_term:  # rule 2, a conflicting term: skip all of it
+            first = self.log.first_index_of_term(prev_term, m.prev_log_index)
+            return AppendEntriesReply(self.current_term, False, 0, first, prev_term,
+                                      m.read_context)
+        for entry in m.entries:  # rules 3 and 4
+            if entry.index <= self.log.last_index:
+                if self.log.term_at(entry.index) == entry.term:
+                    continue
+                if entry.index <= self.commit_index:
+                    raise AssertionError(f"leader {src} would overwrite committed index "
+                                         f"{entry.index}")
+                self.log.truncate_from(entry.index)
+                self._ready.persist.append(("truncate", entry.index))
+            self.log.append(entry)
+            self._ready.persist.append(("append", entry))
+        match = m.prev_log_index + len(m.entries)
+        if m.leader_commit > self.commit_index:  # rule 5
+            self.commit_index = max(self.commit_index, min(m.leader_commit, match))
+            self._apply_committed()
+        return AppendEntriesReply(self.current_term, True, match, 0, 0, m.read_context)
+
+    def on_append_entries_reply(self, src: str, request: AppendEntries,
+                                reply: AppendEntriesReply) -> None:
+        if reply.term > self.current_term:
+            self._become_follower(reply.term, None)
+            return
+        if self.role != LEADER or request.term != self.current_term:
+            return
+        pr = self.progress[src]
+        pr.inflight = max(0, pr.inflight - 1)
+        pr.recently_active = True
+        self._ack_reads(src, reply.read_context)
+        if reply.success:
+            if reply.match_index > pr.match_index:
+                pr.match_index = reply.match_index
+            pr.next_index = max(pr.next_index, pr.match_index + 1)
+            pr.replicating = True
+            self._maybe_commit()
+            if self.transfer_target == src and pr.match_index == self.log.last_index:
+                self._send(src, TimeoutNow(self.current_term, self.node_id))
+        else:
+            self._back_up(pr, reply)
+        self._send_append(src)
+
+    def _back_up(self, pr: _Progress, reply: AppendEntriesReply) -> None:
+        """Fast backtracking: jump over the follower's whole conflicting term (§5.3)."""
+        next_index = reply.conflict_index
+        if reply.conflict_term:
+            last = self.log.last_index_of_term(reply.conflict_term)
+            if last:
+                next_index = last + 1
+        pr.next_index = max(pr.match_index + 1, min(next_index, self.log.last_index + 1), 1)
+        pr.replicating = False
+        pr.inflight = 0
+
+    def on_send_failed(self, dst: NodeId, request: Any) -> None:
+        if isinstance(request, AppendEntries) and self.role == LEADER and dst in self.progress:
+            pr = self.progress[dst]
+            pr.inflight = max(0, pr.inflight - 1)
+            if pr.replicating:  # something in the window was lost: probe from what matched
+                pr.replicating, pr.inflight = False, 0
+                pr.next_index = pr.match_index + 1
+
+    def _maybe_commit(self) -> None:
+        """§5.4.2 / Figure 8: commit N only if log[N].term == currentTerm and a majority
+        has matchIndex >= N. Earlier entries commit with it (Log Matching)."""
+        for n in range(self.log.last_index, self.commit_index, -1):
+            if self.log.term_at(n) != self.current_term:
+                break
+            replicas = 1 + sum(1 for p in self.progress.values() if p.match_index >= n)
+            if replicas >= self.quorum:
+                self.commit_index = n
+                self._apply_committed()
+                self._serve_reads()
+                return
+
+    # ================================================================== applying
+    def _apply_committed(self) -> None:
+        """All servers: while commitIndex > lastApplied, apply log[lastApplied + 1]."""
+        while self.last_applied < self.commit_index:
+            self.last_applied += 1
+            entry = self.log.entry(self.last_applied)
+            result: KvResult | None = None
+            if entry.kind == EntryKind.NORMAL:
+                result = self.state_machine.apply(KvCommand.decode(entry.command))
+            self._ready.applied.append(entry)
+            waiting = self.proposals.pop(entry.index, None)
+            if waiting is not None:
+                request_id, term = waiting
+                if term == entry.term:
+                    self._ready.answers.append(Answer(request_id, result))
+                else:
+                    self._ready.answers.append(Answer(request_id, error=Unavailable(
+                        "leadership lost before the proposal committed")))
+        if self.role == LEADER:
+            self._serve_reads()
+
+    # ================================================================== clients
+    def submit(self, request_id: Any, command: Any) -> None:
+        if isinstance(command, TransferLeadership):
+            self._transfer(request_id, command.target)
+            return
+        if not isinstance(command, KvCommand):
+            self._ready.answers.append(Answer(request_id, error=InvalidRequest(
+                f"Raft serves KvCommand and TransferLeadership, not {type(command).__name__}")))
+            return
+        if self.role != LEADER or self.transfer_target is not None:
+            self._ready.answers.append(Answer(request_id, error=NotLeader(self.leader_id)))
+            return
+        if command.is_read:
+            self._read_index(request_id, command.key)
+            return
+        index = self._append(EntryKind.NORMAL, command.encode())
+        self.proposals[index] = (request_id, self.current_term)
+        for peer in self.peers:  # batching: whatever is pending goes in one message
+            self._send_append(peer)
+        self._maybe_commit()
+
+    def _read_index(self, request_id: Any, key: str) -> None:
+        """Thesis §6.4: record commitIndex, confirm leadership with a heartbeat round,
+        then answer once the state machine has applied up to that index."""
+        self.read_context += 1
+        read = _Read(request_id, key, self.commit_index, {self.node_id})
+        self.reads[self.read_context] = read
+        if len(read.acks) >= self.quorum:
+            read.confirmed = True
+            self._serve_reads()
+            return
+        for peer in self.peers:
+            self._send_append(peer, heartbeat=True)
+
+    def _ack_reads(self, src: str, context: int) -> None:
+        for ctx, read in self.reads.items():
+            if ctx <= context and not read.confirmed:
+                read.acks.add(src)
+                read.confirmed = len(read.acks) >= self.quorum
+        self._serve_reads()
+
+    def _serve_reads(self) -> None:
+        """A read is served once confirmed, once the leader has committed an entry of its
+        own term (so commitIndex is current, §8), and once applied up to its index."""
+        if not self.reads or self.log.term_at(self.commit_index) != self.current_term:
+            return
+        for ctx in sorted(self.reads):
+            read = self.reads[ctx]
+            if read.confirmed and self.last_applied >= read.read_index:
+                del self.reads[ctx]
+                self._ready.answers.append(Answer(read.request_id,
+                                                  self.state_machine.read(read.key)))
+
+    def _transfer(self, request_id: Any, target: str) -> None:
+        """Thesis §3.10: stop taking requests, bring the target up to date, TimeoutNow."""
+        if self.role != LEADER:
+            self._ready.answers.append(Answer(request_id, error=NotLeader(self.leader_id)))
+            return
+        if target not in self.progress:
+            self._ready.answers.append(Answer(request_id, error=InvalidRequest(
+                f"cannot transfer leadership to {target!r}: not a peer of {self.node_id}")))
+            return
+        self.transfer_target = target
+        if self.progress[target].match_index == self.log.last_index:
+            self._send(target, TimeoutNow(self.current_term, self.node_id))
+        else:
+            self._send_append(target, heartbeat=True)
+        self._ready.answers.append(Answer(request_id, target))
+
+    def on_timeout_now(self, src: str, m: TimeoutNow) -> TimeoutNowReply:
+        if m.term == self.current_term and self.role == FOLLOWER:
+            self._campaign(pre_vote=False, transfer=True)
+        return TimeoutNowReply(self.current_term)
+
+    # ================================================================== dispatch
+    def on_message(self, src: NodeId, msg: Any) -> Any:
+        match msg:
+            case RequestVote():
+                return self.on_request_vote(src, msg)
+            case AppendEntries():
+                return self.on_append_entries(src, msg)
+            case TimeoutNow():
+                return self.on_timeout_now(src, msg)
+        raise InvalidRequest(f"Raft does not handle {type(msg).__name__}")
+
+    def on_reply(self, src: NodeId, request: Any, reply: Any) -> None:
+        match request, reply:
+            case RequestVote(), RequestVoteReply():
+                self.on_request_vote_reply(src, request, reply)
+            case AppendEntries(), AppendEntriesReply():
+                self.on_append_entries_reply(src, request, reply)
+            case TimeoutNow(), TimeoutNowReply():
+                if reply.term > self.current_term:
+                    self._become_follower(reply.term, None)
