@@ -76,10 +76,10 @@ class RaftInvariants:
                                          f"{seen!r} and, on {n}, {(e.term, e.command)!r}")
 
     def _leader_completeness(self, n: str, core: RaftCore) -> None:
-        for index, (term, command) in self.committed.items():
-            if term < core.current_term:
-                if index > core.log.last_index or core.log.term_at(index) != term:
-                    raise InvariantViolation(f"leader {n} of term {core.current_term} lacks "
+        for index, (term, _) in self.committed.items():
+            if term < core.current_term and (index > core.log.last_index
+                                             or core.log.term_at(index) != term):
+                raise InvariantViolation(f"leader {n} of term {core.current_term} lacks "
                                              f"the entry committed at index {index}")
 
 

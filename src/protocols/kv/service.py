@@ -1,0 +1,69 @@
+"""The Kv gRPC service (protos/kv.proto), served by any protocol whose core takes
+``KvCommand``s through ``NodeHost.submit`` (Raft today, Paxos next).
+
+Errors go through the one mapping in ``protocols.runtime.errors``: not the leader ->
+FAILED_PRECONDITION with an ``x-leader-hint`` trailer; no quorum / leadership lost ->
+UNAVAILABLE; a malformed request -> INVALID_ARGUMENT (and nothing changes); no answer
+within the server-side deadline -> DEADLINE_EXCEEDED (outcome unknown).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import grpc.aio
+
+from protocols._pb import kv_pb2, kv_pb2_grpc
+from protocols.common.errors import ProtocolError, Timeout
+from protocols.kv.commands import KvCommand, KvResult
+from protocols.runtime.errors import abort_with
+
+if TYPE_CHECKING:
+    from protocols.runtime.host import NodeHost
+
+__all__ = ["SERVICE_NAME", "KvServicer"]
+
+SERVICE_NAME = "protocols.kv.v1.Kv"
+DEADLINE_S = 5.0  # when the client sent no deadline
+
+
+class KvServicer(kv_pb2_grpc.KvServicer):
+    def __init__(self, host: NodeHost) -> None:
+        self.host = host
+
+    async def _run(self, context: grpc.aio.ServicerContext, build: Any) -> KvResult:
+        try:
+            command = build()
+            remaining = context.time_remaining()
+            timeout = DEADLINE_S if remaining is None else max(0.0, remaining - 0.01)
+            result: KvResult = await self.host.submit(command, timeout_s=timeout)
+            return result
+        except TimeoutError:
+            await abort_with(context, Timeout("no answer before the deadline; the "
+                                              "operation may still take effect"))
+        except ProtocolError as e:
+            await abort_with(context, e)
+        raise AssertionError("abort_with returned")
+
+    async def Get(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        r = await self._run(context, lambda: KvCommand("get", request.key, "", None,
+                                                       request.client_id, request.seq))
+        return kv_pb2.GetReply(found=r.found, value=r.value)
+
+    async def Put(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        await self._run(context, lambda: KvCommand("put", request.key, request.value, None,
+                                                   request.client_id, request.seq))
+        return kv_pb2.PutReply()
+
+    async def Cas(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        expected = request.expected if request.HasField("expected") else None
+        r = await self._run(context, lambda: KvCommand("cas", request.key, request.value,
+                                                       expected, request.client_id,
+                                                       request.seq))
+        return kv_pb2.CasReply(ok=r.ok, found=r.found, value=r.value)
+
+    async def Delete(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        r = await self._run(context, lambda: KvCommand("delete", request.key, "", None,
+                                                       request.client_id, request.seq))
+        return kv_pb2.DeleteReply(existed=r.found)
+
