@@ -1,0 +1,135 @@
+"""Raft on real node processes, through the proxy layer: elections, failover after
+kill -9, partitions with check-quorum, persistence across a whole-cluster crash, and the
+KV service's semantics through the async KvClient."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+import pytest
+
+from cluster.pytest_plugin import wait_until
+from cluster.runner import LocalCluster
+from protocols.common.errors import InvalidRequest
+from protocols.kv.client import KvClient
+
+Factory = Callable[..., Awaitable[LocalCluster]]
+
+
+async def roles(c: LocalCluster) -> dict[str, tuple[str, int, int]]:
+    out = {}
+    for n in c.ids:
+        st = await c.status(n)
+        if st is not None:
+            out[n] = (st.role, st.epoch, st.commit_index)
+    return out
+
+
+async def one_leader(c: LocalCluster, among: list[str] | None = None,
+                     deadline_s: float = 15) -> str:
+    async def found() -> str | None:
+        seen = await roles(c)
+        live = {n: v for n, v in seen.items() if among is None or n in among}
+        leaders = [n for n, (role, _, _) in live.items() if role == "leader"]
+        if not leaders:
+            return None
+        newest = max(live[n][1] for n in leaders)
+        top = [n for n in leaders if live[n][1] == newest]
+        assert len(top) == 1, f"two leaders in term {newest}: {top}"
+        return top[0]
+
+    leader: str = await wait_until(found, deadline_s, describe=lambda: roles(c),
+                                   what="one leader")
+    return leader
+
+
+async def test_election_and_kv_semantics(cluster: Factory) -> None:
+    c = await cluster("raft", nodes=3)
+    leader = await one_leader(c)
+    seen = await roles(c)
+    assert len({epoch for _, epoch, _ in seen.values()}) == 1, seen
+    # a client pointed at a follower first is redirected to the leader
+    follower = next(n for n in c.ids if n != leader)
+    addresses = {follower: c.node(follower).client_address,
+                 **{n: c.node(n).client_address for n in c.ids}}
+    async with KvClient(addresses, deadline_s=10) as kv:
+        kv.leader = follower
+        await kv.put("x", "1")
+        assert kv.leader == leader
+        assert await kv.get("x") == "1"
+        assert await kv.get("missing") is None
+        assert await kv.cas("x", "1", "2") is True
+        assert await kv.cas("x", "1", "3") is False
+        assert await kv.cas("new", None, "a") is True
+        assert await kv.get("x") == "2"
+        assert await kv.delete("x") is True
+        assert await kv.delete("x") is False
+        with pytest.raises(InvalidRequest, match="non-empty"):
+            await kv.put("", "v")
+
+
+async def test_failover_after_kill_9_and_rejoin(cluster: Factory) -> None:
+    c = await cluster("raft", nodes=3)
+    async with KvClient(c.client_addresses, deadline_s=15) as kv:
+        await kv.put("a", "before")
+        old = await one_leader(c)
+        await c.nemesis.kill(old)
+        survivors = [n for n in c.ids if n != old]
+        new = await one_leader(c, among=survivors)
+        assert new != old
+        await kv.put("a", "after")
+        assert await kv.get("a") == "after"
+        await c.nemesis.restart(old)
+        # the old leader catches up from the log it kept on disk plus the new leader
+        target = (await roles(c))[new][2]
+        await wait_until(lambda: _caught_up(c, old, target), 15,
+                         describe=lambda: roles(c), what=f"{old} catching up")
+
+
+async def _caught_up(c: LocalCluster, node: str, index: int) -> bool:
+    st = await c.status(node)
+    return st is not None and st.commit_index >= index and st.role == "follower"
+
+
+async def test_partitioned_leader_steps_down_and_majority_continues(cluster: Factory) -> None:
+    c = await cluster("raft", nodes=3)
+    old = await one_leader(c)
+    await c.nemesis.isolate(old)
+    majority = [n for n in c.ids if n != old]
+    await one_leader(c, among=majority)
+    # check-quorum: the isolated leader stops believing it leads
+    await wait_until(lambda: _role_is(c, old, "leader", negate=True), 10,
+                     describe=lambda: roles(c), what="old leader stepping down")
+    async with KvClient({n: c.node(n).client_address for n in majority}, deadline_s=10) as kv:
+        await kv.put("p", "majority")
+    await c.nemesis.heal()
+    async with KvClient(c.client_addresses, deadline_s=10) as kv:
+        assert await kv.get("p") == "majority"
+    final = (await roles(c))
+    await wait_until(lambda: _converged(c), 15, describe=lambda: roles(c), what="convergence")
+    assert final
+
+
+async def _role_is(c: LocalCluster, node: str, role: str, negate: bool = False) -> bool:
+    st = await c.status(node)
+    return st is not None and ((st.role == role) != negate)
+
+
+async def _converged(c: LocalCluster) -> bool:
+    seen = await roles(c)
+    return len(seen) == len(c.ids) and len({ci for _, _, ci in seen.values()}) == 1
+
+
+async def test_committed_writes_survive_a_whole_cluster_crash(cluster: Factory) -> None:
+    c = await cluster("raft", nodes=3)
+    async with KvClient(c.client_addresses, deadline_s=15) as kv:
+        for i in range(20):
+            await kv.put(f"k{i}", f"v{i}")
+    for n in c.ids:
+        await c.kill(n)  # SIGKILL: only what was fsynced survives
+    for n in c.ids:
+        await c.restart(n)
+    await one_leader(c)
+    async with KvClient(c.client_addresses, deadline_s=15) as kv:
+        for i in range(20):
+            assert await kv.get(f"k{i}") == f"v{i}"
