@@ -2,7 +2,7 @@
 
 Every node and proxy-server process gets its own process group (so a kill reaches
 anything it spawned). When the cluster belongs to a Python process (a test, a demo),
-children also get ``PR_SET_PDEATHSIG(SIGKILL)``: if the owner dies — even by SIGKILL —
+children arm ``PR_SET_PDEATHSIG(SIGKILL)`` themselves: if the owner dies — even by SIGKILL —
 the kernel kills them, and no orphan is left. Clusters started by ``python -m cluster
 up`` are detached on purpose and stopped by ``down``.
 """
@@ -10,32 +10,33 @@ up`` are detached on purpose and stopped by ``down``.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
+from protocols.common.lifeline import PARENT_ENV
+
 __all__ = ["find_processes", "kill_group", "spawn", "wait_gone"]
-
-_PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent() -> None:
-    libc = ctypes.CDLL("libc.so.6", use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
 def spawn(argv: Sequence[str], log_path: Path, *, owned: bool,
           env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-    """Start ``argv`` in a new process group, output appended to ``log_path``."""
-    preexec: Callable[[], None] | None = _die_with_parent if owned else None
+    """Start ``argv`` in a new process group, output appended to ``log_path``.
+
+    ``owned``: the child arms PR_SET_PDEATHSIG itself at startup
+    (``protocols.common.lifeline``), so it dies with this process."""
+    child_env = dict(os.environ if env is None else env)
+    if owned:
+        child_env[PARENT_ENV] = str(os.getpid())
+    else:
+        child_env.pop(PARENT_ENV, None)
     with open(log_path, "ab") as log:
         return subprocess.Popen(list(argv), stdout=log, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, start_new_session=True,
-                                preexec_fn=preexec, env=env)
+                                env=child_env)
 
 
 def kill_group(pgid: int, sig: int = signal.SIGKILL) -> None:

@@ -18,6 +18,7 @@ import signal
 import sys
 
 from cluster.toxiproxy import VERSION, ToxiproxyServer
+from protocols.common.lifeline import die_with_parent_from_env
 
 log = logging.getLogger("toxiproxy")
 
@@ -61,6 +62,7 @@ async def serve(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    die_with_parent_from_env()
     parser = argparse.ArgumentParser(prog="python -m cluster.toxiproxy",
                                      description="A Toxiproxy v2.12-compatible server.")
     parser.add_argument("--host", "-host", default="127.0.0.1")

@@ -14,6 +14,7 @@ import logging
 import sys
 
 from protocols.common.errors import ProtocolError
+from protocols.common.lifeline import die_with_parent_from_env
 from protocols.runtime.config import load_cluster_config
 from protocols.runtime.host import NodeHost
 from protocols.runtime.shell import ProtocolShell
@@ -38,6 +39,7 @@ def load_shell(protocol: str) -> ProtocolShell:
 
 
 def main(argv: list[str] | None = None) -> int:
+    die_with_parent_from_env()
     parser = argparse.ArgumentParser(prog="python -m protocols", description=__doc__)
     parser.add_argument("--config", required=True, help="cluster config JSON file")
     parser.add_argument("--node-id", required=True, help="which node of the config to run")

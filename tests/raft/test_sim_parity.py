@@ -286,7 +286,7 @@ def test_persist2(seed: int) -> None:
     w = make_world(5, seed)
     rng = random.Random(seed)
     index = 1
-    for i in range(5):
+    for _ in range(5):
         one(w, put(f"{index}"), 5)
         index += 1
         leader1 = check_one_leader(w)

@@ -11,7 +11,8 @@ restriction (§5.4.1); log replication with the consistency check and fast confl
 backtracking (§5.3); commitment only by counting replicas of current-term entries
 (§5.4.2, Figure 8) via a no-op at the start of each term; in-order application to the
 KV state machine with exactly-once client sessions (thesis §6.3); linearizable reads by
-ReadIndex (thesis §6.4); pre-vote (thesis §9.6); check-quorum (thesis §6.2); leadership
+ReadIndex (thesis §6.4) or, behind ``read_mode="lease"``, lease reads
+(thesis §6.4.1); pre-vote (thesis §9.6); check-quorum (thesis §6.2); leadership
 transfer by TimeoutNow (thesis §3.10); batching of proposals and pipelined AppendEntries
 with a bounded window per follower.
 """
@@ -58,6 +59,7 @@ class RaftOptions:
     check_quorum: bool = True
     max_inflight_append: int = 16  # pipelined AppendEntries in flight per follower
     max_batch_entries: int = 256  # entries per AppendEntries
+    read_mode: str = "read_index"  # or "lease": see _lease_valid for the clock assumption
 
     @classmethod
     def from_mapping(cls, raw: Mapping[str, Any]) -> RaftOptions:
@@ -75,6 +77,11 @@ class RaftOptions:
             raise ConfigError("election_timeout_max_ticks must exceed election_timeout_min_ticks")
         if opts.heartbeat_interval_ticks >= opts.election_timeout_min_ticks:
             raise ConfigError("heartbeat_interval_ticks must be below the election timeout")
+        if opts.read_mode not in ("read_index", "lease"):
+            raise ConfigError(f"read_mode must be 'read_index' or 'lease', not {opts.read_mode!r}")
+        if opts.read_mode == "lease" and not opts.check_quorum:
+            raise ConfigError("read_mode='lease' needs check_quorum=True: the lease rests on "
+                              "followers refusing votes while they hear from the leader")
         return opts
 
 
@@ -88,6 +95,7 @@ class _Progress:
     replicating: bool = False  # False: probe one message at a time
     inflight: int = 0
     recently_active: bool = False
+    lease_from_tick: int = -1  # send tick of the newest request this follower answered
 
 
 @dataclass(slots=True)
@@ -126,6 +134,8 @@ class RaftCore:
         self.proposals: dict[int, tuple[Any, int]] = {}  # index -> (request id, term)
         self.reads: dict[int, _Read] = {}
         self.read_context = 0
+        self.leader_ticks = 0  # ticks since this node became leader (lease reads)
+        self.context_sent_tick: dict[int, int] = {}  # read_context -> tick it was sent
         self.transfer_target: str | None = None
         self._ready = Ready()
         self._reset_election_timer()
@@ -158,8 +168,19 @@ class RaftCore:
         return NodeStatusInfo(
             role=self.role, epoch=self.current_term, leader_id=self.leader_id or "",
             commit_index=self.commit_index, last_applied=self.last_applied,
-            details={"voted_for": self.voted_for or "", "last_log_index":
-                     str(self.log.last_index), "last_log_term": str(self.log.last_term)})
+            details=self._status_details())
+
+    def _status_details(self) -> dict[str, str]:
+        """Figure 2's state by name; on a leader, each follower's next_index/match_index."""
+        details = {"voted_for": self.voted_for or "", "last_log_index":
+                   str(self.log.last_index), "last_log_term": str(self.log.last_term),
+                   "read_mode": self.options.read_mode}
+        for peer, pr in sorted(self.progress.items()):
+            details[f"next_index.{peer}"] = str(pr.next_index)
+            details[f"match_index.{peer}"] = str(pr.match_index)
+        if self.transfer_target is not None:
+            details["transfer_target"] = self.transfer_target
+        return details
 
     # ================================================================== terms and roles
     def _become_follower(self, term: int, leader_id: str | None) -> None:
@@ -196,6 +217,7 @@ class RaftCore:
 
     def _tick_leader(self) -> None:
         self.heartbeat_elapsed += 1
+        self.leader_ticks += 1
         self.election_elapsed += 1
         if self.transfer_target is not None and self.election_elapsed >= self.randomized_timeout:
             self.transfer_target = None  # the transfer did not happen in time: carry on
@@ -253,7 +275,10 @@ class RaftCore:
             self._become_leader()
 
     def _heard_from_leader_recently(self) -> bool:
-        """Thesis §4.2.3: ignore vote requests while a leader is believed alive."""
+        """Thesis §4.2.3 / §9.6: ignore vote requests while a leader is believed alive
+        (a leader always believes itself alive: its own election_elapsed is no lease)."""
+        if self.role == LEADER:
+            return True
         return (self.leader_id is not None and
                 self.election_elapsed < self.options.election_timeout_min_ticks)
 
@@ -295,6 +320,7 @@ class RaftCore:
         self.role, self.leader_id = LEADER, self.node_id
         self._trace(f"leader for term {self.current_term}")
         self.progress = {p: _Progress(next_index=self.log.last_index + 1) for p in self.peers}
+        self.leader_ticks, self.context_sent_tick = 0, {}
         self.heartbeat_elapsed = 0
         self.election_elapsed = 0
         # §8: a no-op lets the leader commit (and learn) everything from earlier terms
@@ -310,6 +336,8 @@ class RaftCore:
         return entry.index
 
     def _broadcast_append(self, heartbeat: bool) -> None:
+        if heartbeat and self.options.read_mode == "lease":
+            self._new_read_context()  # so replies tell when the follower heard from us
         for peer in self.peers:
             self._send_append(peer, heartbeat)
 
@@ -376,6 +404,8 @@ class RaftCore:
         pr.inflight = max(0, pr.inflight - 1)
         pr.recently_active = True
         self._ack_reads(src, reply.read_context)
+        sent = self.context_sent_tick.get(reply.read_context, -1)
+        pr.lease_from_tick = max(pr.lease_from_tick, sent)
         if reply.success:
             if reply.match_index > pr.match_index:
                 pr.match_index = reply.match_index
@@ -465,7 +495,10 @@ class RaftCore:
     def _read_index(self, request_id: Any, key: str) -> None:
         """Thesis §6.4: record commitIndex, confirm leadership with a heartbeat round,
         then answer once the state machine has applied up to that index."""
-        self.read_context += 1
+        if self._lease_valid() and self.log.term_at(self.commit_index) == self.current_term:
+            self._ready.answers.append(Answer(request_id, self.state_machine.read(key)))
+            return
+        self._new_read_context()
         read = _Read(request_id, key, self.commit_index, {self.node_id})
         self.reads[self.read_context] = read
         if len(read.acks) >= self.quorum:
@@ -474,6 +507,26 @@ class RaftCore:
             return
         for peer in self.peers:
             self._send_append(peer, heartbeat=True)
+
+    def _new_read_context(self) -> None:
+        """Number a round of AppendEntries; remember when it left (bounded history)."""
+        self.read_context += 1
+        self.context_sent_tick[self.read_context] = self.leader_ticks
+        self.context_sent_tick.pop(self.read_context - 4 * self.options.max_inflight_append
+                                   - 64, None)
+
+    def _lease_valid(self) -> bool:
+        """Thesis §6.4.1 lease reads. A majority answered requests we sent at ticks >= t,
+        and each of them refuses votes for election_timeout_min_ticks after hearing from
+        us (leader stickiness, §4.2.3), so no other leader exists before
+        t + election_timeout_min_ticks. Clock assumption: tick rates of any two nodes
+        differ by less than 20%, hence the lease is cut to 80% of that bound."""
+        if self.options.read_mode != "lease" or self.transfer_target is not None:
+            return False
+        lease_ticks = (self.options.election_timeout_min_ticks * 4) // 5
+        starts = sorted((p.lease_from_tick for p in self.progress.values()), reverse=True)
+        start = self.leader_ticks if self.quorum == 1 else starts[self.quorum - 2]
+        return start >= 0 and self.leader_ticks < start + lease_ticks
 
     def _ack_reads(self, src: str, context: int) -> None:
         for ctx, read in self.reads.items():
