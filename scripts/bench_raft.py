@@ -1,0 +1,269 @@
+"""Raft benchmarks (run via ``scripts/bench raft``), each beside a baseline from the same run.
+
+1. Proposals issued at the leader, 3 nodes, committed ops/s and p50/p99 at several
+   offered loads (calls in flight): ours with fsync on (and off, labelled) through
+   ``Admin.Load`` (proposals generated inside the leader process), beside PySyncObj
+   (3 processes, batching on and off), driven the same way (closed loop at its leader).
+2. End to end through gRPC and the proxies, 3 nodes: sequential put latency with a
+   KvClient, and throughput with 64 concurrent clients — as ratios to a bare grpc.aio
+   unary round trip / 64-in-flight unary throughput measured in the same run.
+3. Failover: after kill -9 of the leader, the time until a put commits again, over
+   several runs, against the configured election timeout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import grpc.aio
+from rich.console import Console
+from rich.table import Table
+
+from cluster.ports import allocate_ports
+from cluster.runner import LocalCluster
+from protocols._pb import admin_pb2, admin_pb2_grpc
+from protocols.kv.client import KvChannels, KvClient
+
+console = Console()
+HERE = Path(__file__).resolve().parent
+
+
+# ----------------------------------------------------------------------------- helpers
+async def leader_of(c: LocalCluster, deadline_s: float = 20) -> str:
+    end = time.monotonic() + deadline_s
+    while time.monotonic() < end:
+        for n in c.ids:
+            st = await c.status(n, timeout_s=0.5)
+            if st is not None and st.role == "leader":
+                return n
+        await asyncio.sleep(0.05)
+    raise SystemExit("no leader")
+
+
+def pysyncobj_run(in_flight: int, seconds: float, batch: bool) -> dict[str, Any]:
+    lease = allocate_ports(3)
+    addrs = [f"127.0.0.1:{p}" for p in lease.ports]
+    lease.release()  # PySyncObj binds them itself
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "result.json"
+        procs = []
+        for a in addrs:
+            others = ",".join(x for x in addrs if x != a)
+            procs.append(subprocess.Popen(
+                [sys.executable, str(HERE / "_pysyncobj_node.py"), "--self", a, "--partners",
+                 others, "--in-flight", str(in_flight), "--seconds", str(seconds),
+                 "--batch", "on" if batch else "off", "--out", str(out)],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True))
+        try:
+            for p in procs:
+                p.wait(timeout=seconds + 90)
+        finally:
+            for p in procs:
+                if p.poll() is None:
+                    os.killpg(p.pid, signal.SIGKILL)
+                    p.wait()
+        result: dict[str, Any] = json.loads(out.read_text()) if out.exists() else {}
+        return result
+
+
+async def ours_load(c: LocalCluster, in_flight: int, seconds: float) -> dict[str, Any]:
+    leader = await leader_of(c)
+    reply = await c.admin_call(leader, "Load", admin_pb2.LoadRequest(
+        in_flight=in_flight, seconds=seconds, payload_bytes=16), timeout_s=seconds + 60)
+    return {"ops_per_s": reply.ok / reply.elapsed_s, "p50_ms": reply.p50_ms,
+            "p99_ms": reply.p99_ms, "failed": reply.failed}
+
+
+GRPC_SERVER = """
+import asyncio
+import grpc.aio
+from protocols._pb import admin_pb2, admin_pb2_grpc
+class Probe(admin_pb2_grpc.ProbeServicer):
+    async def Ping(self, request, context):
+        return admin_pb2.PingReply(node_id="s", seq=request.seq)
+async def main():
+    server = grpc.aio.server()
+    admin_pb2_grpc.add_ProbeServicer_to_server(Probe(), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    print(port, flush=True)
+    await server.wait_for_termination()
+asyncio.run(main())
+"""
+
+
+async def bare_unary(seconds: float) -> dict[str, float]:
+    server = subprocess.Popen([sys.executable, "-c", GRPC_SERVER], stdout=subprocess.PIPE,
+                              start_new_session=True)
+    try:
+        assert server.stdout is not None
+        port = int(server.stdout.readline())
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as ch:
+            stub = admin_pb2_grpc.ProbeStub(ch)
+            req = admin_pb2.PingRequest(from_id="b", payload=b"x" * 32)
+            for _ in range(200):
+                await stub.Ping(req)
+            lat = []
+            end = time.monotonic() + seconds
+            while time.monotonic() < end:
+                t = time.perf_counter()
+                await stub.Ping(req)
+                lat.append(time.perf_counter() - t)
+            done = 0
+            end = time.monotonic() + seconds
+
+            async def worker() -> None:
+                nonlocal done
+                while time.monotonic() < end:
+                    await stub.Ping(req)
+                    done += 1
+
+            t0 = time.monotonic()
+            await asyncio.gather(*(worker() for _ in range(64)))
+            rate = done / (time.monotonic() - t0)
+    finally:
+        os.killpg(server.pid, signal.SIGKILL)
+        server.wait()
+    lat.sort()
+    return {"p50_ms": lat[len(lat) // 2] * 1000, "p99_ms": lat[int(len(lat) * 0.99)] * 1000,
+            "seq_per_s": len(lat) / seconds, "conc64_per_s": rate}
+
+
+async def kv_e2e(c: LocalCluster, seconds: float) -> dict[str, float]:
+    channels = KvChannels(c.client_addresses)
+    try:
+        kv = KvClient(channels, deadline_s=10)
+        for i in range(100):
+            await kv.put("warm", str(i))
+        lat = []
+        end = time.monotonic() + seconds
+        i = 0
+        while time.monotonic() < end:
+            t = time.perf_counter()
+            await kv.put(f"s{i % 100}", str(i))
+            lat.append(time.perf_counter() - t)
+            i += 1
+        done = 0
+        end = time.monotonic() + seconds
+
+        async def worker(w: int) -> None:
+            nonlocal done
+            client = KvClient(channels, client_id=f"bench{w}", deadline_s=10)
+            client.leader = kv.leader
+            while time.monotonic() < end:
+                await client.put(f"c{w}", str(done))
+                done += 1
+
+        t0 = time.monotonic()
+        await asyncio.gather(*(worker(w) for w in range(64)))
+        rate = done / (time.monotonic() - t0)
+    finally:
+        await channels.close()
+    lat.sort()
+    return {"p50_ms": lat[len(lat) // 2] * 1000, "p99_ms": lat[int(len(lat) * 0.99)] * 1000,
+            "seq_per_s": len(lat) / seconds, "conc64_per_s": rate}
+
+
+async def failover(c: LocalCluster, runs: int) -> list[float]:
+    out = []
+    async with KvClient(c.client_addresses, deadline_s=30, attempt_timeout_s=0.3) as kv:
+        for r in range(runs):
+            await kv.put("f", f"before{r}")
+            leader = await leader_of(c)
+            t = time.monotonic()
+            await c.kill(leader)
+            await kv.put("f", f"after{r}")
+            out.append(time.monotonic() - t)
+            await c.restart(leader)
+            await asyncio.sleep(1.0)
+    return out
+
+
+def table(title: str, rows: list[dict[str, Any]]) -> None:
+    t = Table(title=title)
+    for key in rows[0]:
+        t.add_column(key)
+    for row in rows:
+        t.add_row(*(f"{v:.2f}" if isinstance(v, float) else str(v) for v in row.values()))
+    console.print(t)
+
+
+async def main_async(args: argparse.Namespace) -> dict[str, Any]:
+    results: dict[str, Any] = {"leader_proposals": [], "e2e": {}, "failover_s": []}
+    loads = [int(x) for x in args.loads.split(",")]
+    for fsync in (True, False):
+        with tempfile.TemporaryDirectory() as tmp:
+            async with LocalCluster("raft", 3, data_dir=Path(tmp) / "c",
+                                    options={"fsync": fsync}) as c:
+                await leader_of(c)
+                for n in loads:
+                    r = await ours_load(c, n, args.seconds)
+                    results["leader_proposals"].append(
+                        {"system": f"ours, fsync {'on' if fsync else 'OFF'}", "in_flight": n,
+                         **r})
+    for batch in (True, False):
+        for n in loads:
+            r = pysyncobj_run(n, args.seconds, batch)
+            results["leader_proposals"].append(
+                {"system": f"PySyncObj, batch {'on' if batch else 'off'}", "in_flight": n,
+                 "ops_per_s": r.get("ops_per_s", 0.0), "p50_ms": r.get("p50_ms", 0.0),
+                 "p99_ms": r.get("p99_ms", 0.0), "failed": 0})
+    bare = await bare_unary(args.seconds)
+    with tempfile.TemporaryDirectory() as tmp:
+        async with LocalCluster("raft", 3, data_dir=Path(tmp) / "c") as c:
+            await leader_of(c)
+            e2e = await kv_e2e(c, args.seconds)
+            results["failover_s"] = await failover(c, args.failovers)
+    results["e2e"] = {
+        "bare_unary": bare, "kv_put": e2e,
+        "seq_p50_ratio_to_bare_rtt": e2e["p50_ms"] / bare["p50_ms"],
+        "conc64_throughput_ratio_to_bare": e2e["conc64_per_s"] / bare["conc64_per_s"],
+    }
+    return results
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--loads", default="1,64,1000", help="calls in flight at the leader")
+    parser.add_argument("--failovers", type=int, default=5)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    res = asyncio.run(main_async(args))
+    table("committed proposals issued at the leader, 3 nodes", res["leader_proposals"])
+    for n in sorted({r["in_flight"] for r in res["leader_proposals"]}):
+        ours = next(r for r in res["leader_proposals"]
+                    if r["in_flight"] == n and r["system"] == "ours, fsync on")
+        pso = next(r for r in res["leader_proposals"]
+                   if r["in_flight"] == n and r["system"] == "PySyncObj, batch on")
+        ratio = ours["ops_per_s"] / pso["ops_per_s"] if pso["ops_per_s"] else float("inf")
+        console.print(f"in flight {n}: ours (fsync on) / PySyncObj (batch on) = {ratio:.2f}x")
+    e = res["e2e"]
+    table("end to end through gRPC + proxies, 3 nodes", [
+        {"path": "bare grpc.aio unary", **e["bare_unary"]},
+        {"path": "KvClient put", **e["kv_put"]}])
+    console.print(f"sequential put p50 = {e['seq_p50_ratio_to_bare_rtt']:.2f} x bare RTT "
+                  f"(target <= 4); 64-client throughput = "
+                  f"{e['conc64_throughput_ratio_to_bare']:.2f} x bare unary (target >= 0.4)")
+    f = res["failover_s"]
+    console.print(f"failover after kill -9 of the leader: p50 {statistics.median(f):.2f}s, "
+                  f"max {max(f):.2f}s over {len(f)} runs (election timeout 0.30-0.60 s)")
+    if args.json:
+        print(json.dumps(res, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
