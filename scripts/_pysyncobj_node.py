@@ -22,7 +22,7 @@ class Store(SyncObj):  # type: ignore[misc]
         super().__init__(self_addr, partners, conf)
         self.data: dict[str, str] = {}
 
-    @replicated  # type: ignore[misc]
+    @replicated  # type: ignore[untyped-decorator]
     def put(self, key: str, value: str) -> None:
         self.data[key] = value
 

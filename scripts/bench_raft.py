@@ -85,26 +85,11 @@ async def ours_load(c: LocalCluster, in_flight: int, seconds: float) -> dict[str
             "p99_ms": reply.p99_ms, "failed": reply.failed}
 
 
-GRPC_SERVER = """
-import asyncio
-import grpc.aio
-from protocols._pb import admin_pb2, admin_pb2_grpc
-class Probe(admin_pb2_grpc.ProbeServicer):
-    async def Ping(self, request, context):
-        return admin_pb2.PingReply(node_id="s", seq=request.seq)
-async def main():
-    server = grpc.aio.server()
-    admin_pb2_grpc.add_ProbeServicer_to_server(Probe(), server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    await server.start()
-    print(port, flush=True)
-    await server.wait_for_termination()
-asyncio.run(main())
-"""
+GRPC_SERVER = str(Path(__file__).resolve().parent / "_grpc_echo_server.py")
 
 
 async def bare_unary(seconds: float) -> dict[str, float]:
-    server = subprocess.Popen([sys.executable, "-c", GRPC_SERVER], stdout=subprocess.PIPE,
+    server = subprocess.Popen([sys.executable, GRPC_SERVER], stdout=subprocess.PIPE,
                               start_new_session=True)
     try:
         assert server.stdout is not None
