@@ -138,6 +138,7 @@ class RaftCore:
         self.context_sent_tick: dict[int, int] = {}  # read_context -> tick it was sent
         self.transfer_target: str | None = None
         self._ready = Ready()
+        self._replicate_pending = False
         self._reset_election_timer()
 
     # ================================================================== helpers
@@ -161,6 +162,11 @@ class RaftCore:
         self._ready.trace.append(line)
 
     def ready(self) -> Ready:
+        if self._replicate_pending:
+            self._replicate_pending = False
+            if self.role == LEADER:
+                for peer in self.peers:
+                    self._send_append(peer)
         ready, self._ready = self._ready, Ready()
         return ready
 
@@ -488,8 +494,9 @@ class RaftCore:
             return
         index = self._append(EntryKind.NORMAL, command.encode())
         self.proposals[index] = (request_id, self.current_term)
-        for peer in self.peers:  # batching: whatever is pending goes in one message
-            self._send_append(peer)
+        # batching: entries proposed before the driver next drains the outbox travel
+        # together, behind one fsync and one AppendEntries per follower (see ready())
+        self._replicate_pending = True
         self._maybe_commit()
 
     def _read_index(self, request_id: Any, key: str) -> None:

@@ -38,6 +38,7 @@ from grpc_reflection.v1alpha import reflection
 from protocols._pb import admin_pb2, admin_pb2_grpc
 from protocols.common.errors import (
     InvalidRequest,
+    NotLeader,
     ProtocolError,
     StorageError,
     Unavailable,
@@ -108,6 +109,7 @@ class NodeHost:
         self._senders: dict[NodeId, _PeerSender] = {}
         self._answers: dict[int, asyncio.Future[Any]] = {}
         self._next_request_id = 0
+        self._pump_scheduled = False
         self._stop = asyncio.Event()
         self._health = health.aio.HealthServicer()
         self._server: grpc.aio.Server | None = None
@@ -239,6 +241,16 @@ class NodeHost:
         """Drain the core's outbox: persist -> send -> apply -> answer."""
         pump(self.core, self.storage, self._send, self._apply, self._answer, self._trace)
 
+    def _pump_soon(self) -> None:
+        """Coalesce: many submits in one event-loop iteration, one pump after them."""
+        if not self._pump_scheduled:
+            self._pump_scheduled = True
+            asyncio.get_running_loop().call_soon(self._scheduled_pump)
+
+    def _scheduled_pump(self) -> None:
+        self._pump_scheduled = False
+        self.pump()
+
     def _send(self, envelope: Envelope) -> None:
         sender = self._senders.get(envelope.dst)
         if sender is None:  # not started yet, or not a peer: the message is lost
@@ -325,7 +337,7 @@ class NodeHost:
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._answers[request_id] = fut
         self.core.submit(request_id, command)
-        self.pump()
+        self._pump_soon()  # proposals of one loop iteration share one pump: one fsync
         try:
             return await asyncio.wait_for(fut, timeout_s)
         finally:
@@ -464,10 +476,14 @@ async def run_load(host: NodeHost, make: Callable[[int, str], Any], in_flight: i
             t = time.monotonic()
             try:
                 await host.submit(make(next(counter), payload), timeout_s=max(0.1, end - t + 5))
+            except NotLeader as e:
+                failed += 1
+                last_error = str(e)
+                return  # proposals here cannot succeed: the load is for the leader
             except (ProtocolError, TimeoutError) as e:
                 failed += 1
                 last_error = str(e) or type(e).__name__
-                await asyncio.sleep(0.01)  # e.g. not the leader: do not spin
+                await asyncio.sleep(0.01)
             else:
                 latencies.append(time.monotonic() - t)
 
