@@ -33,7 +33,7 @@ class RaftSpec:
         storage = RaftStorage(fs, data_dir, sync)
         state = storage.recovered
         core = RaftCore(node_id, peers, rng, RaftOptions.from_mapping(core_options),
-                        state.current_term, state.voted_for, state.entries)
+                        state.current_term, state.voted_for, state.entries, state.snapshot)
         return NodeParts(core, storage)
 
 

@@ -14,7 +14,9 @@ KV state machine with exactly-once client sessions (thesis §6.3); linearizable 
 ReadIndex (thesis §6.4) or, behind ``read_mode="lease"``, lease reads
 (thesis §6.4.1); pre-vote (thesis §9.6); check-quorum (thesis §6.2); leadership
 transfer by TimeoutNow (thesis §3.10); batching of proposals and pipelined AppendEntries
-with a bounded window per follower.
+with a bounded window per follower; log compaction by snapshots sent in chunks with
+InstallSnapshot (§7, Figures 12-13); membership change one server at a time, new
+servers joining as non-voting learners (thesis §4.1-§4.2).
 """
 
 from __future__ import annotations
@@ -33,10 +35,15 @@ from protocols.raft.log import RaftLog
 from protocols.raft.messages import (
     AppendEntries,
     AppendEntriesReply,
+    ChangeMembership,
     Entry,
     EntryKind,
+    InstallSnapshot,
+    InstallSnapshotReply,
+    Membership,
     RequestVote,
     RequestVoteReply,
+    Snapshot,
     TimeoutNow,
     TimeoutNowReply,
     TransferLeadership,
@@ -60,6 +67,9 @@ class RaftOptions:
     max_inflight_append: int = 16  # pipelined AppendEntries in flight per follower
     max_batch_entries: int = 256  # entries per AppendEntries
     read_mode: str = "read_index"  # or "lease": see _lease_valid for the clock assumption
+    snapshot_threshold: int = 10_000  # snapshot once this many entries applied since; 0: never
+    snapshot_chunk_bytes: int = 64 * 1024  # InstallSnapshot chunk size (Figure 13)
+    initial_voters: tuple[str, ...] = ()  # the first configuration; empty: every node
 
     @classmethod
     def from_mapping(cls, raw: Mapping[str, Any]) -> RaftOptions:
@@ -68,9 +78,12 @@ class RaftOptions:
         if unknown:
             raise ConfigError(f"unknown Raft option(s) {', '.join(unknown)}; "
                               f"known: {', '.join(sorted(known))}")
+        raw = dict(raw)
+        if "initial_voters" in raw:
+            raw["initial_voters"] = tuple(raw["initial_voters"])
         opts = cls(**raw)
         for name in ("election_timeout_min_ticks", "heartbeat_interval_ticks",
-                     "max_inflight_append", "max_batch_entries"):
+                     "max_inflight_append", "max_batch_entries", "snapshot_chunk_bytes"):
             if not isinstance(getattr(opts, name), int) or getattr(opts, name) < 1:
                 raise ConfigError(f"Raft option {name} must be a positive integer")
         if opts.election_timeout_max_ticks <= opts.election_timeout_min_ticks:
@@ -79,6 +92,9 @@ class RaftOptions:
             raise ConfigError("heartbeat_interval_ticks must be below the election timeout")
         if opts.read_mode not in ("read_index", "lease"):
             raise ConfigError(f"read_mode must be 'read_index' or 'lease', not {opts.read_mode!r}")
+        if not isinstance(opts.snapshot_threshold, int) or opts.snapshot_threshold < 0:
+            raise ConfigError("Raft option snapshot_threshold must be an integer >= 0 "
+                              "(0 disables snapshots)")
         if opts.read_mode == "lease" and not opts.check_quorum:
             raise ConfigError("read_mode='lease' needs check_quorum=True: the lease rests on "
                               "followers refusing votes while they hear from the leader")
@@ -96,6 +112,9 @@ class _Progress:
     inflight: int = 0
     recently_active: bool = False
     lease_from_tick: int = -1  # send tick of the newest request this follower answered
+    snapshot: Snapshot | None = None  # being sent by InstallSnapshot ...
+    snapshot_blob: bytes = b""  # ... as these bytes (Snapshot.encode())
+    snapshot_offset: int = 0  # the next byte of it the follower expects
 
 
 @dataclass(slots=True)
@@ -110,21 +129,36 @@ class _Read:
 class RaftCore:
     def __init__(self, node_id: NodeId, peers: Sequence[NodeId], rng: random.Random,
                  options: RaftOptions, current_term: int = 0, voted_for: str | None = None,
-                 entries: Sequence[Entry] = ()) -> None:
+                 entries: Sequence[Entry] = (), snapshot: Snapshot | None = None) -> None:
         self.node_id = node_id
-        self.peers = sorted(peers)
+        self.known_nodes = frozenset(peers) | {node_id}  # everyone we know how to reach
         self.rng = rng
         self.options = options
-        # persistent state on all servers (Figure 2)
+        # persistent state on all servers (Figure 2), plus the latest snapshot (§7)
         self.current_term = current_term
         self.voted_for = voted_for
-        self.log = RaftLog(entries)
+        self.snapshot = snapshot
+        self.log = RaftLog((), snapshot.last_included_index if snapshot else 0,
+                           snapshot.last_included_term if snapshot else 0)
+        for e in entries:
+            if e.index > self.log.snapshot_index:
+                self.log.append(e)
+        # the configuration (thesis §4.1): the latest one in the log, committed or not
+        self.base_membership = snapshot.membership if snapshot else Membership(
+            frozenset(options.initial_voters or self.known_nodes))
+        unknown = self.base_membership.members - self.known_nodes
+        if unknown:
+            raise ConfigError(f"initial_voters name unknown node(s): {sorted(unknown)}")
+        self.membership = self.base_membership
+        self.config_index = 0
         # volatile state on all servers
-        self.commit_index = 0
-        self.last_applied = 0
+        self.commit_index = self.log.snapshot_index
+        self.last_applied = self.log.snapshot_index
         self.role = FOLLOWER
         self.leader_id: str | None = None
-        self.state_machine = KvStateMachine()
+        self.state_machine = (KvStateMachine.restore(snapshot.data) if snapshot
+                              else KvStateMachine())
+        self._incoming: tuple[int, int, bytearray] | None = None  # snapshot being received
         # volatile state on leaders
         self.progress: dict[str, _Progress] = {}
         self.votes: set[str] = set()
@@ -139,12 +173,27 @@ class RaftCore:
         self.transfer_target: str | None = None
         self._ready = Ready()
         self._replicate_pending = False
+        self._recompute_membership()
         self._reset_election_timer()
 
     # ================================================================== helpers
     @property
+    def peers(self) -> list[str]:
+        """The other members (voters and learners) of the current configuration."""
+        return sorted(self.membership.members - {self.node_id})
+
+    @property
+    def voters(self) -> frozenset[str]:
+        return self.membership.voters
+
+    @property
     def quorum(self) -> int:
-        return (len(self.peers) + 1) // 2 + 1
+        """A majority of the voters (thesis §4.1: of the latest configuration)."""
+        return len(self.voters) // 2 + 1
+
+    def _count(self, nodes: set[str]) -> int:
+        """How many of ``nodes`` are voters: only their say counts toward a majority."""
+        return len(nodes & self.voters)
 
     def _reset_election_timer(self) -> None:
         o = self.options
@@ -170,6 +219,95 @@ class RaftCore:
         ready, self._ready = self._ready, Ready()
         return ready
 
+    # ================================================================== membership (thesis §4)
+    def _recompute_membership(self) -> None:
+        """The configuration is the latest CONFIG entry in the log, whether or not it is
+        committed (thesis §4.1); without one, the snapshot's (or the initial) one."""
+        membership, index = self.base_membership, 0
+        for e in reversed(self.log.entries()):
+            if e.kind == EntryKind.CONFIG:
+                membership, index = Membership.decode(e.command), e.index
+                break
+        self._set_membership(membership, index)
+
+    def _set_membership(self, membership: Membership, index: int) -> None:
+        if membership != self.membership:
+            self._trace(f"configuration at {index}: {membership.describe()}")
+        self.membership, self.config_index = membership, index
+        if self.role == LEADER:  # replicate to new members, forget removed ones
+            for peer in self.peers:
+                if peer not in self.progress:
+                    self.progress[peer] = _Progress(next_index=self.log.last_index + 1)
+            for gone in set(self.progress) - set(self.peers):
+                del self.progress[gone]
+
+    def _membership_at(self, index: int) -> Membership:
+        """The configuration in force at ``index`` (what a snapshot there must carry)."""
+        for e in reversed(self.log.entries()):
+            if e.index <= index and e.kind == EntryKind.CONFIG:
+                return Membership.decode(e.command)
+        return self.base_membership
+
+    def _change_membership(self, request_id: Any, change: ChangeMembership) -> None:
+        """Thesis §4.1: one server at a time, one change in flight, and (§4.1's fix, Ongaro
+        2015) only once the leader has committed an entry of its own term."""
+        m, node = self.membership, change.node_id
+        if self.config_index > self.commit_index:
+            self._reject(request_id, Unavailable(f"the membership change at index "
+                                                 f"{self.config_index} is not committed yet"))
+        elif self.log.term_at(self.commit_index) != self.current_term:
+            self._reject(request_id, Unavailable("the new leader has not committed an "
+                                                 "entry of its term yet"))
+        elif node not in self.known_nodes:
+            self._reject(request_id, InvalidRequest(
+                f"unknown node {node!r}: the cluster file lists {sorted(self.known_nodes)}"))
+        elif change.action == "add_learner":
+            if node in m.members:
+                self._ready.answers.append(Answer(request_id, m))  # already there
+            else:
+                self._propose_config(request_id, Membership(m.voters, m.learners | {node}))
+        elif change.action == "promote":
+            self._promote(request_id, node)
+        elif change.action == "remove":
+            if node not in m.members:
+                self._ready.answers.append(Answer(request_id, m))
+            elif m.voters == {node}:
+                self._reject(request_id, InvalidRequest(f"cannot remove {node}, the last voter"))
+            else:
+                self._propose_config(request_id, Membership(m.voters - {node},
+                                                            m.learners - {node}))
+        else:
+            self._reject(request_id, InvalidRequest(
+                f"unknown membership action {change.action!r}: add_learner, promote, remove"))
+
+    def _promote(self, request_id: Any, node: str) -> None:
+        """Thesis §4.2.1: a learner gets a vote only once it has caught up, so adding it
+        does not stall commitment while it copies the log."""
+        m = self.membership
+        if node in m.voters:
+            self._ready.answers.append(Answer(request_id, m))
+            return
+        if node not in m.learners:
+            self._reject(request_id, InvalidRequest(f"{node} is not a learner; add it first"))
+            return
+        pr = self.progress[node]
+        if pr.match_index < self.commit_index:
+            self._reject(request_id, Unavailable(
+                f"learner {node} is catching up: it has {pr.match_index} of "
+                f"{self.commit_index} committed entries"))
+            return
+        self._propose_config(request_id, Membership(m.voters | {node}, m.learners - {node}))
+
+    def _propose_config(self, request_id: Any, membership: Membership) -> None:
+        index = self._append(EntryKind.CONFIG, membership.encode())
+        self.proposals[index] = (request_id, self.current_term)
+        self._set_membership(membership, index)  # in force from the moment it is appended
+        self._replicate_pending = True
+        self._maybe_commit()
+
+    def _reject(self, request_id: Any, error: Exception) -> None:
+        self._ready.answers.append(Answer(request_id, error=error))
+
     def status(self) -> NodeStatusInfo:
         return NodeStatusInfo(
             role=self.role, epoch=self.current_term, leader_id=self.leader_id or "",
@@ -180,7 +318,11 @@ class RaftCore:
         """Figure 2's state by name; on a leader, each follower's next_index/match_index."""
         details = {"voted_for": self.voted_for or "", "last_log_index":
                    str(self.log.last_index), "last_log_term": str(self.log.last_term),
-                   "read_mode": self.options.read_mode}
+                   "read_mode": self.options.read_mode,
+                   "snapshot_index": str(self.log.snapshot_index),
+                   "log_entries_in_memory": str(len(self.log)),
+                   "voters": ",".join(sorted(self.voters)),
+                   "learners": ",".join(sorted(self.membership.learners))}
         for peer, pr in sorted(self.progress.items()):
             details[f"next_index.{peer}"] = str(pr.next_index)
             details[f"match_index.{peer}"] = str(pr.match_index)
@@ -219,6 +361,9 @@ class RaftCore:
             return
         self.election_elapsed += 1
         if self.election_elapsed >= self.randomized_timeout:
+            if self.node_id not in self.voters:  # learners and removed servers never campaign
+                self._reset_election_timer()
+                return
             self._start_election(transfer=False)
 
     def _tick_leader(self) -> None:
@@ -238,12 +383,14 @@ class RaftCore:
     def _check_quorum(self) -> None:
         """Thesis §6.2: a leader that has not heard from a majority within an election
         timeout steps down, so a partitioned leader stops accepting requests."""
-        active = 1 + sum(1 for p in self.progress.values() if p.recently_active)
+        active = self._count({self.node_id} | {peer for peer, p in self.progress.items()
+                                                if p.recently_active})
         for p in self.progress.values():
             p.recently_active = False
         self.election_elapsed = 0
         if active < self.quorum:
-            self._trace(f"check-quorum: heard from {active} of {len(self.peers) + 1}; step down")
+            self._trace(f"check-quorum: heard from {active} of {len(self.voters)} voters; "
+                        "step down")
             self._become_follower(self.current_term, None)
 
     # ================================================================== elections (§5.2)
@@ -267,10 +414,10 @@ class RaftCore:
         self.leader_id = None
         self.votes = {self.node_id}
         self._trace(f"{'pre-vote' if pre_vote else 'election'} for term {term}")
-        if len(self.votes) >= self.quorum:
+        if self._count(self.votes) >= self.quorum:
             self._won_votes(pre_vote)
             return
-        for peer in self.peers:
+        for peer in sorted(self.voters - {self.node_id}):
             self._send(peer, RequestVote(term, self.node_id, self.log.last_index,
                                          self.log.last_term, pre_vote, transfer))
 
@@ -319,7 +466,7 @@ class RaftCore:
             return  # a stale reply
         if reply.vote_granted:
             self.votes.add(src)
-            if len(self.votes) >= self.quorum:
+            if self._count(self.votes) >= self.quorum:
                 self._won_votes(request.pre_vote)
 
     def _become_leader(self) -> None:
@@ -351,6 +498,9 @@ class RaftCore:
         """Send what the follower lacks. Probing followers get one message in flight;
         replicating ones get up to ``max_inflight_append`` (pipelining)."""
         pr = self.progress[peer]
+        if pr.next_index <= self.log.snapshot_index or pr.snapshot is not None:
+            self._send_snapshot_chunk(peer, pr)  # §7: what it lacks is compacted
+            return
         limit = self.options.max_inflight_append if pr.replicating else 1
         if pr.inflight >= limit and not heartbeat:
             return
@@ -367,6 +517,102 @@ class RaftCore:
         if pr.replicating and entries:
             pr.next_index = entries[-1].index + 1  # optimistic: the window moves on
 
+    def _send_snapshot_chunk(self, peer: str, pr: _Progress) -> None:
+        """Figure 13, leader side: one chunk in flight; the reply says where to go on."""
+        if pr.snapshot is None:
+            assert self.snapshot is not None, "entries compacted without a snapshot"
+            pr.snapshot, pr.snapshot_blob = self.snapshot, self.snapshot.encode()
+            pr.snapshot_offset, pr.replicating, pr.inflight = 0, False, 0
+            self._trace(f"sending snapshot at {self.snapshot.last_included_index} to {peer}")
+        if pr.inflight:
+            return
+        snap, blob, offset = pr.snapshot, pr.snapshot_blob, pr.snapshot_offset
+        end = offset + self.options.snapshot_chunk_bytes
+        self._send(peer, InstallSnapshot(
+            self.current_term, self.node_id, snap.last_included_index,
+            snap.last_included_term, offset, blob[offset:end], end >= len(blob)))
+        pr.inflight = 1
+
+    def on_install_snapshot(self, src: str, m: InstallSnapshot) -> InstallSnapshotReply:
+        """InstallSnapshot RPC, receiver implementation (Figure 13). Chunks are gathered in
+        memory; the whole snapshot is written atomically once the last one arrives."""
+        if m.term < self.current_term:  # 1. reply immediately if term < currentTerm
+            return InstallSnapshotReply(self.current_term)
+        if m.term > self.current_term or self.role != FOLLOWER or self.leader_id != m.leader_id:
+            self._become_follower(m.term, m.leader_id)
+        self._reset_election_timer()
+        if m.last_included_index <= self.commit_index:  # we already have all of it
+            return InstallSnapshotReply(self.current_term, 0, m.last_included_index)
+        key = (m.last_included_index, m.last_included_term)
+        if m.offset == 0:  # 2. create a new snapshot file if the first chunk
+            self._incoming = (*key, bytearray())
+        if self._incoming is None or self._incoming[:2] != key:
+            return InstallSnapshotReply(self.current_term, 0)  # start over from byte 0
+        buffer = self._incoming[2]
+        if m.offset != len(buffer):  # a lost or repeated chunk: ask for the right one
+            return InstallSnapshotReply(self.current_term, len(buffer))
+        buffer += m.data  # 3. write data into the snapshot at the given offset
+        if not m.done:  # 4. reply and wait for more data chunks
+            return InstallSnapshotReply(self.current_term, len(buffer))
+        self._incoming = None
+        self._install_snapshot(Snapshot.decode(bytes(buffer)))
+        return InstallSnapshotReply(self.current_term, len(buffer), m.last_included_index)
+
+    def _install_snapshot(self, snap: Snapshot) -> None:
+        """Figure 13 steps 5-8."""
+        index, term = snap.last_included_index, snap.last_included_term
+        if index <= self.log.last_index and self.log.term_at(index) == term:
+            self.log.compact(index, term)  # 6. retain log entries following it
+        else:
+            self.log.reset(index, term)  # 7. discard the entire log
+        self.snapshot, self.base_membership = snap, snap.membership
+        self.state_machine = KvStateMachine.restore(snap.data)  # 8. reset the state machine
+        self.commit_index = max(self.commit_index, index)
+        self.last_applied = index
+        self._recompute_membership()  # 8. ... and load the snapshot's configuration
+        self._persist_snapshot()  # 5. save the snapshot file (before the reply leaves)
+        self._ready.applied.append(snap)
+        self._trace(f"installed snapshot at {index} (term {term})")
+
+    def _persist_snapshot(self) -> None:
+        assert self.snapshot is not None
+        self._ready.persist.append(("snapshot", self.snapshot, self.current_term,
+                                    self.voted_for, tuple(self.log.entries())))
+
+    def _maybe_snapshot(self) -> None:
+        """§7: each server snapshots its own committed state once enough has been applied
+        since the last snapshot, then discards the log up to there."""
+        threshold = self.options.snapshot_threshold
+        if not threshold or self.last_applied - self.log.snapshot_index < threshold:
+            return
+        index = self.last_applied
+        self.snapshot = Snapshot(index, self.log.term_at(index), self._membership_at(index),
+                                 self.state_machine.snapshot())
+        self.base_membership = self.snapshot.membership
+        self.log.compact(index, self.snapshot.last_included_term)
+        self._persist_snapshot()
+        self._trace(f"snapshot at {index}; log compacted")
+
+    def on_install_snapshot_reply(self, src: str, request: InstallSnapshot,
+                                  reply: InstallSnapshotReply) -> None:
+        if reply.term > self.current_term:
+            self._become_follower(reply.term, None)
+            return
+        pr = self.progress.get(src)
+        if self.role != LEADER or request.term != self.current_term or pr is None:
+            return
+        pr.inflight, pr.recently_active = 0, True
+        if pr.snapshot is None:
+            return  # a duplicate reply after the transfer finished
+        if reply.match_index:
+            pr.snapshot, pr.snapshot_blob = None, b""
+            pr.match_index = max(pr.match_index, reply.match_index)
+            pr.next_index = pr.match_index + 1
+            self._maybe_commit()
+        else:
+            pr.snapshot_offset = reply.next_offset
+        self._send_append(src)
+
     def on_append_entries(self, src: str, m: AppendEntries) -> AppendEntriesReply:
         """AppendEntries RPC, receiver implementation (Figure 2)."""
         if m.term < self.current_term:  # rule 1
@@ -374,6 +620,15 @@ class RaftCore:
         if m.term > self.current_term or self.role != FOLLOWER or self.leader_id != m.leader_id:
             self._become_follower(m.term, m.leader_id)
         self._reset_election_timer()
+        if m.prev_log_index < self.log.snapshot_index:
+            # the prefix up to our snapshot is committed, so it matches the leader's (§5.4)
+            skip = self.log.snapshot_index - m.prev_log_index
+            if skip > len(m.entries):
+                return AppendEntriesReply(self.current_term, True, self.log.snapshot_index,
+                                          0, 0, m.read_context)
+            m = AppendEntries(m.term, m.leader_id, self.log.snapshot_index,
+                              self.log.snapshot_term, m.entries[skip:], m.leader_commit,
+                              m.read_context)
         if m.prev_log_index > self.log.last_index:  # rule 2, we are too short
             return AppendEntriesReply(self.current_term, False, 0, self.log.last_index + 1, 0,
                                       m.read_context)
@@ -391,8 +646,12 @@ class RaftCore:
                                          f"{entry.index}")
                 self.log.truncate_from(entry.index)
                 self._ready.persist.append(("truncate", entry.index))
+                if entry.index <= self.config_index:  # the configuration it set is gone
+                    self._recompute_membership()
             self.log.append(entry)
             self._ready.persist.append(("append", entry))
+            if entry.kind == EntryKind.CONFIG:  # in force once in the log (thesis §4.1)
+                self._set_membership(Membership.decode(entry.command), entry.index)
         match = m.prev_log_index + len(m.entries)
         if m.leader_commit > self.commit_index:  # rule 5
             self.commit_index = max(self.commit_index, min(m.leader_commit, match))
@@ -404,9 +663,9 @@ class RaftCore:
         if reply.term > self.current_term:
             self._become_follower(reply.term, None)
             return
-        if self.role != LEADER or request.term != self.current_term:
+        pr = self.progress.get(src)
+        if self.role != LEADER or request.term != self.current_term or pr is None:
             return
-        pr = self.progress[src]
         pr.inflight = max(0, pr.inflight - 1)
         pr.recently_active = True
         self._ack_reads(src, reply.read_context)
@@ -436,6 +695,8 @@ class RaftCore:
         pr.inflight = 0
 
     def on_send_failed(self, dst: NodeId, request: Any) -> None:
+        if isinstance(request, InstallSnapshot) and dst in self.progress:
+            self.progress[dst].inflight = 0  # the chunk is resent at the next heartbeat
         if isinstance(request, AppendEntries) and self.role == LEADER and dst in self.progress:
             pr = self.progress[dst]
             pr.inflight = max(0, pr.inflight - 1)
@@ -449,12 +710,22 @@ class RaftCore:
         for n in range(self.log.last_index, self.commit_index, -1):
             if self.log.term_at(n) != self.current_term:
                 break
-            replicas = 1 + sum(1 for p in self.progress.values() if p.match_index >= n)
+            replicas = self._count({self.node_id} | {peer for peer, p in self.progress.items()
+                                                    if p.match_index >= n})
             if replicas >= self.quorum:
                 self.commit_index = n
                 self._apply_committed()
                 self._serve_reads()
+                self._step_down_if_removed()
                 return
+
+    def _step_down_if_removed(self) -> None:
+        """Thesis §4.2.2: a leader that is not in the configuration it just committed
+        hands over; it managed the cluster, without counting itself, until then."""
+        if self.role == LEADER and self.node_id not in self.voters \
+                and self.commit_index >= self.config_index:
+            self._trace("removed from the configuration: step down")
+            self._become_follower(self.current_term, None)
 
     # ================================================================== applying
     def _apply_committed(self) -> None:
@@ -462,9 +733,11 @@ class RaftCore:
         while self.last_applied < self.commit_index:
             self.last_applied += 1
             entry = self.log.entry(self.last_applied)
-            result: KvResult | None = None
+            result: KvResult | Membership | None = None
             if entry.kind == EntryKind.NORMAL:
                 result = self.state_machine.apply(KvCommand.decode(entry.command))
+            elif entry.kind == EntryKind.CONFIG:
+                result = Membership.decode(entry.command)
             self._ready.applied.append(entry)
             waiting = self.proposals.pop(entry.index, None)
             if waiting is not None:
@@ -476,18 +749,23 @@ class RaftCore:
                         "leadership lost before the proposal committed")))
         if self.role == LEADER:
             self._serve_reads()
+        self._maybe_snapshot()
 
     # ================================================================== clients
     def submit(self, request_id: Any, command: Any) -> None:
         if isinstance(command, TransferLeadership):
             self._transfer(request_id, command.target)
             return
-        if not isinstance(command, KvCommand):
+        if not isinstance(command, KvCommand | ChangeMembership):
             self._ready.answers.append(Answer(request_id, error=InvalidRequest(
-                f"Raft serves KvCommand and TransferLeadership, not {type(command).__name__}")))
+                f"Raft serves KvCommand, ChangeMembership and TransferLeadership, not "
+                f"{type(command).__name__}")))
             return
         if self.role != LEADER or self.transfer_target is not None:
             self._ready.answers.append(Answer(request_id, error=NotLeader(self.leader_id)))
+            return
+        if isinstance(command, ChangeMembership):
+            self._change_membership(request_id, command)
             return
         if command.is_read:
             self._read_index(request_id, command.key)
@@ -508,7 +786,7 @@ class RaftCore:
         self._new_read_context()
         read = _Read(request_id, key, self.commit_index, {self.node_id})
         self.reads[self.read_context] = read
-        if len(read.acks) >= self.quorum:
+        if self._count(read.acks) >= self.quorum:
             read.confirmed = True
             self._serve_reads()
             return
@@ -530,8 +808,11 @@ class RaftCore:
         differ by less than 20%, hence the lease is cut to 80% of that bound."""
         if self.options.read_mode != "lease" or self.transfer_target is not None:
             return False
+        if self.node_id not in self.voters:
+            return False
         lease_ticks = (self.options.election_timeout_min_ticks * 4) // 5
-        starts = sorted((p.lease_from_tick for p in self.progress.values()), reverse=True)
+        starts = sorted((p.lease_from_tick for peer, p in self.progress.items()
+                         if peer in self.voters), reverse=True)
         start = self.leader_ticks if self.quorum == 1 else starts[self.quorum - 2]
         return start >= 0 and self.leader_ticks < start + lease_ticks
 
@@ -539,7 +820,7 @@ class RaftCore:
         for ctx, read in self.reads.items():
             if ctx <= context and not read.confirmed:
                 read.acks.add(src)
-                read.confirmed = len(read.acks) >= self.quorum
+                read.confirmed = self._count(read.acks) >= self.quorum
         self._serve_reads()
 
     def _serve_reads(self) -> None:
@@ -559,9 +840,10 @@ class RaftCore:
         if self.role != LEADER:
             self._ready.answers.append(Answer(request_id, error=NotLeader(self.leader_id)))
             return
-        if target not in self.progress:
+        if target not in self.progress or target not in self.voters:
             self._ready.answers.append(Answer(request_id, error=InvalidRequest(
-                f"cannot transfer leadership to {target!r}: not a peer of {self.node_id}")))
+                f"cannot transfer leadership to {target!r}: not a voting peer of "
+                f"{self.node_id}")))
             return
         self.transfer_target = target
         if self.progress[target].match_index == self.log.last_index:
@@ -584,6 +866,8 @@ class RaftCore:
                 return self.on_append_entries(src, msg)
             case TimeoutNow():
                 return self.on_timeout_now(src, msg)
+            case InstallSnapshot():
+                return self.on_install_snapshot(src, msg)
         raise InvalidRequest(f"Raft does not handle {type(msg).__name__}")
 
     def on_reply(self, src: NodeId, request: Any, reply: Any) -> None:
@@ -592,6 +876,8 @@ class RaftCore:
                 self.on_request_vote_reply(src, request, reply)
             case AppendEntries(), AppendEntriesReply():
                 self.on_append_entries_reply(src, request, reply)
+            case InstallSnapshot(), InstallSnapshotReply():
+                self.on_install_snapshot_reply(src, request, reply)
             case TimeoutNow(), TimeoutNowReply():
                 if reply.term > self.current_term:
                     self._become_follower(reply.term, None)

@@ -2,20 +2,28 @@
 votedFor and the log, written through the write-ahead log and fsynced — once per
 ``Ready`` batch — before the node answers a vote or acknowledges entries.
 
-Records: ``("hard", term, voted_for)``, ``("append", Entry)``, ``("truncate", index)``.
-Recovery replays them in order.
+Records: ``("hard", term, voted_for)``, ``("append", Entry)``, ``("truncate", index)``,
+and ``("snapshot", Snapshot, term, voted_for, entries)`` for log compaction (§7): the
+snapshot is written atomically to ``snapshot.bin`` (temp file, fsync, rename, fsync of
+the directory), *then* the WAL is atomically rewritten to the hard state, a ``base``
+record (the snapshot's last included index and term) and the entries after it. A crash
+between the two leaves the new snapshot and the old WAL; recovery drops the entries the
+snapshot covers. Recovery replays the records in order.
 """
 
 from __future__ import annotations
 
 import json
+import zlib
 from collections.abc import Sequence
 from typing import Any
 
 from protocols.common.errors import StorageError
 from protocols.common.fs import FileSystem
 from protocols.common.wal import SyncPolicy, WriteAheadLog
-from protocols.raft.messages import Entry, EntryKind
+from protocols.raft.messages import Entry, EntryKind, Snapshot
+
+_SNAPSHOT_MAGIC = b"RAFTSNP1"
 
 __all__ = ["RaftStorage", "RecoveredState"]
 
@@ -24,7 +32,10 @@ class RecoveredState:
     def __init__(self) -> None:
         self.current_term = 0
         self.voted_for: str | None = None
+        self.base_index = 0  # the log's entries start after this index
+        self.base_term = 0
         self.entries: list[Entry] = []
+        self.snapshot: Snapshot | None = None
 
 
 def _encode(record: Any) -> bytes:
@@ -36,6 +47,8 @@ def _encode(record: Any) -> bytes:
                                e.command.decode("latin-1")]).encode()
         case ("truncate", index):
             return json.dumps(["t", index]).encode()
+        case ("base", index, term):
+            return json.dumps(["b", index, term]).encode()
     raise AssertionError(f"unknown Raft storage record {record!r}")
 
 
@@ -50,29 +63,86 @@ def _replay(records: Sequence[bytes], path: str) -> RecoveredState:
             state.current_term, state.voted_for = rest
         elif kind == "a":
             term, index, entry_kind, command = rest
-            if index != len(state.entries) + 1:
-                raise StorageError(f"{path}: record {n} appends index {index} after "
-                                   f"{len(state.entries)}")
+            last = state.base_index + len(state.entries)
+            if index != last + 1:
+                raise StorageError(f"{path}: record {n} appends index {index} after {last}")
             state.entries.append(Entry(term, index, EntryKind(entry_kind),
                                        command.encode("latin-1")))
         elif kind == "t":
-            del state.entries[rest[0] - 1:]
+            del state.entries[max(0, rest[0] - state.base_index - 1):]
+        elif kind == "b":
+            state.base_index, state.base_term = rest
+            state.entries.clear()
         else:
             raise StorageError(f"{path}: record {n} has unknown kind {kind!r}")
     return state
+
+
+def _encode_snapshot(snap: Snapshot) -> bytes:
+    blob = snap.encode()
+    return _SNAPSHOT_MAGIC + zlib.crc32(blob).to_bytes(4, "big") + blob
+
+
+def _decode_snapshot(raw: bytes, path: str) -> Snapshot:
+    magic, crc, blob = raw[:8], raw[8:12], raw[12:]
+    if magic != _SNAPSHOT_MAGIC or int.from_bytes(crc, "big") != zlib.crc32(blob):
+        # written atomically, so this is damage, not a torn write: refuse, touch nothing
+        raise StorageError(f"{path}: snapshot file is corrupt (bad magic or checksum). It "
+                           f"was written atomically, so this is damage, not a crash: refusing "
+                           f"to start; the file was left untouched")
+    return Snapshot.decode(blob)
+
+
+def _apply_snapshot(state: RecoveredState, snap: Snapshot) -> None:
+    """A crash after the snapshot file was renamed into place but before the WAL was
+    rewritten: keep only the entries after the snapshot, if they follow from it."""
+    index, term = snap.last_included_index, snap.last_included_term
+    state.snapshot = snap
+    if index <= state.base_index:
+        return
+    last = state.base_index + len(state.entries)
+    if index <= last and state.entries[index - state.base_index - 1].term == term:
+        state.entries = state.entries[index - state.base_index:]
+    else:
+        state.entries = []
+    state.base_index, state.base_term = index, term
 
 
 class RaftStorage:
     def __init__(self, fs: FileSystem, data_dir: str, sync: SyncPolicy = SyncPolicy.ALWAYS
                  ) -> None:
         fs.makedirs(data_dir)
+        self.fs = fs
         self.path = f"{data_dir}/raft.wal"
+        self.snapshot_path = f"{data_dir}/snapshot.bin"
+        self.snapshots_written = 0
         self.wal, records = WriteAheadLog.open(fs, self.path, sync=sync)
         self.recovered = _replay(records, self.path)
+        if fs.exists(self.snapshot_path):
+            _apply_snapshot(self.recovered,
+                            _decode_snapshot(fs.read(self.snapshot_path), self.snapshot_path))
 
     def save(self, records: Sequence[Any]) -> None:
-        """One write and one fsync for the whole batch."""
-        self.wal.append([_encode(r) for r in records])
+        """One write and one fsync for the whole batch (a snapshot splits the batch)."""
+        batch: list[bytes] = []
+        for r in records:
+            if r[0] != "snapshot":
+                batch.append(_encode(r))
+                continue
+            if batch:
+                self.wal.append(batch)
+                batch = []
+            self._save_snapshot(*r[1:])
+        if batch:
+            self.wal.append(batch)
+
+    def _save_snapshot(self, snap: Snapshot, term: int, voted_for: str | None,
+                       entries: Sequence[Entry]) -> None:
+        self.fs.write_atomic(self.snapshot_path, _encode_snapshot(snap))
+        self.wal.rewrite([_encode(("hard", term, voted_for)),
+                          _encode(("base", snap.last_included_index, snap.last_included_term)),
+                          *(_encode(("append", e)) for e in entries)])
+        self.snapshots_written += 1
 
     def close(self) -> None:
         self.wal.close()
