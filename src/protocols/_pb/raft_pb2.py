@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18protocols/_pb/raft.proto\x12\x11protocols.raft.v1\"C\n\x05\x45ntry\x12\x0c\n\x04term\x18\x01 \x01(\x04\x12\r\n\x05index\x18\x02 \x01(\x04\x12\x0c\n\x04kind\x18\x03 \x01(\r\x12\x0f\n\x07\x63ommand\x18\x04 \x01(\x0c\"\x8f\x01\n\x0bRequestVote\x12\x0c\n\x04term\x18\x01 \x01(\x04\x12\x14\n\x0c\x63\x61ndidate_id\x18\x02 \x01(\t\x12\x16\n\x0elast_log_index\x18\x03 \x01(\x04\x12\x15\n\rlast_log_term\x18\x04 \x01(\x04\x12\x10\n\x08pre_vote\x18\x05 \x01(\x08\x12\x1b\n\x13leadership_transfer\x18\x06 \x01(\x08\"H\n\x10RequestVoteReply\x12\x0c\n\x04term\x18\x01 \x01(\x04\x12\x14\n\x0cvote_granted\x18\x02 \x01(\x08\x12\x10\n\x08pre_vote\x18\x03 \x01(\x08\"\xb7\x01\n\rAppendEntries\x12\x0c\n\x04term\x18\x01 \x01(\x04\x12\x11\n\tleader_id\x18\x02 \x01(\t\x12\x16\n\x0eprev_log_index\x18\x03 \x01(\x04\x12\x15\n\rprev_log_term\x18\x04 \x01(\x04\x12)\n\x07\x65ntries\x18\x05 \x03(\x0b\x32\x18.protocols.raft.v1.Entry\x12\x15\n\rleader_commit\x18\x06 \x01(\x04\x12\x14\n\x0cread_context\x18\x07 \x01(\x04\"\x8d\x01\n\x12\x41ppendEntriesReply\x12\x0c\n\x04term\x18\x01 \x01(\x04\x12\x0f\n\x07success\x18\x02 \x01(\x08\x12\x13\n\x0bmatch_index\x18\x03 \x01(\x04\x12\x16\n\x0e\x63onflict_index\x18\x04 \x01(\x04\x12\x15\n\rconflict_term\x18\x05 \x01(\x04\x12\x14\n\x0cread_context\x18\x06 \x01(\x04\"-\n\nTimeoutNow\x12\x0c\n\x04term\x18\x01 \x01(\x04\x12\x11\n\tleader_id\x18\x02 \x01(\t\"\x1f\n\x0fTimeoutNowReply\x12\x0c\n\x04term\x18\x01 \x01(\x04\x32\x85\x02\n\x04Raft\x12R\n\x0bRequestVote\x12\x1e.protocols.raft.v1.RequestVote\x1a#.protocols.raft.v1.RequestVoteReply\x12X\n\rAppendEntries\x12 .protocols.raft.v1.AppendEntries\x1a%.protocols.raft.v1.AppendEntriesReply\x12O\n\nTimeoutNow\x12\x1d.protocols.raft.v1.TimeoutNow\x1a\".protocols.raft.v1.TimeoutNowReplyb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18protocols/_pb/raft.proto\x12\x11protocols.raft.v1\"C\n\x05\x45ntry\x12\x0c\n\x04term\x18\x01 \x01(\x04\x12\r\n\x05index\x18\x02 \x01(\x04\x12\x0c\n\x04kind\x18\x03 \x01(\r\x12\x0f\n\x07\x63ommand\x18\x04 \x01(\x0c\"\x8f\x01\n\x0bRequestVote\x12\x0c\n\x04term\x18\x01 \x01(\x04\x12\x14\n\x0c\x63\x61ndidate_id\x18\x02 \x01(\t\x12\x16\n\x0elast_log_index\x18\x03 \x01(\x04\x12\x15\n\rlast_log_term\x18\x04 \x01(\x04\x12\x10\n\x08pre_vote\x18\x05 \x01(\x08\x12\x1b\n\x13leadership_transfer\x18\x06 \x01(\x08\"H\n\x10RequestVoteReply\x12\x0c\n\x04term\x18\x01 \x01(\x04\x12\x14\n\x0cvote_granted\x18\x02 \x01(\x08\x12\x10\n\x08pre_vote\x18\x03 \x01(\x08\"\xb7\x01\n\rAppendEntries\x12\x0c\n\x04term\x18\x01 \x01(\x04\x12\x11\n\tleader_id\x18\x02 \x01(\t\x12\x16\n\x0eprev_log_index\x18\x03 \x01(\x04\x12\x15\n\rprev_log_term\x18\x04 \x01(\x04\x12)\n\x07\x65ntries\x18\x05 \x03(\x0b\x32\x18.protocols.raft.v1.Entry\x12\x15\n\rleader_commit\x18\x06 \x01(\x04\x12\x14\n\x0cread_context\x18\x07 \x01(\x04\"\x8d\x01\n\x12\x41ppendEntriesReply\x12\x0c\n\x04term\x18\x01 \x01(\x04\x12\x0f\n\x07success\x18\x02 \x01(\x08\x12\x13\n\x0bmatch_index\x18\x03 \x01(\x04\x12\x16\n\x0e\x63onflict_index\x18\x04 \x01(\x04\x12\x15\n\rconflict_term\x18\x05 \x01(\x04\x12\x14\n\x0cread_context\x18\x06 \x01(\x04\"\x97\x01\n\x0fInstallSnapshot\x12\x0c\n\x04term\x18\x01 \x01(\x04\x12\x11\n\tleader_id\x18\x02 \x01(\t\x12\x1b\n\x13last_included_index\x18\x03 \x01(\x04\x12\x1a\n\x12last_included_term\x18\x04 \x01(\x04\x12\x0e\n\x06offset\x18\x05 \x01(\x04\x12\x0c\n\x04\x64\x61ta\x18\x06 \x01(\x0c\x12\x0c\n\x04\x64one\x18\x07 \x01(\x08\"N\n\x14InstallSnapshotReply\x12\x0c\n\x04term\x18\x01 \x01(\x04\x12\x13\n\x0bnext_offset\x18\x02 \x01(\x04\x12\x13\n\x0bmatch_index\x18\x03 \x01(\x04\"-\n\nTimeoutNow\x12\x0c\n\x04term\x18\x01 \x01(\x04\x12\x11\n\tleader_id\x18\x02 \x01(\t\"\x1f\n\x0fTimeoutNowReply\x12\x0c\n\x04term\x18\x01 \x01(\x04\":\n\x17\x43hangeMembershipRequest\x12\x0e\n\x06\x61\x63tion\x18\x01 \x01(\t\x12\x0f\n\x07node_id\x18\x02 \x01(\t\"3\n\x0fMembershipReply\x12\x0e\n\x06voters\x18\x01 \x03(\t\x12\x10\n\x08learners\x18\x02 \x03(\t\"+\n\x19TransferLeadershipRequest\x12\x0e\n\x06target\x18\x01 \x01(\t\")\n\x17TransferLeadershipReply\x12\x0e\n\x06target\x18\x01 \x01(\t2\xe5\x02\n\x04Raft\x12R\n\x0bRequestVote\x12\x1e.protocols.raft.v1.RequestVote\x1a#.protocols.raft.v1.RequestVoteReply\x12X\n\rAppendEntries\x12 .protocols.raft.v1.AppendEntries\x1a%.protocols.raft.v1.AppendEntriesReply\x12^\n\x0fInstallSnapshot\x12\".protocols.raft.v1.InstallSnapshot\x1a\'.protocols.raft.v1.InstallSnapshotReply\x12O\n\nTimeoutNow\x12\x1d.protocols.raft.v1.TimeoutNow\x1a\".protocols.raft.v1.TimeoutNowReply2\xdf\x01\n\tRaftAdmin\x12\x62\n\x10\x43hangeMembership\x12*.protocols.raft.v1.ChangeMembershipRequest\x1a\".protocols.raft.v1.MembershipReply\x12n\n\x12TransferLeadership\x12,.protocols.raft.v1.TransferLeadershipRequest\x1a*.protocols.raft.v1.TransferLeadershipReplyb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -41,10 +41,24 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_APPENDENTRIES']._serialized_end=520
   _globals['_APPENDENTRIESREPLY']._serialized_start=523
   _globals['_APPENDENTRIESREPLY']._serialized_end=664
-  _globals['_TIMEOUTNOW']._serialized_start=666
-  _globals['_TIMEOUTNOW']._serialized_end=711
-  _globals['_TIMEOUTNOWREPLY']._serialized_start=713
-  _globals['_TIMEOUTNOWREPLY']._serialized_end=744
-  _globals['_RAFT']._serialized_start=747
-  _globals['_RAFT']._serialized_end=1008
+  _globals['_INSTALLSNAPSHOT']._serialized_start=667
+  _globals['_INSTALLSNAPSHOT']._serialized_end=818
+  _globals['_INSTALLSNAPSHOTREPLY']._serialized_start=820
+  _globals['_INSTALLSNAPSHOTREPLY']._serialized_end=898
+  _globals['_TIMEOUTNOW']._serialized_start=900
+  _globals['_TIMEOUTNOW']._serialized_end=945
+  _globals['_TIMEOUTNOWREPLY']._serialized_start=947
+  _globals['_TIMEOUTNOWREPLY']._serialized_end=978
+  _globals['_CHANGEMEMBERSHIPREQUEST']._serialized_start=980
+  _globals['_CHANGEMEMBERSHIPREQUEST']._serialized_end=1038
+  _globals['_MEMBERSHIPREPLY']._serialized_start=1040
+  _globals['_MEMBERSHIPREPLY']._serialized_end=1091
+  _globals['_TRANSFERLEADERSHIPREQUEST']._serialized_start=1093
+  _globals['_TRANSFERLEADERSHIPREQUEST']._serialized_end=1136
+  _globals['_TRANSFERLEADERSHIPREPLY']._serialized_start=1138
+  _globals['_TRANSFERLEADERSHIPREPLY']._serialized_end=1179
+  _globals['_RAFT']._serialized_start=1182
+  _globals['_RAFT']._serialized_end=1539
+  _globals['_RAFTADMIN']._serialized_start=1542
+  _globals['_RAFTADMIN']._serialized_end=1765
 # @@protoc_insertion_point(module_scope)

@@ -184,6 +184,74 @@ class AppendEntriesReply(_message.Message):
 Global___AppendEntriesReply: _TypeAlias = AppendEntriesReply  # noqa: Y015
 
 @_typing.final
+class InstallSnapshot(_message.Message):
+    """Log compaction (§7, Figure 13): the leader sends a snapshot in chunks to a follower
+    whose missing entries were compacted away. `data` is a slice of the encoded snapshot.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TERM_FIELD_NUMBER: _builtins.int
+    LEADER_ID_FIELD_NUMBER: _builtins.int
+    LAST_INCLUDED_INDEX_FIELD_NUMBER: _builtins.int
+    LAST_INCLUDED_TERM_FIELD_NUMBER: _builtins.int
+    OFFSET_FIELD_NUMBER: _builtins.int
+    DATA_FIELD_NUMBER: _builtins.int
+    DONE_FIELD_NUMBER: _builtins.int
+    term: _builtins.int
+    leader_id: _builtins.str
+    last_included_index: _builtins.int
+    last_included_term: _builtins.int
+    offset: _builtins.int
+    data: _builtins.bytes
+    done: _builtins.bool
+    def __init__(
+        self,
+        *,
+        term: _builtins.int = ...,
+        leader_id: _builtins.str = ...,
+        last_included_index: _builtins.int = ...,
+        last_included_term: _builtins.int = ...,
+        offset: _builtins.int = ...,
+        data: _builtins.bytes = ...,
+        done: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["data", b"data", "done", b"done", "last_included_index", b"last_included_index", "last_included_term", b"last_included_term", "leader_id", b"leader_id", "offset", b"offset", "term", b"term"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___InstallSnapshot: _TypeAlias = InstallSnapshot  # noqa: Y015
+
+@_typing.final
+class InstallSnapshotReply(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TERM_FIELD_NUMBER: _builtins.int
+    NEXT_OFFSET_FIELD_NUMBER: _builtins.int
+    MATCH_INDEX_FIELD_NUMBER: _builtins.int
+    term: _builtins.int
+    next_offset: _builtins.int
+    """the byte the follower expects next"""
+    match_index: _builtins.int
+    """the snapshot's index once installed, else 0"""
+    def __init__(
+        self,
+        *,
+        term: _builtins.int = ...,
+        next_offset: _builtins.int = ...,
+        match_index: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["match_index", b"match_index", "next_offset", b"next_offset", "term", b"term"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___InstallSnapshotReply: _TypeAlias = InstallSnapshotReply  # noqa: Y015
+
+@_typing.final
 class TimeoutNow(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -223,3 +291,94 @@ class TimeoutNowReply(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___TimeoutNowReply: _TypeAlias = TimeoutNowReply  # noqa: Y015
+
+@_typing.final
+class ChangeMembershipRequest(_message.Message):
+    """Operator requests, answered by the leader (others reply FAILED_PRECONDITION with an
+    "x-leader-hint" trailer, like the Kv service).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACTION_FIELD_NUMBER: _builtins.int
+    NODE_ID_FIELD_NUMBER: _builtins.int
+    action: _builtins.str
+    """"add_learner" | "promote" | "remove" (thesis §4.1, one at a time)"""
+    node_id: _builtins.str
+    """a node of the cluster file"""
+    def __init__(
+        self,
+        *,
+        action: _builtins.str = ...,
+        node_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "node_id", b"node_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ChangeMembershipRequest: _TypeAlias = ChangeMembershipRequest  # noqa: Y015
+
+@_typing.final
+class MembershipReply(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VOTERS_FIELD_NUMBER: _builtins.int
+    LEARNERS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def voters(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def learners(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        voters: _abc.Iterable[_builtins.str] | None = ...,
+        learners: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["learners", b"learners", "voters", b"voters"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MembershipReply: _TypeAlias = MembershipReply  # noqa: Y015
+
+@_typing.final
+class TransferLeadershipRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TARGET_FIELD_NUMBER: _builtins.int
+    target: _builtins.str
+    """a voter (thesis §3.10)"""
+    def __init__(
+        self,
+        *,
+        target: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["target", b"target"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TransferLeadershipRequest: _TypeAlias = TransferLeadershipRequest  # noqa: Y015
+
+@_typing.final
+class TransferLeadershipReply(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TARGET_FIELD_NUMBER: _builtins.int
+    target: _builtins.str
+    def __init__(
+        self,
+        *,
+        target: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["target", b"target"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TransferLeadershipReply: _TypeAlias = TransferLeadershipReply  # noqa: Y015

@@ -44,6 +44,11 @@ class RaftStub:
                 request_serializer=protocols_dot___pb_dot_raft__pb2.AppendEntries.SerializeToString,
                 response_deserializer=protocols_dot___pb_dot_raft__pb2.AppendEntriesReply.FromString,
                 _registered_method=True)
+        self.InstallSnapshot = channel.unary_unary(
+                '/protocols.raft.v1.Raft/InstallSnapshot',
+                request_serializer=protocols_dot___pb_dot_raft__pb2.InstallSnapshot.SerializeToString,
+                response_deserializer=protocols_dot___pb_dot_raft__pb2.InstallSnapshotReply.FromString,
+                _registered_method=True)
         self.TimeoutNow = channel.unary_unary(
                 '/protocols.raft.v1.Raft/TimeoutNow',
                 request_serializer=protocols_dot___pb_dot_raft__pb2.TimeoutNow.SerializeToString,
@@ -61,6 +66,12 @@ class RaftServicer:
         raise NotImplementedError('Method not implemented!')
 
     def AppendEntries(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def InstallSnapshot(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -84,6 +95,11 @@ def add_RaftServicer_to_server(servicer, server):
                     servicer.AppendEntries,
                     request_deserializer=protocols_dot___pb_dot_raft__pb2.AppendEntries.FromString,
                     response_serializer=protocols_dot___pb_dot_raft__pb2.AppendEntriesReply.SerializeToString,
+            ),
+            'InstallSnapshot': grpc.unary_unary_rpc_method_handler(
+                    servicer.InstallSnapshot,
+                    request_deserializer=protocols_dot___pb_dot_raft__pb2.InstallSnapshot.FromString,
+                    response_serializer=protocols_dot___pb_dot_raft__pb2.InstallSnapshotReply.SerializeToString,
             ),
             'TimeoutNow': grpc.unary_unary_rpc_method_handler(
                     servicer.TimeoutNow,
@@ -156,6 +172,33 @@ class Raft:
             _registered_method=True)
 
     @staticmethod
+    def InstallSnapshot(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/protocols.raft.v1.Raft/InstallSnapshot',
+            protocols_dot___pb_dot_raft__pb2.InstallSnapshot.SerializeToString,
+            protocols_dot___pb_dot_raft__pb2.InstallSnapshotReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
     def TimeoutNow(request,
             target,
             options=(),
@@ -172,6 +215,123 @@ class Raft:
             '/protocols.raft.v1.Raft/TimeoutNow',
             protocols_dot___pb_dot_raft__pb2.TimeoutNow.SerializeToString,
             protocols_dot___pb_dot_raft__pb2.TimeoutNowReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+
+class RaftAdminStub:
+    """Missing associated documentation comment in .proto file."""
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.ChangeMembership = channel.unary_unary(
+                '/protocols.raft.v1.RaftAdmin/ChangeMembership',
+                request_serializer=protocols_dot___pb_dot_raft__pb2.ChangeMembershipRequest.SerializeToString,
+                response_deserializer=protocols_dot___pb_dot_raft__pb2.MembershipReply.FromString,
+                _registered_method=True)
+        self.TransferLeadership = channel.unary_unary(
+                '/protocols.raft.v1.RaftAdmin/TransferLeadership',
+                request_serializer=protocols_dot___pb_dot_raft__pb2.TransferLeadershipRequest.SerializeToString,
+                response_deserializer=protocols_dot___pb_dot_raft__pb2.TransferLeadershipReply.FromString,
+                _registered_method=True)
+
+
+class RaftAdminServicer:
+    """Missing associated documentation comment in .proto file."""
+
+    def ChangeMembership(self, request, context):
+        """Returns once the new configuration is committed. UNAVAILABLE while another change is
+        in flight or a learner is still catching up: retry.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def TransferLeadership(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_RaftAdminServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'ChangeMembership': grpc.unary_unary_rpc_method_handler(
+                    servicer.ChangeMembership,
+                    request_deserializer=protocols_dot___pb_dot_raft__pb2.ChangeMembershipRequest.FromString,
+                    response_serializer=protocols_dot___pb_dot_raft__pb2.MembershipReply.SerializeToString,
+            ),
+            'TransferLeadership': grpc.unary_unary_rpc_method_handler(
+                    servicer.TransferLeadership,
+                    request_deserializer=protocols_dot___pb_dot_raft__pb2.TransferLeadershipRequest.FromString,
+                    response_serializer=protocols_dot___pb_dot_raft__pb2.TransferLeadershipReply.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'protocols.raft.v1.RaftAdmin', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('protocols.raft.v1.RaftAdmin', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class RaftAdmin:
+    """Missing associated documentation comment in .proto file."""
+
+    @staticmethod
+    def ChangeMembership(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/protocols.raft.v1.RaftAdmin/ChangeMembership',
+            protocols_dot___pb_dot_raft__pb2.ChangeMembershipRequest.SerializeToString,
+            protocols_dot___pb_dot_raft__pb2.MembershipReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def TransferLeadership(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/protocols.raft.v1.RaftAdmin/TransferLeadership',
+            protocols_dot___pb_dot_raft__pb2.TransferLeadershipRequest.SerializeToString,
+            protocols_dot___pb_dot_raft__pb2.TransferLeadershipReply.FromString,
             options,
             channel_credentials,
             insecure,

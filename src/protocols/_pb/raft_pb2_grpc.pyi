@@ -38,6 +38,7 @@ class RaftStub:
     def __new__(cls, channel: _aio.Channel) -> RaftAsyncStub: ...
     RequestVote: _grpc.UnaryUnaryMultiCallable[_raft_pb2.RequestVote, _raft_pb2.RequestVoteReply]
     AppendEntries: _grpc.UnaryUnaryMultiCallable[_raft_pb2.AppendEntries, _raft_pb2.AppendEntriesReply]
+    InstallSnapshot: _grpc.UnaryUnaryMultiCallable[_raft_pb2.InstallSnapshot, _raft_pb2.InstallSnapshotReply]
     TimeoutNow: _grpc.UnaryUnaryMultiCallable[_raft_pb2.TimeoutNow, _raft_pb2.TimeoutNowReply]
 
 @_typing.type_check_only
@@ -45,6 +46,7 @@ class RaftAsyncStub(RaftStub):
     def __init__(self, channel: _aio.Channel) -> None: ...
     RequestVote: _aio.UnaryUnaryMultiCallable[_raft_pb2.RequestVote, _raft_pb2.RequestVoteReply]  # type: ignore[assignment]
     AppendEntries: _aio.UnaryUnaryMultiCallable[_raft_pb2.AppendEntries, _raft_pb2.AppendEntriesReply]  # type: ignore[assignment]
+    InstallSnapshot: _aio.UnaryUnaryMultiCallable[_raft_pb2.InstallSnapshot, _raft_pb2.InstallSnapshotReply]  # type: ignore[assignment]
     TimeoutNow: _aio.UnaryUnaryMultiCallable[_raft_pb2.TimeoutNow, _raft_pb2.TimeoutNowReply]  # type: ignore[assignment]
 
 class RaftServicer(metaclass=_abc_1.ABCMeta):
@@ -63,6 +65,13 @@ class RaftServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_raft_pb2.AppendEntriesReply, _abc.Awaitable[_raft_pb2.AppendEntriesReply]]: ...
 
     @_abc_1.abstractmethod
+    def InstallSnapshot(
+        self,
+        request: _raft_pb2.InstallSnapshot,
+        context: _ServicerContext,
+    ) -> _typing.Union[_raft_pb2.InstallSnapshotReply, _abc.Awaitable[_raft_pb2.InstallSnapshotReply]]: ...
+
+    @_abc_1.abstractmethod
     def TimeoutNow(
         self,
         request: _raft_pb2.TimeoutNow,
@@ -70,3 +79,43 @@ class RaftServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_raft_pb2.TimeoutNowReply, _abc.Awaitable[_raft_pb2.TimeoutNowReply]]: ...
 
 def add_RaftServicer_to_server(servicer: RaftServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
+
+class RaftAdminStub:
+    @_typing.overload
+    def __new__(cls, channel: _grpc.Channel) -> _Self: ...
+    @_typing.overload
+    def __new__(cls, channel: _aio.Channel) -> RaftAdminAsyncStub: ...
+    ChangeMembership: _grpc.UnaryUnaryMultiCallable[_raft_pb2.ChangeMembershipRequest, _raft_pb2.MembershipReply]
+    """Returns once the new configuration is committed. UNAVAILABLE while another change is
+    in flight or a learner is still catching up: retry.
+    """
+    TransferLeadership: _grpc.UnaryUnaryMultiCallable[_raft_pb2.TransferLeadershipRequest, _raft_pb2.TransferLeadershipReply]
+
+@_typing.type_check_only
+class RaftAdminAsyncStub(RaftAdminStub):
+    def __init__(self, channel: _aio.Channel) -> None: ...
+    ChangeMembership: _aio.UnaryUnaryMultiCallable[_raft_pb2.ChangeMembershipRequest, _raft_pb2.MembershipReply]  # type: ignore[assignment]
+    """Returns once the new configuration is committed. UNAVAILABLE while another change is
+    in flight or a learner is still catching up: retry.
+    """
+    TransferLeadership: _aio.UnaryUnaryMultiCallable[_raft_pb2.TransferLeadershipRequest, _raft_pb2.TransferLeadershipReply]  # type: ignore[assignment]
+
+class RaftAdminServicer(metaclass=_abc_1.ABCMeta):
+    @_abc_1.abstractmethod
+    def ChangeMembership(
+        self,
+        request: _raft_pb2.ChangeMembershipRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_raft_pb2.MembershipReply, _abc.Awaitable[_raft_pb2.MembershipReply]]:
+        """Returns once the new configuration is committed. UNAVAILABLE while another change is
+        in flight or a learner is still catching up: retry.
+        """
+
+    @_abc_1.abstractmethod
+    def TransferLeadership(
+        self,
+        request: _raft_pb2.TransferLeadershipRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_raft_pb2.TransferLeadershipReply, _abc.Awaitable[_raft_pb2.TransferLeadershipReply]]: ...
+
+def add_RaftAdminServicer_to_server(servicer: RaftAdminServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -497,7 +497,9 @@ class RaftCore:
     def _send_append(self, peer: str, heartbeat: bool = False) -> None:
         """Send what the follower lacks. Probing followers get one message in flight;
         replicating ones get up to ``max_inflight_append`` (pipelining)."""
-        pr = self.progress[peer]
+        pr = self.progress.get(peer)
+        if pr is None:  # no longer a member, or we are no longer the leader
+            return
         if pr.next_index <= self.log.snapshot_index or pr.snapshot is not None:
             self._send_snapshot_chunk(peer, pr)  # §7: what it lacks is compacted
             return

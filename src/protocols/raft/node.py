@@ -1,33 +1,72 @@
 """Raft's gRPC shell: which dataclass travels as which protobuf message, plus the Kv
-service. Everything else (server, health, Admin, ticker, pump, transport, faults) is the
-shared ``protocols.runtime.host``."""
+service and the RaftAdmin service (membership change, leadership transfer). Everything
+else (server, health, Admin, ticker, pump, transport, faults) is the shared
+``protocols.runtime.host``."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from protocols._pb import kv_pb2_grpc, raft_pb2
+import grpc.aio
+
+from protocols._pb import kv_pb2_grpc, raft_pb2, raft_pb2_grpc
+from protocols.common.errors import ProtocolError, Timeout
 from protocols.kv.commands import KvCommand
 from protocols.kv.service import SERVICE_NAME, KvServicer
 from protocols.raft import SPEC, RaftSpec
 from protocols.raft.messages import (
     AppendEntries,
     AppendEntriesReply,
+    ChangeMembership,
+    InstallSnapshot,
+    InstallSnapshotReply,
+    Membership,
     RequestVote,
     RequestVoteReply,
     TimeoutNow,
     TimeoutNowReply,
+    TransferLeadership,
 )
+from protocols.runtime.errors import abort_with
 from protocols.runtime.shell import Route
 
 if TYPE_CHECKING:
-    import grpc.aio
-
     from protocols.runtime.host import NodeHost
 
-__all__ = ["SHELL"]
+__all__ = ["ADMIN_SERVICE_NAME", "SHELL", "RaftAdminServicer"]
 
 _SERVICE = "protocols.raft.v1.Raft"
+ADMIN_SERVICE_NAME = "protocols.raft.v1.RaftAdmin"
+_DEADLINE_S = 10.0  # when the client sent none
+
+
+class RaftAdminServicer(raft_pb2_grpc.RaftAdminServicer):
+    """Operator requests go through the log like any command (thesis §4.1)."""
+
+    def __init__(self, host: NodeHost) -> None:
+        self.host = host
+
+    async def _run(self, context: grpc.aio.ServicerContext, command: Any) -> Any:
+        remaining = context.time_remaining()
+        timeout = _DEADLINE_S if remaining is None else max(0.0, remaining - 0.01)
+        try:
+            return await self.host.submit(command, timeout_s=timeout)
+        except TimeoutError:
+            await abort_with(context, Timeout("no answer before the deadline; the change "
+                                              "may still take effect"))
+        except ProtocolError as e:
+            await abort_with(context, e)
+        raise AssertionError("abort_with returned")
+
+    async def ChangeMembership(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        m: Membership = await self._run(context, ChangeMembership(request.action,
+                                                                  request.node_id))
+        return raft_pb2.MembershipReply(voters=sorted(m.voters), learners=sorted(m.learners))
+
+    async def TransferLeadership(self, request: Any, context: grpc.aio.ServicerContext
+                                 ) -> Any:
+        target = await self._run(context, TransferLeadership(request.target))
+        return raft_pb2.TransferLeadershipReply(target=target)
 
 
 class RaftShell:
@@ -38,13 +77,16 @@ class RaftShell:
               raft_pb2.RequestVoteReply),
         Route(_SERVICE, "AppendEntries", AppendEntries, raft_pb2.AppendEntries,
               AppendEntriesReply, raft_pb2.AppendEntriesReply),
+        Route(_SERVICE, "InstallSnapshot", InstallSnapshot, raft_pb2.InstallSnapshot,
+              InstallSnapshotReply, raft_pb2.InstallSnapshotReply),
         Route(_SERVICE, "TimeoutNow", TimeoutNow, raft_pb2.TimeoutNow, TimeoutNowReply,
               raft_pb2.TimeoutNowReply),
     )
 
     def add_services(self, server: grpc.aio.Server, host: NodeHost) -> list[str]:
         kv_pb2_grpc.add_KvServicer_to_server(KvServicer(host), server)
-        return [SERVICE_NAME]
+        raft_pb2_grpc.add_RaftAdminServicer_to_server(RaftAdminServicer(host), server)
+        return [SERVICE_NAME, ADMIN_SERVICE_NAME]
 
     def bench_command(self, i: int, payload: str) -> KvCommand:
         """Admin.Load proposes puts at the leader (like a library client of PySyncObj)."""
