@@ -24,10 +24,18 @@ __all__ = ["Answer", "Envelope", "Ready"]
 
 @dataclass(frozen=True, slots=True)
 class Envelope:
-    """A request message for peer ``dst``. Replies travel back as RPC replies."""
+    """A request message for peer ``dst``. Replies travel back as RPC replies.
+
+    ``ahead_of_persist``: the core vouches that this message may leave *while* this
+    Ready's persist is still being written (Raft thesis §10.2.1: a leader may send
+    AppendEntries in parallel with writing the same entries to its own disk). Everything
+    the core learns from the replies surfaces in a later Ready, acted on only after this
+    persist completes, so nothing that depends on the local write becomes visible early.
+    """
 
     dst: NodeId
     msg: Any
+    ahead_of_persist: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -205,7 +205,11 @@ class RaftCore:
         self._ready.persist.append(("hard", self.current_term, self.voted_for))
 
     def _send(self, peer: str, msg: Any) -> None:
-        self._ready.messages.append(Envelope(NodeId(peer), msg))
+        # Thesis §10.2.1: a leader's AppendEntries may go out while its own disk write of
+        # the same entries is in progress: it counts its own copy only in later Readies,
+        # acted on after that write. Votes and replies always wait for the disk.
+        ahead = isinstance(msg, AppendEntries) and self.role == LEADER
+        self._ready.messages.append(Envelope(NodeId(peer), msg, ahead))
 
     def _trace(self, line: str) -> None:
         self._ready.trace.append(line)
@@ -708,18 +712,20 @@ class RaftCore:
 
     def _maybe_commit(self) -> None:
         """§5.4.2 / Figure 8: commit N only if log[N].term == currentTerm and a majority
-        has matchIndex >= N. Earlier entries commit with it (Log Matching)."""
-        for n in range(self.log.last_index, self.commit_index, -1):
-            if self.log.term_at(n) != self.current_term:
-                break
-            replicas = self._count({self.node_id} | {peer for peer, p in self.progress.items()
-                                                    if p.match_index >= n})
-            if replicas >= self.quorum:
-                self.commit_index = n
-                self._apply_committed()
-                self._serve_reads()
-                self._step_down_if_removed()
-                return
+        has matchIndex >= N. Earlier entries commit with it (Log Matching). N is the
+        highest index a majority of voters holds; if its term is older, so are all
+        before it, and nothing can be committed by counting yet."""
+        matches = [p.match_index for peer, p in self.progress.items() if peer in self.voters]
+        if self.node_id in self.voters:
+            matches.append(self.log.last_index)
+        if len(matches) < self.quorum:
+            return
+        n = sorted(matches, reverse=True)[self.quorum - 1]
+        if n > self.commit_index and self.log.term_at(n) == self.current_term:
+            self.commit_index = n
+            self._apply_committed()
+            self._serve_reads()
+            self._step_down_if_removed()
 
     def _step_down_if_removed(self) -> None:
         """Thesis §4.2.2: a leader that is not in the configuration it just committed

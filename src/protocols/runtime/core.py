@@ -26,7 +26,7 @@ from protocols.common.fs import FileSystem
 from protocols.common.ids import NodeId
 from protocols.common.outbox import Answer, Envelope, Ready
 
-__all__ = ["Core", "NodeParts", "NodeStatusInfo", "ProtocolSpec", "Storage", "pump"]
+__all__ = ["Core", "NodeParts", "NodeStatusInfo", "ProtocolSpec", "Storage", "act_on", "pump"]
 
 
 @dataclass(slots=True)
@@ -115,13 +115,28 @@ def pump(
 
     persist -> send -> apply -> answer: a node must never tell anyone about state it could
     still forget in a crash (Raft §5.1 "respond to RPCs" only after "updating stable
-    storage"; etcd's Ready contract). Returns the Ready it handled.
+    storage"; etcd's Ready contract). Returns the Ready it handled. (The asyncio host
+    does the same in two steps, persisting on a thread: ``NodeHost._pump_loop``.)
     """
     ready = core.ready()
     if ready.persist:
         storage.save(ready.persist)
+    act_on(ready, send, apply, answer, trace)
+    return ready
+
+
+def act_on(
+    ready: Ready,
+    send: Callable[[Envelope], None],
+    apply: Callable[[Any], None],
+    answer: Callable[[Answer], None],
+    trace: Callable[[str], None] | None = None,
+    sent_ahead: bool = False,
+) -> None:
+    """The steps after persist, in order: send -> apply -> answer."""
     for envelope in ready.messages:
-        send(envelope)
+        if not (envelope.ahead_of_persist and sent_ahead):
+            send(envelope)
     for entry in ready.applied:
         apply(entry)
     for a in ready.answers:
@@ -129,4 +144,3 @@ def pump(
     if trace is not None:
         for line in ready.trace:
             trace(line)
-    return ready

@@ -6,8 +6,11 @@ into core inputs and core outputs into the world:
 * gRPC requests from peers (``Route``s) -> ``core.on_message`` -> reply;
 * a ticker -> ``core.tick()`` every ``tick_ms``;
 * client commands (``submit``) -> ``core.submit`` -> an awaitable answer;
-* after each input, one synchronous ``pump()``: persist (fsync) -> send -> apply ->
-  answer, the order that makes "persist before you speak" true;
+* after inputs, the pump: persist (write + fsync) -> send -> apply -> answer, the order
+  that makes "persist before you speak" true. The write and fsync run on a thread, so
+  the event loop keeps taking requests meanwhile, and everything that arrived during
+  one fsync shares the next (group commit); a peer's reply leaves only once the input
+  that produced it is durable;
 * per-peer sender tasks drain bounded per-peer queues, so the core never waits on the
   network and a slow peer never slows the others.
 
@@ -20,6 +23,7 @@ state is recovered from storage.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import fcntl
 import logging
@@ -49,7 +53,7 @@ from protocols.common.ids import NodeId
 from protocols.common.outbox import Answer, Envelope
 from protocols.runtime.codec import from_proto, to_proto
 from protocols.runtime.config import NodeConfig, parse_address
-from protocols.runtime.core import Core, NodeStatusInfo, Storage, pump
+from protocols.runtime.core import Core, NodeStatusInfo, Storage, act_on
 from protocols.runtime.errors import abort_with
 from protocols.runtime.faults import LinkFaults, MessageFaults
 from protocols.runtime.shell import ProtocolShell, Route
@@ -109,7 +113,11 @@ class NodeHost:
         self._senders: dict[NodeId, _PeerSender] = {}
         self._answers: dict[int, asyncio.Future[Any]] = {}
         self._next_request_id = 0
-        self._pump_scheduled = False
+        self._inputs = 0  # core inputs so far
+        self._durable = 0  # inputs whose outbox has been persisted and acted on
+        self._waiters: list[tuple[int, asyncio.Future[None]]] = []
+        self._pump_wake = asyncio.Event()
+        self._io = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="wal")
         self._stop = asyncio.Event()
         self._health = health.aio.HealthServicer()
         self._server: grpc.aio.Server | None = None
@@ -123,6 +131,7 @@ class NodeHost:
             await self._start_server()
             self._install_signal_handlers()
             async with asyncio.TaskGroup() as tg:
+                tg.create_task(self._pump_loop())
                 tg.create_task(self._ticker())
                 for peer in sorted(self.config.peers):
                     sender = self._senders[peer] = _PeerSender(self, peer)
@@ -230,6 +239,7 @@ class NodeHost:
             if not fut.done():
                 fut.set_exception(Unavailable(f"node {self.node_id} is shutting down"))
         self._answers.clear()
+        self._io.shutdown(wait=True)  # a write in progress completes before we close
         with contextlib.suppress(AttributeError):
             self.storage.close()
         if self._lock_fd >= 0:
@@ -237,29 +247,57 @@ class NodeHost:
             self._lock_fd = -1
 
     # ------------------------------------------------------------------ the pump
-    def pump(self) -> None:
-        """Drain the core's outbox: persist -> send -> apply -> answer."""
-        pump(self.core, self.storage, self._send, self._apply, self._answer, self._trace)
+    def _input(self) -> int:
+        """Note that the core took an input; the pump will drain what it produced."""
+        self._inputs += 1
+        self._pump_wake.set()
+        return self._inputs
 
-    def _pump_soon(self) -> None:
-        """Coalesce: many submits in one event-loop iteration, one pump after them."""
-        if not self._pump_scheduled:
-            self._pump_scheduled = True
-            asyncio.get_running_loop().call_soon(self._scheduled_pump)
+    async def _durable_after(self, seq: int) -> None:
+        """Wait until the outbox of input ``seq`` has been persisted (and acted on)."""
+        if self._durable >= seq:
+            return
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append((seq, fut))
+        await fut
 
-    def _scheduled_pump(self) -> None:
-        self._pump_scheduled = False
-        self.pump()
+    async def _pump_loop(self) -> None:
+        """Drain the core's outbox: persist (on the WAL thread) -> send -> apply -> answer.
+        One Ready at a time, in order; inputs that arrive during a write go in the next."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await self._pump_wake.wait()
+            self._pump_wake.clear()
+            covered = self._inputs
+            ready = self.core.ready()
+            if ready.persist:
+                write = loop.run_in_executor(self._io, self.storage.save, ready.persist)
+                for envelope in ready.messages:
+                    if envelope.ahead_of_persist:
+                        self._send(envelope)
+                await write
+            act_on(ready, self._send, self._apply, self._answer, self._trace,
+                   sent_ahead=bool(ready.persist))
+            self._durable = covered
+            if self._waiters:
+                waiting, self._waiters = self._waiters, []
+                for seq, fut in waiting:
+                    if seq > covered:
+                        self._waiters.append((seq, fut))
+                    elif not fut.done():
+                        fut.set_result(None)
 
     def _send(self, envelope: Envelope) -> None:
         sender = self._senders.get(envelope.dst)
         if sender is None:  # not started yet, or not a peer: the message is lost
             self.core.on_send_failed(envelope.dst, envelope.msg)
+            self._input()
             return
         try:
             sender.queue.put_nowait(envelope)
         except asyncio.QueueFull:
             self.core.on_send_failed(envelope.dst, envelope.msg)
+            self._input()
 
     def _apply(self, entry: Any) -> None:
         for hook in self.applied_hooks:
@@ -286,7 +324,7 @@ class NodeHost:
         while True:
             await asyncio.sleep(max(0.0, next_at - loop.time()))
             self.core.tick()
-            self.pump()
+            self._input()
             next_at = max(next_at + tick_s, loop.time())
 
     # ------------------------------------------------------------------ peers
@@ -305,7 +343,7 @@ class NodeHost:
             self.core.on_send_failed(envelope.dst, envelope.msg)
         else:
             self.core.on_reply(envelope.dst, envelope.msg, reply)
-        self.pump()
+        self._input()
 
     def _route_handler(
         self, route: Route
@@ -320,7 +358,7 @@ class NodeHost:
             except InvalidRequest as e:
                 await abort_with(context, e)
             reply = self.core.on_message(src, msg)  # type: ignore[arg-type]
-            self.pump()  # persist before the reply leaves this node
+            await self._durable_after(self._input())  # persist before the reply leaves
             return to_proto(reply, route.reply_pb) if reply is not None else route.reply_pb()
 
         return handle
@@ -337,7 +375,7 @@ class NodeHost:
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._answers[request_id] = fut
         self.core.submit(request_id, command)
-        self._pump_soon()  # proposals of one loop iteration share one pump: one fsync
+        self._input()  # proposals arriving before the next pump share its one fsync
         try:
             return await asyncio.wait_for(fut, timeout_s)
         finally:
