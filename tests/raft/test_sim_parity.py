@@ -322,10 +322,11 @@ def test_persist3(seed: int) -> None:
     one(w, put("104"), 3)
 
 
-def _figure8(seed: int, iterations: int, unreliable: bool) -> None:
+def _figure8(seed: int, iterations: int, unreliable: bool, disk_latency_ms: int = 0) -> None:
     """Propose on every server, crash (or disconnect) the leader soon after; restart
     servers when fewer than three are up; the Figure 8 anomaly must never commit."""
-    w = make_world(5, seed, network=UNRELIABLE if unreliable else RELIABLE)
+    w = make_world(5, seed, network=UNRELIABLE if unreliable else RELIABLE,
+                   disk_latency_ms=disk_latency_ms)
     rng = random.Random(seed)
     one(w, put("start"), 1)
     for i in range(iterations):

@@ -24,10 +24,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--duration-ms", type=int, default=5000)
     p.add_argument("--no-nemesis", action="store_true")
     p.add_argument("--clients", type=int, default=3)
+    p.add_argument("--disk-latency-ms", type=int, default=0,
+                   help="> 0: asynchronous disk writes taking this long (the host's pump)")
     p.add_argument("--trace", help="write the run's trace to this file")
     args = p.parse_args(argv)
     kw = {"nodes": args.nodes, "duration_ms": args.duration_ms,
-          "nemesis": not args.no_nemesis, "clients": args.clients}
+          "nemesis": not args.no_nemesis, "clients": args.clients,
+          "disk_latency_ms": args.disk_latency_ms}
     try:
         if args.sweep:
             return sweep(args.protocol, args.sweep, kw)

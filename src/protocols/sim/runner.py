@@ -41,13 +41,16 @@ def replay_command(protocol: str, seed: int, **kw: Any) -> str:
 def run_once(protocol: str | Any, seed: int, *, nodes: int = 5, duration_ms: int = 5000,
              nemesis: bool = True, clients: int = 3, keys: int = 3,
              keep_trace: bool = False, options: dict[str, Any] | None = None,
-             check_timeout_s: float = 30.0) -> RunResult:
+             check_timeout_s: float = 30.0, disk_latency_ms: int = 0) -> RunResult:
     """Run ``protocol`` (a name or an adapter) for ``duration_ms`` of simulated time."""
     adapter = load_adapter(protocol) if isinstance(protocol, str) else protocol
     name = protocol if isinstance(protocol, str) else adapter.name
     kw = {"nodes": nodes, "duration_ms": duration_ms} | ({} if nemesis else {"no_nemesis": ""})
+    if disk_latency_ms:
+        kw["disk_latency_ms"] = disk_latency_ms
     result = RunResult(name, seed, replay=replay_command(name, seed, **kw))
-    world = World(adapter, nodes, seed, options=options, replay_hint=result.replay)
+    world = World(adapter, nodes, seed, options=options, replay_hint=result.replay,
+                  disk_latency_ms=disk_latency_ms)
     if keep_trace:
         world.trace_lines = result.trace
     workload = None

@@ -41,7 +41,7 @@ from typing import Any
 
 from protocols.common.ids import NodeId, node_ids
 from protocols.common.outbox import Answer, Envelope
-from protocols.runtime.core import Core, NodeStatusInfo, Storage, pump
+from protocols.runtime.core import Core, NodeStatusInfo, Storage, act_on, pump
 from protocols.sim.api import SimAdapter
 from protocols.sim.disk import SimFileSystem
 from protocols.sim.network import RELIABLE, Network, NetworkConfig
@@ -68,6 +68,11 @@ class SimNode:
     up: bool = False
     incarnation: int = 0
     applied: list[Any] = field(default_factory=list)
+    # the asynchronous disk (World(disk_latency_ms > 0)), as NodeHost runs it
+    inputs: int = 0
+    durable: int = 0
+    disk_busy: bool = False
+    held_replies: list[tuple[int, Callable[[], None]]] = field(default_factory=list)
 
 
 class World:
@@ -82,6 +87,7 @@ class World:
         tick_ms: int = 10,
         rpc_timeout_ms: int = 100,
         torn_writes: bool = False,
+        disk_latency_ms: int = 0,
         replay_hint: str = "",
     ) -> None:
         self.adapter = adapter
@@ -91,6 +97,10 @@ class World:
         self.tick_ms = tick_ms
         self.rpc_timeout_ms = rpc_timeout_ms
         self.torn_writes = torn_writes
+        # > 0: a write takes this long, the node keeps running meanwhile (group commit),
+        # messages marked ahead_of_persist leave at once, replies wait for the write, and
+        # a crash before it completes loses it - the asyncio host's pump, step by step
+        self.disk_latency_ms = disk_latency_ms
         self.replay_hint = replay_hint or f"scripts/sim --protocol {adapter.name} --seed {seed}"
         self.now = 0
         self.events = 0
@@ -177,6 +187,8 @@ class World:
             n, [p for p in self.ids if p != n], node.fs, f"/data/{n}",
             self.rng(f"node/{n}/{node.incarnation}"), self.options)
         node.core, node.storage, node.up = parts.core, parts.storage, True
+        node.inputs = node.durable = 0
+        node.disk_busy, node.held_replies = False, []
         self.trace(f"start {n} incarnation {node.incarnation}")
         self.schedule(first_tick, "tick", n, node.incarnation)
 
@@ -268,11 +280,55 @@ class World:
     def _pump(self, n: NodeId) -> None:
         node = self.nodes[n]
         assert node.core is not None and node.storage is not None
+        node.inputs += 1
+        if self.disk_latency_ms:
+            self._pump_async(n)
+            return
         pump(node.core, node.storage,
              send=lambda env: self._send(n, env),
              apply=lambda entry: self._applied(n, entry),
              answer=self._answered,
              trace=lambda line: self.trace(f"{n} {line}"))
+        node.durable = node.inputs
+
+    def _pump_async(self, n: NodeId) -> None:
+        node = self.nodes[n]
+        if node.disk_busy:
+            return  # drained once the write in progress completes
+        assert node.core is not None
+        ready, covered = node.core.ready(), node.inputs
+        if not ready.persist:
+            self._act_on(n, ready, covered, sent_ahead=False)
+            return
+        for env in ready.messages:
+            if env.ahead_of_persist:
+                self._send(n, env)
+        node.disk_busy = True
+        self.schedule(self.disk_latency_ms, "disk_done", n, node.incarnation, ready, covered)
+
+    def _on_disk_done(self, n: NodeId, incarnation: int, ready: Any, covered: int) -> None:
+        if not self._alive(n, incarnation):
+            return  # the node crashed while writing: the write is lost
+        node = self.nodes[n]
+        assert node.storage is not None
+        node.storage.save(ready.persist)
+        node.disk_busy = False
+        self._act_on(n, ready, covered, sent_ahead=True)
+        if node.inputs > covered:
+            self._pump_async(n)
+
+    def _act_on(self, n: NodeId, ready: Any, covered: int, sent_ahead: bool) -> None:
+        node = self.nodes[n]
+        act_on(ready, send=lambda env: self._send(n, env),
+               apply=lambda entry: self._applied(n, entry), answer=self._answered,
+               trace=lambda line: self.trace(f"{n} {line}"), sent_ahead=sent_ahead)
+        node.durable = covered
+        held, node.held_replies = node.held_replies, []
+        for seq, release in held:
+            if seq <= covered:
+                release()
+            else:
+                node.held_replies.append((seq, release))
 
     def _applied(self, n: NodeId, entry: Any) -> None:
         self.nodes[n].applied.append(entry)
@@ -304,10 +360,18 @@ class World:
         self._pump(dst)  # persist before the reply leaves dst
         if reply is None:
             return
-        delay = self.network.reply_delay(src, dst)
-        self.trace(f"reply {dst}->{src} #{rpc} {type(reply).__name__} delay={delay}")
-        if delay is not None:
-            self.schedule(delay, "reply", src, src_inc, dst, msg, reply, rpc)
+        seq = node.inputs
+
+        def release() -> None:
+            delay = self.network.reply_delay(src, dst)
+            self.trace(f"reply {dst}->{src} #{rpc} {type(reply).__name__} delay={delay}")
+            if delay is not None:
+                self.schedule(delay, "reply", src, src_inc, dst, msg, reply, rpc)
+
+        if node.durable >= seq:
+            release()
+        else:
+            node.held_replies.append((seq, release))
 
     def _on_reply(self, src: NodeId, src_inc: int, dst: NodeId, msg: Any, reply: Any,
                   rpc: int) -> None:
