@@ -32,9 +32,23 @@ from rich.table import Table
 from cluster.nemesis import CUT_MODES
 from cluster.procs import kill_group, wait_gone
 from cluster.runner import STATE_FILE, LocalCluster, cluster_processes
-from protocols.common.errors import ProtocolError
+from protocols.common.errors import ConfigError, ProtocolError
 
 console = Console()
+
+
+def parse_options(pairs: list[str]) -> dict[str, object]:
+    """``KEY=JSON`` pairs; a value that is not JSON is taken as a string."""
+    options: dict[str, object] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--option wants KEY=VALUE, not {pair!r}")
+        try:
+            options[key] = json.loads(raw)
+        except ValueError:
+            options[key] = raw
+    return options
 
 
 def default_dir() -> str:
@@ -69,7 +83,8 @@ async def cmd_up(args: argparse.Namespace) -> int:
     shutil.rmtree(directory, ignore_errors=True)
     c = LocalCluster(args.protocol, args.nodes, data_dir=directory, owned=False,
                      toxiproxy_url=args.toxiproxy_url, tick_ms=args.tick_ms,
-                     rpc_deadline_ms=args.rpc_deadline_ms, seed=args.seed)
+                     rpc_deadline_ms=args.rpc_deadline_ms, seed=args.seed,
+                     options=parse_options(args.option))
     try:
         await c.start()
     except BaseException:
@@ -187,6 +202,8 @@ def parser() -> argparse.ArgumentParser:
     up.add_argument("--tick-ms", type=float, default=10.0)
     up.add_argument("--rpc-deadline-ms", type=float, default=500.0)
     up.add_argument("--seed", type=int, default=0)
+    up.add_argument("-o", "--option", action="append", default=[], metavar="KEY=JSON",
+                    help="a protocol option, e.g. snapshot_threshold=100 (repeatable)")
     sub.add_parser("status", help="live status of every node")
     part = sub.add_parser("partition", help="split into groups, e.g. n1,n2 n3,n4,n5")
     part.add_argument("groups", nargs="+")
