@@ -206,3 +206,20 @@ def test_churn_with_snapshots(seed: int) -> None:
                       options={"snapshot_threshold": 16, "snapshot_chunk_bytes": 256})
     assert result.ok, result.failure
     assert result.verdict == "ok"
+
+
+@pytest.mark.parametrize("seed", SEEDS[:2])
+def test_snapshot_size_and_raft_state_bound(seed: int) -> None:
+    """MIT 4C: a snapshot of the small test store is at most 500 bytes, and the Raft
+    state (our WAL) stays within 8x the snapshot threshold's worth of entries."""
+    w = snapshot_world(3, seed)
+    biggest_entry = 0
+    for i in range(200):
+        cmd = put(f"v{i}", key=f"k{i % 3}", client="c1", seq=i + 1)
+        biggest_entry = max(biggest_entry, len(cmd.encode()) + 64)  # + WAL framing/JSON
+        one(w, cmd, 3)
+        for n in w.ids:
+            assert wal_bytes(w, n) <= 8 * SNAP_OPTIONS["snapshot_threshold"] * biggest_entry
+    for n in w.ids:
+        snap = raft(w, n).snapshot
+        assert snap is not None and len(snap.encode()) <= 500, len(snap.encode()) if snap else 0
