@@ -91,6 +91,17 @@ async def test_chaos_5_nodes(cluster: Factory, tmp_path: Path) -> None:
     await chaos_run(c, 3, 12.0, tmp_path, ALL_FAULTS)
 
 
+async def test_chaos_with_snapshots(cluster: Factory, tmp_path: Path) -> None:
+    """A small snapshot threshold and chunk size: nodes that were killed, paused or cut
+    off catch up through InstallSnapshot in several chunks, under the same faults."""
+    c = await cluster("raft", nodes=3, seed=5,
+                      options={"snapshot_threshold": 25, "snapshot_chunk_bytes": 512})
+    await chaos_run(c, 5, 12.0, tmp_path, ALL_FAULTS)
+    snapshots = {n: int((await c.status(n)).details["snapshot_index"])  # type: ignore[union-attr]
+                 for n in c.ids}
+    assert all(v > 0 for v in snapshots.values()), f"no snapshot taken: {snapshots}"
+
+
 async def test_chaos_refused_connections_and_duplicates(cluster: Factory,
                                                         tmp_path: Path) -> None:
     c = await cluster("raft", nodes=3, seed=4)
