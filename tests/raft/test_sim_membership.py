@@ -187,3 +187,57 @@ def test_bad_changes_are_refused_with_a_reason() -> None:
     rid = w.submit(follower, ChangeMembership("add_learner", "n4"))
     w.run_until(lambda: rid in w.answers, 1000)
     assert isinstance(w.answers[rid].error, NotLeader)
+
+
+def _reconfigure_randomly(w: World, every_ms: int, stop_at_ms: int) -> list[str]:
+    """Every ``every_ms``: ask whoever leads for a random single-server change that keeps
+    at least three voters. Answers are ignored: many are refused (a change in flight, a
+    learner behind, no leader) and that is part of the test."""
+    rng = w.rng("reconfigure")
+    asked: list[str] = []
+
+    def step() -> None:
+        if w.now >= stop_at_ms:
+            return
+        leader = w.leader()
+        if leader is not None:
+            m = raft(w, leader).membership
+            spare = sorted(set(w.ids) - m.members)
+            options = [("add_learner", n) for n in spare]
+            options += [("promote", n) for n in sorted(m.learners)]
+            if len(m.voters) > 3:
+                options += [("remove", n) for n in sorted(m.voters)]
+            options += [("remove", n) for n in sorted(m.learners)]
+            if options:
+                action, node = rng.choice(options)
+                w.submit(leader, ChangeMembership(action, node))
+                asked.append(f"{action} {node}")
+        w.at(every_ms, step)
+
+    w.at(every_ms, step)
+    return asked
+
+
+@pytest.mark.parametrize("seed", [11, 12, 13, 14])
+def test_membership_changes_under_churn(seed: int) -> None:
+    """Random single-server changes while the random nemesis crashes, partitions and
+    drops: every Raft invariant after every event, and the KV history linearizable."""
+    from protocols.check.linearizability import check_history
+    from protocols.sim.nemesis import RandomNemesis
+    from protocols.sim.workload import KvWorkload
+
+    w = world(seed, snapshot_threshold=30)
+    w.trace_lines = []
+    workload = KvWorkload(w, w.adapter, clients=3, keys=3, stop_at_ms=8000)  # type: ignore[arg-type]
+    workload.start()
+    RandomNemesis(w, stop_at_ms=8000).start()
+    asked = _reconfigure_randomly(w, 300, 8000)
+    w.run_for(8000)
+    w.heal()
+    for n in w.ids:
+        w.restart(n)
+    w.run_until(lambda: workload.idle, workload.op_timeout_ms * 3)
+    changes = [line for line in w.trace_lines if "configuration at" in line]
+    assert len(asked) > 10 and len(changes) >= 3, f"too few changes: {asked}"
+    result = check_history(workload.history, timeout_s=30)
+    assert result.verdict == "ok", result.summary()
