@@ -3,8 +3,15 @@
 Deterministic: applying the same commands in the same order gives the same state on
 every replica. Exactly-once client sessions (Raft thesis §6.3): the state machine
 remembers, per client, the highest ``seq`` it applied and that command's result; a
-retried command (same client, same or lower seq) returns the remembered result and
-changes nothing. Sessions live in snapshots too, so they survive log compaction.
+retried command (same client, same seq) returns the remembered result and changes
+nothing. Sessions live in snapshots too, so they survive log compaction.
+
+One result per client is enough because a client has at most one command in flight
+(``KvClient`` holds a lock around each operation): once it sends seq n+1 it has seen the
+answer to seq n, so a command with a *lower* seq is a stale duplicate (a retry still in
+the network) whose answer nobody waits for. It changes nothing; it gets the latest result.
+A client that pipelined commands would need the thesis' full scheme: results kept per
+seq until the client acknowledges them.
 """
 
 from __future__ import annotations
