@@ -516,6 +516,9 @@ class RaftCore:
         entries = self.log.slice(pr.next_index, self.options.max_batch_entries)
         if not entries and not heartbeat:
             return
+        small = len(entries) < self.options.max_batch_entries // 4
+        if pr.inflight >= 2 and small and not heartbeat:
+            return  # under load, a small batch waits for a reply in flight, which sends it
         self._send(peer, AppendEntries(self.current_term, self.node_id, prev,
                                        self.log.term_at(prev), entries, self.commit_index,
                                        self.read_context))
