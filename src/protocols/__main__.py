@@ -1,8 +1,9 @@
 """Run one node: ``python -m protocols --config cluster.json --node-id n1``.
 
 Exit codes: 0 after a graceful stop (SIGTERM, SIGINT, Admin.Shutdown); 2 for a bad
-config or a node that cannot start (port in use, data dir locked, corrupt storage) —
-with a one-line explanation on stderr.
+config or a node that cannot start (port in use, data dir locked, corrupt storage); 3 when
+a write to its storage fails while running (fail-stop: nothing unwritten is answered) —
+each with a one-line explanation on stderr.
 """
 
 from __future__ import annotations

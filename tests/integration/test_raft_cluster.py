@@ -133,3 +133,29 @@ async def test_committed_writes_survive_a_whole_cluster_crash(cluster: Factory) 
     async with KvClient(c.client_addresses, deadline_s=15) as kv:
         for i in range(20):
             assert await kv.get(f"k{i}") == f"v{i}"
+
+
+async def test_a_failed_disk_write_stops_the_node_and_the_cluster_goes_on(
+        cluster: Factory) -> None:
+    """Fail-stop storage: the leader's WAL writes start failing (RLIMIT_FSIZE at its
+    current size: EFBIG), so it exits with code 3 and a clear line instead of answering
+    anything it could not write; the others elect a leader and keep serving."""
+    import os
+    import resource
+
+    c = await cluster("raft", nodes=3)
+    async with KvClient(c.client_addresses, deadline_s=15) as kv:
+        await kv.put("a", "1" * 20_000)  # the WAL outgrows the node's log file, whose
+        leader = await one_leader(c)     # writes must still succeed under the limit
+        info = c.node(leader)
+        size = os.path.getsize(os.path.join(info.data_dir, "raft.wal"))
+        assert size > os.path.getsize(info.log_path) + 10_000
+        resource.prlimit(info.pid, resource.RLIMIT_FSIZE, (size, size))
+        await kv.put("a", "2")  # the leader's write fails; a new leader commits it
+        assert info.proc is not None
+        await wait_until(lambda: info.proc.poll() is not None, 10, what=f"{leader} exit")
+        assert info.proc.returncode == 3
+        with open(info.log_path) as f:
+            assert "storage failed" in f.read()
+        await kv.put("a", "3")
+        assert await kv.get("a") == "3"

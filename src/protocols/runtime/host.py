@@ -30,6 +30,7 @@ import logging
 import os
 import random
 import signal
+import sys
 import time
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -127,6 +128,7 @@ class NodeHost:
     async def run(self) -> int:
         """Start, serve until asked to stop, stop gracefully. Returns the exit code."""
         self._recover()
+        code = 0
         try:
             await self._start_server()
             self._install_signal_handlers()
@@ -143,9 +145,16 @@ class NodeHost:
                 raise _Stopping()
         except* _Stopping:
             pass
+        except* (StorageError, OSError) as group:
+            # fail-stop: a write that may not have reached the disk must not be answered
+            error = group.exceptions[0]
+            log.critical("node %s: storage failed, stopping: %s", self.node_id, error)
+            with contextlib.suppress(OSError):  # stderr may sit on the failing disk
+                print(f"error: node {self.node_id}: storage failed: {error}", file=sys.stderr)
+            code = 3
         finally:
             await self._shutdown()
-        return 0
+        return code
 
     def request_stop(self) -> None:
         self._stop.set()
