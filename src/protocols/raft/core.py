@@ -564,7 +564,15 @@ class RaftCore:
         if not m.done:  # 4. reply and wait for more data chunks
             return InstallSnapshotReply(self.current_term, len(buffer))
         self._incoming = None
-        self._install_snapshot(Snapshot.decode(bytes(buffer)))
+        try:
+            snap = Snapshot.decode(bytes(buffer))
+        except (ValueError, KeyError, TypeError) as e:  # nothing installed, nothing lost
+            raise InvalidRequest(f"snapshot at {m.last_included_index} from {src} does not "
+                                 f"decode: {e}") from None
+        if (snap.last_included_index, snap.last_included_term) != key:
+            raise InvalidRequest(f"snapshot from {src} says index {snap.last_included_index} "
+                                 f"term {snap.last_included_term}, the request {key}")
+        self._install_snapshot(snap)
         return InstallSnapshotReply(self.current_term, len(buffer), m.last_included_index)
 
     def _install_snapshot(self, snap: Snapshot) -> None:

@@ -366,7 +366,11 @@ class NodeHost:
                 msg = from_proto(request_pb, route.request_type)
             except InvalidRequest as e:
                 await abort_with(context, e)
-            reply = self.core.on_message(src, msg)  # type: ignore[arg-type]
+            try:
+                reply = self.core.on_message(src, msg)  # type: ignore[arg-type]
+            except InvalidRequest as e:  # well-formed protobuf, nonsense content
+                self._input()
+                await abort_with(context, e)
             await self._durable_after(self._input())  # persist before the reply leaves
             return to_proto(reply, route.reply_pb) if reply is not None else route.reply_pb()
 

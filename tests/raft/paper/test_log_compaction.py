@@ -178,3 +178,14 @@ def test_core_restarts_from_snapshot_and_log() -> None:
                     RaftOptions(), rec.current_term, rec.voted_for, rec.entries, rec.snapshot)
     assert (core.commit_index, core.last_applied, core.log.last_index) == (6, 6, 7)
     assert core.state_machine.data["k6"] == "v6" and core.current_term == 2
+
+
+def test_a_snapshot_that_does_not_decode_is_refused_and_changes_nothing() -> None:
+    from protocols.common.errors import InvalidRequest
+
+    core = follower()
+    core.on_append_entries("n1", AppendEntries(1, "n1", 0, 0, (put(1), put(2)), 1))
+    with pytest.raises(InvalidRequest, match="does not decode"):
+        core.on_install_snapshot("n1", InstallSnapshot(1, "n1", 9, 1, 0, b"garbage", True))
+    assert (core.log.snapshot_index, core.log.last_index, core.commit_index) == (0, 2, 1)
+    assert core.state_machine.data == {"k1": "v1"}
