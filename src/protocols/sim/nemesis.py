@@ -11,12 +11,19 @@ from protocols.sim.network import RELIABLE, UNRELIABLE
 if TYPE_CHECKING:
     from protocols.sim.world import World
 
-__all__ = ["RandomNemesis"]
+__all__ = ["KINDS", "RandomNemesis"]
+
+
+KINDS = ("partition", "isolate", "one-way", "crash", "unreliable")
 
 
 class RandomNemesis:
     def __init__(self, world: World, mean_gap_ms: int = 500, mean_fault_ms: int = 700,
-                 stop_at_ms: int = 10**12) -> None:
+                 stop_at_ms: int = 10**12, kinds: tuple[str, ...] = KINDS) -> None:
+        unknown = sorted(set(kinds) - set(KINDS))
+        if unknown or not kinds:
+            raise ValueError(f"nemesis kinds must be some of {KINDS}, not {unknown or kinds}")
+        self.kinds = tuple(kinds)
         self.world = world
         self.rng = world.rng("nemesis")
         self.mean_gap_ms = mean_gap_ms
@@ -35,7 +42,7 @@ class RandomNemesis:
         if w.now >= self.stop_at_ms:
             return
         ids: list[str] = list(w.ids)
-        kind = self.rng.choice(["partition", "isolate", "one-way", "crash", "unreliable"])
+        kind = self.rng.choice(self.kinds)
         label = kind
         if kind == "partition":
             self.rng.shuffle(ids)

@@ -41,7 +41,8 @@ def replay_command(protocol: str, seed: int, **kw: Any) -> str:
 def run_once(protocol: str | Any, seed: int, *, nodes: int = 5, duration_ms: int = 5000,
              nemesis: bool = True, clients: int = 3, keys: int = 3,
              keep_trace: bool = False, options: dict[str, Any] | None = None,
-             check_timeout_s: float = 30.0, disk_latency_ms: int = 0) -> RunResult:
+             check_timeout_s: float = 30.0, disk_latency_ms: int = 0,
+             nemesis_kinds: tuple[str, ...] | None = None) -> RunResult:
     """Run ``protocol`` (a name or an adapter) for ``duration_ms`` of simulated time."""
     adapter = load_adapter(protocol) if isinstance(protocol, str) else protocol
     name = protocol if isinstance(protocol, str) else adapter.name
@@ -58,7 +59,10 @@ def run_once(protocol: str | Any, seed: int, *, nodes: int = 5, duration_ms: int
         workload = KvWorkload(world, adapter, clients=clients, keys=keys, stop_at_ms=duration_ms)
         workload.start()
     if nemesis:
-        RandomNemesis(world, stop_at_ms=duration_ms).start()
+        if nemesis_kinds is None:
+            RandomNemesis(world, stop_at_ms=duration_ms).start()
+        else:
+            RandomNemesis(world, stop_at_ms=duration_ms, kinds=nemesis_kinds).start()
     try:
         world.run_for(duration_ms)
         world.heal()
