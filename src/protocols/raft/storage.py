@@ -93,12 +93,15 @@ def _decode_snapshot(raw: bytes, path: str) -> Snapshot:
     return Snapshot.decode(blob)
 
 
-def _apply_snapshot(state: RecoveredState, snap: Snapshot) -> None:
+def _apply_snapshot(state: RecoveredState, snap: Snapshot, path: str) -> None:
     """A crash after the snapshot file was renamed into place but before the WAL was
     rewritten: keep only the entries after the snapshot, if they follow from it."""
     index, term = snap.last_included_index, snap.last_included_term
     state.snapshot = snap
-    if index <= state.base_index:
+    if index < state.base_index:  # the file is written before the WAL: never older
+        raise StorageError(f"{path}: the snapshot ends at index {index} but the WAL starts "
+                           f"after {state.base_index}: files from different states")
+    if index == state.base_index:
         return
     last = state.base_index + len(state.entries)
     if index <= last and state.entries[index - state.base_index - 1].term == term:
@@ -120,7 +123,12 @@ class RaftStorage:
         self.recovered = _replay(records, self.path)
         if fs.exists(self.snapshot_path):
             _apply_snapshot(self.recovered,
-                            _decode_snapshot(fs.read(self.snapshot_path), self.snapshot_path))
+                            _decode_snapshot(fs.read(self.snapshot_path), self.snapshot_path),
+                            self.snapshot_path)
+        elif self.recovered.base_index:
+            raise StorageError(f"{self.path} starts after index {self.recovered.base_index}, "
+                               f"but the snapshot holding the entries before it "
+                               f"({self.snapshot_path}) is missing")
 
     def save(self, records: Sequence[Any]) -> None:
         """One write and one fsync for the whole batch (a snapshot splits the batch)."""

@@ -189,3 +189,11 @@ def test_a_snapshot_that_does_not_decode_is_refused_and_changes_nothing() -> Non
         core.on_install_snapshot("n1", InstallSnapshot(1, "n1", 9, 1, 0, b"garbage", True))
     assert (core.log.snapshot_index, core.log.last_index, core.commit_index) == (0, 2, 1)
     assert core.state_machine.data == {"k1": "v1"}
+
+
+def test_a_missing_snapshot_file_is_a_clear_error() -> None:
+    fs = SimFileSystem()
+    RaftStorage(fs, "/d").save([("snapshot", snapshot_of(3), 1, None, (put(4),))])
+    fs.remove("/d/snapshot.bin")
+    with pytest.raises(StorageError, match="snapshot .* is missing"):
+        RaftStorage(fs, "/d")
