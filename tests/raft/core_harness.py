@@ -38,6 +38,12 @@ class Net:
 
     def drain(self, node: str) -> None:
         ready = self.cores[node].ready()
+        if ready.persist:  # "written": the leader may now count its own copy
+            self.cores[node].on_persisted()
+            more = self.cores[node].ready()
+            ready.messages += more.messages
+            ready.applied += more.applied
+            ready.answers += more.answers
         for env in ready.messages:
             self.queue.append((node, str(env.dst), env.msg))
             self.sent.append((node, str(env.dst), env.msg))

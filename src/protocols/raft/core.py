@@ -22,6 +22,7 @@ servers joining as non-voting learners (thesis §4.1-§4.2).
 from __future__ import annotations
 
 import random
+from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -173,6 +174,8 @@ class RaftCore:
         self.transfer_target: str | None = None
         self._ready = Ready()
         self._replicate_pending = False
+        self.durable_index = self.log.last_index  # our own log is on disk up to here
+        self._draining: deque[int] = deque()  # last index at each drained, unsaved Ready
         self._recompute_membership()
         self._reset_election_timer()
 
@@ -206,8 +209,8 @@ class RaftCore:
 
     def _send(self, peer: str, msg: Any) -> None:
         # Thesis §10.2.1: a leader's AppendEntries may go out while its own disk write of
-        # the same entries is in progress: it counts its own copy only in later Readies,
-        # acted on after that write. Votes and replies always wait for the disk.
+        # the same entries is in progress: it counts its own copy toward a commit only
+        # once on_persisted says it is durable. Votes and replies always wait.
         ahead = isinstance(msg, AppendEntries) and self.role == LEADER
         self._ready.messages.append(Envelope(NodeId(peer), msg, ahead))
 
@@ -221,7 +224,17 @@ class RaftCore:
                 for peer in self.peers:
                     self._send_append(peer)
         ready, self._ready = self._ready, Ready()
+        if ready.persist:
+            self._draining.append(self.log.last_index)
         return ready
+
+    def on_persisted(self) -> None:
+        """The driver wrote the oldest drained Ready's persist to disk (thesis §10.2.1):
+        our log is durable up to what it held, so our own copy may now count."""
+        if self._draining:
+            self.durable_index = self._draining.popleft()
+        if self.role == LEADER:
+            self._maybe_commit()
 
     # ================================================================== membership (thesis §4)
     def _recompute_membership(self) -> None:
@@ -553,8 +566,8 @@ class RaftCore:
         if m.last_included_index <= self.commit_index:  # we already have all of it
             return InstallSnapshotReply(self.current_term, 0, m.last_included_index)
         key = (m.last_included_index, m.last_included_term)
-        if m.offset == 0:  # 2. create a new snapshot file if the first chunk
-            self._incoming = (*key, bytearray())
+        if m.offset == 0 and (self._incoming is None or self._incoming[:2] != key):
+            self._incoming = (*key, bytearray())  # 2. create a new snapshot if first chunk
         if self._incoming is None or self._incoming[:2] != key:
             return InstallSnapshotReply(self.current_term, 0)  # start over from byte 0
         buffer = self._incoming[2]
@@ -662,6 +675,7 @@ class RaftCore:
                     raise AssertionError(f"leader {src} would overwrite committed index "
                                          f"{entry.index}")
                 self.log.truncate_from(entry.index)
+                self.durable_index = min(self.durable_index, entry.index - 1)
                 self._ready.persist.append(("truncate", entry.index))
                 if entry.index <= self.config_index:  # the configuration it set is gone
                     self._recompute_membership()
@@ -682,6 +696,10 @@ class RaftCore:
             return
         pr = self.progress.get(src)
         if self.role != LEADER or request.term != self.current_term or pr is None:
+            return
+        if pr.snapshot is not None:  # a late reply from before the snapshot transfer:
+            pr.recently_active = True  # its chunk's window (inflight) is not ours to touch
+            self._ack_reads(src, reply.read_context)
             return
         pr.inflight = max(0, pr.inflight - 1)
         pr.recently_active = True
@@ -727,8 +745,8 @@ class RaftCore:
         highest index a majority of voters holds; if its term is older, so are all
         before it, and nothing can be committed by counting yet."""
         matches = [p.match_index for peer, p in self.progress.items() if peer in self.voters]
-        if self.node_id in self.voters:
-            matches.append(self.log.last_index)
+        if self.node_id in self.voters:  # our own copy counts once it is on our disk
+            matches.append(min(self.log.last_index, self.durable_index))
         if len(matches) < self.quorum:
             return
         n = sorted(matches, reverse=True)[self.quorum - 1]

@@ -90,7 +90,11 @@ def _decode_snapshot(raw: bytes, path: str) -> Snapshot:
         raise StorageError(f"{path}: snapshot file is corrupt (bad magic or checksum). It "
                            f"was written atomically, so this is damage, not a crash: refusing "
                            f"to start; the file was left untouched")
-    return Snapshot.decode(blob)
+    try:
+        return Snapshot.decode(blob)
+    except (ValueError, KeyError, TypeError) as e:
+        raise StorageError(f"{path}: snapshot file passes its checksum but does not decode "
+                           f"({e}); refusing to start, the file was left untouched") from None
 
 
 def _apply_snapshot(state: RecoveredState, snap: Snapshot, path: str) -> None:

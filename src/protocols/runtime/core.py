@@ -26,7 +26,16 @@ from protocols.common.fs import FileSystem
 from protocols.common.ids import NodeId
 from protocols.common.outbox import Answer, Envelope, Ready
 
-__all__ = ["Core", "NodeParts", "NodeStatusInfo", "ProtocolSpec", "Storage", "act_on", "pump"]
+__all__ = [
+    "Core",
+    "NodeParts",
+    "NodeStatusInfo",
+    "ProtocolSpec",
+    "Storage",
+    "act_on",
+    "notify_persisted",
+    "pump",
+]
 
 
 @dataclass(slots=True)
@@ -66,6 +75,11 @@ class Core(Protocol):
 
     def status(self) -> NodeStatusInfo:
         """What this node would say about itself (role, term/epoch, leader ...)."""
+
+    # Optional: ``on_persisted()``. If a core defines it, drivers call it each time the
+    # ``persist`` of a drained Ready has become durable, in drain order (see ``pump``).
+    # Raft uses it to count its own log entries toward a commit only once they are on
+    # its disk, which is what lets AppendEntries leave ahead of that write.
 
 
 class Storage(Protocol):
@@ -110,19 +124,30 @@ def pump(
     apply: Callable[[Any], None],
     answer: Callable[[Answer], None],
     trace: Callable[[str], None] | None = None,
-) -> Ready:
+) -> None:
     """Drain the core's outbox and act on it in the only safe order.
 
     persist -> send -> apply -> answer: a node must never tell anyone about state it could
     still forget in a crash (Raft §5.1 "respond to RPCs" only after "updating stable
-    storage"; etcd's Ready contract). Returns the Ready it handled. (The asyncio host
-    does the same in two steps, persisting on a thread: ``NodeHost._pump_loop``.)
+    storage"; etcd's Ready contract). After a persist the core hears ``on_persisted()``,
+    which may produce more output: drained in the same call. (The asyncio host does the
+    same with the write on a thread: ``NodeHost._pump_loop``.)
     """
-    ready = core.ready()
-    if ready.persist:
-        storage.save(ready.persist)
-    act_on(ready, send, apply, answer, trace)
-    return ready
+    while True:
+        ready = core.ready()
+        if ready.is_empty():
+            return
+        if ready.persist:
+            storage.save(ready.persist)
+            notify_persisted(core)
+        act_on(ready, send, apply, answer, trace)
+
+
+def notify_persisted(core: Core) -> None:
+    """Tell ``core`` that the persist of its oldest undrained-to-disk Ready is durable."""
+    on_persisted = getattr(core, "on_persisted", None)
+    if on_persisted is not None:
+        on_persisted()
 
 
 def act_on(

@@ -54,7 +54,7 @@ from protocols.common.ids import NodeId
 from protocols.common.outbox import Answer, Envelope
 from protocols.runtime.codec import from_proto, to_proto
 from protocols.runtime.config import NodeConfig, parse_address
-from protocols.runtime.core import Core, NodeStatusInfo, Storage, act_on
+from protocols.runtime.core import Core, NodeStatusInfo, Storage, act_on, notify_persisted
 from protocols.runtime.errors import abort_with
 from protocols.runtime.faults import LinkFaults, MessageFaults
 from protocols.runtime.shell import ProtocolShell, Route
@@ -285,6 +285,8 @@ class NodeHost:
                     if envelope.ahead_of_persist:
                         self._send(envelope)
                 await write
+                notify_persisted(self.core)  # may commit: drained in the next round
+                self._input()
             act_on(ready, self._send, self._apply, self._answer, self._trace,
                    sent_ahead=bool(ready.persist))
             self._durable = covered

@@ -41,7 +41,7 @@ from typing import Any
 
 from protocols.common.ids import NodeId, node_ids
 from protocols.common.outbox import Answer, Envelope
-from protocols.runtime.core import Core, NodeStatusInfo, Storage, act_on, pump
+from protocols.runtime.core import Core, NodeStatusInfo, Storage, act_on, notify_persisted, pump
 from protocols.sim.api import SimAdapter
 from protocols.sim.disk import SimFileSystem
 from protocols.sim.network import RELIABLE, Network, NetworkConfig
@@ -313,6 +313,9 @@ class World:
         assert node.storage is not None
         node.storage.save(ready.persist)
         node.disk_busy = False
+        assert node.core is not None
+        notify_persisted(node.core)
+        node.inputs += 1  # what on_persisted produced is drained below
         self._act_on(n, ready, covered, sent_ahead=True)
         if node.inputs > covered:
             self._pump_async(n)

@@ -94,6 +94,8 @@ def test_5_4_2_figure8_old_term_entry_not_committed_by_count() -> None:
             break
     core.on_reply(NodeId("n2"), RequestVote(4, "n1", 2, 2), _granted(4))
     assert core.role == LEADER and core.log.last_index == 3  # the no-op of term 4
+    core.ready()
+    core.on_persisted()  # the driver wrote it: our own copy counts from now on
     req = AppendEntries(4, "n1", 2, 2, (), 0)
     from protocols.raft.messages import AppendEntriesReply
     core.on_reply(NodeId("n2"), req, AppendEntriesReply(4, True, 2))
