@@ -28,9 +28,10 @@ class Envelope:
 
     ``ahead_of_persist``: the core vouches that this message may leave *while* this
     Ready's persist is still being written (Raft thesis §10.2.1: a leader may send
-    AppendEntries in parallel with writing the same entries to its own disk). Everything
-    the core learns from the replies surfaces in a later Ready, acted on only after this
-    persist completes, so nothing that depends on the local write becomes visible early.
+    AppendEntries in parallel with writing the same entries to its own disk). The core
+    must then not rely on that write until the driver reports it with ``on_persisted()``
+    (Raft: its own copy counts toward a commit only from then on); what it learns from
+    the replies surfaces in later Readies, acted on after this persist completes.
     """
 
     dst: NodeId
