@@ -31,7 +31,8 @@ Factory = Callable[..., Awaitable[LocalCluster]]
 
 
 async def chaos_run(c: LocalCluster, seed: int, duration_s: float, tmp_path: Path,
-                    kinds: tuple[str, ...]) -> None:
+                    kinds: tuple[str, ...],
+                    alongside: Callable[[float], Awaitable[None]] | None = None) -> None:
     print(f"seed={seed} nodes={len(c.ids)} duration={duration_s}s kinds={kinds}")
     schedule = random_schedule(seed, list(c.ids), duration_s, kinds=kinds,
                                fault_s=(1.0, 2.5), calm_s=(0.5, 1.0))
@@ -40,7 +41,8 @@ async def chaos_run(c: LocalCluster, seed: int, duration_s: float, tmp_path: Pat
     t0 = time.monotonic()
     workload._t0 = t0
     wall0 = time.time()
-    await asyncio.gather(workload.run(duration_s), c.nemesis.run_schedule(schedule))
+    extra = [alongside(duration_s)] if alongside is not None else []
+    await asyncio.gather(workload.run(duration_s), c.nemesis.run_schedule(schedule), *extra)
     await c.nemesis.clear()
     # final reads of every key, after the faults are gone
     final = KvWorkload(c.client_addresses, clients=1, keys=4, seed=seed, read_ratio=1.0,
@@ -62,11 +64,17 @@ async def chaos_run(c: LocalCluster, seed: int, duration_s: float, tmp_path: Pat
 
 
 async def commit_indexes(c: LocalCluster) -> dict[str, int]:
-    out = {}
+    """Commit index of every member of the leader's configuration (a server removed
+    from the cluster rightly stops hearing from it)."""
+    out: dict[str, int] = {}
+    members = list(c.ids)
     for n in c.ids:
         st = await c.status(n)
         out[n] = st.commit_index if st is not None else -1
-    return out
+        if st is not None and st.role == "leader" and "voters" in st.details:
+            members = [m for m in (st.details["voters"] + "," + st.details["learners"])
+                       .split(",") if m]
+    return {n: ci for n, ci in out.items() if n in members}
 
 
 async def converged(c: LocalCluster) -> bool:
@@ -110,6 +118,36 @@ async def test_chaos_refused_connections_and_duplicates(cluster: Factory,
     await asyncio.sleep(1.0)
     await c.nemesis.heal()
     await chaos_run(c, 4, 8.0, tmp_path, ("partition_halves", "kill", "latency"))
+
+
+async def test_chaos_with_membership_changes(cluster: Factory, tmp_path: Path) -> None:
+    """Voters come and go (add n4 as a learner, promote it, remove another voter, add
+    that one back ...) through RaftAdmin while the nemesis runs: the history stays
+    linearizable and the changes commit."""
+    from protocols.common.errors import ProtocolError
+    from protocols.raft.admin_client import RaftAdminClient
+
+    c = await cluster("raft", nodes=4, seed=6, options={"initial_voters": ["n1", "n2", "n3"]})
+    committed: list[str] = []
+
+    async def reconfigure(duration_s: float) -> None:
+        end = time.monotonic() + duration_s
+        plan = [("add", "n4"), ("remove", "n1"), ("add", "n1"), ("remove", "n2"),
+                ("add", "n2"), ("remove", "n4")] * 3
+        async with RaftAdminClient(c.client_addresses, deadline_s=4.0) as admin:
+            for action, node in plan:
+                if time.monotonic() > end:
+                    return
+                try:
+                    m = await (admin.add_node(node) if action == "add" else admin.remove(node))
+                    committed.append(f"{action} {node} -> {m.describe()}")
+                except ProtocolError:
+                    pass  # no leader / timed out under the faults: try the next step
+
+    await chaos_run(c, 6, 14.0, tmp_path, ("partition_halves", "isolate", "kill", "pause",
+                                           "latency"), alongside=reconfigure)
+    print("\n".join(committed))
+    assert len(committed) >= 2, f"membership changes hardly committed: {committed}"
 
 
 @pytest.mark.slow
