@@ -14,9 +14,7 @@ from typing import TYPE_CHECKING, Any
 import grpc.aio
 
 from protocols._pb import kv_pb2, kv_pb2_grpc
-from protocols.common.errors import ProtocolError, Timeout
 from protocols.kv.commands import KvCommand, KvResult
-from protocols.runtime.errors import abort_with
 
 if TYPE_CHECKING:
     from protocols.runtime.host import NodeHost
@@ -32,18 +30,8 @@ class KvServicer(kv_pb2_grpc.KvServicer):
         self.host = host
 
     async def _run(self, context: grpc.aio.ServicerContext, build: Any) -> KvResult:
-        try:
-            command = build()
-            remaining = context.time_remaining()
-            timeout = DEADLINE_S if remaining is None else max(0.0, remaining - 0.01)
-            result: KvResult = await self.host.submit(command, timeout_s=timeout)
-            return result
-        except TimeoutError:
-            await abort_with(context, Timeout("no answer before the deadline; the "
-                                              "operation may still take effect"))
-        except ProtocolError as e:
-            await abort_with(context, e)
-        raise AssertionError("abort_with returned")
+        result: KvResult = await self.host.submit_for_rpc(context, build, DEADLINE_S)
+        return result
 
     async def Get(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         r = await self._run(context, lambda: KvCommand("get", request.key, "", None,

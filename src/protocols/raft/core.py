@@ -623,13 +623,21 @@ class RaftCore:
         self._persist_snapshot()
         self._trace(f"snapshot at {index}; log compacted")
 
+    def _progress_for_reply(self, src: str, request_term: int, reply_term: int
+                            ) -> _Progress | None:
+        """A reply with a newer term turns us into a follower (§5.1); a stale one, or one
+        from a peer no longer in the configuration, is ignored. Else: src's progress."""
+        if reply_term > self.current_term:
+            self._become_follower(reply_term, None)
+            return None
+        if self.role != LEADER or request_term != self.current_term:
+            return None
+        return self.progress.get(src)
+
     def on_install_snapshot_reply(self, src: str, request: InstallSnapshot,
                                   reply: InstallSnapshotReply) -> None:
-        if reply.term > self.current_term:
-            self._become_follower(reply.term, None)
-            return
-        pr = self.progress.get(src)
-        if self.role != LEADER or request.term != self.current_term or pr is None:
+        pr = self._progress_for_reply(src, request.term, reply.term)
+        if pr is None:
             return
         pr.inflight, pr.recently_active = 0, True
         if pr.snapshot is None:
@@ -691,11 +699,8 @@ class RaftCore:
 
     def on_append_entries_reply(self, src: str, request: AppendEntries,
                                 reply: AppendEntriesReply) -> None:
-        if reply.term > self.current_term:
-            self._become_follower(reply.term, None)
-            return
-        pr = self.progress.get(src)
-        if self.role != LEADER or request.term != self.current_term or pr is None:
+        pr = self._progress_for_reply(src, request.term, reply.term)
+        if pr is None:
             return
         if pr.snapshot is not None:  # a late reply from before the snapshot transfer:
             pr.recently_active = True  # its chunk's window (inflight) is not ours to touch

@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any
 import grpc.aio
 
 from protocols._pb import kv_pb2_grpc, raft_pb2, raft_pb2_grpc
-from protocols.common.errors import ProtocolError, Timeout
 from protocols.kv.commands import KvCommand
 from protocols.kv.service import SERVICE_NAME, KvServicer
 from protocols.raft import SPEC, RaftSpec
@@ -27,7 +26,6 @@ from protocols.raft.messages import (
     TimeoutNowReply,
     TransferLeadership,
 )
-from protocols.runtime.errors import abort_with
 from protocols.runtime.shell import Route
 
 if TYPE_CHECKING:
@@ -47,16 +45,7 @@ class RaftAdminServicer(raft_pb2_grpc.RaftAdminServicer):
         self.host = host
 
     async def _run(self, context: grpc.aio.ServicerContext, command: Any) -> Any:
-        remaining = context.time_remaining()
-        timeout = _DEADLINE_S if remaining is None else max(0.0, remaining - 0.01)
-        try:
-            return await self.host.submit(command, timeout_s=timeout)
-        except TimeoutError:
-            await abort_with(context, Timeout("no answer before the deadline; the change "
-                                              "may still take effect"))
-        except ProtocolError as e:
-            await abort_with(context, e)
-        raise AssertionError("abort_with returned")
+        return await self.host.submit_for_rpc(context, lambda: command, _DEADLINE_S)
 
     async def ChangeMembership(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         m: Membership = await self._run(context, ChangeMembership(request.action,

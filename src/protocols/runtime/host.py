@@ -46,6 +46,7 @@ from protocols.common.errors import (
     NotLeader,
     ProtocolError,
     StorageError,
+    Timeout,
     Unavailable,
     UnknownNode,
 )
@@ -395,6 +396,23 @@ class NodeHost:
             return await asyncio.wait_for(fut, timeout_s)
         finally:
             self._answers.pop(request_id, None)
+
+    async def submit_for_rpc(self, context: grpc.aio.ServicerContext,
+                             build: Callable[[], Any], default_deadline_s: float) -> Any:
+        """What a client-facing servicer does with one request: build the command (a
+        malformed request raises InvalidRequest and changes nothing), submit it within
+        the caller's deadline, and end the RPC with the mapped status on any error."""
+        try:
+            command = build()
+            remaining = context.time_remaining()
+            timeout = default_deadline_s if remaining is None else max(0.0, remaining - 0.01)
+            return await self.submit(command, timeout_s=timeout)
+        except TimeoutError:
+            await abort_with(context, Timeout("no answer before the deadline; the request "
+                                              "may still take effect"))
+        except ProtocolError as e:
+            await abort_with(context, e)
+        raise AssertionError("abort_with returned")
 
     def status(self) -> NodeStatusInfo:
         return self.core.status()
