@@ -280,6 +280,7 @@ class Proxy:
             "listen": self.listen,
             "upstream": self.upstream,
             "enabled": self.enabled,
+            "Logger": {},  # Go's Proxy exports its *zerolog.Logger without a json tag
             "toxics": [t.to_json() for t in self.all_toxics()],
         }
 

@@ -19,6 +19,8 @@ import random
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from cluster.toxiproxy.gojson import Float32
+
 __all__ = [
     "TOXIC_TYPES",
     "Action",
@@ -61,7 +63,7 @@ class Toxic:
             "name": self.name,
             "type": self.type,
             "stream": self.stream,
-            "toxicity": self.toxicity,
+            "toxicity": Float32(self.toxicity),  # Go's float32: 1 is "1", 0.2 is "0.2"
         }
 
     @property

@@ -17,7 +17,8 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from toxiproxy_support import Echo, Server
+
+from tests.toxiproxy.toxiproxy_support import Echo, Server
 
 REAL_URL = os.environ.get("TOXIPROXY_URL")
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import toxiproxy
 from toxiproxy.api import APIConsumer
-from toxiproxy_support import Echo, Server, connect, ours_only
 
 from cluster.toxi import BadRequest, Conflict, NotFound, ServerError
+from tests.toxiproxy.toxiproxy_support import Echo, Server, connect, ours_only
 
 
 def free_port() -> int:

@@ -12,9 +12,9 @@ import time
 import grpc
 import grpc.aio
 import pytest
-from toxiproxy_support import Echo, Server, connect, fd_count, recv_exactly
 
 from protocols._pb import admin_pb2, admin_pb2_grpc
+from tests.toxiproxy.toxiproxy_support import Echo, Server, connect, fd_count, recv_exactly
 
 SLACK_S = 0.025
 
