@@ -33,6 +33,7 @@ from cluster.nemesis import CUT_MODES
 from cluster.procs import kill_group, wait_gone
 from cluster.runner import STATE_FILE, LocalCluster, cluster_processes
 from protocols.common.errors import ConfigError, ProtocolError
+from protocols.registry import PROTOCOLS
 
 console = Console()
 
@@ -100,18 +101,23 @@ async def cmd_up(args: argparse.Namespace) -> int:
 async def cmd_status(args: argparse.Namespace) -> int:
     c = LocalCluster.attach(args.dir)
     table = Table(title=f"{c.protocol} cluster status")
-    for col in ("node", "pid", "role", "epoch", "leader", "commit", "applied", "details"):
+    for col in ("node", "pid", "role", "epoch", "leader", "details"):
         table.add_column(col)
-    for n in c.ids:
-        st = await c.status(n)
+    for n, st in (await c.statuses(timeout_s=2.0)).items():
         if st is None:
-            table.add_row(n, str(c.node(n).pid), "[red]no answer[/red]", "", "", "", "", "")
+            table.add_row(n, str(c.node(n).pid), "[red]no answer[/red]", "", "", "")
             continue
-        details = " ".join(f"{k}={v}" for k, v in sorted(st.details.items()))
         table.add_row(n, str(st.pid), st.role, str(st.epoch), st.leader_id,
-                      str(st.commit_index), str(st.last_applied), details[:60])
+                      _summary(dict(st.details), args.details))
     console.print(table)
     return 0
+
+
+def _summary(details: dict[str, str], everything: bool) -> str:
+    """The protocol's details, the most telling first (those without a per-peer dot)."""
+    keys = sorted(details, key=lambda k: ("." in k, k))
+    text = " ".join(f"{k}={details[k]}" for k in keys if details[k])
+    return text if everything else text[:90]
 
 
 async def cmd_partition(args: argparse.Namespace) -> int:
@@ -196,7 +202,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--dir", default=default_dir(), help="the cluster's directory")
     sub = p.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up", help="start a cluster (detached)")
-    up.add_argument("protocol")
+    up.add_argument("protocol", help=f"one of {', '.join(sorted(PROTOCOLS))}")
     up.add_argument("-n", "--nodes", type=int, default=3)
     up.add_argument("--toxiproxy-url", help="use this Toxiproxy instead of the embedded one")
     up.add_argument("--tick-ms", type=float, default=10.0)
@@ -204,7 +210,8 @@ def parser() -> argparse.ArgumentParser:
     up.add_argument("--seed", type=int, default=0)
     up.add_argument("-o", "--option", action="append", default=[], metavar="KEY=JSON",
                     help="a protocol option, e.g. snapshot_threshold=100 (repeatable)")
-    sub.add_parser("status", help="live status of every node")
+    status = sub.add_parser("status", help="live status of every node")
+    status.add_argument("--details", action="store_true", help="every detail, not cut short")
     part = sub.add_parser("partition", help="split into groups, e.g. n1,n2 n3,n4,n5")
     part.add_argument("groups", nargs="+")
     part.add_argument("--mode", choices=CUT_MODES, default="blackhole")

@@ -25,7 +25,6 @@ import asyncio
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
 from pathlib import Path
 
 from rich.console import Console
@@ -50,27 +49,16 @@ async def status_table(c: LocalCluster, title: str) -> Table:
             continue
         style = "bold green" if st.role == "leader" else ""
         table.add_row(n, str(st.pid), st.role, str(st.epoch), st.leader_id,
-                      str(st.commit_index), str(st.last_applied),
+                      st.details.get("commit_index", ""), st.details.get("last_applied", ""),
                       st.details.get("snapshot_index", ""), style=style)
     return table
-
-
-async def wait_leader(c: LocalCluster, among: Sequence[str], deadline_s: float = 20) -> str:
-    end = time.monotonic() + deadline_s
-    while time.monotonic() < end:
-        for n in among:
-            st = await c.status(n, timeout_s=0.5)
-            if st is not None and st.role == "leader":
-                return n
-        await asyncio.sleep(0.05)
-    raise SystemExit(f"no leader among {among} after {deadline_s}s")
 
 
 async def run(nodes: int, directory: Path, seconds: float) -> int:
     console.rule("[bold]1. start a Raft cluster on the embedded fault proxy")
     async with LocalCluster("raft", nodes, data_dir=directory,
                             options={"snapshot_threshold": 300}) as c:
-        leader = await wait_leader(c, list(c.ids))
+        leader = await c.wait_for_leader(deadline_s=20)
         console.print(await status_table(c, f"{nodes} Raft nodes; proxies on {c.toxiproxy_url}"))
 
         console.rule("[bold]2. clients start writing and reading (recorded)")
@@ -84,7 +72,7 @@ async def run(nodes: int, directory: Path, seconds: float) -> int:
         await c.nemesis.isolate(leader)
         rest = [n for n in c.ids if n != leader]
         t = time.monotonic()
-        new_leader = await wait_leader(c, rest)
+        new_leader = await c.wait_for_leader(among=rest, deadline_s=20)
         console.print(f"new leader [bold]{new_leader}[/bold] elected in the majority "
                       f"after {time.monotonic() - t:.2f}s")
         await asyncio.sleep(seconds * 0.15)

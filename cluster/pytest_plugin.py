@@ -16,45 +16,18 @@ predicate; on timeout it fails with what the predicate (or ``describe``) last sa
 
 from __future__ import annotations
 
-import asyncio
-import inspect
 import os
 import shutil
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from cluster.waiting import WaitTimeout, wait_until
 from protocols.check.history import History
 
 __all__ = ["WaitTimeout", "wait_until"]
-
-
-class WaitTimeout(AssertionError):
-    """A condition did not hold before its deadline."""
-
-
-async def wait_until(predicate: Callable[[], Any], deadline_s: float,
-                     describe: Callable[[], Any] | None = None, interval_s: float = 0.05,
-                     what: str = "condition") -> Any:
-    """Poll ``predicate`` (sync or async) until it returns something truthy; return it."""
-    end = time.monotonic() + deadline_s
-    last: Any = None
-    while True:
-        value = predicate()
-        if inspect.isawaitable(value):
-            value = await value
-        if value:
-            return value
-        last = value
-        if time.monotonic() >= end:
-            seen = describe() if describe is not None else last
-            if inspect.isawaitable(seen):
-                seen = await seen
-            raise WaitTimeout(f"{what} not met within {deadline_s}s; last seen: {seen!r}")
-        await asyncio.sleep(interval_s)
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)

@@ -34,7 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,9 +46,11 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from cluster.ports import PortLease, allocate_ports
 from cluster.procs import find_processes, kill_group, spawn, wait_gone
 from cluster.toxi import ToxiproxyClient
+from cluster.waiting import wait_until
 from protocols._pb import admin_pb2, admin_pb2_grpc
 from protocols.common.errors import ConfigError, UnknownNode
 from protocols.common.ids import NodeId, node_ids
+from protocols.registry import entry, load_spec
 from protocols.runtime.config import cluster_config_from_dict
 
 __all__ = ["ClusterStartError", "LocalCluster", "NodeInfo", "cluster_processes"]
@@ -98,6 +100,7 @@ class LocalCluster:
         start_deadline_s: float = 30.0,
     ) -> None:
         self.protocol = protocol
+        self._check_protocol(protocol, options or {})
         self.ids = node_ids(nodes)
         self.dir = Path(data_dir or tempfile.mkdtemp(prefix=f"cluster-{protocol}-")).resolve()
         self.external_url = toxiproxy_url
@@ -117,6 +120,14 @@ class LocalCluster:
         from cluster.nemesis import Nemesis  # the nemesis needs a cluster to act on
 
         self.nemesis = Nemesis(self)
+
+    @staticmethod
+    def _check_protocol(protocol: str, options: Mapping[str, Any]) -> None:
+        """An unknown protocol or a bad option fails here, before any process starts."""
+        if entry(protocol).shell is None:
+            raise ConfigError(f"protocol {protocol!r} has no node shell: it runs in the "
+                              "simulator only")
+        load_spec(protocol).check_options(options)
 
     # ------------------------------------------------------------------ lifecycle
     async def __aenter__(self) -> LocalCluster:
@@ -320,6 +331,38 @@ class LocalCluster:
             except grpc.aio.AioRpcError:
                 return None
             return reply
+
+    async def statuses(self, timeout_s: float = 1.0) -> dict[str, admin_pb2.NodeStatus | None]:
+        """Admin.Status of every node at once (None: no answer in time)."""
+        replies = await asyncio.gather(*(self.status(n, timeout_s) for n in self.ids))
+        return dict(zip(self.ids, replies, strict=True))
+
+    async def wait_for_leader(self, among: Sequence[str] | None = None,
+                              deadline_s: float = 15.0) -> str:
+        """The node that says it leads in the newest epoch among ``among`` (default: all).
+        Two leaders in one epoch fail at once; no leader in time fails saying what every
+        node said last."""
+        group = list(among) if among is not None else list(self.ids)
+
+        async def found() -> str | None:
+            seen = await self.statuses()
+            leaders = [(st.epoch, n) for n, st in seen.items()
+                       if n in group and st is not None and st.role == "leader"]
+            if not leaders:
+                return None
+            newest = max(epoch for epoch, _ in leaders)
+            top = sorted(n for epoch, n in leaders if epoch == newest)
+            if len(top) > 1:
+                raise AssertionError(f"two leaders in epoch {newest}: {top}")
+            return top[0]
+
+        async def roles() -> dict[str, Any]:
+            return {n: (st.role, st.epoch) if st else "no answer"
+                    for n, st in (await self.statuses()).items()}
+
+        leader: str = await wait_until(found, deadline_s, describe=roles,
+                                       what=f"one leader among {group}")
+        return leader
 
     async def admin_call(self, node: str, method: str, request: Any,
                          timeout_s: float = 10.0) -> Any:

@@ -10,33 +10,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib
 import logging
 import sys
 
 from protocols.common.errors import ProtocolError
 from protocols.common.lifeline import die_with_parent_from_env
+from protocols.registry import load_shell
 from protocols.runtime.config import load_cluster_config
 from protocols.runtime.host import NodeHost
-from protocols.runtime.shell import ProtocolShell
-
-SHELLS = {
-    "bare": "protocols.bare.node:SHELL",
-    "raft": "protocols.raft.node:SHELL",
-}
-
-
-def load_shell(protocol: str) -> ProtocolShell:
-    """The ``SHELL`` of a protocol by name (or ``module:attr``)."""
-    target = SHELLS.get(protocol, protocol)
-    if ":" not in target:
-        raise ProtocolError(f"unknown protocol {protocol!r}; known: {', '.join(sorted(SHELLS))}")
-    module, _, attr = target.partition(":")
-    try:
-        shell: ProtocolShell = getattr(importlib.import_module(module), attr)
-    except (ImportError, AttributeError) as e:
-        raise ProtocolError(f"protocol {protocol!r} is not available ({target}): {e}") from None
-    return shell
 
 
 def main(argv: list[str] | None = None) -> int:

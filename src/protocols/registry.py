@@ -1,31 +1,91 @@
-"""Protocols by name, for the simulator (``scripts/sim --protocol NAME``).
+"""Every protocol by name: one entry each, the only list there is.
 
-Adding a protocol adds one line here; nothing in ``protocols.sim`` changes. Any other
-adapter can be named as ``package.module:ATTRIBUTE``.
+An entry names, as ``module:ATTRIBUTE`` strings loaded on first use, the protocol's
+``ProtocolSpec`` (cores, message kinds, options), its shell (``node.py``'s ``SHELL``:
+the gRPC plumbing) and its simulator adapter (invariants, workloads). ``python -m
+cluster up NAME``, ``python -m protocols`` (one node), ``scripts/sim --protocol NAME`` and
+the tests all look protocols up here, so adding one is adding one entry.
+
+A protocol that lives outside this package (the toy protocol of the tests) is named by
+the ``module:ATTRIBUTE`` of its own ``ProtocolEntry``.
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from protocols.common.errors import ConfigError
 
-__all__ = ["SIM_ADAPTERS", "load_adapter"]
+if TYPE_CHECKING:
+    from protocols.contract import ProtocolSpec
+    from protocols.runtime.shell import ProtocolShell
+    from protocols.sim.api import SimAdapter
 
-SIM_ADAPTERS: dict[str, str] = {
-    "raft": "protocols.raft.sim:ADAPTER",
-}
+__all__ = ["PROTOCOLS", "ProtocolEntry", "entry", "load_shell", "load_sim", "load_spec"]
 
 
-def load_adapter(name: str) -> Any:
-    """The simulator adapter of protocol ``name`` (or of ``module:attr``)."""
-    target = SIM_ADAPTERS.get(name, name)
-    if ":" not in target:
-        raise ConfigError(f"unknown protocol {name!r}; known: {', '.join(sorted(SIM_ADAPTERS))}"
-                          " (or give module:ATTRIBUTE)")
+@dataclass(frozen=True, slots=True)
+class ProtocolEntry:
+    name: str
+    summary: str
+    spec: str  # "package.module:ATTRIBUTE" of its ProtocolSpec
+    shell: str | None = None  # ... of its ProtocolShell (None: it cannot run as processes)
+    sim: str | None = None  # ... of its SimAdapter (None: it has no simulator adapter)
+
+
+PROTOCOLS: dict[str, ProtocolEntry] = {e.name: e for e in (
+    ProtocolEntry("bare", "a node with no algorithm: the runner's own tests use it",
+                  spec="protocols.bare.core:SPEC", shell="protocols.bare.node:SHELL"),
+    ProtocolEntry("raft", "Raft: a linearizable replicated KV store (Ongaro & Ousterhout)",
+                  spec="protocols.raft:SPEC", shell="protocols.raft.node:SHELL",
+                  sim="protocols.raft.sim:ADAPTER"),
+)}
+
+
+def entry(name: str) -> ProtocolEntry:
+    """The entry of protocol ``name``, or of ``module:ATTRIBUTE`` naming a ProtocolEntry;
+    ConfigError naming the known protocols otherwise."""
+    found = PROTOCOLS.get(name)
+    if found is not None:
+        return found
+    if ":" not in name:
+        raise ConfigError(f"unknown protocol {name!r}; known: {', '.join(sorted(PROTOCOLS))} "
+                          "(or module:ATTRIBUTE of a ProtocolEntry)")
+    loaded = _load(name, name)
+    if not isinstance(loaded, ProtocolEntry):
+        raise ConfigError(f"{name} is a {type(loaded).__name__}, not a ProtocolEntry")
+    return loaded
+
+
+def load_spec(name: str) -> ProtocolSpec:
+    e = entry(name)
+    spec: ProtocolSpec = _load(e.spec, e.name)
+    return spec
+
+
+def load_shell(name: str) -> ProtocolShell:
+    e = entry(name)
+    if e.shell is None:
+        raise ConfigError(f"protocol {e.name!r} has no node shell: it runs in the simulator "
+                          "only")
+    shell: ProtocolShell = _load(e.shell, e.name)
+    return shell
+
+
+def load_sim(name: str) -> SimAdapter:
+    e = entry(name)
+    if e.sim is None:
+        raise ConfigError(f"protocol {e.name!r} has no simulator adapter; protocols with one: "
+                          f"{', '.join(sorted(n for n, p in PROTOCOLS.items() if p.sim))}")
+    adapter: SimAdapter = _load(e.sim, e.name)
+    return adapter
+
+
+def _load(target: str, name: str) -> Any:
     module, _, attr = target.partition(":")
     try:
         return getattr(importlib.import_module(module), attr)
     except (ImportError, AttributeError) as e:
-        raise ConfigError(f"protocol {name!r} is not available yet ({target}): {e}") from None
+        raise ConfigError(f"protocol {name!r} is not available ({target}): {e}") from None

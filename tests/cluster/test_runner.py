@@ -25,6 +25,7 @@ from cluster.nemesis import random_schedule
 from cluster.pytest_plugin import WaitTimeout, wait_until
 from cluster.runner import ClusterStartError, LocalCluster, cluster_processes
 from protocols._pb import admin_pb2
+from protocols.common.errors import ConfigError
 
 Factory = Callable[..., Awaitable[LocalCluster]]
 PROBE_DEADLINE_MS = 300
@@ -199,11 +200,26 @@ async def test_nothing_left_after_the_owner_is_killed(tmp_path: Path) -> None:
 
 
 async def test_start_failure_names_the_node_and_cleans_up(tmp_path: Path) -> None:
-    failure = r"(?s)node n[12] exited with code 2.*unknown protocol"
+    (tmp_path / "c" / "n2").mkdir(parents=True)
+    (tmp_path / "c" / "n2" / "raft.wal").write_bytes(b"not a write-ahead log at all")
+    failure = r"(?s)node n2 exited with code 2.*cannot recover"
     with pytest.raises(ClusterStartError, match=failure):
-        async with LocalCluster("no-such-protocol", nodes=2, data_dir=tmp_path / "c"):
+        async with LocalCluster("raft", nodes=2, data_dir=tmp_path / "c"):
             pass
     assert cluster_processes(tmp_path / "c") == []
+
+
+@pytest.mark.parametrize(("protocol", "options", "error"), [
+    ("no-such-protocol", {}, r"unknown protocol 'no-such-protocol'; known: bare, raft"),
+    ("raft", {"no_such_option": 1}, r"unknown Raft option\(s\) no_such_option"),
+    ("bare", {"anything": 1}, r"protocol 'bare' takes no options"),
+    ("tests.toy.protocol:NOPE", {}, r"protocol 'tests.toy.protocol:NOPE' is not available"),
+])
+def test_a_bad_protocol_or_option_fails_before_anything_starts(
+        tmp_path: Path, protocol: str, options: dict[str, int], error: str) -> None:
+    with pytest.raises(ConfigError, match=error):
+        LocalCluster(protocol, nodes=2, data_dir=tmp_path / "c", options=options)
+    assert not (tmp_path / "c").exists() and cluster_processes(tmp_path / "c") == []
 
 
 async def test_wait_until_says_what_it_last_saw() -> None:

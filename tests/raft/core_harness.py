@@ -1,9 +1,10 @@
 """A tiny deterministic router for driving several Raft cores directly (no simulator).
 
-Messages wait in one FIFO queue; ``deliver_all`` hands each request to its destination's
-``on_message``, persists that node's Ready before the reply leaves (the pump rule), then
-feeds the reply to the sender's ``on_reply``. A cut link drops the request and reports
-``on_send_failed`` to the sender.
+Each core's outbox goes through the contract's ``Pump`` (persist -> send -> apply ->
+answer, writes completing at once). Messages wait in one FIFO queue; ``deliver_one``
+hands a request to its destination's ``on_message``, pumps that node (so its state is
+persisted before the reply leaves), then feeds the reply to the sender's ``on_reply``.
+A cut link drops the request and reports ``on_send_failed`` to the sender.
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from protocols.common.ids import NodeId
-from protocols.common.outbox import Answer
-from protocols.raft.core import LEADER, RaftCore, RaftOptions
+from protocols.contract import Answer, Envelope, Pump, PumpActions, Reply
+from protocols.raft.core import RaftCore, RaftOptions, Role
 from protocols.raft.messages import AppendEntries, Entry
 
 
@@ -27,6 +28,8 @@ class Net:
     answers: dict[str, list[Answer]] = field(default_factory=dict)
     applied: dict[str, list[Entry]] = field(default_factory=dict)
     sent: list[tuple[str, str, Any]] = field(default_factory=list)
+    persisted: dict[str, list[Any]] = field(default_factory=dict)
+    pumps: dict[str, Pump] = field(default_factory=dict)
 
     @classmethod
     def create(cls, n: int, seed: int = 1, **options: Any) -> Net:
@@ -34,21 +37,29 @@ class Net:
         opts = RaftOptions.from_mapping(options)
         cores = {i: RaftCore(NodeId(i), [NodeId(p) for p in ids if p != i],
                              random.Random(f"{seed}-{i}"), opts) for i in ids}
-        return cls(cores)
+        net = cls(cores)
+        for i, core in cores.items():
+            net.pumps[i] = Pump(core, PumpActions(
+                send=lambda env, i=i: net._send(i, env),  # type: ignore[misc]
+                reply=net._no_deferred_replies,
+                apply=net.applied.setdefault(i, []).append,
+                answer=net.answers.setdefault(i, []).append))
+            net.persisted[i] = []
+        return net
+
+    def _send(self, node: str, env: Envelope) -> None:
+        self.queue.append((node, str(env.dst), env.msg))
+        self.sent.append((node, str(env.dst), env.msg))
+
+    @staticmethod
+    def _no_deferred_replies(reply: Reply) -> None:
+        raise AssertionError(f"Raft sent a deferred reply: {reply}")
 
     def drain(self, node: str) -> None:
-        ready = self.cores[node].ready()
-        if ready.persist:  # "written": the leader may now count its own copy
-            self.cores[node].on_persisted()
-            more = self.cores[node].ready()
-            ready.messages += more.messages
-            ready.applied += more.applied
-            ready.answers += more.answers
-        for env in ready.messages:
-            self.queue.append((node, str(env.dst), env.msg))
-            self.sent.append((node, str(env.dst), env.msg))
-        self.applied.setdefault(node, []).extend(ready.applied)
-        self.answers.setdefault(node, []).extend(ready.answers)
+        """The core of ``node`` took an input: pump its outbox (writes are instant)."""
+        pump = self.pumps[node]
+        pump.note_input()
+        pump.run_sync(self.persisted[node].extend)
 
     def drain_all(self) -> None:
         for node in sorted(self.cores):
@@ -89,14 +100,14 @@ class Net:
             self.deliver_all()
 
     def leaders(self) -> list[str]:
-        return sorted(i for i, c in self.cores.items() if c.role == LEADER)
+        return sorted(i for i, c in self.cores.items() if c.role == Role.LEADER)
 
     def wait_leader(self, nodes: list[str] | None = None, max_ticks: int = 500) -> str:
         """Tick until exactly one leader among ``nodes``; fail saying what was seen."""
         group = nodes or sorted(self.cores)
         for _ in range(max_ticks):
             self.tick(group)
-            found = [i for i in group if self.cores[i].role == LEADER]
+            found = [i for i in group if self.cores[i].role == Role.LEADER]
             if len(found) == 1:
                 return found[0]
         roles = {i: (self.cores[i].role, self.cores[i].current_term) for i in group}

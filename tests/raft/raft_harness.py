@@ -7,7 +7,7 @@ from typing import Any
 
 from protocols.common.ids import NodeId
 from protocols.kv.commands import KvCommand
-from protocols.raft.core import LEADER, RaftCore
+from protocols.raft.core import RaftCore, Role
 from protocols.raft.messages import EntryKind
 from protocols.raft.sim import ADAPTER
 from protocols.sim import World
@@ -36,7 +36,7 @@ def leaders(w: World, among: list[NodeId] | None = None) -> dict[int, list[str]]
     out: dict[int, list[str]] = {}
     for n in among if among is not None else w.up_nodes():
         core = raft(w, n)
-        if core.role == LEADER:
+        if core.role == Role.LEADER:
             out.setdefault(core.current_term, []).append(n)
     return out
 
@@ -90,7 +90,7 @@ def one(w: World, cmd: KvCommand, expected: int, retry: bool = True,
     while w.now < deadline:
         for n in connected(w) or w.up_nodes():
             core = raft(w, n)
-            if core.role != LEADER:
+            if core.role != Role.LEADER:
                 continue
             before = core.log.last_index
             w.submit(n, cmd)

@@ -25,9 +25,10 @@ DESCRIPTOR: _descriptor.FileDescriptor
 
 @_typing.final
 class NodeStatus(_message.Message):
-    """What a node says about itself. `role` and `epoch` are the protocol's words
-    (Raft: "leader"/"follower"/"candidate" and the term; Paxos: the ballot; SWIM: the
-    incarnation); everything else protocol-specific goes in `details`.
+    """What a node says about itself (protocols.contract.NodeStatus). `role` and `epoch` are
+    the protocol's words (Raft: "leader"/"follower"/"candidate" and the term; Paxos: the
+    ballot; SWIM: the incarnation); everything else protocol-specific (Raft's commit index,
+    a SWIM member table) goes in `details`.
     """
 
     DESCRIPTOR: _descriptor.Descriptor
@@ -77,8 +78,6 @@ class NodeStatus(_message.Message):
     ROLE_FIELD_NUMBER: _builtins.int
     EPOCH_FIELD_NUMBER: _builtins.int
     LEADER_ID_FIELD_NUMBER: _builtins.int
-    COMMIT_INDEX_FIELD_NUMBER: _builtins.int
-    LAST_APPLIED_FIELD_NUMBER: _builtins.int
     PID_FIELD_NUMBER: _builtins.int
     UPTIME_S_FIELD_NUMBER: _builtins.int
     DETAILS_FIELD_NUMBER: _builtins.int
@@ -88,8 +87,6 @@ class NodeStatus(_message.Message):
     role: _builtins.str
     epoch: _builtins.int
     leader_id: _builtins.str
-    commit_index: _builtins.int
-    last_applied: _builtins.int
     pid: _builtins.int
     uptime_s: _builtins.float
     @_builtins.property
@@ -106,8 +103,6 @@ class NodeStatus(_message.Message):
         role: _builtins.str = ...,
         epoch: _builtins.int = ...,
         leader_id: _builtins.str = ...,
-        commit_index: _builtins.int = ...,
-        last_applied: _builtins.int = ...,
         pid: _builtins.int = ...,
         uptime_s: _builtins.float = ...,
         details: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
@@ -115,7 +110,7 @@ class NodeStatus(_message.Message):
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["commit_index", b"commit_index", "details", b"details", "epoch", b"epoch", "last_applied", b"last_applied", "leader_id", b"leader_id", "node_id", b"node_id", "pid", b"pid", "pings_received", b"pings_received", "protocol", b"protocol", "role", b"role", "uptime_s", b"uptime_s"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["details", b"details", "epoch", b"epoch", "leader_id", b"leader_id", "node_id", b"node_id", "pid", b"pid", "pings_received", b"pings_received", "protocol", b"protocol", "role", b"role", "uptime_s", b"uptime_s"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

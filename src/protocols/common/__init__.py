@@ -1,4 +1,5 @@
-"""Pieces every protocol shares: node ids, the error hierarchy, the outbox, storage."""
+"""Pieces every protocol shares: node ids, the error hierarchy, file systems, the WAL.
+(The core/driver contract is ``protocols.contract``.)"""
 
 from __future__ import annotations
 
@@ -11,17 +12,13 @@ from protocols.common.errors import (
     UnknownNode,
 )
 from protocols.common.ids import NodeId, validate_node_id
-from protocols.common.outbox import Answer, Envelope, Ready
 
 __all__ = [
-    "Answer",
     "ConfigError",
     "CorruptLogError",
-    "Envelope",
     "NodeId",
     "NotLeader",
     "ProtocolError",
-    "Ready",
     "Unavailable",
     "UnknownNode",
     "validate_node_id",

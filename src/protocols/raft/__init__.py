@@ -1,40 +1,75 @@
 """Raft: a persistent, linearizable replicated KV store.
 
 Read in order: ``messages.py`` (the paper's RPCs) -> ``log.py`` -> ``core.py`` (the
-algorithm) -> ``storage.py`` (durable state) -> ``node.py`` (gRPC plumbing) and
-``sim.py`` (the simulator adapter and its invariants).
+algorithm, in the paper's order) with the rules it leans on in modules of their own
+(``quorum.py``, ``progress.py``, ``reads.py``, ``membership.py``, ``snapshots.py``) ->
+``records.py`` and ``storage.py`` (durable state) -> ``node.py`` (gRPC plumbing) and
+``sim.py`` (the simulator adapter).
 """
 
 from __future__ import annotations
 
-import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
-from protocols.common.fs import FileSystem
-from protocols.common.ids import NodeId
 from protocols.common.wal import SyncPolicy
-from protocols.raft.core import RaftCore, RaftOptions
+from protocols.contract import MessageTable, NodeContext, NodeParts, ProtocolSpec, Rpc
+from protocols.kv.commands import KvCommand
+from protocols.raft.core import RaftCore, RaftOptions, Role
+from protocols.raft.messages import (
+    AppendEntries,
+    AppendEntriesReply,
+    InstallSnapshot,
+    InstallSnapshotReply,
+    RequestVote,
+    RequestVoteReply,
+    TimeoutNow,
+    TimeoutNowReply,
+)
 from protocols.raft.storage import RaftStorage
-from protocols.runtime.core import NodeParts
 
-__all__ = ["SPEC", "RaftCore", "RaftOptions", "RaftSpec"]
+__all__ = ["SPEC", "RaftCore", "RaftOptions", "RaftSpec", "Role"]
 
 _STORAGE_OPTIONS = ("fsync",)
 
 
-class RaftSpec:
+class RaftSpec(ProtocolSpec):
     name = "raft"
+    messages = MessageTable((
+        Rpc(RequestVote, RequestVoteReply),
+        Rpc(AppendEntries, AppendEntriesReply),
+        Rpc(InstallSnapshot, InstallSnapshotReply),
+        Rpc(TimeoutNow, TimeoutNowReply),
+    ))
 
-    def create_node(self, node_id: NodeId, peers: Sequence[NodeId], fs: FileSystem,
-                    data_dir: str, rng: random.Random, options: Mapping[str, Any]) -> NodeParts:
-        core_options = {k: v for k, v in options.items() if k not in _STORAGE_OPTIONS}
-        sync = SyncPolicy.ALWAYS if options.get("fsync", True) else SyncPolicy.NEVER
-        storage = RaftStorage(fs, data_dir, sync)
+    def create_node(self, ctx: NodeContext) -> NodeParts:
+        sync = SyncPolicy.ALWAYS if ctx.options.get("fsync", True) else SyncPolicy.NEVER
+        storage = RaftStorage(ctx.fs, ctx.data_dir, sync)
         state = storage.recovered
-        core = RaftCore(node_id, peers, rng, RaftOptions.from_mapping(core_options),
-                        state.current_term, state.voted_for, state.entries, state.snapshot)
+        core = RaftCore(ctx.node_id, ctx.peers, ctx.rng, self._core_options(ctx.options),
+                        state.current_term, state.voted_for, state.entries, state.snapshot,
+                        clock=ctx.clock, tick_s=ctx.tick_s)
         return NodeParts(core, storage)
+
+    def check_options(self, options: Mapping[str, Any]) -> None:
+        self._core_options(options)
+
+    @staticmethod
+    def _core_options(options: Mapping[str, Any]) -> RaftOptions:
+        return RaftOptions.from_mapping({k: v for k, v in options.items()
+                                         if k not in _STORAGE_OPTIONS})
+
+    def message_size(self, msg: Any) -> int:
+        match msg:
+            case AppendEntries(entries=entries):
+                return 32 + sum(24 + len(e.command) for e in entries)
+            case InstallSnapshot(data=data):
+                return 32 + len(data)
+        return 32
+
+    def bench_command(self, i: int, payload: str) -> Any:
+        """Admin.Load proposes puts at the leader (like a library client of PySyncObj)."""
+        return KvCommand("put", f"bench{i % 1000}", payload or str(i))
 
 
 SPEC = RaftSpec()

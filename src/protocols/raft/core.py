@@ -1,38 +1,46 @@
 """Raft, as a sans-IO state machine: every rule of the paper's Figure 2, in its words.
 
 Read beside "In Search of an Understandable Consensus Algorithm" (Ongaro & Ousterhout,
-2014), Ongaro's thesis (2014) and course chapter 26. The core never does IO: the driver
+2014), Ongaro's thesis (2014) and course chapter 26. The core never does IO: a driver
 (the asyncio shell or the simulator) calls ``tick``, ``on_message``, ``on_reply``,
-``on_send_failed`` and ``submit``, then drains ``ready()`` and handles it in the order
-persist -> send -> apply -> answer (``protocols.runtime.core.pump``).
+``on_send_failed`` and ``submit``, then acts on ``ready()`` in the order persist -> send
+-> apply -> answer (``protocols.contract.Pump``).
 
-What is here: leader election with randomized timeouts (§5.2); the election
-restriction (§5.4.1); log replication with the consistency check and fast conflict
-backtracking (§5.3); commitment only by counting replicas of current-term entries
-(§5.4.2, Figure 8) via a no-op at the start of each term; in-order application to the
-KV state machine with exactly-once client sessions (thesis §6.3); linearizable reads by
-ReadIndex (thesis §6.4) or, behind ``read_mode="lease"``, lease reads
-(thesis §6.4.1); pre-vote (thesis §9.6); check-quorum (thesis §6.2); leadership
-transfer by TimeoutNow (thesis §3.10); batching of proposals and pipelined AppendEntries
-with a bounded window per follower; log compaction by snapshots sent in chunks with
-InstallSnapshot (§7, Figures 12-13); membership change one server at a time, new
-servers joining as non-voting learners (thesis §4.1-§4.2).
+The class reads in the paper's order, one section per rule of Figure 2:
+
+1. state (Figure 2, "State"), terms and roles (§5.1);
+2. leader election (§5.2), with the election restriction (§5.4.1), pre-vote (thesis
+   §9.6) and check-quorum (thesis §6.2);
+3. log replication (§5.3): AppendEntries, sender and receiver, with fast backtracking
+   and pipelining (``progress.py``);
+4. commitment (§5.4.2, Figure 8) by counting replicas of current-term entries
+   (``quorum.py``), via a no-op at the start of each term (§8);
+5. applying committed entries to the KV state machine with exactly-once sessions
+   (thesis §6.3, ``protocols.kv.rsm``);
+6. clients: proposals, ReadIndex and lease reads (thesis §6.4, ``reads.py``),
+   leadership transfer (thesis §3.10);
+7. membership change one server at a time, with learners (thesis §4, ``membership.py``);
+8. log compaction: snapshots, InstallSnapshot in chunks (§7, ``snapshots.py``).
 """
 
 from __future__ import annotations
 
+import enum
 import random
 from collections import deque
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from protocols.common.errors import ConfigError, InvalidRequest, NotLeader, Unavailable
 from protocols.common.ids import NodeId
-from protocols.common.outbox import Answer, Envelope, Ready
-from protocols.kv.commands import KvCommand, KvResult
+from protocols.contract import Answer, Core, Envelope, NodeStatus, Ready
+from protocols.kv.commands import KvCommand
+from protocols.kv.rsm import ReplicatedKv
 from protocols.kv.state_machine import KvStateMachine
+from protocols.raft import quorum
 from protocols.raft.log import RaftLog
+from protocols.raft.membership import configuration_at, latest_configuration, plan_change
 from protocols.raft.messages import (
     AppendEntries,
     AppendEntriesReply,
@@ -49,11 +57,22 @@ from protocols.raft.messages import (
     TimeoutNowReply,
     TransferLeadership,
 )
-from protocols.runtime.core import NodeStatusInfo
+from protocols.raft.progress import Progress, ReplicaState
+from protocols.raft.reads import PendingRead, ReadIndex, lease_holds
+from protocols.raft.records import AppendEntry, HardState, SaveSnapshot, TruncateFrom
+from protocols.raft.snapshots import SnapshotReceiver, SnapshotSender
 
-__all__ = ["FOLLOWER", "LEADER", "RaftCore", "RaftOptions"]
+__all__ = ["RaftCore", "RaftOptions", "Role"]
 
-FOLLOWER, PRE_CANDIDATE, CANDIDATE, LEADER = "follower", "pre-candidate", "candidate", "leader"
+
+class Role(enum.StrEnum):
+    """§5.1: at any time each server is a follower, a candidate or the leader; with
+    pre-vote (thesis §9.6) a server first asks as a pre-candidate."""
+
+    FOLLOWER = "follower"
+    PRE_CANDIDATE = "pre-candidate"
+    CANDIDATE = "candidate"
+    LEADER = "leader"
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +86,7 @@ class RaftOptions:
     check_quorum: bool = True
     max_inflight_append: int = 16  # pipelined AppendEntries in flight per follower
     max_batch_entries: int = 256  # entries per AppendEntries
-    read_mode: str = "read_index"  # or "lease": see _lease_valid for the clock assumption
+    read_mode: str = "read_index"  # or "lease": see reads.py for the clock assumption
     snapshot_threshold: int = 10_000  # snapshot once this many entries applied since; 0: never
     snapshot_chunk_bytes: int = 64 * 1024  # InstallSnapshot chunk size (Figure 13)
     initial_voters: tuple[str, ...] = ()  # the first configuration; empty: every node
@@ -102,39 +121,20 @@ class RaftOptions:
         return opts
 
 
-@dataclass(slots=True)
-class _Progress:
-    """The leader's view of one follower (Figure 2's nextIndex/matchIndex, plus etcd's
-    probe/replicate states for pipelining)."""
-
-    next_index: int
-    match_index: int = 0
-    replicating: bool = False  # False: probe one message at a time
-    inflight: int = 0
-    recently_active: bool = False
-    lease_from_tick: int = -1  # send tick of the newest request this follower answered
-    snapshot: Snapshot | None = None  # being sent by InstallSnapshot ...
-    snapshot_blob: bytes = b""  # ... as these bytes (Snapshot.encode())
-    snapshot_offset: int = 0  # the next byte of it the follower expects
-
-
-@dataclass(slots=True)
-class _Read:
-    request_id: Any
-    key: str
-    read_index: int
-    acks: set[str] = field(default_factory=set)
-    confirmed: bool = False
-
-
-class RaftCore:
+class RaftCore(Core):
+    # ================================================================== 1. state
     def __init__(self, node_id: NodeId, peers: Sequence[NodeId], rng: random.Random,
                  options: RaftOptions, current_term: int = 0, voted_for: str | None = None,
-                 entries: Sequence[Entry] = (), snapshot: Snapshot | None = None) -> None:
+                 entries: Sequence[Entry] = (), snapshot: Snapshot | None = None,
+                 clock: Callable[[], float] | None = None, tick_s: float = 0.01) -> None:
         self.node_id = node_id
         self.known_nodes = frozenset(peers) | {node_id}  # everyone we know how to reach
         self.rng = rng
         self.options = options
+        self.ticks = 0  # ticks taken since start
+        self.tick_s = tick_s
+        # real time, for the lease only (reads.py); by default the ticks stand for it
+        self.clock = clock or (lambda: self.ticks * self.tick_s)
         # persistent state on all servers (Figure 2), plus the latest snapshot (§7)
         self.current_term = current_term
         self.voted_for = voted_for
@@ -150,36 +150,35 @@ class RaftCore:
         unknown = self.base_membership.members - self.known_nodes
         if unknown:
             raise ConfigError(f"initial_voters name unknown node(s): {sorted(unknown)}")
-        self.membership = self.base_membership
-        self.config_index = 0
+        self.membership, self.config_index = self.base_membership, 0
         # volatile state on all servers
         self.commit_index = self.log.snapshot_index
         self.last_applied = self.log.snapshot_index
-        self.role = FOLLOWER
+        self.role = Role.FOLLOWER
         self.leader_id: str | None = None
-        self.state_machine = (KvStateMachine.restore(snapshot.data) if snapshot
-                              else KvStateMachine())
-        self._incoming: tuple[int, int, bytearray] | None = None  # snapshot being received
-        # volatile state on leaders
-        self.progress: dict[str, _Progress] = {}
-        self.votes: set[str] = set()
+        self.kv = ReplicatedKv(KvStateMachine.restore(snapshot.data) if snapshot else None)
+        self.incoming_snapshot = SnapshotReceiver()
         self.election_elapsed = 0
-        self.heartbeat_elapsed = 0
         self.randomized_timeout = 0
-        self.proposals: dict[int, tuple[Any, int]] = {}  # index -> (request id, term)
-        self.reads: dict[int, _Read] = {}
-        self.read_context = 0
+        self.votes: set[str] = set()
+        # volatile state on leaders (reinitialized after election)
+        self.progress: dict[str, Progress] = {}  # nextIndex[], matchIndex[]
+        self.heartbeat_elapsed = 0
         self.leader_ticks = 0  # ticks since this node became leader (lease reads)
-        self.context_sent_tick: dict[int, int] = {}  # read_context -> tick it was sent
+        self.reads = ReadIndex(history=4 * options.max_inflight_append + 64)
         self.transfer_target: str | None = None
+        # the driver interface: the outbox, and how far our own log is durable
         self._ready = Ready()
         self._replicate_pending = False
         self.durable_index = self.log.last_index  # our own log is on disk up to here
         self._draining: deque[int] = deque()  # last index at each drained, unsaved Ready
-        self._recompute_membership()
+        self._set_membership(*latest_configuration(self.log.entries(), self.base_membership))
         self._reset_election_timer()
 
-    # ================================================================== helpers
+    @property
+    def state_machine(self) -> KvStateMachine:
+        return self.kv.state_machine
+
     @property
     def peers(self) -> list[str]:
         """The other members (voters and learners) of the current configuration."""
@@ -192,169 +191,29 @@ class RaftCore:
     @property
     def quorum(self) -> int:
         """A majority of the voters (thesis §4.1: of the latest configuration)."""
-        return len(self.voters) // 2 + 1
-
-    def _count(self, nodes: set[str]) -> int:
-        """How many of ``nodes`` are voters: only their say counts toward a majority."""
-        return len(nodes & self.voters)
-
-    def _reset_election_timer(self) -> None:
-        o = self.options
-        self.election_elapsed = 0
-        self.randomized_timeout = self.rng.randrange(o.election_timeout_min_ticks,
-                                                     o.election_timeout_max_ticks)
+        return quorum.majority(self.voters)
 
     def _persist_hard_state(self) -> None:
-        self._ready.persist.append(("hard", self.current_term, self.voted_for))
+        self._ready.persist.append(HardState(self.current_term, self.voted_for))
 
     def _send(self, peer: str, msg: Any) -> None:
         # Thesis §10.2.1: a leader's AppendEntries may go out while its own disk write of
         # the same entries is in progress: it counts its own copy toward a commit only
         # once on_persisted says it is durable. Votes and replies always wait.
-        ahead = isinstance(msg, AppendEntries) and self.role == LEADER
+        ahead = isinstance(msg, AppendEntries) and self.role is Role.LEADER
         self._ready.messages.append(Envelope(NodeId(peer), msg, ahead))
 
     def _trace(self, line: str) -> None:
         self._ready.trace.append(line)
 
-    def ready(self) -> Ready:
-        if self._replicate_pending:
-            self._replicate_pending = False
-            if self.role == LEADER:
-                for peer in self.peers:
-                    self._send_append(peer)
-        ready, self._ready = self._ready, Ready()
-        if ready.persist:
-            self._draining.append(self.log.last_index)
-        return ready
-
-    def on_persisted(self) -> None:
-        """The driver wrote the oldest drained Ready's persist to disk (thesis §10.2.1):
-        our log is durable up to what it held, so our own copy may now count."""
-        if self._draining:
-            self.durable_index = self._draining.popleft()
-        if self.role == LEADER:
-            self._maybe_commit()
-
-    # ================================================================== membership (thesis §4)
-    def _recompute_membership(self) -> None:
-        """The configuration is the latest CONFIG entry in the log, whether or not it is
-        committed (thesis §4.1); without one, the snapshot's (or the initial) one."""
-        membership, index = self.base_membership, 0
-        for e in reversed(self.log.entries()):
-            if e.kind == EntryKind.CONFIG:
-                membership, index = Membership.decode(e.command), e.index
-                break
-        self._set_membership(membership, index)
-
-    def _set_membership(self, membership: Membership, index: int) -> None:
-        if membership != self.membership:
-            self._trace(f"configuration at {index}: {membership.describe()}")
-        self.membership, self.config_index = membership, index
-        if self.role == LEADER:  # replicate to new members, forget removed ones
-            for peer in self.peers:
-                if peer not in self.progress:
-                    self.progress[peer] = _Progress(next_index=self.log.last_index + 1)
-            for gone in set(self.progress) - set(self.peers):
-                del self.progress[gone]
-
-    def _membership_at(self, index: int) -> Membership:
-        """The configuration in force at ``index`` (what a snapshot there must carry)."""
-        for e in reversed(self.log.entries()):
-            if e.index <= index and e.kind == EntryKind.CONFIG:
-                return Membership.decode(e.command)
-        return self.base_membership
-
-    def _change_membership(self, request_id: Any, change: ChangeMembership) -> None:
-        """Thesis §4.1: one server at a time, one change in flight, and (§4.1's fix, Ongaro
-        2015) only once the leader has committed an entry of its own term."""
-        m, node = self.membership, change.node_id
-        if self.config_index > self.commit_index:
-            self._reject(request_id, Unavailable(f"the membership change at index "
-                                                 f"{self.config_index} is not committed yet"))
-        elif self.log.term_at(self.commit_index) != self.current_term:
-            self._reject(request_id, Unavailable("the new leader has not committed an "
-                                                 "entry of its term yet"))
-        elif node not in self.known_nodes:
-            self._reject(request_id, InvalidRequest(
-                f"unknown node {node!r}: the cluster file lists {sorted(self.known_nodes)}"))
-        elif change.action == "add_learner":
-            if node in m.members:
-                self._ready.answers.append(Answer(request_id, m))  # already there
-            else:
-                self._propose_config(request_id, Membership(m.voters, m.learners | {node}))
-        elif change.action == "promote":
-            self._promote(request_id, node)
-        elif change.action == "remove":
-            if node not in m.members:
-                self._ready.answers.append(Answer(request_id, m))
-            elif m.voters == {node}:
-                self._reject(request_id, InvalidRequest(f"cannot remove {node}, the last voter"))
-            else:
-                self._propose_config(request_id, Membership(m.voters - {node},
-                                                            m.learners - {node}))
-        else:
-            self._reject(request_id, InvalidRequest(
-                f"unknown membership action {change.action!r}: add_learner, promote, remove"))
-
-    def _promote(self, request_id: Any, node: str) -> None:
-        """Thesis §4.2.1: a learner gets a vote only once it has caught up, so adding it
-        does not stall commitment while it copies the log."""
-        m = self.membership
-        if node in m.voters:
-            self._ready.answers.append(Answer(request_id, m))
-            return
-        if node not in m.learners:
-            self._reject(request_id, InvalidRequest(f"{node} is not a learner; add it first"))
-            return
-        pr = self.progress[node]
-        if pr.match_index < self.commit_index:
-            self._reject(request_id, Unavailable(
-                f"learner {node} is catching up: it has {pr.match_index} of "
-                f"{self.commit_index} committed entries"))
-            return
-        self._propose_config(request_id, Membership(m.voters | {node}, m.learners - {node}))
-
-    def _propose_config(self, request_id: Any, membership: Membership) -> None:
-        index = self._append(EntryKind.CONFIG, membership.encode())
-        self.proposals[index] = (request_id, self.current_term)
-        self._set_membership(membership, index)  # in force from the moment it is appended
-        self._replicate_pending = True
-        self._maybe_commit()
-
-    def _reject(self, request_id: Any, error: Exception) -> None:
-        self._ready.answers.append(Answer(request_id, error=error))
-
-    def status(self) -> NodeStatusInfo:
-        return NodeStatusInfo(
-            role=self.role, epoch=self.current_term, leader_id=self.leader_id or "",
-            commit_index=self.commit_index, last_applied=self.last_applied,
-            details=self._status_details())
-
-    def _status_details(self) -> dict[str, str]:
-        """Figure 2's state by name; on a leader, each follower's next_index/match_index."""
-        details = {"voted_for": self.voted_for or "", "last_log_index":
-                   str(self.log.last_index), "last_log_term": str(self.log.last_term),
-                   "read_mode": self.options.read_mode,
-                   "snapshot_index": str(self.log.snapshot_index),
-                   "log_entries_in_memory": str(len(self.log)),
-                   "voters": ",".join(sorted(self.voters)),
-                   "learners": ",".join(sorted(self.membership.learners))}
-        for peer, pr in sorted(self.progress.items()):
-            details[f"next_index.{peer}"] = str(pr.next_index)
-            details[f"match_index.{peer}"] = str(pr.match_index)
-        if self.transfer_target is not None:
-            details["transfer_target"] = self.transfer_target
-        return details
-
-    # ================================================================== terms and roles
+    # ------------------------------------------------------------------ terms and roles (§5.1)
     def _become_follower(self, term: int, leader_id: str | None) -> None:
         """§5.1: a server that sees a larger term reverts to follower."""
         if term > self.current_term:
             self.current_term, self.voted_for = term, None
             self._persist_hard_state()
-        was_leader = self.role == LEADER
-        self.role, self.leader_id = FOLLOWER, leader_id
+        was_leader = self.role is Role.LEADER
+        self.role, self.leader_id = Role.FOLLOWER, leader_id
         self.transfer_target = None
         if was_leader:
             self._abandon_leadership()
@@ -362,18 +221,26 @@ class RaftCore:
 
     def _abandon_leadership(self) -> None:
         """Proposals may still commit under the next leader: their outcome is unknown."""
-        hint = self.leader_id
-        for request_id, _ in self.proposals.values():
-            self._ready.answers.append(Answer(request_id, error=Unavailable(
-                f"leadership lost before the proposal committed (leader hint: {hint})")))
-        self.proposals.clear()
-        for read in self.reads.values():
-            self._ready.answers.append(Answer(read.request_id, error=NotLeader(hint)))
-        self.reads.clear()
+        self.kv.abandon(self.leader_id, self._ready.answers)
+        for read in self.reads.take_all():
+            self._ready.answers.append(Answer(read.request_id, error=NotLeader(self.leader_id)))
         self.progress.clear()
 
+    def _progress_for_reply(self, src: str, request_term: int, reply_term: int
+                            ) -> Progress | None:
+        """A reply with a newer term turns us into a follower (§5.1); a stale one, or one
+        from a peer no longer in the configuration, is ignored. Else: src's progress."""
+        if reply_term > self.current_term:
+            self._become_follower(reply_term, None)
+            return None
+        if self.role is not Role.LEADER or request_term != self.current_term:
+            return None
+        return self.progress.get(src)
+
+    # ================================================================== 2. leader election (§5.2)
     def tick(self) -> None:
-        if self.role == LEADER:
+        self.ticks += 1
+        if self.role is Role.LEADER:
             self._tick_leader()
             return
         self.election_elapsed += 1
@@ -383,34 +250,13 @@ class RaftCore:
                 return
             self._start_election(transfer=False)
 
-    def _tick_leader(self) -> None:
-        self.heartbeat_elapsed += 1
-        self.leader_ticks += 1
-        self.election_elapsed += 1
-        if self.transfer_target is not None and self.election_elapsed >= self.randomized_timeout:
-            self.transfer_target = None  # the transfer did not happen in time: carry on
-        if self.options.check_quorum and self.election_elapsed >= self.randomized_timeout:
-            self._check_quorum()
-            if self.role != LEADER:
-                return
-        if self.heartbeat_elapsed >= self.options.heartbeat_interval_ticks:
-            self.heartbeat_elapsed = 0
-            self._broadcast_append(heartbeat=True)
-
-    def _check_quorum(self) -> None:
-        """Thesis §6.2: a leader that has not heard from a majority within an election
-        timeout steps down, so a partitioned leader stops accepting requests."""
-        active = self._count({self.node_id} | {peer for peer, p in self.progress.items()
-                                                if p.recently_active})
-        for p in self.progress.values():
-            p.recently_active = False
+    def _reset_election_timer(self) -> None:
+        """§5.2: randomized election timeouts make split votes rare."""
+        o = self.options
         self.election_elapsed = 0
-        if active < self.quorum:
-            self._trace(f"check-quorum: heard from {active} of {len(self.voters)} voters; "
-                        "step down")
-            self._become_follower(self.current_term, None)
+        self.randomized_timeout = self.rng.randrange(o.election_timeout_min_ticks,
+                                                     o.election_timeout_max_ticks)
 
-    # ================================================================== elections (§5.2)
     def _start_election(self, transfer: bool) -> None:
         if self.options.pre_vote and not transfer:
             self._campaign(pre_vote=True, transfer=False)
@@ -418,12 +264,14 @@ class RaftCore:
             self._campaign(pre_vote=False, transfer=transfer)
 
     def _campaign(self, pre_vote: bool, transfer: bool) -> None:
+        """§5.2: increment currentTerm, vote for self, reset the election timer, send
+        RequestVote to all other servers. A pre-vote changes nothing (thesis §9.6)."""
         self._reset_election_timer()
         if pre_vote:
-            self.role = PRE_CANDIDATE
+            self.role = Role.PRE_CANDIDATE
             term = self.current_term + 1  # the term we would use; nothing changes yet
         else:
-            self.role = CANDIDATE
+            self.role = Role.CANDIDATE
             self.current_term += 1
             self.voted_for = self.node_id
             self._persist_hard_state()
@@ -431,7 +279,7 @@ class RaftCore:
         self.leader_id = None
         self.votes = {self.node_id}
         self._trace(f"{'pre-vote' if pre_vote else 'election'} for term {term}")
-        if self._count(self.votes) >= self.quorum:
+        if quorum.has_quorum(self.votes, self.voters):
             self._won_votes(pre_vote)
             return
         for peer in sorted(self.voters - {self.node_id}):
@@ -447,7 +295,7 @@ class RaftCore:
     def _heard_from_leader_recently(self) -> bool:
         """Thesis §4.2.3 / §9.6: ignore vote requests while a leader is believed alive
         (a leader always believes itself alive: its own election_elapsed is no lease)."""
-        if self.role == LEADER:
+        if self.role is Role.LEADER:
             return True
         return (self.leader_id is not None and
                 self.election_elapsed < self.options.election_timeout_min_ticks)
@@ -458,13 +306,15 @@ class RaftCore:
         if (sticky and not m.leadership_transfer and m.term > self.current_term
                 and self._heard_from_leader_recently()):
             return RequestVoteReply(self.current_term, False, m.pre_vote)
-        if m.term < self.current_term:
+        if m.term < self.current_term:  # 1. reply false if term < currentTerm
             return RequestVoteReply(self.current_term, False, m.pre_vote)
+        # 2. ... and candidate's log is at least as up-to-date as receiver's log (§5.4.1)
         up_to_date = self.log.is_up_to_date(m.last_log_index, m.last_log_term)
         if m.pre_vote:  # would we vote? change nothing
             return RequestVoteReply(m.term, up_to_date, True)
         if m.term > self.current_term:
             self._become_follower(m.term, None)
+        # 2. if votedFor is null or candidateId, and the log is up to date, grant vote
         granted = up_to_date and self.voted_for in (None, m.candidate_id)
         if granted:
             self.voted_for = m.candidate_id
@@ -477,20 +327,22 @@ class RaftCore:
         if reply.term > self.current_term and not (reply.pre_vote and reply.vote_granted):
             self._become_follower(reply.term, None)
             return
-        expected = PRE_CANDIDATE if request.pre_vote else CANDIDATE
-        if self.role != expected or request.term != (self.current_term + 1 if request.pre_vote
-                                                     else self.current_term):
+        expected = Role.PRE_CANDIDATE if request.pre_vote else Role.CANDIDATE
+        if self.role is not expected or request.term != (self.current_term + 1 if request.pre_vote
+                                                         else self.current_term):
             return  # a stale reply
         if reply.vote_granted:
             self.votes.add(src)
-            if self._count(self.votes) >= self.quorum:
+            if quorum.has_quorum(self.votes, self.voters):  # votes from a majority
                 self._won_votes(request.pre_vote)
 
     def _become_leader(self) -> None:
-        self.role, self.leader_id = LEADER, self.node_id
+        """Figure 2, Leaders: reinitialize nextIndex and matchIndex, send heartbeats."""
+        self.role, self.leader_id = Role.LEADER, self.node_id
         self._trace(f"leader for term {self.current_term}")
-        self.progress = {p: _Progress(next_index=self.log.last_index + 1) for p in self.peers}
-        self.leader_ticks, self.context_sent_tick = 0, {}
+        self.progress = {p: Progress(next_index=self.log.last_index + 1) for p in self.peers}
+        self.leader_ticks = 0
+        self.reads.forget_send_ticks()
         self.heartbeat_elapsed = 0
         self.election_elapsed = 0
         # §8: a no-op lets the leader commit (and learn) everything from earlier terms
@@ -498,16 +350,44 @@ class RaftCore:
         self._broadcast_append(heartbeat=True)
         self._maybe_commit()
 
-    # ================================================================== replication (§5.3)
+    def _tick_leader(self) -> None:
+        self.heartbeat_elapsed += 1
+        self.leader_ticks += 1
+        self.election_elapsed += 1
+        if self.transfer_target is not None and self.election_elapsed >= self.randomized_timeout:
+            self.transfer_target = None  # the transfer did not happen in time: carry on
+        if self.options.check_quorum and self.election_elapsed >= self.randomized_timeout:
+            self._check_quorum()
+            if self.role is not Role.LEADER:
+                return
+        if self.heartbeat_elapsed >= self.options.heartbeat_interval_ticks:
+            self.heartbeat_elapsed = 0
+            self._broadcast_append(heartbeat=True)
+
+    def _check_quorum(self) -> None:
+        """Thesis §6.2: a leader that has not heard from a majority within an election
+        timeout steps down, so a partitioned leader stops accepting requests."""
+        active = {self.node_id} | {peer for peer, p in self.progress.items()
+                                   if p.recently_active}
+        for p in self.progress.values():
+            p.recently_active = False
+        self.election_elapsed = 0
+        if not quorum.has_quorum(active, self.voters):
+            self._trace(f"check-quorum: heard from {len(active & self.voters)} of "
+                        f"{len(self.voters)} voters; step down")
+            self._become_follower(self.current_term, None)
+
+    # ================================================================== 3. log replication (§5.3)
     def _append(self, kind: EntryKind, command: bytes) -> int:
+        """Leaders append client commands to their own log (Leader Append-Only, §5.3)."""
         entry = Entry(self.current_term, self.log.last_index + 1, kind, command)
         self.log.append(entry)
-        self._ready.persist.append(("append", entry))
+        self._ready.persist.append(AppendEntry(entry))
         return entry.index
 
     def _broadcast_append(self, heartbeat: bool) -> None:
         if heartbeat and self.options.read_mode == "lease":
-            self._new_read_context()  # so replies tell when the follower heard from us
+            self.reads.new_round(self.leader_ticks)  # so replies tell when they heard us
         for peer in self.peers:
             self._send_append(peer, heartbeat)
 
@@ -517,13 +397,12 @@ class RaftCore:
         pr = self.progress.get(peer)
         if pr is None:  # no longer a member, or we are no longer the leader
             return
-        if pr.next_index <= self.log.snapshot_index or pr.snapshot is not None:
+        if pr.next_index <= self.log.snapshot_index or pr.state is ReplicaState.SNAPSHOT:
             self._send_snapshot_chunk(peer, pr)  # §7: what it lacks is compacted
             return
-        limit = self.options.max_inflight_append if pr.replicating else 1
-        if pr.inflight >= limit and not heartbeat:
+        if pr.inflight >= pr.window(self.options.max_inflight_append) and not heartbeat:
             return
-        if heartbeat and not pr.replicating:
+        if heartbeat and pr.state is ReplicaState.PROBE:
             pr.next_index = min(pr.next_index, self.log.last_index + 1)
         prev = pr.next_index - 1
         entries = self.log.slice(pr.next_index, self.options.max_batch_entries)
@@ -534,128 +413,17 @@ class RaftCore:
             return  # under load, a small batch waits for a reply in flight, which sends it
         self._send(peer, AppendEntries(self.current_term, self.node_id, prev,
                                        self.log.term_at(prev), entries, self.commit_index,
-                                       self.read_context))
+                                       self.reads.context))
         pr.inflight += 1
-        if pr.replicating and entries:
+        if pr.state is ReplicaState.REPLICATE and entries:
             pr.next_index = entries[-1].index + 1  # optimistic: the window moves on
-
-    def _send_snapshot_chunk(self, peer: str, pr: _Progress) -> None:
-        """Figure 13, leader side: one chunk in flight; the reply says where to go on."""
-        if pr.snapshot is None:
-            assert self.snapshot is not None, "entries compacted without a snapshot"
-            pr.snapshot, pr.snapshot_blob = self.snapshot, self.snapshot.encode()
-            pr.snapshot_offset, pr.replicating, pr.inflight = 0, False, 0
-            self._trace(f"sending snapshot at {self.snapshot.last_included_index} to {peer}")
-        if pr.inflight:
-            return
-        snap, blob, offset = pr.snapshot, pr.snapshot_blob, pr.snapshot_offset
-        end = offset + self.options.snapshot_chunk_bytes
-        self._send(peer, InstallSnapshot(
-            self.current_term, self.node_id, snap.last_included_index,
-            snap.last_included_term, offset, blob[offset:end], end >= len(blob)))
-        pr.inflight = 1
-
-    def on_install_snapshot(self, src: str, m: InstallSnapshot) -> InstallSnapshotReply:
-        """InstallSnapshot RPC, receiver implementation (Figure 13). Chunks are gathered in
-        memory; the whole snapshot is written atomically once the last one arrives."""
-        if m.term < self.current_term:  # 1. reply immediately if term < currentTerm
-            return InstallSnapshotReply(self.current_term)
-        if m.term > self.current_term or self.role != FOLLOWER or self.leader_id != m.leader_id:
-            self._become_follower(m.term, m.leader_id)
-        self._reset_election_timer()
-        if m.last_included_index <= self.commit_index:  # we already have all of it
-            return InstallSnapshotReply(self.current_term, 0, m.last_included_index)
-        key = (m.last_included_index, m.last_included_term)
-        if m.offset == 0 and (self._incoming is None or self._incoming[:2] != key):
-            self._incoming = (*key, bytearray())  # 2. create a new snapshot if first chunk
-        if self._incoming is None or self._incoming[:2] != key:
-            return InstallSnapshotReply(self.current_term, 0)  # start over from byte 0
-        buffer = self._incoming[2]
-        if m.offset != len(buffer):  # a lost or repeated chunk: ask for the right one
-            return InstallSnapshotReply(self.current_term, len(buffer))
-        buffer += m.data  # 3. write data into the snapshot at the given offset
-        if not m.done:  # 4. reply and wait for more data chunks
-            return InstallSnapshotReply(self.current_term, len(buffer))
-        self._incoming = None
-        try:
-            snap = Snapshot.decode(bytes(buffer))
-        except (ValueError, KeyError, TypeError) as e:  # nothing installed, nothing lost
-            raise InvalidRequest(f"snapshot at {m.last_included_index} from {src} does not "
-                                 f"decode: {e}") from None
-        if (snap.last_included_index, snap.last_included_term) != key:
-            raise InvalidRequest(f"snapshot from {src} says index {snap.last_included_index} "
-                                 f"term {snap.last_included_term}, the request {key}")
-        self._install_snapshot(snap)
-        return InstallSnapshotReply(self.current_term, len(buffer), m.last_included_index)
-
-    def _install_snapshot(self, snap: Snapshot) -> None:
-        """Figure 13 steps 5-8."""
-        index, term = snap.last_included_index, snap.last_included_term
-        if index <= self.log.last_index and self.log.term_at(index) == term:
-            self.log.compact(index, term)  # 6. retain log entries following it
-        else:
-            self.log.reset(index, term)  # 7. discard the entire log
-        self.snapshot, self.base_membership = snap, snap.membership
-        self.state_machine = KvStateMachine.restore(snap.data)  # 8. reset the state machine
-        self.commit_index = max(self.commit_index, index)
-        self.last_applied = index
-        self._recompute_membership()  # 8. ... and load the snapshot's configuration
-        self._persist_snapshot()  # 5. save the snapshot file (before the reply leaves)
-        self._ready.applied.append(snap)
-        self._trace(f"installed snapshot at {index} (term {term})")
-
-    def _persist_snapshot(self) -> None:
-        assert self.snapshot is not None
-        self._ready.persist.append(("snapshot", self.snapshot, self.current_term,
-                                    self.voted_for, tuple(self.log.entries())))
-
-    def _maybe_snapshot(self) -> None:
-        """§7: each server snapshots its own committed state once enough has been applied
-        since the last snapshot, then discards the log up to there."""
-        threshold = self.options.snapshot_threshold
-        if not threshold or self.last_applied - self.log.snapshot_index < threshold:
-            return
-        index = self.last_applied
-        self.snapshot = Snapshot(index, self.log.term_at(index), self._membership_at(index),
-                                 self.state_machine.snapshot())
-        self.base_membership = self.snapshot.membership
-        self.log.compact(index, self.snapshot.last_included_term)
-        self._persist_snapshot()
-        self._trace(f"snapshot at {index}; log compacted")
-
-    def _progress_for_reply(self, src: str, request_term: int, reply_term: int
-                            ) -> _Progress | None:
-        """A reply with a newer term turns us into a follower (§5.1); a stale one, or one
-        from a peer no longer in the configuration, is ignored. Else: src's progress."""
-        if reply_term > self.current_term:
-            self._become_follower(reply_term, None)
-            return None
-        if self.role != LEADER or request_term != self.current_term:
-            return None
-        return self.progress.get(src)
-
-    def on_install_snapshot_reply(self, src: str, request: InstallSnapshot,
-                                  reply: InstallSnapshotReply) -> None:
-        pr = self._progress_for_reply(src, request.term, reply.term)
-        if pr is None:
-            return
-        pr.inflight, pr.recently_active = 0, True
-        if pr.snapshot is None:
-            return  # a duplicate reply after the transfer finished
-        if reply.match_index:
-            pr.snapshot, pr.snapshot_blob = None, b""
-            pr.match_index = max(pr.match_index, reply.match_index)
-            pr.next_index = pr.match_index + 1
-            self._maybe_commit()
-        else:
-            pr.snapshot_offset = reply.next_offset
-        self._send_append(src)
 
     def on_append_entries(self, src: str, m: AppendEntries) -> AppendEntriesReply:
         """AppendEntries RPC, receiver implementation (Figure 2)."""
-        if m.term < self.current_term:  # rule 1
+        if m.term < self.current_term:  # 1. reply false if term < currentTerm
             return AppendEntriesReply(self.current_term, False)
-        if m.term > self.current_term or self.role != FOLLOWER or self.leader_id != m.leader_id:
+        if m.term > self.current_term or self.role is not Role.FOLLOWER \
+                or self.leader_id != m.leader_id:
             self._become_follower(m.term, m.leader_id)
         self._reset_election_timer()
         if m.prev_log_index < self.log.snapshot_index:
@@ -667,225 +435,200 @@ class RaftCore:
             m = AppendEntries(m.term, m.leader_id, self.log.snapshot_index,
                               self.log.snapshot_term, m.entries[skip:], m.leader_commit,
                               m.read_context)
-        if m.prev_log_index > self.log.last_index:  # rule 2, we are too short
+        # 2. reply false if log doesn't contain an entry at prevLogIndex whose term matches
+        if m.prev_log_index > self.log.last_index:  # we are too short
             return AppendEntriesReply(self.current_term, False, 0, self.log.last_index + 1, 0,
                                       m.read_context)
         prev_term = self.log.term_at(m.prev_log_index)
-        if prev_term != m.prev_log_term:  # rule 2, a conflicting term: skip all of it
+        if prev_term != m.prev_log_term:  # a conflicting term: skip all of it at once
             first = self.log.first_index_of_term(prev_term, m.prev_log_index)
             return AppendEntriesReply(self.current_term, False, 0, first, prev_term,
                                       m.read_context)
-        for entry in m.entries:  # rules 3 and 4
+        self._store_entries(src, m.entries)
+        match = m.prev_log_index + len(m.entries)
+        if m.leader_commit > self.commit_index:  # 5. commitIndex = min(leaderCommit, last new)
+            self.commit_index = max(self.commit_index, min(m.leader_commit, match))
+            self._apply_committed()
+        return AppendEntriesReply(self.current_term, True, match, 0, 0, m.read_context)
+
+    def _store_entries(self, src: str, entries: Sequence[Entry]) -> None:
+        """Figure 2, AppendEntries receiver rules 3 and 4."""
+        for entry in entries:
             if entry.index <= self.log.last_index:
                 if self.log.term_at(entry.index) == entry.term:
                     continue
+                # 3. an existing entry conflicts with a new one: delete it and all after
                 if entry.index <= self.commit_index:
                     raise AssertionError(f"leader {src} would overwrite committed index "
                                          f"{entry.index}")
                 self.log.truncate_from(entry.index)
                 self.durable_index = min(self.durable_index, entry.index - 1)
-                self._ready.persist.append(("truncate", entry.index))
+                self._ready.persist.append(TruncateFrom(entry.index))
                 if entry.index <= self.config_index:  # the configuration it set is gone
-                    self._recompute_membership()
-            self.log.append(entry)
-            self._ready.persist.append(("append", entry))
+                    self._set_membership(*latest_configuration(self.log.entries(),
+                                                               self.base_membership))
+            self.log.append(entry)  # 4. append any new entries not already in the log
+            self._ready.persist.append(AppendEntry(entry))
             if entry.kind == EntryKind.CONFIG:  # in force once in the log (thesis §4.1)
                 self._set_membership(Membership.decode(entry.command), entry.index)
-        match = m.prev_log_index + len(m.entries)
-        if m.leader_commit > self.commit_index:  # rule 5
-            self.commit_index = max(self.commit_index, min(m.leader_commit, match))
-            self._apply_committed()
-        return AppendEntriesReply(self.current_term, True, match, 0, 0, m.read_context)
 
     def on_append_entries_reply(self, src: str, request: AppendEntries,
                                 reply: AppendEntriesReply) -> None:
         pr = self._progress_for_reply(src, request.term, reply.term)
         if pr is None:
             return
-        if pr.snapshot is not None:  # a late reply from before the snapshot transfer:
-            pr.recently_active = True  # its chunk's window (inflight) is not ours to touch
-            self._ack_reads(src, reply.read_context)
+        pr.recently_active = True
+        self.reads.ack(src, reply.read_context, self._is_quorum)
+        if pr.state is ReplicaState.SNAPSHOT:  # a late reply from before the transfer:
+            self._serve_reads()  # its window (inflight) is the chunk's, not ours to touch
             return
         pr.inflight = max(0, pr.inflight - 1)
-        pr.recently_active = True
-        self._ack_reads(src, reply.read_context)
-        sent = self.context_sent_tick.get(reply.read_context, -1)
+        sent = self.reads.sent_tick.get(reply.read_context, -1)
         pr.lease_from_tick = max(pr.lease_from_tick, sent)
         if reply.success:
-            if reply.match_index > pr.match_index:
-                pr.match_index = reply.match_index
+            pr.match_index = max(pr.match_index, reply.match_index)
             pr.next_index = max(pr.next_index, pr.match_index + 1)
-            pr.replicating = True
+            pr.become_replicate()
             self._maybe_commit()
             if self.transfer_target == src and pr.match_index == self.log.last_index:
                 self._send(src, TimeoutNow(self.current_term, self.node_id))
         else:
             self._back_up(pr, reply)
+        self._serve_reads()
         self._send_append(src)
 
-    def _back_up(self, pr: _Progress, reply: AppendEntriesReply) -> None:
+    def _back_up(self, pr: Progress, reply: AppendEntriesReply) -> None:
         """Fast backtracking: jump over the follower's whole conflicting term (§5.3)."""
         next_index = reply.conflict_index
         if reply.conflict_term:
             last = self.log.last_index_of_term(reply.conflict_term)
             if last:
                 next_index = last + 1
-        pr.next_index = max(pr.match_index + 1, min(next_index, self.log.last_index + 1), 1)
-        pr.replicating = False
-        pr.inflight = 0
+        pr.become_probe(max(pr.match_index + 1, min(next_index, self.log.last_index + 1), 1))
 
     def on_send_failed(self, dst: NodeId, request: Any) -> None:
-        if isinstance(request, InstallSnapshot) and dst in self.progress:
-            self.progress[dst].inflight = 0  # the chunk is resent at the next heartbeat
-        if isinstance(request, AppendEntries) and self.role == LEADER and dst in self.progress:
-            pr = self.progress[dst]
+        pr = self.progress.get(dst) if self.role is Role.LEADER else None
+        if pr is None:
+            return
+        if isinstance(request, InstallSnapshot):
+            pr.inflight = 0  # the chunk is resent at the next heartbeat
+        elif isinstance(request, AppendEntries):
             pr.inflight = max(0, pr.inflight - 1)
-            if pr.replicating:  # something in the window was lost: probe from what matched
-                pr.replicating, pr.inflight = False, 0
-                pr.next_index = pr.match_index + 1
+            if pr.state is ReplicaState.REPLICATE:  # part of the window was lost: probe
+                pr.become_probe(pr.match_index + 1)  # from what is known to match
 
+    # ================================================================== 4. commitment (§5.4)
     def _maybe_commit(self) -> None:
         """§5.4.2 / Figure 8: commit N only if log[N].term == currentTerm and a majority
         has matchIndex >= N. Earlier entries commit with it (Log Matching). N is the
         highest index a majority of voters holds; if its term is older, so are all
         before it, and nothing can be committed by counting yet."""
-        matches = [p.match_index for peer, p in self.progress.items() if peer in self.voters]
-        if self.node_id in self.voters:  # our own copy counts once it is on our disk
-            matches.append(min(self.log.last_index, self.durable_index))
-        if len(matches) < self.quorum:
-            return
-        n = sorted(matches, reverse=True)[self.quorum - 1]
+        match = {peer: p.match_index for peer, p in self.progress.items()}
+        match[self.node_id] = min(self.log.last_index, self.durable_index)  # once on disk
+        n = quorum.committed_index(match, self.voters)
         if n > self.commit_index and self.log.term_at(n) == self.current_term:
             self.commit_index = n
             self._apply_committed()
-            self._serve_reads()
             self._step_down_if_removed()
 
-    def _step_down_if_removed(self) -> None:
-        """Thesis §4.2.2: a leader that is not in the configuration it just committed
-        hands over; it managed the cluster, without counting itself, until then."""
-        if self.role == LEADER and self.node_id not in self.voters \
-                and self.commit_index >= self.config_index:
-            self._trace("removed from the configuration: step down")
-            self._become_follower(self.current_term, None)
-
-    # ================================================================== applying
+    # ================================================================== 5. applying
     def _apply_committed(self) -> None:
         """All servers: while commitIndex > lastApplied, apply log[lastApplied + 1]."""
         while self.last_applied < self.commit_index:
             self.last_applied += 1
             entry = self.log.entry(self.last_applied)
-            result: KvResult | Membership | None = None
             if entry.kind == EntryKind.NORMAL:
-                result = self.state_machine.apply(KvCommand.decode(entry.command))
+                self.kv.apply(entry.index, entry.term, entry.command, self._ready.answers)
             elif entry.kind == EntryKind.CONFIG:
-                result = Membership.decode(entry.command)
+                self.kv.settle(entry.index, entry.term, Membership.decode(entry.command),
+                               self._ready.answers)
             self._ready.applied.append(entry)
-            waiting = self.proposals.pop(entry.index, None)
-            if waiting is not None:
-                request_id, term = waiting
-                if term == entry.term:
-                    self._ready.answers.append(Answer(request_id, result))
-                else:
-                    self._ready.answers.append(Answer(request_id, error=Unavailable(
-                        "leadership lost before the proposal committed")))
-        if self.role == LEADER:
+        if self.role is Role.LEADER:
             self._serve_reads()
         self._maybe_snapshot()
 
-    # ================================================================== clients
+    # ================================================================== 6. clients (§8, thesis §6)
     def submit(self, request_id: Any, command: Any) -> None:
         if isinstance(command, TransferLeadership):
             self._transfer(request_id, command.target)
             return
         if not isinstance(command, KvCommand | ChangeMembership):
-            self._ready.answers.append(Answer(request_id, error=InvalidRequest(
+            self._reject(request_id, InvalidRequest(
                 f"Raft serves KvCommand, ChangeMembership and TransferLeadership, not "
-                f"{type(command).__name__}")))
+                f"{type(command).__name__}"))
             return
-        if self.role != LEADER or self.transfer_target is not None:
-            self._ready.answers.append(Answer(request_id, error=NotLeader(self.leader_id)))
+        if self.role is not Role.LEADER or self.transfer_target is not None:
+            self._reject(request_id, NotLeader(self.leader_id))
             return
         if isinstance(command, ChangeMembership):
             self._change_membership(request_id, command)
-            return
-        if command.is_read:
-            self._read_index(request_id, command.key)
-            return
-        index = self._append(EntryKind.NORMAL, command.encode())
-        self.proposals[index] = (request_id, self.current_term)
-        # batching: entries proposed before the driver next drains the outbox travel
-        # together, behind one fsync and one AppendEntries per follower (see ready())
+        elif command.is_read:
+            self._read(request_id, command.key)
+        else:
+            self._propose(request_id, EntryKind.NORMAL, command.encode())
+
+    def _propose(self, request_id: Any, kind: EntryKind, command: bytes,
+                 configuration: Membership | None = None) -> None:
+        """Append a command; its proposer is answered once it is applied. Entries
+        proposed before the driver next drains the outbox travel together, behind one
+        fsync and one AppendEntries per follower (batching, see ``ready()``)."""
+        index = self._append(kind, command)
+        if configuration is not None:  # in force from the moment it is appended (§4.1)
+            self._set_membership(configuration, index)
+        self.kv.propose(index, self.current_term, request_id)
         self._replicate_pending = True
         self._maybe_commit()
 
-    def _read_index(self, request_id: Any, key: str) -> None:
+    def _reject(self, request_id: Any, error: Exception) -> None:
+        self._ready.answers.append(Answer(request_id, error=error))
+
+    def _read(self, request_id: Any, key: str) -> None:
         """Thesis §6.4: record commitIndex, confirm leadership with a heartbeat round,
         then answer once the state machine has applied up to that index."""
         if self._lease_valid() and self.log.term_at(self.commit_index) == self.current_term:
-            self._ready.answers.append(Answer(request_id, self.state_machine.read(key)))
+            self._ready.answers.append(Answer(request_id, self.kv.read(key)))
             return
-        self._new_read_context()
-        read = _Read(request_id, key, self.commit_index, {self.node_id})
-        self.reads[self.read_context] = read
-        if self._count(read.acks) >= self.quorum:
-            read.confirmed = True
+        self.reads.new_round(self.leader_ticks)
+        self.reads.add(PendingRead(request_id, key, self.commit_index, {self.node_id}))
+        if quorum.has_quorum({self.node_id}, self.voters):
+            self.reads.ack(self.node_id, self.reads.context, self._is_quorum)
             self._serve_reads()
             return
         for peer in self.peers:
             self._send_append(peer, heartbeat=True)
 
-    def _new_read_context(self) -> None:
-        """Number a round of AppendEntries; remember when it left (bounded history)."""
-        self.read_context += 1
-        self.context_sent_tick[self.read_context] = self.leader_ticks
-        self.context_sent_tick.pop(self.read_context - 4 * self.options.max_inflight_append
-                                   - 64, None)
+    def _is_quorum(self, nodes: set[str]) -> bool:
+        return quorum.has_quorum(nodes, self.voters)
 
     def _lease_valid(self) -> bool:
-        """Thesis §6.4.1 lease reads. A majority answered requests we sent at ticks >= t,
-        and each of them refuses votes for election_timeout_min_ticks after hearing from
-        us (leader stickiness, §4.2.3), so no other leader exists before
-        t + election_timeout_min_ticks. Clock assumption: tick rates of any two nodes
-        differ by less than 20%, hence the lease is cut to 80% of that bound."""
+        """Thesis §6.4.1 lease reads (see reads.py). Clock assumption: tick rates of any
+        two nodes differ by less than 20%, hence the lease is cut to 80% of the minimum
+        election timeout."""
         if self.options.read_mode != "lease" or self.transfer_target is not None:
             return False
         if self.node_id not in self.voters:
             return False
         lease_ticks = (self.options.election_timeout_min_ticks * 4) // 5
-        starts = sorted((p.lease_from_tick for peer, p in self.progress.items()
-                         if peer in self.voters), reverse=True)
-        start = self.leader_ticks if self.quorum == 1 else starts[self.quorum - 2]
-        return start >= 0 and self.leader_ticks < start + lease_ticks
-
-    def _ack_reads(self, src: str, context: int) -> None:
-        for ctx, read in self.reads.items():
-            if ctx <= context and not read.confirmed:
-                read.acks.add(src)
-                read.confirmed = self._count(read.acks) >= self.quorum
-        self._serve_reads()
+        starts = [p.lease_from_tick for peer, p in self.progress.items() if peer in self.voters]
+        return lease_holds(starts, self.quorum, self.leader_ticks, lease_ticks)
 
     def _serve_reads(self) -> None:
         """A read is served once confirmed, once the leader has committed an entry of its
         own term (so commitIndex is current, §8), and once applied up to its index."""
-        if not self.reads or self.log.term_at(self.commit_index) != self.current_term:
+        if not self.reads.pending or self.log.term_at(self.commit_index) != self.current_term:
             return
-        for ctx in sorted(self.reads):
-            read = self.reads[ctx]
-            if read.confirmed and self.last_applied >= read.read_index:
-                del self.reads[ctx]
-                self._ready.answers.append(Answer(read.request_id,
-                                                  self.state_machine.read(read.key)))
+        for read in self.reads.take_servable(self.last_applied):
+            self._ready.answers.append(Answer(read.request_id, self.kv.read(read.key)))
 
     def _transfer(self, request_id: Any, target: str) -> None:
         """Thesis §3.10: stop taking requests, bring the target up to date, TimeoutNow."""
-        if self.role != LEADER:
-            self._ready.answers.append(Answer(request_id, error=NotLeader(self.leader_id)))
+        if self.role is not Role.LEADER:
+            self._reject(request_id, NotLeader(self.leader_id))
             return
         if target not in self.progress or target not in self.voters:
-            self._ready.answers.append(Answer(request_id, error=InvalidRequest(
+            self._reject(request_id, InvalidRequest(
                 f"cannot transfer leadership to {target!r}: not a voting peer of "
-                f"{self.node_id}")))
+                f"{self.node_id}"))
             return
         self.transfer_target = target
         if self.progress[target].match_index == self.log.last_index:
@@ -895,11 +638,136 @@ class RaftCore:
         self._ready.answers.append(Answer(request_id, target))
 
     def on_timeout_now(self, src: str, m: TimeoutNow) -> TimeoutNowReply:
-        if m.term == self.current_term and self.role == FOLLOWER:
+        if m.term == self.current_term and self.role is Role.FOLLOWER:
             self._campaign(pre_vote=False, transfer=True)
         return TimeoutNowReply(self.current_term)
 
-    # ================================================================== dispatch
+    # ================================================================== 7. membership (thesis §4)
+    def _set_membership(self, membership: Membership, index: int) -> None:
+        if membership != self.membership:
+            self._trace(f"configuration at {index}: {membership.describe()}")
+        self.membership, self.config_index = membership, index
+        if self.role is Role.LEADER:  # replicate to new members, forget removed ones
+            for peer in self.peers:
+                if peer not in self.progress:
+                    self.progress[peer] = Progress(next_index=self.log.last_index + 1)
+            for gone in set(self.progress) - set(self.peers):
+                del self.progress[gone]
+
+    def _change_membership(self, request_id: Any, change: ChangeMembership) -> None:
+        """Thesis §4.1: one server at a time, one change in flight, and (§4.1's fix, Ongaro
+        2015) only once the leader has committed an entry of its own term."""
+        if self.config_index > self.commit_index:
+            self._reject(request_id, Unavailable(f"the membership change at index "
+                                                 f"{self.config_index} is not committed yet"))
+            return
+        if self.log.term_at(self.commit_index) != self.current_term:
+            self._reject(request_id, Unavailable("the new leader has not committed an "
+                                                 "entry of its term yet"))
+            return
+        plan = plan_change(self.membership, change, self.known_nodes,
+                           lambda n: self.progress[n].match_index if n in self.progress else 0,
+                           self.commit_index)
+        if isinstance(plan, Exception):
+            self._reject(request_id, plan)
+        elif plan == self.membership:
+            self._ready.answers.append(Answer(request_id, plan))  # already so
+        else:
+            self._propose(request_id, EntryKind.CONFIG, plan.encode(), configuration=plan)
+
+    def _step_down_if_removed(self) -> None:
+        """Thesis §4.2.2: a leader that is not in the configuration it just committed
+        hands over; it managed the cluster, without counting itself, until then."""
+        if self.role is Role.LEADER and self.node_id not in self.voters \
+                and self.commit_index >= self.config_index:
+            self._trace("removed from the configuration: step down")
+            self._become_follower(self.current_term, None)
+
+    # ================================================================== 8. log compaction (§7)
+    def _maybe_snapshot(self) -> None:
+        """§7: each server snapshots its own committed state once enough has been applied
+        since the last snapshot, then discards the log up to there."""
+        threshold = self.options.snapshot_threshold
+        if not threshold or self.last_applied - self.log.snapshot_index < threshold:
+            return
+        index = self.last_applied
+        self.snapshot = Snapshot(index, self.log.term_at(index),
+                                 configuration_at(self.log.entries(), index,
+                                                  self.base_membership),
+                                 self.kv.snapshot())
+        self.base_membership = self.snapshot.membership
+        self.log.compact(index, self.snapshot.last_included_term)
+        self._persist_snapshot()
+        self._trace(f"snapshot at {index}; log compacted")
+
+    def _persist_snapshot(self) -> None:
+        assert self.snapshot is not None
+        self._ready.persist.append(SaveSnapshot(
+            self.snapshot, HardState(self.current_term, self.voted_for),
+            tuple(self.log.entries())))
+
+    def _send_snapshot_chunk(self, peer: str, pr: Progress) -> None:
+        """Figure 13, leader side: one chunk in flight; the reply says where to go on."""
+        if pr.snapshot is None:
+            assert self.snapshot is not None, "entries compacted without a snapshot"
+            pr.become_snapshot(SnapshotSender(self.snapshot))
+            self._trace(f"sending snapshot at {self.snapshot.last_included_index} to {peer}")
+        if pr.inflight or pr.snapshot is None:
+            return
+        self._send(peer, pr.snapshot.chunk(self.current_term, self.node_id,
+                                           self.options.snapshot_chunk_bytes))
+        pr.inflight = 1
+
+    def on_install_snapshot(self, src: str, m: InstallSnapshot) -> InstallSnapshotReply:
+        """InstallSnapshot RPC, receiver implementation (Figure 13). Chunks are gathered in
+        memory; the whole snapshot is written atomically once the last one arrives."""
+        if m.term < self.current_term:  # 1. reply immediately if term < currentTerm
+            return InstallSnapshotReply(self.current_term)
+        if m.term > self.current_term or self.role is not Role.FOLLOWER \
+                or self.leader_id != m.leader_id:
+            self._become_follower(m.term, m.leader_id)
+        self._reset_election_timer()
+        if m.last_included_index <= self.commit_index:  # we already have all of it
+            return InstallSnapshotReply(self.current_term, 0, m.last_included_index)
+        next_offset, snap = self.incoming_snapshot.receive(src, m)  # 2.-4.
+        if snap is None:
+            return InstallSnapshotReply(self.current_term, next_offset)
+        self._install_snapshot(snap)
+        return InstallSnapshotReply(self.current_term, next_offset, m.last_included_index)
+
+    def _install_snapshot(self, snap: Snapshot) -> None:
+        """Figure 13 steps 5-8."""
+        index, term = snap.last_included_index, snap.last_included_term
+        if index <= self.log.last_index and self.log.term_at(index) == term:
+            self.log.compact(index, term)  # 6. retain log entries following it
+        else:
+            self.log.reset(index, term)  # 7. discard the entire log
+        self.snapshot, self.base_membership = snap, snap.membership
+        self.kv.restore(snap.data)  # 8. reset the state machine using snapshot contents
+        self.commit_index = max(self.commit_index, index)
+        self.last_applied = index
+        # 8. ... and load the snapshot's cluster configuration
+        self._set_membership(*latest_configuration(self.log.entries(), self.base_membership))
+        self._persist_snapshot()  # 5. save the snapshot file (before the reply leaves)
+        self._ready.applied.append(snap)
+        self._trace(f"installed snapshot at {index} (term {term})")
+
+    def on_install_snapshot_reply(self, src: str, request: InstallSnapshot,
+                                  reply: InstallSnapshotReply) -> None:
+        pr = self._progress_for_reply(src, request.term, reply.term)
+        if pr is None:
+            return
+        pr.inflight, pr.recently_active = 0, True
+        if pr.snapshot is None:
+            return  # a duplicate reply after the transfer finished
+        if reply.match_index:
+            pr.snapshot_done(reply.match_index)
+            self._maybe_commit()
+        else:
+            pr.snapshot.offset = reply.next_offset
+        self._send_append(src)
+
+    # ================================================================== the driver interface
     def on_message(self, src: NodeId, msg: Any) -> Any:
         match msg:
             case RequestVote():
@@ -923,3 +791,42 @@ class RaftCore:
             case TimeoutNow(), TimeoutNowReply():
                 if reply.term > self.current_term:
                     self._become_follower(reply.term, None)
+
+    def ready(self) -> Ready:
+        if self._replicate_pending:
+            self._replicate_pending = False
+            if self.role is Role.LEADER:
+                for peer in self.peers:
+                    self._send_append(peer)
+        ready, self._ready = self._ready, Ready()
+        if ready.persist:
+            self._draining.append(self.log.last_index)
+        return ready
+
+    def on_persisted(self) -> None:
+        """The driver wrote the oldest drained Ready's persist to disk (thesis §10.2.1):
+        our log is durable up to what it held, so our own copy may now count."""
+        if self._draining:
+            self.durable_index = self._draining.popleft()
+        if self.role is Role.LEADER:
+            self._maybe_commit()
+
+    def status(self) -> NodeStatus:
+        """Figure 2's state by name; on a leader, each follower's next_index/match_index."""
+        details = {"commit_index": str(self.commit_index),
+                   "last_applied": str(self.last_applied),
+                   "voted_for": self.voted_for or "",
+                   "last_log_index": str(self.log.last_index),
+                   "last_log_term": str(self.log.last_term),
+                   "read_mode": self.options.read_mode,
+                   "snapshot_index": str(self.log.snapshot_index),
+                   "log_entries_in_memory": str(len(self.log)),
+                   "voters": ",".join(sorted(self.voters)),
+                   "learners": ",".join(sorted(self.membership.learners))}
+        for peer, pr in sorted(self.progress.items()):
+            details[f"next_index.{peer}"] = str(pr.next_index)
+            details[f"match_index.{peer}"] = str(pr.match_index)
+        if self.transfer_target is not None:
+            details["transfer_target"] = self.transfer_target
+        return NodeStatus(role=self.role.value, epoch=self.current_term,
+                          leader_id=self.leader_id or "", details=details)

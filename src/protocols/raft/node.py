@@ -10,23 +10,10 @@ from typing import TYPE_CHECKING, Any
 import grpc.aio
 
 from protocols._pb import kv_pb2_grpc, raft_pb2, raft_pb2_grpc
-from protocols.kv.commands import KvCommand
 from protocols.kv.service import SERVICE_NAME, KvServicer
 from protocols.raft import SPEC, RaftSpec
-from protocols.raft.messages import (
-    AppendEntries,
-    AppendEntriesReply,
-    ChangeMembership,
-    InstallSnapshot,
-    InstallSnapshotReply,
-    Membership,
-    RequestVote,
-    RequestVoteReply,
-    TimeoutNow,
-    TimeoutNowReply,
-    TransferLeadership,
-)
-from protocols.runtime.shell import Route
+from protocols.raft.messages import ChangeMembership, Membership, TransferLeadership
+from protocols.runtime.shell import ProtocolShell, routes_for
 
 if TYPE_CHECKING:
     from protocols.runtime.host import NodeHost
@@ -58,28 +45,15 @@ class RaftAdminServicer(raft_pb2_grpc.RaftAdminServicer):
         return raft_pb2.TransferLeadershipReply(target=target)
 
 
-class RaftShell:
+class RaftShell(ProtocolShell):
     name = "raft"
     spec: RaftSpec = SPEC
-    routes = (
-        Route(_SERVICE, "RequestVote", RequestVote, raft_pb2.RequestVote, RequestVoteReply,
-              raft_pb2.RequestVoteReply),
-        Route(_SERVICE, "AppendEntries", AppendEntries, raft_pb2.AppendEntries,
-              AppendEntriesReply, raft_pb2.AppendEntriesReply),
-        Route(_SERVICE, "InstallSnapshot", InstallSnapshot, raft_pb2.InstallSnapshot,
-              InstallSnapshotReply, raft_pb2.InstallSnapshotReply),
-        Route(_SERVICE, "TimeoutNow", TimeoutNow, raft_pb2.TimeoutNow, TimeoutNowReply,
-              raft_pb2.TimeoutNowReply),
-    )
+    routes = routes_for(SPEC, _SERVICE, raft_pb2)
 
     def add_services(self, server: grpc.aio.Server, host: NodeHost) -> list[str]:
         kv_pb2_grpc.add_KvServicer_to_server(KvServicer(host), server)
         raft_pb2_grpc.add_RaftAdminServicer_to_server(RaftAdminServicer(host), server)
         return [SERVICE_NAME, ADMIN_SERVICE_NAME]
-
-    def bench_command(self, i: int, payload: str) -> KvCommand:
-        """Admin.Load proposes puts at the leader (like a library client of PySyncObj)."""
-        return KvCommand("put", f"bench{i % 1000}", payload or str(i))
 
 
 SHELL = RaftShell()

@@ -2,12 +2,12 @@
 votedFor and the log, written through the write-ahead log and fsynced — once per
 ``Ready`` batch — before the node answers a vote or acknowledges entries.
 
-Records: ``("hard", term, voted_for)``, ``("append", Entry)``, ``("truncate", index)``,
-and ``("snapshot", Snapshot, term, voted_for, entries)`` for log compaction (§7): the
-snapshot is written atomically to ``snapshot.bin`` (temp file, fsync, rename, fsync of
-the directory), *then* the WAL is atomically rewritten to the hard state, a ``base``
-record (the snapshot's last included index and term) and the entries after it. A crash
-between the two leaves the new snapshot and the old WAL; recovery drops the entries the
+The core hands it typed records (``records.py``): ``HardState``, ``AppendEntry``,
+``TruncateFrom``, and ``SaveSnapshot`` for log compaction (§7): the snapshot is written
+atomically to ``snapshot.bin`` (temp file, fsync, rename, fsync of the directory),
+*then* the WAL is atomically rewritten to the hard state, a ``base`` record (the
+snapshot's last included index and term) and the entries after it. A crash between the
+two leaves the new snapshot and the old WAL; recovery drops the entries the
 snapshot covers. Recovery replays the records in order.
 """
 
@@ -16,12 +16,14 @@ from __future__ import annotations
 import json
 import zlib
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import dataclass
 
 from protocols.common.errors import StorageError
 from protocols.common.fs import FileSystem
 from protocols.common.wal import SyncPolicy, WriteAheadLog
+from protocols.contract import Storage
 from protocols.raft.messages import Entry, EntryKind, Snapshot
+from protocols.raft.records import AppendEntry, HardState, PersistRecord, SaveSnapshot, TruncateFrom
 
 _SNAPSHOT_MAGIC = b"RAFTSNP1"
 
@@ -38,16 +40,24 @@ class RecoveredState:
         self.snapshot: Snapshot | None = None
 
 
-def _encode(record: Any) -> bytes:
+@dataclass(frozen=True, slots=True)
+class _Base:
+    """The log starts after (index, term): the snapshot's last included entry."""
+
+    index: int
+    term: int
+
+
+def _encode(record: PersistRecord | _Base) -> bytes:
     match record:
-        case ("hard", term, voted_for):
+        case HardState(term, voted_for):
             return json.dumps(["h", term, voted_for]).encode()
-        case ("append", Entry() as e):
+        case AppendEntry(e):
             return json.dumps(["a", e.term, e.index, int(e.kind),
                                e.command.decode("latin-1")]).encode()
-        case ("truncate", index):
+        case TruncateFrom(index):
             return json.dumps(["t", index]).encode()
-        case ("base", index, term):
+        case _Base(index, term):
             return json.dumps(["b", index, term]).encode()
     raise AssertionError(f"unknown Raft storage record {record!r}")
 
@@ -115,7 +125,7 @@ def _apply_snapshot(state: RecoveredState, snap: Snapshot, path: str) -> None:
     state.base_index, state.base_term = index, term
 
 
-class RaftStorage:
+class RaftStorage(Storage):
     def __init__(self, fs: FileSystem, data_dir: str, sync: SyncPolicy = SyncPolicy.ALWAYS
                  ) -> None:
         fs.makedirs(data_dir)
@@ -134,26 +144,26 @@ class RaftStorage:
                                f"but the snapshot holding the entries before it "
                                f"({self.snapshot_path}) is missing")
 
-    def save(self, records: Sequence[Any]) -> None:
+    def save(self, records: Sequence[PersistRecord]) -> None:
         """One write and one fsync for the whole batch (a snapshot splits the batch)."""
         batch: list[bytes] = []
         for r in records:
-            if r[0] != "snapshot":
+            if not isinstance(r, SaveSnapshot):
                 batch.append(_encode(r))
                 continue
             if batch:
                 self.wal.append(batch)
                 batch = []
-            self._save_snapshot(*r[1:])
+            self._save_snapshot(r)
         if batch:
             self.wal.append(batch)
 
-    def _save_snapshot(self, snap: Snapshot, term: int, voted_for: str | None,
-                       entries: Sequence[Entry]) -> None:
+    def _save_snapshot(self, r: SaveSnapshot) -> None:
+        snap = r.snapshot
         self.fs.write_atomic(self.snapshot_path, _encode_snapshot(snap))
-        self.wal.rewrite([_encode(("hard", term, voted_for)),
-                          _encode(("base", snap.last_included_index, snap.last_included_term)),
-                          *(_encode(("append", e)) for e in entries)])
+        self.wal.rewrite([_encode(r.hard_state),
+                          _encode(_Base(snap.last_included_index, snap.last_included_term)),
+                          *(_encode(AppendEntry(e)) for e in r.entries)])
         self.snapshots_written += 1
 
     def close(self) -> None:

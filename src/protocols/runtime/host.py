@@ -6,11 +6,12 @@ into core inputs and core outputs into the world:
 * gRPC requests from peers (``Route``s) -> ``core.on_message`` -> reply;
 * a ticker -> ``core.tick()`` every ``tick_ms``;
 * client commands (``submit``) -> ``core.submit`` -> an awaitable answer;
-* after inputs, the pump: persist (write + fsync) -> send -> apply -> answer, the order
-  that makes "persist before you speak" true. The write and fsync run on a thread, so
-  the event loop keeps taking requests meanwhile, and everything that arrived during
-  one fsync shares the next (group commit); a peer's reply leaves only once the input
-  that produced it is durable;
+* after inputs, the contract's ``Pump``: persist (write + fsync) -> send -> apply ->
+  answer, the order that makes "persist before you speak" true. The write and fsync
+  run on a thread, so the event loop keeps taking requests meanwhile, and everything
+  that arrived during one fsync shares the next (group commit); a peer's reply leaves
+  only once the input that produced it is durable, a deferred reply when the core emits
+  it, and a one-way message gets no reply at all;
 * per-peer sender tasks drain bounded per-peer queues, so the core never waits on the
   network and a slow peer never slows the others.
 
@@ -52,10 +53,20 @@ from protocols.common.errors import (
 )
 from protocols.common.fs import OsFileSystem
 from protocols.common.ids import NodeId
-from protocols.common.outbox import Answer, Envelope
+from protocols.contract import (
+    Answer,
+    Core,
+    Deferred,
+    Envelope,
+    NodeContext,
+    NodeStatus,
+    Pump,
+    PumpActions,
+    Reply,
+    Storage,
+)
 from protocols.runtime.codec import from_proto, to_proto
 from protocols.runtime.config import NodeConfig, parse_address
-from protocols.runtime.core import Core, NodeStatusInfo, Storage, act_on, notify_persisted
 from protocols.runtime.errors import abort_with
 from protocols.runtime.faults import LinkFaults, MessageFaults
 from protocols.runtime.shell import ProtocolShell, Route
@@ -108,16 +119,14 @@ class NodeHost:
                                    self.faults)
         self.core: Core
         self.storage: Storage
+        self.pump: Pump
         self.started_at = time.monotonic()
         self.pings_received: dict[str, int] = {}
-        self.applied_hooks: list[Callable[[Any], None]] = []
         self._routes_by_type: dict[type[Any], Route] = {r.request_type: r for r in shell.routes}
         self._senders: dict[NodeId, _PeerSender] = {}
         self._answers: dict[int, asyncio.Future[Any]] = {}
+        self._deferred: dict[Deferred, asyncio.Future[Any]] = {}
         self._next_request_id = 0
-        self._inputs = 0  # core inputs so far
-        self._durable = 0  # inputs whose outbox has been persisted and acted on
-        self._waiters: list[tuple[int, asyncio.Future[None]]] = []
         self._pump_wake = asyncio.Event()
         self._io = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="wal")
         self._stop = asyncio.Event()
@@ -166,13 +175,14 @@ class NodeHost:
         self._lock_data_dir(data_dir)
         rng = random.Random(f"{self.config.seed}/{self.node_id}")
         try:
-            parts = self.shell.spec.create_node(
-                self.node_id, sorted(self.config.peers), OsFileSystem(), data_dir, rng,
-                self.config.options,
-            )
+            parts = self.shell.spec.create_node(NodeContext(
+                self.node_id, tuple(sorted(self.config.peers)), OsFileSystem(), data_dir, rng,
+                time.monotonic, self.config.options, self.config.tick_s))
         except StorageError as e:
             raise StartupError(f"node {self.node_id}: cannot recover from {data_dir}: {e}") from e
         self.core, self.storage = parts.core, parts.storage
+        self.pump = Pump(self.core, PumpActions(send=self._send, reply=self._reply,
+                                                answer=self._answer, trace=self._trace))
 
     def _lock_data_dir(self, data_dir: str) -> None:
         """Two processes on one data dir would corrupt it: refuse the second."""
@@ -259,61 +269,52 @@ class NodeHost:
     # ------------------------------------------------------------------ the pump
     def _input(self) -> int:
         """Note that the core took an input; the pump will drain what it produced."""
-        self._inputs += 1
         self._pump_wake.set()
-        return self._inputs
+        return self.pump.note_input()
 
     async def _durable_after(self, seq: int) -> None:
-        """Wait until the outbox of input ``seq`` has been persisted (and acted on)."""
-        if self._durable >= seq:
-            return
+        """Wait until the output of input ``seq`` has been persisted (and acted on)."""
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiters.append((seq, fut))
+
+        def release() -> None:
+            if not fut.done():  # the handler may have been cancelled meanwhile
+                fut.set_result(None)
+
+        self.pump.after_durable(seq, release)
         await fut
 
     async def _pump_loop(self) -> None:
-        """Drain the core's outbox: persist (on the WAL thread) -> send -> apply -> answer.
-        One Ready at a time, in order; inputs that arrive during a write go in the next."""
+        """Drive the Pump: writes (WAL write + fsync) run on the I/O thread, one at a
+        time; inputs that arrive meanwhile go into the next write (group commit)."""
         loop = asyncio.get_running_loop()
         while True:
             await self._pump_wake.wait()
             self._pump_wake.clear()
-            covered = self._inputs
-            ready = self.core.ready()
-            if ready.persist:
-                write = loop.run_in_executor(self._io, self.storage.save, ready.persist)
-                for envelope in ready.messages:
-                    if envelope.ahead_of_persist:
-                        self._send(envelope)
-                await write
-                notify_persisted(self.core)  # may commit: drained in the next round
-                self._input()
-            act_on(ready, self._send, self._apply, self._answer, self._trace,
-                   sent_ahead=bool(ready.persist))
-            self._durable = covered
-            if self._waiters:
-                waiting, self._waiters = self._waiters, []
-                for seq, fut in waiting:
-                    if seq > covered:
-                        self._waiters.append((seq, fut))
-                    elif not fut.done():
-                        fut.set_result(None)
+            while self.pump.needs_step:
+                write = self.pump.step()
+                if write is not None:
+                    await loop.run_in_executor(self._io, self.storage.save, write.records)
+                    self.pump.write_done()
 
     def _send(self, envelope: Envelope) -> None:
         sender = self._senders.get(envelope.dst)
         if sender is None:  # not started yet, or not a peer: the message is lost
-            self.core.on_send_failed(envelope.dst, envelope.msg)
-            self._input()
+            self._send_failed(envelope)
             return
         try:
             sender.queue.put_nowait(envelope)
         except asyncio.QueueFull:
+            self._send_failed(envelope)
+
+    def _send_failed(self, envelope: Envelope) -> None:
+        if not self.shell.spec.messages.is_one_way(envelope.msg):
             self.core.on_send_failed(envelope.dst, envelope.msg)
             self._input()
 
-    def _apply(self, entry: Any) -> None:
-        for hook in self.applied_hooks:
-            hook(entry)
+    def _reply(self, reply: Reply) -> None:
+        fut = self._deferred.pop(reply.to, None)
+        if fut is not None and not fut.done():  # else the requester stopped waiting
+            fut.set_result(reply.msg)
 
     def _answer(self, answer: Answer) -> None:
         fut = self._answers.pop(answer.request_id, None)
@@ -341,7 +342,8 @@ class NodeHost:
 
     # ------------------------------------------------------------------ peers
     async def deliver(self, envelope: Envelope) -> None:
-        """Send one request to its peer and feed the reply (or the failure) to the core."""
+        """Send one message to its peer; feed the reply (or the failure) of a request to
+        the core. A one-way message's fate is not reported."""
         route = self._routes_by_type.get(type(envelope.msg))
         if route is None:
             raise TypeError(f"{self.shell.name}: no route for {type(envelope.msg).__name__}")
@@ -350,8 +352,12 @@ class NodeHost:
                 envelope.dst, route.path, to_proto(envelope.msg, route.request_pb),
                 route.reply_pb, metadata=((SENDER_ID_KEY, self.node_id),),
             )
+            if route.reply_type is None:
+                return
             reply = from_proto(reply_pb, route.reply_type)
         except (PeerUnreachable, InvalidRequest):
+            if route.reply_type is None:
+                return
             self.core.on_send_failed(envelope.dst, envelope.msg)
         else:
             self.core.on_reply(envelope.dst, envelope.msg, reply)
@@ -374,10 +380,35 @@ class NodeHost:
             except InvalidRequest as e:  # well-formed protobuf, nonsense content
                 self._input()
                 await abort_with(context, e)
-            await self._durable_after(self._input())  # persist before the reply leaves
-            return to_proto(reply, route.reply_pb) if reply is not None else route.reply_pb()
+            seq = self._input()
+            if route.reply_type is None:
+                if reply is not None:
+                    raise AssertionError(f"{self.shell.name} replied to the one-way "
+                                         f"{route.method}")
+                return route.reply_pb()
+            if isinstance(reply, Deferred):
+                reply = await self._deferred_reply(reply, context)
+            elif reply is None:  # the core dropped it: the requester hears on_send_failed
+                await abort_with(context, Unavailable(f"{route.method} dropped by "
+                                                      f"{self.node_id}"))
+            else:
+                await self._durable_after(seq)  # persist before the reply leaves
+            return to_proto(reply, route.reply_pb)
 
         return handle
+
+    async def _deferred_reply(self, deferred: Deferred, context: grpc.aio.ServicerContext
+                              ) -> Any:
+        """Wait for the core's ``Reply(deferred, ...)``, within the caller's deadline."""
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._deferred[deferred] = fut
+        remaining = context.time_remaining()
+        try:
+            return await asyncio.wait_for(fut, None if remaining is None else remaining)
+        except TimeoutError:
+            await abort_with(context, Timeout(f"no reply from {self.node_id} in time"))
+        finally:
+            self._deferred.pop(deferred, None)
 
     def _sender_of(self, context: grpc.aio.ServicerContext) -> NodeId | None:
         sender = _metadata(context).get(SENDER_ID_KEY, "")
@@ -414,7 +445,7 @@ class NodeHost:
             await abort_with(context, e)
         raise AssertionError("abort_with returned")
 
-    def status(self) -> NodeStatusInfo:
+    def status(self) -> NodeStatus:
         return self.core.status()
 
 
@@ -461,8 +492,6 @@ class _AdminServicer(admin_pb2_grpc.AdminServicer):
             role=info.role,
             epoch=info.epoch,
             leader_id=info.leader_id,
-            commit_index=info.commit_index,
-            last_applied=info.last_applied,
             pid=os.getpid(),
             uptime_s=time.monotonic() - self.host.started_at,
             details=info.details,
@@ -470,8 +499,8 @@ class _AdminServicer(admin_pb2_grpc.AdminServicer):
         )
 
     async def Load(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
-        make = getattr(self.host.shell, "bench_command", None)
-        if make is None:
+        make = self.host.shell.spec.bench_command
+        if make(0, "") is None:
             await context.abort(grpc.StatusCode.UNIMPLEMENTED,
                                 f"protocol {self.host.shell.name} has no bench command")
             raise AssertionError("abort() returned")

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any, TypeVar
 
 import grpc
@@ -85,8 +85,6 @@ class Transport:
         self._channels: dict[NodeId, grpc.aio.Channel] = {}
         self._calls: dict[tuple[NodeId, str], grpc.aio.UnaryUnaryMultiCallable] = {}
         self._background: set[asyncio.Task[None]] = set()
-        self.sent = 0
-        self.failed = 0
 
     def channel(self, peer: NodeId) -> grpc.aio.Channel:
         if peer not in self.peers:
@@ -124,13 +122,8 @@ class Transport:
         deadline = self.rpc_deadline_s if deadline_s is None else deadline_s
         fault = self.faults.decide(peer)
         fn = self._callable(peer, method, reply_type)
-        self.sent += 1
         started = time.monotonic()
-        try:
-            return await self._faulty_call(peer, fn, request, deadline, fault, started, metadata)
-        except PeerUnreachable:
-            self.failed += 1
-            raise
+        return await self._faulty_call(peer, fn, request, deadline, fault, started, metadata)
 
     async def _faulty_call(
         self,
@@ -148,7 +141,7 @@ class Transport:
             await asyncio.sleep(max(0.0, deadline - (time.monotonic() - started)))
             raise PeerUnreachable(peer, "request dropped by the message-fault hook (timeout)")
         if fault.duplicate:
-            self._spawn(self._send_and_forget(fn, request, deadline, metadata))
+            self.spawn(self._send_and_forget(fn, request, deadline, metadata))
         remaining = max(0.001, deadline - (time.monotonic() - started))
         reply: R = await self._send(peer, fn, request, remaining, metadata)
         if fault.drop_reply:
@@ -181,18 +174,11 @@ class Transport:
         except grpc.aio.AioRpcError:
             return
 
-    def _spawn(self, coro: Any) -> None:
-        task: asyncio.Task[None] = asyncio.ensure_future(coro)
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
-
-    def spawn(self, coro: Any, on_done: Callable[[asyncio.Task[None]], None] | None = None) -> None:
+    def spawn(self, coro: Any) -> None:
         """Run a send in the background; the transport cancels it on close."""
         task: asyncio.Task[None] = asyncio.ensure_future(coro)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
-        if on_done is not None:
-            task.add_done_callback(on_done)
 
     async def close(self) -> None:
         for task in list(self._background):

@@ -1,32 +1,49 @@
 """The deterministic simulator: the same cores, seeded faults, one seed replays one run.
 
-``World`` is the event loop; ``run_once`` runs one seeded scenario (a workload plus a
-random nemesis) and returns its result; ``replay`` turns a failing seed into a
-regression test in one line::
+``World`` is the event loop; ``run_once`` runs one seeded scenario (one of the protocol's
+workloads plus a random nemesis) and returns its result; ``replay`` turns a failing
+seed into a regression test in one line::
 
     def test_seed_4242_regression():
         protocols.sim.replay("raft", 4242)
+
+The simulator knows no protocol: each one hands it a ``SimAdapter`` (its spec,
+invariants and workloads), named in its ``protocols.registry`` entry.
 """
 
 from __future__ import annotations
 
-from protocols.sim.api import KvAdapter, SimAdapter
+from protocols.sim.api import (
+    KvBinding,
+    SimAdapter,
+    Verdict,
+    Workload,
+    WorkloadFactory,
+    WorkloadParams,
+)
 from protocols.sim.disk import SimFileSystem
 from protocols.sim.network import LONG_REORDERING, RELIABLE, UNRELIABLE, NetworkConfig
 from protocols.sim.runner import RunResult, replay, run_once
+from protocols.sim.workload import KvWorkload, kv_workload
 from protocols.sim.world import SimulationFailure, World
 
 __all__ = [
     "LONG_REORDERING",
     "RELIABLE",
     "UNRELIABLE",
-    "KvAdapter",
+    "KvBinding",
+    "KvWorkload",
     "NetworkConfig",
     "RunResult",
     "SimAdapter",
     "SimFileSystem",
     "SimulationFailure",
+    "Verdict",
+    "Workload",
+    "WorkloadFactory",
+    "WorkloadParams",
     "World",
+    "kv_workload",
     "replay",
     "run_once",
 ]

@@ -1,17 +1,39 @@
 """``scripts/sim``: replay one seeded simulated run, or sweep many seeds.
 
-    scripts/sim --protocol raft --seed 7                 one run: trace hash, verdict
+    scripts/sim --protocol raft --seed 7                 one run: trace hash, verdicts
     scripts/sim --protocol raft --seed 7 --trace t.txt   ... and its full trace
     scripts/sim --protocol raft --sweep 1..200           every failing seed + replay command
+    scripts/sim --protocol raft --seed 7 -o read_mode='"lease"' -o pre_vote=false
+    scripts/sim --protocol raft --seed 7 --nemesis partition,crash --workload kv
+
+A protocol is a registered name (``protocols.registry``) or the ``module:ATTRIBUTE`` of a
+``ProtocolEntry``. Exit status: 0 if every run passed, 1 if one failed, 2 on bad input.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+from typing import Any
 
 from protocols.common.errors import ConfigError
-from protocols.sim.runner import run_once
+from protocols.sim.nemesis import KINDS
+from protocols.sim.runner import RunResult, run_once
+
+
+def parse_options(pairs: list[str]) -> dict[str, Any]:
+    """``KEY=JSON`` pairs; a value that is not JSON is taken as a string."""
+    options: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"-o wants KEY=JSON, not {pair!r}")
+        try:
+            options[key] = json.loads(raw)
+        except ValueError:
+            options[key] = raw
+    return options
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -23,46 +45,59 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--nodes", type=int, default=5)
     p.add_argument("--duration-ms", type=int, default=5000)
     p.add_argument("--no-nemesis", action="store_true")
+    p.add_argument("--nemesis", help=f"fault kinds, comma-separated: {','.join(KINDS)}")
+    p.add_argument("--workload", help="one of the protocol's workloads (default: its first); "
+                                      "'none' for none")
     p.add_argument("--clients", type=int, default=3)
+    p.add_argument("--keys", type=int, default=3)
     p.add_argument("--disk-latency-ms", type=int, default=0,
                    help="> 0: asynchronous disk writes taking this long (the host's pump)")
+    p.add_argument("-o", "--option", action="append", default=[], metavar="KEY=JSON",
+                   help="a protocol option, e.g. -o snapshot_threshold=100 (repeatable)")
     p.add_argument("--trace", help="write the run's trace to this file")
     args = p.parse_args(argv)
-    kw = {"nodes": args.nodes, "duration_ms": args.duration_ms,
-          "nemesis": not args.no_nemesis, "clients": args.clients,
-          "disk_latency_ms": args.disk_latency_ms}
     try:
+        kw: dict[str, Any] = {
+            "nodes": args.nodes, "duration_ms": args.duration_ms,
+            "nemesis": not args.no_nemesis, "clients": args.clients, "keys": args.keys,
+            "disk_latency_ms": args.disk_latency_ms, "workload": args.workload,
+            "options": parse_options(args.option),
+            "nemesis_kinds": tuple(args.nemesis.split(",")) if args.nemesis else None}
         if args.sweep:
             return sweep(args.protocol, args.sweep, kw)
         result = run_once(args.protocol, args.seed, keep_trace=bool(args.trace), **kw)
-    except ConfigError as e:
+    except (ConfigError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     if args.trace:
         with open(args.trace, "w", encoding="utf-8") as f:
             f.write("\n".join(result.trace) + "\n")
-    print(f"seed {result.seed}: {result.events} events, {result.time_ms} ms simulated, "
-          f"trace {result.trace_hash}, linearizability: {result.verdict}")
+    report(result)
+    return 0 if result.ok else 1
+
+
+def report(result: RunResult) -> None:
+    print(result.describe())
     if result.failure:
         print(f"FAILED: {result.failure}")
     else:
         print(f"replay: {result.replay}")
-    return 0 if result.ok else 1
 
 
-def sweep(protocol: str, seeds: str, kw: dict[str, object]) -> int:
+def sweep(protocol: str, seeds: str, kw: dict[str, Any]) -> int:
     lo, _, hi = seeds.partition("..")
+    first, last = int(lo), int(hi or lo)
     failed = []
-    for seed in range(int(lo), int(hi or lo) + 1):
-        result = run_once(protocol, seed, **kw)  # type: ignore[arg-type]
+    for seed in range(first, last + 1):
+        result = run_once(protocol, seed, **kw)
         mark = "ok" if result.ok else "FAILED"
         print(f"seed {seed}: {mark} ({result.events} events, trace {result.trace_hash})",
               flush=True)
         if not result.ok:
             failed.append(result)
     for r in failed:
-        print(f"\nFAILED seed {r.seed}: {r.failure}")
-    print(f"\n{len(failed)} of {int(hi or lo) - int(lo) + 1} seeds failed")
+        print(f"\nFAILED seed {r.seed}: {r.failure or r.describe()}")
+    print(f"\n{len(failed)} of {last - first + 1} seeds failed")
     return 1 if failed else 0
 
 

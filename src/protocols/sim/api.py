@@ -1,37 +1,77 @@
-"""What a protocol hands the simulator (its "adapter"). Adding a protocol never edits
-``protocols.sim``: it writes an adapter next to its core and registers it by name in
-``protocols.registry``.
+"""What a protocol hands the simulator: its adapter. Adding a protocol never edits
+``protocols.sim``: it writes an adapter next to its core and names it in its
+``protocols.registry`` entry.
+
+An adapter gives the simulator the protocol's ``ProtocolSpec`` (how to build nodes, the
+message kinds), the invariants checked after every event, and the workloads a run can
+drive — each workload records what its clients saw and judges it at the end
+(linearizability for a KV; convergence, causal order, atomicity for the protocols to
+come).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from protocols.common.outbox import Answer
-from protocols.runtime.core import ProtocolSpec
+from protocols.contract import Answer, ProtocolSpec
 
 if TYPE_CHECKING:
+    from protocols.check.history import History
     from protocols.sim.world import World
 
-__all__ = ["KvAdapter", "SimAdapter"]
+__all__ = ["KvBinding", "SimAdapter", "Verdict", "Workload", "WorkloadFactory",
+           "WorkloadParams"]
 
 
-class SimAdapter(Protocol):
-    name: str
-    spec: ProtocolSpec
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """A workload's final judgement of a run: ``ok``, ``violation`` or ``unknown`` (the
+    checker ran out of time)."""
 
-    def invariants(self) -> Sequence[Callable[[World], None]]:
-        """Checks run after every simulated event; raise to fail the run."""
+    check: str  # e.g. "linearizability", "convergence"
+    status: Literal["ok", "violation", "unknown"]
+    summary: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+
+@dataclass(frozen=True, slots=True)
+class WorkloadParams:
+    """What a run asks of its workload (``scripts/sim --clients N --keys K``)."""
+
+    clients: int = 3
+    keys: int = 3
+    stop_at_ms: int = 5000
+    check_timeout_s: float = 30.0
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+class Workload(Protocol):
+    """Clients inside a simulated run. ``start()`` schedules them; ``idle`` says every
+    client has finished its last operation; ``verdict()`` checks what they saw."""
+
+    @property
+    def history(self) -> History | None:
+        """The operations the clients saw, if the workload records them."""
         ...
 
-    def message_size(self, msg: Any) -> int:
-        """Bytes a message would take on the wire (for rpc_bytes counters)."""
-        ...
+    def start(self) -> None: ...
+
+    @property
+    def idle(self) -> bool: ...
+
+    def verdict(self) -> Verdict: ...
 
 
-class KvAdapter(SimAdapter, Protocol):
-    """A protocol that serves a KV store can run the simulator's KV workload."""
+WorkloadFactory = Callable[["World", WorkloadParams], Workload]
+
+
+class KvBinding(Protocol):
+    """How a protocol serving a KV store speaks to the simulator's KV workload."""
 
     def kv_command(self, f: str, key: str, value: Any, client_id: str, seq: int) -> Any:
         """The command to submit for one client operation."""
@@ -42,3 +82,19 @@ class KvAdapter(SimAdapter, Protocol):
         (``"redirect"``, None, leader hint or None) to retry elsewhere (not applied);
         (``"retry"``, None, why) to retry when it may have been applied."""
         ...
+
+
+class SimAdapter:
+    """Subclass it: ``name`` and ``spec`` are required, the rest has defaults."""
+
+    name: str = ""
+    spec: ProtocolSpec
+
+    def invariants(self) -> Sequence[Callable[[World], None]]:
+        """Checks run after every simulated event; raise to fail the run. Return fresh
+        objects: they may keep what they have seen across the run."""
+        return ()
+
+    def workloads(self) -> Mapping[str, WorkloadFactory]:
+        """The workloads a run can drive, by name; the first is the default."""
+        return {}

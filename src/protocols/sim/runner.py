@@ -1,14 +1,22 @@
-"""One seeded simulated run, a seed sweep, and the one-line replay for regression tests."""
+"""One seeded simulated run, a seed sweep, and the one-line replay for regression tests.
+
+A run drives one of the protocol's workloads (its adapter's ``workloads()``; the first by
+default) under the random nemesis, checks the protocol's invariants after every event,
+then heals everything, lets the clients finish and asks the workload for its verdict.
+"""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from protocols.check.history import History
-from protocols.registry import load_adapter
+from protocols.common.errors import ConfigError
+from protocols.registry import load_sim
+from protocols.sim.api import SimAdapter, Verdict, Workload, WorkloadParams
 from protocols.sim.nemesis import RandomNemesis
-from protocols.sim.workload import KvWorkload
 from protocols.sim.world import SimulationFailure, World
 
 __all__ = ["RunResult", "replay", "replay_command", "run_once"]
@@ -18,77 +26,115 @@ __all__ = ["RunResult", "replay", "replay_command", "run_once"]
 class RunResult:
     protocol: str
     seed: int
+    workload: str = ""
     trace_hash: str = ""
     events: int = 0
     time_ms: int = 0
     history: History = field(default_factory=History)
-    verdict: str = "not checked"  # linearizability of the KV history, if any
+    verdicts: list[Verdict] = field(default_factory=list)
     failure: str | None = None
     trace: list[str] = field(default_factory=list)
     replay: str = ""
 
     @property
+    def verdict(self) -> str:
+        """The workload's verdict ("ok", "violation", "unknown") or "not checked"."""
+        return self.verdicts[0].status if self.verdicts else "not checked"
+
+    @property
     def ok(self) -> bool:
-        return self.failure is None and self.verdict in ("ok", "not checked")
+        return self.failure is None and all(v.status == "ok" for v in self.verdicts)
+
+    def describe(self) -> str:
+        checks = ", ".join(f"{v.check}: {v.status}" for v in self.verdicts) or "no checks"
+        return (f"seed {self.seed}: {self.events} events, {self.time_ms} ms simulated, "
+                f"trace {self.trace_hash}, {checks}")
 
 
-def replay_command(protocol: str, seed: int, **kw: Any) -> str:
+def replay_command(protocol: str, seed: int, options: Mapping[str, Any] | None = None,
+                   **kw: Any) -> str:
     extra = "".join(f" --{k.replace('_', '-')}" + (f" {v}" if v != "" else "")
                     for k, v in sorted(kw.items()))
-    return f"scripts/sim --protocol {protocol} --seed {seed}{extra}"
+    opts = "".join(f" -o {k}={json.dumps(v, separators=(',', ':'))!r}"
+                   for k, v in sorted((options or {}).items()))
+    return f"scripts/sim --protocol {protocol} --seed {seed}{extra}{opts}"
 
 
-def run_once(protocol: str | Any, seed: int, *, nodes: int = 5, duration_ms: int = 5000,
-             nemesis: bool = True, clients: int = 3, keys: int = 3,
-             keep_trace: bool = False, options: dict[str, Any] | None = None,
+def _workload(adapter: SimAdapter, name: str | None, world: World,
+              params: WorkloadParams) -> tuple[str, Workload | None]:
+    factories = dict(adapter.workloads())
+    if name is None:
+        if not factories:
+            return "", None
+        name = next(iter(factories))
+    if name == "none":
+        return name, None
+    factory = factories.get(name)
+    if factory is None:
+        raise ConfigError(f"protocol {adapter.name!r} has no workload {name!r}; it has: "
+                          f"{', '.join(factories) or 'none'}")
+    return name, factory(world, params)
+
+
+def run_once(protocol: str | SimAdapter, seed: int, *, nodes: int = 5,
+             duration_ms: int = 5000, nemesis: bool = True, clients: int = 3, keys: int = 3,
+             keep_trace: bool = False, options: Mapping[str, Any] | None = None,
              check_timeout_s: float = 30.0, disk_latency_ms: int = 0,
-             nemesis_kinds: tuple[str, ...] | None = None) -> RunResult:
-    """Run ``protocol`` (a name or an adapter) for ``duration_ms`` of simulated time."""
-    adapter = load_adapter(protocol) if isinstance(protocol, str) else protocol
+             nemesis_kinds: tuple[str, ...] | None = None,
+             workload: str | None = None) -> RunResult:
+    """Run ``protocol`` (a registered name or an adapter) for ``duration_ms`` of
+    simulated time with its ``workload`` (default: its first; "none" for none)."""
+    adapter = load_sim(protocol) if isinstance(protocol, str) else protocol
     name = protocol if isinstance(protocol, str) else adapter.name
-    kw = {"nodes": nodes, "duration_ms": duration_ms} | ({} if nemesis else {"no_nemesis": ""})
+    kw: dict[str, Any] = {"nodes": nodes, "duration_ms": duration_ms}
+    if not nemesis:
+        kw["no_nemesis"] = ""
     if disk_latency_ms:
         kw["disk_latency_ms"] = disk_latency_ms
-    result = RunResult(name, seed, replay=replay_command(name, seed, **kw))
+    if workload is not None:
+        kw["workload"] = workload
+    if nemesis_kinds is not None:
+        kw["nemesis"] = ",".join(nemesis_kinds)
+    result = RunResult(name, seed, replay=replay_command(name, seed, options, **kw))
     world = World(adapter, nodes, seed, options=options, replay_hint=result.replay,
                   disk_latency_ms=disk_latency_ms)
     if keep_trace:
         world.trace_lines = result.trace
-    workload = None
-    if hasattr(adapter, "kv_command"):
-        workload = KvWorkload(world, adapter, clients=clients, keys=keys, stop_at_ms=duration_ms)
-        workload.start()
+    params = WorkloadParams(clients=clients, keys=keys, stop_at_ms=duration_ms,
+                            check_timeout_s=check_timeout_s)
+    result.workload, load = _workload(adapter, workload, world, params)
+    if load is not None:
+        load.start()
     if nemesis:
-        if nemesis_kinds is None:
-            RandomNemesis(world, stop_at_ms=duration_ms).start()
-        else:
-            RandomNemesis(world, stop_at_ms=duration_ms, kinds=nemesis_kinds).start()
+        nemesis_run = RandomNemesis(world, stop_at_ms=duration_ms)
+        if nemesis_kinds is not None:
+            nemesis_run = RandomNemesis(world, stop_at_ms=duration_ms, kinds=nemesis_kinds)
+        nemesis_run.start()
     try:
         world.run_for(duration_ms)
         world.heal()
         for n in world.ids:
             world.restart(n)
-        if workload is not None:  # let every client finish its last operation
-            world.run_until(lambda: workload.idle, max_ms=workload.op_timeout_ms * 3)
+        if load is not None:  # let every client finish its last operation
+            world.run_until(lambda: load.idle, max_ms=60_000)
     except SimulationFailure as e:
         result.failure = str(e)
     result.trace_hash, result.events, result.time_ms = world.trace_hash(), world.events, world.now
-    if workload is not None:
-        result.history = workload.history
+    if load is not None:
+        if load.history is not None:
+            result.history = load.history
         if result.failure is None:
-            from protocols.check.linearizability import check_history
-
-            check = check_history(workload.history, timeout_s=check_timeout_s)
-            result.verdict = check.verdict
-            if check.verdict == "violation":
-                result.failure = check.summary() + f"\n  replay: {result.replay}"
+            verdict = load.verdict()
+            result.verdicts.append(verdict)
+            if verdict.status == "violation":
+                result.failure = f"{verdict.summary}\n  replay: {result.replay}"
     return result
 
 
-def replay(protocol: str | Any, seed: int, **kw: Any) -> RunResult:
+def replay(protocol: str | SimAdapter, seed: int, **kw: Any) -> RunResult:
     """Re-run one seed; raise AssertionError with the replay command if it fails.
     A seed found by a sweep becomes a regression test in one line."""
     result = run_once(protocol, seed, **kw)
     if not result.ok:
-        raise AssertionError(f"seed {seed} failed: {result.failure}")
+        raise AssertionError(f"seed {seed} failed: {result.failure or result.describe()}")
     return result

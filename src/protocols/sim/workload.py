@@ -16,13 +16,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from protocols.check.history import Event, History
-from protocols.common.outbox import Answer
-from protocols.sim.api import KvAdapter
+from protocols.check.linearizability import check_history
+from protocols.contract import Answer
+from protocols.sim.api import KvBinding, Verdict, WorkloadFactory, WorkloadParams
 
 if TYPE_CHECKING:
     from protocols.sim.world import World
 
-__all__ = ["KvWorkload"]
+__all__ = ["KvWorkload", "kv_workload"]
 
 
 @dataclass(slots=True)
@@ -47,16 +48,25 @@ class _Client:
     op: _Op | None = None
 
 
+def kv_workload(binding: KvBinding) -> WorkloadFactory:
+    """The ``kv`` workload of a protocol that serves a KV store through ``binding``."""
+    def make(world: World, params: WorkloadParams) -> KvWorkload:
+        return KvWorkload(world, binding, clients=params.clients, keys=params.keys,
+                          stop_at_ms=params.stop_at_ms, check_timeout_s=params.check_timeout_s)
+    return make
+
+
 @dataclass
 class KvWorkload:
     world: World
-    adapter: KvAdapter
+    binding: KvBinding
     clients: int = 3
     keys: int = 3
     attempt_timeout_ms: int = 300
     op_timeout_ms: int = 3000
     think_ms: int = 20
     stop_at_ms: int = 10**12
+    check_timeout_s: float = 30.0
     history: History = field(default_factory=History)
     _clients: list[_Client] = field(default_factory=list)
     _attempts: dict[Any, tuple[_Client, _Op, int]] = field(default_factory=dict)
@@ -67,6 +77,11 @@ class KvWorkload:
             client = _Client(i, self.world.rng(f"workload/{i}"))
             self._clients.append(client)
             self.world.at(client.rng.randrange(1, self.think_ms + 2), self._starter(client))
+
+    def verdict(self) -> Verdict:
+        """Was the history the clients saw linearizable (Porcupine-style check)?"""
+        result = check_history(self.history, timeout_s=self.check_timeout_s)
+        return Verdict("linearizability", result.verdict, result.summary())
 
     def _starter(self, c: _Client) -> Callable[[], None]:
         return lambda: self._next(c)
@@ -105,7 +120,7 @@ class KvWorkload:
         target = node or c.leader or c.rng.choice(list(self.world.ids))
         rid = ("client", c.index, op.seq, op.attempt)
         self._attempts[rid] = (c, op, op.attempt)
-        command = self.adapter.kv_command(op.f, op.key, op.value, f"c{c.index}", op.seq)
+        command = self.binding.kv_command(op.f, op.key, op.value, f"c{c.index}", op.seq)
         self.world.submit(target, command, request_id=rid)
         attempt = op.attempt
         self.world.at(self.attempt_timeout_ms, lambda: self._attempt_timed_out(c, op, attempt))
@@ -124,7 +139,7 @@ class KvWorkload:
         c, op, attempt = entry
         if op.done or attempt != op.attempt:
             return
-        status, result, why = self.adapter.kv_outcome(op.f, answer)
+        status, result, why = self.binding.kv_outcome(op.f, answer)
         if status == "ok":
             self._finish(c, op, "ok", result, None)
         elif status == "retry":  # e.g. leadership lost: it may still commit; same seq again

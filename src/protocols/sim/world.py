@@ -1,17 +1,21 @@
 """The deterministic simulator: one thread, integer time, one seed replays one run.
 
 A ``World`` drives the *same* protocol cores the gRPC nodes run, through the same
-``protocols.runtime.core.pump`` (persist -> send -> apply -> answer). Everything that
-varies comes from named random streams derived from one seed — ``network``,
-``nemesis``, ``workload`` and one per node (``node/<id>/<incarnation>``) — so one
-extra draw in one stream never reshuffles another.
+``protocols.contract.Pump`` (persist -> send -> apply -> answer). Everything that varies
+comes from named random streams derived from one seed — ``network``, ``nemesis``,
+``workload`` and one per node (``node/<id>/<incarnation>``) — so one extra draw in one
+stream never reshuffles another.
 
 Time is an integer (simulated milliseconds). Events sit in a heap ordered by
 (time, sequence number); each node ticks every ``tick_ms`` with a per-node phase.
-Every peer message is an RPC: request delivered -> ``dst.on_message`` -> dst's outbox
-pumped (persisted *before* the reply leaves) -> reply delivered -> ``src.on_reply``.
-A request or reply that is lost, or meets a crashed node, surfaces at the sender as
-``on_send_failed`` after ``rpc_timeout_ms``.
+Peer messages follow their declared kind (``ProtocolSpec.messages``):
+
+* ``Rpc``: request delivered -> ``dst.on_message`` -> dst's outbox pumped; the reply
+  leaves only once dst made durable what produced it -> ``src.on_reply``. A deferred
+  reply leaves when dst's core emits it. A request or reply that is lost, meets a
+  crashed node, or is not answered within ``rpc_timeout_ms`` surfaces at the sender as
+  ``on_send_failed`` after ``rpc_timeout_ms`` — what the host's deadline does.
+* ``OneWay``: delivered (or lost); the sender hears nothing either way.
 
 Invariant hooks run after *every* event; the first failure stops the run with the seed,
 the event number and the command that replays it.
@@ -23,7 +27,7 @@ Public API (what scenario tests use)::
     w.run_until(lambda: w.leader() is not None, max_ms=5000)
     rid = w.submit("n1", command)         # -> request id; w.answers[rid] once answered
     w.partition([["n1"], ["n2", "n3"]]); w.cut("n1", "n2"); w.heal()
-    w.crash("n2"); w.restart("n2")
+    w.crash("n2"); w.restart("n2"); w.stall("n3", 500)
     w.network.config = UNRELIABLE
     w.rpc_count, w.rpc_bytes, w.trace_hash()
 """
@@ -40,8 +44,20 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from protocols.common.ids import NodeId, node_ids
-from protocols.common.outbox import Answer, Envelope
-from protocols.runtime.core import Core, NodeStatusInfo, Storage, act_on, notify_persisted, pump
+from protocols.contract import (
+    Answer,
+    Core,
+    Deferred,
+    Envelope,
+    NodeContext,
+    NodeStatus,
+    OneWay,
+    Pump,
+    PumpActions,
+    Reply,
+    Storage,
+    Write,
+)
 from protocols.sim.api import SimAdapter
 from protocols.sim.disk import SimFileSystem
 from protocols.sim.network import RELIABLE, Network, NetworkConfig
@@ -60,19 +76,27 @@ class SimulationFailure(AssertionError):
 
 
 @dataclass(slots=True)
+class _Request:
+    """A request a node is answering, kept until its reply leaves."""
+
+    src: NodeId
+    src_incarnation: int
+    msg: Any
+    rpc: int
+
+
+@dataclass(slots=True)
 class SimNode:
     node_id: NodeId
     fs: SimFileSystem
     core: Core | None = None
     storage: Storage | None = None
+    pump: Pump | None = None
     up: bool = False
     incarnation: int = 0
+    stalled_until: int = 0  # a paused process (SIGSTOP) takes no input before this time
     applied: list[Any] = field(default_factory=list)
-    # the asynchronous disk (World(disk_latency_ms > 0)), as NodeHost runs it
-    inputs: int = 0
-    durable: int = 0
-    disk_busy: bool = False
-    held_replies: list[tuple[int, Callable[[], None]]] = field(default_factory=list)
+    deferred: dict[Deferred, _Request] = field(default_factory=dict)
 
 
 class World:
@@ -91,8 +115,10 @@ class World:
         replay_hint: str = "",
     ) -> None:
         self.adapter = adapter
+        self.spec = adapter.spec
         self.seed = seed
         self.options = dict(options or {})
+        self.spec.check_options(self.options)
         self.ids = node_ids(nodes)
         self.tick_ms = tick_ms
         self.rpc_timeout_ms = rpc_timeout_ms
@@ -116,14 +142,17 @@ class World:
         self._rpc_ids = itertools.count()
         self._rpc_done: set[int] = set()
         self._request_ids = itertools.count(1)
-        self._owner: dict[Any, NodeId] = {}
         self._trace = hashlib.sha256()
         self.trace_lines: list[str] | None = None
         phase_rng = self.rng("phases")
         for n in self.ids:
             self._start_node(n, first_tick=phase_rng.randrange(tick_ms) + 1)
 
-    # ------------------------------------------------------------------ randomness
+    # ------------------------------------------------------------------ randomness, time
+    def clock(self) -> float:
+        """The simulated monotonic clock every node reads, in seconds."""
+        return self.now / 1000
+
     def rng(self, stream: str) -> random.Random:
         """A random stream of its own for ``stream``, derived from the seed."""
         return random.Random(f"{self.seed}/{stream}")
@@ -183,12 +212,18 @@ class World:
     def _start_node(self, n: NodeId, first_tick: int) -> None:
         node = self.nodes[n]
         node.incarnation += 1
-        parts = self.adapter.spec.create_node(
-            n, [p for p in self.ids if p != n], node.fs, f"/data/{n}",
-            self.rng(f"node/{n}/{node.incarnation}"), self.options)
+        parts = self.spec.create_node(NodeContext(
+            n, tuple(p for p in self.ids if p != n), node.fs, f"/data/{n}",
+            self.rng(f"node/{n}/{node.incarnation}"), self.clock, self.options,
+            self.tick_ms / 1000))
         node.core, node.storage, node.up = parts.core, parts.storage, True
-        node.inputs = node.durable = 0
-        node.disk_busy, node.held_replies = False, []
+        node.pump = Pump(parts.core, PumpActions(
+            send=lambda env: self._send(n, env),
+            reply=lambda r: self._deferred_reply(n, r),
+            apply=lambda entry: self._applied(n, entry),
+            answer=self._answered,
+            trace=lambda line: self.trace(f"{n} {line}")))
+        node.deferred, node.stalled_until = {}, 0
         self.trace(f"start {n} incarnation {node.incarnation}")
         self.schedule(first_tick, "tick", n, node.incarnation)
 
@@ -198,7 +233,7 @@ class World:
             raise ValueError(f"node {n} is down")
         return node.core
 
-    def status(self, n: str) -> NodeStatusInfo | None:
+    def status(self, n: str) -> NodeStatus | None:
         node = self.nodes[NodeId(n)]
         return node.core.status() if node.up and node.core is not None else None
 
@@ -219,7 +254,8 @@ class World:
         node = self.nodes[NodeId(n)]
         if not node.up:
             return
-        node.up, node.core, node.storage = False, None, None
+        node.up, node.core, node.storage, node.pump = False, None, None, None
+        node.deferred = {}
         lost = node.fs.crash(self.rng(f"disk/{n}/{node.incarnation}"), self.torn_writes)
         self.trace(f"crash {n} (lost {lost} unsynced bytes)")
 
@@ -227,6 +263,24 @@ class World:
         """Start a crashed node from what its disk kept."""
         if not self.nodes[NodeId(n)].up:
             self._start_node(NodeId(n), first_tick=self.tick_ms)
+
+    def stall(self, n: str, duration_ms: int) -> None:
+        """Pause node n (SIGSTOP, a long GC, CPU starvation) for ``duration_ms``: it takes
+        no input meanwhile; messages for it wait in the network (TCP buffers them) and
+        the ticks it misses are skipped, as the host's ticker skips them."""
+        node = self.nodes[NodeId(n)]
+        if node.up:
+            node.stalled_until = max(node.stalled_until, self.now + duration_ms)
+            self.trace(f"stall {n} until {node.stalled_until}")
+
+    def _stalled(self, n: NodeId, kind: str, *args: Any) -> bool:
+        """If n is paused, put this event back until it resumes (ticks are dropped)."""
+        until = self.nodes[n].stalled_until
+        if until <= self.now:
+            return False
+        if kind != "tick":
+            heapq.heappush(self._queue, (until, next(self._seq), kind, args))
+        return True
 
     # ------------------------------------------------------------------ network faults
     def partition(self, groups: list[list[str]]) -> None:
@@ -260,10 +314,47 @@ class World:
         self.trace(f"submit {n} {rid} {command!r}")
         if not node.up or node.core is None:
             return rid  # a down node never answers: the client times out
-        self._owner[rid] = node.node_id
-        node.core.submit(rid, command)
-        self._pump(node.node_id)
+        if node.stalled_until > self.now:
+            self.at(node.stalled_until - self.now, lambda: self._submit_now(node, rid, command))
+            return rid
+        self._submit_now(node, rid, command)
         return rid
+
+    def _submit_now(self, node: SimNode, rid: Any, command: Any) -> None:
+        if node.up and node.core is not None:
+            node.core.submit(rid, command)
+            self._input(node.node_id)
+
+    # ------------------------------------------------------------------ the pump
+    def _input(self, n: NodeId) -> int:
+        """The core of n took an input: note it and drive n's pump."""
+        pump = self.nodes[n].pump
+        assert pump is not None
+        seq = pump.note_input()
+        self._drive(n)
+        return seq
+
+    def _drive(self, n: NodeId) -> None:
+        node = self.nodes[n]
+        pump, storage = node.pump, node.storage
+        assert pump is not None and storage is not None
+        if not self.disk_latency_ms:
+            pump.run_sync(storage.save)
+            return
+        while pump.needs_step:
+            write = pump.step()
+            if write is not None:
+                self.schedule(self.disk_latency_ms, "disk_done", n, node.incarnation, write)
+                return
+
+    def _on_disk_done(self, n: NodeId, incarnation: int, write: Write) -> None:
+        if not self._alive(n, incarnation):
+            return  # the node crashed while writing: the write is lost
+        node = self.nodes[n]
+        assert node.storage is not None and node.pump is not None
+        node.storage.save(write.records)
+        node.pump.write_done()
+        self._drive(n)
 
     # ------------------------------------------------------------------ event handlers
     def _alive(self, n: NodeId, incarnation: int) -> bool:
@@ -273,65 +364,10 @@ class World:
     def _on_tick(self, n: NodeId, incarnation: int) -> None:
         if not self._alive(n, incarnation):
             return
-        self.core(n).tick()
-        self._pump(n)
+        if not self._stalled(n, "tick"):
+            self.core(n).tick()
+            self._input(n)
         self.schedule(self.tick_ms, "tick", n, incarnation)
-
-    def _pump(self, n: NodeId) -> None:
-        node = self.nodes[n]
-        assert node.core is not None and node.storage is not None
-        node.inputs += 1
-        if self.disk_latency_ms:
-            self._pump_async(n)
-            return
-        pump(node.core, node.storage,
-             send=lambda env: self._send(n, env),
-             apply=lambda entry: self._applied(n, entry),
-             answer=self._answered,
-             trace=lambda line: self.trace(f"{n} {line}"))
-        node.durable = node.inputs
-
-    def _pump_async(self, n: NodeId) -> None:
-        node = self.nodes[n]
-        if node.disk_busy:
-            return  # drained once the write in progress completes
-        assert node.core is not None
-        ready, covered = node.core.ready(), node.inputs
-        if not ready.persist:
-            self._act_on(n, ready, covered, sent_ahead=False)
-            return
-        for env in ready.messages:
-            if env.ahead_of_persist:
-                self._send(n, env)
-        node.disk_busy = True
-        self.schedule(self.disk_latency_ms, "disk_done", n, node.incarnation, ready, covered)
-
-    def _on_disk_done(self, n: NodeId, incarnation: int, ready: Any, covered: int) -> None:
-        if not self._alive(n, incarnation):
-            return  # the node crashed while writing: the write is lost
-        node = self.nodes[n]
-        assert node.storage is not None
-        node.storage.save(ready.persist)
-        node.disk_busy = False
-        assert node.core is not None
-        notify_persisted(node.core)
-        node.inputs += 1  # what on_persisted produced is drained below
-        self._act_on(n, ready, covered, sent_ahead=True)
-        if node.inputs > covered:
-            self._pump_async(n)
-
-    def _act_on(self, n: NodeId, ready: Any, covered: int, sent_ahead: bool) -> None:
-        node = self.nodes[n]
-        act_on(ready, send=lambda env: self._send(n, env),
-               apply=lambda entry: self._applied(n, entry), answer=self._answered,
-               trace=lambda line: self.trace(f"{n} {line}"), sent_ahead=sent_ahead)
-        node.durable = covered
-        held, node.held_replies = node.held_replies, []
-        for seq, release in held:
-            if seq <= covered:
-                release()
-            else:
-                node.held_replies.append((seq, release))
 
     def _applied(self, n: NodeId, entry: Any) -> None:
         self.nodes[n].applied.append(entry)
@@ -344,54 +380,78 @@ class World:
 
     def _send(self, src: NodeId, env: Envelope) -> None:
         kind = type(env.msg).__name__
+        one_way = isinstance(self.spec.messages.kind_of(env.msg), OneWay)
         self.rpc_count[kind] += 1
-        self.rpc_bytes[kind] += self.adapter.message_size(env.msg)
+        self.rpc_bytes[kind] += self.spec.message_size(env.msg)
         rpc = next(self._rpc_ids)
         incarnation = self.nodes[src].incarnation
         delays = self.network.request_delays(src, env.dst)
         self.trace(f"send {src}->{env.dst} #{rpc} {kind} delays={delays}")
         for delay in delays:
             self.schedule(delay, "request", src, incarnation, env.dst, env.msg, rpc)
-        self.schedule(self.rpc_timeout_ms, "rpc_timeout", src, incarnation, env.dst, env.msg,
-                      rpc)
+        if not one_way:
+            self.schedule(self.rpc_timeout_ms, "rpc_timeout", src, incarnation, env.dst,
+                          env.msg, rpc)
 
     def _on_request(self, src: NodeId, src_inc: int, dst: NodeId, msg: Any, rpc: int) -> None:
         node = self.nodes[dst]
         if not node.up or node.core is None:
-            return  # the sender times out
-        reply = node.core.on_message(src, msg)
-        self._pump(dst)  # persist before the reply leaves dst
-        if reply is None:
+            return  # lost; a request's sender times out
+        if self._stalled(dst, "request", src, src_inc, dst, msg, rpc):
             return
-        seq = node.inputs
+        reply = node.core.on_message(src, msg)
+        request = _Request(src, src_inc, msg, rpc)
+        pump = node.pump
+        assert pump is not None
+        seq = pump.note_input()
+        if self.spec.messages.is_one_way(msg):
+            if reply is not None:
+                raise AssertionError(f"{dst} replied to the one-way {type(msg).__name__}")
+        elif isinstance(reply, Deferred):
+            node.deferred[reply] = request
+            self.schedule(self.rpc_timeout_ms, "deferred_expired", dst, node.incarnation, reply)
+        elif reply is not None:  # persist before the reply leaves dst
+            pump.after_durable(seq, lambda: self._reply(dst, request, reply))
+        self._drive(dst)
 
-        def release() -> None:
-            delay = self.network.reply_delay(src, dst)
-            self.trace(f"reply {dst}->{src} #{rpc} {type(reply).__name__} delay={delay}")
-            if delay is not None:
-                self.schedule(delay, "reply", src, src_inc, dst, msg, reply, rpc)
+    def _deferred_reply(self, n: NodeId, r: Reply) -> None:
+        request = self.nodes[n].deferred.pop(r.to, None)
+        if request is not None:  # else the requester stopped waiting: the reply is lost
+            self._reply(n, request, r.msg)
 
-        if node.durable >= seq:
-            release()
-        else:
-            node.held_replies.append((seq, release))
+    def _on_deferred_expired(self, n: NodeId, incarnation: int, deferred: Deferred) -> None:
+        if self._alive(n, incarnation):
+            self.nodes[n].deferred.pop(deferred, None)
+
+    def _reply(self, dst: NodeId, request: _Request, reply: Any) -> None:
+        delay = self.network.reply_delay(request.src, dst)
+        self.trace(f"reply {dst}->{request.src} #{request.rpc} {type(reply).__name__} "
+                   f"delay={delay}")
+        if delay is not None:
+            self.schedule(delay, "reply", request.src, request.src_incarnation, dst,
+                          request.msg, reply, request.rpc)
 
     def _on_reply(self, src: NodeId, src_inc: int, dst: NodeId, msg: Any, reply: Any,
                   rpc: int) -> None:
         if rpc in self._rpc_done or not self._alive(src, src_inc):
             return  # a duplicate reply, or the sender restarted since
+        if self._stalled(src, "reply", src, src_inc, dst, msg, reply, rpc):
+            return
         self._rpc_done.add(rpc)
         self.core(src).on_reply(dst, msg, reply)
-        self._pump(src)
+        self._input(src)
 
     def _on_rpc_timeout(self, src: NodeId, src_inc: int, dst: NodeId, msg: Any,
                         rpc: int) -> None:
         if rpc in self._rpc_done:
             return
+        if self._alive(src, src_inc) and self._stalled(src, "rpc_timeout", src, src_inc, dst,
+                                                       msg, rpc):
+            return
         self._rpc_done.add(rpc)
         if self._alive(src, src_inc):
             self.core(src).on_send_failed(dst, msg)
-            self._pump(src)
+            self._input(src)
 
     def _on_call(self, fn: Callable[[], None]) -> None:
         fn()

@@ -70,7 +70,7 @@ async def commit_indexes(c: LocalCluster) -> dict[str, int]:
     members = list(c.ids)
     for n in c.ids:
         st = await c.status(n)
-        out[n] = st.commit_index if st is not None else -1
+        out[n] = int(st.details["commit_index"]) if st is not None else -1
         if st is not None and st.role == "leader" and "voters" in st.details:
             members = [m for m in (st.details["voters"] + "," + st.details["learners"])
                        .split(",") if m]

@@ -18,34 +18,15 @@ Factory = Callable[..., Awaitable[LocalCluster]]
 
 async def roles(c: LocalCluster) -> dict[str, tuple[str, int, int]]:
     out = {}
-    for n in c.ids:
-        st = await c.status(n)
+    for n, st in (await c.statuses()).items():
         if st is not None:
-            out[n] = (st.role, st.epoch, st.commit_index)
+            out[n] = (st.role, st.epoch, int(st.details.get("commit_index", "0")))
     return out
-
-
-async def one_leader(c: LocalCluster, among: list[str] | None = None,
-                     deadline_s: float = 15) -> str:
-    async def found() -> str | None:
-        seen = await roles(c)
-        live = {n: v for n, v in seen.items() if among is None or n in among}
-        leaders = [n for n, (role, _, _) in live.items() if role == "leader"]
-        if not leaders:
-            return None
-        newest = max(live[n][1] for n in leaders)
-        top = [n for n in leaders if live[n][1] == newest]
-        assert len(top) == 1, f"two leaders in term {newest}: {top}"
-        return top[0]
-
-    leader: str = await wait_until(found, deadline_s, describe=lambda: roles(c),
-                                   what="one leader")
-    return leader
 
 
 async def test_election_and_kv_semantics(cluster: Factory) -> None:
     c = await cluster("raft", nodes=3)
-    leader = await one_leader(c)
+    leader = await c.wait_for_leader()
     seen = await roles(c)
     assert len({epoch for _, epoch, _ in seen.values()}) == 1, seen
     # a client pointed at a follower first is redirected to the leader
@@ -72,10 +53,10 @@ async def test_failover_after_kill_9_and_rejoin(cluster: Factory) -> None:
     c = await cluster("raft", nodes=3)
     async with KvClient(c.client_addresses, deadline_s=15) as kv:
         await kv.put("a", "before")
-        old = await one_leader(c)
+        old = await c.wait_for_leader()
         await c.nemesis.kill(old)
         survivors = [n for n in c.ids if n != old]
-        new = await one_leader(c, among=survivors)
+        new = await c.wait_for_leader(among=survivors)
         assert new != old
         await kv.put("a", "after")
         assert await kv.get("a") == "after"
@@ -88,15 +69,15 @@ async def test_failover_after_kill_9_and_rejoin(cluster: Factory) -> None:
 
 async def _caught_up(c: LocalCluster, node: str, index: int) -> bool:
     st = await c.status(node)
-    return st is not None and st.commit_index >= index and st.role == "follower"
+    return st is not None and int(st.details["commit_index"]) >= index and st.role == "follower"
 
 
 async def test_partitioned_leader_steps_down_and_majority_continues(cluster: Factory) -> None:
     c = await cluster("raft", nodes=3)
-    old = await one_leader(c)
+    old = await c.wait_for_leader()
     await c.nemesis.isolate(old)
     majority = [n for n in c.ids if n != old]
-    await one_leader(c, among=majority)
+    await c.wait_for_leader(among=majority)
     # check-quorum: the isolated leader stops believing it leads
     await wait_until(lambda: _role_is(c, old, "leader", negate=True), 10,
                      describe=lambda: roles(c), what="old leader stepping down")
@@ -129,7 +110,7 @@ async def test_committed_writes_survive_a_whole_cluster_crash(cluster: Factory) 
         await c.kill(n)  # SIGKILL: only what was fsynced survives
     for n in c.ids:
         await c.restart(n)
-    await one_leader(c)
+    await c.wait_for_leader()
     async with KvClient(c.client_addresses, deadline_s=15) as kv:
         for i in range(20):
             assert await kv.get(f"k{i}") == f"v{i}"
@@ -146,7 +127,7 @@ async def test_a_failed_disk_write_stops_the_node_and_the_cluster_goes_on(
     c = await cluster("raft", nodes=3)
     async with KvClient(c.client_addresses, deadline_s=15) as kv:
         await kv.put("a", "1" * 20_000)  # the WAL outgrows the node's log file, whose
-        leader = await one_leader(c)     # writes must still succeed under the limit
+        leader = await c.wait_for_leader()     # writes must still succeed under the limit
         info = c.node(leader)
         size = os.path.getsize(os.path.join(info.data_dir, "raft.wal"))
         assert size > os.path.getsize(info.log_path) + 10_000

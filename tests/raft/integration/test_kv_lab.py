@@ -12,14 +12,13 @@ import pytest
 from cluster.runner import LocalCluster
 from protocols.common.errors import Timeout, Unavailable
 from protocols.kv.client import KvClient
-from tests.integration.test_raft_cluster import one_leader
 
 Factory = Callable[..., Awaitable[LocalCluster]]
 
 
 async def test_speed_1000_sequential_puts(cluster: Factory) -> None:
     c = await cluster("raft", nodes=3)
-    await one_leader(c)
+    await c.wait_for_leader()
     async with KvClient(c.client_addresses, deadline_s=15) as kv:
         await kv.put("warm", "up")
         started = time.monotonic()
@@ -33,7 +32,7 @@ async def test_speed_1000_sequential_puts(cluster: Factory) -> None:
 
 async def test_no_op_completes_in_a_minority_partition(cluster: Factory) -> None:
     c = await cluster("raft", nodes=5)
-    leader = await one_leader(c)
+    leader = await c.wait_for_leader()
     minority = [leader, next(n for n in c.ids if n != leader)]
     majority = [n for n in c.ids if n not in minority]
     async with KvClient(c.client_addresses, deadline_s=10) as kv:

@@ -11,7 +11,6 @@ from cluster.pytest_plugin import wait_until
 from cluster.runner import LocalCluster
 from protocols.kv.client import KvClient
 from protocols.raft.admin_client import RaftAdminClient
-from tests.integration.test_raft_cluster import one_leader
 
 Factory = Callable[..., Awaitable[LocalCluster]]
 
@@ -39,7 +38,7 @@ async def _is_leader(c: LocalCluster, node: str) -> bool:
 async def test_snapshot_install_after_kill_9(cluster: Factory) -> None:
     c = await cluster("raft", nodes=3, options={"snapshot_threshold": 20,
                                                 "snapshot_chunk_bytes": 1024})
-    leader = await one_leader(c)
+    leader = await c.wait_for_leader()
     lagger = next(n for n in c.ids if n != leader)
     await c.nemesis.kill(lagger)
     keys = {f"k{i}": f"{i}-" + "x" * 200 for i in range(60)}  # ~13 KB: many chunks
@@ -52,7 +51,7 @@ async def test_snapshot_install_after_kill_9(cluster: Factory) -> None:
     async def caught_up() -> bool:
         d, st = await details(c, lagger), await c.status(lagger)
         return bool(d) and st is not None and int(d["snapshot_index"]) >= 20 \
-            and st.last_applied >= 60
+            and int(st.details["last_applied"]) >= 60
     await wait_until(caught_up, 20, describe=lambda: details(c, lagger),
                      what=f"{lagger} installed a snapshot")
     await c.nemesis.kill(lagger)  # and it comes back from its own snapshot file
@@ -62,7 +61,7 @@ async def test_snapshot_install_after_kill_9(cluster: Factory) -> None:
 
 async def test_add_a_learner_promote_it_and_remove_a_voter(cluster: Factory) -> None:
     c = await cluster("raft", nodes=4, options={"initial_voters": ["n1", "n2", "n3"]})
-    await one_leader(c, among=["n1", "n2", "n3"])
+    await c.wait_for_leader(among=["n1", "n2", "n3"])
     assert (await details(c, "n4"))["voters"] == "n1,n2,n3"
     keys = {f"k{i}": str(i) for i in range(20)}
     async with KvClient(c.client_addresses, deadline_s=15) as kv:
@@ -73,7 +72,7 @@ async def test_add_a_learner_promote_it_and_remove_a_voter(cluster: Factory) -> 
             assert m.learners == {"n4"}
             m = await admin.promote("n4")
             assert m.voters == {"n1", "n2", "n3", "n4"}
-            leader = await one_leader(c)
+            leader = await c.wait_for_leader()
             gone = next(n for n in ("n1", "n2", "n3") if n != leader)
             m = await admin.remove(gone)
             assert m.voters == {"n1", "n2", "n3", "n4"} - {gone}

@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import random
 
-from core_harness import Net
-
 from protocols.common.errors import NotLeader
 from protocols.common.ids import NodeId
 from protocols.kv.commands import KvCommand, KvResult
-from protocols.raft.core import CANDIDATE, FOLLOWER, LEADER, RaftCore, RaftOptions
+from protocols.raft.core import RaftCore, RaftOptions, Role
 from protocols.raft.messages import (
     AppendEntries,
     Entry,
@@ -18,6 +16,8 @@ from protocols.raft.messages import (
     RequestVote,
     TransferLeadership,
 )
+from protocols.raft.records import HardState, TruncateFrom
+from tests.raft.core_harness import Net
 
 
 def _put(key: str, value: str, client: str = "", seq: int = 0) -> KvCommand:
@@ -46,7 +46,7 @@ def test_5_2_one_vote_per_term() -> None:
     core = _core(pre_vote=False, check_quorum=False)
     assert core.on_message(NodeId("n2"), RequestVote(1, "n2", 0, 0)).vote_granted
     assert not core.on_message(NodeId("n3"), RequestVote(1, "n3", 0, 0)).vote_granted
-    assert core.ready().persist[-1] == ("hard", 1, "n2")  # the vote is persisted
+    assert core.ready().persist[-1] == HardState(1, "n2")  # the vote is persisted
 
 
 def test_5_4_1_election_restriction() -> None:
@@ -81,7 +81,7 @@ def test_5_3_conflicting_entries_truncated() -> None:
     reply = core.on_message(NodeId("n2"), AppendEntries(3, "n2", 1, 1, new, 0))
     assert reply.success and reply.match_index == 2
     assert [e.term for e in core.log.entries()] == [1, 3]
-    assert ("truncate", 2) in core.ready().persist
+    assert TruncateFrom(2) in core.ready().persist
 
 
 def test_5_4_2_figure8_old_term_entry_not_committed_by_count() -> None:
@@ -90,10 +90,10 @@ def test_5_4_2_figure8_old_term_entry_not_committed_by_count() -> None:
     core = _core([(1, 1), (2, 2)], term=3, pre_vote=False, check_quorum=False)
     for _ in range(200):
         core.tick()
-        if core.role == CANDIDATE:
+        if core.role == Role.CANDIDATE:
             break
     core.on_reply(NodeId("n2"), RequestVote(4, "n1", 2, 2), _granted(4))
-    assert core.role == LEADER and core.log.last_index == 3  # the no-op of term 4
+    assert core.role == Role.LEADER and core.log.last_index == 3  # the no-op of term 4
     core.ready()
     core.on_persisted()  # the driver wrote it: our own copy counts from now on
     req = AppendEntries(4, "n1", 2, 2, (), 0)
@@ -181,4 +181,4 @@ def test_thesis_3_10_leadership_transfer() -> None:
     net.submit(leader, "t", TransferLeadership(target))
     net.tick(times=3)
     assert net.leaders() == [target]
-    assert net.cores[leader].role == FOLLOWER
+    assert net.cores[leader].role == Role.FOLLOWER

@@ -21,6 +21,7 @@ from protocols.raft.messages import (
     Membership,
     Snapshot,
 )
+from protocols.raft.records import AppendEntry, HardState, SaveSnapshot
 from protocols.raft.storage import RaftStorage
 from protocols.sim.disk import SimFileSystem
 
@@ -68,7 +69,7 @@ def test_a_server_snapshots_its_applied_state_and_discards_the_log() -> None:
     assert core.log.snapshot_index == 7 and len(core.log) == 0
     assert core.snapshot is not None and core.snapshot.last_included_term == 1
     assert KvStateMachine.restore(core.snapshot.data).data["k7"] == "v7"
-    assert [r[0] for r in ready.persist][-1] == "snapshot"
+    assert isinstance(ready.persist[-1], SaveSnapshot)
 
 
 def test_figure13_chunks_are_gathered_in_order_and_a_wrong_offset_is_refused() -> None:
@@ -87,7 +88,7 @@ def test_figure13_chunks_are_gathered_in_order_and_a_wrong_offset_is_refused() -
     assert reply.match_index == 20
     assert (core.commit_index, core.last_applied, core.log.snapshot_index) == (20, 20, 20)
     assert core.state_machine.data["k20"] == "v20"
-    assert any(r[0] == "snapshot" for r in core.ready().persist)  # before the reply
+    assert any(isinstance(r, SaveSnapshot) for r in core.ready().persist)  # before the reply
 
 
 def test_figure13_step1_a_stale_term_is_refused() -> None:
@@ -127,10 +128,10 @@ def test_append_entries_overlapping_the_snapshot_skips_the_compacted_prefix() ->
 def test_storage_recovers_snapshot_plus_the_entries_after_it() -> None:
     fs = SimFileSystem()
     st = RaftStorage(fs, "/d")
-    st.save([("hard", 1, "n1"), *(("append", put(i)) for i in range(1, 11))])
+    st.save([HardState(1, "n1"), *(AppendEntry(put(i)) for i in range(1, 11))])
     snap = snapshot_of(6)
-    st.save([("snapshot", snap, 1, "n1", tuple(put(i) for i in range(7, 11))),
-             ("append", put(11))])
+    st.save([SaveSnapshot(snap, HardState(1, "n1"), tuple(put(i) for i in range(7, 11))),
+             AppendEntry(put(11))])
     wal_after = len(fs.files["/d/raft.wal"].content())
     st.close()
     fs.crash()
@@ -146,7 +147,7 @@ def test_crash_between_snapshot_file_and_wal_rewrite() -> None:
     what the snapshot covers (same term at its index) or the whole log (conflict)."""
     fs = SimFileSystem()
     st = RaftStorage(fs, "/d")
-    st.save([("hard", 1, None), *(("append", put(i)) for i in range(1, 11))])
+    st.save([HardState(1, None), *(AppendEntry(put(i)) for i in range(1, 11))])
     st.close()
     from protocols.raft.storage import _encode_snapshot
 
@@ -160,7 +161,7 @@ def test_crash_between_snapshot_file_and_wal_rewrite() -> None:
 
 def test_a_corrupt_snapshot_file_is_refused_and_left_alone() -> None:
     fs = SimFileSystem()
-    RaftStorage(fs, "/d").save([("snapshot", snapshot_of(3), 1, None, ())])
+    RaftStorage(fs, "/d").save([SaveSnapshot(snapshot_of(3), HardState(1, None), ())])
     raw = bytearray(fs.files["/d/snapshot.bin"].content())
     raw[-1] ^= 0xFF
     fs.write_atomic("/d/snapshot.bin", bytes(raw))
@@ -172,7 +173,7 @@ def test_a_corrupt_snapshot_file_is_refused_and_left_alone() -> None:
 def test_core_restarts_from_snapshot_and_log() -> None:
     fs = SimFileSystem()
     st = RaftStorage(fs, "/d")
-    st.save([("snapshot", snapshot_of(6), 2, "n3", (put(7),))])
+    st.save([SaveSnapshot(snapshot_of(6), HardState(2, "n3"), (put(7),))])
     rec = RaftStorage(fs, "/d").recovered
     core = RaftCore(NodeId("n2"), [NodeId("n1"), NodeId("n3")], random.Random(1),
                     RaftOptions(), rec.current_term, rec.voted_for, rec.entries, rec.snapshot)
@@ -193,7 +194,7 @@ def test_a_snapshot_that_does_not_decode_is_refused_and_changes_nothing() -> Non
 
 def test_a_missing_snapshot_file_is_a_clear_error() -> None:
     fs = SimFileSystem()
-    RaftStorage(fs, "/d").save([("snapshot", snapshot_of(3), 1, None, (put(4),))])
+    RaftStorage(fs, "/d").save([SaveSnapshot(snapshot_of(3), HardState(1, None), (put(4),))])
     fs.remove("/d/snapshot.bin")
     with pytest.raises(StorageError, match="snapshot .* is missing"):
         RaftStorage(fs, "/d")

@@ -4,11 +4,11 @@ and off and asserts the outcome differs, so it would fail if the feature did not
 from __future__ import annotations
 
 import pytest
-from core_harness import Net
 
 from protocols.common.errors import NotLeader
 from protocols.kv.commands import KvCommand
-from protocols.raft.core import LEADER
+from protocols.raft.core import Role
+from tests.raft.core_harness import Net
 
 
 @pytest.mark.parametrize("pre_vote", [True, False])
@@ -37,7 +37,7 @@ def test_6_2_check_quorum_isolated_leader_steps_down(check_quorum: bool) -> None
     leader = net.wait_leader()
     net.isolate(leader)
     net.tick([leader], times=200)
-    assert (net.cores[leader].role == LEADER) is (not check_quorum)
+    assert (net.cores[leader].role == Role.LEADER) is (not check_quorum)
 
 
 def test_6_4_read_index_deposed_leader_serves_no_stale_read() -> None:
@@ -51,7 +51,7 @@ def test_6_4_read_index_deposed_leader_serves_no_stale_read() -> None:
     new = net.wait_leader([i for i in sorted(net.cores) if i != old])
     net.submit(new, "w2", KvCommand("put", "k", "new"))
     net.tick(times=15)
-    assert net.cores[old].role == LEADER  # it does not know yet
+    assert net.cores[old].role == Role.LEADER  # it does not know yet
     net.submit(old, "stale-read", KvCommand("get", "k"))
     net.tick([old], times=5)
     assert net.answer(old, "stale-read") is None, "a deposed leader served a read"

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import pytest
 
-from protocols.raft.core import LEADER
+from protocols.raft.core import Role
 from protocols.raft.messages import AppendEntries, RequestVote
 from protocols.sim.runner import run_once
 from tests.raft.core_harness import Net
 from tests.raft.raft_harness import raft
-from tests.raft.test_sim_parity import _figure8
+from tests.raft.sim.test_parity import _figure8
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
@@ -47,7 +47,7 @@ def test_only_a_leaders_append_entries_go_ahead_of_its_disk_write() -> None:
     n1._become_leader()
     ready = n1.ready()
     appends = [e for e in ready.messages if isinstance(e.msg, AppendEntries)]
-    assert n1.role == LEADER and appends and all(e.ahead_of_persist for e in appends)
+    assert n1.role == Role.LEADER and appends and all(e.ahead_of_persist for e in appends)
 
 
 @pytest.mark.parametrize("seed", range(8))
@@ -66,7 +66,7 @@ def test_a_lone_voter_never_sends_its_unwritten_commit(seed: int) -> None:
     w.run_until(lambda: rid in w.answers, 2000)
     rng = w.rng("test")
     for i in range(40):
-        if w.nodes["n1"].up and raft(w, "n1").role == LEADER:
+        if w.nodes["n1"].up and raft(w, "n1").role == Role.LEADER:
             w.submit("n1", put(f"v{i}"))
         w.run_for(rng.randrange(1, 8))
         if rng.random() < 0.3:

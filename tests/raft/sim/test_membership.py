@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 from protocols.common.errors import NotLeader, Unavailable
-from protocols.raft.core import LEADER
+from protocols.kv.rsm import KV_BINDING
+from protocols.raft.core import Role
 from protocols.raft.messages import ChangeMembership, EntryKind, Membership
 from protocols.sim import World
 from tests.raft.raft_harness import check_one_leader, make_world, one, put, raft
@@ -121,7 +122,7 @@ def test_removed_follower_is_no_longer_needed(seed: int) -> None:
     one(w, put("two-voters"), 2)  # 2 of 2: still a majority without the removed one
     w.restart(gone)  # it comes back with its old configuration: no disruption
     w.run_for(3000)
-    assert raft(w, leader).role == LEADER or raft(w, stay).role == LEADER
+    assert raft(w, leader).role == Role.LEADER or raft(w, stay).role == Role.LEADER
     one(w, put("after-return"), 2)
 
 
@@ -133,12 +134,12 @@ def test_removed_leader_steps_down_once_the_change_commits(seed: int) -> None:
     m = change(w, "remove", old)
     assert old not in m.voters
     w.run_for(200)
-    assert raft(w, old).role != LEADER
+    assert raft(w, old).role != Role.LEADER
     new = check_one_leader(w)
     assert new != old and new in m.voters
     one(w, put("b"), 2)
     w.run_for(3000)
-    assert raft(w, old).role != LEADER, "a removed server took over again"
+    assert raft(w, old).role != Role.LEADER, "a removed server took over again"
 
 
 @pytest.mark.parametrize("seed", SEEDS[:2])
@@ -228,7 +229,7 @@ def test_membership_changes_under_churn(seed: int) -> None:
 
     w = world(seed, snapshot_threshold=30)
     w.trace_lines = []
-    workload = KvWorkload(w, w.adapter, clients=3, keys=3, stop_at_ms=8000)  # type: ignore[arg-type]
+    workload = KvWorkload(w, KV_BINDING, clients=3, keys=3, stop_at_ms=8000)
     workload.start()
     RandomNemesis(w, stop_at_ms=8000).start()
     asked = _reconfigure_randomly(w, 300, 8000)

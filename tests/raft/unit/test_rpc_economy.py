@@ -4,10 +4,9 @@ once. Ticks are 10 ms by default, so 100 ticks are one second."""
 
 from __future__ import annotations
 
-from core_harness import Net
-
 from protocols.kv.commands import KvCommand
 from protocols.raft.messages import AppendEntries
+from tests.raft.core_harness import Net
 
 
 def test_count_election_agreement_and_idle_rpcs() -> None:

@@ -9,22 +9,24 @@ import pytest
 
 from protocols.common.errors import ConfigError
 from protocols.common.ids import NodeId
+from protocols.contract import NodeContext
 from protocols.raft import SPEC
 from protocols.raft.core import RaftCore
 from protocols.raft.messages import Entry, EntryKind
+from protocols.raft.records import AppendEntry, HardState, TruncateFrom
 from protocols.sim.disk import SimFileSystem
 
 
 def _node(fs: SimFileSystem, **options: object) -> RaftCore:
-    parts = SPEC.create_node(NodeId("n1"), [NodeId("n2"), NodeId("n3")], fs, "/d",
-                             random.Random(0), options)
+    parts = SPEC.create_node(NodeContext(NodeId("n1"), (NodeId("n2"), NodeId("n3")), fs, "/d",
+                                         random.Random(0), lambda: 0.0, options))
     assert isinstance(parts.core, RaftCore)
     return parts.core
 
 
 def _save(fs: SimFileSystem, records: list[object]) -> None:
-    parts = SPEC.create_node(NodeId("n1"), [NodeId("n2"), NodeId("n3")], fs, "/d",
-                             random.Random(0), {})
+    parts = SPEC.create_node(NodeContext(NodeId("n1"), (NodeId("n2"), NodeId("n3")), fs, "/d",
+                                         random.Random(0), lambda: 0.0))
     parts.storage.save(records)
     parts.storage.close()
 
@@ -34,8 +36,8 @@ def test_term_vote_and_log_round_trip_after_crash() -> None:
     fs = SimFileSystem()
     e = [Entry(1, 1, EntryKind.NOOP, b""), Entry(1, 2, EntryKind.NORMAL, b"\x00\xffx"),
          Entry(2, 2, EntryKind.NORMAL, b"y")]
-    _save(fs, [("hard", 2, "n3"), ("append", e[0]), ("append", e[1]), ("truncate", 2),
-               ("append", e[2])])
+    _save(fs, [HardState(2, "n3"), AppendEntry(e[0]), AppendEntry(e[1]), TruncateFrom(2),
+               AppendEntry(e[2])])
     fs.crash()
     core = _node(fs)
     assert (core.current_term, core.voted_for) == (2, "n3")
@@ -48,8 +50,9 @@ def test_crash_at_any_point_keeps_a_prefix_of_batches(seed: int) -> None:
     and recovery yields a consistent prefix. Seed printed by the parameter id."""
     rng = random.Random(seed)
     fs = SimFileSystem()
-    parts = SPEC.create_node(NodeId("n1"), [NodeId("n2")], fs, "/d", rng, {})
-    batches = [[("hard", t, "n1"), ("append", Entry(t, t, EntryKind.NOOP, b""))]
+    parts = SPEC.create_node(NodeContext(NodeId("n1"), (NodeId("n2"),), fs, "/d", rng,
+                                         lambda: 0.0))
+    batches = [[HardState(t, "n1"), AppendEntry(Entry(t, t, EntryKind.NOOP, b""))]
                for t in range(1, 8)]
     for b in batches:
         parts.storage.save(b)

@@ -1,193 +1,237 @@
-"""A small but real protocol for the simulator's own tests: primary-backup replication.
+"""A small but real protocol: primary-backup replication of the KV store.
 
-The first node (sorted) is the primary. A write is appended to the primary's log,
-fsynced through the WAL, sent to every backup (which fsyncs and acknowledges), and
-committed once a majority holds it; then it is applied in log order and answered.
-Reads are served by the primary from committed state. Client sessions (client id + seq)
-make retried writes apply once. ``unsafe=True`` skips the fsync before replying — the
-bug the simulated disk exists to catch.
+The worked example of ``docs/adding-a-protocol.md``: the smallest core that uses every
+part of the contract (``protocols.contract``) and the shared replicated-state-machine
+helper (``protocols.kv.rsm``), on real processes and in the simulator.
+
+The first node (sorted) is the primary; it never changes (no failover: this is a toy).
+A write is appended to the primary's log, fsynced through the WAL and sent to every
+backup (``Replicate``), which fsyncs it and acknowledges (``Ack``, held by the pump until
+durable). Once a majority holds it the primary commits it, applies it in log order,
+answers the client, and tells backups how far to apply (``Committed``, one-way). A client
+command that reaches a backup is forwarded to the primary (``Forward``), whose reply is
+*deferred* until the command is applied. Reads are served by the primary from committed
+state. ``unsafe=True`` acknowledges before fsync: the bug the simulated disk catches.
 """
 
 from __future__ import annotations
 
-import json
-import random
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Any
 
-from protocols.check.invariants import check_agreement
-from protocols.common.errors import NotLeader
-from protocols.common.fs import FileSystem
+from protocols.common.errors import InvalidRequest, ProtocolError, Unavailable
 from protocols.common.ids import NodeId
-from protocols.common.outbox import Answer, Envelope, Ready
 from protocols.common.wal import SyncPolicy, WriteAheadLog
-from protocols.runtime.core import NodeParts, NodeStatusInfo
-from protocols.sim.world import World
+from protocols.contract import (
+    Answer,
+    Core,
+    Deferred,
+    Envelope,
+    MessageTable,
+    NodeContext,
+    NodeParts,
+    NodeStatus,
+    OneWay,
+    ProtocolSpec,
+    Ready,
+    Reply,
+    Rpc,
+    Storage,
+)
+from protocols.kv.commands import KvCommand, KvResult
+from protocols.kv.rsm import ReplicatedKv
+from tests.toy.protocol.messages import Ack, Committed, Forward, Forwarded, Replicate
+
+__all__ = ["SPEC", "UNSAFE_SPEC", "ToyCore", "ToySpec"]
+
+RESEND_TICKS = 10  # the primary resends what is unacknowledged, and Committed, this often
+RESEND_MAX = 64  # entries resent to one backup per round
+EPOCH = 1  # the primary never changes: one epoch for the whole run
 
 
-@dataclass(frozen=True, slots=True)
-class Replicate:
-    index: int
-    entry: tuple[Any, ...]
+class ToyStorage(Storage):
+    """The log, one WAL record per entry: the encoded KvCommand."""
 
-
-@dataclass(frozen=True, slots=True)
-class Ack:
-    index: int
-
-
-class ToyStorage:
     def __init__(self, wal: WriteAheadLog) -> None:
         self.wal = wal
 
-    def save(self, records: Sequence[Any]) -> None:
-        self.wal.append([json.dumps(r).encode() for r in records])
+    def save(self, records: Sequence[bytes]) -> None:
+        self.wal.append(list(records))
 
     def close(self) -> None:
         self.wal.close()
 
 
-class ToyCore:
-    def __init__(self, node_id: NodeId, peers: Sequence[NodeId], log: list[tuple[Any, ...]],
-                 primary: NodeId) -> None:
+class ToyCore(Core):
+    def __init__(self, node_id: NodeId, peers: Sequence[NodeId], log: list[bytes]) -> None:
         self.node_id = node_id
         self.peers = sorted(peers)
-        self.primary = primary
-        self.log = log  # entries: ("put"|"cas", key, arg, client, seq)
-        self.commit_index = len(log) if node_id == primary else 0
-        self.kv: dict[str, Any] = {}
-        self.sessions: dict[str, tuple[int, Any]] = {}
-        self.acks: dict[int, set[NodeId]] = {}
-        self.waiting: dict[int, Any] = {}
+        self.primary = NodeId(min([node_id, *peers]))
+        self.log = log
+        self.kv = ReplicatedKv()
+        self.commit_index = 0
+        self.match = {p: 0 for p in self.peers}  # the primary's view: what each backup holds
+        self.deferred: dict[int, Deferred] = {}  # index -> reply owed to a forwarding backup
+        self.forwards: dict[int, Any] = {}  # forward id -> the client request it carries
+        self.next_forward = 0
         self.ticks = 0
+        # what the contract promises, counted so tests can compare the host and the sim
+        self.counts = {"one_way_received": 0, "deferred_replies": 0, "forwards_answered": 0,
+                       "send_failed.Replicate": 0, "send_failed.Forward": 0,
+                       "send_failed.Committed": 0}
         self._ready = Ready()
-        for entry in log[: self.commit_index]:
-            self._apply(entry)
+        if self.is_primary:  # what it logged before a crash may have been acknowledged
+            self._commit(len(log))
 
-    def _apply(self, entry: tuple[Any, ...]) -> Any:
-        op, key, arg, client, seq = entry
-        last = self.sessions.get(client)
-        if last is not None and last[0] >= seq:
-            return last[1]
-        if op == "put":
-            self.kv[key] = arg
-            result: Any = None
-        else:
-            expected, new = arg
-            result = self.kv.get(key) == expected
-            if result:
-                self.kv[key] = new
-        self.sessions[client] = (seq, result)
-        return result
+    @property
+    def is_primary(self) -> bool:
+        return self.node_id == self.primary
 
+    # ------------------------------------------------------------------ inputs
     def tick(self) -> None:
         self.ticks += 1
-        if self.node_id == self.primary and self.ticks % 10 == 0:
-            for index in range(self.commit_index + 1, len(self.log) + 1):
-                for peer in self.peers:  # resend what is not yet acknowledged
-                    if peer not in self.acks.get(index, set()):
-                        self._ready.messages.append(
-                            Envelope(peer, Replicate(index, self.log[index - 1])))
-
-    def on_message(self, src: NodeId, msg: Any) -> Any:
-        assert isinstance(msg, Replicate)
-        if msg.index == len(self.log) + 1:
-            self.log.append(msg.entry)
-            self._ready.persist.append(list(msg.entry))
-        return Ack(msg.index) if msg.index <= len(self.log) else None
-
-    def on_reply(self, src: NodeId, request: Any, reply: Any) -> None:
-        self.acks.setdefault(reply.index, set()).add(src)
-        self._advance()
-
-    def on_send_failed(self, dst: NodeId, request: Any) -> None:
-        return None  # resent on a later tick
-
-    def _advance(self) -> None:
-        majority = (len(self.peers) + 1) // 2 + 1
-        while (self.commit_index < len(self.log) and
-               len(self.acks.get(self.commit_index + 1, set())) + 1 >= majority):
-            self.commit_index += 1
-            result = self._apply(self.log[self.commit_index - 1])
-            self._ready.applied.append(self.log[self.commit_index - 1])
-            rid = self.waiting.pop(self.commit_index, None)
-            if rid is not None:
-                self._ready.answers.append(Answer(rid, result))
+        if self.is_primary and self.ticks % RESEND_TICKS == 0:
+            for peer in self.peers:
+                first = self.match[peer] + 1
+                for index in range(first, min(len(self.log), first + RESEND_MAX - 1) + 1):
+                    self._send(peer, Replicate(index, self.log[index - 1]))
+                self._send(peer, Committed(self.commit_index))
 
     def submit(self, request_id: Any, command: Any) -> None:
-        if self.node_id != self.primary:
-            self._ready.answers.append(Answer(request_id, error=NotLeader(self.primary)))
+        try:
+            cmd = self.kv.command_of(command)
+        except InvalidRequest as e:
+            self._ready.answers.append(Answer(request_id, error=e))
             return
-        op, key, arg, client, seq = command
-        if op == "get":
-            self._ready.answers.append(Answer(request_id, self.kv.get(key)))
-            return
-        last = self.sessions.get(client)
-        if last is not None and last[0] >= seq:
-            self._ready.answers.append(Answer(request_id, last[1]))
-            return
-        entry = (op, key, arg, client, seq)
-        self.log.append(entry)
-        self._ready.persist.append(list(entry))
-        self.waiting[len(self.log)] = request_id
-        for peer in self.peers:
-            self._ready.messages.append(Envelope(peer, Replicate(len(self.log), entry)))
-        self._advance()
+        if not self.is_primary:
+            self.next_forward += 1
+            self.forwards[self.next_forward] = request_id
+            self._send(self.primary, Forward(self.next_forward, cmd.encode()))
+        elif cmd.is_read:
+            self._ready.answers.append(Answer(request_id, self.kv.read(cmd.key)))
+        else:
+            self.kv.propose(self._append(cmd), EPOCH, request_id)
 
+    def on_message(self, src: NodeId, msg: Any) -> Any:
+        match msg:
+            case Replicate(index, command):
+                if index == len(self.log) + 1:
+                    self.log.append(command)
+                    self._ready.persist.append(command)
+                return Ack(index) if index <= len(self.log) else None  # None: a gap, dropped
+            case Committed(commit_index):
+                self.counts["one_way_received"] += 1
+                self._commit(min(commit_index, len(self.log)))
+                return None
+            case Forward():
+                return self._forwarded(msg)
+        raise InvalidRequest(f"the toy protocol does not handle {type(msg).__name__}")
+
+    def _forwarded(self, msg: Forward) -> Forwarded | Deferred:
+        """A backup forwarded a client command: answer a read now, a write once applied."""
+        if not self.is_primary:
+            return Forwarded(error=f"{self.node_id} is not the primary")
+        try:
+            cmd = KvCommand.decode(msg.command)
+        except (ValueError, TypeError, ProtocolError) as e:
+            return Forwarded(error=f"malformed command: {e}")
+        if cmd.is_read:
+            return _forwarded(self.kv.read(cmd.key))
+        deferred = Deferred(f"forward {msg.forward_id}")
+        self.deferred[self._append(cmd)] = deferred
+        return deferred
+
+    def on_reply(self, src: NodeId, request: Any, reply: Any) -> None:
+        match request, reply:
+            case Replicate(), Ack(index):  # src holds every entry up to index
+                self.match[src] = max(self.match.get(src, 0), index)
+                self._advance()
+            case Forward(forward_id), Forwarded():
+                request_id = self.forwards.pop(forward_id, None)
+                if request_id is None:
+                    return
+                self.counts["forwards_answered"] += 1
+                error = InvalidRequest(reply.error) if reply.error else None
+                self._ready.answers.append(Answer(request_id, KvResult(
+                    reply.found, reply.value, reply.ok), error))
+            case _:
+                raise AssertionError(f"a reply to {request!r}: {reply!r}")
+
+    def on_send_failed(self, dst: NodeId, request: Any) -> None:
+        self.counts[f"send_failed.{type(request).__name__}"] += 1  # never a one-way message
+        if isinstance(request, Forward):  # it may have been applied: the client retries
+            request_id = self.forwards.pop(request.forward_id, None)
+            if request_id is not None:
+                self._ready.answers.append(Answer(request_id, error=Unavailable(
+                    f"no answer from the primary {self.primary}")))
+        # a Replicate is resent on a later tick
+
+    # ------------------------------------------------------------------ the algorithm
+    def _append(self, cmd: KvCommand) -> int:
+        self.log.append(cmd.encode())
+        self._ready.persist.append(self.log[-1])
+        index = len(self.log)
+        for peer in self.peers:
+            self._send(peer, Replicate(index, self.log[-1]))
+        self._advance()
+        return index
+
+    def _advance(self) -> None:
+        """Commit every entry a majority holds (the primary's own copy counts: the pump
+        writes it before anything about it leaves)."""
+        held = sorted([len(self.log), *self.match.values()], reverse=True)
+        index = held[(len(self.peers) + 1) // 2]  # what a majority holds
+        if index > self.commit_index:
+            self._commit(index)
+            for peer in self.peers:
+                self._send(peer, Committed(self.commit_index))
+
+    def _commit(self, index: int) -> None:
+        """Apply entries up to ``index``, answering whoever waits on each."""
+        while self.commit_index < index:
+            self.commit_index += 1
+            i = self.commit_index
+            result = self.kv.apply(i, EPOCH, self.log[i - 1], self._ready.answers)
+            self._ready.applied.append(self.log[i - 1])
+            deferred = self.deferred.pop(i, None)
+            if deferred is not None:
+                self.counts["deferred_replies"] += 1
+                self._ready.replies.append(Reply(deferred, _forwarded(result)))
+
+    def _send(self, peer: NodeId, msg: Any) -> None:
+        self._ready.messages.append(Envelope(peer, msg))
+
+    # ------------------------------------------------------------------ the driver interface
     def ready(self) -> Ready:
         ready, self._ready = self._ready, Ready()
         return ready
 
-    def status(self) -> NodeStatusInfo:
-        role = "leader" if self.node_id == self.primary else "backup"
-        return NodeStatusInfo(role=role, epoch=1, leader_id=self.primary,
-                              commit_index=self.commit_index)
+    def status(self) -> NodeStatus:
+        details = {"commit_index": str(self.commit_index), "log_length": str(len(self.log)),
+                   **{k: str(v) for k, v in self.counts.items()}}
+        return NodeStatus(role="leader" if self.is_primary else "backup", epoch=EPOCH,
+                          leader_id=self.primary, details=details)
 
 
-class ToySpec:
+def _forwarded(result: KvResult) -> Forwarded:
+    return Forwarded(result.found, result.value, result.ok)
+
+
+class ToySpec(ProtocolSpec):
     name = "toy"
+    messages = MessageTable((Rpc(Replicate, Ack), OneWay(Committed), Rpc(Forward, Forwarded)))
 
     def __init__(self, unsafe: bool = False) -> None:
         self.unsafe = unsafe
 
-    def create_node(self, node_id: NodeId, peers: Sequence[NodeId], fs: FileSystem,
-                    data_dir: str, rng: random.Random, options: Mapping[str, Any]) -> NodeParts:
+    def create_node(self, ctx: NodeContext) -> NodeParts:
         sync = SyncPolicy.NEVER if self.unsafe else SyncPolicy.ALWAYS
-        wal, records = WriteAheadLog.open(fs, f"{data_dir}/log", sync=sync)
-        log = [tuple(json.loads(r)) for r in records]
-        primary = sorted([node_id, *peers])[0]
-        return NodeParts(ToyCore(node_id, peers, log, NodeId(primary)), ToyStorage(wal))
+        wal, records = WriteAheadLog.open(ctx.fs, f"{ctx.data_dir}/log", sync=sync)
+        return NodeParts(ToyCore(ctx.node_id, ctx.peers, list(records)), ToyStorage(wal))
+
+    def bench_command(self, i: int, payload: str) -> Any:
+        return KvCommand("put", f"bench{i % 100}", payload or str(i))
 
 
-def logs_agree(world: World) -> None:
-    check_agreement({n: dict(enumerate(map(tuple, node.core.log), 1))  # type: ignore[union-attr]
-                     for n, node in world.nodes.items() if node.up})
-
-
-class ToyAdapter:
-    def __init__(self, unsafe: bool = False) -> None:
-        self.name = "tests.sim.toy:UNSAFE" if unsafe else "tests.sim.toy:ADAPTER"
-        self.spec = ToySpec(unsafe)
-
-    def invariants(self) -> list[Callable[[World], None]]:
-        return [logs_agree]
-
-    def message_size(self, msg: Any) -> int:
-        return len(repr(msg))
-
-    def kv_command(self, f: str, key: str, value: Any, client_id: str, seq: int) -> Any:
-        if f == "cas":
-            return ("cas", key, list(value), client_id, seq)
-        return (f, key, value, client_id, seq)
-
-    def kv_outcome(self, f: str, answer: Answer) -> tuple[str, Any, str | None]:
-        if isinstance(answer.error, NotLeader):
-            return "redirect", None, answer.error.leader_hint
-        if answer.error is not None:
-            return "fail", None, str(answer.error)
-        return "ok", answer.result, None
-
-
-ADAPTER = ToyAdapter()
-UNSAFE = ToyAdapter(unsafe=True)
+SPEC = ToySpec()
+UNSAFE_SPEC = ToySpec(unsafe=True)

@@ -1,0 +1,426 @@
+"""The contract between a protocol core and everything that drives it.
+
+Every protocol's core implements ``Core``; the asyncio shell (``protocols.runtime``), the
+deterministic simulator (``protocols.sim``) and the tests' harnesses drive it through
+exactly these methods, and all of them handle its output with the one ``Pump`` below.
+That is what makes a simulated run and a run on real processes exercise the same
+algorithm with the same safety rules. This module imports no core, no driver and no IO
+library: cores, shell and simulator all stand on it.
+
+Inputs to a core (etcd's ``RawNode`` style, course chapter 17 "sans-IO"):
+
+* ``tick()``: one unit of logical time passed (a core never reads a clock);
+* ``on_message(src, msg)``: a peer's message. Its *kind* is declared in the protocol's
+  ``ProtocolSpec.messages``:
+
+  - ``Rpc(Request, Reply)``: the core returns the reply now; or returns a ``Deferred``
+    and puts ``Reply(deferred, msg)`` in a later ``Ready`` (SWIM's ping-req answers only
+    after probing a third node; a 2PC coordinator answers once it decides); or returns
+    None to drop it. The requester hears ``on_reply(src, request, reply)`` or, when no
+    reply came (dropped, lost, peer down, deadline passed), ``on_send_failed``;
+  - ``OneWay(Message)``: fire-and-forget. The core returns None; the sender hears
+    nothing back, neither a reply nor a failure (causal broadcast's deliveries, gossip).
+
+* ``submit(request_id, command)``: a client's command; its outcome comes back as an
+  ``Answer`` with the same ``request_id``.
+* ``on_persisted()``: the driver made the ``persist`` of the oldest drained ``Ready``
+  durable (optional; see ``Envelope.ahead_of_persist``).
+
+Outputs are drained with ``ready()``: a ``Ready`` lists state to persist, messages to
+send, deferred replies, entries applied, client answers and trace lines. ``Pump`` acts on
+it in the only safe order: persist -> send -> apply -> answer ("persist before you
+speak": Raft §5.1 / Figure 2, etcd's ``Ready`` contract). A reply to a peer leaves only
+once the input that produced it is durable.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from protocols.common.errors import ConfigError
+from protocols.common.ids import NodeId
+
+if TYPE_CHECKING:
+    from protocols.common.fs import FileSystem
+
+__all__ = [
+    "Answer",
+    "Core",
+    "Deferred",
+    "Envelope",
+    "MessageKind",
+    "MessageTable",
+    "NoStorage",
+    "NodeContext",
+    "NodeParts",
+    "NodeStatus",
+    "OneWay",
+    "ProtocolSpec",
+    "Pump",
+    "PumpActions",
+    "Ready",
+    "Reply",
+    "Rpc",
+    "Storage",
+    "Write",
+]
+
+
+# ====================================================================== message kinds
+@dataclass(frozen=True, slots=True)
+class Rpc:
+    """A request that gets a reply: now, later (``Deferred``), or never (dropped)."""
+
+    request: type[Any]
+    reply: type[Any]
+
+
+@dataclass(frozen=True, slots=True)
+class OneWay:
+    """A message that gets no reply and no failure notice (fire-and-forget)."""
+
+    message: type[Any]
+
+
+MessageKind = Rpc | OneWay
+
+
+class MessageTable:
+    """The kinds of a protocol's peer messages, by message type."""
+
+    def __init__(self, kinds: Iterable[MessageKind]) -> None:
+        self.kinds = tuple(kinds)
+        self._by_type: dict[type[Any], MessageKind] = {}
+        for kind in self.kinds:
+            t = kind.request if isinstance(kind, Rpc) else kind.message
+            if t in self._by_type:
+                raise ConfigError(f"message {t.__name__} is declared twice")
+            self._by_type[t] = kind
+
+    def kind_of(self, msg: Any) -> MessageKind:
+        """The declared kind of ``msg``; a message nobody declared is a bug in its core."""
+        kind = self._by_type.get(type(msg))
+        if kind is None:
+            raise AssertionError(f"{type(msg).__name__} is not declared in the protocol's "
+                                 f"ProtocolSpec.messages")
+        return kind
+
+    def is_one_way(self, msg: Any) -> bool:
+        return isinstance(self.kind_of(msg), OneWay)
+
+
+class Deferred:
+    """What ``on_message`` returns for an ``Rpc`` it will answer later.
+
+    The core keeps this object and answers with ``Reply(deferred, msg)`` in a later
+    ``Ready``; the driver matches it to the waiting request by identity. A deferred reply
+    that never comes, or comes after the requester's deadline, is a lost reply: the
+    requester hears ``on_send_failed``.
+    """
+
+    __slots__ = ("label",)
+
+    def __init__(self, label: str = "") -> None:
+        self.label = label  # for traces only
+
+    def __repr__(self) -> str:
+        return f"Deferred({self.label!r})"
+
+
+# ====================================================================== the outbox
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """A message for peer ``dst``: a request (``Rpc``) or a one-way message.
+
+    ``ahead_of_persist``: the core vouches that this message may leave *while* this
+    Ready's persist is still being written (Raft thesis §10.2.1: a leader may send
+    AppendEntries in parallel with writing the same entries to its own disk). The core
+    must then not rely on that write until the driver reports it with ``on_persisted()``.
+    """
+
+    dst: NodeId
+    msg: Any
+    ahead_of_persist: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """The late reply to the request for which ``on_message`` returned ``to``."""
+
+    to: Deferred
+    msg: Any
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """The outcome of a client command submitted with ``submit(request_id, ...)``.
+    ``error`` is None on success, else a ``ProtocolError`` (NotLeader, Unavailable ...)."""
+
+    request_id: Any
+    result: Any = None
+    error: Exception | None = None
+
+
+@dataclass(slots=True)
+class Ready:
+    """Everything a core wants done, in the order it must be done (etcd's ``Ready``)."""
+
+    persist: list[Any] = field(default_factory=list)  # 1. made durable (fsync) first
+    messages: list[Envelope] = field(default_factory=list)  # 2. then sent
+    replies: list[Reply] = field(default_factory=list)  # 2. deferred replies, sent too
+    applied: list[Any] = field(default_factory=list)  # 3. applied to the state machine
+    answers: list[Answer] = field(default_factory=list)  # 4. client outcomes
+    trace: list[str] = field(default_factory=list)
+
+    def is_empty(self) -> bool:
+        return not (self.persist or self.messages or self.replies or self.applied
+                    or self.answers or self.trace)
+
+
+# ====================================================================== status
+@dataclass(slots=True)
+class NodeStatus:
+    """What a node says about itself, in its protocol's words: ``role`` ("leader",
+    "follower", "acceptor", "alive" ...), ``epoch`` (Raft's term, Paxos' ballot round,
+    SWIM's incarnation), who it believes leads (if the protocol has a leader), and
+    anything else by name in ``details`` (shown by ``cluster status``)."""
+
+    role: str = ""
+    epoch: int = 0
+    leader_id: str = ""
+    details: dict[str, str] = field(default_factory=dict)
+
+
+# ====================================================================== core and storage
+class Core:
+    """A sans-IO protocol state machine. Subclass it; the optional hooks have defaults.
+
+    No ``asyncio``, ``grpc``, ``time``, ``os``, sockets, files or global ``random`` in a
+    core: time is ``tick()``, randomness the ``random.Random`` its factory was given.
+    """
+
+    node_id: NodeId
+
+    def tick(self) -> None:
+        raise NotImplementedError
+
+    def on_message(self, src: NodeId, msg: Any) -> Any:
+        """A peer's message: return its reply, a ``Deferred``, or None (see the module)."""
+        raise NotImplementedError
+
+    def on_reply(self, src: NodeId, request: Any, reply: Any) -> None:
+        """``src`` answered our ``request`` with ``reply``."""
+        raise AssertionError(f"{type(self).__name__} sent a request but handles no replies")
+
+    def on_send_failed(self, dst: NodeId, request: Any) -> None:
+        """Our ``request`` to ``dst`` got no reply (timeout, drop, refused). Optional."""
+
+    def submit(self, request_id: Any, command: Any) -> None:
+        raise NotImplementedError
+
+    def ready(self) -> Ready:
+        """Drain and return everything the core wants done since the last call."""
+        raise NotImplementedError
+
+    def on_persisted(self) -> None:
+        """Optional: the ``persist`` of the oldest drained, unsaved Ready is durable."""
+
+    def status(self) -> NodeStatus:
+        raise NotImplementedError
+
+
+class Storage:
+    """A protocol's durable state, written through a ``FileSystem``."""
+
+    def save(self, records: Sequence[Any]) -> None:
+        """Make ``records`` (from ``Ready.persist``) durable: return only after fsync."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release files; a node closes its storage once, when it stops."""
+
+
+class NoStorage(Storage):
+    """For protocols with no durable state (gossip membership): persisting is a bug."""
+
+    def save(self, records: Sequence[Any]) -> None:
+        if records:
+            raise AssertionError(f"this protocol declared no storage but asked to persist "
+                                 f"{records[:3]!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class NodeContext:
+    """What ``ProtocolSpec.create_node`` gets to build one node.
+
+    ``rng`` is the node's only source of randomness (seeded per node and incarnation).
+    ``tick_s`` is the real time one tick stands for.
+    ``clock`` returns monotonic seconds (the host: ``time.monotonic``; the simulator: its
+    simulated time, which keeps running while a node is paused). A core counts timeouts
+    in ticks; it reads ``clock`` only where a rule must hold in real time even when ticks
+    are skipped (a leader lease), and must not assume it advances between two inputs.
+    """
+
+    node_id: NodeId
+    peers: tuple[NodeId, ...]
+    fs: FileSystem
+    data_dir: str
+    rng: random.Random
+    clock: Callable[[], float]
+    options: Mapping[str, Any] = field(default_factory=dict)
+    tick_s: float = 0.01  # the driver calls tick() at most this often (ticks may be skipped)
+
+
+@dataclass(slots=True)
+class NodeParts:
+    """What ``ProtocolSpec.create_node`` returns: a core recovered from storage, and it."""
+
+    core: Core
+    storage: Storage
+
+
+class ProtocolSpec:
+    """How a protocol plugs into the shell, the simulator and the runner.
+
+    Required: ``name``, ``messages`` and ``create_node``. Every optional hook has a
+    default here, so drivers call them without asking whether they exist.
+    """
+
+    name: str = ""
+    messages: MessageTable = MessageTable(())
+
+    def create_node(self, ctx: NodeContext) -> NodeParts:
+        """Build a node, recovering its state from ``ctx.data_dir`` on ``ctx.fs``."""
+        raise NotImplementedError
+
+    def check_options(self, options: Mapping[str, Any]) -> None:
+        """Raise ``ConfigError`` naming what is wrong (the runner calls this before it
+        starts any process). Default: the protocol takes no options."""
+        if options:
+            raise ConfigError(f"protocol {self.name!r} takes no options, got "
+                              f"{', '.join(sorted(options))}")
+
+    def message_size(self, msg: Any) -> int:
+        """Bytes ``msg`` would take on the wire, for the simulator's counters (estimate)."""
+        return len(repr(msg))
+
+    def bench_command(self, i: int, payload: str) -> Any | None:
+        """The ``i``-th command of ``Admin.Load``'s closed-loop benchmark; None: the
+        protocol takes no commands, and ``Admin.Load`` answers UNIMPLEMENTED."""
+        return None
+
+
+# ====================================================================== the pump
+@dataclass(slots=True)
+class Write:
+    """A persist the driver must make durable, then report with ``Pump.write_done()``."""
+
+    records: list[Any]
+    ready: Ready
+    covered: int  # the inputs whose output this write completes
+
+
+@dataclass(slots=True)
+class PumpActions:
+    """What a driver does for the pump: the IO, in whatever form it has (the host sends
+    over gRPC, the simulator schedules events, a test harness appends to a queue)."""
+
+    send: Callable[[Envelope], None]
+    reply: Callable[[Reply], None]
+    apply: Callable[[Any], None] = lambda entry: None
+    answer: Callable[[Answer], None] = lambda answer: None
+    trace: Callable[[str], None] = lambda line: None
+
+
+class Pump:
+    """Acts on a core's outbox in the only safe order, written once for every driver.
+
+    persist -> send -> apply -> answer. One persist is in flight at a time: inputs that
+    arrive while it is being written go into the next one (group commit). Messages the
+    core marked ``ahead_of_persist`` leave at once; everything else waits for the write.
+    An immediate reply to a peer is held (``after_durable``) until the input that
+    produced it is durable. Sans-IO: the driver performs the write (on a thread, as a
+    simulated disk event, or inline with ``run_sync``) and calls ``write_done()``.
+
+    Drivers: call ``note_input()`` after every call into the core, then ``step()`` while
+    ``needs_step``; a ``Write`` returned by ``step()`` must be made durable and reported
+    with ``write_done()`` before the next ``step()``.
+    """
+
+    def __init__(self, core: Core, actions: PumpActions) -> None:
+        self.core = core
+        self.actions = actions
+        self.inputs = 0  # inputs the core has taken
+        self.durable = 0  # inputs whose output is persisted and acted on
+        self.writing: Write | None = None
+        self._held: deque[tuple[int, Callable[[], None]]] = deque()
+
+    def note_input(self) -> int:
+        """The core took an input; returns its sequence number."""
+        self.inputs += 1
+        return self.inputs
+
+    @property
+    def needs_step(self) -> bool:
+        return self.writing is None and self.inputs > self.durable
+
+    def after_durable(self, seq: int, release: Callable[[], None]) -> None:
+        """Call ``release`` once the output of input ``seq`` is durable (now, if it is)."""
+        if self.durable >= seq:
+            release()
+        else:
+            self._held.append((seq, release))
+
+    def step(self) -> Write | None:
+        """Drain the core once. Returns the write to perform, or None if the Ready had
+        nothing to persist (then it was acted on entirely)."""
+        if self.writing is not None:
+            raise AssertionError("Pump.step() while a write is in flight")
+        covered = self.inputs
+        ready = self.core.ready()
+        if not ready.persist:
+            self._act(ready, covered, sent_ahead=False)
+            return None
+        for envelope in ready.messages:
+            if envelope.ahead_of_persist:
+                self.actions.send(envelope)
+        self.writing = Write(ready.persist, ready, covered)
+        return self.writing
+
+    def write_done(self) -> None:
+        """The write returned by ``step()`` is durable: act on the rest of its Ready."""
+        write, self.writing = self.writing, None
+        if write is None:
+            raise AssertionError("Pump.write_done() with no write in flight")
+        self.core.on_persisted()
+        self.note_input()  # what on_persisted produced is drained by the next step
+        self._act(write.ready, write.covered, sent_ahead=True)
+
+    def run_sync(self, save: Callable[[Sequence[Any]], None]) -> None:
+        """Drain until idle, writing inline (the simulator's instant disk, harnesses)."""
+        while self.needs_step:
+            write = self.step()
+            if write is not None:
+                save(write.records)
+                self.write_done()
+
+    def _act(self, ready: Ready, covered: int, sent_ahead: bool) -> None:
+        a = self.actions
+        for envelope in ready.messages:
+            if not (sent_ahead and envelope.ahead_of_persist):
+                a.send(envelope)
+        for reply in ready.replies:
+            a.reply(reply)
+        for entry in ready.applied:
+            a.apply(entry)
+        for answer in ready.answers:
+            a.answer(answer)
+        for line in ready.trace:
+            a.trace(line)
+        self.durable = max(self.durable, covered)
+        while self._held and self._held[0][0] <= self.durable:
+            self._held.popleft()[1]()

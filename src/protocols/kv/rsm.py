@@ -1,0 +1,117 @@
+"""The replicated state machine every log-based protocol shares (course chapters 29-30).
+
+Raft's log and Multi-Paxos' slots both end the same way: commands are decided in order,
+each replica applies them to the same deterministic KV state machine, and the replica
+that took the client's request answers it once its command is applied. That part is
+written once, here:
+
+* ``proposals``: which client request waits on which log index (slot), and the *token*
+  of what was proposed there (Raft: the term of the entry; Paxos: the ballot). If a
+  different decision fills that slot, the request is answered ``Unavailable``: it may
+  still be decided elsewhere, and the client retries with the same session sequence
+  number, which the state machine applies at most once (Raft thesis §6.3);
+* ``apply``: apply the command decided at a slot and answer whoever waits on it;
+* ``abandon``: a leader that steps down answers everything still waiting;
+* ``KV_BINDING``: how the simulator's KV workload reads a protocol's answers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from protocols.common.errors import InvalidRequest, NotLeader, Unavailable
+from protocols.contract import Answer
+from protocols.kv.commands import KvCommand, KvResult
+from protocols.kv.state_machine import KvStateMachine
+
+__all__ = ["KV_BINDING", "KvBinding", "ReplicatedKv"]
+
+
+class ReplicatedKv:
+    """One replica's KV state machine plus the client requests waiting on its log."""
+
+    def __init__(self, state_machine: KvStateMachine | None = None) -> None:
+        self.state_machine = state_machine or KvStateMachine()
+        self.proposals: dict[int, tuple[Any, Any]] = {}  # slot -> (request id, token)
+
+    @staticmethod
+    def command_of(command: Any) -> KvCommand:
+        """The client's command, or InvalidRequest (nothing changes)."""
+        if not isinstance(command, KvCommand):
+            raise InvalidRequest(f"a KV store serves KvCommand, not {type(command).__name__}")
+        return command
+
+    def propose(self, slot: int, token: Any, request_id: Any) -> None:
+        """``request_id`` waits for the command proposed at ``slot`` under ``token``."""
+        self.proposals[slot] = (request_id, token)
+
+    def apply(self, slot: int, token: Any, command: bytes, answers: list[Answer]) -> KvResult:
+        """Apply the KV command decided at ``slot``; answer the request waiting on it."""
+        result = self.state_machine.apply(KvCommand.decode(command))
+        self.settle(slot, token, result, answers)
+        return result
+
+    def settle(self, slot: int, token: Any, result: Any, answers: list[Answer]) -> None:
+        """``slot`` was decided with ``token``: answer its waiting request, if any, with
+        ``result`` if it is what was proposed there, else as not decided here."""
+        waiting = self.proposals.pop(slot, None)
+        if waiting is None:
+            return
+        request_id, proposed = waiting
+        if proposed == token:
+            answers.append(Answer(request_id, result))
+        else:
+            answers.append(Answer(request_id, error=Unavailable(
+                "leadership lost before the proposal was decided")))
+
+    def abandon(self, leader_hint: str | None, answers: list[Answer]) -> None:
+        """Leadership lost: what is still waiting may yet be decided under the next
+        leader, so its outcome is unknown to us."""
+        for request_id, _ in self.proposals.values():
+            answers.append(Answer(request_id, error=Unavailable(
+                f"leadership lost before the proposal was decided (leader hint: "
+                f"{leader_hint})")))
+        self.proposals.clear()
+
+    def read(self, key: str) -> KvResult:
+        return self.state_machine.read(key)
+
+    def snapshot(self) -> bytes:
+        return self.state_machine.snapshot()
+
+    def restore(self, blob: bytes) -> None:
+        self.state_machine = KvStateMachine.restore(blob)
+
+
+class KvBinding:
+    """How the simulator's KV workload (``protocols.sim.workload``) talks to a protocol
+    that serves ``KvCommand``s through ``ReplicatedKv``."""
+
+    def kv_command(self, f: str, key: str, value: Any, client_id: str, seq: int) -> KvCommand:
+        if f == "cas":
+            expected, new = value
+            return KvCommand("cas", key, new, expected, client_id, seq)
+        return KvCommand(f, key, value or "", None, client_id, seq)  # type: ignore[arg-type]
+
+    def kv_outcome(self, f: str, answer: Answer) -> tuple[str, Any, str | None]:
+        if isinstance(answer.error, NotLeader):
+            return "redirect", None, answer.error.leader_hint
+        if isinstance(answer.error, Unavailable):
+            return "retry", None, str(answer.error)
+        if answer.error is not None:
+            return "fail", None, str(answer.error)
+        result = answer.result
+        if not isinstance(result, KvResult):
+            raise AssertionError(f"a KV answer must be a KvResult, not {result!r}")
+        return "ok", _RESULTS[f](result), None
+
+
+_RESULTS: dict[str, Callable[[KvResult], Any]] = {
+    "get": lambda r: r.value if r.found else None,
+    "cas": lambda r: r.ok,
+    "put": lambda r: None,
+    "delete": lambda r: r.found,
+}
+
+KV_BINDING = KvBinding()

@@ -1,0 +1,87 @@
+"""Linearizable reads without writing to the log (Raft thesis §6.4, etcd's ``readonly``).
+
+**ReadIndex** (§6.4): the leader records its commit index as the read's index, confirms
+it is still the leader by hearing from a majority in a round of AppendEntries (each
+round is numbered by a ``read_context`` the replies echo), waits until its state
+machine has applied up to that index, then answers from it. A read is served only once
+the leader has committed an entry of its own term, so its commit index is current (§8).
+
+**Lease** (§6.4.1): followers refuse votes for ``election_timeout_min_ticks`` after they
+hear from the leader (leader stickiness, thesis §4.2.3). So once a majority answered
+requests the leader sent at tick t, no other leader can exist before
+t + election_timeout_min_ticks, and the leader may answer reads alone until then, with a
+margin for clock drift.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["PendingRead", "ReadIndex", "lease_holds"]
+
+
+@dataclass(slots=True)
+class PendingRead:
+    request_id: Any
+    key: str
+    read_index: int  # the leader's commit index when the read arrived
+    acks: set[str] = field(default_factory=set)  # who answered a round numbered >= ours
+    confirmed: bool = False  # a majority did: we were still the leader
+
+
+class ReadIndex:
+    """The reads waiting at a leader, by the read context of their round."""
+
+    def __init__(self, history: int) -> None:
+        self.pending: dict[int, PendingRead] = {}
+        self.context = 0  # the number of the latest round
+        self.sent_tick: dict[int, int] = {}  # round -> leader tick it left at (leases)
+        self._history = history  # rounds whose send tick is remembered
+
+    def forget_send_ticks(self) -> None:
+        """A new term: rounds of an earlier leadership say nothing about this one."""
+        self.sent_tick = {}
+
+    def new_round(self, now_tick: int) -> int:
+        """Number a round of AppendEntries; remember when it left (bounded history)."""
+        self.context += 1
+        self.sent_tick[self.context] = now_tick
+        self.sent_tick.pop(self.context - self._history, None)
+        return self.context
+
+    def add(self, read: PendingRead) -> None:
+        self.pending[self.context] = read
+
+    def ack(self, src: str, context: int, is_quorum: Callable[[set[str]], bool]) -> None:
+        """``src`` answered round ``context``: it acknowledges every read of a round up
+        to that one."""
+        for ctx, read in self.pending.items():
+            if ctx <= context and not read.confirmed:
+                read.acks.add(src)
+                read.confirmed = is_quorum(read.acks)
+
+    def take_servable(self, last_applied: int) -> list[PendingRead]:
+        """Confirmed reads whose index is applied, in arrival order; removed."""
+        out = []
+        for ctx in sorted(self.pending):
+            read = self.pending[ctx]
+            if read.confirmed and last_applied >= read.read_index:
+                del self.pending[ctx]
+                out.append(read)
+        return out
+
+    def take_all(self) -> list[PendingRead]:
+        reads, self.pending = list(self.pending.values()), {}
+        return reads
+
+
+def lease_holds(starts: Iterable[int], quorum: int, now_tick: int, lease_ticks: int) -> bool:
+    """Thesis §6.4.1: ``starts`` are the send ticks of the newest requests each other
+    voter answered (-1: none). With our own vote, ``quorum - 1`` of them make a
+    majority; the lease runs from the oldest of the newest such, for ``lease_ticks``."""
+    newest = sorted(starts, reverse=True)
+    start = now_tick if quorum == 1 else (newest[quorum - 2] if len(newest) >= quorum - 1
+                                          else -1)
+    return start >= 0 and now_tick < start + lease_ticks

@@ -1,0 +1,153 @@
+"""The asyncio host keeps the contract's rules on real gRPC: a reply to a peer never
+leaves before the state that produced it is durable, a one-way message is answered at
+once with nothing for the core, and a deferred reply that never comes ends the caller's
+RPC at its deadline. The host runs in this process, on the toy protocol, with a storage
+whose writes the test holds."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import grpc
+import grpc.aio
+import pytest
+
+from cluster.ports import allocate_ports
+from cluster.waiting import wait_until
+from protocols._pb import admin_pb2, admin_pb2_grpc, common_pb2, toy_pb2
+from protocols.common.ids import NodeId
+from protocols.contract import NodeContext, NodeParts, Storage
+from protocols.kv.commands import KvCommand
+from protocols.runtime.config import NodeConfig
+from protocols.runtime.host import SENDER_ID_KEY, NodeHost
+from protocols.runtime.shell import routes_for
+from tests.toy.protocol.core import ToySpec
+from tests.toy.protocol.node import ToyShell
+
+SERVICE = "/protocols.toy.v1.Toy/"
+
+
+class HeldStorage(Storage):
+    """Writes wait until the test lets them through; ``saved`` lists what got written."""
+
+    def __init__(self, inner: Storage) -> None:
+        self.inner = inner
+        self.entered = threading.Event()
+        self.release = threading.Event()
+        self.saved: list[Any] = []
+
+    def save(self, records: Sequence[Any]) -> None:
+        self.entered.set()
+        if not self.release.wait(10):
+            raise AssertionError("the test never released the write")
+        self.inner.save(records)
+        self.saved.extend(records)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+class HeldSpec(ToySpec):
+    def __init__(self) -> None:
+        super().__init__()
+        self.storage: HeldStorage | None = None
+
+    def create_node(self, ctx: NodeContext) -> NodeParts:
+        parts = super().create_node(ctx)
+        self.storage = HeldStorage(parts.storage)
+        return NodeParts(parts.core, self.storage)
+
+
+class HeldShell(ToyShell):
+    spec: HeldSpec
+
+    def __init__(self) -> None:
+        self.spec = HeldSpec()
+        self.routes = routes_for(self.spec, "protocols.toy.v1.Toy", toy_pb2)
+
+
+@pytest.fixture
+async def host(request: pytest.FixtureRequest, tmp_path: Path
+               ) -> AsyncIterator[tuple[NodeHost, HeldSpec, grpc.aio.Channel]]:
+    """One toy node (``request.param``: "n1" the primary, "n2" a backup) of a 3-node
+    cluster whose other nodes are not running."""
+    me = NodeId(request.param)
+    lease = allocate_ports(3)
+    addresses = {NodeId(f"n{i}"): f"127.0.0.1:{p}" for i, p in enumerate(lease.ports, 1)}
+    config = NodeConfig(me, "toy", addresses[me], str(tmp_path / me),
+                        {n: a for n, a in addresses.items() if n != me}, rpc_deadline_ms=300)
+    shell = HeldShell()
+    node = NodeHost(config, shell)
+    task = asyncio.create_task(node.run())
+    channel = grpc.aio.insecure_channel(config.address)
+    try:
+        await admin_pb2_grpc.AdminStub(channel).Status(admin_pb2.StatusRequest(),
+                                                       wait_for_ready=True, timeout=10)
+        yield node, shell.spec, channel
+    finally:
+        if shell.spec.storage is not None:
+            shell.spec.storage.release.set()
+        node.request_stop()
+        assert await asyncio.wait_for(task, 10) == 0
+        await channel.close()
+        lease.release()
+
+
+def call(channel: grpc.aio.Channel, method: str, request: Any, reply: Any, sender: str
+         ) -> Any:
+    fn = channel.unary_unary(SERVICE + method, request_serializer=lambda m: m.SerializeToString(),
+                             response_deserializer=reply.FromString)
+    return fn(request, timeout=5, metadata=((SENDER_ID_KEY, sender),))
+
+
+@pytest.mark.parametrize("host", ["n2"], indirect=True)
+async def test_a_reply_never_leaves_before_its_persist(
+        host: tuple[NodeHost, HeldSpec, grpc.aio.Channel]) -> None:
+    _, spec, channel = host
+    assert spec.storage is not None
+    command = KvCommand("put", "k", "v", None, "c", 1).encode()
+    rpc = asyncio.ensure_future(call(channel, "Replicate", toy_pb2.Replicate(
+        index=1, command=command), toy_pb2.Ack, sender="n1"))
+    assert await asyncio.to_thread(spec.storage.entered.wait, 5), "the entry was not written"
+    done, _ = await asyncio.wait({rpc}, timeout=0.5)  # the write is held: so is the Ack
+    assert not done, "the Ack left before the entry it acknowledges was durable"
+    assert spec.storage.saved == []
+    spec.storage.release.set()
+    ack = await rpc
+    assert ack.index == 1 and spec.storage.saved == [command]
+
+
+@pytest.mark.parametrize("host", ["n2"], indirect=True)
+async def test_a_one_way_message_is_answered_at_once_and_reaches_the_core(
+        host: tuple[NodeHost, HeldSpec, grpc.aio.Channel]) -> None:
+    node, spec, channel = host
+    assert spec.storage is not None
+    spec.storage.release.set()
+    reply = await call(channel, "Committed", toy_pb2.Committed(commit_index=0),
+                       common_pb2.Empty, sender="n1")
+    assert reply == common_pb2.Empty()
+    assert node.status().details["one_way_received"] == "1"
+
+
+@pytest.mark.parametrize("host", ["n1"], indirect=True)
+async def test_a_deferred_reply_that_never_comes_ends_at_the_callers_deadline(
+        host: tuple[NodeHost, HeldSpec, grpc.aio.Channel]) -> None:
+    node, spec, channel = host
+    assert spec.storage is not None
+    spec.storage.release.set()
+    command = KvCommand("put", "k", "v", None, "c", 1).encode()
+    fn = channel.unary_unary(SERVICE + "Forward",
+                             request_serializer=lambda m: m.SerializeToString(),
+                             response_deserializer=toy_pb2.Forwarded.FromString)
+    with pytest.raises(grpc.aio.AioRpcError) as e:  # n2, n3 are down: nothing commits
+        await fn(toy_pb2.Forward(forward_id=1, command=command), timeout=0.5,
+                 metadata=((SENDER_ID_KEY, "n2"),))
+    assert e.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    assert node.status().details["log_length"] == "1"  # taken, persisted, not committed
+    # the server's side of the deadline ends the handler too, and the host lets go of it
+    await wait_until(lambda: not node._deferred, 5, describe=lambda: node._deferred,
+                     what="the expired deferred reply released")
