@@ -81,11 +81,13 @@ async def cmd_up(args: argparse.Namespace) -> int:
         console.print(f"[red]a cluster is already running in {directory}; "
                       "run `python -m cluster down` first[/red]")
         return 2
+    options = parse_options(args.option)
+    LocalCluster.check_protocol(args.protocol, options)  # before anything is touched
     shutil.rmtree(directory, ignore_errors=True)
     c = LocalCluster(args.protocol, args.nodes, data_dir=directory, owned=False,
                      toxiproxy_url=args.toxiproxy_url, tick_ms=args.tick_ms,
                      rpc_deadline_ms=args.rpc_deadline_ms, seed=args.seed,
-                     options=parse_options(args.option))
+                     options=options)
     try:
         await c.start()
     except BaseException:

@@ -100,7 +100,7 @@ class LocalCluster:
         start_deadline_s: float = 30.0,
     ) -> None:
         self.protocol = protocol
-        self._check_protocol(protocol, options or {})
+        self.check_protocol(protocol, options or {})
         self.ids = node_ids(nodes)
         self.dir = Path(data_dir or tempfile.mkdtemp(prefix=f"cluster-{protocol}-")).resolve()
         self.external_url = toxiproxy_url
@@ -122,7 +122,7 @@ class LocalCluster:
         self.nemesis = Nemesis(self)
 
     @staticmethod
-    def _check_protocol(protocol: str, options: Mapping[str, Any]) -> None:
+    def check_protocol(protocol: str, options: Mapping[str, Any]) -> None:
         """An unknown protocol or a bad option fails here, before any process starts."""
         if entry(protocol).shell is None:
             raise ConfigError(f"protocol {protocol!r} has no node shell: it runs in the "

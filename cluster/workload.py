@@ -7,8 +7,8 @@ conflict. Every operation is recorded as invoke + ok / fail / info in a
 
 * ok   - the client got an answer;
 * fail - the client knows it did not happen (``Unavailable``: nobody took it);
-* info - unknown (``Timeout``): it may have happened; the checker treats it as concurrent
-  with everything after its invocation.
+* info - unknown (``Timeout``, ``SessionExpired``): it may have happened; the checker
+  treats it as concurrent with everything after its invocation.
 
 Written values are unique per (worker, counter), so a lost or duplicated write is visible
 to the linearizability checker.
@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from protocols.check.history import Event, History
-from protocols.common.errors import InvalidRequest, Timeout, Unavailable
+from protocols.common.errors import InvalidRequest, SessionExpired, Timeout, Unavailable
 from protocols.kv.client import KvChannels, KvClient
 
 __all__ = ["KvWorkload", "WorkloadStats"]
@@ -111,7 +111,7 @@ class KvWorkload:
         except Unavailable as e:
             self.stats.fail += 1
             self.history.complete(invocation, "fail", None, self.now(), error=str(e))
-        except Timeout as e:
+        except (Timeout, SessionExpired) as e:  # it may have happened
             self.stats.info += 1
             self.history.complete(invocation, "info", None, self.now(), error=str(e))
         else:

@@ -2,8 +2,9 @@
 
 Exit codes: 0 after a graceful stop (SIGTERM, SIGINT, Admin.Shutdown); 2 for a bad
 config or a node that cannot start (port in use, data dir locked, corrupt storage); 3 when
-a write to its storage fails while running (fail-stop: nothing unwritten is answered) —
-each with a one-line explanation on stderr.
+a write to its storage fails while running (fail-stop: nothing unwritten is answered); 4
+when the protocol's core fails with anything but bad input (a bug: the node stops rather
+than answer from a state it cannot trust) — each with a one-line explanation on stderr.
 """
 
 from __future__ import annotations

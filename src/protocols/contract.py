@@ -176,10 +176,6 @@ class Ready:
     answers: list[Answer] = field(default_factory=list)  # 4. client outcomes
     trace: list[str] = field(default_factory=list)
 
-    def is_empty(self) -> bool:
-        return not (self.persist or self.messages or self.replies or self.applied
-                    or self.answers or self.trace)
-
 
 # ====================================================================== status
 @dataclass(slots=True)

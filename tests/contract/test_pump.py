@@ -141,3 +141,16 @@ def test_write_done_without_a_write_is_a_bug() -> None:
     pump, _ = pump_with_log(Scripted())
     with pytest.raises(AssertionError, match="no write in flight"):
         pump.write_done()
+
+
+def test_a_deferred_reply_waits_for_the_persist_of_its_ready() -> None:
+    """A deferred reply speaks like any message: it leaves only once what the same
+    Ready persisted is durable (the toy's primary answers a forwarded write this way)."""
+    core = Scripted()
+    d = Deferred("forward 1")
+    core.queue.append(Ready(persist=["commit record"], replies=[Reply(d, "result")]))
+    pump, log = pump_with_log(core)
+    pump.note_input()
+    assert pump.step() is not None and log == []
+    pump.write_done()
+    assert log == ["reply result"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import random
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +19,8 @@ from protocols.common.ids import NodeId
 from protocols.contract import Answer, Envelope, Pump, PumpActions, Reply
 from protocols.raft.core import RaftCore, RaftOptions, Role
 from protocols.raft.messages import AppendEntries, Entry
+
+TICK_S = 0.01
 
 
 @dataclass
@@ -30,14 +33,19 @@ class Net:
     sent: list[tuple[str, str, Any]] = field(default_factory=list)
     persisted: dict[str, list[Any]] = field(default_factory=dict)
     pumps: dict[str, Pump] = field(default_factory=dict)
+    now_s: float = 0.0  # the one clock every core reads; tick() advances it by TICK_S
+    hold: Callable[[Any], bool] = lambda msg: False  # messages matching it wait in held
+    held: list[tuple[str, str, Any]] = field(default_factory=list)
 
     @classmethod
     def create(cls, n: int, seed: int = 1, **options: Any) -> Net:
         ids = [f"n{i}" for i in range(1, n + 1)]
         opts = RaftOptions.from_mapping(options)
-        cores = {i: RaftCore(NodeId(i), [NodeId(p) for p in ids if p != i],
-                             random.Random(f"{seed}-{i}"), opts) for i in ids}
-        net = cls(cores)
+        net = cls({})
+        net.cores = {i: RaftCore(NodeId(i), [NodeId(p) for p in ids if p != i],
+                                 random.Random(f"{seed}-{i}"), opts, clock=lambda: net.now_s,
+                                 tick_s=TICK_S) for i in ids}
+        cores = net.cores
         for i, core in cores.items():
             net.pumps[i] = Pump(core, PumpActions(
                 send=lambda env, i=i: net._send(i, env),  # type: ignore[misc]
@@ -48,8 +56,11 @@ class Net:
         return net
 
     def _send(self, node: str, env: Envelope) -> None:
-        self.queue.append((node, str(env.dst), env.msg))
         self.sent.append((node, str(env.dst), env.msg))
+        if self.hold(env.msg):  # delayed in the network until the test delivers it
+            self.held.append((node, str(env.dst), env.msg))
+        else:
+            self.queue.append((node, str(env.dst), env.msg))
 
     @staticmethod
     def _no_deferred_replies(reply: Reply) -> None:
@@ -92,8 +103,14 @@ class Net:
             self.deliver_one()
         raise AssertionError(f"messages still flowing after {limit} deliveries")
 
+    def stall(self, seconds: float) -> None:
+        """Real time passes and nobody ticks (every process paused, or these ticks lost)."""
+        self.now_s += seconds
+
     def tick(self, nodes: list[str] | None = None, times: int = 1) -> None:
+        """One tick of real time passes; ``nodes`` (default: all) take it."""
         for _ in range(times):
+            self.now_s += TICK_S
             for node in sorted(nodes or self.cores):
                 self.cores[node].tick()
                 self.drain(node)

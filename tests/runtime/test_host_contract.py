@@ -151,3 +151,61 @@ async def test_a_deferred_reply_that_never_comes_ends_at_the_callers_deadline(
     # the server's side of the deadline ends the handler too, and the host lets go of it
     await wait_until(lambda: not node._deferred, 5, describe=lambda: node._deferred,
                      what="the expired deferred reply released")
+
+
+@pytest.mark.parametrize("host", ["n2"], indirect=True)
+async def test_a_dropped_request_is_silence_until_the_callers_deadline(
+        host: tuple[NodeHost, HeldSpec, grpc.aio.Channel]) -> None:
+    """A core that returns None for a request dropped it: the requester hears nothing
+    back until its deadline, as in the simulator (and as a lost packet would be)."""
+    _, spec, channel = host
+    assert spec.storage is not None
+    spec.storage.release.set()
+    command = KvCommand("put", "k", "v").encode()
+    fn = channel.unary_unary(SERVICE + "Replicate",
+                             request_serializer=lambda m: m.SerializeToString(),
+                             response_deserializer=toy_pb2.Ack.FromString)
+    started = asyncio.get_running_loop().time()
+    with pytest.raises(grpc.aio.AioRpcError) as e:  # index 5 of an empty log: a gap
+        await fn(toy_pb2.Replicate(index=5, command=command), timeout=0.4,
+                 metadata=((SENDER_ID_KEY, "n1"),))
+    assert e.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    assert asyncio.get_running_loop().time() - started >= 0.35
+
+
+class BuggySpec(ToySpec):
+    """A toy whose core fails on a one-way message: a bug, not bad input."""
+
+    def create_node(self, ctx: NodeContext) -> NodeParts:
+        parts = super().create_node(ctx)
+
+        def on_message(src: NodeId, msg: Any) -> Any:
+            raise RuntimeError("a bug in the core")
+
+        parts.core.on_message = on_message  # type: ignore[method-assign]
+        return parts
+
+
+async def test_a_core_that_fails_stops_the_node_with_exit_code_4(tmp_path: Path) -> None:
+    """Fail-stop: a core that raised anything but InvalidRequest is in a state nobody
+    can trust; the node stops (exit 4) instead of serving on, as the simulator fails."""
+    lease = allocate_ports(2)
+    addresses = {NodeId(f"n{i}"): f"127.0.0.1:{p}" for i, p in enumerate(lease.ports, 1)}
+    config = NodeConfig(NodeId("n2"), "toy", addresses[NodeId("n2")], str(tmp_path / "n2"),
+                        {NodeId("n1"): addresses[NodeId("n1")]})
+    shell = ToyShell()
+    shell.spec = BuggySpec()
+    node = NodeHost(config, shell)
+    task = asyncio.create_task(node.run())
+    try:
+        async with grpc.aio.insecure_channel(config.address) as channel:
+            await admin_pb2_grpc.AdminStub(channel).Status(admin_pb2.StatusRequest(),
+                                                           wait_for_ready=True, timeout=10)
+            with pytest.raises(grpc.aio.AioRpcError) as e:
+                await call(channel, "Committed", toy_pb2.Committed(commit_index=0),
+                           common_pb2.Empty, sender="n1")
+            assert e.value.code() == grpc.StatusCode.INTERNAL
+        assert await asyncio.wait_for(task, 10) == 4
+    finally:
+        node.request_stop()
+        lease.release()

@@ -67,7 +67,7 @@ def test_one_way_cut_is_one_way() -> None:
     world = World(ADAPTER, 3, seed=1)
     world.cut("n1", "n2")
     for i in range(5):
-        world.submit("n1", KvCommand("put", "k", str(i), None, "c", i + 1))
+        world.submit("n1", KvCommand("put", "k", str(i)))
     world.run_for(500)
     assert len(world.core("n2").log) == 0  # type: ignore[attr-defined]
     assert len(world.core("n3").log) == 5  # type: ignore[attr-defined]
@@ -119,7 +119,7 @@ def test_the_simulator_catches_a_missing_fsync_and_a_seed_becomes_a_regression_t
 
 def test_unreliable_network_still_makes_progress() -> None:
     world = World(ADAPTER, 5, seed=3, network=UNRELIABLE)
-    rid = world.submit("n1", KvCommand("put", "k", "v", None, "c", 1))
+    rid = world.submit("n1", KvCommand("put", "k", "v"))
     world.run_until(lambda: rid in world.answers, max_ms=5000)
     assert world.answers[rid].error is None
     assert world.rpc_count["Replicate"] >= 4 and world.rpc_bytes["Replicate"] > 0

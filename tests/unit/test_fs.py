@@ -46,3 +46,30 @@ def test_truncate_fsyncs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     f.write(b"ab")  # O_APPEND writes at the new end
     f.close()
     assert path.read_bytes() == b"0123ab"
+
+
+def test_makedirs_fsyncs_every_new_directory_in_its_parent(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue #19: the data directory is made durable; a crash right after start cannot
+    lose the directory the WAL lives in."""
+    synced: list[str] = []
+    real_fsync, real_open = os.fsync, os.open
+    opened: dict[int, str] = {}
+
+    def track_open(path: str, flags: int, *args: int) -> int:
+        fd = real_open(path, flags, *args)
+        opened[fd] = str(path)
+        return fd
+
+    def track_fsync(fd: int) -> None:
+        synced.append(opened.get(fd, "?"))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "open", track_open)
+    monkeypatch.setattr(os, "fsync", track_fsync)
+    OsFileSystem().makedirs(str(tmp_path / "a" / "b"))
+    assert (tmp_path / "a" / "b").is_dir()
+    assert synced == [str(tmp_path), str(tmp_path / "a")]
+    synced.clear()
+    OsFileSystem().makedirs(str(tmp_path / "a" / "b"))  # already there: nothing to do
+    assert synced == []

@@ -10,7 +10,9 @@ applies at most once and returns the first outcome. Reads are linearizable by de
 
 Errors: FAILED_PRECONDITION = not the leader (trailing metadata "x-leader-hint" names
 who may be); UNAVAILABLE = no quorum / shutting down; DEADLINE_EXCEEDED = unknown outcome;
-INVALID_ARGUMENT = a malformed request (nothing was changed).
+INVALID_ARGUMENT = a malformed request, or a key or value over its size limit (nothing
+was changed); ABORTED = the client's session expired. An error with the trailing
+metadata "x-refused: 1" was refused before anything reached the log.
 """
 
 from google.protobuf import descriptor as _descriptor
@@ -223,3 +225,42 @@ class DeleteReply(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___DeleteReply: _TypeAlias = DeleteReply  # noqa: Y015
+
+@_typing.final
+class RegisterRequest(_message.Message):
+    """Opens (or renews) the session of client_id (Raft thesis §6.3). A client registers
+    before its first write; a write from a client whose session expired (the table keeps
+    the most recently used sessions) is refused with ABORTED and changes nothing.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CLIENT_ID_FIELD_NUMBER: _builtins.int
+    client_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        client_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["client_id", b"client_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RegisterRequest: _TypeAlias = RegisterRequest  # noqa: Y015
+
+@_typing.final
+class RegisterReply(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RegisterReply: _TypeAlias = RegisterReply  # noqa: Y015

@@ -34,6 +34,11 @@ class KvStub:
         Args:
             channel: A grpc.Channel.
         """
+        self.Register = channel.unary_unary(
+                '/protocols.kv.v1.Kv/Register',
+                request_serializer=protocols_dot___pb_dot_kv__pb2.RegisterRequest.SerializeToString,
+                response_deserializer=protocols_dot___pb_dot_kv__pb2.RegisterReply.FromString,
+                _registered_method=True)
         self.Get = channel.unary_unary(
                 '/protocols.kv.v1.Kv/Get',
                 request_serializer=protocols_dot___pb_dot_kv__pb2.GetRequest.SerializeToString,
@@ -58,6 +63,12 @@ class KvStub:
 
 class KvServicer:
     """Missing associated documentation comment in .proto file."""
+
+    def Register(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
 
     def Get(self, request, context):
         """Missing associated documentation comment in .proto file."""
@@ -86,6 +97,11 @@ class KvServicer:
 
 def add_KvServicer_to_server(servicer, server):
     rpc_method_handlers = {
+            'Register': grpc.unary_unary_rpc_method_handler(
+                    servicer.Register,
+                    request_deserializer=protocols_dot___pb_dot_kv__pb2.RegisterRequest.FromString,
+                    response_serializer=protocols_dot___pb_dot_kv__pb2.RegisterReply.SerializeToString,
+            ),
             'Get': grpc.unary_unary_rpc_method_handler(
                     servicer.Get,
                     request_deserializer=protocols_dot___pb_dot_kv__pb2.GetRequest.FromString,
@@ -116,6 +132,33 @@ def add_KvServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class Kv:
     """Missing associated documentation comment in .proto file."""
+
+    @staticmethod
+    def Register(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/protocols.kv.v1.Kv/Register',
+            protocols_dot___pb_dot_kv__pb2.RegisterRequest.SerializeToString,
+            protocols_dot___pb_dot_kv__pb2.RegisterReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
 
     @staticmethod
     def Get(request,

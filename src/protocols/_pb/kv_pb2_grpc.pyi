@@ -10,7 +10,9 @@ applies at most once and returns the first outcome. Reads are linearizable by de
 
 Errors: FAILED_PRECONDITION = not the leader (trailing metadata "x-leader-hint" names
 who may be); UNAVAILABLE = no quorum / shutting down; DEADLINE_EXCEEDED = unknown outcome;
-INVALID_ARGUMENT = a malformed request (nothing was changed).
+INVALID_ARGUMENT = a malformed request, or a key or value over its size limit (nothing
+was changed); ABORTED = the client's session expired. An error with the trailing
+metadata "x-refused: 1" was refused before anything reached the log.
 """
 
 from collections import abc as _abc
@@ -41,6 +43,7 @@ class KvStub:
     def __new__(cls, channel: _grpc.Channel) -> _Self: ...
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> KvAsyncStub: ...
+    Register: _grpc.UnaryUnaryMultiCallable[_kv_pb2.RegisterRequest, _kv_pb2.RegisterReply]
     Get: _grpc.UnaryUnaryMultiCallable[_kv_pb2.GetRequest, _kv_pb2.GetReply]
     Put: _grpc.UnaryUnaryMultiCallable[_kv_pb2.PutRequest, _kv_pb2.PutReply]
     Cas: _grpc.UnaryUnaryMultiCallable[_kv_pb2.CasRequest, _kv_pb2.CasReply]
@@ -49,12 +52,20 @@ class KvStub:
 @_typing.type_check_only
 class KvAsyncStub(KvStub):
     def __init__(self, channel: _aio.Channel) -> None: ...
+    Register: _aio.UnaryUnaryMultiCallable[_kv_pb2.RegisterRequest, _kv_pb2.RegisterReply]  # type: ignore[assignment]
     Get: _aio.UnaryUnaryMultiCallable[_kv_pb2.GetRequest, _kv_pb2.GetReply]  # type: ignore[assignment]
     Put: _aio.UnaryUnaryMultiCallable[_kv_pb2.PutRequest, _kv_pb2.PutReply]  # type: ignore[assignment]
     Cas: _aio.UnaryUnaryMultiCallable[_kv_pb2.CasRequest, _kv_pb2.CasReply]  # type: ignore[assignment]
     Delete: _aio.UnaryUnaryMultiCallable[_kv_pb2.DeleteRequest, _kv_pb2.DeleteReply]  # type: ignore[assignment]
 
 class KvServicer(metaclass=_abc_1.ABCMeta):
+    @_abc_1.abstractmethod
+    def Register(
+        self,
+        request: _kv_pb2.RegisterRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_kv_pb2.RegisterReply, _abc.Awaitable[_kv_pb2.RegisterReply]]: ...
+
     @_abc_1.abstractmethod
     def Get(
         self,

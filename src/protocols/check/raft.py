@@ -12,7 +12,8 @@ seen, so a crash cannot hide a violation:
 * Leader Completeness: an entry committed in term T is in the log of every leader of a
   term *later* than T (§5.4). (A stale leader of an earlier term, cut off in a minority,
   may lack it: Raft allows that.) T is taken as the current term of the first node seen
-  with the entry committed: at most the term it was committed in, so never a false alarm;
+  with the entry committed: at least the term it was committed in, so the check may
+  skip a leader it could have checked, but never raises a false alarm;
 * State Machine Safety: no two different entries committed at one index (§5.4.3);
 * each node's commit index never goes backwards within one incarnation.
 

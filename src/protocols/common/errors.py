@@ -16,6 +16,7 @@ __all__ = [
     "InvalidRequest",
     "NotLeader",
     "ProtocolError",
+    "SessionExpired",
     "StorageError",
     "Timeout",
     "Unavailable",
@@ -24,11 +25,21 @@ __all__ = [
 
 
 class ProtocolError(Exception):
-    """Base of every error this project raises on purpose."""
+    """Base of every error this project raises on purpose.
+
+    ``refused``: the server turned the request down before anything reached its log or
+    state, so this attempt changed nothing (a client may report the operation as not
+    done). False means the outcome of the attempt is unknown. It travels to clients
+    structurally (the ``x-refused`` trailer), never as text to parse.
+    """
+
+    refused: bool = False
 
 
 class ConfigError(ProtocolError):
     """A configuration is invalid: the message names the field and the fix."""
+
+    refused = True
 
 
 class UnknownNode(ConfigError):
@@ -44,9 +55,13 @@ class UnknownNode(ConfigError):
 class InvalidRequest(ProtocolError):
     """A client or peer request that is malformed; nothing was changed."""
 
+    refused = True
+
 
 class NotLeader(ProtocolError):
     """This node cannot serve the request; ``leader_hint`` names who might (or is None)."""
+
+    refused = True
 
     def __init__(self, leader_hint: str | None = None, message: str | None = None) -> None:
         self.leader_hint = leader_hint
@@ -54,7 +69,20 @@ class NotLeader(ProtocolError):
 
 
 class Unavailable(ProtocolError):
-    """The operation could not be done now (no quorum, shutting down, peer unreachable)."""
+    """The operation could not be done now (no quorum, shutting down, peer unreachable).
+    ``refused=True`` when the server turned it down before it reached the log (a
+    membership change while another is in flight, a learner still catching up)."""
+
+    def __init__(self, message: str = "", *, refused: bool = False) -> None:
+        self.refused = refused
+        super().__init__(message)
+
+
+class SessionExpired(ProtocolError):
+    """The client's session expired (or was never registered, Raft thesis §6.3): this
+    attempt changed nothing, but earlier attempts of the same request may have."""
+
+    refused = True
 
 
 class Timeout(ProtocolError):

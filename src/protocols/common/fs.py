@@ -13,6 +13,7 @@ them as given; the simulator uses them as keys.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 from typing import Protocol
@@ -115,7 +116,17 @@ class OsFileSystem:
         _fsync_dir(os.path.dirname(path) or ".")
 
     def makedirs(self, path: str) -> None:
-        os.makedirs(path, exist_ok=True)
+        """Create ``path`` and missing parents durably: each new directory's entry is
+        fsynced in its parent, so a crash cannot lose the directory a WAL lives in."""
+        missing: list[str] = []
+        head = os.path.abspath(path)
+        while not os.path.isdir(head):
+            missing.append(head)
+            head = os.path.dirname(head)
+        for directory in reversed(missing):
+            with contextlib.suppress(FileExistsError):  # another process made it meanwhile
+                os.mkdir(directory)
+            _fsync_dir(os.path.dirname(directory))
 
     def listdir(self, path: str) -> list[str]:
         return sorted(os.listdir(path))

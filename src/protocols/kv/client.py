@@ -7,12 +7,16 @@ clientv3):
   ``x-leader-hint`` trailer), else walk the cluster round-robin;
 * retry a write with the *same* ``(client_id, seq)``, so the state machine's session
   table applies it at most once even if an earlier attempt was applied but its reply lost;
+* open its session (``Register``, thesis §6.3) before its first write, and again after
+  the cluster said it expired; a write whose session expired raises ``SessionExpired``
+  (that attempt changed nothing, earlier ones may have) and is never resent blindly;
 * bound everything: ``attempt_timeout_s`` per try, ``deadline_s`` per operation, a
   capped backoff between tries;
 * say honestly what happened: success; ``Unavailable`` when no attempt can have taken
-  effect (every node said "not leader" or refused the connection) — a ``fail`` in a
-  history; ``Timeout`` when the outcome is unknown (an attempt may have been applied) —
-  an ``info`` in a history.
+  effect (every attempt was refused by a server before it reached the log: "not the
+  leader", a malformed request — the server says so structurally, ``ProtocolError.refused``)
+  — a ``fail`` in a history; ``Timeout`` when the outcome is unknown (an attempt may have
+  been applied: a lost reply, a reset connection, a deadline) — an ``info`` in a history.
 
 One ``KvClient`` has at most one operation in flight (sessions are sequential per
 client, §6.3). Run many clients for concurrency; they can share a ``KvChannels``.
@@ -35,6 +39,7 @@ from protocols.common.errors import (
     InvalidRequest,
     NotLeader,
     ProtocolError,
+    SessionExpired,
     Timeout,
     Unavailable,
 )
@@ -90,6 +95,7 @@ class KvClient:
         self.attempt_timeout_s = attempt_timeout_s
         self.leader: str | None = None
         self.seq = 0
+        self.registered = False  # the session is opened before the first write
         self.attempts = 0  # total RPCs sent, for benchmarks and tests
         self._order = itertools.cycle(list(self.channels.addresses))
         self._busy = asyncio.Lock()
@@ -99,18 +105,20 @@ class KvClient:
         return reply.value if reply.found else None
 
     async def put(self, key: str, value: str) -> None:
-        await self._call("Put", lambda s: s.Put, kv_pb2.PutRequest(key=key, value=value))
+        await self._call("Put", lambda s: s.Put, kv_pb2.PutRequest(key=key, value=value),
+                         write=True)
 
     async def cas(self, key: str, expected: str | None, value: str) -> bool:
         """Set ``key`` to ``value`` iff it holds ``expected`` (None: iff it is absent)."""
         request = kv_pb2.CasRequest(key=key, value=value)
         if expected is not None:
             request.expected = expected
-        reply = await self._call("Cas", lambda s: s.Cas, request)
+        reply = await self._call("Cas", lambda s: s.Cas, request, write=True)
         return bool(reply.ok)
 
     async def delete(self, key: str) -> bool:
-        reply = await self._call("Delete", lambda s: s.Delete, kv_pb2.DeleteRequest(key=key))
+        reply = await self._call("Delete", lambda s: s.Delete, kv_pb2.DeleteRequest(key=key),
+                                 write=True)
         return bool(reply.existed)
 
     async def close(self) -> None:
@@ -124,11 +132,20 @@ class KvClient:
         await self.close()
 
     # ------------------------------------------------------------------ retries
-    async def _call(self, name: str, method: Callable[[Any], Any], request: Any) -> Any:
+    async def _call(self, name: str, method: Callable[[Any], Any], request: Any,
+                    write: bool = False) -> Any:
         async with self._busy:
+            if write and not self.registered:
+                await self._retry("Register", lambda s: s.Register,
+                                  kv_pb2.RegisterRequest(client_id=self.client_id))
+                self.registered = True
             self.seq += 1
             request.client_id, request.seq = self.client_id, self.seq
-            return await self._retry(name, method, request)
+            try:
+                return await self._retry(name, method, request)
+            except SessionExpired:
+                self.registered = False  # the next write opens a new session
+                raise
 
     async def _retry(self, name: str, method: Callable[[Any], Any], request: Any) -> Any:
         end = time.monotonic() + self.deadline_s
@@ -145,7 +162,9 @@ class KvClient:
                 last = error_of(e)
                 if isinstance(last, InvalidRequest):
                     raise last from None
-                maybe_applied = maybe_applied or _may_have_applied(e)
+                if isinstance(last, SessionExpired):  # never resend: it could apply twice
+                    raise SessionExpired(f"{name}: {last}") from None
+                maybe_applied = maybe_applied or not last.refused
                 redirect = _redirect(last, self.channels.addresses)
                 if redirect is not None and redirect != node:
                     node = redirect  # follow the hint at once
@@ -157,7 +176,7 @@ class KvClient:
                 continue
             self.leader = node
             return reply
-        what = f"{name}({request.key!r}) after {self.deadline_s}s"
+        what = f"{name}({getattr(request, 'key', self.client_id)!r}) after {self.deadline_s}s"
         if maybe_applied:
             raise Timeout(f"{what}: outcome unknown (last error: {last})")
         raise Unavailable(f"{what}: not applied, no leader reachable (last error: {last})")
@@ -167,15 +186,3 @@ def _redirect(error: ProtocolError, addresses: Mapping[str, str]) -> str | None:
     if isinstance(error, NotLeader) and error.leader_hint in addresses:
         return error.leader_hint
     return None
-
-
-def _may_have_applied(e: grpc.aio.AioRpcError) -> bool:
-    """Could the request have reached a leader's log? Only a clear refusal says no."""
-    code = e.code()
-    if code in (grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.INVALID_ARGUMENT):
-        return False
-    if code == grpc.StatusCode.UNAVAILABLE:
-        details = (e.details() or "").lower()
-        refused = ("connect" in details or "refused" in details) and "proposal" not in details
-        return not refused
-    return True

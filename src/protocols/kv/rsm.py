@@ -20,10 +20,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from protocols.common.errors import InvalidRequest, NotLeader, Unavailable
+from protocols.common.errors import (
+    InvalidRequest,
+    NotLeader,
+    ProtocolError,
+    SessionExpired,
+    Unavailable,
+)
 from protocols.contract import Answer
 from protocols.kv.commands import KvCommand, KvResult
-from protocols.kv.state_machine import KvStateMachine
+from protocols.kv.state_machine import DEFAULT_MAX_SESSIONS, KvStateMachine
 
 __all__ = ["KV_BINDING", "KvBinding", "ReplicatedKv"]
 
@@ -31,8 +37,10 @@ __all__ = ["KV_BINDING", "KvBinding", "ReplicatedKv"]
 class ReplicatedKv:
     """One replica's KV state machine plus the client requests waiting on its log."""
 
-    def __init__(self, state_machine: KvStateMachine | None = None) -> None:
-        self.state_machine = state_machine or KvStateMachine()
+    def __init__(self, state_machine: KvStateMachine | None = None,
+                 max_sessions: int = DEFAULT_MAX_SESSIONS) -> None:
+        self.max_sessions = max_sessions
+        self.state_machine = state_machine or KvStateMachine(max_sessions)
         self.proposals: dict[int, tuple[Any, Any]] = {}  # slot -> (request id, token)
 
     @staticmethod
@@ -46,7 +54,8 @@ class ReplicatedKv:
         """``request_id`` waits for the command proposed at ``slot`` under ``token``."""
         self.proposals[slot] = (request_id, token)
 
-    def apply(self, slot: int, token: Any, command: bytes, answers: list[Answer]) -> KvResult:
+    def apply(self, slot: int, token: Any, command: bytes, answers: list[Answer]
+              ) -> KvResult | SessionExpired:
         """Apply the KV command decided at ``slot``; answer the request waiting on it."""
         result = self.state_machine.apply(KvCommand.decode(command))
         self.settle(slot, token, result, answers)
@@ -59,7 +68,9 @@ class ReplicatedKv:
         if waiting is None:
             return
         request_id, proposed = waiting
-        if proposed == token:
+        if proposed == token and isinstance(result, ProtocolError):
+            answers.append(Answer(request_id, error=result))
+        elif proposed == token:
             answers.append(Answer(request_id, result))
         else:
             answers.append(Answer(request_id, error=Unavailable(
@@ -81,12 +92,15 @@ class ReplicatedKv:
         return self.state_machine.snapshot()
 
     def restore(self, blob: bytes) -> None:
-        self.state_machine = KvStateMachine.restore(blob)
+        self.state_machine = KvStateMachine.restore(blob, self.max_sessions)
 
 
 class KvBinding:
     """How the simulator's KV workload (``protocols.sim.workload``) talks to a protocol
     that serves ``KvCommand``s through ``ReplicatedKv``."""
+
+    def register_command(self, client_id: str) -> KvCommand:
+        return KvCommand("register", "", client_id=client_id)
 
     def kv_command(self, f: str, key: str, value: Any, client_id: str, seq: int) -> KvCommand:
         if f == "cas":
@@ -97,8 +111,11 @@ class KvBinding:
     def kv_outcome(self, f: str, answer: Answer) -> tuple[str, Any, str | None]:
         if isinstance(answer.error, NotLeader):
             return "redirect", None, answer.error.leader_hint
-        if isinstance(answer.error, Unavailable):
-            return "retry", None, str(answer.error)
+        if isinstance(answer.error, SessionExpired):  # earlier attempts: unknown
+            return "expired", None, str(answer.error)
+        if isinstance(answer.error, Unavailable):  # refused: try again, it changed nothing
+            return ("redirect", None, None) if answer.error.refused else \
+                ("retry", None, str(answer.error))
         if answer.error is not None:
             return "fail", None, str(answer.error)
         result = answer.result
@@ -111,6 +128,7 @@ _RESULTS: dict[str, Callable[[KvResult], Any]] = {
     "get": lambda r: r.value if r.found else None,
     "cas": lambda r: r.ok,
     "put": lambda r: None,
+    "register": lambda r: None,
     "delete": lambda r: r.found,
 }
 

@@ -33,6 +33,11 @@ class KvServicer(kv_pb2_grpc.KvServicer):
         result: KvResult = await self.host.submit_for_rpc(context, build, DEADLINE_S)
         return result
 
+    async def Register(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        await self._run(context, lambda: KvCommand("register", "", "", None,
+                                                   request.client_id, 0))
+        return kv_pb2.RegisterReply()
+
     async def Get(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         r = await self._run(context, lambda: KvCommand("get", request.key, "", None,
                                                        request.client_id, request.seq))

@@ -12,36 +12,63 @@ answer to seq n, so a command with a *lower* seq is a stale duplicate (a retry s
 the network) whose answer nobody waits for. It changes nothing; it gets the latest result.
 A client that pipelined commands would need the thesis' full scheme: results kept per
 seq until the client acknowledges them.
+
+The session table is bounded (thesis §6.3, "expiring sessions"): a client opens its
+session with a ``register`` command; at most ``max_sessions`` are kept, and registering
+one more expires the one that was used least recently. Every replica applies the same
+commands in the same order, so every replica expires the same sessions. A write from a
+client whose session expired (or never existed) changes nothing and is answered
+``SessionExpired``: the client cannot know whether its earlier attempts took effect, so it
+must not retry blindly; a duplicate is never applied.
 """
 
 from __future__ import annotations
 
 import json
 
+from protocols.common.errors import SessionExpired
 from protocols.kv.commands import KvCommand, KvResult
 
-__all__ = ["KvStateMachine"]
+__all__ = ["DEFAULT_MAX_SESSIONS", "KvStateMachine"]
+
+DEFAULT_MAX_SESSIONS = 10_000
 
 
 class KvStateMachine:
-    def __init__(self) -> None:
+    def __init__(self, max_sessions: int = DEFAULT_MAX_SESSIONS) -> None:
         self.data: dict[str, str] = {}
+        # client -> (last seq applied, its result), least recently used first
         self.sessions: dict[str, tuple[int, KvResult]] = {}
+        self.max_sessions = max_sessions
 
     def read(self, key: str) -> KvResult:
         """A read served outside the log (ReadIndex): no session bookkeeping."""
         value = self.data.get(key)
         return KvResult(found=value is not None, value=value or "")
 
-    def apply(self, cmd: KvCommand) -> KvResult:
-        if cmd.client_id:
-            last = self.sessions.get(cmd.client_id)
-            if last is not None and cmd.seq <= last[0]:
-                return last[1]  # a retry of something already applied
+    def apply(self, cmd: KvCommand) -> KvResult | SessionExpired:
+        if cmd.op == "register":
+            return self._register(cmd)
+        if not cmd.client_id:  # no session: no deduplication
+            return self._execute(cmd)
+        last = self.sessions.pop(cmd.client_id, None)
+        if last is None:
+            return SessionExpired(f"the session of client {cmd.client_id!r} expired or was "
+                                  f"never registered: nothing was applied now, and earlier "
+                                  f"attempts of this request may or may not have been")
+        if cmd.seq <= last[0]:
+            self.sessions[cmd.client_id] = last  # used: now the most recent
+            return last[1]  # a retry of something already applied
         result = self._execute(cmd)
-        if cmd.client_id:
-            self.sessions[cmd.client_id] = (cmd.seq, result)
+        self.sessions[cmd.client_id] = (cmd.seq, result)
         return result
+
+    def _register(self, cmd: KvCommand) -> KvResult:
+        """Open (or keep) a session; expire the least recently used one beyond the bound."""
+        self.sessions[cmd.client_id] = self.sessions.pop(cmd.client_id, (cmd.seq, KvResult()))
+        while len(self.sessions) > self.max_sessions:
+            del self.sessions[next(iter(self.sessions))]
+        return KvResult()
 
     def _execute(self, cmd: KvCommand) -> KvResult:
         current = self.data.get(cmd.key)
@@ -63,15 +90,16 @@ class KvStateMachine:
         raise AssertionError(f"unreachable: {cmd.op}")
 
     def snapshot(self) -> bytes:
-        return json.dumps({"data": self.data,
-                           "sessions": {c: [s, r.found, r.value, r.ok]
-                                        for c, (s, r) in self.sessions.items()}},
-                          sort_keys=True, separators=(",", ":")).encode()
+        """Deterministic bytes; sessions in least-recently-used order (it decides expiry)."""
+        return json.dumps({"data": dict(sorted(self.data.items())),
+                           "sessions": [[c, s, r.found, r.value, r.ok]
+                                        for c, (s, r) in self.sessions.items()]},
+                          separators=(",", ":")).encode()
 
     @classmethod
-    def restore(cls, blob: bytes) -> KvStateMachine:
+    def restore(cls, blob: bytes, max_sessions: int = DEFAULT_MAX_SESSIONS) -> KvStateMachine:
         raw = json.loads(blob)
-        sm = cls()
+        sm = cls(max_sessions)
         sm.data = dict(raw["data"])
-        sm.sessions = {c: (s, KvResult(f, v, o)) for c, (s, f, v, o) in raw["sessions"].items()}
+        sm.sessions = {c: (s, KvResult(f, v, o)) for c, s, f, v, o in raw["sessions"]}
         return sm

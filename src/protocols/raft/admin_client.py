@@ -21,7 +21,13 @@ import grpc
 import grpc.aio
 
 from protocols._pb import raft_pb2, raft_pb2_grpc
-from protocols.common.errors import InvalidRequest, NotLeader, ProtocolError, Timeout
+from protocols.common.errors import (
+    InvalidRequest,
+    NotLeader,
+    ProtocolError,
+    Timeout,
+    Unavailable,
+)
 from protocols.raft.messages import Membership
 from protocols.runtime.errors import error_of
 from protocols.runtime.transport import CHANNEL_OPTIONS
@@ -94,17 +100,10 @@ class RaftAdminClient:
                 if hint in self._stubs and hint != node:
                     node = str(hint)  # follow the redirect at once
                     continue
-                if not _leader_says_wait(e):
+                if not (isinstance(last, Unavailable) and last.refused):  # "not yet": wait
                     self.leader, node = None, next(self._order)
                 await asyncio.sleep(min(0.1, max(0.0, end - time.monotonic())))
                 continue
             self.leader = node
             return reply
         raise Timeout(f"{what}: not done after {self.deadline_s}s (last error: {last})")
-
-
-def _leader_says_wait(e: grpc.aio.AioRpcError) -> bool:
-    """The leader refused for now (a change in flight, a learner behind): ask it again."""
-    details = (e.details() or "")
-    return e.code() == grpc.StatusCode.UNAVAILABLE and (
-        "catching up" in details or "not committed" in details or "has not committed" in details)

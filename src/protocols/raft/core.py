@@ -37,9 +37,9 @@ from protocols.common.ids import NodeId
 from protocols.contract import Answer, Core, Envelope, NodeStatus, Ready
 from protocols.kv.commands import KvCommand
 from protocols.kv.rsm import ReplicatedKv
-from protocols.kv.state_machine import KvStateMachine
+from protocols.kv.state_machine import DEFAULT_MAX_SESSIONS, KvStateMachine
 from protocols.raft import quorum
-from protocols.raft.log import RaftLog
+from protocols.raft.log import RaftLog, entry_bytes
 from protocols.raft.membership import configuration_at, latest_configuration, plan_change
 from protocols.raft.messages import (
     AppendEntries,
@@ -58,7 +58,7 @@ from protocols.raft.messages import (
     TransferLeadership,
 )
 from protocols.raft.progress import Progress, ReplicaState
-from protocols.raft.reads import PendingRead, ReadIndex, lease_holds
+from protocols.raft.reads import LEASE_DRIFT, PendingRead, ReadIndex, lease_holds
 from protocols.raft.records import AppendEntry, HardState, SaveSnapshot, TruncateFrom
 from protocols.raft.snapshots import SnapshotReceiver, SnapshotSender
 
@@ -85,7 +85,10 @@ class RaftOptions:
     pre_vote: bool = True
     check_quorum: bool = True
     max_inflight_append: int = 16  # pipelined AppendEntries in flight per follower
-    max_batch_entries: int = 256  # entries per AppendEntries
+    max_batch_entries: int = 256  # entries per AppendEntries ...
+    max_batch_bytes: int = 1 << 20  # ... and their bytes (at least one entry; etcd's
+    max_inflight_bytes: int = 16 << 20  # MaxSizePerMsg), in flight per follower
+    max_sessions: int = DEFAULT_MAX_SESSIONS  # client sessions kept (thesis §6.3)
     read_mode: str = "read_index"  # or "lease": see reads.py for the clock assumption
     snapshot_threshold: int = 10_000  # snapshot once this many entries applied since; 0: never
     snapshot_chunk_bytes: int = 64 * 1024  # InstallSnapshot chunk size (Figure 13)
@@ -103,7 +106,8 @@ class RaftOptions:
             raw["initial_voters"] = tuple(raw["initial_voters"])
         opts = cls(**raw)
         for name in ("election_timeout_min_ticks", "heartbeat_interval_ticks",
-                     "max_inflight_append", "max_batch_entries", "snapshot_chunk_bytes"):
+                     "max_inflight_append", "max_batch_entries", "snapshot_chunk_bytes",
+                     "max_batch_bytes", "max_inflight_bytes", "max_sessions"):
             if not isinstance(getattr(opts, name), int) or getattr(opts, name) < 1:
                 raise ConfigError(f"Raft option {name} must be a positive integer")
         if opts.election_timeout_max_ticks <= opts.election_timeout_min_ticks:
@@ -156,7 +160,8 @@ class RaftCore(Core):
         self.last_applied = self.log.snapshot_index
         self.role = Role.FOLLOWER
         self.leader_id: str | None = None
-        self.kv = ReplicatedKv(KvStateMachine.restore(snapshot.data) if snapshot else None)
+        self.kv = ReplicatedKv(KvStateMachine.restore(snapshot.data, options.max_sessions)
+                               if snapshot else None, options.max_sessions)
         self.incoming_snapshot = SnapshotReceiver()
         self.election_elapsed = 0
         self.randomized_timeout = 0
@@ -164,9 +169,11 @@ class RaftCore(Core):
         # volatile state on leaders (reinitialized after election)
         self.progress: dict[str, Progress] = {}  # nextIndex[], matchIndex[]
         self.heartbeat_elapsed = 0
-        self.leader_ticks = 0  # ticks since this node became leader (lease reads)
         self.reads = ReadIndex(history=4 * options.max_inflight_append + 64)
         self.transfer_target: str | None = None
+        self.transfer_elapsed = 0  # ticks since the transfer started (thesis §3.10)
+        self.timeout_now_term = -1  # the last term in which we sent TimeoutNow
+        self.lease_reads = 0  # reads answered from the lease alone (thesis §6.4.1)
         # the driver interface: the outbox, and how far our own log is durable
         self._ready = Ready()
         self._replicate_pending = False
@@ -294,11 +301,15 @@ class RaftCore(Core):
 
     def _heard_from_leader_recently(self) -> bool:
         """Thesis §4.2.3 / §9.6: ignore vote requests while a leader is believed alive
-        (a leader always believes itself alive: its own election_elapsed is no lease)."""
+        (a leader always believes itself alive: its own election_elapsed is no lease).
+        With lease reads, a server that just started may have heard from a leader
+        before it crashed: it waits an election timeout too (reads.py)."""
         if self.role is Role.LEADER:
             return True
-        return (self.leader_id is not None and
-                self.election_elapsed < self.options.election_timeout_min_ticks)
+        min_ticks = self.options.election_timeout_min_ticks
+        if self.options.read_mode == "lease" and self.ticks < min_ticks:
+            return True
+        return self.leader_id is not None and self.election_elapsed < min_ticks
 
     def on_request_vote(self, src: str, m: RequestVote) -> RequestVoteReply:
         """RequestVote RPC, receiver implementation (Figure 2)."""
@@ -341,8 +352,7 @@ class RaftCore(Core):
         self.role, self.leader_id = Role.LEADER, self.node_id
         self._trace(f"leader for term {self.current_term}")
         self.progress = {p: Progress(next_index=self.log.last_index + 1) for p in self.peers}
-        self.leader_ticks = 0
-        self.reads.forget_send_ticks()
+        self.reads.forget_send_times()
         self.heartbeat_elapsed = 0
         self.election_elapsed = 0
         # §8: a no-op lets the leader commit (and learn) everything from earlier terms
@@ -352,10 +362,12 @@ class RaftCore(Core):
 
     def _tick_leader(self) -> None:
         self.heartbeat_elapsed += 1
-        self.leader_ticks += 1
         self.election_elapsed += 1
-        if self.transfer_target is not None and self.election_elapsed >= self.randomized_timeout:
-            self.transfer_target = None  # the transfer did not happen in time: carry on
+        if self.transfer_target is not None:
+            self.transfer_elapsed += 1
+            if self.transfer_elapsed >= self.options.election_timeout_max_ticks:
+                self._trace(f"transfer to {self.transfer_target} timed out")
+                self.transfer_target = None  # it did not happen in time: carry on
         if self.options.check_quorum and self.election_elapsed >= self.randomized_timeout:
             self._check_quorum()
             if self.role is not Role.LEADER:
@@ -387,7 +399,7 @@ class RaftCore(Core):
 
     def _broadcast_append(self, heartbeat: bool) -> None:
         if heartbeat and self.options.read_mode == "lease":
-            self.reads.new_round(self.leader_ticks)  # so replies tell when they heard us
+            self.reads.new_round(self.clock())  # so replies tell when they heard us
         for peer in self.peers:
             self._send_append(peer, heartbeat)
 
@@ -400,12 +412,14 @@ class RaftCore(Core):
         if pr.next_index <= self.log.snapshot_index or pr.state is ReplicaState.SNAPSHOT:
             self._send_snapshot_chunk(peer, pr)  # §7: what it lacks is compacted
             return
-        if pr.inflight >= pr.window(self.options.max_inflight_append) and not heartbeat:
+        if not heartbeat and (pr.inflight >= pr.window(self.options.max_inflight_append)
+                              or pr.inflight_bytes >= self.options.max_inflight_bytes):
             return
         if heartbeat and pr.state is ReplicaState.PROBE:
             pr.next_index = min(pr.next_index, self.log.last_index + 1)
         prev = pr.next_index - 1
-        entries = self.log.slice(pr.next_index, self.options.max_batch_entries)
+        entries = self.log.slice(pr.next_index, self.options.max_batch_entries,
+                                 self.options.max_batch_bytes)
         if not entries and not heartbeat:
             return
         small = len(entries) < self.options.max_batch_entries // 4
@@ -415,6 +429,7 @@ class RaftCore(Core):
                                        self.log.term_at(prev), entries, self.commit_index,
                                        self.reads.context))
         pr.inflight += 1
+        pr.inflight_bytes += entry_bytes(entries)
         if pr.state is ReplicaState.REPLICATE and entries:
             pr.next_index = entries[-1].index + 1  # optimistic: the window moves on
 
@@ -483,15 +498,16 @@ class RaftCore(Core):
             self._serve_reads()  # its window (inflight) is the chunk's, not ours to touch
             return
         pr.inflight = max(0, pr.inflight - 1)
-        sent = self.reads.sent_tick.get(reply.read_context, -1)
-        pr.lease_from_tick = max(pr.lease_from_tick, sent)
+        pr.inflight_bytes = max(0, pr.inflight_bytes - entry_bytes(request.entries))
+        sent = self.reads.sent_at.get(reply.read_context, float("-inf"))
+        pr.lease_from = max(pr.lease_from, sent)
         if reply.success:
             pr.match_index = max(pr.match_index, reply.match_index)
             pr.next_index = max(pr.next_index, pr.match_index + 1)
             pr.become_replicate()
             self._maybe_commit()
             if self.transfer_target == src and pr.match_index == self.log.last_index:
-                self._send(src, TimeoutNow(self.current_term, self.node_id))
+                self._send_timeout_now(src)
         else:
             self._back_up(pr, reply)
         self._serve_reads()
@@ -512,8 +528,9 @@ class RaftCore(Core):
             return
         if isinstance(request, InstallSnapshot):
             pr.inflight = 0  # the chunk is resent at the next heartbeat
-        elif isinstance(request, AppendEntries):
+        elif isinstance(request, AppendEntries) and pr.state is not ReplicaState.SNAPSHOT:
             pr.inflight = max(0, pr.inflight - 1)
+            pr.inflight_bytes = max(0, pr.inflight_bytes - entry_bytes(request.entries))
             if pr.state is ReplicaState.REPLICATE:  # part of the window was lost: probe
                 pr.become_probe(pr.match_index + 1)  # from what is known to match
 
@@ -564,7 +581,7 @@ class RaftCore(Core):
             self._change_membership(request_id, command)
         elif command.is_read:
             self._read(request_id, command.key)
-        else:
+        else:  # KvCommand validated its sizes: an entry is at most MAX_COMMAND_BYTES
             self._propose(request_id, EntryKind.NORMAL, command.encode())
 
     def _propose(self, request_id: Any, kind: EntryKind, command: bytes,
@@ -586,9 +603,11 @@ class RaftCore(Core):
         """Thesis §6.4: record commitIndex, confirm leadership with a heartbeat round,
         then answer once the state machine has applied up to that index."""
         if self._lease_valid() and self.log.term_at(self.commit_index) == self.current_term:
+            self.lease_reads += 1
+            self._trace(f"lease read of {key!r}")
             self._ready.answers.append(Answer(request_id, self.kv.read(key)))
             return
-        self.reads.new_round(self.leader_ticks)
+        self.reads.new_round(self.clock())
         self.reads.add(PendingRead(request_id, key, self.commit_index, {self.node_id}))
         if quorum.has_quorum({self.node_id}, self.voters):
             self.reads.ack(self.node_id, self.reads.context, self._is_quorum)
@@ -601,16 +620,17 @@ class RaftCore(Core):
         return quorum.has_quorum(nodes, self.voters)
 
     def _lease_valid(self) -> bool:
-        """Thesis §6.4.1 lease reads (see reads.py). Clock assumption: tick rates of any
-        two nodes differ by less than 20%, hence the lease is cut to 80% of the minimum
-        election timeout."""
+        """Thesis §6.4.1 lease reads, under the clock assumption stated in reads.py: the
+        lease runs on our monotonic clock from when we sent the round a majority
+        answered, for 80% of the minimum election timeout; never after we sent
+        TimeoutNow in this term (its election skips leader stickiness)."""
         if self.options.read_mode != "lease" or self.transfer_target is not None:
             return False
-        if self.node_id not in self.voters:
+        if self.node_id not in self.voters or self.timeout_now_term == self.current_term:
             return False
-        lease_ticks = (self.options.election_timeout_min_ticks * 4) // 5
-        starts = [p.lease_from_tick for peer, p in self.progress.items() if peer in self.voters]
-        return lease_holds(starts, self.quorum, self.leader_ticks, lease_ticks)
+        lease_s = self.options.election_timeout_min_ticks * self.tick_s * (1 - LEASE_DRIFT)
+        starts = [p.lease_from for peer, p in self.progress.items() if peer in self.voters]
+        return lease_holds(starts, self.quorum, self.clock(), lease_s)
 
     def _serve_reads(self) -> None:
         """A read is served once confirmed, once the leader has committed an entry of its
@@ -630,12 +650,18 @@ class RaftCore(Core):
                 f"cannot transfer leadership to {target!r}: not a voting peer of "
                 f"{self.node_id}"))
             return
-        self.transfer_target = target
+        self.transfer_target, self.transfer_elapsed = target, 0
         if self.progress[target].match_index == self.log.last_index:
-            self._send(target, TimeoutNow(self.current_term, self.node_id))
+            self._send_timeout_now(target)
         else:
             self._send_append(target, heartbeat=True)
         self._ready.answers.append(Answer(request_id, target))
+
+    def _send_timeout_now(self, target: str) -> None:
+        """Thesis §3.10: the target starts an election at once, and its voters skip leader
+        stickiness for it, so from now on this term's lease proves nothing."""
+        self.timeout_now_term = self.current_term
+        self._send(target, TimeoutNow(self.current_term, self.node_id))
 
     def on_timeout_now(self, src: str, m: TimeoutNow) -> TimeoutNowReply:
         if m.term == self.current_term and self.role is Role.FOLLOWER:
@@ -659,11 +685,12 @@ class RaftCore(Core):
         2015) only once the leader has committed an entry of its own term."""
         if self.config_index > self.commit_index:
             self._reject(request_id, Unavailable(f"the membership change at index "
-                                                 f"{self.config_index} is not committed yet"))
+                                                 f"{self.config_index} is not committed yet",
+                                                 refused=True))
             return
         if self.log.term_at(self.commit_index) != self.current_term:
             self._reject(request_id, Unavailable("the new leader has not committed an "
-                                                 "entry of its term yet"))
+                                                 "entry of its term yet", refused=True))
             return
         plan = plan_change(self.membership, change, self.known_nodes,
                            lambda n: self.progress[n].match_index if n in self.progress else 0,
@@ -819,6 +846,7 @@ class RaftCore(Core):
                    "last_log_index": str(self.log.last_index),
                    "last_log_term": str(self.log.last_term),
                    "read_mode": self.options.read_mode,
+                   "lease_reads": str(self.lease_reads),
                    "snapshot_index": str(self.log.snapshot_index),
                    "log_entries_in_memory": str(len(self.log)),
                    "voters": ",".join(sorted(self.voters)),

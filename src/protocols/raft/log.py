@@ -13,7 +13,12 @@ from collections.abc import Iterable
 
 from protocols.raft.messages import Entry
 
-__all__ = ["CompactedError", "RaftLog"]
+__all__ = ["CompactedError", "RaftLog", "entry_bytes"]
+
+
+def entry_bytes(entries: Iterable[Entry]) -> int:
+    """What ``entries`` weigh on the wire and on disk (their commands and a header each)."""
+    return sum(24 + len(e.command) for e in entries)
 
 
 class CompactedError(IndexError):
@@ -60,13 +65,21 @@ class RaftLog:
                              f"{self.snapshot_index}, last {self.last_index})")
         return self._entries[index - self.snapshot_index - 1]
 
-    def slice(self, first: int, max_count: int) -> tuple[Entry, ...]:
-        """Up to ``max_count`` entries starting at ``first`` (> snapshot_index)."""
+    def slice(self, first: int, max_count: int, max_bytes: int = 1 << 62) -> tuple[Entry, ...]:
+        """Entries from ``first`` (> snapshot_index): at most ``max_count`` of them and, but
+        for the first one, at most ``max_bytes`` of them (``entry_bytes``)."""
         start = first - self.snapshot_index - 1
         if start < 0:
             raise CompactedError(f"entries from {first} are compacted (snapshot at "
                                  f"{self.snapshot_index})")
-        return tuple(self._entries[start: start + max_count])
+        out: list[Entry] = []
+        size = 0
+        for e in self._entries[start: start + max_count]:
+            size += 24 + len(e.command)
+            if out and size > max_bytes:
+                break
+            out.append(e)
+        return tuple(out)
 
     def append(self, entry: Entry) -> None:
         if entry.index != self.last_index + 1:

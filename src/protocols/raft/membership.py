@@ -68,5 +68,5 @@ def _promote(m: Membership, node: str, match_index: Callable[[str], int],
         return InvalidRequest(f"{node} is not a learner; add it first")
     if match_index(node) < commit_index:
         return Unavailable(f"learner {node} is catching up: it has {match_index(node)} of "
-                           f"{commit_index} committed entries")
+                           f"{commit_index} committed entries", refused=True)
     return Membership(m.voters | {node}, m.learners - {node})

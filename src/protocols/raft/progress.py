@@ -30,8 +30,9 @@ class Progress:
     match_index: int = 0  # the highest entry known to be replicated on it
     state: ReplicaState = ReplicaState.PROBE
     inflight: int = 0  # AppendEntries (or one snapshot chunk) awaiting a reply
+    inflight_bytes: int = 0  # the bytes of their entries (etcd's MaxInflightBytes)
     recently_active: bool = False  # it answered since the last check-quorum point
-    lease_from_tick: int = -1  # send tick of the newest request it answered (lease reads)
+    lease_from: float = float("-inf")  # when we sent the newest request it answered (leases)
     snapshot: SnapshotSender | None = None  # in SNAPSHOT state: the transfer
 
     def window(self, max_inflight: int) -> int:
@@ -40,12 +41,14 @@ class Progress:
 
     def become_probe(self, next_index: int) -> None:
         self.state, self.inflight, self.next_index = ReplicaState.PROBE, 0, next_index
+        self.inflight_bytes = 0
 
     def become_replicate(self) -> None:
         self.state = ReplicaState.REPLICATE
 
     def become_snapshot(self, sender: SnapshotSender) -> None:
         self.state, self.inflight, self.snapshot = ReplicaState.SNAPSHOT, 0, sender
+        self.inflight_bytes = 0
 
     def snapshot_done(self, match_index: int) -> None:
         """The follower installed the snapshot: replicate from just after it."""

@@ -7,10 +7,19 @@ machine has applied up to that index, then answers from it. A read is served onl
 the leader has committed an entry of its own term, so its commit index is current (§8).
 
 **Lease** (§6.4.1): followers refuse votes for ``election_timeout_min_ticks`` after they
-hear from the leader (leader stickiness, thesis §4.2.3). So once a majority answered
-requests the leader sent at tick t, no other leader can exist before
-t + election_timeout_min_ticks, and the leader may answer reads alone until then, with a
-margin for clock drift.
+hear from the leader (leader stickiness, thesis §4.2.3), and a restarted server refuses
+them for as long after it starts. So once a majority answered requests the leader sent
+at time t, no other leader can be elected before t + election_timeout_min_ticks x tick,
+and the leader may answer reads alone until then, less a margin for clock drift.
+
+The clock assumption, stated once: every server's ticker runs no faster than real time
+(ticks are skipped when a process stalls, never burst), and the monotonic clocks of any
+two servers advance at rates within ``LEASE_DRIFT`` (20%) of each other. The leader
+measures its lease on its monotonic clock from the moment it *sent* the round a majority
+answered, so a stall of the leader (GC, CPU starvation, SIGSTOP) eats into the lease
+instead of stretching it; and a leader that sent TimeoutNow in its term (thesis §3.10)
+serves no lease read for the rest of that term, because the target's election skips
+leader stickiness.
 """
 
 from __future__ import annotations
@@ -19,7 +28,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["PendingRead", "ReadIndex", "lease_holds"]
+__all__ = ["LEASE_DRIFT", "PendingRead", "ReadIndex", "lease_holds"]
+
+LEASE_DRIFT = 0.2  # the lease is cut to 80% of the minimum election timeout
 
 
 @dataclass(slots=True)
@@ -37,18 +48,18 @@ class ReadIndex:
     def __init__(self, history: int) -> None:
         self.pending: dict[int, PendingRead] = {}
         self.context = 0  # the number of the latest round
-        self.sent_tick: dict[int, int] = {}  # round -> leader tick it left at (leases)
+        self.sent_at: dict[int, float] = {}  # round -> leader clock when it left (leases)
         self._history = history  # rounds whose send tick is remembered
 
-    def forget_send_ticks(self) -> None:
+    def forget_send_times(self) -> None:
         """A new term: rounds of an earlier leadership say nothing about this one."""
-        self.sent_tick = {}
+        self.sent_at = {}
 
-    def new_round(self, now_tick: int) -> int:
+    def new_round(self, now: float) -> int:
         """Number a round of AppendEntries; remember when it left (bounded history)."""
         self.context += 1
-        self.sent_tick[self.context] = now_tick
-        self.sent_tick.pop(self.context - self._history, None)
+        self.sent_at[self.context] = now
+        self.sent_at.pop(self.context - self._history, None)
         return self.context
 
     def add(self, read: PendingRead) -> None:
@@ -77,11 +88,12 @@ class ReadIndex:
         return reads
 
 
-def lease_holds(starts: Iterable[int], quorum: int, now_tick: int, lease_ticks: int) -> bool:
-    """Thesis §6.4.1: ``starts`` are the send ticks of the newest requests each other
-    voter answered (-1: none). With our own vote, ``quorum - 1`` of them make a
-    majority; the lease runs from the oldest of the newest such, for ``lease_ticks``."""
+def lease_holds(starts: Iterable[float], quorum: int, now: float, lease_s: float) -> bool:
+    """Thesis §6.4.1: ``starts`` are the send times of the newest requests each other
+    voter answered (-inf: none). With our own vote, ``quorum - 1`` of them make a
+    majority; the lease runs from the oldest of the newest such, for ``lease_s``."""
     newest = sorted(starts, reverse=True)
-    start = now_tick if quorum == 1 else (newest[quorum - 2] if len(newest) >= quorum - 1
-                                          else -1)
-    return start >= 0 and now_tick < start + lease_ticks
+    if quorum == 1:
+        return True
+    start = newest[quorum - 2] if len(newest) >= quorum - 1 else float("-inf")
+    return now < start + lease_s

@@ -7,6 +7,7 @@ came back (the checker remembers what it saw).
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
@@ -14,7 +15,9 @@ from protocols.check.raft import RaftSafety
 from protocols.kv.rsm import KV_BINDING
 from protocols.raft import SPEC, RaftSpec
 from protocols.raft.core import RaftCore
+from protocols.raft.messages import TransferLeadership
 from protocols.sim.api import SimAdapter, WorkloadFactory
+from protocols.sim.nemesis import NemesisAction
 from protocols.sim.workload import kv_workload
 
 if TYPE_CHECKING:
@@ -34,6 +37,21 @@ class RaftInvariants:
                              if node.up and isinstance(node.core, RaftCore)})
 
 
+def transfer_leadership(world: World, rng: random.Random) -> str | None:
+    """A nemesis action: the leader hands leadership to a random voter (thesis §3.10)."""
+    leader = world.leader()
+    if leader is None:
+        return None
+    core = world.core(leader)
+    assert isinstance(core, RaftCore)
+    voters = sorted(core.voters - {leader})
+    if not voters:
+        return None
+    target = rng.choice(voters)
+    world.submit(leader, TransferLeadership(target))
+    return f"transfer {leader}->{target}"
+
+
 class RaftAdapter(SimAdapter):
     name = "raft"
     spec: RaftSpec = SPEC
@@ -43,6 +61,9 @@ class RaftAdapter(SimAdapter):
 
     def workloads(self) -> Mapping[str, WorkloadFactory]:
         return {"kv": kv_workload(KV_BINDING)}
+
+    def nemesis_actions(self) -> Mapping[str, NemesisAction]:
+        return {"transfer": transfer_leadership}
 
 
 ADAPTER = RaftAdapter()

@@ -13,7 +13,7 @@ snapshot covers. Recovery replays the records in order.
 
 from __future__ import annotations
 
-import json
+import struct
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -48,17 +48,24 @@ class _Base:
     term: int
 
 
+_U64 = struct.Struct(">Q")
+_APPEND = struct.Struct(">QQB")  # term, index, entry kind; the command follows as is
+_BASE = struct.Struct(">QQ")  # index, term
+
+
 def _encode(record: PersistRecord | _Base) -> bytes:
+    """One WAL record: a kind byte, fixed fields, then raw bytes. An entry's command is
+    stored exactly as the client's encoding made it: encoded once, never escaped."""
     match record:
         case HardState(term, voted_for):
-            return json.dumps(["h", term, voted_for]).encode()
+            vote = b"" if voted_for is None else b"\x01" + voted_for.encode()
+            return b"h" + _U64.pack(term) + vote
         case AppendEntry(e):
-            return json.dumps(["a", e.term, e.index, int(e.kind),
-                               e.command.decode("latin-1")]).encode()
+            return b"a" + _APPEND.pack(e.term, e.index, int(e.kind)) + e.command
         case TruncateFrom(index):
-            return json.dumps(["t", index]).encode()
+            return b"t" + _U64.pack(index)
         case _Base(index, term):
-            return json.dumps(["b", index, term]).encode()
+            return b"b" + _BASE.pack(index, term)
     raise AssertionError(f"unknown Raft storage record {record!r}")
 
 
@@ -66,26 +73,32 @@ def _replay(records: Sequence[bytes], path: str) -> RecoveredState:
     state = RecoveredState()
     for n, raw in enumerate(records):
         try:
-            kind, *rest = json.loads(raw)
-        except ValueError as e:
-            raise StorageError(f"{path}: record {n} is not a Raft record: {e}") from None
-        if kind == "h":
-            state.current_term, state.voted_for = rest
-        elif kind == "a":
-            term, index, entry_kind, command = rest
-            last = state.base_index + len(state.entries)
-            if index != last + 1:
-                raise StorageError(f"{path}: record {n} appends index {index} after {last}")
-            state.entries.append(Entry(term, index, EntryKind(entry_kind),
-                                       command.encode("latin-1")))
-        elif kind == "t":
-            del state.entries[max(0, rest[0] - state.base_index - 1):]
-        elif kind == "b":
-            state.base_index, state.base_term = rest
-            state.entries.clear()
-        else:
-            raise StorageError(f"{path}: record {n} has unknown kind {kind!r}")
+            _apply_record(state, raw, path, n)
+        except (struct.error, ValueError, UnicodeDecodeError) as e:
+            raise StorageError(f"{path}: record {n} is not a Raft record ({e}); refusing "
+                               f"to start, the file was left untouched") from None
     return state
+
+
+def _apply_record(state: RecoveredState, raw: bytes, path: str, n: int) -> None:
+    kind, body = raw[:1], raw[1:]
+    if kind == b"h":
+        state.current_term = _U64.unpack_from(body)[0]
+        vote = body[_U64.size:]
+        state.voted_for = vote[1:].decode() if vote[:1] == b"\x01" else None
+    elif kind == b"a":
+        term, index, entry_kind = _APPEND.unpack_from(body)
+        last = state.base_index + len(state.entries)
+        if index != last + 1:
+            raise StorageError(f"{path}: record {n} appends index {index} after {last}")
+        state.entries.append(Entry(term, index, EntryKind(entry_kind), body[_APPEND.size:]))
+    elif kind == b"t":
+        del state.entries[max(0, _U64.unpack_from(body)[0] - state.base_index - 1):]
+    elif kind == b"b":
+        state.base_index, state.base_term = _BASE.unpack_from(body)
+        state.entries.clear()
+    else:
+        raise ValueError(f"unknown record kind {kind!r}")
 
 
 def _encode_snapshot(snap: Snapshot) -> bytes:

@@ -2,7 +2,10 @@
 
 Servicers raise ``ProtocolError`` subclasses; ``abort_with`` turns them into a status the
 client can act on. Clients turn a status back into the same exception with ``error_of``.
-A ``NotLeader`` carries its leader hint in the trailing metadata ``x-leader-hint``.
+A ``NotLeader`` carries its leader hint in the trailing metadata ``x-leader-hint``; an
+error the server raised before anything reached its log carries ``x-refused: 1``, so a
+client knows the attempt changed nothing without reading the message. A status without
+that trailer (a connection reset, a deadline, another server) leaves the outcome unknown.
 """
 
 from __future__ import annotations
@@ -15,18 +18,21 @@ from protocols.common.errors import (
     InvalidRequest,
     NotLeader,
     ProtocolError,
+    SessionExpired,
     StorageError,
     Timeout,
     Unavailable,
     UnknownNode,
 )
 
-__all__ = ["LEADER_HINT_KEY", "abort_with", "error_of", "grpc_status_of"]
+__all__ = ["LEADER_HINT_KEY", "REFUSED_KEY", "abort_with", "error_of", "grpc_status_of"]
 
 LEADER_HINT_KEY = "x-leader-hint"
+REFUSED_KEY = "x-refused"
 
 _STATUS: list[tuple[type[ProtocolError], grpc.StatusCode]] = [
     (NotLeader, grpc.StatusCode.FAILED_PRECONDITION),
+    (SessionExpired, grpc.StatusCode.ABORTED),
     (UnknownNode, grpc.StatusCode.NOT_FOUND),
     (InvalidRequest, grpc.StatusCode.INVALID_ARGUMENT),
     (ConfigError, grpc.StatusCode.INVALID_ARGUMENT),
@@ -45,8 +51,12 @@ def grpc_status_of(error: BaseException) -> grpc.StatusCode:
 
 async def abort_with(context: grpc.aio.ServicerContext, error: ProtocolError) -> None:
     """End the RPC with the status of ``error`` (never returns)."""
+    trailers: list[tuple[str, str]] = []
     if isinstance(error, NotLeader):
-        context.set_trailing_metadata(((LEADER_HINT_KEY, error.leader_hint or ""),))
+        trailers.append((LEADER_HINT_KEY, error.leader_hint or ""))
+    if error.refused:
+        trailers.append((REFUSED_KEY, "1"))
+    context.set_trailing_metadata(tuple(trailers))
     await context.abort(grpc_status_of(error), str(error))
 
 
@@ -54,12 +64,9 @@ def error_of(e: grpc.aio.AioRpcError) -> ProtocolError:
     """The exception a client should raise for a failed RPC."""
     code = e.code()
     details = e.details() or code.name
+    trailers = {k: str(v) for k, v in (e.trailing_metadata() or ())}
     if code == grpc.StatusCode.FAILED_PRECONDITION:
-        hint = None
-        for key, value in e.trailing_metadata() or ():
-            if key == LEADER_HINT_KEY and value:
-                hint = str(value)
-        return NotLeader(hint, details)
+        return NotLeader(trailers.get(LEADER_HINT_KEY) or None, details)
     if code == grpc.StatusCode.NOT_FOUND:
         return UnknownNode(details)
     if code == grpc.StatusCode.INVALID_ARGUMENT:
@@ -68,4 +75,6 @@ def error_of(e: grpc.aio.AioRpcError) -> ProtocolError:
         return Timeout(details)
     if code == grpc.StatusCode.DATA_LOSS:
         return StorageError(details)
-    return Unavailable(f"{code.name}: {details}")
+    if code == grpc.StatusCode.ABORTED:
+        return SessionExpired(details)
+    return Unavailable(f"{code.name}: {details}", refused=trailers.get(REFUSED_KEY) == "1")

@@ -103,6 +103,8 @@ class _PeerSender:
     async def _deliver(self, envelope: Envelope) -> None:
         try:
             await self.host.deliver(envelope)
+        except Exception as e:  # a bug in the core (on_reply/on_send_failed): fail-stop
+            self.host.core_failed(e)
         finally:
             self.inflight.release()
 
@@ -133,14 +135,20 @@ class NodeHost:
         self._health = health.aio.HealthServicer()
         self._server: grpc.aio.Server | None = None
         self._lock_fd = -1
+        self._recovered = False
+        self._fatal: Exception | None = None  # a bug in the core stops the node
 
     # ------------------------------------------------------------------ lifecycle
     async def run(self) -> int:
         """Start, serve until asked to stop, stop gracefully. Returns the exit code."""
         self._recover()
+        try:
+            await self._start_server()  # StartupError: python -m protocols exits 2
+        except BaseException:
+            await self._shutdown()
+            raise
         code = 0
         try:
-            await self._start_server()
             self._install_signal_handlers()
             async with asyncio.TaskGroup() as tg:
                 tg.create_task(self._pump_loop())
@@ -162,16 +170,31 @@ class NodeHost:
             with contextlib.suppress(OSError):  # stderr may sit on the failing disk
                 print(f"error: node {self.node_id}: storage failed: {error}", file=sys.stderr)
             code = 3
+        except* Exception as group:  # the ticker or the pump: a bug in the core
+            self.core_failed(group.exceptions[0])
         finally:
             await self._shutdown()
+        if self._fatal is not None and code == 0:
+            print(f"error: node {self.node_id}: internal error, stopped: "
+                  f"{type(self._fatal).__name__}: {self._fatal}", file=sys.stderr)
+            code = 4
         return code
 
     def request_stop(self) -> None:
         self._stop.set()
 
+    def core_failed(self, error: Exception) -> None:
+        """The core raised something other than InvalidRequest: a bug. Its state can no
+        longer be trusted, so the node stops (fail-stop) rather than answer anyone."""
+        if self._fatal is None:
+            log.critical("node %s: the %s core failed, stopping", self.node_id,
+                         self.shell.name, exc_info=error)
+            self._fatal = error
+        self.request_stop()
+
     def _recover(self) -> None:
         data_dir = self.config.data_dir or f"/tmp/protocols-{self.node_id}-{os.getpid()}"
-        os.makedirs(data_dir, exist_ok=True)
+        OsFileSystem().makedirs(data_dir)  # durably: fsynced in its parent
         self._lock_data_dir(data_dir)
         rng = random.Random(f"{self.config.seed}/{self.node_id}")
         try:
@@ -181,6 +204,7 @@ class NodeHost:
         except StorageError as e:
             raise StartupError(f"node {self.node_id}: cannot recover from {data_dir}: {e}") from e
         self.core, self.storage = parts.core, parts.storage
+        self._recovered = True
         self.pump = Pump(self.core, PumpActions(send=self._send, reply=self._reply,
                                                 answer=self._answer, trace=self._trace))
 
@@ -260,7 +284,7 @@ class NodeHost:
                 fut.set_exception(Unavailable(f"node {self.node_id} is shutting down"))
         self._answers.clear()
         self._io.shutdown(wait=True)  # a write in progress completes before we close
-        with contextlib.suppress(AttributeError):
+        if self._recovered:
             self.storage.close()
         if self._lock_fd >= 0:
             os.close(self._lock_fd)
@@ -307,7 +331,7 @@ class NodeHost:
             self._send_failed(envelope)
 
     def _send_failed(self, envelope: Envelope) -> None:
-        if not self.shell.spec.messages.is_one_way(envelope.msg):
+        if not self.shell.spec.messages.is_one_way(envelope.msg):  # one-way: nothing to say
             self.core.on_send_failed(envelope.dst, envelope.msg)
             self._input()
 
@@ -356,7 +380,7 @@ class NodeHost:
                 return
             reply = from_proto(reply_pb, route.reply_type)
         except (PeerUnreachable, InvalidRequest):
-            if route.reply_type is None:
+            if route.one_way:
                 return
             self.core.on_send_failed(envelope.dst, envelope.msg)
         else:
@@ -377,20 +401,22 @@ class NodeHost:
                 await abort_with(context, e)
             try:
                 reply = self.core.on_message(src, msg)  # type: ignore[arg-type]
+                if route.one_way and reply is not None:
+                    raise AssertionError(f"{self.shell.name} replied to the one-way "
+                                         f"{route.method}")
             except InvalidRequest as e:  # well-formed protobuf, nonsense content
                 self._input()
                 await abort_with(context, e)
+            except Exception as e:
+                self.core_failed(e)
+                await context.abort(grpc.StatusCode.INTERNAL, f"{self.node_id} failed")
             seq = self._input()
-            if route.reply_type is None:
-                if reply is not None:
-                    raise AssertionError(f"{self.shell.name} replied to the one-way "
-                                         f"{route.method}")
+            if route.one_way:
                 return route.reply_pb()
+            if reply is None:  # dropped: the requester hears silence until its deadline
+                reply = Deferred("dropped")
             if isinstance(reply, Deferred):
                 reply = await self._deferred_reply(reply, context)
-            elif reply is None:  # the core dropped it: the requester hears on_send_failed
-                await abort_with(context, Unavailable(f"{route.method} dropped by "
-                                                      f"{self.node_id}"))
             else:
                 await self._durable_after(seq)  # persist before the reply leaves
             return to_proto(reply, route.reply_pb)
@@ -421,7 +447,15 @@ class NodeHost:
         request_id = self._next_request_id
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._answers[request_id] = fut
-        self.core.submit(request_id, command)
+        try:
+            self.core.submit(request_id, command)
+        except InvalidRequest:
+            self._answers.pop(request_id, None)
+            raise
+        except Exception as e:
+            self._answers.pop(request_id, None)
+            self.core_failed(e)
+            raise Unavailable(f"node {self.node_id} failed") from None
         self._input()  # proposals arriving before the next pump share its one fsync
         try:
             return await asyncio.wait_for(fut, timeout_s)

@@ -45,7 +45,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--nodes", type=int, default=5)
     p.add_argument("--duration-ms", type=int, default=5000)
     p.add_argument("--no-nemesis", action="store_true")
-    p.add_argument("--nemesis", help=f"fault kinds, comma-separated: {','.join(KINDS)}")
+    p.add_argument("--nemesis", help=f"fault kinds, comma-separated: {','.join(KINDS)} and "
+                                     "the protocol's own (raft: transfer)")
     p.add_argument("--workload", help="one of the protocol's workloads (default: its first); "
                                       "'none' for none")
     p.add_argument("--clients", type=int, default=3)

@@ -19,6 +19,7 @@ from protocols.contract import Answer, ProtocolSpec
 
 if TYPE_CHECKING:
     from protocols.check.history import History
+    from protocols.sim.nemesis import NemesisAction
     from protocols.sim.world import World
 
 __all__ = ["KvBinding", "SimAdapter", "Verdict", "Workload", "WorkloadFactory",
@@ -73,6 +74,10 @@ WorkloadFactory = Callable[["World", WorkloadParams], Workload]
 class KvBinding(Protocol):
     """How a protocol serving a KV store speaks to the simulator's KV workload."""
 
+    def register_command(self, client_id: str) -> Any:
+        """The command that opens (or renews) ``client_id``'s session."""
+        ...
+
     def kv_command(self, f: str, key: str, value: Any, client_id: str, seq: int) -> Any:
         """The command to submit for one client operation."""
         ...
@@ -80,7 +85,8 @@ class KvBinding(Protocol):
     def kv_outcome(self, f: str, answer: Answer) -> tuple[str, Any, str | None]:
         """(``"ok"``, result, None); (``"fail"``, None, why) when it surely did not happen;
         (``"redirect"``, None, leader hint or None) to retry elsewhere (not applied);
-        (``"retry"``, None, why) to retry when it may have been applied."""
+        (``"retry"``, None, why) to retry when it may have been applied;
+        (``"expired"``, None, why) when the session expired: register again."""
         ...
 
 
@@ -97,4 +103,10 @@ class SimAdapter:
 
     def workloads(self) -> Mapping[str, WorkloadFactory]:
         """The workloads a run can drive, by name; the first is the default."""
+        return {}
+
+    def nemesis_actions(self) -> Mapping[str, NemesisAction]:
+        """Faults of the protocol's own the random nemesis may inject, by kind name
+        (Raft: "transfer", a leadership transfer). Each acts on the world and returns a
+        label for the run's fault intervals, or None if there was nothing to do."""
         return {}

@@ -1,9 +1,15 @@
-"""Seeded random faults for simulated runs: partitions, one-way cuts, crashes, restarts,
-and switching to an unreliable network — one at a time, each healed after a while.
-Draws come from the world's ``nemesis`` stream only."""
+"""Seeded random faults for simulated runs, one at a time, each healed after a while:
+partitions, isolation, one-way cuts, crashes, an unreliable network, stalls (a process
+that takes no input for a while: a GC pause, CPU starvation; messages for it wait), pauses
+(SIGSTOP long enough for its peers' RPCs to time out: stalled and cut off, while its
+clients' requests wait for it), and whatever faults the protocol's adapter adds
+(``SimAdapter.nemesis_actions``: Raft adds leadership transfers). Draws come from the
+world's ``nemesis`` stream only."""
 
 from __future__ import annotations
 
+import random
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from protocols.sim.network import RELIABLE, UNRELIABLE
@@ -11,18 +17,24 @@ from protocols.sim.network import RELIABLE, UNRELIABLE
 if TYPE_CHECKING:
     from protocols.sim.world import World
 
-__all__ = ["KINDS", "RandomNemesis"]
+__all__ = ["KINDS", "NemesisAction", "RandomNemesis"]
 
+KINDS = ("partition", "isolate", "one-way", "crash", "unreliable", "stall", "pause")
+DEFAULT_KINDS = ("partition", "isolate", "one-way", "crash", "unreliable")
 
-KINDS = ("partition", "isolate", "one-way", "crash", "unreliable")
+# A protocol's own fault: acts on the world, returns its label (None: nothing to do now).
+NemesisAction = Callable[["World", random.Random], "str | None"]
 
 
 class RandomNemesis:
     def __init__(self, world: World, mean_gap_ms: int = 500, mean_fault_ms: int = 700,
-                 stop_at_ms: int = 10**12, kinds: tuple[str, ...] = KINDS) -> None:
-        unknown = sorted(set(kinds) - set(KINDS))
+                 stop_at_ms: int = 10**12, kinds: Sequence[str] = DEFAULT_KINDS) -> None:
+        self.extra: Mapping[str, NemesisAction] = dict(world.adapter.nemesis_actions())
+        known = (*KINDS, *self.extra)
+        unknown = sorted(set(kinds) - set(known))
         if unknown or not kinds:
-            raise ValueError(f"nemesis kinds must be some of {KINDS}, not {unknown or kinds}")
+            raise ValueError(f"nemesis kinds must be some of {', '.join(known)}, "
+                             f"not {unknown or list(kinds)}")
         self.kinds = tuple(kinds)
         self.world = world
         self.rng = world.rng("nemesis")
@@ -41,31 +53,44 @@ class RandomNemesis:
         w = self.world
         if w.now >= self.stop_at_ms:
             return
-        ids: list[str] = list(w.ids)
         kind = self.rng.choice(self.kinds)
-        label = kind
+        duration = 1 + int(self.rng.expovariate(1 / self.mean_fault_ms))
+        label = self._inject(kind, duration)
+        start = w.now
+        w.at(duration, lambda: self._heal(start, label))
+
+    def _inject(self, kind: str, duration: int) -> str:
+        w = self.world
+        ids: list[str] = list(w.ids)
         if kind == "partition":
             self.rng.shuffle(ids)
             half = (len(ids) - 1) // 2
             w.partition([ids[:half], ids[half:]])
-            label = f"partition {sorted(ids[:half])}|{sorted(ids[half:])}"
-        elif kind == "isolate":
+            return f"partition {sorted(ids[:half])}|{sorted(ids[half:])}"
+        if kind == "isolate":
             n = self.rng.choice(ids)
             w.disconnect(n)
-            label = f"isolate {n}"
-        elif kind == "one-way":
+            return f"isolate {n}"
+        if kind == "one-way":
             a, b = self.rng.sample(ids, 2)
             w.cut(a, b)
-            label = f"cut {a}->{b}"
-        elif kind == "crash":
+            return f"cut {a}->{b}"
+        if kind == "crash":
             n = self.rng.choice(ids)
             w.crash(n)
-            label = f"crash {n}"
-        else:
+            return f"crash {n}"
+        if kind in ("stall", "pause"):  # the leader most often: there it hurts
+            leader = w.leader()
+            n = leader if leader is not None and self.rng.random() < 0.7 else \
+                self.rng.choice(ids)
+            w.stall(n, duration)
+            if kind == "pause":
+                w.disconnect(n)
+            return f"{kind} {n}"
+        if kind == "unreliable":
             w.network.config = UNRELIABLE
-        duration = 1 + int(self.rng.expovariate(1 / self.mean_fault_ms))
-        start = w.now
-        w.at(duration, lambda: self._heal(start, label))
+            return "unreliable"
+        return self.extra[kind](w, self.rng) or f"{kind} (nothing to do)"
 
     def _heal(self, start: int, label: str) -> None:
         w = self.world

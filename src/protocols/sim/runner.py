@@ -86,7 +86,8 @@ def run_once(protocol: str | SimAdapter, seed: int, *, nodes: int = 5,
     simulated time with its ``workload`` (default: its first; "none" for none)."""
     adapter = load_sim(protocol) if isinstance(protocol, str) else protocol
     name = protocol if isinstance(protocol, str) else adapter.name
-    kw: dict[str, Any] = {"nodes": nodes, "duration_ms": duration_ms}
+    kw: dict[str, Any] = {"nodes": nodes, "duration_ms": duration_ms, "clients": clients,
+                          "keys": keys}
     if not nemesis:
         kw["no_nemesis"] = ""
     if disk_latency_ms:

@@ -1,7 +1,8 @@
 """Workload clients inside the simulator: concurrent KV clients recording a history.
 
-Each client has one operation in flight (a session, Raft thesis §6.3). It sends the
-command to the node it believes leads, follows redirects, retries another node when an
+Each client has one operation in flight (a session, Raft thesis §6.3, opened with a
+``register`` command before its first operation and again after it expired). It sends
+the command to the node it believes leads, follows redirects, retries another node when an
 attempt gets no answer within ``attempt_timeout_ms`` (same ``seq``, so a retried write
 applies once), and gives up after ``op_timeout_ms`` with an ``info`` (unknown outcome).
 Every invocation and completion goes into a ``protocols.check.history.History`` in
@@ -28,7 +29,7 @@ __all__ = ["KvWorkload", "kv_workload"]
 
 @dataclass(slots=True)
 class _Op:
-    invocation: Event
+    invocation: Event | None  # None: the client's own register, not in the history
     f: str
     key: str
     value: Any
@@ -46,6 +47,7 @@ class _Client:
     leader: str | None = None
     seq: int = 0
     op: _Op | None = None
+    registered: bool = False
 
 
 def kv_workload(binding: KvBinding) -> WorkloadFactory:
@@ -93,6 +95,10 @@ class KvWorkload:
     def _next(self, c: _Client) -> None:
         if self.world.now >= self.stop_at_ms:
             return
+        if not c.registered:  # open the session first (not an operation of the history)
+            c.op = _Op(None, "register", "", None, 0, self.world.now)
+            self._attempt(c, c.op)
+            return
         roll = c.rng.random()
         key = f"k{c.rng.randrange(self.keys)}"
         c.seq += 1
@@ -120,7 +126,8 @@ class KvWorkload:
         target = node or c.leader or c.rng.choice(list(self.world.ids))
         rid = ("client", c.index, op.seq, op.attempt)
         self._attempts[rid] = (c, op, op.attempt)
-        command = self.binding.kv_command(op.f, op.key, op.value, f"c{c.index}", op.seq)
+        command = (self.binding.register_command(f"c{c.index}") if op.invocation is None else
+                   self.binding.kv_command(op.f, op.key, op.value, f"c{c.index}", op.seq))
         self.world.submit(target, command, request_id=rid)
         attempt = op.attempt
         self.world.at(self.attempt_timeout_ms, lambda: self._attempt_timed_out(c, op, attempt))
@@ -149,12 +156,18 @@ class KvWorkload:
         elif status == "redirect":
             c.leader = why if why in self.world.ids else None
             self.world.at(1 if c.leader else 10, lambda: self._attempt(c, op, c.leader))
+        elif status == "expired":  # the session is gone: earlier attempts are unknown
+            c.registered = False
+            self._finish(c, op, "info" if op.maybe_applied else "fail", None, why)
         else:
             self._finish(c, op, "info" if op.maybe_applied else "fail", None, why)
 
     def _finish(self, c: _Client, op: _Op, status: str, result: Any, error: str | None) -> None:
         op.done = True
         c.op = None
-        self.history.complete(op.invocation, status, result, float(self.world.now),  # type: ignore[arg-type]
-                              error=error)
+        if op.invocation is None:
+            c.registered = status == "ok"
+        else:
+            self.history.complete(op.invocation, status, result,  # type: ignore[arg-type]
+                                  float(self.world.now), error=error)
         self.world.at(c.rng.randrange(1, self.think_ms + 2), lambda: self._next(c))

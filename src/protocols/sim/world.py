@@ -17,6 +17,10 @@ Peer messages follow their declared kind (``ProtocolSpec.messages``):
   ``on_send_failed`` after ``rpc_timeout_ms`` — what the host's deadline does.
 * ``OneWay``: delivered (or lost); the sender hears nothing either way.
 
+A core that raises ``InvalidRequest`` on a message refused it and changed nothing: the
+sender hears nothing back (as on real processes). Any other exception is a bug: it fails
+the run at once (a real node stops, exit code 4).
+
 Invariant hooks run after *every* event; the first failure stops the run with the seed,
 the event number and the command that replays it.
 
@@ -43,6 +47,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from protocols.common.errors import InvalidRequest
 from protocols.common.ids import NodeId, node_ids
 from protocols.contract import (
     Answer,
@@ -399,10 +404,16 @@ class World:
             return  # lost; a request's sender times out
         if self._stalled(dst, "request", src, src_inc, dst, msg, rpc):
             return
-        reply = node.core.on_message(src, msg)
-        request = _Request(src, src_inc, msg, rpc)
         pump = node.pump
         assert pump is not None
+        try:
+            reply = node.core.on_message(src, msg)
+        except InvalidRequest as e:  # bad input: refused, nothing changed (as the host does)
+            self.trace(f"{dst} refused #{rpc}: {e}")
+            pump.note_input()
+            self._drive(dst)
+            return  # no reply: the sender times out
+        request = _Request(src, src_inc, msg, rpc)
         seq = pump.note_input()
         if self.spec.messages.is_one_way(msg):
             if reply is not None:

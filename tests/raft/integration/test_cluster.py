@@ -10,8 +10,9 @@ import pytest
 
 from cluster.pytest_plugin import wait_until
 from cluster.runner import LocalCluster
-from protocols.common.errors import InvalidRequest
+from protocols.common.errors import InvalidRequest, SessionExpired
 from protocols.kv.client import KvClient
+from protocols.kv.commands import MAX_KEY_BYTES, MAX_VALUE_BYTES
 
 Factory = Callable[..., Awaitable[LocalCluster]]
 
@@ -140,3 +141,38 @@ async def test_a_failed_disk_write_stops_the_node_and_the_cluster_goes_on(
             assert "storage failed" in f.read()
         await kv.put("a", "3")
         assert await kv.get("a") == "3"
+
+
+async def test_client_input_never_stops_a_node(cluster: Factory) -> None:
+    """Issue #19 bug 5: a 17 MiB value of quotes used to make a WAL record over the
+    limit and stop the leader (and followers). Over-limit keys and values are refused
+    with INVALID_ARGUMENT, nothing changes, every node keeps serving."""
+    c = await cluster("raft", nodes=3)
+    async with KvClient(c.client_addresses, deadline_s=10) as kv:
+        await kv.put("k", "small")
+        for key, value in (("k", '"' * (17 << 20)), ("k", "v" * (MAX_VALUE_BYTES + 1)),
+                           ("k" * (MAX_KEY_BYTES + 1), "v")):
+            with pytest.raises(InvalidRequest, match="limit"):
+                await kv.put(key, value)
+        await kv.put("big", '"' * MAX_VALUE_BYTES)  # at the limit: fine
+        assert await kv.get("k") == "small"
+    assert all(info.proc is not None and info.proc.poll() is None for info in c.nodes.values())
+
+
+async def test_sessions_are_bounded_and_an_expired_one_is_a_clear_error(
+        cluster: Factory) -> None:
+    """Thesis §6.3: with room for two sessions, a third client's registration expires
+    the least recently used one; that client's next write is refused with
+    SessionExpired (never applied twice), and its next one opens a new session."""
+    c = await cluster("raft", nodes=3, options={"max_sessions": 2})
+    async with KvClient(c.client_addresses, client_id="a") as a, \
+            KvClient(c.client_addresses, client_id="b") as b, \
+            KvClient(c.client_addresses, client_id="c") as third:
+        await a.put("k", "a1")
+        await b.put("k", "b1")
+        await third.put("k", "c1")  # a's session was used least recently: it expires
+        with pytest.raises(SessionExpired):
+            await a.put("k", "a2")
+        assert await b.get("k") == "c1"  # the refused write changed nothing
+        await a.put("k", "a3")  # a new session
+        assert await b.get("k") == "a3"

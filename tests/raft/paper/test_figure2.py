@@ -163,6 +163,8 @@ def test_thesis_6_3_retried_put_applies_once() -> None:
     returns the first result."""
     net = Net.create(3)
     leader = net.wait_leader()
+    for client in ("c1", "c2"):
+        net.submit(leader, f"register {client}", KvCommand("register", "", client_id=client))
     net.submit(leader, "a", KvCommand("cas", "k", "1", None, "c1", 1))
     net.submit(leader, "b", _put("k", "2", "c2", 1))
     net.submit(leader, "a-retry", KvCommand("cas", "k", "1", None, "c1", 1))

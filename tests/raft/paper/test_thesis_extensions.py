@@ -3,11 +3,15 @@ and off and asserts the outcome differs, so it would fail if the feature did not
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from protocols.common.errors import NotLeader
+from protocols.common.ids import NodeId
 from protocols.kv.commands import KvCommand
-from protocols.raft.core import Role
+from protocols.raft.core import RaftCore, RaftOptions, Role
+from protocols.raft.messages import RequestVote, TimeoutNow, TransferLeadership
 from tests.raft.core_harness import Net
 
 
@@ -95,3 +99,90 @@ def test_lease_mode_requires_check_quorum() -> None:
     from protocols.common.errors import ConfigError
     with pytest.raises(ConfigError, match="check_quorum"):
         Net.create(3, read_mode="lease", check_quorum=False)
+
+
+def _lease_leader_with(value: str) -> tuple[Net, str]:
+    net = Net.create(3, read_mode="lease")
+    leader = net.wait_leader()
+    net.submit(leader, "w-old", KvCommand("put", "k", value))
+    net.tick(times=12)  # committed everywhere, and a heartbeat round renewed the lease
+    return net, leader
+
+
+def _stale_read_served(net: Net, old: str) -> bool:
+    net.submit(old, "read", KvCommand("get", "k"))
+    answer = net.answer(old, "read")
+    return answer is not None and answer.error is None and answer.result.value == "old"
+
+
+def test_6_4_1_no_lease_read_after_sending_timeout_now() -> None:
+    """Issue #19 bug 1: the leader abandons a transfer whose TimeoutNow is still in the
+    network, renews its lease, is cut off; TimeoutNow arrives, the target is elected at
+    once (transfer votes skip leader stickiness) and commits. The old leader, inside
+    its lease, must not answer the old value: a leader that sent TimeoutNow in its term
+    serves no lease read in it."""
+    net, old = _lease_leader_with("old")
+    target = next(i for i in sorted(net.cores) if i != old)
+    net.hold = lambda msg: isinstance(msg, TimeoutNow)  # delayed in the network
+    net.submit(old, "transfer", TransferLeadership(target))
+    net.tick(times=70)  # the transfer times out; heartbeats renew the lease
+    assert net.held and net.cores[old].transfer_target is None
+    assert net.cores[old].role == Role.LEADER
+    net.isolate(old)
+    net.cores[target].on_message(NodeId(old), net.held[0][2])  # TimeoutNow arrives late
+    net.drain(target)
+    net.deliver_all()
+    assert net.cores[target].role == Role.LEADER
+    net.submit(target, "w-new", KvCommand("put", "k", "new"))
+    assert net.answer(target, "w-new") is not None
+    assert not _stale_read_served(net, old)
+
+
+def test_6_4_1_a_stalled_leader_serves_no_lease_read() -> None:
+    """Issue #19 bug 2: the leader's process stalls (its ticks are skipped) while the
+    others elect a new leader and commit. Its lease is measured on its monotonic clock,
+    not in ticks, so it has expired when the leader runs again."""
+    net, old = _lease_leader_with("old")
+    net.isolate(old)
+    others = [i for i in sorted(net.cores) if i != old]
+    new = net.wait_leader(others)  # only the others tick: the old leader is stalled
+    net.submit(new, "w-new", KvCommand("put", "k", "new"))
+    assert net.answer(new, "w-new") is not None
+    assert net.cores[old].role == Role.LEADER  # it has not run since
+    assert not _stale_read_served(net, old)
+
+
+def test_6_4_1_a_restarted_server_waits_before_voting_in_lease_mode() -> None:
+    """A follower that answered the leader's round, crashed and restarted has forgotten
+    hearing from it; in lease mode it refuses votes for an election timeout after it
+    starts, or a new leader could be elected inside the old leader's lease."""
+    fresh = RaftCore(NodeId("n9"), [NodeId("n1"), NodeId("n2")], random.Random(1),
+                     RaftOptions.from_mapping({"read_mode": "lease"}))
+    vote = fresh.on_message(NodeId("n1"), RequestVote(5, "n1", 10, 4))
+    assert not vote.vote_granted
+    for _ in range(fresh.options.election_timeout_min_ticks):
+        fresh.tick()
+    fresh.ready()
+    assert fresh.on_message(NodeId("n1"), RequestVote(5, "n1", 10, 4)).vote_granted
+
+
+def test_3_10_transfer_is_bounded_by_an_election_timeout_from_its_start() -> None:
+    """Issue #19 bug 3: the transfer was aborted at the leader's next check-quorum point,
+    possibly the next tick, after the RPC had answered success. It now lasts an election
+    timeout (election_timeout_max_ticks) from its start, then the leader carries on."""
+    net = Net.create(3, check_quorum=False)
+    leader = net.wait_leader()
+    net.tick(times=100)  # it has led for longer than an election timeout
+    target = next(i for i in sorted(net.cores) if i != leader)
+    net.cut |= {(leader, target), (target, leader)}  # so the transfer cannot finish
+    net.submit(leader, "w", KvCommand("put", "k", "v"))
+    net.submit(leader, "t", TransferLeadership(target))
+    core = net.cores[leader]
+    assert core.transfer_target == target
+    net.tick([leader], times=core.options.election_timeout_max_ticks - 1)
+    assert core.transfer_target == target, "the transfer was abandoned early"
+    net.submit(leader, "refused", KvCommand("put", "k", "x"))
+    answer = net.answer(leader, "refused")
+    assert answer is not None and isinstance(answer.error, NotLeader)  # transferring
+    net.tick([leader], times=1)
+    assert core.transfer_target is None and core.role == Role.LEADER
