@@ -64,6 +64,15 @@ def test_5_1_stale_term_rejected() -> None:
     assert not reply.success and reply.term == 5
 
 
+def test_5_1_request_vote_of_a_stale_term_is_refused() -> None:
+    """Figure 2 RequestVote rule 1: reply false if term < currentTerm (and record no
+    vote: the candidate's term is over)."""
+    core = _core(term=5, pre_vote=False, check_quorum=False)
+    reply = core.on_message(NodeId("n2"), RequestVote(3, "n2", 10, 3))
+    assert not reply.vote_granted and reply.term == 5
+    assert core.voted_for is None and core.current_term == 5
+
+
 def test_5_3_consistency_check_and_fast_backtracking() -> None:
     """§5.3: reject when prevLogIndex's term differs, naming the first index of the
     conflicting term so the leader skips the whole term in one round trip."""

@@ -11,7 +11,7 @@ from protocols.common.errors import NotLeader
 from protocols.common.ids import NodeId
 from protocols.kv.commands import KvCommand
 from protocols.raft.core import RaftCore, RaftOptions, Role
-from protocols.raft.messages import RequestVote, TimeoutNow, TransferLeadership
+from protocols.raft.messages import AppendEntries, RequestVote, TimeoutNow, TransferLeadership
 from tests.raft.core_harness import Net
 
 
@@ -186,3 +186,51 @@ def test_3_10_transfer_is_bounded_by_an_election_timeout_from_its_start() -> Non
     assert answer is not None and isinstance(answer.error, NotLeader)  # transferring
     net.tick([leader], times=1)
     assert core.transfer_target is None and core.role == Role.LEADER
+
+
+def test_6_4_read_index_needs_a_majority_not_one_ack() -> None:
+    """Thesis §6.4: a read is confirmed by a *majority* acknowledging the leader's round.
+    A leader cut off with one follower (a minority of five) hears one ack: not enough."""
+    net = Net.create(5, check_quorum=False, pre_vote=False)
+    old = net.wait_leader()
+    net.submit(old, "w1", KvCommand("put", "k", "old"))
+    net.tick(times=15)
+    buddy = next(i for i in sorted(net.cores) if i != old)
+    majority = [i for i in sorted(net.cores) if i not in (old, buddy)]
+    for a in (old, buddy):
+        for b in majority:
+            net.cut |= {(a, b), (b, a)}
+    new = net.wait_leader(majority)
+    net.submit(new, "w2", KvCommand("put", "k", "new"))
+    net.tick(majority, times=15)
+    net.submit(old, "stale-read", KvCommand("get", "k"))
+    net.tick([old, buddy], times=5)  # the buddy acknowledges the old leader's rounds
+    answer = net.answer(old, "stale-read")
+    assert answer is None or answer.error is not None, f"served with one ack: {answer}"
+
+
+def test_6_4_a_new_leader_serves_reads_only_after_committing_in_its_term() -> None:
+    """Thesis §6.4 / §8: a new leader's commit index may lag (it may hold a committed
+    entry without knowing it is committed); it serves no read until the no-op of its term
+    commits, even when a majority confirmed the read's round."""
+    net = Net.create(3, check_quorum=False, pre_vote=False)
+    old = net.wait_leader()
+    heir, slow = (i for i in sorted(net.cores) if i != old)
+    net.cut |= {(old, slow), (slow, old)}
+    net.submit(old, "w", KvCommand("put", "k", "new"))  # committed by old + heir
+    assert net.answer(old, "w") is not None
+    assert net.cores[heir].commit_index < net.cores[old].commit_index  # not told yet
+    net.isolate(old)
+    net.hold = lambda msg: isinstance(msg, AppendEntries)  # the heir's first rounds wait
+    net.wait_leader([heir, slow])
+    assert net.cores[heir].role == Role.LEADER
+    net.submit(heir, "read", KvCommand("get", "k"))
+    for src, dst, msg in reversed(list(net.held)):  # the read's round reaches slow first
+        if src == heir and dst == slow:
+            reply = net.cores[dst].on_message(NodeId(src), msg)
+            net.drain(dst)
+            net.cores[src].on_reply(NodeId(dst), msg, reply)
+            net.drain(src)
+            break
+    answer = net.answer(heir, "read")
+    assert answer is None or answer.result.value == "new", f"stale read: {answer}"
