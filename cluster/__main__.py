@@ -86,6 +86,7 @@ async def cmd_up(args: argparse.Namespace) -> int:
     shutil.rmtree(directory, ignore_errors=True)
     c = LocalCluster(args.protocol, args.nodes, data_dir=directory, owned=False,
                      toxiproxy_url=args.toxiproxy_url, tick_ms=args.tick_ms,
+                     direct=args.direct,
                      rpc_deadline_ms=args.rpc_deadline_ms, seed=args.seed,
                      options=options)
     try:
@@ -94,7 +95,8 @@ async def cmd_up(args: argparse.Namespace) -> int:
         await c.stop()
         raise
     console.print(node_table(c))
-    console.print(link_table(c))
+    if not c.direct:
+        console.print(link_table(c))
     console.print(f"state: {c.dir / STATE_FILE}   stop with: python -m cluster down "
                   f"--dir {c.dir}")
     return 0
@@ -207,6 +209,9 @@ def parser() -> argparse.ArgumentParser:
     up.add_argument("protocol", help=f"one of {', '.join(sorted(PROTOCOLS))}")
     up.add_argument("-n", "--nodes", type=int, default=3)
     up.add_argument("--toxiproxy-url", help="use this Toxiproxy instead of the embedded one")
+    up.add_argument("--direct", action="store_true",
+                    help="no proxies: peers and clients connect straight to the nodes "
+                         "(benchmarks; no connection faults)")
     up.add_argument("--tick-ms", type=float, default=10.0)
     up.add_argument("--rpc-deadline-ms", type=float, default=500.0)
     up.add_argument("--seed", type=int, default=0)

@@ -34,6 +34,7 @@ from protocols.common.errors import InvalidRequest
 
 if TYPE_CHECKING:
     from cluster.runner import LocalCluster
+    from cluster.toxi import ToxiproxyClient
 
 __all__ = ["CUT_MODES", "Nemesis", "ScheduledFault", "random_schedule"]
 
@@ -55,6 +56,9 @@ class Nemesis:
         self.events: list[dict[str, Any]] = []
         self._cut: dict[tuple[str, str], str] = {}  # link -> mode
         self._open: dict[str, float] = {}  # fault kind -> start time
+        # cuts and heals from concurrent coroutines (a schedule and a test's own faults)
+        # must not interleave: one removing a toxic the other is adding fails with 404
+        self._links_lock = asyncio.Lock()
 
     # ------------------------------------------------------------------ log
     def log_event(self, action: str, **args: Any) -> None:
@@ -97,6 +101,11 @@ class Nemesis:
         if mode not in CUT_MODES:
             raise InvalidRequest(f"unknown cut mode {mode!r}; use one of {', '.join(CUT_MODES)}")
         toxi = self.c._toxi()
+        async with self._links_lock:
+            await self._cut_links(toxi, links, mode)
+
+    async def _cut_links(self, toxi: ToxiproxyClient, links: Iterable[tuple[str, str]],
+                         mode: str) -> None:
         for src, dst in links:
             self._check([src, dst])
             name = f"link_{src}_{dst}"
@@ -152,6 +161,12 @@ class Nemesis:
     async def heal(self) -> None:
         """Restore every cut link (connection faults only; see ``clear``)."""
         toxi = self.c._toxi()
+        async with self._links_lock:
+            await self._heal_links(toxi)
+        for kind in ("partition", "partition-one-way", "partition-ring"):
+            self._end(kind)
+
+    async def _heal_links(self, toxi: ToxiproxyClient) -> None:
         for (src, dst), mode in sorted(self._cut.items()):
             name = f"link_{src}_{dst}"
             if mode == "refuse":
@@ -160,8 +175,6 @@ class Nemesis:
                 for stream in ("upstream", "downstream"):
                     await asyncio.to_thread(toxi.remove_toxic, name, f"{_CUT_TOXIC}_{stream}")
         self._cut.clear()
-        for kind in ("partition", "partition-one-way", "partition-ring"):
-            self._end(kind)
 
     # ------------------------------------------------------------------ link toxics
     def _links(self, links: Iterable[tuple[str, str]] | None) -> list[str]:

@@ -98,8 +98,10 @@ class LocalCluster:
         seed: int = 0,
         owned: bool = True,
         start_deadline_s: float = 30.0,
+        direct: bool = False,
     ) -> None:
         self.protocol = protocol
+        self.direct = direct  # no proxies: peers and clients connect straight to nodes
         self.check_protocol(protocol, options or {})
         self.ids = node_ids(nodes)
         self.dir = Path(data_dir or tempfile.mkdtemp(prefix=f"cluster-{protocol}-")).resolve()
@@ -144,11 +146,14 @@ class LocalCluster:
     async def start(self) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
         n = len(self.ids)
-        need = n + n * (n - 1) + n + (0 if self.external_url else 1)
+        need = n if self.direct else n + n * (n - 1) + n + (0 if self.external_url else 1)
         allocate_ports(need, self._lease)
         ports = iter(self._lease.ports)
-        await self._start_proxy_server(ports)
-        await self._create_proxies(ports)
+        if self.direct:
+            self._direct_links(ports)
+        else:
+            await self._start_proxy_server(ports)
+            await self._create_proxies(ports)
         self._write_config(ports)
         for node in self.ids:
             self._spawn_node(node)
@@ -177,6 +182,16 @@ class LocalCluster:
                 raise ClusterStartError("the proxy server did not start: "
                                         + _tail(self.dir / "toxiproxy.log"))
             await asyncio.sleep(0.02)
+
+    def _direct_links(self, ports: Any) -> None:
+        """Direct mode (``cluster up --direct``): every link is the node's own address.
+        For benchmarks and users who want no fault injection; the nemesis then has
+        kill/restart/pause/resume and message faults, but no connection faults."""
+        self._node_ports = {node: next(ports) for node in self.ids}
+        for src in [*self.ids, "client"]:
+            for dst in self.ids:
+                if src != dst:
+                    self.links[(src, dst)] = f"127.0.0.1:{self._node_ports[dst]}"
 
     async def _create_proxies(self, ports: Any) -> None:
         toxi = self._toxi()
@@ -371,6 +386,9 @@ class LocalCluster:
                                                                        timeout=timeout_s)
 
     def _toxi(self) -> ToxiproxyClient:
+        if self.direct:
+            raise ConfigError("this cluster runs without proxies (direct mode): connection "
+                              "faults need the proxies; message faults, kill, pause work")
         if self.toxi is None:
             raise ClusterStartError("the proxy server is not running")
         return self.toxi
@@ -382,6 +400,7 @@ class LocalCluster:
             "dir": str(self.dir),
             "toxiproxy_url": self.toxiproxy_url,
             "external": bool(self.external_url),
+            "direct": self.direct,
             "proxy_pid": self.proxy_pid,
             "nodes": {n: {"address": i.address, "client_address": i.client_address,
                           "data_dir": i.data_dir, "log": i.log_path, "pid": i.pid}
@@ -401,10 +420,11 @@ class LocalCluster:
             raise ConfigError(f"no cluster state in {path.parent} (is a cluster up there?)")
         state = json.loads(path.read_text())
         c = cls(state["protocol"], len(state["nodes"]), data_dir=path.parent, owned=False,
-                toxiproxy_url=state["toxiproxy_url"])
+                toxiproxy_url=state["toxiproxy_url"], direct=state.get("direct", False))
         c.external_url = state["toxiproxy_url"] if state["external"] else None
         c.proxy_pid = state["proxy_pid"]
-        c.toxi = ToxiproxyClient(state["toxiproxy_url"])
+        if not c.direct:
+            c.toxi = ToxiproxyClient(state["toxiproxy_url"])
         for n, raw in state["nodes"].items():
             c.nodes[NodeId(n)] = NodeInfo(NodeId(n), raw["address"], raw["client_address"],
                                           raw["data_dir"], raw["log"], raw["pid"])

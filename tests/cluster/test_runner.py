@@ -280,3 +280,18 @@ def test_down_after_a_crashed_up_still_cleans_up(tmp_path: Path) -> None:
     assert down.returncode == 0, down.stdout
     assert cluster_processes(d) == []
 
+
+
+async def test_direct_mode_has_no_proxies(tmp_path: Path) -> None:
+    """``cluster up --direct``: peers and clients reach nodes at their own addresses (for
+    benchmarks); connection faults say why they cannot work, process faults still do."""
+    async with LocalCluster("bare", nodes=2, data_dir=tmp_path / "c", direct=True) as c:
+        assert c.toxi is None and c.proxy_pid == 0
+        assert c.client_addresses == c.admin_addresses
+        assert c.links[("n1", "n2")] == c.node("n2").address
+        with pytest.raises(ConfigError, match="without proxies"):
+            await c.nemesis.partition([["n1"], ["n2"]])
+        await c.nemesis.kill("n2")
+        await c.nemesis.restart("n2")
+        await c.wait_healthy("n2")
+    assert cluster_processes(tmp_path / "c") == []

@@ -493,7 +493,8 @@ class RaftCore(Core):
         if pr is None:
             return
         pr.recently_active = True
-        self.reads.ack(src, reply.read_context, self._is_quorum)
+        if self.reads.ack(src, reply.read_context, self._is_quorum, self.clock(), self.node_id):
+            self._send_read_round()
         if pr.state is ReplicaState.SNAPSHOT:  # a late reply from before the transfer:
             self._serve_reads()  # its window (inflight) is the chunk's, not ours to touch
             return
@@ -607,10 +608,16 @@ class RaftCore(Core):
             self._trace(f"lease read of {key!r}")
             self._ready.answers.append(Answer(request_id, self.kv.read(key)))
             return
-        self.reads.new_round(self.clock())
-        self.reads.add(PendingRead(request_id, key, self.commit_index, {self.node_id}))
+        read = PendingRead(request_id, key, self.commit_index)
+        if self.reads.request(read, self.clock(), self.node_id):
+            self._send_read_round()
+
+    def _send_read_round(self) -> None:
+        """Confirm leadership for the reads of the newest round: a heartbeat to every
+        peer, numbered by the round (a lone voter confirms it alone)."""
         if quorum.has_quorum({self.node_id}, self.voters):
-            self.reads.ack(self.node_id, self.reads.context, self._is_quorum)
+            self.reads.ack(self.node_id, self.reads.context, self._is_quorum, self.clock(),
+                           self.node_id)
             self._serve_reads()
             return
         for peer in self.peers:

@@ -38,18 +38,34 @@ class PendingRead:
     request_id: Any
     key: str
     read_index: int  # the leader's commit index when the read arrived
-    acks: set[str] = field(default_factory=set)  # who answered a round numbered >= ours
-    confirmed: bool = False  # a majority did: we were still the leader
+
+
+@dataclass(slots=True)
+class ReadRound:
+    """One confirmation round: the reads it covers and who acknowledged it."""
+
+    context: int
+    reads: list[PendingRead]
+    acks: set[str] = field(default_factory=set)
+    confirmed: bool = False  # a majority did: we were still the leader after it left
 
 
 class ReadIndex:
-    """The reads waiting at a leader, by the read context of their round."""
+    """The reads waiting at a leader. One round confirms every read waiting when it
+    leaves; reads that arrive while it is in flight wait for the next one (a round sent
+    before a read arrived proves nothing about the time after), so N concurrent reads
+    cost about two rounds, not N."""
 
     def __init__(self, history: int) -> None:
-        self.pending: dict[int, PendingRead] = {}
-        self.context = 0  # the number of the latest round
+        self.rounds: dict[int, ReadRound] = {}
+        self.queued: list[PendingRead] = []  # arrived while a round was in flight
+        self.context = 0  # the number of the latest round of AppendEntries
         self.sent_at: dict[int, float] = {}  # round -> leader clock when it left (leases)
-        self._history = history  # rounds whose send tick is remembered
+        self._history = history  # rounds whose send time is remembered
+
+    @property
+    def pending(self) -> bool:
+        return bool(self.rounds or self.queued)
 
     def forget_send_times(self) -> None:
         """A new term: rounds of an earlier leadership say nothing about this one."""
@@ -62,29 +78,52 @@ class ReadIndex:
         self.sent_at.pop(self.context - self._history, None)
         return self.context
 
-    def add(self, read: PendingRead) -> None:
-        self.pending[self.context] = read
+    def request(self, read: PendingRead, now: float, me: str) -> bool:
+        """A read arrived. True: the caller must send a new round now (numbered
+        ``self.context``); False: it waits for the round after the one in flight."""
+        if any(not r.confirmed for r in self.rounds.values()):
+            self.queued.append(read)
+            return False
+        self._start(now, [read], me)
+        return True
 
-    def ack(self, src: str, context: int, is_quorum: Callable[[set[str]], bool]) -> None:
-        """``src`` answered round ``context``: it acknowledges every read of a round up
-        to that one."""
-        for ctx, read in self.pending.items():
-            if ctx <= context and not read.confirmed:
-                read.acks.add(src)
-                read.confirmed = is_quorum(read.acks)
+    def ack(self, src: str, context: int, is_quorum: Callable[[set[str]], bool],
+            now: float, me: str) -> bool:
+        """``src`` answered round ``context``: it acknowledges every round up to that one.
+        True when a round was just confirmed and queued reads now need a round of their
+        own (the caller sends it)."""
+        confirmed = False
+        for ctx, rnd in self.rounds.items():
+            if ctx <= context and not rnd.confirmed:
+                rnd.acks.add(src)
+                rnd.confirmed = confirmed = is_quorum(rnd.acks)
+        if confirmed and self.queued and all(r.confirmed for r in self.rounds.values()):
+            reads, self.queued = self.queued, []
+            self._start(now, reads, me)
+            return True
+        return False
+
+    def _start(self, now: float, reads: list[PendingRead], me: str) -> None:
+        ctx = self.new_round(now)
+        self.rounds[ctx] = ReadRound(ctx, reads, {me})
 
     def take_servable(self, last_applied: int) -> list[PendingRead]:
-        """Confirmed reads whose index is applied, in arrival order; removed."""
+        """Reads of confirmed rounds whose index is applied, in arrival order; removed."""
         out = []
-        for ctx in sorted(self.pending):
-            read = self.pending[ctx]
-            if read.confirmed and last_applied >= read.read_index:
-                del self.pending[ctx]
-                out.append(read)
+        for ctx in sorted(self.rounds):
+            rnd = self.rounds[ctx]
+            if not rnd.confirmed:
+                continue
+            ready = [r for r in rnd.reads if last_applied >= r.read_index]
+            rnd.reads = [r for r in rnd.reads if last_applied < r.read_index]
+            out += ready
+            if not rnd.reads:
+                del self.rounds[ctx]
         return out
 
     def take_all(self) -> list[PendingRead]:
-        reads, self.pending = list(self.pending.values()), {}
+        reads = [r for rnd in self.rounds.values() for r in rnd.reads] + self.queued
+        self.rounds, self.queued = {}, []
         return reads
 
 

@@ -37,3 +37,25 @@ def test_rpc_bytes_each_entry_sent_once_per_peer() -> None:
     sent = [e.index for _, _, m in net.sent[start:] if isinstance(m, AppendEntries)
             for e in m.entries]
     assert sorted(sent) == sorted(list(range(2, 12)) * 2), sent
+
+
+def test_concurrent_reads_share_confirmation_rounds() -> None:
+    """Thesis §6.4, batched: reads arriving while a confirmation round is in flight wait
+    and share the next round, so 20 concurrent reads cost two rounds, not twenty."""
+    net = Net.create(3)
+    leader = net.wait_leader()
+    net.submit(leader, "w", KvCommand("put", "k", "v"))
+    net.tick(times=12)
+    net.hold = lambda msg: isinstance(msg, AppendEntries)  # the first round stays in flight
+    for i in range(20):
+        net.submit(leader, f"r{i}", KvCommand("get", "k"))
+    assert len(net.held) == 2  # one round: a heartbeat to each follower
+    net.hold = lambda msg: False
+    held, net.held = net.held, []
+    net.queue.extend(held)
+    net.deliver_all()  # the first round confirms; the 19 others go in one more round
+    answers = [net.answer(leader, f"r{i}") for i in range(20)]
+    assert all(a is not None and a.result.value == "v" for a in answers)
+    rounds = {m.read_context for s, d, m in net.sent if s == leader
+              and isinstance(m, AppendEntries) and m.read_context}
+    assert len(rounds) <= 3, rounds  # the write's round of heartbeats, and two for reads

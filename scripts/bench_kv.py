@@ -1,0 +1,275 @@
+"""``scripts/bench kv``: this project's Raft KV beside etcd, in the same run.
+
+Both are 3-member clusters on this machine with their data on disk (fsync on), peers
+connected directly (``cluster up --direct``: no proxies), and each is driven by the same
+kind of Python client: one grpc.aio channel to the leader, raw unary calls
+(etcd's ``/etcdserverpb.KV/Put`` and ``/Range``; our ``/protocols.kv.v1.Kv/Put`` and
+``/Get``, sessionless like etcd's). Workloads, each for ``--seconds``, median of
+``--runs``:
+
+* put, 1 in flight: ops/s, p50, p99;
+* put, 64 in flight: ops/s;
+* linearizable get, 1 in flight: ops/s, p50 (etcd: a Range without ``serializable``);
+* server CPU per put at 64 in flight: utime + stime of the 3 server processes over the
+  window (from /proc), divided by the puts done.
+
+etcd comes from Debian's ``etcd-server`` package, installed by this script with apt when
+it is missing; where apt is not available the etcd column is skipped with a message.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import IO, Any
+
+import grpc.aio
+from rich.console import Console
+from rich.table import Table
+
+from cluster.ports import allocate_ports
+from cluster.runner import LocalCluster
+from protocols._pb import kv_pb2
+
+console = Console()
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+VALUE = "v" * 16
+
+
+# ----------------------------------------------------------------------------- measuring
+def cpu_seconds(pids: list[int]) -> float:
+    """utime + stime of ``pids`` so far (and of their threads), from /proc."""
+    total = 0
+    for pid in pids:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14, 15)
+    return total / CLK_TCK
+
+
+async def closed_loop(call: Callable[[int], Awaitable[Any]], in_flight: int,
+                      seconds: float) -> dict[str, float]:
+    latencies: list[float] = []
+    end = time.monotonic() + seconds
+    counter = iter(range(1 << 62))
+
+    async def worker() -> None:
+        while time.monotonic() < end:
+            t = time.perf_counter()
+            await call(next(counter))
+            latencies.append(time.perf_counter() - t)
+
+    t0 = time.monotonic()
+    await asyncio.gather(*(worker() for _ in range(in_flight)))
+    elapsed = time.monotonic() - t0
+    latencies.sort()
+    n = len(latencies)
+    return {"ops_per_s": n / elapsed, "p50_ms": latencies[n // 2] * 1000,
+            "p99_ms": latencies[min(n - 1, int(n * 0.99))] * 1000, "ops": float(n)}
+
+
+async def workloads(put: Callable[[int], Awaitable[Any]], get: Callable[[int], Awaitable[Any]],
+                    pids: list[int], seconds: float) -> dict[str, float]:
+    for i in range(200):  # warm up channels, connections, caches
+        await put(i)
+    one = await closed_loop(put, 1, seconds)
+    cpu0 = cpu_seconds(pids)
+    many = await closed_loop(put, 64, seconds)
+    cpu = cpu_seconds(pids) - cpu0
+    reads = await closed_loop(get, 1, seconds)
+    return {"put1_ops": one["ops_per_s"], "put1_p50_ms": one["p50_ms"],
+            "put1_p99_ms": one["p99_ms"], "put64_ops": many["ops_per_s"],
+            "put64_cpu_ms_per_op": cpu / many["ops"] * 1000,
+            "get1_ops": reads["ops_per_s"], "get1_p50_ms": reads["p50_ms"]}
+
+
+# ----------------------------------------------------------------------------- ours
+async def ours(seconds: float) -> dict[str, float]:
+    with tempfile.TemporaryDirectory(prefix="bench-kv-ours-") as tmp:
+        async with LocalCluster("raft", 3, data_dir=Path(tmp) / "c", direct=True) as c:
+            leader = await c.wait_for_leader(deadline_s=20)
+            async with grpc.aio.insecure_channel(c.node(leader).client_address) as ch:
+                put_rpc = ch.unary_unary("/protocols.kv.v1.Kv/Put",
+                                         request_serializer=lambda m: m.SerializeToString(),
+                                         response_deserializer=kv_pb2.PutReply.FromString)
+                get_rpc = ch.unary_unary("/protocols.kv.v1.Kv/Get",
+                                         request_serializer=lambda m: m.SerializeToString(),
+                                         response_deserializer=kv_pb2.GetReply.FromString)
+
+                async def put(i: int) -> Any:
+                    return await put_rpc(kv_pb2.PutRequest(key=f"k{i % 1000}", value=VALUE),
+                                         timeout=10)
+
+                async def get(i: int) -> Any:
+                    return await get_rpc(kv_pb2.GetRequest(key=f"k{i % 1000}"), timeout=10)
+
+                pids = [info.pid for info in c.nodes.values()]
+                return await workloads(put, get, pids, seconds)
+
+
+# ----------------------------------------------------------------------------- etcd
+def etcd_binary() -> str | None:
+    """etcd from Debian's etcd-server package, installed with apt if missing."""
+    found = shutil.which("etcd") or ("/usr/bin/etcd" if os.path.exists("/usr/bin/etcd")
+                                     else None)
+    if found:
+        return found
+    if shutil.which("apt-get") is None:
+        return None
+    console.print("installing etcd-server with apt-get (once) ...")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    ok = subprocess.run(["apt-get", "install", "-y", "-q", "etcd-server"], env=env,
+                        capture_output=True).returncode == 0
+    if not ok:
+        subprocess.run(["apt-get", "update", "-q"], env=env, capture_output=True)
+        ok = subprocess.run(["apt-get", "install", "-y", "-q", "etcd-server"], env=env,
+                            capture_output=True).returncode == 0
+    return shutil.which("etcd") if ok else None
+
+
+def _field(number: int, data: bytes) -> bytes:
+    """One length-delimited protobuf field (enough for etcd's Put and Range)."""
+    tag = (number << 3) | 2
+    size, length = bytearray(), len(data)
+    while True:
+        byte, length = length & 0x7F, length >> 7
+        size.append(byte | (0x80 if length else 0))
+        if not length:
+            break
+    return bytes([tag]) + bytes(size) + data
+
+
+async def etcd(binary: str, seconds: float) -> dict[str, float]:
+    lease = allocate_ports(6)
+    ports = list(lease.ports)
+    lease.release()  # etcd binds them itself
+    names = ["e1", "e2", "e3"]
+    peers = {n: f"http://127.0.0.1:{ports[i]}" for i, n in enumerate(names)}
+    clients = {n: f"http://127.0.0.1:{ports[3 + i]}" for i, n in enumerate(names)}
+    initial = ",".join(f"{n}={peers[n]}" for n in names)
+    procs: list[subprocess.Popen[bytes]] = []
+    logs: list[IO[bytes]] = []
+    with tempfile.TemporaryDirectory(prefix="bench-kv-etcd-") as tmp:
+        try:
+            for n in names:
+                log = open(Path(tmp) / f"{n}.log", "wb")  # noqa: SIM115 (closed below)
+                logs.append(log)
+                procs.append(subprocess.Popen(
+                    [binary, "--name", n, "--data-dir", f"{tmp}/{n}",
+                     "--listen-peer-urls", peers[n], "--initial-advertise-peer-urls", peers[n],
+                     "--listen-client-urls", clients[n], "--advertise-client-urls", clients[n],
+                     "--initial-cluster", initial, "--initial-cluster-state", "new",
+                     "--initial-cluster-token", "bench"],
+                    stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
+            leader = await etcd_leader(clients)
+            target = clients[leader].removeprefix("http://")
+            async with grpc.aio.insecure_channel(target) as ch:
+                put_rpc = ch.unary_unary("/etcdserverpb.KV/Put")
+                get_rpc = ch.unary_unary("/etcdserverpb.KV/Range")
+
+                async def put(i: int) -> Any:
+                    key = f"k{i % 1000}".encode()
+                    return await put_rpc(_field(1, key) + _field(2, VALUE.encode()), timeout=10)
+
+                async def get(i: int) -> Any:
+                    return await get_rpc(_field(1, f"k{i % 1000}".encode()), timeout=10)
+
+                return await workloads(put, get, [p.pid for p in procs], seconds)
+        finally:
+            for p in procs:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(p.pid, signal.SIGKILL)
+                p.wait()
+            for handle in logs:
+                handle.close()
+
+
+async def etcd_leader(clients: dict[str, str], deadline_s: float = 30) -> str:
+    """The member that reports itself leader (etcd's JSON gateway, /v3/maintenance/status)."""
+    end = time.monotonic() + deadline_s
+    while time.monotonic() < end:
+        for name, url in clients.items():
+            try:
+                status = await asyncio.to_thread(_post_json, f"{url}/v3/maintenance/status")
+            except OSError:
+                continue
+            if status.get("leader") and status["leader"] == status["header"]["member_id"]:
+                return name
+        await asyncio.sleep(0.1)
+    raise SystemExit("etcd elected no leader")
+
+
+def _post_json(url: str) -> dict[str, Any]:
+    request = urllib.request.Request(url, data=b"{}", method="POST")
+    with urllib.request.urlopen(request, timeout=1) as response:
+        result: dict[str, Any] = json.loads(response.read())
+        return result
+
+
+# ----------------------------------------------------------------------------- report
+async def main_async(args: argparse.Namespace) -> dict[str, Any]:
+    binary = etcd_binary()
+    if binary is None:
+        console.print("[yellow]etcd is not installed and apt-get is not available: the etcd "
+                      "column is skipped[/yellow]")
+    runs: dict[str, list[dict[str, float]]] = {"ours": [], "etcd": []}
+    for r in range(args.runs):
+        console.print(f"run {r + 1}/{args.runs}: ours ...")
+        runs["ours"].append(await ours(args.seconds))
+        if binary is not None:
+            console.print(f"run {r + 1}/{args.runs}: etcd ...")
+            runs["etcd"].append(await etcd(binary, args.seconds))
+    return {system: {k: statistics.median(run[k] for run in rs) for k in rs[0]}
+            for system, rs in runs.items() if rs}
+
+
+TARGETS = {"put1_p50_ms": ("<=", 1.5), "get1_p50_ms": ("<=", 1.5), "put64_ops": (">=", 0.5)}
+
+
+def report(res: dict[str, Any]) -> None:
+    t = Table(title="KV, 3 members, fsync on, one grpc.aio channel to the leader (medians)")
+    t.add_column("metric")
+    for system in res:
+        t.add_column(system)
+    if "etcd" in res:
+        t.add_column("ours / etcd")
+        t.add_column("target")
+    for key in res["ours"]:
+        row = [key, *(f"{res[s][key]:.2f}" for s in res)]
+        if "etcd" in res:
+            ratio = res["ours"][key] / res["etcd"][key] if res["etcd"][key] else float("inf")
+            target = TARGETS.get(key)
+            row += [f"{ratio:.2f}x", f"{target[0]} {target[1]}x" if target else ""]
+        t.add_row(*row)
+    console.print(t)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    res = asyncio.run(main_async(args))
+    report(res)
+    if args.json:
+        print(json.dumps(res, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
