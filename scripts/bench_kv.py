@@ -11,7 +11,12 @@ kind of Python client: one grpc.aio channel to the leader, raw unary calls
 * put, 64 in flight: ops/s;
 * linearizable get, 1 in flight: ops/s, p50 (etcd: a Range without ``serializable``);
 * server CPU per put at 64 in flight: utime + stime of the 3 server processes over the
-  window (from /proc), divided by the puts done.
+  window (from /proc), divided by the puts done;
+* the floor under both, in the same run: a bare grpc.aio unary round trip to a server that
+  does nothing (p50, and client + server CPU per call), and an ``os.fsync`` of a small
+  append on the disk the data lives on (p50);
+* ours only: a get, 1 in flight, with ``read_mode=lease`` (thesis §6.4.1: the leader
+  answers alone inside its lease; see the README for the clock assumption).
 
 etcd comes from Debian's ``etcd-server`` package, installed by this script with apt when
 it is missing; where apt is not available the etcd column is skipped with a message.
@@ -97,9 +102,10 @@ async def workloads(put: Callable[[int], Awaitable[Any]], get: Callable[[int], A
 
 
 # ----------------------------------------------------------------------------- ours
-async def ours(seconds: float) -> dict[str, float]:
+async def ours(seconds: float, options: dict[str, Any] | None = None) -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="bench-kv-ours-") as tmp:
-        async with LocalCluster("raft", 3, data_dir=Path(tmp) / "c", direct=True) as c:
+        async with LocalCluster("raft", 3, data_dir=Path(tmp) / "c", direct=True,
+                                options=options) as c:
             leader = await c.wait_for_leader(deadline_s=20)
             async with grpc.aio.insecure_channel(c.node(leader).client_address) as ch:
                 put_rpc = ch.unary_unary("/protocols.kv.v1.Kv/Put",
@@ -118,6 +124,53 @@ async def ours(seconds: float) -> dict[str, float]:
 
                 pids = [info.pid for info in c.nodes.values()]
                 return await workloads(put, get, pids, seconds)
+
+
+# ----------------------------------------------------------------------------- floors
+ECHO = str(Path(__file__).resolve().parent / "_grpc_echo_server.py")
+
+
+async def bare_unary(seconds: float) -> dict[str, float]:
+    """A grpc.aio unary call to a server that does nothing: the cost of one hop."""
+    server = subprocess.Popen([sys.executable, ECHO], stdout=subprocess.PIPE,
+                              start_new_session=True)
+    try:
+        assert server.stdout is not None
+        port = int(server.stdout.readline())
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as ch:
+            ping = ch.unary_unary("/protocols.admin.v1.Probe/Ping")
+            request = b"\x0a\x01b"  # PingRequest(from_id="b")
+
+            async def call(i: int) -> Any:
+                return await ping(request, timeout=10)
+
+            for i in range(200):
+                await call(i)
+            cpu0, me0 = cpu_seconds([server.pid]), time.process_time()
+            one = await closed_loop(call, 1, seconds)
+            cpu = cpu_seconds([server.pid]) - cpu0 + time.process_time() - me0
+    finally:
+        os.killpg(server.pid, signal.SIGKILL)
+        server.wait()
+    return {"bare_unary_p50_ms": one["p50_ms"], "bare_unary_cpu_ms": cpu / one["ops"] * 1000}
+
+
+def fsync_p50_ms(directory: str, count: int = 300) -> float:
+    """An append of 100 bytes and its fsync, on the disk benchmarks write to."""
+    path = os.path.join(directory, "fsync-probe")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    try:
+        samples = []
+        for _ in range(count):
+            t = time.perf_counter()
+            os.write(fd, b"x" * 100)
+            os.fsync(fd)
+            samples.append(time.perf_counter() - t)
+    finally:
+        os.close(fd)
+        os.unlink(path)
+    samples.sort()
+    return samples[len(samples) // 2] * 1000
 
 
 # ----------------------------------------------------------------------------- etcd
@@ -228,18 +281,30 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     runs: dict[str, list[dict[str, float]]] = {"ours": [], "etcd": []}
     for r in range(args.runs):
         console.print(f"run {r + 1}/{args.runs}: ours ...")
-        runs["ours"].append(await ours(args.seconds))
+        run = await ours(args.seconds)
+        lease = await ours(args.seconds, {"read_mode": "lease"})
+        run["get1_lease_p50_ms"] = lease["get1_p50_ms"]
+        run["get1_lease_ops"] = lease["get1_ops"]
+        runs["ours"].append(run)
         if binary is not None:
             console.print(f"run {r + 1}/{args.runs}: etcd ...")
             runs["etcd"].append(await etcd(binary, args.seconds))
-    return {system: {k: statistics.median(run[k] for run in rs) for k in rs[0]}
-            for system, rs in runs.items() if rs}
+    floors = await bare_unary(args.seconds)
+    with tempfile.TemporaryDirectory(prefix="bench-kv-fsync-") as tmp:
+        floors["fsync_p50_ms"] = fsync_p50_ms(tmp)
+    result: dict[str, dict[str, float]] = {
+        system: {k: statistics.median(one[k] for one in rs) for k in rs[0]}
+        for system, rs in runs.items() if rs}
+    result["floor"] = floors
+    return result
 
 
 TARGETS = {"put1_p50_ms": ("<=", 1.5), "get1_p50_ms": ("<=", 1.5), "put64_ops": (">=", 0.5)}
 
 
 def report(res: dict[str, Any]) -> None:
+    floor = res.pop("floor")
+    console.print("floor, same run: " + ", ".join(f"{k} {v:.3f}" for k, v in floor.items()))
     t = Table(title="KV, 3 members, fsync on, one grpc.aio channel to the leader (medians)")
     t.add_column("metric")
     for system in res:
@@ -248,9 +313,10 @@ def report(res: dict[str, Any]) -> None:
         t.add_column("ours / etcd")
         t.add_column("target")
     for key in res["ours"]:
-        row = [key, *(f"{res[s][key]:.2f}" for s in res)]
+        row = [key, *(f"{res[s][key]:.2f}" if key in res[s] else "" for s in res)]
         if "etcd" in res:
-            ratio = res["ours"][key] / res["etcd"][key] if res["etcd"][key] else float("inf")
+            base = res["etcd"].get(key.replace("_lease", ""), 0.0)
+            ratio = res["ours"][key] / base if base else float("inf")
             target = TARGETS.get(key)
             row += [f"{ratio:.2f}x", f"{target[0]} {target[1]}x" if target else ""]
         t.add_row(*row)
@@ -265,9 +331,9 @@ def main() -> int:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     res = asyncio.run(main_async(args))
-    report(res)
     if args.json:
         print(json.dumps(res, indent=2))
+    report(res)
     return 0
 
 

@@ -40,17 +40,6 @@ HERE = Path(__file__).resolve().parent
 
 
 # ----------------------------------------------------------------------------- helpers
-async def leader_of(c: LocalCluster, deadline_s: float = 20) -> str:
-    end = time.monotonic() + deadline_s
-    while time.monotonic() < end:
-        for n in c.ids:
-            st = await c.status(n, timeout_s=0.5)
-            if st is not None and st.role == "leader":
-                return n
-        await asyncio.sleep(0.05)
-    raise SystemExit("no leader")
-
-
 def pysyncobj_run(in_flight: int, seconds: float, batch: bool) -> dict[str, Any]:
     lease = allocate_ports(3)
     addrs = [f"127.0.0.1:{p}" for p in lease.ports]
@@ -78,7 +67,7 @@ def pysyncobj_run(in_flight: int, seconds: float, batch: bool) -> dict[str, Any]
 
 
 async def ours_load(c: LocalCluster, in_flight: int, seconds: float) -> dict[str, Any]:
-    leader = await leader_of(c)
+    leader = await c.wait_for_leader(deadline_s=20)
     reply = await c.admin_call(leader, "Load", admin_pb2.LoadRequest(
         in_flight=in_flight, seconds=seconds, payload_bytes=16), timeout_s=seconds + 60)
     return {"ops_per_s": reply.ok / reply.elapsed_s, "p50_ms": reply.p50_ms,
@@ -165,7 +154,7 @@ async def failover(c: LocalCluster, runs: int) -> list[float]:
     async with KvClient(c.client_addresses, deadline_s=30, attempt_timeout_s=0.3) as kv:
         for r in range(runs):
             await kv.put("f", f"before{r}")
-            leader = await leader_of(c)
+            leader = await c.wait_for_leader(deadline_s=20)
             t = time.monotonic()
             await c.kill(leader)
             await kv.put("f", f"after{r}")
@@ -191,7 +180,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         with tempfile.TemporaryDirectory() as tmp:
             async with LocalCluster("raft", 3, data_dir=Path(tmp) / "c",
                                     options={"fsync": fsync}) as c:
-                await leader_of(c)
+                await c.wait_for_leader(deadline_s=20)
                 for n in loads:
                     r = await ours_load(c, n, args.seconds)
                     results["leader_proposals"].append(
@@ -207,7 +196,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     bare = await bare_unary(args.seconds)
     with tempfile.TemporaryDirectory() as tmp:
         async with LocalCluster("raft", 3, data_dir=Path(tmp) / "c") as c:
-            await leader_of(c)
+            await c.wait_for_leader(deadline_s=20)
             e2e = await kv_e2e(c, args.seconds)
             results["failover_s"] = await failover(c, args.failovers)
     results["e2e"] = {
@@ -222,7 +211,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=3.0)
-    parser.add_argument("--loads", default="1,64,1000", help="calls in flight at the leader")
+    parser.add_argument("--loads", default="1,64,1000,3000",
+                        help="calls in flight at the leader")
     parser.add_argument("--failovers", type=int, default=5)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()

@@ -12,7 +12,7 @@ import grpc
 import grpc.aio
 import pytest
 
-from protocols._pb import admin_pb2, admin_pb2_grpc
+from protocols._pb import admin_pb2, admin_pb2_grpc, peer_pb2
 from protocols.common.errors import InvalidRequest
 from protocols.common.ids import NodeId
 from protocols.runtime.faults import LinkFaults, MessageFaults
@@ -176,3 +176,88 @@ def test_bad_fault_rates_are_refused_and_change_nothing() -> None:
     with pytest.raises(InvalidRequest, match="delay_min_ms <= delay_max_ms"):
         faults.set([LinkFaults(peer="a", delay_min_ms=10, delay_max_ms=5)])
     assert faults.current() == [LinkFaults(peer="a", drop_rate=0.5)]
+
+
+# ----------------------------------------------------------------------------- streams
+class EchoStream:
+    """A peer's stream endpoint: replies to each request frame with its own body (none
+    for one-way frames); ``close_after`` ends the stream after that many frames."""
+
+    def __init__(self) -> None:
+        self.received: list[bytes] = []
+        self.close_after = 0
+        self.silent = False
+
+    async def Stream(self, frames: Any, context: grpc.aio.ServicerContext) -> Any:
+        async for frame in frames:
+            self.received.append(bytes(frame.body))
+            if self.close_after and len(self.received) >= self.close_after:
+                return
+            if not frame.one_way and not self.silent:
+                yield peer_pb2.Frame(id=frame.id, body=frame.body)
+
+
+@pytest.fixture
+async def stream_peer() -> AsyncIterator[tuple[str, EchoStream]]:
+    server = grpc.aio.server()
+    echo = EchoStream()
+    handler = grpc.stream_stream_rpc_method_handler(
+        echo.Stream, request_deserializer=peer_pb2.Frame.FromString,
+        response_serializer=lambda m: m.SerializeToString())
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(
+        "protocols.peer.v1.Peer", {"Stream": handler}),))
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    yield f"127.0.0.1:{port}", echo
+    await server.stop(grace=None)
+
+
+async def send(t: Transport, body: bytes, one_way: bool = False) -> bytes | None:
+    return await t.request(NodeId("peer"), "Echo", body, one_way=one_way)
+
+
+async def test_stream_requests_get_their_own_replies(stream_peer: tuple[str, EchoStream]
+                                                     ) -> None:
+    address, echo = stream_peer
+    t = transport_to(address)
+    replies = await asyncio.gather(*(send(t, f"m{i}".encode()) for i in range(50)))
+    assert replies == [f"m{i}".encode() for i in range(50)]
+    assert await send(t, b"fire", one_way=True) is None  # returns without a reply
+    await wait_until(lambda: b"fire" in echo.received, 5, "the one-way frame delivered")
+    await t.close()
+
+
+async def test_stream_faults_drop_duplicate_and_deadline(stream_peer: tuple[str, EchoStream]
+                                                         ) -> None:
+    address, echo = stream_peer
+    t = transport_to(address, deadline_s=0.2)
+    t.faults.set([LinkFaults(peer="peer", drop_rate=1.0)])
+    with pytest.raises(PeerUnreachable, match="request dropped"):
+        await send(t, b"lost")
+    t.faults.set([LinkFaults(peer="peer", duplicate_rate=1.0)])
+    assert await send(t, b"twice") == b"twice"
+    await wait_until(lambda: echo.received.count(b"twice") == 2, 5, "two deliveries")
+    assert b"lost" not in echo.received
+    t.faults.set([])
+    echo.silent = True  # a dropped request: silence until the deadline
+    started = time.monotonic()
+    with pytest.raises(PeerUnreachable, match="DEADLINE_EXCEEDED"):
+        await send(t, b"unanswered")
+    assert time.monotonic() - started >= 0.15
+    await t.close()
+
+
+async def test_a_broken_stream_fails_what_waits_and_the_next_request_reopens_it(
+        stream_peer: tuple[str, EchoStream]) -> None:
+    address, echo = stream_peer
+    t = transport_to(address, deadline_s=2.0)
+    echo.silent, echo.close_after = True, 2
+    waiting = asyncio.ensure_future(send(t, b"first"))
+    await wait_until(lambda: len(echo.received) == 1, 5, "the first frame delivered")
+    with pytest.raises(PeerUnreachable):
+        await send(t, b"second")  # the peer ends the stream on this one
+    with pytest.raises(PeerUnreachable):
+        await waiting  # failed at once when the stream ended, not at its deadline
+    echo.silent, echo.close_after = False, 0
+    assert await send(t, b"again") == b"again"  # a new stream
+    await t.close()

@@ -33,15 +33,16 @@ import random
 import signal
 import sys
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 
 import grpc
 import grpc.aio
+from google.protobuf.message import DecodeError
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from protocols._pb import admin_pb2, admin_pb2_grpc
+from protocols._pb import admin_pb2, admin_pb2_grpc, peer_pb2
 from protocols.common.errors import (
     InvalidRequest,
     NotLeader,
@@ -77,6 +78,7 @@ __all__ = ["SENDER_ID_KEY", "NodeHost", "StartupError"]
 log = logging.getLogger("protocols.host")
 
 SENDER_ID_KEY = "x-node-id"  # metadata naming the peer that sent a protocol RPC
+PEER_SERVICE = "protocols.peer.v1.Peer"  # protocol messages between nodes, streamed
 PEER_QUEUE_MAX = 4096  # messages waiting for one peer; beyond this we drop (like a full NIC)
 PEER_INFLIGHT_MAX = 64  # concurrent RPCs to one peer
 
@@ -127,7 +129,8 @@ class NodeHost:
         self._routes_by_type: dict[type[Any], Route] = {r.request_type: r for r in shell.routes}
         self._senders: dict[NodeId, _PeerSender] = {}
         self._answers: dict[int, asyncio.Future[Any]] = {}
-        self._deferred: dict[Deferred, asyncio.Future[Any]] = {}
+        self._routes_by_method: dict[str, Route] = {r.method: r for r in shell.routes}
+        self._deferred: dict[Deferred, Callable[[Any], None]] = {}  # -> how to send it
         self._next_request_id = 0
         self._pump_wake = asyncio.Event()
         self._io = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="wal")
@@ -228,6 +231,7 @@ class NodeHost:
             "protocols.admin.v1.Admin",
             "protocols.admin.v1.Probe",
             *self._add_routes(server),
+            self._add_peer_stream(server),
             *self.shell.add_services(server, self),
         ]
         self._service_names = sorted(set(names))
@@ -260,6 +264,15 @@ class NodeHost:
             server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service,
                                                                                   handlers),))
         return sorted(by_service)
+
+    def _add_peer_stream(self, server: grpc.aio.Server) -> str:
+        """The stream other nodes send their protocol messages on (protos/peer.proto)."""
+        handler = grpc.stream_stream_rpc_method_handler(
+            self._peer_stream, request_deserializer=peer_pb2.Frame.FromString,
+            response_serializer=lambda m: m.SerializeToString())
+        server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(
+            PEER_SERVICE, {"Stream": handler}),))
+        return PEER_SERVICE
 
     def _install_signal_handlers(self) -> None:
         loop = asyncio.get_running_loop()
@@ -336,9 +349,9 @@ class NodeHost:
             self._input()
 
     def _reply(self, reply: Reply) -> None:
-        fut = self._deferred.pop(reply.to, None)
-        if fut is not None and not fut.done():  # else the requester stopped waiting
-            fut.set_result(reply.msg)
+        send = self._deferred.pop(reply.to, None)
+        if send is not None:  # else the requester stopped waiting
+            send(reply.msg)
 
     def _answer(self, answer: Answer) -> None:
         fut = self._answers.pop(answer.request_id, None)
@@ -366,20 +379,20 @@ class NodeHost:
 
     # ------------------------------------------------------------------ peers
     async def deliver(self, envelope: Envelope) -> None:
-        """Send one message to its peer; feed the reply (or the failure) of a request to
-        the core. A one-way message's fate is not reported."""
+        """Send one message on its peer's stream; feed the reply (or the failure) of a
+        request to the core. A one-way message's fate is not reported."""
         route = self._routes_by_type.get(type(envelope.msg))
         if route is None:
             raise TypeError(f"{self.shell.name}: no route for {type(envelope.msg).__name__}")
         try:
-            reply_pb = await self.transport.call(
-                envelope.dst, route.path, to_proto(envelope.msg, route.request_pb),
-                route.reply_pb, metadata=((SENDER_ID_KEY, self.node_id),),
-            )
-            if route.reply_type is None:
+            body = await self.transport.request(
+                envelope.dst, route.method,
+                to_proto(envelope.msg, route.request_pb).SerializeToString(),
+                one_way=route.one_way, metadata=((SENDER_ID_KEY, self.node_id),))
+            if body is None or route.reply_type is None:
                 return
-            reply = from_proto(reply_pb, route.reply_type)
-        except (PeerUnreachable, InvalidRequest):
+            reply = from_proto(route.reply_pb.FromString(body), route.reply_type)
+        except (PeerUnreachable, InvalidRequest, DecodeError):
             if route.one_way:
                 return
             self.core.on_send_failed(envelope.dst, envelope.msg)
@@ -387,9 +400,81 @@ class NodeHost:
             self.core.on_reply(envelope.dst, envelope.msg, reply)
         self._input()
 
+    def _receive(self, src: NodeId, route: Route, msg: Any) -> tuple[Any, int]:
+        """Hand a peer's message to the core: (its reply, a Deferred or None; the input's
+        number). InvalidRequest if it refused it; _CoreFailed (node stopping) on a bug."""
+        try:
+            reply = self.core.on_message(src, msg)
+            if route.one_way and reply is not None:
+                raise AssertionError(f"{self.shell.name} replied to the one-way {route.method}")
+        except InvalidRequest:
+            self._input()
+            raise
+        except Exception as e:
+            self.core_failed(e)
+            raise _CoreFailed() from e
+        return reply, self._input()
+
+    async def _peer_stream(self, frames: Any, context: grpc.aio.ServicerContext
+                           ) -> AsyncIterator[Any]:
+        """A peer's stream: its request frames in, our reply frames out (in the order they
+        become sendable: after the persist of what produced them)."""
+        src = self._sender_of(context)
+        if src is None:
+            await abort_with(context, UnknownNode(_metadata(context).get(SENDER_ID_KEY, "?"),
+                                                  list(self.config.peers)))
+        out: asyncio.Queue[Any] = asyncio.Queue()
+
+        async def read() -> None:
+            try:
+                async for frame in frames:
+                    self._on_frame(src, frame, out.put_nowait)  # type: ignore[arg-type]
+            finally:
+                out.put_nowait(None)
+
+        reader = asyncio.ensure_future(read())
+        try:
+            while (frame := await out.get()) is not None:
+                yield frame
+        finally:
+            reader.cancel()
+
+    def _on_frame(self, src: NodeId, frame: Any, send: Callable[[Any], None]) -> None:
+        route = self._routes_by_method.get(frame.method)
+
+        def refuse(why: str) -> None:
+            if not frame.one_way:
+                send(peer_pb2.Frame(id=frame.id, error=why))
+
+        if route is None:
+            refuse(f"{self.shell.name} has no message {frame.method!r}")
+            return
+        try:
+            msg = from_proto(route.request_pb.FromString(frame.body), route.request_type)
+            reply, seq = self._receive(src, route, msg)
+        except (InvalidRequest, DecodeError) as e:
+            refuse(str(e))
+            return
+        except _CoreFailed:
+            return
+        if route.one_way or reply is None:  # dropped: silence until the sender's deadline
+            return
+
+        def respond(message: Any) -> None:
+            send(peer_pb2.Frame(id=frame.id,
+                                body=to_proto(message, route.reply_pb).SerializeToString()))
+
+        if isinstance(reply, Deferred):
+            self._deferred[reply] = respond
+            asyncio.get_running_loop().call_later(frame.deadline_ms / 1000,
+                                                  self._deferred.pop, reply, None)
+        else:
+            self.pump.after_durable(seq, lambda: respond(reply))  # persist before it leaves
+
     def _route_handler(
         self, route: Route
     ) -> Callable[[Any, grpc.aio.ServicerContext], Coroutine[Any, Any, Any]]:
+        """A unary call carrying one message (grpcurl, tools, tests: nodes use the stream)."""
         async def handle(request_pb: Any, context: grpc.aio.ServicerContext) -> Any:
             src = self._sender_of(context)
             if src is None:
@@ -397,20 +482,11 @@ class NodeHost:
                                                       list(self.config.peers)))
             try:
                 msg = from_proto(request_pb, route.request_type)
+                reply, seq = self._receive(src, route, msg)  # type: ignore[arg-type]
             except InvalidRequest as e:
                 await abort_with(context, e)
-            try:
-                reply = self.core.on_message(src, msg)  # type: ignore[arg-type]
-                if route.one_way and reply is not None:
-                    raise AssertionError(f"{self.shell.name} replied to the one-way "
-                                         f"{route.method}")
-            except InvalidRequest as e:  # well-formed protobuf, nonsense content
-                self._input()
-                await abort_with(context, e)
-            except Exception as e:
-                self.core_failed(e)
+            except _CoreFailed:
                 await context.abort(grpc.StatusCode.INTERNAL, f"{self.node_id} failed")
-            seq = self._input()
             if route.one_way:
                 return route.reply_pb()
             if reply is None:  # dropped: the requester hears silence until its deadline
@@ -427,7 +503,12 @@ class NodeHost:
                               ) -> Any:
         """Wait for the core's ``Reply(deferred, ...)``, within the caller's deadline."""
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._deferred[deferred] = fut
+
+        def send(message: Any) -> None:
+            if not fut.done():
+                fut.set_result(message)
+
+        self._deferred[deferred] = send
         remaining = context.time_remaining()
         try:
             return await asyncio.wait_for(fut, None if remaining is None else remaining)
@@ -485,6 +566,10 @@ class NodeHost:
 
 class _Stopping(Exception):
     """Raised inside the task group to cancel every node task on stop."""
+
+
+class _CoreFailed(Exception):
+    """The core raised on a message: the node is stopping (``NodeHost.core_failed``)."""
 
 
 def _metadata(context: grpc.aio.ServicerContext) -> dict[str, str]:

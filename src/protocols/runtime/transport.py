@@ -9,7 +9,10 @@
 * keepalive pings, so a black-holed connection (data silently dropped) is detected and
   replaced instead of waiting on a dead TCP stream forever;
 * the message-fault hook (``protocols.runtime.faults``): drop / drop reply / duplicate /
-  delay / reorder, per directed peer, seeded.
+  delay / reorder, per directed peer, seeded;
+* protocol messages on one long-lived bidirectional stream per peer (``request``,
+  ``protos/peer.proto``): frames with ids, a deadline per request, reopened on the next
+  request after the stream breaks. Unary calls (``call``) remain for probes and tools.
 
 Every failure surfaces as ``PeerUnreachable`` (the RPC surely or possibly did not get a
 reply); callers never see a raw ``grpc.RpcError`` from here.
@@ -18,6 +21,7 @@ reply); callers never see a raw ``grpc.RpcError`` from here.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from collections.abc import Mapping
 from typing import Any, TypeVar
@@ -26,11 +30,15 @@ import grpc
 import grpc.aio
 from google.protobuf.message import Message
 
+from protocols._pb import peer_pb2
 from protocols.common.errors import Unavailable, UnknownNode
 from protocols.common.ids import NodeId
 from protocols.runtime.faults import FaultDecision, MessageFaults
 
-__all__ = ["CHANNEL_OPTIONS", "SERVER_OPTIONS", "PeerUnreachable", "Transport"]
+__all__ = ["CHANNEL_OPTIONS", "SERVER_OPTIONS", "STREAM_METHOD", "PeerUnreachable",
+           "Transport"]
+
+STREAM_METHOD = "/protocols.peer.v1.Peer/Stream"
 
 R = TypeVar("R", bound=Message)
 
@@ -84,6 +92,7 @@ class Transport:
         self.faults = faults or MessageFaults(node_id)
         self._channels: dict[NodeId, grpc.aio.Channel] = {}
         self._calls: dict[tuple[NodeId, str], grpc.aio.UnaryUnaryMultiCallable] = {}
+        self._streams: dict[NodeId, _PeerStream] = {}
         self._background: set[asyncio.Task[None]] = set()
 
     def channel(self, peer: NodeId) -> grpc.aio.Channel:
@@ -124,6 +133,32 @@ class Transport:
         fn = self._callable(peer, method, reply_type)
         started = time.monotonic()
         return await self._faulty_call(peer, fn, request, deadline, fault, started, metadata)
+
+    async def request(self, peer: NodeId, method: str, body: bytes, *, one_way: bool,
+                      metadata: tuple[tuple[str, str], ...] = ()) -> bytes | None:
+        """Send one protocol message on ``peer``'s stream; the reply's body, or None for a
+        one-way message. PeerUnreachable if no reply came within the deadline."""
+        stream = self._streams.get(peer)
+        if stream is None:
+            stream = self._streams[peer] = _PeerStream(self, peer, metadata)
+        fault = self.faults.decide(peer)
+        deadline = self.rpc_deadline_s
+        started = time.monotonic()
+        if fault.delay_s:
+            await asyncio.sleep(min(fault.delay_s, deadline))
+        if fault.drop:
+            await asyncio.sleep(max(0.0, deadline - (time.monotonic() - started)))
+            raise PeerUnreachable(peer, "request dropped by the message-fault hook (timeout)")
+        remaining = max(0.001, deadline - (time.monotonic() - started))
+        frame = await stream.request(method, body, remaining, one_way, fault.duplicate)
+        if frame is None:
+            return None
+        if fault.drop_reply:
+            await asyncio.sleep(max(0.0, deadline - (time.monotonic() - started)))
+            raise PeerUnreachable(peer, "reply dropped by the message-fault hook (timeout)")
+        if frame.error:
+            raise PeerUnreachable(peer, f"refused: {frame.error}")
+        return bytes(frame.body)
 
     async def _faulty_call(
         self,
@@ -181,6 +216,9 @@ class Transport:
         task.add_done_callback(self._background.discard)
 
     async def close(self) -> None:
+        for stream in self._streams.values():
+            stream.close()
+        self._streams.clear()
         for task in list(self._background):
             task.cancel()
         if self._background:
@@ -189,3 +227,80 @@ class Transport:
             await ch.close(grace=None)
         self._channels.clear()
         self._calls.clear()
+
+
+class _PeerStream:
+    """The stream to one peer: request frames out, reply frames matched back by id."""
+
+    def __init__(self, transport: Transport, peer: NodeId,
+                 metadata: tuple[tuple[str, str], ...]) -> None:
+        self.transport = transport
+        self.peer = peer
+        self.metadata = metadata
+        self.call: grpc.aio.StreamStreamCall | None = None
+        self.pending: dict[int, asyncio.Future[Any]] = {}
+        self.ids = itertools.count(1)
+        self.lock = asyncio.Lock()  # one writer at a time, in the order requests came
+
+    async def request(self, method: str, body: bytes, deadline_s: float, one_way: bool,
+                      duplicate: bool) -> Any | None:
+        frame_id = next(self.ids)
+        frame = peer_pb2.Frame(id=frame_id, method=method, body=body, one_way=one_way,
+                               deadline_ms=max(1, int(deadline_s * 1000)))
+        fut: asyncio.Future[Any] | None = None
+        if not one_way:
+            fut = self.pending[frame_id] = asyncio.get_running_loop().create_future()
+        try:
+            await self._write(frame)
+            if duplicate:  # delivered twice; the second reply finds nobody waiting
+                await self._write(frame)
+            if fut is None:
+                return None
+            return await asyncio.wait_for(fut, deadline_s)
+        except TimeoutError:
+            raise PeerUnreachable(self.peer, "DEADLINE_EXCEEDED: no reply on the stream "
+                                             "in time") from None
+        finally:
+            self.pending.pop(frame_id, None)
+
+    async def _write(self, frame: Any) -> None:
+        async with self.lock:
+            call = self.call
+            if call is None or call.done():
+                call = self._open()
+            try:
+                await call.write(frame)
+            except Exception as e:  # the stream broke: the next request opens a new one
+                if self.call is call:
+                    self.call = None
+                raise PeerUnreachable(self.peer, f"stream closed: {e!r}") from None
+
+    def _open(self) -> grpc.aio.StreamStreamCall:
+        open_stream = self.transport.channel(self.peer).stream_stream(
+            STREAM_METHOD, request_serializer=lambda m: m.SerializeToString(),
+            response_deserializer=peer_pb2.Frame.FromString)
+        call = self.call = open_stream(metadata=self.metadata)
+        self.transport.spawn(self._read(call))
+        return call
+
+    async def _read(self, call: grpc.aio.StreamStreamCall) -> None:
+        """Hand each reply to its request; when the stream ends, fail what still waits."""
+        reason = "stream closed by the peer"
+        try:
+            async for frame in call:
+                fut = self.pending.get(frame.id)
+                if fut is not None and not fut.done():
+                    fut.set_result(frame)
+        except grpc.aio.AioRpcError as e:
+            reason = f"{e.code().name}: {e.details()}"
+        finally:
+            if self.call is call:
+                self.call = None
+            for fut in self.pending.values():
+                if not fut.done():
+                    fut.set_exception(PeerUnreachable(self.peer, reason))
+
+    def close(self) -> None:
+        if self.call is not None:
+            self.call.cancel()
+            self.call = None
