@@ -82,7 +82,7 @@ async def cmd_up(args: argparse.Namespace) -> int:
                       "run `python -m cluster down` first[/red]")
         return 2
     options = parse_options(args.option)
-    LocalCluster.check_protocol(args.protocol, options)  # before anything is touched
+    LocalCluster.check_protocol(args.protocol, options, args.nodes)  # before anything
     shutil.rmtree(directory, ignore_errors=True)
     c = LocalCluster(args.protocol, args.nodes, data_dir=directory, owned=False,
                      toxiproxy_url=args.toxiproxy_url, tick_ms=args.tick_ms,

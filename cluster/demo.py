@@ -1,18 +1,19 @@
-"""The Raft demo: a 5-node replicated KV store on the embedded fault proxy — run it,
-break it, and prove what the clients saw was correct.
+"""The demo: a 5-node replicated KV store on the embedded fault proxy — run it, break
+it, and prove what the clients saw was correct. Raft by default; ``scripts/demo paxos``
+runs the same demo on Multi-Paxos (the same Kv service, clients, faults and checks).
 
 ``scripts/demo`` runs this (about a minute):
 
 1. ``LocalCluster`` starts the embedded Toxiproxy-compatible proxy server, a proxy per
-   directed link and per client link, and five Raft node processes;
+   directed link and per client link, and five node processes;
 2. concurrent KvClients write and read (get / put / cas) for the whole run, every
    operation recorded in a history;
 3. the leader is partitioned away (blackhole): the majority elects a new leader and
-   keeps serving, the old leader steps down (check-quorum); then the partition heals and
-   the old leader rejoins as a follower;
+   keeps serving, the old leader steps down (it hears from no majority); then the
+   partition heals and the old leader rejoins as a follower;
 4. a follower is killed with SIGKILL and restarted from its disk (snapshot + WAL); what
-   it missed was compacted away meanwhile (snapshots every 300 entries), so the leader
-   sends it a snapshot with InstallSnapshot before replicating the rest;
+   it missed was compacted away meanwhile (snapshots every 300 entries or slots), so it
+   is sent a snapshot (Raft's InstallSnapshot, Paxos's catch-up) before the rest;
 5. the history is checked linearizable (protocols.check) and an HTML timeline of it is
    written, with the fault intervals shaded;
 6. teardown: every process stops, and the OS shows none left.
@@ -39,27 +40,33 @@ console = Console()
 
 async def status_table(c: LocalCluster, title: str) -> Table:
     table = Table(title=title)
-    for col in ("node", "pid", "role", "term", "leader", "commit", "applied", "snapshot"):
+    for col in ("node", "pid", "role", "epoch", "leader", "commit", "snapshot"):
         table.add_column(col)
     for n in c.ids:
         st = await c.status(n, timeout_s=1.0)
         if st is None:
             table.add_row(n, str(c.node(n).pid), "[red]down / unreachable[/red]", "", "", "",
-                          "", "")
+                          "")
             continue
         style = "bold green" if st.role == "leader" else ""
         table.add_row(n, str(st.pid), st.role, str(st.epoch), st.leader_id,
-                      st.details.get("commit_index", ""), st.details.get("last_applied", ""),
-                      st.details.get("snapshot_index", ""), style=style)
+                      st.details.get("commit_index", ""),
+                      st.details.get("snapshot_index", st.details.get("snapshot_slot", "")),
+                      style=style)
     return table
 
 
-async def run(nodes: int, directory: Path, seconds: float) -> int:
-    console.rule("[bold]1. start a Raft cluster on the embedded fault proxy")
-    async with LocalCluster("raft", nodes, data_dir=directory,
+NAMES = {"raft": "Raft", "paxos": "Multi-Paxos"}
+
+
+async def run(protocol: str, nodes: int, directory: Path, seconds: float) -> int:
+    name = NAMES[protocol]
+    console.rule(f"[bold]1. start a {name} cluster on the embedded fault proxy")
+    async with LocalCluster(protocol, nodes, data_dir=directory,
                             options={"snapshot_threshold": 300}) as c:
         leader = await c.wait_for_leader(deadline_s=20)
-        console.print(await status_table(c, f"{nodes} Raft nodes; proxies on {c.toxiproxy_url}"))
+        console.print(await status_table(c, f"{nodes} {name} nodes; proxies on "
+                                            f"{c.toxiproxy_url}"))
 
         console.rule("[bold]2. clients start writing and reading (recorded)")
         workload = KvWorkload(c.client_addresses, clients=5, keys=5, seed=1, pause_s=0.01,
@@ -77,7 +84,7 @@ async def run(nodes: int, directory: Path, seconds: float) -> int:
                       f"after {time.monotonic() - t:.2f}s")
         await asyncio.sleep(seconds * 0.15)
         console.print(await status_table(c, "during the partition (the old leader has "
-                                            "stepped down: check-quorum)"))
+                                            "stepped down: it hears from no majority)"))
         await c.nemesis.heal()
         console.print("partition healed: the old leader rejoins as a follower")
         await asyncio.sleep(seconds * 0.15)
@@ -115,6 +122,8 @@ async def run(nodes: int, directory: Path, seconds: float) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m cluster.demo", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("protocol", nargs="?", default="raft", choices=sorted(NAMES),
+                        help="the replicated KV store to run (default: raft)")
     parser.add_argument("-n", "--nodes", type=int, default=5)
     parser.add_argument("--seconds", type=float, default=20.0, help="workload duration")
     parser.add_argument("--dir", help="where logs go (default: a new temporary directory)")
@@ -122,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.nodes < 3:
         parser.error("--nodes must be at least 3")
     directory = Path(args.dir or tempfile.mkdtemp(prefix="protocols-demo-"))
-    return asyncio.run(run(args.nodes, directory, args.seconds))
+    return asyncio.run(run(args.protocol, args.nodes, directory, args.seconds))
 
 
 if __name__ == "__main__":

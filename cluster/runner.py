@@ -102,7 +102,7 @@ class LocalCluster:
     ) -> None:
         self.protocol = protocol
         self.direct = direct  # no proxies: peers and clients connect straight to nodes
-        self.check_protocol(protocol, options or {})
+        self.check_protocol(protocol, options or {}, nodes)
         self.ids = node_ids(nodes)
         self.dir = Path(data_dir or tempfile.mkdtemp(prefix=f"cluster-{protocol}-")).resolve()
         self.external_url = toxiproxy_url
@@ -124,12 +124,12 @@ class LocalCluster:
         self.nemesis = Nemesis(self)
 
     @staticmethod
-    def check_protocol(protocol: str, options: Mapping[str, Any]) -> None:
+    def check_protocol(protocol: str, options: Mapping[str, Any], nodes: int) -> None:
         """An unknown protocol or a bad option fails here, before any process starts."""
         if entry(protocol).shell is None:
             raise ConfigError(f"protocol {protocol!r} has no node shell: it runs in the "
                               "simulator only")
-        load_spec(protocol).check_options(options)
+        load_spec(protocol).check_options(options, nodes)
 
     # ------------------------------------------------------------------ lifecycle
     async def __aenter__(self) -> LocalCluster:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+import uuid
 from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -55,6 +56,7 @@ class KvWorkload:
     history: History = field(default_factory=History)
     stats: WorkloadStats = field(default_factory=WorkloadStats)
     _t0: float = 0.0
+    _run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
 
     def now(self) -> float:
         return time.monotonic() - self._t0
@@ -76,7 +78,9 @@ class KvWorkload:
     async def _worker(self, process: int, channels: KvChannels, stop_at: float,
                       max_ops: int) -> None:
         rng = random.Random(f"{self.seed}/client/{process}")
-        client = KvClient(channels, client_id=f"w{self.seed}-{process}",
+        # a session id of its own: two workloads of one run (the chaos tests' final reads)
+        # must never share one, or a read could be answered from the other's session
+        client = KvClient(channels, client_id=f"w{self.seed}-{self._run_id}-{process}",
                           deadline_s=self.op_deadline_s, attempt_timeout_s=self.attempt_timeout_s)
         for n in range(max_ops):
             if self.now() >= stop_at:

@@ -1,6 +1,7 @@
-"""``scripts/bench kv``: this project's Raft KV beside etcd, in the same run.
+"""``scripts/bench kv``: this project's Raft KV and Multi-Paxos KV beside etcd, in the
+same run.
 
-Both are 3-member clusters on this machine with their data on disk (fsync on), peers
+All are 3-member clusters on this machine with their data on disk (fsync on), peers
 connected directly (``cluster up --direct``: no proxies), and each is driven by the same
 kind of Python client: one grpc.aio channel to the leader, raw unary calls
 (etcd's ``/etcdserverpb.KV/Put`` and ``/Range``; our ``/protocols.kv.v1.Kv/Put`` and
@@ -15,7 +16,11 @@ kind of Python client: one grpc.aio channel to the leader, raw unary calls
 * the floor under both, in the same run: a bare grpc.aio unary round trip to a server that
   does nothing (p50, and client + server CPU per call), and an ``os.fsync`` of a small
   append on the disk the data lives on (p50);
-* ours only: a get, 1 in flight, with ``read_mode=lease`` (thesis §6.4.1: the leader
+* failover: after kill -9 of the leader, the time until a put commits again (Raft and
+  Paxos, several runs);
+* protocol economy, in the simulator (deterministic, no faults): messages and fsyncs per
+  committed command, Raft beside Paxos, 1 and 64 commands in flight;
+* Raft only: a get, 1 in flight, with ``read_mode=lease`` (thesis §6.4.1: the leader
   answers alone inside its lease; see the README for the clock assumption).
 
 etcd comes from Debian's ``etcd-server`` package, installed by this script with apt when
@@ -48,6 +53,7 @@ from rich.table import Table
 from cluster.ports import allocate_ports
 from cluster.runner import LocalCluster
 from protocols._pb import kv_pb2
+from protocols.kv.client import KvClient
 
 console = Console()
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -102,9 +108,10 @@ async def workloads(put: Callable[[int], Awaitable[Any]], get: Callable[[int], A
 
 
 # ----------------------------------------------------------------------------- ours
-async def ours(seconds: float, options: dict[str, Any] | None = None) -> dict[str, float]:
-    with tempfile.TemporaryDirectory(prefix="bench-kv-ours-") as tmp:
-        async with LocalCluster("raft", 3, data_dir=Path(tmp) / "c", direct=True,
+async def ours(seconds: float, options: dict[str, Any] | None = None,
+               protocol: str = "raft") -> dict[str, float]:
+    with tempfile.TemporaryDirectory(prefix=f"bench-kv-{protocol}-") as tmp:
+        async with LocalCluster(protocol, 3, data_dir=Path(tmp) / "c", direct=True,
                                 options=options) as c:
             leader = await c.wait_for_leader(deadline_s=20)
             async with grpc.aio.insecure_channel(c.node(leader).client_address) as ch:
@@ -278,14 +285,16 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     if binary is None:
         console.print("[yellow]etcd is not installed and apt-get is not available: the etcd "
                       "column is skipped[/yellow]")
-    runs: dict[str, list[dict[str, float]]] = {"ours": [], "etcd": []}
+    runs: dict[str, list[dict[str, float]]] = {"raft": [], "paxos": [], "etcd": []}
     for r in range(args.runs):
-        console.print(f"run {r + 1}/{args.runs}: ours ...")
+        console.print(f"run {r + 1}/{args.runs}: raft ...")
         run = await ours(args.seconds)
         lease = await ours(args.seconds, {"read_mode": "lease"})
         run["get1_lease_p50_ms"] = lease["get1_p50_ms"]
         run["get1_lease_ops"] = lease["get1_ops"]
-        runs["ours"].append(run)
+        runs["raft"].append(run)
+        console.print(f"run {r + 1}/{args.runs}: paxos ...")
+        runs["paxos"].append(await ours(args.seconds, protocol="paxos"))
         if binary is not None:
             console.print(f"run {r + 1}/{args.runs}: etcd ...")
             runs["etcd"].append(await etcd(binary, args.seconds))
@@ -296,7 +305,70 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         system: {k: statistics.median(one[k] for one in rs) for k in rs[0]}
         for system, rs in runs.items() if rs}
     result["floor"] = floors
+    for protocol in ("raft", "paxos"):
+        console.print(f"failover, {protocol} ...")
+        times = await failover(protocol, args.failovers)
+        result[protocol]["failover_p50_s"] = statistics.median(times)
+        result[protocol]["failover_max_s"] = max(times)
+        result[protocol].update(economy(protocol))
     return result
+
+
+async def failover(protocol: str, runs: int) -> list[float]:
+    """kill -9 of the leader; the time until a put commits again (through KvClient)."""
+    out = []
+    with tempfile.TemporaryDirectory(prefix=f"bench-failover-{protocol}-") as tmp:
+        async with LocalCluster(protocol, 3, data_dir=Path(tmp) / "c", direct=True) as c, \
+                KvClient(c.client_addresses, deadline_s=30, attempt_timeout_s=0.3) as kv:
+            for r in range(runs):
+                await kv.put("f", f"before{r}")
+                leader = await c.wait_for_leader(deadline_s=20)
+                t = time.monotonic()
+                await c.kill(leader)
+                await kv.put("f", f"after{r}")
+                out.append(time.monotonic() - t)
+                await c.restart(leader)
+                await c.wait_healthy(leader)
+    return out
+
+
+def economy(protocol: str) -> dict[str, float]:
+    """Messages and fsyncs per committed command, in the simulator (no faults)."""
+    from protocols.kv.commands import KvCommand
+    from protocols.registry import load_sim
+    from protocols.sim import World
+
+    out: dict[str, float] = {}
+    for in_flight in (1, 64):
+        w = World(load_sim(protocol), 3, seed=1)
+        leader = w.run_until(w.leader, 10_000)
+        w.run_for(500)
+        msgs0 = sum(w.rpc_count.values())
+        fsyncs0 = sum(node.fs.fsyncs for node in w.nodes.values())
+        done = 0
+        total = 2000
+        pending: set[Any] = set()
+        sent = 0
+
+        def refill() -> None:
+            nonlocal sent
+            while len(pending) < in_flight and sent < total:
+                pending.add(w.submit(leader, KvCommand("put", f"k{sent % 100}", "v")))
+                sent += 1
+
+        refill()
+        while done < total:
+            w.step()
+            finished = {r for r in pending if r in w.answers}
+            done += len(finished)
+            pending -= finished
+            if finished:
+                refill()
+        msgs = sum(w.rpc_count.values()) - msgs0
+        fsyncs = sum(node.fs.fsyncs for node in w.nodes.values()) - fsyncs0
+        out[f"msgs_per_cmd_{in_flight}"] = msgs / total
+        out[f"fsyncs_per_cmd_{in_flight}"] = fsyncs / total
+    return out
 
 
 TARGETS = {"put1_p50_ms": ("<=", 1.5), "get1_p50_ms": ("<=", 1.5), "put64_ops": (">=", 0.5)}
@@ -309,16 +381,17 @@ def report(res: dict[str, Any]) -> None:
     t.add_column("metric")
     for system in res:
         t.add_column(system)
-    if "etcd" in res:
-        t.add_column("ours / etcd")
-        t.add_column("target")
-    for key in res["ours"]:
+    t.add_column("raft / etcd")
+    t.add_column("target")
+    t.add_column("paxos / raft")
+    for key in res["raft"]:
         row = [key, *(f"{res[s][key]:.2f}" if key in res[s] else "" for s in res)]
-        if "etcd" in res:
-            base = res["etcd"].get(key.replace("_lease", ""), 0.0)
-            ratio = res["ours"][key] / base if base else float("inf")
-            target = TARGETS.get(key)
-            row += [f"{ratio:.2f}x", f"{target[0]} {target[1]}x" if target else ""]
+        base = res.get("etcd", {}).get(key.replace("_lease", ""), 0.0)
+        target = TARGETS.get(key)
+        row.append(f"{res['raft'][key] / base:.2f}x" if base else "")
+        row.append(f"{target[0]} {target[1]}x" if target and base else "")
+        paxos = res.get("paxos", {}).get(key)
+        row.append(f"{paxos / res['raft'][key]:.2f}x" if paxos and res["raft"][key] else "")
         t.add_row(*row)
     console.print(t)
 
@@ -328,6 +401,7 @@ def main() -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--failovers", type=int, default=5)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     res = asyncio.run(main_async(args))

@@ -293,9 +293,10 @@ class ProtocolSpec:
         """Build a node, recovering its state from ``ctx.data_dir`` on ``ctx.fs``."""
         raise NotImplementedError
 
-    def check_options(self, options: Mapping[str, Any]) -> None:
-        """Raise ``ConfigError`` naming what is wrong (the runner calls this before it
-        starts any process). Default: the protocol takes no options."""
+    def check_options(self, options: Mapping[str, Any], nodes: int) -> None:
+        """Raise ``ConfigError`` naming what is wrong with ``options`` for a cluster of
+        ``nodes`` (the runner calls this before it starts any process; quorum sizes
+        depend on the cluster's size). Default: the protocol takes no options."""
         if options:
             raise ConfigError(f"protocol {self.name!r} takes no options, got "
                               f"{', '.join(sorted(options))}")

@@ -41,6 +41,11 @@ PROTOCOLS: dict[str, ProtocolEntry] = {e.name: e for e in (
     ProtocolEntry("raft", "Raft: a linearizable replicated KV store (Ongaro & Ousterhout)",
                   spec="protocols.raft:SPEC", shell="protocols.raft.node:SHELL",
                   sim="protocols.raft.sim:ADAPTER"),
+    ProtocolEntry("paxos", "Multi-Paxos serving the same KV store (van Renesse, PMMC)",
+                  spec="protocols.paxos:SPEC", shell="protocols.paxos.node:SHELL",
+                  sim="protocols.paxos.sim:ADAPTER"),
+    ProtocolEntry("synod", "single-decree Paxos (Lamport, Paxos Made Simple)",
+                  spec="protocols.paxos.synod:SPEC", sim="protocols.paxos.sim:SYNOD"),
 )}
 
 

@@ -11,13 +11,17 @@ import sys
 import pytest
 
 SHELL_AND_IO = ("asyncio", "grpc", "protocols.runtime", "protocols._pb", "cluster")
-PROTOCOLS = ("protocols.raft", "protocols.bare", "protocols.kv", "tests.toy")
+PROTOCOLS = ("protocols.raft", "protocols.paxos", "protocols.bare", "protocols.kv",
+             "tests.toy")
 
 RULES = {
     "protocols.contract": (*SHELL_AND_IO, *PROTOCOLS, "protocols.sim", "protocols.check"),
     "protocols.raft.core": SHELL_AND_IO,
     "protocols.raft": SHELL_AND_IO,
     "protocols.bare.core": SHELL_AND_IO,
+    "protocols.paxos": SHELL_AND_IO,
+    "protocols.paxos.core": SHELL_AND_IO,
+    "protocols.paxos.synod": SHELL_AND_IO,
     "tests.toy.protocol.core": SHELL_AND_IO,
     "protocols.kv.rsm": SHELL_AND_IO,
     "protocols.sim": (*SHELL_AND_IO, *PROTOCOLS),

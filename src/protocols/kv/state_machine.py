@@ -49,7 +49,7 @@ class KvStateMachine:
     def apply(self, cmd: KvCommand) -> KvResult | SessionExpired:
         if cmd.op == "register":
             return self._register(cmd)
-        if not cmd.client_id:  # no session: no deduplication
+        if not cmd.client_id or cmd.is_read:  # no session, or a read: nothing to dedup
             return self._execute(cmd)
         last = self.sessions.pop(cmd.client_id, None)
         if last is None:

@@ -51,7 +51,7 @@ class RaftSpec(ProtocolSpec):
                         clock=ctx.clock, tick_s=ctx.tick_s)
         return NodeParts(core, storage)
 
-    def check_options(self, options: Mapping[str, Any]) -> None:
+    def check_options(self, options: Mapping[str, Any], nodes: int) -> None:
         self._core_options(options)
 
     @staticmethod

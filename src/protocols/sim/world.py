@@ -123,7 +123,7 @@ class World:
         self.spec = adapter.spec
         self.seed = seed
         self.options = dict(options or {})
-        self.spec.check_options(self.options)
+        self.spec.check_options(self.options, nodes)
         self.ids = node_ids(nodes)
         self.tick_ms = tick_ms
         self.rpc_timeout_ms = rpc_timeout_ms

@@ -1,10 +1,13 @@
-"""Raft on real node processes, through the proxy layer: elections, failover after
-kill -9, partitions with check-quorum, persistence across a whole-cluster crash, and the
-KV service's semantics through the async KvClient."""
+"""Every protocol that serves the Kv service (Raft, Multi-Paxos), on real node processes
+through the proxy layer, the same tests for each: leader election, failover after
+kill -9, a partitioned leader stepping down, persistence across a whole-cluster crash,
+fail-stop storage, input limits, bounded sessions, and the KV service's semantics
+through the async KvClient."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 import pytest
 
@@ -16,6 +19,9 @@ from protocols.kv.commands import MAX_KEY_BYTES, MAX_VALUE_BYTES
 
 Factory = Callable[..., Awaitable[LocalCluster]]
 
+KV_PROTOCOLS = ["raft", "paxos"]
+pytestmark = pytest.mark.parametrize("protocol", KV_PROTOCOLS)
+
 
 async def roles(c: LocalCluster) -> dict[str, tuple[str, int, int]]:
     out = {}
@@ -25,8 +31,8 @@ async def roles(c: LocalCluster) -> dict[str, tuple[str, int, int]]:
     return out
 
 
-async def test_election_and_kv_semantics(cluster: Factory) -> None:
-    c = await cluster("raft", nodes=3)
+async def test_election_and_kv_semantics(cluster: Factory, protocol: str) -> None:
+    c = await cluster(protocol, nodes=3)
     leader = await c.wait_for_leader()
     seen = await roles(c)
     assert len({epoch for _, epoch, _ in seen.values()}) == 1, seen
@@ -50,8 +56,8 @@ async def test_election_and_kv_semantics(cluster: Factory) -> None:
             await kv.put("", "v")
 
 
-async def test_failover_after_kill_9_and_rejoin(cluster: Factory) -> None:
-    c = await cluster("raft", nodes=3)
+async def test_failover_after_kill_9_and_rejoin(cluster: Factory, protocol: str) -> None:
+    c = await cluster(protocol, nodes=3)
     async with KvClient(c.client_addresses, deadline_s=15) as kv:
         await kv.put("a", "before")
         old = await c.wait_for_leader()
@@ -73,8 +79,9 @@ async def _caught_up(c: LocalCluster, node: str, index: int) -> bool:
     return st is not None and int(st.details["commit_index"]) >= index and st.role == "follower"
 
 
-async def test_partitioned_leader_steps_down_and_majority_continues(cluster: Factory) -> None:
-    c = await cluster("raft", nodes=3)
+async def test_partitioned_leader_steps_down_and_majority_continues(
+        cluster: Factory, protocol: str) -> None:
+    c = await cluster(protocol, nodes=3)
     old = await c.wait_for_leader()
     await c.nemesis.isolate(old)
     majority = [n for n in c.ids if n != old]
@@ -102,8 +109,9 @@ async def _converged(c: LocalCluster) -> bool:
     return len(seen) == len(c.ids) and len({ci for _, _, ci in seen.values()}) == 1
 
 
-async def test_committed_writes_survive_a_whole_cluster_crash(cluster: Factory) -> None:
-    c = await cluster("raft", nodes=3)
+async def test_committed_writes_survive_a_whole_cluster_crash(
+        cluster: Factory, protocol: str) -> None:
+    c = await cluster(protocol, nodes=3)
     async with KvClient(c.client_addresses, deadline_s=15) as kv:
         for i in range(20):
             await kv.put(f"k{i}", f"v{i}")
@@ -118,19 +126,20 @@ async def test_committed_writes_survive_a_whole_cluster_crash(cluster: Factory) 
 
 
 async def test_a_failed_disk_write_stops_the_node_and_the_cluster_goes_on(
-        cluster: Factory) -> None:
+        cluster: Factory, protocol: str) -> None:
     """Fail-stop storage: the leader's WAL writes start failing (RLIMIT_FSIZE at its
     current size: EFBIG), so it exits with code 3 and a clear line instead of answering
     anything it could not write; the others elect a leader and keep serving."""
     import os
     import resource
 
-    c = await cluster("raft", nodes=3)
+    c = await cluster(protocol, nodes=3)
     async with KvClient(c.client_addresses, deadline_s=15) as kv:
         await kv.put("a", "1" * 20_000)  # the WAL outgrows the node's log file, whose
         leader = await c.wait_for_leader()     # writes must still succeed under the limit
         info = c.node(leader)
-        size = os.path.getsize(os.path.join(info.data_dir, "raft.wal"))
+        wal = next(Path(info.data_dir).glob("*.wal"))  # raft.wal, paxos.wal
+        size = os.path.getsize(wal)
         assert size > os.path.getsize(info.log_path) + 10_000
         resource.prlimit(info.pid, resource.RLIMIT_FSIZE, (size, size))
         await kv.put("a", "2")  # the leader's write fails; a new leader commits it
@@ -143,11 +152,11 @@ async def test_a_failed_disk_write_stops_the_node_and_the_cluster_goes_on(
         assert await kv.get("a") == "3"
 
 
-async def test_client_input_never_stops_a_node(cluster: Factory) -> None:
+async def test_client_input_never_stops_a_node(cluster: Factory, protocol: str) -> None:
     """Issue #19 bug 5: a 17 MiB value of quotes used to make a WAL record over the
     limit and stop the leader (and followers). Over-limit keys and values are refused
     with INVALID_ARGUMENT, nothing changes, every node keeps serving."""
-    c = await cluster("raft", nodes=3)
+    c = await cluster(protocol, nodes=3)
     async with KvClient(c.client_addresses, deadline_s=10) as kv:
         await kv.put("k", "small")
         for key, value in (("k", '"' * (17 << 20)), ("k", "v" * (MAX_VALUE_BYTES + 1)),
@@ -160,11 +169,11 @@ async def test_client_input_never_stops_a_node(cluster: Factory) -> None:
 
 
 async def test_sessions_are_bounded_and_an_expired_one_is_a_clear_error(
-        cluster: Factory) -> None:
+        cluster: Factory, protocol: str) -> None:
     """Thesis §6.3: with room for two sessions, a third client's registration expires
     the least recently used one; that client's next write is refused with
     SessionExpired (never applied twice), and its next one opens a new session."""
-    c = await cluster("raft", nodes=3, options={"max_sessions": 2})
+    c = await cluster(protocol, nodes=3, options={"max_sessions": 2})
     async with KvClient(c.client_addresses, client_id="a") as a, \
             KvClient(c.client_addresses, client_id="b") as b, \
             KvClient(c.client_addresses, client_id="c") as third:

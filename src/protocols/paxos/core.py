@@ -1,0 +1,544 @@
+"""Multi-Paxos as a sans-IO core: each node is a replica, a leader and an acceptor
+(PMMC §3; the roles are in replica.py, leader.py and acceptor.py, this file wires them).
+
+What makes the paper's protocol usable (PMMC §4 and practice):
+
+* one phase 1 per ballot for every open slot (the scout), then phase 2 per slot;
+* a stable leader: the active leader sends heartbeats; a node that hears none for an
+  election timeout (randomized) starts a scout with a higher ballot; a preempted leader
+  backs off for a random time instead of preempting back at once (``backoff=False``
+  shows the livelock of dueling leaders); acceptors that hear from a live leader refuse
+  other leaders' phase 1 for an election timeout (``stickiness``), so a node returning
+  from a partition does not depose a working leader;
+* holes filled with no-ops on adoption; decisions sent to every replica, and lagging
+  replicas catch up from the leader (decisions, or its snapshot when those are
+  compacted); lost phase-1/phase-2 messages resent every heartbeat interval;
+* acceptor state persisted before any reply leaves (the pump's rule);
+* garbage collection: every ``snapshot_threshold`` applied slots the replica snapshots
+  the state machine and the acceptor drops its pvalues below it;
+* linearizable reads through the log (a read is a command decided in a slot), and
+  exactly-once client sessions (``protocols.kv.rsm``);
+* flexible quorums (Howard et al., 2016): phase-1 and phase-2 quorum sizes q1 + q2 > n.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from protocols.common.errors import ConfigError, InvalidRequest, NotLeader
+from protocols.common.ids import NodeId
+from protocols.contract import Answer, Core, Envelope, NodeStatus, Ready
+from protocols.kv.rsm import ReplicatedKv
+from protocols.kv.state_machine import DEFAULT_MAX_SESSIONS, KvStateMachine
+from protocols.paxos.acceptor import Acceptor
+from protocols.paxos.leader import Commander, Leader, Scout
+from protocols.paxos.messages import (
+    Ballot,
+    CatchUp,
+    CatchUpReply,
+    Decision,
+    Heartbeat,
+    HeartbeatReply,
+    P1a,
+    P1b,
+    P2a,
+    P2b,
+    PValue,
+)
+from protocols.paxos.replica import Replica
+
+__all__ = ["PaxosCore", "PaxosOptions", "Recovered"]
+
+CATCHUP_BATCH = 256  # decisions per CatchUpReply
+
+
+@dataclass(frozen=True, slots=True)
+class PaxosOptions:
+    election_timeout_min_ticks: int = 30
+    election_timeout_max_ticks: int = 60
+    heartbeat_interval_ticks: int = 10
+    phase1_quorum: int = 0  # 0: a majority (flexible Paxos: q1 + q2 > n)
+    phase2_quorum: int = 0
+    window: int = 256  # slots in flight
+    backoff: bool = True  # a stable leader: a preempted leader or a scout hearing a live
+    # leader waits a random election timeout (False: PMMC's bare leader, which preempts
+    # back at once: dueling leaders livelock)
+    stickiness: bool = True  # acceptors refuse other leaders while one is alive
+    snapshot_threshold: int = 10_000  # applied slots between snapshots; 0: never
+    max_sessions: int = DEFAULT_MAX_SESSIONS
+
+    @classmethod
+    def from_mapping(cls, raw: Mapping[str, Any], nodes: int) -> PaxosOptions:
+        unknown = sorted(set(raw) - set(cls.__slots__))
+        if unknown:
+            raise ConfigError(f"unknown Paxos option(s) {', '.join(unknown)}; known: "
+                              f"{', '.join(sorted(cls.__slots__))}")
+        o = cls(**raw)
+        for name in ("election_timeout_min_ticks", "heartbeat_interval_ticks", "window",
+                     "max_sessions"):
+            if not isinstance(getattr(o, name), int) or getattr(o, name) < 1:
+                raise ConfigError(f"Paxos option {name} must be a positive integer")
+        if o.election_timeout_max_ticks <= o.election_timeout_min_ticks \
+                or o.heartbeat_interval_ticks >= o.election_timeout_min_ticks:
+            raise ConfigError("need heartbeat_interval_ticks < election_timeout_min_ticks < "
+                              "election_timeout_max_ticks")
+        q1, q2 = o.quorums(nodes)
+        if not (1 <= q1 <= nodes and 1 <= q2 <= nodes):
+            raise ConfigError(f"quorum sizes must be between 1 and {nodes}: q1={q1}, q2={q2}")
+        if q1 + q2 <= nodes:
+            raise ConfigError(f"unsafe quorums: phase1_quorum {q1} + phase2_quorum {q2} <= "
+                              f"{nodes} nodes, so a phase-1 quorum could miss a value a "
+                              f"phase-2 quorum chose (flexible Paxos needs q1 + q2 > n)")
+        return o
+
+    def quorums(self, nodes: int) -> tuple[int, int]:
+        majority = nodes // 2 + 1
+        return self.phase1_quorum or majority, self.phase2_quorum or majority
+
+
+@dataclass(slots=True)
+class Recovered:
+    """What storage gave back: the acceptor, the decisions, the snapshot."""
+
+    acceptor: Acceptor
+    decisions: dict[int, bytes]
+    snapshot_slot: int = 1
+    snapshot: bytes = b""
+
+
+# persist records (storage.py writes them)
+@dataclass(frozen=True, slots=True)
+class BallotRecord:
+    ballot: Ballot
+
+
+@dataclass(frozen=True, slots=True)
+class AcceptRecord:
+    pvalue: PValue
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionRecord:
+    slot: int
+    command: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotRecord:
+    """Compaction: the state machine below ``slot``; the WAL is rewritten to what is
+    left (the ballot, pvalues and decisions from ``slot`` on)."""
+
+    slot: int
+    state: bytes
+    ballot: Ballot
+    accepted: tuple[PValue, ...]
+    decisions: tuple[tuple[int, bytes], ...]
+
+
+class PaxosCore(Core):
+    def __init__(self, node_id: NodeId, peers: Sequence[NodeId], rng: random.Random,
+                 options: PaxosOptions, recovered: Recovered) -> None:
+        self.node_id = node_id
+        self.nodes = sorted({node_id, *peers})
+        self.peers = [n for n in self.nodes if n != node_id]
+        self.rng = rng
+        self.options = options
+        self.q1, self.q2 = options.quorums(len(self.nodes))
+        self.acceptor = recovered.acceptor
+        state = (KvStateMachine.restore(recovered.snapshot, options.max_sessions)
+                 if recovered.snapshot else None)
+        self.kv = ReplicatedKv(state, options.max_sessions)
+        self.replica = Replica(self.kv, options.window, slot_in=recovered.snapshot_slot,
+                               slot_out=recovered.snapshot_slot,
+                               snapshot_slot=recovered.snapshot_slot)
+        self.leader = Leader()
+        self.known_leader: str | None = None
+        self.max_round = self.acceptor.ballot_number.round
+        self.leader_elapsed = 0  # ticks since we heard from the leader we follow
+        self.timeout = 0
+        self.heartbeat_elapsed = 0
+        self.heard: set[str] = set()  # peers that answered our heartbeats lately
+        self.catching_up = False
+        # what happened, for the simulator's invariants (None: nobody is watching)
+        self.events: list[tuple[str, Any]] | None = None
+        self._ready = Ready()
+        self._recovering = True
+        for slot, command in sorted(recovered.decisions.items()):
+            self.replica.decide(slot, command)
+        self._apply()
+        self._recovering = False
+        self._reset_timeout()
+
+    # ================================================================== helpers
+    def _to(self, node: str, msg: Any) -> None:
+        self._ready.messages.append(Envelope(NodeId(node), msg))
+
+    def _trace(self, line: str) -> None:
+        self._ready.trace.append(line)
+
+    def _reset_timeout(self) -> None:
+        o = self.options
+        self.leader_elapsed = 0
+        self.timeout = self.rng.randrange(o.election_timeout_min_ticks,
+                                          o.election_timeout_max_ticks)
+
+    @property
+    def is_leader(self) -> bool:
+        return self.leader.active
+
+    # ================================================================== clients
+    def submit(self, request_id: Any, command: Any) -> None:
+        try:
+            cmd = self.kv.command_of(command)
+        except InvalidRequest as e:
+            self._ready.answers.append(Answer(request_id, error=e))
+            return
+        if not self.leader.active:
+            self._ready.answers.append(Answer(request_id, error=NotLeader(self.known_leader)))
+            return
+        self.replica.requests.append((request_id, cmd.encode()))
+        self._propose_requests()
+
+    def _propose_requests(self) -> None:
+        """PMMC replica "propose", with the leader local: each waiting request gets the
+        next free slot, while the window allows."""
+        while self.replica.requests and self.leader.active:
+            slot = self.replica.next_slot()
+            if slot is None:
+                return
+            request_id, command = self.replica.requests.popleft()
+            self.kv.propose(slot, command, request_id)
+            self.leader.proposals[slot] = command
+            self._command(slot, command)
+
+    # ================================================================== leader
+    def _start_scout(self) -> None:
+        """Phase 1 for a ballot above every one seen, for every slot not yet decided."""
+        self.max_round += 1
+        ballot = Ballot(self.max_round, self.node_id)
+        self.leader.ballot_number = ballot
+        self.leader.scout = Scout(ballot, set(self.nodes))
+        self._trace(f"scout {ballot}")
+        self._reset_timeout()
+        for n in self.peers:
+            self._to(n, P1a(ballot, self.replica.slot_out))
+        self._own_p1a_when_due()
+
+    def _own_p1a_when_due(self) -> None:
+        """Our own acceptor adopts our ballot last, once the others can make a phase-1
+        quorum with it: a node cut off from the cluster then never raises its own ballot,
+        so when it comes back it does not preempt the leader that served meanwhile (the
+        role pre-vote plays in Raft, thesis §9.6)."""
+        scout = self.leader.scout
+        if scout is None or self.node_id not in scout.waitfor:
+            return
+        if len(self.nodes) - len(scout.waitfor) + 1 >= self.q1:
+            m = P1a(scout.ballot, self.replica.slot_out)
+            self._on_p1b(self.node_id, m, self._acceptor_p1a(self.node_id, m))
+
+    def _on_p1b(self, src: str, request: P1a, reply: P1b) -> None:
+        self._see(reply.ballot)
+        scout = self.leader.scout
+        if scout is None or request.ballot != scout.ballot:
+            return
+        if reply.ballot > scout.ballot:
+            self._preempted(reply.ballot)
+            return
+        if reply.ballot < scout.ballot:
+            return  # refused for now: a live leader holds that acceptor (stickiness)
+        scout.on_p1b(src, reply.accepted, reply.decided_upto)
+        if len(self.nodes) - len(scout.waitfor) >= self.q1 \
+                and self.node_id not in scout.waitfor:
+            self._adopted(scout)
+        else:
+            self._own_p1a_when_due()
+
+    def _adopted(self, scout: Scout) -> None:
+        first_open = max(self.replica.slot_out, scout.decided_upto)
+        self.leader.adopt(scout.ballot, scout.pvalues, first_open)
+        self.known_leader = self.node_id
+        self.replica.slot_in = max(self.replica.slot_in, first_open,
+                                   max(self.leader.proposals, default=0) + 1)
+        self._trace(f"adopted {scout.ballot}: {len(self.leader.proposals)} open slots from "
+                    f"{first_open}")
+        for slot, command in sorted(self.leader.proposals.items()):
+            self._command(slot, command)
+        self.heard, self.leader_elapsed = set(), 0
+        self._heartbeat()
+        self._propose_requests()
+        if scout.decided_upto > self.replica.slot_out and scout.ahead is not None:
+            self.catching_up = True  # slots below first_open are decided elsewhere
+            self._to(scout.ahead, CatchUp(self.replica.slot_out))
+
+    def _command(self, slot: int, command: bytes) -> None:
+        """A commander for (ballot, slot, command): P2a to every acceptor."""
+        pv = PValue(self.leader.ballot_number, slot, command)
+        self.leader.commanders[slot] = Commander(pv, set(self.nodes))
+        for n in self.nodes:
+            self._p2a(n, P2a(pv))
+
+    def _p2a(self, node: str, m: P2a) -> None:
+        if node == self.node_id:
+            self._on_p2b(node, m, self._acceptor_p2a(m))
+        else:
+            self._to(node, m)
+
+    def _on_p2b(self, src: str, request: P2a, reply: P2b) -> None:
+        self._see(reply.ballot)
+        cmd = self.leader.commanders.get(request.pvalue.slot)
+        if cmd is None or cmd.pvalue != request.pvalue:
+            return
+        if reply.ballot > cmd.pvalue.ballot:
+            self._preempted(reply.ballot)
+            return
+        cmd.waitfor.discard(src)
+        if len(self.nodes) - len(cmd.waitfor) >= self.q2:  # chosen: tell every replica
+            del self.leader.commanders[request.pvalue.slot]
+            decision = Decision(cmd.pvalue.slot, cmd.pvalue.command)
+            for n in self.peers:
+                self._to(n, decision)
+            self._decide(decision)
+
+    def _preempted(self, ballot: Ballot) -> None:
+        """PMMC "preempted": someone holds a higher ballot. Follow it; compete again only
+        if it goes quiet for an election timeout (or at once, without backoff)."""
+        if ballot <= self.leader.ballot_number and self.leader.scout is None \
+                and not self.leader.active:
+            return
+        was_active = self.leader.active
+        self.leader.preempted()
+        self.known_leader = ballot.leader_id
+        self._trace(f"preempted by {ballot}")
+        if was_active:  # what waits may still be decided by the new leader: unknown
+            self.kv.abandon(self.known_leader, self._ready.answers)
+            for request_id, _ in self.replica.requests:
+                self._ready.answers.append(Answer(request_id,
+                                                  error=NotLeader(self.known_leader)))
+            self.replica.requests.clear()
+        if self.options.backoff:
+            self._reset_timeout()
+        else:
+            self._start_scout()
+
+    def _see(self, ballot: Ballot) -> None:
+        self.max_round = max(self.max_round, ballot.round)
+
+    def _heartbeat(self) -> None:
+        self.heartbeat_elapsed = 0
+        for n in self.peers:
+            self._to(n, Heartbeat(self.leader.ballot_number, self.replica.slot_out))
+
+    def _on_heartbeat_reply(self, src: str, request: Heartbeat, reply: HeartbeatReply) -> None:
+        self._see(reply.ballot)
+        if reply.ballot > request.ballot:
+            self._preempted(reply.ballot)
+        elif self.leader.active and request.ballot == self.leader.ballot_number:
+            self.heard.add(src)
+
+    def _resend(self) -> None:
+        """Phase-1 and phase-2 messages lost in the network are sent again."""
+        scout = self.leader.scout
+        if scout is not None:
+            for n in sorted(scout.waitfor - {self.node_id}):
+                self._to(n, P1a(scout.ballot, self.replica.slot_out))
+        for cmd in self.leader.commanders.values():
+            for n in sorted(cmd.waitfor - {self.node_id}):
+                self._to(n, P2a(cmd.pvalue))
+
+    # ================================================================== acceptor
+    def _acceptor_p1a(self, src: str, m: P1a) -> P1b:
+        refuse = (self.options.stickiness and src != self.node_id
+                  and m.ballot.leader_id != self.known_leader
+                  and self._leader_alive())
+        reply, changed = self.acceptor.on_p1a(m, refuse)
+        if changed:
+            self._ready.persist.append(BallotRecord(self.acceptor.ballot_number))
+            if self.leader.active and m.ballot > self.leader.ballot_number:
+                self._preempted(m.ballot)
+        return reply
+
+    def _acceptor_p2a(self, m: P2a) -> P2b:
+        reply, changed = self.acceptor.on_p2a(m)
+        if changed:
+            self._ready.persist.append(AcceptRecord(m.pvalue))
+            if self.events is not None:
+                self.events.append(("accepted", m.pvalue))
+        return reply
+
+    def _leader_alive(self) -> bool:
+        """We follow a leader we heard from within the minimum election timeout."""
+        if self.leader.active:
+            return True
+        return (self.known_leader is not None and self.known_leader != self.node_id
+                and self.leader_elapsed < self.options.election_timeout_min_ticks)
+
+    # ================================================================== replica
+    def _decide(self, d: Decision) -> None:
+        if self.replica.decide(d.slot, d.command):
+            self._ready.persist.append(DecisionRecord(d.slot, d.command))
+            if self.events is not None:
+                self.events.append(("decided", (d.slot, d.command)))
+            self._apply()
+
+    def _apply(self) -> None:
+        for slot, command in self.replica.perform(self._ready.answers):
+            if self.events is not None:
+                self.events.append(("applied", (slot, command)))
+            if not self._recovering:
+                self._ready.applied.append((slot, command))
+        self._maybe_snapshot()
+        if self.leader.active:  # the window moved: waiting requests may go
+            self._propose_requests()
+
+    def _maybe_snapshot(self) -> None:
+        threshold = self.options.snapshot_threshold
+        r = self.replica
+        if self._recovering or not threshold or r.slot_out - r.snapshot_slot < threshold:
+            return
+        r.compact()
+        self.acceptor.collect(r.slot_out)
+        self._ready.persist.append(SnapshotRecord(
+            r.slot_out, self.kv.snapshot(), self.acceptor.ballot_number,
+            tuple(pv for _, pv in sorted(self.acceptor.accepted.items())),
+            tuple(sorted(r.decisions.items()))))
+        self._trace(f"snapshot at slot {r.slot_out}")
+
+    def _on_catch_up(self, m: CatchUp) -> CatchUpReply:
+        r = self.replica
+        if m.from_slot < r.snapshot_slot:  # compacted: send the state machine as it is
+            return CatchUpReply((), r.slot_out, self.kv.snapshot())
+        return CatchUpReply(tuple(Decision(s, r.decisions[s]) for s in range(
+            m.from_slot, min(r.slot_out, m.from_slot + CATCHUP_BATCH)) if s in r.decisions))
+
+    def _on_catch_up_reply(self, reply: CatchUpReply) -> None:
+        self.catching_up = False
+        r = self.replica
+        if reply.snapshot and reply.snapshot_slot > r.slot_out:
+            self.kv.restore(reply.snapshot)
+            r.slot_out = r.snapshot_slot = reply.snapshot_slot
+            r.slot_in = max(r.slot_in, r.slot_out)
+            r.decisions = {s: c for s, c in r.decisions.items() if s >= r.slot_out}
+            self.acceptor.collect(r.slot_out)
+            self._ready.persist.append(SnapshotRecord(
+                r.slot_out, reply.snapshot, self.acceptor.ballot_number,
+                tuple(pv for _, pv in sorted(self.acceptor.accepted.items())),
+                tuple(sorted(r.decisions.items()))))
+            self._ready.applied.append(("snapshot", r.slot_out))
+            self._trace(f"installed a snapshot at slot {r.slot_out}")
+        for d in reply.decisions:
+            self._decide(d)
+
+    def _maybe_catch_up(self, leader: str, leader_slot_out: int) -> None:
+        """A heartbeat says we lag: ask the leader for what we miss (one ask at a time)."""
+        if leader_slot_out > self.replica.slot_out and not self.catching_up:
+            self.catching_up = True
+            self._to(leader, CatchUp(self.replica.slot_out))
+
+    # ================================================================== the driver interface
+    def tick(self) -> None:
+        o = self.options
+        self.heartbeat_elapsed += 1
+        if self.leader.active:
+            self.leader_elapsed += 1
+            if self.leader_elapsed >= o.election_timeout_min_ticks:
+                self._check_quorum()
+            if self.leader.active and self.heartbeat_elapsed >= o.heartbeat_interval_ticks:
+                self._resend()
+                self._heartbeat()
+            return
+        self.leader_elapsed += 1
+        if self.leader.scout is not None:
+            self.leader.scout.ticks += 1
+            if self.leader.scout.ticks % o.heartbeat_interval_ticks == 0:
+                self._resend()
+        if self.leader_elapsed >= self.timeout:
+            self._start_scout()  # nobody leads, or the scout got stuck: a new ballot
+
+    def _check_quorum(self) -> None:
+        """A leader that cannot hear from enough acceptors to decide anything (q2 - 1
+        peers) within an election timeout steps down, so clients go elsewhere."""
+        heard, self.heard, self.leader_elapsed = len(self.heard), set(), 0
+        if heard + 1 >= self.q2:
+            return
+        self._trace(f"heard from {heard} peers in an election timeout: stepping down")
+        self.leader.preempted()
+        self.kv.abandon(None, self._ready.answers)
+        for request_id, _ in self.replica.requests:
+            self._ready.answers.append(Answer(request_id, error=NotLeader(None)))
+        self.replica.requests.clear()
+        self.known_leader = None
+        self._reset_timeout()
+
+    def on_message(self, src: NodeId, msg: Any) -> Any:
+        match msg:
+            case P1a():
+                self._see(msg.ballot)
+                return self._acceptor_p1a(src, msg)
+            case P2a():
+                self._see(msg.pvalue.ballot)
+                reply = self._acceptor_p2a(msg)
+                if msg.pvalue.ballot == self.acceptor.ballot_number:
+                    self._follow(msg.pvalue.ballot)
+                return reply
+            case Decision():
+                self._decide(msg)
+                return None
+            case Heartbeat():
+                self._see(msg.ballot)
+                if msg.ballot >= self.acceptor.ballot_number:
+                    self._follow(msg.ballot)
+                    self._maybe_catch_up(src, msg.slot_out)
+                return HeartbeatReply(self.acceptor.ballot_number)
+            case CatchUp():
+                return self._on_catch_up(msg)
+        raise InvalidRequest(f"Paxos does not handle {type(msg).__name__}")
+
+    def _follow(self, ballot: Ballot) -> None:
+        """A leader with this ballot is alive: follow it, reset the election timer. A
+        scout of ours gives up (the acceptors that hear that leader refuse it); an active
+        leadership of ours gives way only to a higher ballot."""
+        if ballot.leader_id == self.node_id:
+            return
+        if self.leader.active or (self.leader.scout is not None and not self.options.backoff):
+            if ballot <= self.leader.ballot_number:
+                return
+            self._preempted(ballot)
+        self.leader.scout = None
+        self.known_leader = ballot.leader_id
+        self._reset_timeout()
+
+    def on_reply(self, src: NodeId, request: Any, reply: Any) -> None:
+        match request, reply:
+            case P1a(), P1b():
+                self._on_p1b(src, request, reply)
+            case P2a(), P2b():
+                self._on_p2b(src, request, reply)
+            case Heartbeat(), HeartbeatReply():
+                self._on_heartbeat_reply(src, request, reply)
+            case CatchUp(), CatchUpReply():
+                self._on_catch_up_reply(reply)
+
+    def on_send_failed(self, dst: NodeId, request: Any) -> None:
+        if isinstance(request, CatchUp):
+            self.catching_up = False  # ask again at the next heartbeat
+        # P1a and P2a are resent every heartbeat interval while they wait
+
+    def ready(self) -> Ready:
+        ready, self._ready = self._ready, Ready()
+        return ready
+
+    def status(self) -> NodeStatus:
+        role = "leader" if self.leader.active else (
+            "candidate" if self.leader.scout is not None else "follower")
+        r = self.replica
+        return NodeStatus(role=role, epoch=self.acceptor.ballot_number.round,
+                          leader_id=self.known_leader or "", details={
+                              "commit_index": str(r.slot_out - 1),
+                              "slot_in": str(r.slot_in), "slot_out": str(r.slot_out),
+                              "ballot": str(self.acceptor.ballot_number),
+                              "snapshot_slot": str(r.snapshot_slot),
+                              "accepted": str(len(self.acceptor.accepted)),
+                              "quorums": f"q1={self.q1} q2={self.q2}"})

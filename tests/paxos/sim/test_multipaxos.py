@@ -1,0 +1,142 @@
+"""Multi-Paxos in the simulator, invariants after every event (``check.paxos``): no two
+commands decided in one slot, replicas apply what was decided, no pvalue contradicts a
+choice; KV histories linearizable under every fault; a leader change mid-flight keeps
+decided slots; livelock without backoff, progress with it; flexible quorums; garbage
+collection with snapshots and catch-up."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from protocols.common.errors import ConfigError
+from protocols.kv.commands import KvCommand
+from protocols.paxos.core import PaxosCore
+from protocols.paxos.sim import ADAPTER
+from protocols.sim import NetworkConfig, World, run_once
+from protocols.sim.nemesis import KINDS
+
+
+def core(w: World, n: str) -> PaxosCore:
+    c = w.core(n)
+    assert isinstance(c, PaxosCore)
+    return c
+
+
+def put(value: str, key: str = "k") -> KvCommand:
+    return KvCommand("put", key, value)
+
+
+@pytest.mark.parametrize("seed", range(1, 21))
+def test_linearizable_under_every_fault_with_invariants_after_every_event(seed: int) -> None:
+    result = run_once("paxos", seed, duration_ms=5000, nemesis_kinds=KINDS,
+                      options={"snapshot_threshold": 40}, disk_latency_ms=2 * (seed % 2))
+    assert result.ok, result.failure
+    assert result.verdict == "ok" and len(result.history) > 200
+
+
+def test_a_leader_change_mid_flight_keeps_decided_slots() -> None:
+    w = World(ADAPTER, 5, seed=3)
+    leader = w.run_until(w.leader, 5000)
+    rids = [w.submit(leader, put(f"v{i}")) for i in range(20)]
+    w.run_until(lambda: all(r in w.answers for r in rids), 3000)
+    decided = dict(core(w, leader).replica.decisions)
+    commands = [put(f"w{i}") for i in range(20)]
+    more = [w.submit(leader, c) for c in commands]
+    w.run_for(3)  # some accepted, not all decided
+    acked = [c for r, c in zip(more, commands, strict=True)
+             if r in w.answers and w.answers[r].error is None]
+    w.crash(leader)
+    new = w.run_until(lambda: w.leader() if w.leader() not in (None, leader) else None, 5000)
+    w.run_for(500)
+    for n in w.up_nodes():
+        held = core(w, n).replica.decisions
+        assert all(held.get(s, c) == c for s, c in decided.items()), n
+    assert new != leader
+    rid = w.submit(new, KvCommand("get", "k"))
+    w.run_until(lambda: rid in w.answers, 3000)
+    assert w.answers[rid].error is None
+    now_decided = set(core(w, new).replica.decisions.values())
+    assert all(c.encode() in now_decided for c in acked), "an acknowledged write was lost"
+
+
+def _dueling(backoff: bool, seed: int) -> int:
+    """Five nodes, 5-20 ms links, no leader stickiness; every follower campaigns at once,
+    then clients write for two seconds: how many writes succeeded."""
+    w = World(ADAPTER, 5, seed=seed, network=NetworkConfig(delay_min_ms=5, delay_max_ms=20),
+              options={"backoff": backoff, "stickiness": False})
+    w.run_until(w.leader, 5000)
+    for n in w.ids:
+        if not core(w, n).leader.active:
+            core(w, n)._start_scout()
+            w._input(n)
+    rids: list[Any] = []
+    for i in range(50):
+        w.at(i * 20, lambda i=i: rids.append(w.submit(w.leader() or "n1", put(str(i)))))
+    w.run_for(2000)
+    return sum(1 for r in rids if r in w.answers and w.answers[r].error is None)
+
+
+def test_dueling_leaders_livelock_without_backoff_and_progress_with_it() -> None:
+    """PMMC §4: a preempted leader that retries at once preempts the other, which does
+    the same, forever. With failure detection and a random backoff one of them wins.
+    Over ten seeds: without, next to nothing gets done; with, every seed makes progress."""
+    without = [_dueling(backoff=False, seed=s) for s in range(1, 11)]
+    with_backoff = [_dueling(backoff=True, seed=s) for s in range(1, 11)]
+    print(f"writes in 2 s, 10 seeds: without backoff {without}, with {with_backoff}")
+    assert sum(without) <= 0.1 * sum(with_backoff), "no livelock shown"
+    assert min(with_backoff) >= 25, "backoff did not restore progress"
+    assert sorted(without)[5] == 0  # the median run does nothing at all
+
+
+def test_flexible_quorums_decide_with_a_phase_2_quorum_of_two() -> None:
+    """Flexible Paxos (Howard et al. 2016): with 5 nodes, q1 = 4 and q2 = 2 is safe
+    (every phase-1 quorum meets every phase-2 quorum); the leader decides with itself
+    and one acceptor, so two crashed nodes do not stop it."""
+    w = World(ADAPTER, 5, seed=2, options={"phase1_quorum": 4, "phase2_quorum": 2})
+    leader = w.run_until(w.leader, 5000)
+    others = [n for n in w.ids if n != leader]
+    for n in others[:3]:
+        w.crash(n)  # three of five down: a majority quorum could decide nothing
+    rids = [w.submit(leader, put(f"v{i}")) for i in range(10)]
+    w.run_until(lambda: all(r in w.answers for r in rids), 3000)
+    assert all(w.answers[r].error is None for r in rids)
+    assert core(w, leader).q1 == 4 and core(w, leader).q2 == 2
+
+
+@pytest.mark.parametrize(("q1", "q2"), [(2, 3), (3, 2), (1, 4), (6, 1)])
+def test_unsafe_or_impossible_quorums_are_refused_at_start(q1: int, q2: int) -> None:
+    with pytest.raises(ConfigError, match="quorum"):
+        World(ADAPTER, 5, seed=1, options={"phase1_quorum": q1, "phase2_quorum": q2})
+
+
+@pytest.mark.parametrize("seed", range(1, 9))
+def test_flexible_quorums_stay_linearizable_under_faults(seed: int) -> None:
+    result = run_once("paxos", seed, duration_ms=4000, nemesis_kinds=KINDS,
+                      options={"phase1_quorum": 4, "phase2_quorum": 2})
+    assert result.ok, result.failure
+
+
+def test_snapshots_compact_and_a_crashed_replica_catches_up_from_one() -> None:
+    w = World(ADAPTER, 3, seed=4, options={"snapshot_threshold": 20})
+    leader = w.run_until(w.leader, 5000)
+    lagging = next(n for n in w.ids if n != leader)
+    w.crash(lagging)
+    rids = [w.submit(leader, put(f"v{i}", key=f"k{i % 5}")) for i in range(100)]
+    w.run_until(lambda: all(r in w.answers for r in rids), 5000)
+    c = core(w, leader)
+    assert c.replica.snapshot_slot > 60 and len(c.replica.decisions) < 30
+    assert all(s >= c.acceptor.decided_upto for s in c.acceptor.accepted)
+    w.restart(lagging)
+    w.run_until(lambda: core(w, lagging).replica.slot_out >= c.replica.slot_out, 5000)
+    assert core(w, lagging).kv.state_machine.data == c.kv.state_machine.data
+    assert core(w, lagging).replica.snapshot_slot > 1  # it installed a snapshot
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", range(21, 221))
+def test_multipaxos_sweep(seed: int) -> None:
+    result = run_once("paxos", seed, duration_ms=5000, nemesis_kinds=KINDS,
+                      options={"snapshot_threshold": 40})
+    assert result.ok, result.failure
