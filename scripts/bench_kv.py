@@ -334,41 +334,37 @@ async def failover(protocol: str, runs: int) -> list[float]:
 
 def economy(protocol: str) -> dict[str, float]:
     """Messages and fsyncs per committed command, in the simulator (no faults)."""
+    out: dict[str, float] = {}
+    for in_flight in (1, 64):
+        msgs, fsyncs = _economy_run(protocol, in_flight, total=2000)
+        out[f"msgs_per_cmd_{in_flight}"] = msgs
+        out[f"fsyncs_per_cmd_{in_flight}"] = fsyncs
+    return out
+
+
+def _economy_run(protocol: str, in_flight: int, total: int) -> tuple[float, float]:
     from protocols.kv.commands import KvCommand
     from protocols.registry import load_sim
     from protocols.sim import World
 
-    out: dict[str, float] = {}
-    for in_flight in (1, 64):
-        w = World(load_sim(protocol), 3, seed=1)
-        leader = w.run_until(w.leader, 10_000)
-        w.run_for(500)
-        msgs0 = sum(w.rpc_count.values())
-        fsyncs0 = sum(node.fs.fsyncs for node in w.nodes.values())
-        done = 0
-        total = 2000
-        pending: set[Any] = set()
-        sent = 0
-
-        def refill() -> None:
-            nonlocal sent
-            while len(pending) < in_flight and sent < total:
-                pending.add(w.submit(leader, KvCommand("put", f"k{sent % 100}", "v")))
-                sent += 1
-
-        refill()
-        while done < total:
-            w.step()
-            finished = {r for r in pending if r in w.answers}
-            done += len(finished)
-            pending -= finished
-            if finished:
-                refill()
-        msgs = sum(w.rpc_count.values()) - msgs0
-        fsyncs = sum(node.fs.fsyncs for node in w.nodes.values()) - fsyncs0
-        out[f"msgs_per_cmd_{in_flight}"] = msgs / total
-        out[f"fsyncs_per_cmd_{in_flight}"] = fsyncs / total
-    return out
+    w = World(load_sim(protocol), 3, seed=1)
+    leader = w.run_until(w.leader, 10_000)
+    w.run_for(500)
+    msgs0 = sum(w.rpc_count.values())
+    fsyncs0 = sum(node.fs.fsyncs for node in w.nodes.values())
+    pending: set[Any] = set()
+    sent = done = 0
+    while done < total:
+        while len(pending) < in_flight and sent < total:  # keep in_flight commands going
+            pending.add(w.submit(leader, KvCommand("put", f"k{sent % 100}", "v")))
+            sent += 1
+        w.step()
+        finished = {r for r in pending if r in w.answers}
+        done += len(finished)
+        pending -= finished
+    msgs = sum(w.rpc_count.values()) - msgs0
+    fsyncs = sum(node.fs.fsyncs for node in w.nodes.values()) - fsyncs0
+    return msgs / total, fsyncs / total
 
 
 TARGETS = {"put1_p50_ms": ("<=", 1.5), "get1_p50_ms": ("<=", 1.5), "put64_ops": (">=", 0.5)}

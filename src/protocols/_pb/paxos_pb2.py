@@ -22,38 +22,37 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
-from protocols._pb import common_pb2 as protocols_dot___pb_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19protocols/_pb/paxos.proto\x12\x12protocols.paxos.v1\x1a\x1aprotocols/_pb/common.proto\"*\n\x06\x42\x61llot\x12\r\n\x05round\x18\x01 \x01(\x04\x12\x11\n\tleader_id\x18\x02 \x01(\t\"S\n\x06PValue\x12*\n\x06\x62\x61llot\x18\x01 \x01(\x0b\x32\x1a.protocols.paxos.v1.Ballot\x12\x0c\n\x04slot\x18\x02 \x01(\x04\x12\x0f\n\x07\x63ommand\x18\x03 \x01(\x0c\"D\n\x03P1a\x12*\n\x06\x62\x61llot\x18\x01 \x01(\x0b\x32\x1a.protocols.paxos.v1.Ballot\x12\x11\n\tfrom_slot\x18\x02 \x01(\x04\"u\n\x03P1b\x12*\n\x06\x62\x61llot\x18\x01 \x01(\x0b\x32\x1a.protocols.paxos.v1.Ballot\x12,\n\x08\x61\x63\x63\x65pted\x18\x02 \x03(\x0b\x32\x1a.protocols.paxos.v1.PValue\x12\x14\n\x0c\x64\x65\x63ided_upto\x18\x03 \x01(\x04\"1\n\x03P2a\x12*\n\x06pvalue\x18\x01 \x01(\x0b\x32\x1a.protocols.paxos.v1.PValue\"?\n\x03P2b\x12*\n\x06\x62\x61llot\x18\x01 \x01(\x0b\x32\x1a.protocols.paxos.v1.Ballot\x12\x0c\n\x04slot\x18\x02 \x01(\x04\")\n\x08\x44\x65\x63ision\x12\x0c\n\x04slot\x18\x01 \x01(\x04\x12\x0f\n\x07\x63ommand\x18\x02 \x01(\x0c\"I\n\tHeartbeat\x12*\n\x06\x62\x61llot\x18\x01 \x01(\x0b\x32\x1a.protocols.paxos.v1.Ballot\x12\x10\n\x08slot_out\x18\x02 \x01(\x04\"<\n\x0eHeartbeatReply\x12*\n\x06\x62\x61llot\x18\x01 \x01(\x0b\x32\x1a.protocols.paxos.v1.Ballot\"\x1c\n\x07\x43\x61tchUp\x12\x11\n\tfrom_slot\x18\x01 \x01(\x04\"h\n\x0c\x43\x61tchUpReply\x12/\n\tdecisions\x18\x01 \x03(\x0b\x32\x1c.protocols.paxos.v1.Decision\x12\x15\n\rsnapshot_slot\x18\x02 \x01(\x04\x12\x10\n\x08snapshot\x18\x03 \x01(\x0c\x32\xd9\x02\n\x05Paxos\x12\x37\n\x03P1a\x12\x17.protocols.paxos.v1.P1a\x1a\x17.protocols.paxos.v1.P1b\x12\x37\n\x03P2a\x12\x17.protocols.paxos.v1.P2a\x1a\x17.protocols.paxos.v1.P2b\x12\x44\n\x08\x44\x65\x63ision\x12\x1c.protocols.paxos.v1.Decision\x1a\x1a.protocols.common.v1.Empty\x12N\n\tHeartbeat\x12\x1d.protocols.paxos.v1.Heartbeat\x1a\".protocols.paxos.v1.HeartbeatReply\x12H\n\x07\x43\x61tchUp\x12\x1b.protocols.paxos.v1.CatchUp\x1a .protocols.paxos.v1.CatchUpReplyb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19protocols/_pb/paxos.proto\x12\x12protocols.paxos.v1\"*\n\x06\x42\x61llot\x12\r\n\x05round\x18\x01 \x01(\x04\x12\x11\n\tleader_id\x18\x02 \x01(\t\"S\n\x06PValue\x12*\n\x06\x62\x61llot\x18\x01 \x01(\x0b\x32\x1a.protocols.paxos.v1.Ballot\x12\x0c\n\x04slot\x18\x02 \x01(\x04\x12\x0f\n\x07\x63ommand\x18\x03 \x01(\x0c\"D\n\x03P1a\x12*\n\x06\x62\x61llot\x18\x01 \x01(\x0b\x32\x1a.protocols.paxos.v1.Ballot\x12\x11\n\tfrom_slot\x18\x02 \x01(\x04\"u\n\x03P1b\x12*\n\x06\x62\x61llot\x18\x01 \x01(\x0b\x32\x1a.protocols.paxos.v1.Ballot\x12,\n\x08\x61\x63\x63\x65pted\x18\x02 \x03(\x0b\x32\x1a.protocols.paxos.v1.PValue\x12\x14\n\x0c\x64\x65\x63ided_upto\x18\x03 \x01(\x04\"D\n\x03P2a\x12+\n\x07pvalues\x18\x01 \x03(\x0b\x32\x1a.protocols.paxos.v1.PValue\x12\x10\n\x08slot_out\x18\x02 \x01(\x04\"@\n\x03P2b\x12*\n\x06\x62\x61llot\x18\x01 \x01(\x0b\x32\x1a.protocols.paxos.v1.Ballot\x12\r\n\x05slots\x18\x02 \x03(\x04\")\n\x08\x44\x65\x63ision\x12\x0c\n\x04slot\x18\x01 \x01(\x04\x12\x0f\n\x07\x63ommand\x18\x02 \x01(\x0c\"I\n\tHeartbeat\x12*\n\x06\x62\x61llot\x18\x01 \x01(\x0b\x32\x1a.protocols.paxos.v1.Ballot\x12\x10\n\x08slot_out\x18\x02 \x01(\x04\"<\n\x0eHeartbeatReply\x12*\n\x06\x62\x61llot\x18\x01 \x01(\x0b\x32\x1a.protocols.paxos.v1.Ballot\"\x1c\n\x07\x43\x61tchUp\x12\x11\n\tfrom_slot\x18\x01 \x01(\x04\"h\n\x0c\x43\x61tchUpReply\x12/\n\tdecisions\x18\x01 \x03(\x0b\x32\x1c.protocols.paxos.v1.Decision\x12\x15\n\rsnapshot_slot\x18\x02 \x01(\x04\x12\x10\n\x08snapshot\x18\x03 \x01(\x0c\x32\x93\x02\n\x05Paxos\x12\x37\n\x03P1a\x12\x17.protocols.paxos.v1.P1a\x1a\x17.protocols.paxos.v1.P1b\x12\x37\n\x03P2a\x12\x17.protocols.paxos.v1.P2a\x1a\x17.protocols.paxos.v1.P2b\x12N\n\tHeartbeat\x12\x1d.protocols.paxos.v1.Heartbeat\x1a\".protocols.paxos.v1.HeartbeatReply\x12H\n\x07\x43\x61tchUp\x12\x1b.protocols.paxos.v1.CatchUp\x1a .protocols.paxos.v1.CatchUpReplyb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'protocols._pb.paxos_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_BALLOT']._serialized_start=77
-  _globals['_BALLOT']._serialized_end=119
-  _globals['_PVALUE']._serialized_start=121
-  _globals['_PVALUE']._serialized_end=204
-  _globals['_P1A']._serialized_start=206
-  _globals['_P1A']._serialized_end=274
-  _globals['_P1B']._serialized_start=276
-  _globals['_P1B']._serialized_end=393
-  _globals['_P2A']._serialized_start=395
-  _globals['_P2A']._serialized_end=444
-  _globals['_P2B']._serialized_start=446
-  _globals['_P2B']._serialized_end=509
-  _globals['_DECISION']._serialized_start=511
-  _globals['_DECISION']._serialized_end=552
-  _globals['_HEARTBEAT']._serialized_start=554
-  _globals['_HEARTBEAT']._serialized_end=627
-  _globals['_HEARTBEATREPLY']._serialized_start=629
-  _globals['_HEARTBEATREPLY']._serialized_end=689
-  _globals['_CATCHUP']._serialized_start=691
-  _globals['_CATCHUP']._serialized_end=719
-  _globals['_CATCHUPREPLY']._serialized_start=721
-  _globals['_CATCHUPREPLY']._serialized_end=825
-  _globals['_PAXOS']._serialized_start=828
-  _globals['_PAXOS']._serialized_end=1173
+  _globals['_BALLOT']._serialized_start=49
+  _globals['_BALLOT']._serialized_end=91
+  _globals['_PVALUE']._serialized_start=93
+  _globals['_PVALUE']._serialized_end=176
+  _globals['_P1A']._serialized_start=178
+  _globals['_P1A']._serialized_end=246
+  _globals['_P1B']._serialized_start=248
+  _globals['_P1B']._serialized_end=365
+  _globals['_P2A']._serialized_start=367
+  _globals['_P2A']._serialized_end=435
+  _globals['_P2B']._serialized_start=437
+  _globals['_P2B']._serialized_end=501
+  _globals['_DECISION']._serialized_start=503
+  _globals['_DECISION']._serialized_end=544
+  _globals['_HEARTBEAT']._serialized_start=546
+  _globals['_HEARTBEAT']._serialized_end=619
+  _globals['_HEARTBEATREPLY']._serialized_start=621
+  _globals['_HEARTBEATREPLY']._serialized_end=681
+  _globals['_CATCHUP']._serialized_start=683
+  _globals['_CATCHUP']._serialized_end=711
+  _globals['_CATCHUPREPLY']._serialized_start=713
+  _globals['_CATCHUPREPLY']._serialized_end=817
+  _globals['_PAXOS']._serialized_start=820
+  _globals['_PAXOS']._serialized_end=1095
 # @@protoc_insertion_point(module_scope)

@@ -3,7 +3,6 @@
 import grpc
 import warnings
 
-from protocols._pb import common_pb2 as protocols_dot___pb_dot_common__pb2
 from protocols._pb import paxos_pb2 as protocols_dot___pb_dot_paxos__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
@@ -45,11 +44,6 @@ class PaxosStub:
                 request_serializer=protocols_dot___pb_dot_paxos__pb2.P2a.SerializeToString,
                 response_deserializer=protocols_dot___pb_dot_paxos__pb2.P2b.FromString,
                 _registered_method=True)
-        self.Decision = channel.unary_unary(
-                '/protocols.paxos.v1.Paxos/Decision',
-                request_serializer=protocols_dot___pb_dot_paxos__pb2.Decision.SerializeToString,
-                response_deserializer=protocols_dot___pb_dot_common__pb2.Empty.FromString,
-                _registered_method=True)
         self.Heartbeat = channel.unary_unary(
                 '/protocols.paxos.v1.Paxos/Heartbeat',
                 request_serializer=protocols_dot___pb_dot_paxos__pb2.Heartbeat.SerializeToString,
@@ -72,12 +66,6 @@ class PaxosServicer:
         raise NotImplementedError('Method not implemented!')
 
     def P2a(self, request, context):
-        """Missing associated documentation comment in .proto file."""
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
-
-    def Decision(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -107,11 +95,6 @@ def add_PaxosServicer_to_server(servicer, server):
                     servicer.P2a,
                     request_deserializer=protocols_dot___pb_dot_paxos__pb2.P2a.FromString,
                     response_serializer=protocols_dot___pb_dot_paxos__pb2.P2b.SerializeToString,
-            ),
-            'Decision': grpc.unary_unary_rpc_method_handler(
-                    servicer.Decision,
-                    request_deserializer=protocols_dot___pb_dot_paxos__pb2.Decision.FromString,
-                    response_serializer=protocols_dot___pb_dot_common__pb2.Empty.SerializeToString,
             ),
             'Heartbeat': grpc.unary_unary_rpc_method_handler(
                     servicer.Heartbeat,
@@ -178,33 +161,6 @@ class Paxos:
             '/protocols.paxos.v1.Paxos/P2a',
             protocols_dot___pb_dot_paxos__pb2.P2a.SerializeToString,
             protocols_dot___pb_dot_paxos__pb2.P2b.FromString,
-            options,
-            channel_credentials,
-            insecure,
-            call_credentials,
-            compression,
-            wait_for_ready,
-            timeout,
-            metadata,
-            _registered_method=True)
-
-    @staticmethod
-    def Decision(request,
-            target,
-            options=(),
-            channel_credentials=None,
-            call_credentials=None,
-            insecure=False,
-            compression=None,
-            wait_for_ready=None,
-            timeout=None,
-            metadata=None):
-        return grpc.experimental.unary_unary(
-            request,
-            target,
-            '/protocols.paxos.v1.Paxos/Decision',
-            protocols_dot___pb_dot_paxos__pb2.Decision.SerializeToString,
-            protocols_dot___pb_dot_common__pb2.Empty.FromString,
             options,
             channel_credentials,
             insecure,

@@ -13,13 +13,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from protocols.common.wal import SyncPolicy
-from protocols.contract import MessageTable, NodeContext, NodeParts, OneWay, ProtocolSpec, Rpc
+from protocols.contract import MessageTable, NodeContext, NodeParts, ProtocolSpec, Rpc
 from protocols.kv.commands import KvCommand
 from protocols.paxos.core import PaxosCore, PaxosOptions
 from protocols.paxos.messages import (
     CatchUp,
     CatchUpReply,
-    Decision,
     Heartbeat,
     HeartbeatReply,
     P1a,
@@ -39,7 +38,6 @@ class PaxosSpec(ProtocolSpec):
     messages = MessageTable((
         Rpc(P1a, P1b),
         Rpc(P2a, P2b),
-        OneWay(Decision),
         Rpc(Heartbeat, HeartbeatReply),
         Rpc(CatchUp, CatchUpReply),
     ))
@@ -61,12 +59,10 @@ class PaxosSpec(ProtocolSpec):
 
     def message_size(self, msg: Any) -> int:
         match msg:
-            case P2a(pvalue=pv):
-                return 40 + len(pv.command)
+            case P2a(pvalues=pvalues):
+                return 16 + sum(40 + len(pv.command) for pv in pvalues)
             case P1b(accepted=accepted):
                 return 40 + sum(40 + len(pv.command) for pv in accepted)
-            case Decision(command=command):
-                return 16 + len(command)
             case CatchUpReply(decisions=decisions, snapshot=snapshot):
                 return 24 + len(snapshot) + sum(16 + len(d.command) for d in decisions)
         return 32

@@ -35,14 +35,16 @@ class Acceptor:
                          if slot >= m.from_slot)
         return P1b(self.ballot_number, accepted, self.decided_upto), changed
 
-    def on_p2a(self, m: P2a) -> tuple[P2b, bool]:
-        """Phase 2b: accept unless a higher ballot was adopted."""
-        pv = m.pvalue
-        if pv.ballot >= self.ballot_number and pv.slot >= self.decided_upto:
-            self.ballot_number = pv.ballot
-            self.accepted[pv.slot] = pv
-            return P2b(self.ballot_number, pv.slot), True
-        return P2b(self.ballot_number, pv.slot), False
+    def on_p2a(self, m: P2a) -> tuple[P2b, list[PValue]]:
+        """Phase 2b: accept each pvalue unless a higher ballot was adopted. Returns the
+        reply and the pvalues accepted (to persist before it leaves)."""
+        accepted = []
+        for pv in m.pvalues:
+            if pv.ballot >= self.ballot_number and pv.slot >= self.decided_upto:
+                self.ballot_number = pv.ballot
+                self.accepted[pv.slot] = pv
+                accepted.append(pv)
+        return P2b(self.ballot_number, tuple(pv.slot for pv in accepted)), accepted
 
     def collect(self, upto: int) -> None:
         """Drop the pvalues of slots below ``upto`` (decided and snapshotted)."""

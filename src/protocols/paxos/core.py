@@ -164,6 +164,8 @@ class PaxosCore(Core):
         self.catching_up = False
         # what happened, for the simulator's invariants (None: nobody is watching)
         self.events: list[tuple[str, Any]] | None = None
+        self._outgoing_p2a: list[PValue] = []  # commanders started in this step
+        self._batches: set[int] = set()  # P2a batches in flight that no peer answered yet
         self._ready = Ready()
         self._recovering = True
         for slot, command in sorted(recovered.decisions.items()):
@@ -274,35 +276,55 @@ class PaxosCore(Core):
             self._to(scout.ahead, CatchUp(self.replica.slot_out))
 
     def _command(self, slot: int, command: bytes) -> None:
-        """A commander for (ballot, slot, command): P2a to every acceptor."""
+        """A commander for (ballot, slot, command). Its P2a leaves with the others that
+        start in this step, one message per acceptor (see ``_flush``)."""
         pv = PValue(self.leader.ballot_number, slot, command)
         self.leader.commanders[slot] = Commander(pv, set(self.nodes))
-        for n in self.nodes:
-            self._p2a(n, P2a(pv))
+        self._outgoing_p2a.append(pv)
 
-    def _p2a(self, node: str, m: P2a) -> None:
-        if node == self.node_id:
-            self._on_p2b(node, m, self._acceptor_p2a(m))
-        else:
-            self._to(node, m)
+    def _flush(self) -> None:
+        """Batching: the P2a of every commander started since the last step go to each
+        acceptor as one message, with how far decisions go; our own acceptor takes them
+        at once."""
+        for _ in range(self.options.window + 1):  # a decision may free a slot: again
+            pvalues = self._outgoing_p2a
+            held = len(self._batches) >= 2 and len(pvalues) < self.options.window // 4
+            if pvalues and not held and self.leader.active:
+                self._outgoing_p2a = []
+                m = P2a(tuple(pvalues), self.replica.slot_out)
+                if self.peers:
+                    self._batches.add(id(m))
+                for n in self.peers:  # while our own write runs (as Raft thesis §10.2.1)
+                    self._ready.messages.append(Envelope(NodeId(n), m, ahead_of_persist=True))
+                self._on_p2b(self.node_id, m, self._acceptor_p2a(m))
+            elif not self.leader.active:
+                self._outgoing_p2a = []
+            if held or not self._outgoing_p2a:
+                return  # under load a small batch waits for a reply, which sends it
 
     def _on_p2b(self, src: str, request: P2a, reply: P2b) -> None:
+        if src != self.node_id:
+            self._batches.discard(id(request))  # a batch is answered by its first reply
         self._see(reply.ballot)
-        cmd = self.leader.commanders.get(request.pvalue.slot)
-        if cmd is None or cmd.pvalue != request.pvalue:
-            return
-        if reply.ballot > cmd.pvalue.ballot:
+        ballot = request.pvalues[0].ballot if request.pvalues else reply.ballot
+        if reply.ballot > ballot:
             self._preempted(reply.ballot)
             return
-        cmd.waitfor.discard(src)
-        if len(self.nodes) - len(cmd.waitfor) >= self.q2:  # chosen: tell every replica
-            del self.leader.commanders[request.pvalue.slot]
-            decision = Decision(cmd.pvalue.slot, cmd.pvalue.command)
-            for n in self.peers:
-                self._to(n, decision)
-            self._decide(decision)
+        accepted = set(reply.slots)
+        for pv in request.pvalues:
+            cmd = self.leader.commanders.get(pv.slot)
+            if cmd is None or cmd.pvalue != pv or pv.slot not in accepted:
+                continue
+            cmd.waitfor.discard(src)
+            if len(self.nodes) - len(cmd.waitfor) >= self.q2:  # chosen: decided; the
+                del self.leader.commanders[pv.slot]  # replicas learn it from P2a/heartbeats
+                self._decide(Decision(pv.slot, pv.command))
 
     def _preempted(self, ballot: Ballot) -> None:
+        self._batches.clear()
+        self._preempted_by(ballot)
+
+    def _preempted_by(self, ballot: Ballot) -> None:
         """PMMC "preempted": someone holds a higher ballot. Follow it; compete again only
         if it goes quiet for an election timeout (or at once, without backoff)."""
         if ballot <= self.leader.ballot_number and self.leader.scout is None \
@@ -344,9 +366,10 @@ class PaxosCore(Core):
         if scout is not None:
             for n in sorted(scout.waitfor - {self.node_id}):
                 self._to(n, P1a(scout.ballot, self.replica.slot_out))
-        for cmd in self.leader.commanders.values():
-            for n in sorted(cmd.waitfor - {self.node_id}):
-                self._to(n, P2a(cmd.pvalue))
+        for n in self.peers:
+            waiting = tuple(c.pvalue for c in self.leader.commanders.values() if n in c.waitfor)
+            if waiting:
+                self._to(n, P2a(waiting, self.replica.slot_out))
 
     # ================================================================== acceptor
     def _acceptor_p1a(self, src: str, m: P1a) -> P1b:
@@ -361,11 +384,11 @@ class PaxosCore(Core):
         return reply
 
     def _acceptor_p2a(self, m: P2a) -> P2b:
-        reply, changed = self.acceptor.on_p2a(m)
-        if changed:
-            self._ready.persist.append(AcceptRecord(m.pvalue))
+        reply, accepted = self.acceptor.on_p2a(m)
+        for pv in accepted:
+            self._ready.persist.append(AcceptRecord(pv))
             if self.events is not None:
-                self.events.append(("accepted", m.pvalue))
+                self.events.append(("accepted", pv))
         return reply
 
     def _leader_alive(self) -> bool:
@@ -377,8 +400,10 @@ class PaxosCore(Core):
 
     # ================================================================== replica
     def _decide(self, d: Decision) -> None:
+        """A decision learned. It is not written down: the acceptors keep what a quorum
+        accepted, so a replica that restarts learns it again (from a leader's phase 1,
+        or by catching up), and writing it would cost every command another fsync."""
         if self.replica.decide(d.slot, d.command):
-            self._ready.persist.append(DecisionRecord(d.slot, d.command))
             if self.events is not None:
                 self.events.append(("decided", (d.slot, d.command)))
             self._apply()
@@ -431,11 +456,21 @@ class PaxosCore(Core):
         for d in reply.decisions:
             self._decide(d)
 
-    def _maybe_catch_up(self, leader: str, leader_slot_out: int) -> None:
-        """A heartbeat says we lag: ask the leader for what we miss (one ask at a time)."""
-        if leader_slot_out > self.replica.slot_out and not self.catching_up:
+    def _learn(self, ballot: Ballot, slot_out: int, leader: str) -> None:
+        """The leader of ``ballot`` decided every slot below ``slot_out``. Where our
+        acceptor accepted that slot's pvalue with the same ballot, that is the decision
+        (one ballot, one command per slot); a gap is asked for (one ask at a time)."""
+        r, accepted = self.replica, self.acceptor.accepted
+        for slot in range(r.slot_out, slot_out):
+            pv = accepted.get(slot)
+            if slot in r.decisions:
+                continue
+            if pv is None or pv.ballot != ballot:
+                break
+            self._decide(Decision(slot, pv.command))
+        if slot_out > r.slot_out and not self.catching_up:
             self.catching_up = True
-            self._to(leader, CatchUp(self.replica.slot_out))
+            self._to(leader, CatchUp(r.slot_out))
 
     # ================================================================== the driver interface
     def tick(self) -> None:
@@ -478,19 +513,20 @@ class PaxosCore(Core):
                 self._see(msg.ballot)
                 return self._acceptor_p1a(src, msg)
             case P2a():
-                self._see(msg.pvalue.ballot)
+                if not msg.pvalues:
+                    raise InvalidRequest("an empty P2a")
+                ballot = msg.pvalues[0].ballot
+                self._see(ballot)
                 reply = self._acceptor_p2a(msg)
-                if msg.pvalue.ballot == self.acceptor.ballot_number:
-                    self._follow(msg.pvalue.ballot)
+                if ballot == self.acceptor.ballot_number:
+                    self._follow(ballot)
+                    self._learn(ballot, msg.slot_out, src)
                 return reply
-            case Decision():
-                self._decide(msg)
-                return None
             case Heartbeat():
                 self._see(msg.ballot)
                 if msg.ballot >= self.acceptor.ballot_number:
                     self._follow(msg.ballot)
-                    self._maybe_catch_up(src, msg.slot_out)
+                    self._learn(msg.ballot, msg.slot_out, src)
                 return HeartbeatReply(self.acceptor.ballot_number)
             case CatchUp():
                 return self._on_catch_up(msg)
@@ -522,11 +558,14 @@ class PaxosCore(Core):
                 self._on_catch_up_reply(reply)
 
     def on_send_failed(self, dst: NodeId, request: Any) -> None:
+        if isinstance(request, P2a):
+            self._batches.discard(id(request))  # its pvalues are resent if still waiting
         if isinstance(request, CatchUp):
             self.catching_up = False  # ask again at the next heartbeat
         # P1a and P2a are resent every heartbeat interval while they wait
 
     def ready(self) -> Ready:
+        self._flush()
         ready, self._ready = self._ready, Ready()
         return ready
 

@@ -72,22 +72,28 @@ class P1b:
 
 @dataclass(frozen=True, slots=True)
 class P2a:
-    """Phase 2a (a commander to every acceptor): accept ``pvalue``."""
+    """Phase 2a (commanders to an acceptor): accept these pvalues. The commanders that
+    start in one step of the leader travel together, one message per acceptor.
+    ``slot_out``: every slot below it is decided (the leader's replica applied them); a
+    replica whose acceptor accepted a slot's pvalue with this same ballot learns the
+    decision from it (one ballot proposes one command per slot), as Raft's followers
+    learn commits from leaderCommit. Other gaps are caught up (CatchUp)."""
 
-    pvalue: PValue
+    pvalues: tuple[PValue, ...]
+    slot_out: int = 0
 
 
 @dataclass(frozen=True, slots=True)
 class P2b:
-    """Phase 2b: the acceptor's ballot (equal to the pvalue's: accepted)."""
+    """Phase 2b: the acceptor's ballot, and the slots it accepted (with that ballot)."""
 
     ballot: Ballot
-    slot: int
+    slots: tuple[int, ...]
 
 
 @dataclass(frozen=True, slots=True)
 class Decision:
-    """PMMC: a commander that heard from a phase-2 quorum tells every replica."""
+    """PMMC ⟨decision, s, c⟩: command c is decided in slot s."""
 
     slot: int
     command: bytes
@@ -97,7 +103,7 @@ class Decision:
 class Heartbeat:
     """The active leader, every heartbeat interval: I lead with ``ballot``; my replica
     has decided every slot below ``slot_out``. Followers use it to detect a failed
-    leader, and to notice they lag."""
+    leader, to learn decisions (as from P2a) and to notice they lag."""
 
     ballot: Ballot
     slot_out: int
