@@ -75,6 +75,21 @@ class KvWorkload:
             await channels.close()
         return self.history
 
+    async def read_from(self, node: str, duration_s: float, process: int) -> None:
+        """Reads sent to ``node`` alone, never redirected, recorded like the workers': a
+        probe for stale reads from a node that may wrongly believe it leads (a leader
+        resumed after a pause, still cut off from its peers). ``process`` must be a
+        number the workers do not use. A read it cannot answer ends as fail or info."""
+        self._t0 = self._t0 or time.monotonic()
+        rng = random.Random(f"{self.seed}/probe/{process}")
+        stop_at = self.now() + duration_s
+        async with KvClient({node: self.addresses[node]}, client_id=f"probe-{process}",
+                            deadline_s=0.5, attempt_timeout_s=0.25) as client:
+            while self.now() < stop_at:
+                key = f"k{rng.randrange(self.keys)}"
+                invocation = self.history.invoke(process, "get", key, None, self.now())
+                await self._complete(invocation, client.get(key))
+
     async def _worker(self, process: int, channels: KvChannels, stop_at: float,
                       max_ops: int) -> None:
         rng = random.Random(f"{self.seed}/client/{process}")

@@ -11,6 +11,7 @@ Multi-Paxos): concurrent KvClients and a seeded nemesis, then three properties:
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -24,7 +25,7 @@ from cluster.workload import KvWorkload
 from protocols.check import check_history, render_timeline
 from protocols.kv.client import KvClient
 
-__all__ = ["ALL_FAULTS", "chaos_run", "commit_indexes", "converged"]
+__all__ = ["ALL_FAULTS", "chaos_run", "commit_indexes", "converged", "pause_stale_leader"]
 
 ALL_FAULTS = ("partition_halves", "isolate", "partition_one_way", "kill", "pause",
               "latency", "unreliable")
@@ -32,7 +33,11 @@ ALL_FAULTS = ("partition_halves", "isolate", "partition_one_way", "kill", "pause
 
 async def chaos_run(c: LocalCluster, seed: int, duration_s: float, tmp_path: Path,
                     kinds: tuple[str, ...],
-                    alongside: Callable[[float], Awaitable[None]] | None = None) -> None:
+                    alongside: Callable[[float, KvWorkload], Awaitable[None]] | None = None,
+                    ) -> None:
+    """``alongside(duration_s, workload)`` runs beside the workload and the nemesis: a
+    protocol's own faults (a reconfiguration, leader pauses), free to add operations to
+    ``workload.history`` (``KvWorkload.read_from``)."""
     print(f"seed={seed} nodes={len(c.ids)} duration={duration_s}s kinds={kinds}")
     schedule = random_schedule(seed, list(c.ids), duration_s, kinds=kinds,
                                fault_s=(1.0, 2.5), calm_s=(0.5, 1.0))
@@ -41,7 +46,7 @@ async def chaos_run(c: LocalCluster, seed: int, duration_s: float, tmp_path: Pat
     t0 = time.monotonic()
     workload._t0 = t0
     wall0 = time.time()
-    extra = [alongside(duration_s)] if alongside is not None else []
+    extra = [alongside(duration_s, workload)] if alongside is not None else []
     await asyncio.gather(workload.run(duration_s), c.nemesis.run_schedule(schedule), *extra)
     await c.nemesis.clear()
     # final reads of every key, after the faults are gone
@@ -64,11 +69,28 @@ async def chaos_run(c: LocalCluster, seed: int, duration_s: float, tmp_path: Pat
                      what="every node at the same commit index")
 
 
+async def pause_stale_leader(c: LocalCluster, leader: str, rng: random.Random,
+                             workload: KvWorkload, probe: int) -> None:
+    """The fault that breaks careless leader leases: ``leader`` is paused (SIGSTOP) and
+    cut off from its peers for longer than its lease and an election timeout, then
+    resumed still cut off, so it runs believing it leads while the others moved on; in
+    that window reads are sent to it alone (``probe`` is their process number in the
+    history). A lease read it answers from stale state makes the history
+    non-linearizable."""
+    await c.nemesis.pause(leader)
+    await c.nemesis.isolate(leader)
+    await asyncio.sleep(rng.uniform(0.6, 1.5))  # how long the faults last
+    await c.nemesis.resume(leader)
+    await workload.read_from(leader, rng.uniform(0.3, 0.6), probe)
+    await c.nemesis.heal()
+    await asyncio.sleep(rng.uniform(0.3, 0.8))
+
+
 async def commit_indexes(c: LocalCluster) -> dict[str, int]:
     """Commit index of every member of the leader's configuration (a server removed
     from the cluster rightly stops hearing from it)."""
     out: dict[str, int] = {}
-    members = list(c.ids)
+    members: list[str] = list(c.ids)
     for n in c.ids:
         st = await c.status(n)
         out[n] = int(st.details["commit_index"]) if st is not None else -1

@@ -46,7 +46,8 @@ class PaxosSpec(ProtocolSpec):
         options = self._core_options(ctx.options, len(ctx.peers) + 1)
         sync = SyncPolicy.ALWAYS if ctx.options.get("fsync", True) else SyncPolicy.NEVER
         storage = PaxosStorage(ctx.fs, ctx.data_dir, sync)
-        core = PaxosCore(ctx.node_id, ctx.peers, ctx.rng, options, storage.recovered)
+        core = PaxosCore(ctx.node_id, ctx.peers, ctx.rng, options, storage.recovered,
+                         clock=ctx.clock, tick_s=ctx.tick_s)
         return NodeParts(core, storage)
 
     def check_options(self, options: Mapping[str, Any], nodes: int) -> None:

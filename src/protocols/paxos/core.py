@@ -24,7 +24,7 @@ What makes the paper's protocol usable (PMMC §4 and practice):
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,6 +69,7 @@ class PaxosOptions:
     stickiness: bool = True  # acceptors refuse other leaders while one is alive
     snapshot_threshold: int = 10_000  # applied slots between snapshots; 0: never
     max_sessions: int = DEFAULT_MAX_SESSIONS
+    read_mode: str = "log"  # or "lease": the leader answers reads alone (see _lease_valid)
 
     @classmethod
     def from_mapping(cls, raw: Mapping[str, Any], nodes: int) -> PaxosOptions:
@@ -85,6 +86,12 @@ class PaxosOptions:
                 or o.heartbeat_interval_ticks >= o.election_timeout_min_ticks:
             raise ConfigError("need heartbeat_interval_ticks < election_timeout_min_ticks < "
                               "election_timeout_max_ticks")
+        if o.read_mode not in ("log", "lease"):
+            raise ConfigError(f"read_mode must be 'log' or 'lease', not {o.read_mode!r}")
+        if o.read_mode == "lease" and not (o.stickiness and o.backoff):
+            raise ConfigError("read_mode='lease' needs stickiness and backoff: the lease "
+                              "rests on acceptors refusing other leaders while they hear "
+                              "from this one")
         q1, q2 = o.quorums(nodes)
         if not (1 <= q1 <= nodes and 1 <= q2 <= nodes):
             raise ConfigError(f"quorum sizes must be between 1 and {nodes}: q1={q1}, q2={q2}")
@@ -140,8 +147,12 @@ class SnapshotRecord:
 
 class PaxosCore(Core):
     def __init__(self, node_id: NodeId, peers: Sequence[NodeId], rng: random.Random,
-                 options: PaxosOptions, recovered: Recovered) -> None:
+                 options: PaxosOptions, recovered: Recovered,
+                 clock: Callable[[], float] | None = None, tick_s: float = 0.01) -> None:
         self.node_id = node_id
+        self.ticks = 0  # taken since start
+        self.tick_s = tick_s
+        self.clock = clock or (lambda: self.ticks * self.tick_s)  # for the lease only
         self.nodes = sorted({node_id, *peers})
         self.peers = [n for n in self.nodes if n != node_id]
         self.rng = rng
@@ -161,11 +172,17 @@ class PaxosCore(Core):
         self.timeout = 0
         self.heartbeat_elapsed = 0
         self.heard: set[str] = set()  # peers that answered our heartbeats lately
+        self.lease_from: dict[str, float] = {}  # peer -> send time of its newest answer
+        # heartbeats in flight -> (the message, when it left); the message is kept so its
+        # id cannot be reused while the entry lives
+        self._sent_at: dict[int, tuple[Heartbeat, float]] = {}
+        self.lease_floor = 0  # the top slot open at adoption: applied before lease reads
+        self.lease_reads = 0
         self.catching_up = False
         # what happened, for the simulator's invariants (None: nobody is watching)
         self.events: list[tuple[str, Any]] | None = None
         self._outgoing_p2a: list[PValue] = []  # commanders started in this step
-        self._batches: set[int] = set()  # P2a batches in flight that no peer answered yet
+        self._batches: dict[int, P2a] = {}  # P2a batches in flight no peer answered yet
         self._ready = Ready()
         self._recovering = True
         for slot, command in sorted(recovered.decisions.items()):
@@ -200,6 +217,10 @@ class PaxosCore(Core):
             return
         if not self.leader.active:
             self._ready.answers.append(Answer(request_id, error=NotLeader(self.known_leader)))
+            return
+        if cmd.is_read and self._lease_valid():
+            self.lease_reads += 1
+            self._ready.answers.append(Answer(request_id, self.kv.read(cmd.key)))
             return
         self.replica.requests.append((request_id, cmd.encode()))
         self._propose_requests()
@@ -266,6 +287,7 @@ class PaxosCore(Core):
                                    max(self.leader.proposals, default=0) + 1)
         self._trace(f"adopted {scout.ballot}: {len(self.leader.proposals)} open slots from "
                     f"{first_open}")
+        self.lease_floor, self.lease_from, self._sent_at = self.replica.slot_in - 1, {}, {}
         for slot, command in sorted(self.leader.proposals.items()):
             self._command(slot, command)
         self.heard, self.leader_elapsed = set(), 0
@@ -293,7 +315,7 @@ class PaxosCore(Core):
                 self._outgoing_p2a = []
                 m = P2a(tuple(pvalues), self.replica.slot_out)
                 if self.peers:
-                    self._batches.add(id(m))
+                    self._batches[id(m)] = m
                 for n in self.peers:  # while our own write runs (as Raft thesis §10.2.1)
                     self._ready.messages.append(Envelope(NodeId(n), m, ahead_of_persist=True))
                 self._on_p2b(self.node_id, m, self._acceptor_p2a(m))
@@ -304,7 +326,7 @@ class PaxosCore(Core):
 
     def _on_p2b(self, src: str, request: P2a, reply: P2b) -> None:
         if src != self.node_id:
-            self._batches.discard(id(request))  # a batch is answered by its first reply
+            self._batches.pop(id(request), None)  # a batch is answered by its first reply
         self._see(reply.ballot)
         ballot = request.pvalues[0].ballot if request.pvalues else reply.ballot
         if reply.ballot > ballot:
@@ -350,15 +372,42 @@ class PaxosCore(Core):
 
     def _heartbeat(self) -> None:
         self.heartbeat_elapsed = 0
+        now = self.clock()
         for n in self.peers:
-            self._to(n, Heartbeat(self.leader.ballot_number, self.replica.slot_out))
+            m = Heartbeat(self.leader.ballot_number, self.replica.slot_out)
+            self._sent_at[id(m)] = (m, now)
+            self._to(n, m)
 
     def _on_heartbeat_reply(self, src: str, request: Heartbeat, reply: HeartbeatReply) -> None:
         self._see(reply.ballot)
+        entry = self._sent_at.pop(id(request), None)
+        sent = entry[1] if entry is not None and entry[0] is request else None
         if reply.ballot > request.ballot:
             self._preempted(reply.ballot)
         elif self.leader.active and request.ballot == self.leader.ballot_number:
             self.heard.add(src)
+            if sent is not None and reply.ballot == request.ballot:
+                self.lease_from[src] = max(self.lease_from.get(src, sent), sent)
+
+    def _lease_valid(self) -> bool:
+        """A leader lease, under the clock assumption Raft's lease reads state (README):
+        an acceptor that answered our heartbeat refuses other leaders' phase 1 for an
+        election timeout after (stickiness), as does one that just restarted. Once
+        n - q1 + 1 acceptors (us included) answered heartbeats we sent at time t, no
+        phase-1 quorum can form without one of them before t + the minimum election
+        timeout, so no other leader can decide anything; we answer reads alone until
+        then, less a 20% margin for clock drift, and only once everything open when we
+        were adopted is applied (so our state includes every decision before us)."""
+        if self.options.read_mode != "lease" or self.replica.slot_out <= self.lease_floor:
+            return False
+        needed = len(self.nodes) - self.q1  # answers needed besides our own
+        if needed <= 0:
+            return True
+        starts = sorted(self.lease_from.values(), reverse=True)
+        if len(starts) < needed:
+            return False
+        lease_s = self.options.election_timeout_min_ticks * self.tick_s * 0.8
+        return self.clock() < starts[needed - 1] + lease_s
 
     def _resend(self) -> None:
         """Phase-1 and phase-2 messages lost in the network are sent again."""
@@ -392,8 +441,12 @@ class PaxosCore(Core):
         return reply
 
     def _leader_alive(self) -> bool:
-        """We follow a leader we heard from within the minimum election timeout."""
+        """We follow a leader we heard from within the minimum election timeout (with
+        leases, a node that just started may have: it waits that long too)."""
         if self.leader.active:
+            return True
+        if self.options.read_mode == "lease" and self.ticks < \
+                self.options.election_timeout_min_ticks:
             return True
         return (self.known_leader is not None and self.known_leader != self.node_id
                 and self.leader_elapsed < self.options.election_timeout_min_ticks)
@@ -474,6 +527,7 @@ class PaxosCore(Core):
 
     # ================================================================== the driver interface
     def tick(self) -> None:
+        self.ticks += 1
         o = self.options
         self.heartbeat_elapsed += 1
         if self.leader.active:
@@ -559,7 +613,9 @@ class PaxosCore(Core):
 
     def on_send_failed(self, dst: NodeId, request: Any) -> None:
         if isinstance(request, P2a):
-            self._batches.discard(id(request))  # its pvalues are resent if still waiting
+            self._batches.pop(id(request), None)  # its pvalues are resent if still waiting
+        if isinstance(request, Heartbeat):
+            self._sent_at.pop(id(request), None)
         if isinstance(request, CatchUp):
             self.catching_up = False  # ask again at the next heartbeat
         # P1a and P2a are resent every heartbeat interval while they wait
@@ -580,4 +636,6 @@ class PaxosCore(Core):
                               "ballot": str(self.acceptor.ballot_number),
                               "snapshot_slot": str(r.snapshot_slot),
                               "accepted": str(len(self.acceptor.accepted)),
+                              "read_mode": self.options.read_mode,
+                              "lease_reads": str(self.lease_reads),
                               "quorums": f"q1={self.q1} q2={self.q2}"})

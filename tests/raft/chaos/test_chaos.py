@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 
 from cluster.runner import LocalCluster
-from tests.support.chaos import ALL_FAULTS, chaos_run
+from cluster.workload import KvWorkload
+from tests.support.chaos import ALL_FAULTS, chaos_run, pause_stale_leader
 
 Factory = Callable[..., Awaitable[LocalCluster]]
 
@@ -66,7 +67,7 @@ async def test_chaos_with_membership_changes(cluster: Factory, tmp_path: Path) -
     c = await cluster("raft", nodes=4, seed=6, options={"initial_voters": ["n1", "n2", "n3"]})
     committed: list[str] = []
 
-    async def reconfigure(duration_s: float) -> None:
+    async def reconfigure(duration_s: float, _: KvWorkload) -> None:
         end = time.monotonic() + duration_s
         plan = [("add", "n4"), ("remove", "n1"), ("add", "n1"), ("remove", "n2"),
                 ("add", "n2"), ("remove", "n4")] * 3
@@ -96,9 +97,9 @@ async def test_chaos_soak(cluster: Factory, tmp_path: Path, seed: int) -> None:
 async def test_chaos_lease_reads_with_leader_pauses(cluster: Factory, tmp_path: Path) -> None:
     """Lease reads (thesis §6.4.1) under the faults that broke them (issue #19): the
     leader is paused (SIGSTOP) and cut off from its peers for longer than its lease and
-    an election timeout, then resumed while still cut off (it believes it leads, clients
-    still reach it); leadership is transferred now and then. The history stays linearizable,
-    and reads were really served from leases."""
+    an election timeout, then resumed while still cut off (it believes it leads) and read
+    from directly (``pause_stale_leader``); leadership is transferred now and then. The
+    history stays linearizable, and reads were really served from leases."""
     from cluster.waiting import WaitTimeout
     from protocols.common.errors import ProtocolError
     from protocols.raft.admin_client import RaftAdminClient
@@ -107,7 +108,7 @@ async def test_chaos_lease_reads_with_leader_pauses(cluster: Factory, tmp_path: 
     rng = random.Random(7)
     paused: list[str] = []
 
-    async def pause_leaders(duration_s: float) -> None:
+    async def pause_leaders(duration_s: float, workload: KvWorkload) -> None:
         end = time.monotonic() + duration_s
         async with RaftAdminClient(c.client_addresses, deadline_s=2.0) as admin:
             while time.monotonic() < end - 1.0:
@@ -120,16 +121,8 @@ async def test_chaos_lease_reads_with_leader_pauses(cluster: Factory, tmp_path: 
                         await admin.transfer_leadership(rng.choice(
                             [n for n in c.ids if n != leader]))
                     continue
-                # paused, and cut off from its peers until a while after it resumes:
-                # it runs again believing it leads, while the others moved on
-                await c.nemesis.pause(leader)
-                await c.nemesis.isolate(leader)
                 paused.append(leader)
-                await asyncio.sleep(rng.uniform(0.6, 1.5))  # how long the faults last
-                await c.nemesis.resume(leader)
-                await asyncio.sleep(rng.uniform(0.2, 0.6))
-                await c.nemesis.heal()
-                await asyncio.sleep(rng.uniform(0.3, 0.8))
+                await pause_stale_leader(c, leader, rng, workload, probe=100 + len(paused))
 
     await chaos_run(c, 7, 14.0, tmp_path, ("latency",),  # cuts are the pauser's alone
                     alongside=pause_leaders)
