@@ -9,7 +9,7 @@ kind of Python client: one grpc.aio channel to the leader, raw unary calls
 ``--runs``:
 
 * put, 1 in flight: ops/s, p50, p99;
-* put, 64 in flight: ops/s;
+* put, 64 in flight: ops/s, p50, p99;
 * linearizable get, 1 in flight: ops/s, p50 (etcd: a Range without ``serializable``);
 * server CPU per put at 64 in flight: utime + stime of the 3 server processes over the
   window (from /proc), divided by the puts done;
@@ -20,8 +20,9 @@ kind of Python client: one grpc.aio channel to the leader, raw unary calls
   Paxos, several runs);
 * protocol economy, in the simulator (deterministic, no faults): messages and fsyncs per
   committed command, Raft beside Paxos, 1 and 64 commands in flight;
-* Raft only: a get, 1 in flight, with ``read_mode=lease`` (thesis §6.4.1: the leader
-  answers alone inside its lease; see the README for the clock assumption).
+* a get, 1 in flight, with ``read_mode=lease`` (Raft thesis §6.4.1, and the Paxos
+  leader's lease: the leader answers alone inside its lease; see the README for the
+  clock assumption).
 
 etcd comes from Debian's ``etcd-server`` package, installed by this script with apt when
 it is missing; where apt is not available the etcd column is skipped with a message.
@@ -55,7 +56,7 @@ from cluster.runner import LocalCluster
 from protocols._pb import kv_pb2
 from protocols.kv.client import KvClient
 
-console = Console()
+console = Console(width=None if sys.stdout.isatty() else 120)  # a log keeps whole rows
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 VALUE = "v" * 16
 
@@ -103,6 +104,7 @@ async def workloads(put: Callable[[int], Awaitable[Any]], get: Callable[[int], A
     reads = await closed_loop(get, 1, seconds)
     return {"put1_ops": one["ops_per_s"], "put1_p50_ms": one["p50_ms"],
             "put1_p99_ms": one["p99_ms"], "put64_ops": many["ops_per_s"],
+            "put64_p50_ms": many["p50_ms"], "put64_p99_ms": many["p99_ms"],
             "put64_cpu_ms_per_op": cpu / many["ops"] * 1000,
             "get1_ops": reads["ops_per_s"], "get1_p50_ms": reads["p50_ms"]}
 
@@ -294,7 +296,11 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         run["get1_lease_ops"] = lease["get1_ops"]
         runs["raft"].append(run)
         console.print(f"run {r + 1}/{args.runs}: paxos ...")
-        runs["paxos"].append(await ours(args.seconds, protocol="paxos"))
+        run = await ours(args.seconds, protocol="paxos")
+        lease = await ours(args.seconds, {"read_mode": "lease"}, protocol="paxos")
+        run["get1_lease_p50_ms"] = lease["get1_p50_ms"]
+        run["get1_lease_ops"] = lease["get1_ops"]
+        runs["paxos"].append(run)
         if binary is not None:
             console.print(f"run {r + 1}/{args.runs}: etcd ...")
             runs["etcd"].append(await etcd(binary, args.seconds))
@@ -374,7 +380,7 @@ def report(res: dict[str, Any]) -> None:
     floor = res.pop("floor")
     console.print("floor, same run: " + ", ".join(f"{k} {v:.3f}" for k, v in floor.items()))
     t = Table(title="KV, 3 members, fsync on, one grpc.aio channel to the leader (medians)")
-    t.add_column("metric")
+    t.add_column("metric", no_wrap=True)  # names are keys of the --json output
     for system in res:
         t.add_column(system)
     t.add_column("raft / etcd")
