@@ -1,14 +1,36 @@
-"""A bare grpc.aio server (Probe.Ping) for benchmark baselines; prints its port, then
-serves until killed. Used by scripts/bench_proxy.py and scripts/bench_raft.py."""
+"""A bare grpc.aio server (Probe.Ping) for benchmark baselines: the floor every RPC of
+ours stands on. Run as a script it prints its port, then serves until killed;
+``running()`` starts it in a process of its own for scripts/bench_{proxy,raft,kv}.py."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
 from typing import Any
 
 import grpc.aio
 
 from protocols._pb import admin_pb2, admin_pb2_grpc
+
+
+@contextlib.contextmanager
+def running() -> Iterator[tuple[int, int]]:
+    """``with running() as (port, pid):`` the server, killed on exit."""
+    server = subprocess.Popen([sys.executable, __file__], stdout=subprocess.PIPE,
+                              start_new_session=True)
+    try:
+        assert server.stdout is not None
+        yield int(server.stdout.readline()), server.pid
+    finally:
+        os.killpg(server.pid, signal.SIGKILL)
+        server.wait()
+        if server.stdout is not None:
+            server.stdout.close()
 
 
 class Probe(admin_pb2_grpc.ProbeServicer):

@@ -48,6 +48,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import grpc.aio
+from _grpc_echo_server import running as echo_server  # scripts/ is on sys.path
 from rich.console import Console
 from rich.table import Table
 
@@ -136,16 +137,9 @@ async def ours(seconds: float, options: dict[str, Any] | None = None,
 
 
 # ----------------------------------------------------------------------------- floors
-ECHO = str(Path(__file__).resolve().parent / "_grpc_echo_server.py")
-
-
 async def bare_unary(seconds: float) -> dict[str, float]:
     """A grpc.aio unary call to a server that does nothing: the cost of one hop."""
-    server = subprocess.Popen([sys.executable, ECHO], stdout=subprocess.PIPE,
-                              start_new_session=True)
-    try:
-        assert server.stdout is not None
-        port = int(server.stdout.readline())
+    with echo_server() as (port, pid):
         async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as ch:
             ping = ch.unary_unary("/protocols.admin.v1.Probe/Ping")
             request = b"\x0a\x01b"  # PingRequest(from_id="b")
@@ -155,12 +149,9 @@ async def bare_unary(seconds: float) -> dict[str, float]:
 
             for i in range(200):
                 await call(i)
-            cpu0, me0 = cpu_seconds([server.pid]), time.process_time()
+            cpu0, me0 = cpu_seconds([pid]), time.process_time()
             one = await closed_loop(call, 1, seconds)
-            cpu = cpu_seconds([server.pid]) - cpu0 + time.process_time() - me0
-    finally:
-        os.killpg(server.pid, signal.SIGKILL)
-        server.wait()
+            cpu = cpu_seconds([pid]) - cpu0 + time.process_time() - me0
     return {"bare_unary_p50_ms": one["p50_ms"], "bare_unary_cpu_ms": cpu / one["ops"] * 1000}
 
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import signal
 import statistics
 import subprocess
@@ -28,6 +27,7 @@ from typing import Any
 
 import grpc
 import grpc.aio
+from _grpc_echo_server import running as echo_server  # scripts/ is on sys.path
 from rich.console import Console
 from rich.table import Table
 
@@ -96,9 +96,6 @@ async def bulk_bench(client: ToxiproxyClient, total_mb: int) -> list[dict[str, A
 
 
 # ----------------------------------------------------------------------------- gRPC RTT
-GRPC_SERVER = str(Path(__file__).resolve().parent / "_grpc_echo_server.py")
-
-
 async def rtts(address: str, seconds: float) -> list[float]:
     async with grpc.aio.insecure_channel(address) as ch:
         stub = admin_pb2_grpc.ProbeStub(ch)
@@ -120,20 +117,13 @@ def pct(values: list[float], q: float) -> float:
 
 
 async def grpc_bench(client: ToxiproxyClient, seconds: float) -> list[dict[str, Any]]:
-    server = subprocess.Popen([sys.executable, GRPC_SERVER], stdout=subprocess.PIPE,
-                              start_new_session=True)
-    try:
-        assert server.stdout is not None
-        port = int(server.stdout.readline())
+    with echo_server() as (port, _):
         proxy = await asyncio.to_thread(client.create_proxy, "bench_grpc", f"127.0.0.1:{port}")
         rounds: dict[str, list[float]] = {"direct": [], "proxy": []}
         for _ in range(3):  # interleave, so machine noise hits both alike
             rounds["direct"] += await rtts(f"127.0.0.1:{port}", seconds / 6)
             rounds["proxy"] += await rtts(proxy.listen, seconds / 6)
         await asyncio.to_thread(client.delete_proxy, "bench_grpc")
-    finally:
-        os.killpg(server.pid, signal.SIGKILL)
-        server.wait()
     d50 = statistics.median(rounds["direct"]) * 1000
     rows = []
     for path, values in rounds.items():

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import grpc.aio
+from _grpc_echo_server import running as echo_server  # scripts/ is on sys.path
 from rich.console import Console
 from rich.table import Table
 
@@ -74,15 +75,8 @@ async def ours_load(c: LocalCluster, in_flight: int, seconds: float) -> dict[str
             "p99_ms": reply.p99_ms, "failed": reply.failed}
 
 
-GRPC_SERVER = str(Path(__file__).resolve().parent / "_grpc_echo_server.py")
-
-
 async def bare_unary(seconds: float) -> dict[str, float]:
-    server = subprocess.Popen([sys.executable, GRPC_SERVER], stdout=subprocess.PIPE,
-                              start_new_session=True)
-    try:
-        assert server.stdout is not None
-        port = int(server.stdout.readline())
+    with echo_server() as (port, _):
         async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as ch:
             stub = admin_pb2_grpc.ProbeStub(ch)
             req = admin_pb2.PingRequest(from_id="b", payload=b"x" * 32)
@@ -106,9 +100,6 @@ async def bare_unary(seconds: float) -> dict[str, float]:
             t0 = time.monotonic()
             await asyncio.gather(*(worker() for _ in range(64)))
             rate = done / (time.monotonic() - t0)
-    finally:
-        os.killpg(server.pid, signal.SIGKILL)
-        server.wait()
     lat.sort()
     return {"p50_ms": lat[len(lat) // 2] * 1000, "p99_ms": lat[int(len(lat) * 0.99)] * 1000,
             "seq_per_s": len(lat) / seconds, "conc64_per_s": rate}

@@ -45,6 +45,22 @@ def test_round_trip_and_append_after_reopen(tmp_path: Path) -> None:
     assert open_log(path)[1] == [*RECORDS, b"more"]
 
 
+def test_append_around_keeps_the_cores_order_and_fsyncs_once_per_run(tmp_path: Path) -> None:
+    """Records before a snapshot are durable before it is written, and those after it
+    only after: one write and one fsync per run between snapshots."""
+    path = tmp_path / "wal"
+    wal, _ = open_log(path)
+    seen: list[tuple[int, int, int]] = []
+
+    def aside(snapshot: int) -> None:  # what is on disk when the snapshot is written
+        seen.append((snapshot, wal.fsyncs, path.stat().st_size - len(MAGIC)))
+
+    wal.append_around([b"a", b"b", 1, b"c", 2, 3], bytes, int, aside)
+    assert seen == [(1, 1, 2 * 9), (2, 2, 3 * 9), (3, 2, 3 * 9)]  # 9 bytes a framed record
+    wal.close()
+    assert wal.fsyncs == 2 and open_log(path)[1] == [b"a", b"b", b"c"]
+
+
 def test_many_records_and_the_on_disk_format(tmp_path: Path) -> None:
     path = tmp_path / "wal"
     many = [i.to_bytes(4, "little") * (i % 7) for i in range(2_000)]

@@ -27,8 +27,9 @@ import enum
 import logging
 import struct
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from protocols.common.errors import CorruptLogError, StorageError
 from protocols.common.fs import FileSystem, WritableFile
@@ -154,6 +155,21 @@ class WriteAheadLog:
             self._fail(e)
             raise
         self._size += len(blob)
+
+    def append_around(self, records: Sequence[Any], encode: Callable[[Any], bytes],
+                      aside: type, write_aside: Callable[[Any], None]) -> None:
+        """Append the core's persist records in their order, one write and one fsync per
+        run of them; a record of type ``aside`` (a snapshot, kept in a file of its own)
+        goes to ``write_aside`` between the runs, so the disk sees the core's order."""
+        batch: list[bytes] = []
+        for r in records:
+            if not isinstance(r, aside):
+                batch.append(encode(r))
+                continue
+            self.append(batch)
+            batch = []
+            write_aside(r)
+        self.append(batch)
 
     def rewrite(self, records: Sequence[bytes]) -> None:
         """Atomically replace the whole log with ``records`` (compaction after a snapshot).

@@ -117,17 +117,7 @@ class PaxosStorage(Storage):
         return _U64.unpack_from(body)[0], bytes(body[8:])
 
     def save(self, records: Sequence[Any]) -> None:
-        batch: list[bytes] = []
-        for r in records:
-            if not isinstance(r, SnapshotRecord):
-                batch.append(_encode(r))
-                continue
-            if batch:
-                self.wal.append(batch)
-                batch = []
-            self._save_snapshot(r)
-        if batch:
-            self.wal.append(batch)
+        self.wal.append_around(records, _encode, SnapshotRecord, self._save_snapshot)
 
     def _save_snapshot(self, r: SnapshotRecord) -> None:
         body = _U64.pack(r.slot) + r.state

@@ -159,17 +159,7 @@ class RaftStorage(Storage):
 
     def save(self, records: Sequence[PersistRecord]) -> None:
         """One write and one fsync for the whole batch (a snapshot splits the batch)."""
-        batch: list[bytes] = []
-        for r in records:
-            if not isinstance(r, SaveSnapshot):
-                batch.append(_encode(r))
-                continue
-            if batch:
-                self.wal.append(batch)
-                batch = []
-            self._save_snapshot(r)
-        if batch:
-            self.wal.append(batch)
+        self.wal.append_around(records, _encode, SaveSnapshot, self._save_snapshot)
 
     def _save_snapshot(self, r: SaveSnapshot) -> None:
         snap = r.snapshot
