@@ -44,6 +44,9 @@ PROTOCOLS: dict[str, ProtocolEntry] = {e.name: e for e in (
     ProtocolEntry("paxos", "Multi-Paxos serving the same KV store (van Renesse, PMMC)",
                   spec="protocols.paxos:SPEC", shell="protocols.paxos.node:SHELL",
                   sim="protocols.paxos.sim:ADAPTER"),
+    ProtocolEntry("swim", "SWIM membership and failure detection with Lifeguard, gossip",
+                  spec="protocols.swim:SPEC", shell="protocols.swim.node:SHELL",
+                  sim="protocols.swim.sim:ADAPTER"),
     ProtocolEntry("synod", "single-decree Paxos (Lamport, Paxos Made Simple)",
                   spec="protocols.paxos.synod:SPEC", sim="protocols.paxos.sim:SYNOD"),
 )}

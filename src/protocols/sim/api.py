@@ -95,6 +95,9 @@ class SimAdapter:
 
     name: str = ""
     spec: ProtocolSpec
+    # the driver's deadline for every request in simulated runs (the host's is the
+    # cluster's rpc_deadline_ms): long enough for the protocol's deferred replies
+    rpc_timeout_ms: int = 100
 
     def invariants(self) -> Sequence[Callable[[World], None]]:
         """Checks run after every simulated event; raise to fail the run. Return fresh

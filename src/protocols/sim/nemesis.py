@@ -2,7 +2,8 @@
 partitions, isolation, one-way cuts, crashes, an unreliable network, stalls (a process
 that takes no input for a while: a GC pause, CPU starvation; messages for it wait), pauses
 (SIGSTOP long enough for its peers' RPCs to time out: stalled and cut off, while its
-clients' requests wait for it), and whatever faults the protocol's adapter adds
+clients' requests wait for it), slow nodes (every message they take or send is late),
+and whatever faults the protocol's adapter adds
 (``SimAdapter.nemesis_actions``: Raft adds leadership transfers). Draws come from the
 world's ``nemesis`` stream only."""
 
@@ -19,7 +20,7 @@ if TYPE_CHECKING:
 
 __all__ = ["KINDS", "NemesisAction", "RandomNemesis"]
 
-KINDS = ("partition", "isolate", "one-way", "crash", "unreliable", "stall", "pause")
+KINDS = ("partition", "isolate", "one-way", "crash", "unreliable", "stall", "pause", "slow")
 DEFAULT_KINDS = ("partition", "isolate", "one-way", "crash", "unreliable")
 
 # A protocol's own fault: acts on the world, returns its label (None: nothing to do now).
@@ -87,6 +88,10 @@ class RandomNemesis:
             if kind == "pause":
                 w.disconnect(n)
             return f"{kind} {n}"
+        if kind == "slow":  # its input arrives 100-1000 ms late while it keeps ticking
+            n = self.rng.choice(ids)
+            w.slow(n, self.rng.randint(100, 1000))
+            return f"slow {n}"
         if kind == "unreliable":
             w.network.config = UNRELIABLE
             return "unreliable"

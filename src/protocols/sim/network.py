@@ -5,6 +5,10 @@ comes back. A directed link ``src -> dst`` carries src's requests to dst *and* d
 replies to src, so cutting it means "src cannot reach dst" while dst still reaches src
 through ``dst -> src`` — the same model as the proxies of a real cluster.
 
+A *slow* node (``slow[n] = ms``) takes that much longer over every message it receives
+and every message it sends (requests and replies), while its clock runs on: a
+CPU-starved process (Lifeguard's "slow message processing").
+
 Presets follow MIT 6.5840's labrpc: ``RELIABLE``; ``UNRELIABLE`` (requests delayed
 0-27 ms, 10% of requests and 10% of replies lost); ``LONG_REORDERING`` (on top of
 unreliable, about 2/3 of replies delayed by 200 ms + up to 2 s). Times are in
@@ -45,6 +49,10 @@ class Network:
         self.config = config
         self.rng = rng
         self.cut: set[tuple[str, str]] = set()
+        self.slow: dict[str, int] = {}  # node -> extra delay of what it receives and sends
+
+    def _slowness(self, node: str) -> int:
+        return self.slow.get(node, 0) if self.slow else 0
 
     def connected(self, src: str, dst: str) -> bool:
         return (src, dst) not in self.cut
@@ -54,9 +62,10 @@ class Network:
         c = self.config
         if not self.connected(src, dst) or self.rng.random() < c.drop_request_rate:
             return []
-        delays = [self.rng.randint(c.delay_min_ms, c.delay_max_ms)]
+        extra = self._slowness(src) + self._slowness(dst)
+        delays = [extra + self.rng.randint(c.delay_min_ms, c.delay_max_ms)]
         if c.duplicate_rate and self.rng.random() < c.duplicate_rate:
-            delays.append(self.rng.randint(c.delay_min_ms, c.delay_max_ms))
+            delays.append(extra + self.rng.randint(c.delay_min_ms, c.delay_max_ms))
         return delays
 
     def reply_delay(self, src: str, dst: str) -> int | None:
@@ -64,7 +73,8 @@ class Network:
         c = self.config
         if not self.connected(src, dst) or self.rng.random() < c.drop_reply_rate:
             return None
-        delay = self.rng.randint(c.delay_min_ms, c.delay_max_ms)
+        extra = self._slowness(src) + self._slowness(dst)
+        delay = extra + self.rng.randint(c.delay_min_ms, c.delay_max_ms)
         if c.reorder_rate and self.rng.random() < c.reorder_rate:
             delay += c.reorder_delay_ms + self.rng.randint(0, c.reorder_extra_max_ms)
         return delay
@@ -79,3 +89,4 @@ class Network:
 
     def heal(self) -> None:
         self.cut = set()
+        self.slow = {}

@@ -31,7 +31,7 @@ Public API (what scenario tests use)::
     w.run_until(lambda: w.leader() is not None, max_ms=5000)
     rid = w.submit("n1", command)         # -> request id; w.answers[rid] once answered
     w.partition([["n1"], ["n2", "n3"]]); w.cut("n1", "n2"); w.heal()
-    w.crash("n2"); w.restart("n2"); w.stall("n3", 500)
+    w.crash("n2"); w.restart("n2"); w.stall("n3", 500); w.slow("n4", 300)
     w.network.config = UNRELIABLE
     w.rpc_count, w.rpc_bytes, w.trace_hash()
 """
@@ -114,7 +114,7 @@ class World:
         options: Mapping[str, Any] | None = None,
         network: NetworkConfig = RELIABLE,
         tick_ms: int = 10,
-        rpc_timeout_ms: int = 100,
+        rpc_timeout_ms: int | None = None,
         torn_writes: bool = False,
         disk_latency_ms: int = 0,
         replay_hint: str = "",
@@ -126,7 +126,9 @@ class World:
         self.spec.check_options(self.options, nodes)
         self.ids = node_ids(nodes)
         self.tick_ms = tick_ms
-        self.rpc_timeout_ms = rpc_timeout_ms
+        # the driver's deadline of every request; the protocol's own by default (a SWIM
+        # ping-req waits most of a protocol period for its deferred answer)
+        self.rpc_timeout_ms = rpc_timeout_ms or adapter.rpc_timeout_ms
         self.torn_writes = torn_writes
         # > 0: a write takes this long, the node keeps running meanwhile (group commit),
         # messages marked ahead_of_persist leave at once, replies wait for the write, and
@@ -277,6 +279,12 @@ class World:
         if node.up:
             node.stalled_until = max(node.stalled_until, self.now + duration_ms)
             self.trace(f"stall {n} until {node.stalled_until}")
+
+    def slow(self, n: str, extra_ms: int) -> None:
+        """Every message node n receives or sends takes ``extra_ms`` longer while its
+        ticks run on: a CPU-starved process. ``heal()`` ends it."""
+        self.network.slow[n] = extra_ms
+        self.trace(f"slow {n} by {extra_ms} ms")
 
     def _stalled(self, n: NodeId, kind: str, *args: Any) -> bool:
         """If n is paused, put this event back until it resumes (ticks are dropped)."""

@@ -1,0 +1,87 @@
+"""SWIM membership and failure detection (Das, Gupta, Motivala 2002) with Lifeguard.
+
+Read in order: ``messages.py`` (Ping, Ack, PingReq, membership updates) -> ``core.py``
+(the protocol period, suspicion, dissemination, anti-entropy) with its rule modules
+``dissemination.py``, ``lifeguard.py`` and ``phi.py`` (Cassandra's phi-accrual detector)
+-> ``storage.py`` -> ``node.py`` (gRPC plumbing) and ``sim.py`` (the simulator).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from protocols.common.ids import node_ids
+from protocols.common.wal import SyncPolicy
+from protocols.contract import MessageTable, NodeContext, NodeParts, OneWay, ProtocolSpec, Rpc
+from protocols.swim.commands import Incr
+from protocols.swim.core import SwimCore
+from protocols.swim.messages import (
+    Ack,
+    DigestAck,
+    DigestAck2,
+    DigestSyn,
+    Gossip,
+    Ping,
+    PingReq,
+    PingReqReply,
+    Rumor,
+)
+from protocols.swim.options import SwimOptions
+from protocols.swim.storage import SwimStorage
+
+__all__ = ["SPEC", "SwimCore", "SwimOptions", "SwimSpec"]
+
+_STORAGE_OPTIONS = ("fsync",)
+
+
+def _gossip_size(g: Gossip) -> int:
+    return (24 * len(g.members) + sum(32 + 16 * len(e.meta) for e in g.entries)
+            + sum(24 + len(ev.payload) + len(ev.name) for ev in g.events))
+
+
+class SwimSpec(ProtocolSpec):
+    name = "swim"
+    messages = MessageTable((
+        Rpc(Ping, Ack),
+        Rpc(PingReq, PingReqReply),
+        Rpc(DigestSyn, DigestAck),
+        OneWay(DigestAck2),
+        OneWay(Rumor),
+    ))
+
+    def create_node(self, ctx: NodeContext) -> NodeParts:
+        options = self._core_options(ctx.options, [ctx.node_id, *ctx.peers])
+        sync = SyncPolicy.ALWAYS if ctx.options.get("fsync", True) else SyncPolicy.NEVER
+        storage = SwimStorage(ctx.fs, ctx.data_dir, ctx.node_id, sync)
+        core = SwimCore(ctx.node_id, ctx.peers, ctx.rng, options, storage.recovered,
+                        ctx.tick_s)
+        return NodeParts(core, storage)
+
+    def check_options(self, options: Mapping[str, Any], nodes: int) -> None:
+        self._core_options(options, list(node_ids(nodes)))
+
+    @staticmethod
+    def _core_options(options: Mapping[str, Any], ids: list[str]) -> SwimOptions:
+        return SwimOptions.from_mapping({k: v for k, v in options.items()
+                                         if k not in _STORAGE_OPTIONS}, ids)
+
+    def message_size(self, msg: Any) -> int:
+        """Bytes on the wire, estimated (the simulator's counters)."""
+        match msg:
+            case Ping(gossip=g) | Ack(gossip=g) | PingReq(gossip=g) | PingReqReply(gossip=g) \
+                    | Rumor(gossip=g):
+                return 16 + _gossip_size(g)
+            case DigestSyn(members=m, digests=d):
+                return 8 + 24 * len(m) + 20 * len(d)
+            case DigestAck(members=m, entries=e, wanted=w):
+                return 8 + 24 * len(m) + _gossip_size(Gossip(entries=e)) + 8 * len(w)
+            case DigestAck2(entries=e):
+                return 8 + _gossip_size(Gossip(entries=e))
+        return 32
+
+    def bench_command(self, i: int, payload: str) -> Any:
+        return Incr(1)
+
+
+SPEC = SwimSpec()

@@ -1,0 +1,742 @@
+"""One SWIM member, sans-IO (Das, Gupta, Motivala, DSN 2002; course chapter on gossip).
+
+Read in the paper's order:
+
+* §3.1 **failure detection**: every protocol period a member pings the next member of
+  a shuffled round-robin list (§4.3); if no ack comes within the probe timeout it asks
+  k others to ping the target for it (``PingReq``); no ack by the end of the period and
+  the target is *suspected*.
+* §4.2 **suspicion**: a suspect is not dead yet. Updates carry incarnation numbers that
+  only their member may raise; a member that hears it is suspected *refutes* with a
+  higher incarnation; a suspicion that stands for the suspicion timeout is *confirmed*
+  (declared dead).
+* §4.1 **dissemination**: membership updates ride on pings and acks, each a limited
+  number of times (``dissemination.BroadcastQueue``).
+* Lifeguard (``lifeguard.py``): local health awareness, suspicion timeouts that shrink
+  with independent confirmations, nacks from ping-req helpers, the buddy system.
+* Around it, what a usable membership needs: joining through seeds, graceful leave,
+  anti-entropy (Cassandra's digest SYN/ACK/ACK2 plus memberlist's full-state push-pull)
+  with reconnects to dead members so a healed partition converges, a small replicated
+  state (each member's metadata and its share of a PN-counter), user events, and a
+  phi-accrual detector (``phi.py``, Cassandra's) as an alternative suspicion source.
+
+Times are counted in ticks. Only a member's own incarnation, entry version and event
+sequence are durable (``SelfRecord``): the rest is soft state relearned from the group.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections import deque
+from collections.abc import Hashable, Iterable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from protocols.common.errors import InvalidRequest
+from protocols.common.ids import NodeId
+from protocols.contract import (
+    Answer,
+    Core,
+    Deferred,
+    Envelope,
+    NodeStatus,
+    Ready,
+    Reply,
+)
+from protocols.swim.commands import (
+    MAX_DELTA,
+    MAX_EVENT_BYTES,
+    MAX_META_BYTES,
+    Broadcast,
+    Incr,
+    Leave,
+    Members,
+    MembersView,
+    MemberView,
+    SetMeta,
+)
+from protocols.swim.dissemination import BroadcastQueue
+from protocols.swim.lifeguard import Awareness, Suspicion
+from protocols.swim.messages import (
+    Ack,
+    Digest,
+    DigestAck,
+    DigestAck2,
+    DigestSyn,
+    Entry,
+    Gossip,
+    MemberUpdate,
+    Ping,
+    PingReq,
+    PingReqReply,
+    Rumor,
+    State,
+    UserEvent,
+)
+from protocols.swim.options import SwimOptions
+from protocols.swim.phi import PhiDetectors
+
+__all__ = ["Member", "SelfRecord", "SwimCore"]
+
+_LIVE = {State.ALIVE: 1, State.SUSPECT: 1, State.DEAD: 0, State.LEFT: 0}
+RECENT_EVENTS = 100  # user events kept for Members (all are delivered once)
+
+
+@dataclass(frozen=True, slots=True)
+class SelfRecord:
+    """What a member must not forget across a restart: its incarnation (so it can always
+    out-bid what the group last heard of it), its entry (so its PN-counter share and
+    metadata survive) and its event sequence (so new events are not taken as old)."""
+
+    incarnation: int
+    entry: Entry
+    event_seq: int
+
+
+@dataclass(slots=True)
+class Member:
+    """This node's opinion of one member."""
+
+    state: State
+    incarnation: int
+    since: int  # tick of the last change
+
+
+@dataclass(slots=True)
+class _Probe:
+    """One protocol period's probe of ``target`` (SWIM §3.1)."""
+
+    target: str
+    seq: int
+    incarnation: int  # of the target when probed: a suspicion names it
+    timeout_at: int  # no direct ack by then: ping-req
+    ends_at: int  # no ack at all by then: suspect
+    acked: bool = False
+    indirect_sent: bool = False
+    nacks_expected: int = 0
+    nacks: int = 0
+
+
+@dataclass(slots=True)
+class _Relay:
+    """A ping we send for someone's ping-req; answered through the ``Deferred``."""
+
+    deferred: Deferred
+    requester_seq: int
+    nack_at: int
+    want_nack: bool
+    replied: bool = False
+
+
+class SwimCore(Core):
+    def __init__(self, node_id: NodeId, peers: Sequence[NodeId], rng: random.Random,
+                 options: SwimOptions, recovered: SelfRecord | None, tick_s: float) -> None:
+        self.node_id = node_id
+        self.peers = frozenset(peers)  # the address book: who we *could* talk to
+        self.rng = rng
+        self.options = options
+        self.tick_s = tick_s
+        self.now = 0  # ticks
+        o = options
+        self.period_ticks = self._ticks(o.probe_interval_ms)
+        self.timeout_ticks = min(self._ticks(o.probe_timeout_ms), self.period_ticks - 1)
+        self.gossip_ticks = self._ticks(o.gossip_interval_ms) if o.gossip_interval_ms else 0
+        self.awareness = Awareness(o.max_health if o.lha else 0)
+        # a restart starts a new life: one incarnation and one entry version above the
+        # last durable ones, so nothing the group remembers of the old life outranks it
+        last = recovered or SelfRecord(-1, Entry(node_id, -1), 0)  # a first start: 0, 0
+        self.incarnation = last.incarnation + 1
+        self.entry = replace(last.entry, version=last.entry.version + 1, heartbeat=0)
+        self.event_seq = last.event_seq
+        self.members: dict[str, Member] = {node_id: Member(State.ALIVE, self.incarnation, 0)}
+        self._full: tuple[MemberUpdate, ...] | None = None  # _full_state(), cached
+        self.entries: dict[str, Entry] = {node_id: self.entry}
+        self.suspicions: dict[str, Suspicion] = {}
+        self.queue = BroadcastQueue()
+        self.queue.on_done = self._broadcast_done
+        self.seen_events: set[tuple[str, int]] = set()
+        self.events_delivered: deque[UserEvent] = deque(maxlen=RECENT_EVENTS)
+        self.phi = PhiDetectors(threshold=o.phi_threshold,
+                                first_interval=o.probe_interval_ms / 1000,
+                                max_interval=4 * o.probe_interval_ms / 1000)
+        # probing
+        self.seq = 0
+        self.probe: _Probe | None = None
+        self.probe_list: list[str] = []
+        self.probe_index = 0
+        self.next_probe_at = 1 + rng.randrange(self.period_ticks)  # spread the periods
+        self.relays: dict[int, _Relay] = {}
+        # anti-entropy and joining
+        self.seeds = tuple(s for s in (o.seeds if o.seeds is not None
+                                       else self._default_seeds()) if s != node_id)
+        self.joined = o.join == "all" or not self.seeds
+        self.next_join_at = 1
+        self.next_push_pull_at = self._jitter(o.push_pull_interval_ms)
+        self.next_reconnect_at = self._jitter(o.reconnect_interval_ms)
+        # leaving
+        self.leaving: Any = None  # the request id waiting for the leave to spread
+        self.leave_deadline = 0
+        self.left = False
+        self.out = Ready()
+        # membership changes (node, member, state, incarnation), when a checker listens
+        self.events: list[tuple[str, str, Any, int]] | None = None
+        self.stats = {"suspected": 0, "declared_dead": 0, "refuted": 0, "probes": 0}
+        self.live = 1
+        if o.join == "all":
+            for p in sorted(self.peers):
+                self.members[p] = Member(State.ALIVE, 0, 0)
+            self.live += len(self.peers)
+        self.out.persist.append(self._self_record())
+        self._gossip_member(node_id)
+
+    # ================================================================ helpers
+    def _ticks(self, ms: float) -> int:
+        return max(1, round(ms / 1000 / self.tick_s))
+
+    def _jitter(self, ms: int) -> int:
+        if ms <= 0:
+            return 0
+        return 1 + self.rng.randrange(self._ticks(ms))
+
+    def _default_seeds(self) -> list[str]:
+        """The first two members of the cluster (n1, n2, ...), other than ourselves: the
+        first three, so every node has two even if it is one of them."""
+        return sorted((str(p) for p in self.peers | {self.node_id}),
+                      key=lambda p: (len(p), p))[:3]
+
+    def _self_record(self) -> SelfRecord:
+        return SelfRecord(self.incarnation, self.entry, self.event_seq)
+
+    def _live_count(self) -> int:
+        """Members alive or suspect, ourselves included (N in the paper's formulas)."""
+        return self.live
+
+    def _update_of(self, name: str) -> MemberUpdate:
+        m = self.members[name]
+        source: str = self.node_id
+        if m.state == State.SUSPECT and name in self.suspicions:
+            source = min(self.suspicions[name].sources, default=self.node_id)
+        return MemberUpdate(name, m.state, m.incarnation, source)
+
+    def _set(self, name: str, state: State, incarnation: int) -> None:
+        self._full = None
+        member = self.members.get(name)
+        self.live += _LIVE[state] - (_LIVE[member.state] if member is not None else 0)
+        if member is None:
+            self.members[name] = Member(state, incarnation, self.now)
+            if state in (State.ALIVE, State.SUSPECT):
+                self._add_to_probe_list(name)
+        else:
+            member.state, member.incarnation, member.since = state, incarnation, self.now
+        if state != State.SUSPECT:
+            self.suspicions.pop(name, None)
+        if state in (State.DEAD, State.LEFT):
+            self.phi.forget(name)
+        if self.events is not None:
+            self.events.append((self.node_id, name, state, incarnation))
+
+    # ================================================================ ticks (SWIM §3.1)
+    def tick(self) -> None:
+        self.now += 1
+        if self.left:
+            return
+        if self.leaving is not None and self.now >= self.leave_deadline:
+            self._finish_leave()
+            return
+        if not self.joined and self.now >= self.next_join_at:
+            self._join()
+        self._advance_probe()
+        self._expire_relays()
+        self._expire_suspicions()
+        self._anti_entropy()
+        if self.gossip_ticks and self.now % self.gossip_ticks == 0 and len(self.queue):
+            self._gossip_round()
+        if self.options.detector == "phi" and self.now % self.period_ticks == 0:
+            self._phi_round()
+
+    def _advance_probe(self) -> None:
+        probe = self.probe
+        if probe is not None:
+            if not probe.acked and not probe.indirect_sent and self.now >= probe.timeout_at:
+                self._ping_req(probe)
+            if self.now >= probe.ends_at:
+                self._end_probe(probe)
+        if self.probe is None and self.now >= self.next_probe_at:
+            self._start_probe()
+
+    def _start_probe(self) -> None:
+        period = self.awareness.scale(self.period_ticks)
+        self.next_probe_at = self.now + period
+        target = self._next_target()
+        if target is None:
+            return
+        self.seq += 1
+        self.stats["probes"] += 1
+        # the direct ack's timeout is not stretched (waiting longer does not help a lost
+        # ping); the period is, which leaves more time for indirect acks and nacks
+        self.probe = _Probe(target, self.seq, self.members[target].incarnation,
+                            timeout_at=self.now + self.timeout_ticks, ends_at=self.now + period)
+        self._send(target, Ping(self.seq, target, self._piggyback(buddy=target)))
+
+    def _next_target(self) -> str | None:
+        """SWIM §4.3: round-robin over a shuffled list, reshuffled after each pass, so
+        every member is probed within 2N-1 periods (time-bounded completeness)."""
+        for _ in range(2):
+            while self.probe_index < len(self.probe_list):
+                name = self.probe_list[self.probe_index]
+                self.probe_index += 1
+                m = self.members.get(name)
+                if m is not None and m.state in (State.ALIVE, State.SUSPECT):
+                    return name
+            self.probe_list = [n for n, m in self.members.items() if n != self.node_id
+                               and m.state in (State.ALIVE, State.SUSPECT)]
+            self.rng.shuffle(self.probe_list)
+            self.probe_index = 0
+        return None
+
+    def _add_to_probe_list(self, name: str) -> None:
+        """§4.3: a new member goes in at a random position of the rest of this pass."""
+        if name != self.node_id:
+            self.probe_list.insert(self.rng.randint(self.probe_index, len(self.probe_list)),
+                                   name)
+
+    def _ping_req(self, probe: _Probe) -> None:
+        """§3.1: the direct ack is late: ask k members to ping the target for us."""
+        probe.indirect_sent = True
+        helpers = [n for n, m in self.members.items() if m.state == State.ALIVE
+                   and n not in (self.node_id, probe.target)]
+        helpers.sort()
+        chosen = self.rng.sample(helpers, min(self.options.indirect_checks, len(helpers)))
+        want_nack = self.options.nack
+        for helper in chosen:
+            self._send(helper, PingReq(probe.seq, probe.target, want_nack, self._piggyback()))
+        probe.nacks_expected = len(chosen) if want_nack else 0
+
+    def _end_probe(self, probe: _Probe) -> None:
+        """The period is over: adjust our health (Lifeguard) and suspect a silent target."""
+        self.probe = None
+        if probe.acked:  # directly or through a helper: our own network works
+            self.awareness.apply(-1)
+            return
+        # missing nacks mean the helpers could not reach *us*: we are the sick one
+        if probe.nacks_expected:
+            self.awareness.apply(probe.nacks_expected - probe.nacks)
+        else:
+            self.awareness.apply(1)
+        m = self.members.get(probe.target)
+        if self.options.detector == "swim" and m is not None \
+                and m.incarnation == probe.incarnation:
+            self._apply(MemberUpdate(probe.target, State.SUSPECT, m.incarnation,
+                                     self.node_id))  # a suspicion, or our confirmation
+
+    def _expire_relays(self) -> None:
+        for seq, relay in list(self.relays.items()):
+            if relay.replied or self.now < relay.nack_at:
+                continue
+            if relay.want_nack:  # Lifeguard: "I could not reach it either"
+                self.out.replies.append(Reply(relay.deferred, PingReqReply(
+                    relay.requester_seq, False, self._piggyback())))
+            del self.relays[seq]
+
+    # ================================================================ suspicion (§4.2)
+    def _suspicion_bounds(self) -> tuple[int, int, int]:
+        n = self._live_count()
+        min_ticks = self._ticks(self.options.suspicion_timeout_ms(n))
+        if not self.options.lha_suspicion:
+            return min_ticks, min_ticks, 0
+        expected = self.options.suspicion_mult - 2
+        if n - 2 < expected:
+            expected = 0
+        return min_ticks, min_ticks * self.options.suspicion_max_mult, expected
+
+    def _suspect(self, u: MemberUpdate) -> None:
+        min_ticks, max_ticks, expected = self._suspicion_bounds()
+        self._set(u.member, State.SUSPECT, u.incarnation)
+        s = Suspicion(u.incarnation, self.now, min_ticks, max_ticks, expected)
+        s.confirm(u.source or self.node_id)
+        self.suspicions[u.member] = s
+        self.stats["suspected"] += 1
+        self._gossip_member(u.member)
+
+    def _expire_suspicions(self) -> None:
+        for name, s in list(self.suspicions.items()):
+            if s.due(self.now):
+                self._declare_dead(name, s.incarnation)
+
+    def _declare_dead(self, name: str, incarnation: int) -> None:
+        """§4.2 Confirm: the suspicion stood for its timeout."""
+        self.stats["declared_dead"] += 1
+        self._set(name, State.DEAD, incarnation)
+        self._gossip_member(name)
+
+    def _refute(self, heard: int) -> None:
+        """§4.2: someone thinks we are suspect or dead: out-bid it and say we are alive."""
+        self.incarnation = max(self.incarnation, heard) + 1
+        self.members[self.node_id].incarnation = self.incarnation
+        self._full = None
+        self.stats["refuted"] += 1
+        if self.events is not None:
+            self.events.append((self.node_id, self.node_id, State.ALIVE, self.incarnation))
+        self.out.persist.append(self._self_record())
+        self._gossip_member(self.node_id)
+
+    # ================================================================ applying updates
+    def _apply(self, u: MemberUpdate) -> None:
+        """The override rules of SWIM §4.2 (memberlist's aliveNode/suspectNode/deadNode)."""
+        if u.member == self.node_id:
+            self._about_me(u)
+            return
+        if u.member not in self.peers:
+            return  # a member we have no address for cannot be one of ours
+        cur = self.members.get(u.member)
+        if cur is None:
+            if u.state == State.ALIVE:  # a join
+                self._set(u.member, State.ALIVE, u.incarnation)
+                self._gossip_member(u.member)
+            return
+        if u.state == State.ALIVE:
+            if u.incarnation > cur.incarnation:
+                self._set(u.member, State.ALIVE, u.incarnation)
+                self._gossip_member(u.member)
+        elif u.state == State.SUSPECT:
+            if cur.state in (State.DEAD, State.LEFT):
+                return
+            if u.incarnation > cur.incarnation or (u.incarnation == cur.incarnation
+                                                   and cur.state == State.ALIVE):
+                self._suspect(u)
+            elif u.incarnation == cur.incarnation and cur.state == State.SUSPECT:
+                s = self.suspicions.get(u.member)
+                if s is not None and s.confirm(u.source):  # Lifeguard: independent
+                    self.queue.enqueue(("member", u.member), u)
+        elif u.state == State.DEAD:
+            if cur.state not in (State.DEAD, State.LEFT) and u.incarnation >= cur.incarnation:
+                self._set(u.member, State.DEAD, u.incarnation)
+                self._gossip_member(u.member)
+        elif u.state == State.LEFT and cur.state != State.LEFT \
+                and u.incarnation >= cur.incarnation:
+            self._set(u.member, State.LEFT, u.incarnation)
+            self._gossip_member(u.member)
+
+    def _about_me(self, u: MemberUpdate) -> None:
+        if self.left or self.leaving is not None:
+            return
+        if u.state == State.ALIVE:
+            if u.incarnation > self.incarnation:  # what the group remembers of a past life
+                self._refute(u.incarnation)
+            return
+        if u.incarnation >= self.incarnation:
+            if u.state == State.SUSPECT:
+                self.awareness.apply(1)  # Lifeguard: being suspected hints we are slow
+            self._refute(u.incarnation)
+
+    def _merge(self, g: Gossip) -> None:
+        for u in g.members:
+            self._apply(u)
+        for e in g.entries:
+            self._merge_entry(e, rumor=True)
+        for ev in g.events:
+            self._deliver(ev)
+
+    def _merge_entry(self, e: Entry, rumor: bool = False) -> None:
+        """A newer copy of a member's entry replaces ours. Only a *rumor* (piggybacked)
+        is passed on: what anti-entropy brings, anti-entropy spreads."""
+        if e.member == self.node_id or e.member not in self.peers:
+            return  # our own entry is ours alone to write
+        cur = self.entries.get(e.member)
+        if cur is not None and cur.stamp >= e.stamp:
+            return
+        if (cur is not None and e.heartbeat > cur.heartbeat) or (cur is None and e.heartbeat):
+            self.phi.heartbeat(e.member, self.now * self.tick_s)
+        self.entries[e.member] = e
+        if rumor and (cur is None or e.version > cur.version):  # not heartbeats alone
+            self.queue.enqueue(("entry", e.member), e)
+
+    def _deliver(self, ev: UserEvent) -> None:
+        key = (ev.origin, ev.seq)
+        if key in self.seen_events:
+            return
+        self.seen_events.add(key)
+        self.events_delivered.append(ev)
+        self.queue.enqueue(("event", *key), ev)
+
+    # ================================================================ dissemination
+    def _gossip_member(self, name: str) -> None:
+        self.queue.enqueue(("member", name), self._update_of(name))
+
+    def _piggyback(self, buddy: str | None = None) -> Gossip:
+        """§4.1 piggybacking; Lifeguard's buddy system puts a suspicion about the pinged
+        member first, so a falsely suspected member hears of it at once."""
+        limit = self.options.retransmit_limit(self._live_count())
+        count = self.options.max_piggyback
+        first: list[Any] = []
+        skip: Hashable | None = None
+        if buddy is not None and self.options.buddy:
+            m = self.members.get(buddy)
+            if m is not None and m.state == State.SUSPECT:
+                first.append(self._update_of(buddy))
+                skip = ("member", buddy)
+                count -= 1
+        items = first + self.queue.take(count, limit, skip)
+        if not items:
+            return Gossip()
+        return Gossip(tuple(i for i in items if isinstance(i, MemberUpdate)),
+                      tuple(i for i in items if isinstance(i, Entry)),
+                      tuple(i for i in items if isinstance(i, UserEvent)))
+
+    def _gossip_round(self) -> None:
+        """memberlist's gossip: while updates are pending, send them to a few random
+        live members (they count toward each update's lambda*log N transmissions)."""
+        targets = [n for n, m in self.members.items() if n != self.node_id
+                   and m.state in (State.ALIVE, State.SUSPECT)]
+        for dst in self.rng.sample(targets, min(self.options.gossip_nodes, len(targets))):
+            g = self._piggyback()
+            if not g:
+                return
+            self._send(dst, Rumor(g))
+
+    def _broadcast_done(self, key: Hashable) -> None:
+        if self.leaving is not None and key == ("member", self.node_id):
+            self._finish_leave()
+
+    # ================================================================ anti-entropy
+    def _anti_entropy(self) -> None:
+        o = self.options
+        if not self.joined:
+            return
+        live = self._live_count()
+        if o.push_pull_interval_ms and self.now >= self.next_push_pull_at:
+            interval = o.push_pull_interval_ms * o.push_pull_scale(live)
+            if o.detector == "phi":  # Cassandra gossips its heartbeats every period
+                interval = o.probe_interval_ms
+            self.next_push_pull_at = self.now + self._ticks(interval)
+            self._push_pull(State.ALIVE)
+        if o.reconnect_interval_ms and self.now >= self.next_reconnect_at:
+            self.next_reconnect_at = self.now + self._ticks(o.reconnect_interval_ms)
+            self._push_pull(State.DEAD)  # serf's reconnect: heals partitions
+
+    def _push_pull(self, among: State) -> None:
+        states = (State.ALIVE, State.SUSPECT) if among == State.ALIVE else (State.DEAD,)
+        candidates = sorted(n for n, m in self.members.items()
+                            if n != self.node_id and m.state in states)
+        if candidates:
+            self._send(self.rng.choice(candidates), self._digest_syn())
+
+    def _join(self) -> None:
+        self.next_join_at = self.now + self._ticks(self.options.join_retry_ms)
+        syn = self._digest_syn()
+        for seed in self.seeds:
+            self._send(seed, syn)
+
+    def _digest_syn(self) -> DigestSyn:
+        if self.options.detector == "phi":
+            self.entry = replace(self.entry, heartbeat=self.entry.heartbeat + 1)
+            self.entries[self.node_id] = self.entry
+        return DigestSyn(self._full_state(), tuple(
+            Digest(e.member, e.version, e.heartbeat) for e in self.entries.values()))
+
+    def _full_state(self) -> tuple[MemberUpdate, ...]:
+        if self._full is None:  # cached until the membership changes
+            self._full = tuple(MemberUpdate(n, m.state, m.incarnation, self.node_id)
+                               for n, m in self.members.items())
+        return self._full
+
+    def _merge_full_state(self, members: Iterable[MemberUpdate]) -> None:
+        """memberlist's mergeRemoteState: a remote "dead" is only a suspicion here (we
+        may know better), so a healed partition is settled by refutations, not deaths."""
+        for u in members:
+            cur = self.members.get(u.member)
+            if cur is not None and cur.state == u.state and cur.incarnation == u.incarnation:
+                continue  # nothing new: the common case, made cheap
+            if u.state == State.DEAD:
+                u = replace(u, state=State.SUSPECT)
+            self._apply(u)
+
+    def _on_digest_syn(self, src: NodeId, syn: DigestSyn) -> DigestAck:
+        self.joined = True
+        self._merge_full_state(syn.members)
+        theirs = {d.member: (d.version, d.heartbeat) for d in syn.digests}
+        send = tuple(e for n, e in self.entries.items() if theirs.get(n, (-1, -1)) < e.stamp)
+        wanted = tuple(d.member for d in syn.digests if d.member in self.peers
+                       | {self.node_id} and d.member != self.node_id
+                       and (d.member not in self.entries
+                            or self.entries[d.member].stamp < (d.version, d.heartbeat)))
+        return DigestAck(self._full_state(), send, wanted)
+
+    def _on_digest_ack(self, src: NodeId, ack: DigestAck) -> None:
+        self.joined = True
+        self._merge_full_state(ack.members)
+        for e in ack.entries:
+            self._merge_entry(e)
+        entries = tuple(self.entries[n] for n in ack.wanted if n in self.entries)
+        if entries:
+            self._send(src, DigestAck2(entries))
+
+    def _phi_round(self) -> None:
+        """Cassandra's convict: a member whose heartbeats stopped long enough, judged by
+        the history of their arrivals, is suspected (then SWIM's suspicion takes over)."""
+        for name in self.phi.suspects(self.now * self.tick_s):
+            m = self.members.get(name)
+            if m is not None and m.state == State.ALIVE:
+                self._suspect(MemberUpdate(name, State.SUSPECT, m.incarnation, self.node_id))
+
+    # ================================================================ leaving
+    def _start_leave(self, request_id: Any) -> None:
+        self.leaving = request_id
+        self.leave_deadline = self.now + self._ticks(self.options.leave_timeout_ms)
+        self.incarnation += 1
+        self.members[self.node_id] = Member(State.LEFT, self.incarnation, self.now)
+        self.live -= 1
+        self._full = None
+        if self.events is not None:
+            self.events.append((self.node_id, self.node_id, State.LEFT, self.incarnation))
+        self.out.persist.append(self._self_record())
+        self._gossip_member(self.node_id)
+
+    def _finish_leave(self) -> None:
+        self.left = True
+        self.probe = None
+        self.out.answers.append(Answer(self.leaving, None))
+        self.leaving = None
+
+    # ================================================================ messages
+    def _send(self, dst: str, msg: Any) -> None:
+        self.out.messages.append(Envelope(NodeId(dst), msg))
+
+    def on_message(self, src: NodeId, msg: Any) -> Any:
+        if self.left:
+            return None  # gone: say nothing, so nobody mistakes us for alive
+        match msg:
+            case Ping():
+                if msg.target != self.node_id:
+                    return None
+                self._merge(msg.gossip)
+                return Ack(msg.seq, self._piggyback())
+            case PingReq():
+                self._merge(msg.gossip)
+                return self._relay(msg)
+            case DigestSyn():
+                return self._on_digest_syn(src, msg)
+            case DigestAck2():
+                for e in msg.entries:
+                    self._merge_entry(e)
+                return None
+            case Rumor():
+                self._merge(msg.gossip)
+                return None
+        raise InvalidRequest(f"SWIM does not take {type(msg).__name__}")
+
+    def _relay(self, req: PingReq) -> Deferred | None:
+        if req.target not in self.peers:
+            return None
+        self.seq += 1
+        deferred = Deferred(f"ping-req {req.target}")
+        self.relays[self.seq] = _Relay(deferred, req.seq,
+                                       self.now + max(1, math.ceil(self.timeout_ticks * 0.8)),
+                                       req.want_nack)
+        self._send(req.target, Ping(self.seq, req.target, self._piggyback(buddy=req.target)))
+        return deferred
+
+    def on_reply(self, src: NodeId, request: Any, reply: Any) -> None:
+        match reply:
+            case Ack():
+                self._merge(reply.gossip)
+                self._on_ack(request)
+            case PingReqReply():
+                self._merge(reply.gossip)
+                probe = self.probe
+                if probe is not None and probe.seq == reply.seq:
+                    if reply.acked:
+                        probe.acked = True
+                    else:
+                        probe.nacks += 1
+            case DigestAck():
+                self._on_digest_ack(src, reply)
+
+    def _on_ack(self, ping: Ping) -> None:
+        probe = self.probe
+        if probe is not None and probe.seq == ping.seq:
+            probe.acked = True
+        relay = self.relays.get(ping.seq)
+        if relay is not None and not relay.replied:
+            relay.replied = True
+            del self.relays[ping.seq]
+            self.out.replies.append(Reply(relay.deferred, PingReqReply(
+                relay.requester_seq, True, self._piggyback())))
+
+    # ================================================================ clients
+    def submit(self, request_id: Any, command: Any) -> None:
+        match command:
+            case Members():
+                self.out.answers.append(Answer(request_id, self.view()))
+                return
+        if self.left or self.leaving is not None:
+            self.out.answers.append(Answer(request_id, error=InvalidRequest(
+                "this member has left the group")))
+            return
+        match command:
+            case Incr(delta=delta):
+                if not isinstance(delta, int) or delta == 0 or abs(delta) > MAX_DELTA:
+                    raise InvalidRequest(f"delta must be a non-zero integer below 2**62, "
+                                         f"got {delta!r}")
+                self._write_entry(p=self.entry.p + max(delta, 0),
+                                  n=self.entry.n + max(-delta, 0))
+                self.out.answers.append(Answer(request_id, self.counter()))
+            case SetMeta(key=key, value=value):
+                if not key or len(key.encode()) + len(value.encode()) > MAX_META_BYTES:
+                    raise InvalidRequest(f"metadata key must be non-empty and key+value at "
+                                         f"most {MAX_META_BYTES} bytes")
+                meta = {k: v for k, v in self.entry.meta.items() if k != key}
+                if value:
+                    meta[key] = value
+                self._write_entry(meta=dict(sorted(meta.items())))
+                self.out.answers.append(Answer(request_id, None))
+            case Broadcast(name=name, payload=payload):
+                if not name or len(payload) + len(name.encode()) > MAX_EVENT_BYTES:
+                    raise InvalidRequest(f"an event needs a name and at most "
+                                         f"{MAX_EVENT_BYTES} bytes")
+                self.event_seq += 1
+                self.out.persist.append(self._self_record())
+                self._deliver(UserEvent(self.node_id, self.event_seq, name, payload))
+                self.out.answers.append(Answer(request_id, self.event_seq))
+            case Leave():
+                self._start_leave(request_id)
+            case _:
+                raise InvalidRequest(f"SWIM takes no {type(command).__name__} command")
+
+    def _write_entry(self, **changes: Any) -> None:
+        self.entry = replace(self.entry, version=self.entry.version + 1, **changes)
+        self.entries[self.node_id] = self.entry
+        self.out.persist.append(self._self_record())  # answered only once durable
+        self.queue.enqueue(("entry", self.node_id), self.entry)
+
+    def counter(self) -> int:
+        """The PN-counter's total: the sum of every member's increments minus decrements
+        (entries of dead and departed members still count: their increments happened)."""
+        return sum(e.p - e.n for e in self.entries.values())
+
+    def view(self) -> MembersView:
+        return MembersView(
+            tuple(MemberView(n, m.state, m.incarnation) for n, m in sorted(self.members.items())),
+            {f"{e.member}/{k}": v for e in sorted(self.entries.values(), key=lambda e: e.member)
+             for k, v in e.meta.items()},
+            self.counter(), tuple(self.events_delivered), self.awareness.score)
+
+    # ================================================================ outbox, status
+    def ready(self) -> Ready:
+        out, self.out = self.out, Ready()
+        return out
+
+    def status(self) -> NodeStatus:
+        role = "left" if self.left else "leaving" if self.leaving is not None else "alive"
+        counts = {s: 0 for s in State}
+        for m in self.members.values():
+            counts[m.state] += 1
+        details = {str(s): str(c) for s, c in counts.items()}
+        details |= {"health": str(self.awareness.score), "counter": str(self.counter()),
+                    "joined": str(self.joined).lower()}
+        # one key per member, "member.<id>": "<state>/<incarnation>" (cluster status
+        # draws them as a membership matrix)
+        details |= {f"member.{n}": f"{m.state}/{m.incarnation}"
+                    for n, m in sorted(self.members.items())}
+        return NodeStatus(role, self.incarnation, "", details)
