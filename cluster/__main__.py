@@ -26,10 +26,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from cluster.membership import MEMBER_KEY, membership_matrix, views_of
 from cluster.nemesis import CUT_MODES
 from cluster.procs import kill_group, wait_gone
 from cluster.runner import STATE_FILE, LocalCluster, cluster_processes
@@ -117,38 +117,10 @@ async def cmd_status(args: argparse.Namespace) -> int:
                       _summary({k: v for k, v in st.details.items()
                                 if not k.startswith(MEMBER_KEY)}, args.details))
     console.print(table)
-    views = {n: {k[len(MEMBER_KEY):]: v for k, v in st.details.items()
-                 if k.startswith(MEMBER_KEY)} for n, st in statuses.items() if st is not None}
+    views = views_of({n: st.details for n, st in statuses.items() if st is not None})
     if any(views.values()):
         console.print(membership_matrix(views))
     return 0
-
-
-MEMBER_KEY = "member."  # a membership protocol's "member.<id>": "<state>/<incarnation>"
-_STATE_STYLE = {"alive": "green", "suspect": "yellow", "dead": "red", "left": "dim"}
-
-
-def membership_matrix(views: dict[str, dict[str, str]]) -> Table:
-    """Rows: the node asked; columns: the members it knows; cells: state/incarnation."""
-    members = sorted({m for v in views.values() for m in v},
-                     key=lambda m: (len(m), m))
-    table = Table(title="membership: what each node (row) believes of each member",
-                  box=box.SIMPLE, padding=(0, 1), pad_edge=False)
-    prefix = os.path.commonprefix(members).rstrip("0123456789")  # noqa: RUF071 ("n" of n1..n16)
-    table.add_column("node", no_wrap=True)
-    for m in members:
-        table.add_column(m[len(prefix):], justify="center", no_wrap=True, min_width=2)
-    for n, view in views.items():
-        cells = []
-        for m in members:
-            state, _, inc = view.get(m, "-/").partition("/")
-            style = _STATE_STYLE.get(state)
-            text = f"{state[:1].upper()}{inc}" if state != "-" else "·"
-            cells.append(f"[{style}]{text}[/{style}]" if style else text)
-        table.add_row(n, *cells)
-    table.caption = (f"columns: member {prefix}<id>; " if prefix else "") + \
-        "A alive, S suspect, D dead, L left; the number is the incarnation"
-    return table
 
 
 def _summary(details: dict[str, str], everything: bool) -> str:

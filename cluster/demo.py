@@ -1,6 +1,7 @@
 """The demo: a 5-node replicated KV store on the embedded fault proxy — run it, break
 it, and prove what the clients saw was correct. Raft by default; ``scripts/demo paxos``
-runs the same demo on Multi-Paxos (the same Kv service, clients, faults and checks).
+runs the same demo on Multi-Paxos (the same Kv service, clients, faults and checks);
+``scripts/demo swim`` runs the membership demo of ``cluster/demo_swim.py``.
 
 ``scripts/demo`` runs this (about a minute):
 
@@ -56,7 +57,7 @@ async def status_table(c: LocalCluster, title: str) -> Table:
     return table
 
 
-NAMES = {"raft": "Raft", "paxos": "Multi-Paxos"}
+NAMES = {"raft": "Raft", "paxos": "Multi-Paxos", "swim": "SWIM"}
 
 
 async def run(protocol: str, nodes: int, directory: Path, seconds: float) -> int:
@@ -123,15 +124,20 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m cluster.demo", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("protocol", nargs="?", default="raft", choices=sorted(NAMES),
-                        help="the replicated KV store to run (default: raft)")
-    parser.add_argument("-n", "--nodes", type=int, default=5)
+                        help="raft or paxos (a replicated KV store), or swim (membership "
+                             "and failure detection; see cluster/demo_swim.py)")
+    parser.add_argument("-n", "--nodes", type=int, help="default: 5 (swim: 16)")
     parser.add_argument("--seconds", type=float, default=20.0, help="workload duration")
     parser.add_argument("--dir", help="where logs go (default: a new temporary directory)")
     args = parser.parse_args(argv)
-    if args.nodes < 3:
-        parser.error("--nodes must be at least 3")
+    nodes = args.nodes or (16 if args.protocol == "swim" else 5)
+    if nodes < (4 if args.protocol == "swim" else 3):
+        parser.error("--nodes must be at least 3 (swim: 4)")
     directory = Path(args.dir or tempfile.mkdtemp(prefix="protocols-demo-"))
-    return asyncio.run(run(args.protocol, args.nodes, directory, args.seconds))
+    if args.protocol == "swim":
+        from cluster.demo_swim import run as run_swim
+        return asyncio.run(run_swim(nodes, directory))
+    return asyncio.run(run(args.protocol, nodes, directory, args.seconds))
 
 
 if __name__ == "__main__":

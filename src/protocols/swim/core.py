@@ -734,7 +734,12 @@ class SwimCore(Core):
             counts[m.state] += 1
         details = {str(s): str(c) for s, c in counts.items()}
         details |= {"health": str(self.awareness.score), "counter": str(self.counter()),
-                    "joined": str(self.joined).lower()}
+                    "joined": str(self.joined).lower(),
+                    # what this node did since it started: suspicions it raised or
+                    # confirmed, members it declared dead, suspicions of it refuted
+                    "suspicions": str(self.stats["suspected"]),
+                    "deaths": str(self.stats["declared_dead"]),
+                    "refutations": str(self.stats["refuted"])}
         # one key per member, "member.<id>": "<state>/<incarnation>" (cluster status
         # draws them as a membership matrix)
         details |= {f"member.{n}": f"{m.state}/{m.incarnation}"
