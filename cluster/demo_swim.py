@@ -84,7 +84,7 @@ async def run(nodes: int, directory: Path) -> int:
 
         console.rule("[bold]2. clients write to the members' replicated state")
         rng, total = random.Random(1), 0
-        for i in range(80):
+        for _ in range(80):
             delta = rng.choice([1, 2, 3, -1])
             await client.incr(rng.choice(ids), delta)
             total += delta
