@@ -75,7 +75,7 @@ async def run(nodes: int, directory: Path) -> int:
     console.rule(f"[bold]1. start {nodes} SWIM members on the embedded fault proxy")
     async with LocalCluster("swim", nodes, data_dir=directory, tick_ms=50) as c, \
             MembershipClient(c.client_addresses) as client:
-        ids = list(c.ids)
+        ids = [str(n) for n in c.ids]
         t = time.monotonic()
         await agree(client, ids)
         console.print(f"joined through seeds n1, n2 and converged in "

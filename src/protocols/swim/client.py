@@ -3,7 +3,7 @@ PN-counter, set metadata, broadcast an event, make it leave. One channel per nod
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 
@@ -54,7 +54,7 @@ class MembershipClient:
                     tuple(UserEvent(e.origin, e.seq, e.name, e.payload) for e in r.events),
                     r.health)
 
-    async def views(self, nodes: list[str]) -> dict[str, View | None]:
+    async def views(self, nodes: Sequence[str]) -> dict[str, View | None]:
         """Every listed node's view; None for a node that does not answer."""
         out: dict[str, View | None] = {}
         for n in nodes:
