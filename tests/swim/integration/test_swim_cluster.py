@@ -1,7 +1,8 @@
 """SWIM on 16 real node processes, every peer link through its own proxy: a kill -9 is
 detected and disseminated, the PN-counter converges to the exact total, a paused member
-refutes and stays alive, latency below the probe timeout suspects nobody, and a
-partition into halves converges after it heals. Waits poll the nodes' own views."""
+refutes and stays alive, latency below the probe timeout suspects nobody, a partition
+into halves converges after it heals, and a member leaves gracefully. Waits poll the
+nodes' own views."""
 
 from __future__ import annotations
 
@@ -137,6 +138,11 @@ async def test_a_partition_into_halves_converges_after_it_heals(cluster: Factory
                 v.state(m) in (State.DEAD, State.SUSPECT) for m in
                 (halves[1] if n in halves[0] else halves[0])) for n, v in views.items())
 
-        await wait_until(split, 60, describe="each half seeing the other failed")
+        await wait_until(split, 60, describe=lambda: "each half seeing the other failed")
         await c.nemesis.heal()
         await converged(c, client, list(c.ids), deadline_s=60)
+        # a graceful leave: answered once disseminated, and every member records it
+        await client.leave("n2")
+        rest = [n for n in c.ids if n != "n2"]
+        views = await converged(c, client, rest, failed=("n2",), deadline_s=30)
+        assert {v.state("n2") for v in views.values()} == {State.LEFT}
