@@ -47,6 +47,9 @@ PROTOCOLS: dict[str, ProtocolEntry] = {e.name: e for e in (
     ProtocolEntry("swim", "SWIM membership and failure detection with Lifeguard, gossip",
                   spec="protocols.swim:SPEC", shell="protocols.swim.node:SHELL",
                   sim="protocols.swim.sim:ADAPTER"),
+    ProtocolEntry("causal", "causal broadcast (Birman, Schiper, Stephenson: the BSS rule)",
+                  spec="protocols.causal:SPEC", shell="protocols.causal.node:SHELL",
+                  sim="protocols.causal.sim:ADAPTER"),
     ProtocolEntry("synod", "single-decree Paxos (Lamport, Paxos Made Simple)",
                   spec="protocols.paxos.synod:SPEC", sim="protocols.paxos.sim:SYNOD"),
 )}

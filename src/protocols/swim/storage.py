@@ -1,7 +1,6 @@
 """SWIM's durable state: only what a member alone knows about itself (``SelfRecord``:
 its incarnation, its own entry, its event sequence). Everything else it relearns from
-the group. Each save appends the newest record (JSON, CRC-framed by the WAL, fsynced);
-recovery keeps the last one; the log is rewritten to that one record when it grows."""
+the group. Kept as JSON in a ``LatestRecord`` (the newest record wins, fsynced)."""
 
 from __future__ import annotations
 
@@ -11,14 +10,13 @@ from typing import Any
 
 from protocols.common.errors import StorageError
 from protocols.common.fs import FileSystem
-from protocols.common.wal import SyncPolicy, WriteAheadLog
+from protocols.common.latest import LatestRecord
+from protocols.common.wal import SyncPolicy
 from protocols.contract import Storage
 from protocols.swim.core import SelfRecord
 from protocols.swim.messages import Entry
 
 __all__ = ["SwimStorage"]
-
-COMPACT_AFTER = 1000  # records
 
 
 def _encode(r: SelfRecord) -> bytes:
@@ -42,27 +40,19 @@ class SwimStorage(Storage):
     def __init__(self, fs: FileSystem, data_dir: str, member: str,
                  sync: SyncPolicy = SyncPolicy.ALWAYS) -> None:
         fs.makedirs(data_dir)
-        self.path = f"{data_dir}/swim.wal"
-        self.wal, records = WriteAheadLog.open(fs, self.path, sync=sync)
-        self.count = len(records)
+        self.latest = LatestRecord(fs, f"{data_dir}/swim.wal", sync)
+        self.path = self.latest.path
         self.recovered: SelfRecord | None = None
-        if records:
+        if self.latest.recovered is not None:
             try:
-                self.recovered = _decode(member, records[-1])
+                self.recovered = _decode(member, self.latest.recovered)
             except (ValueError, KeyError, TypeError) as e:
                 raise StorageError(f"{self.path}: not a SWIM self record ({e}); refusing "
                                    f"to start, the file was left untouched") from None
 
     def save(self, records: Sequence[Any]) -> None:
-        if not records:
-            return
-        last = records[-1]  # each record supersedes the ones before it
-        if self.count + 1 > COMPACT_AFTER:
-            self.wal.rewrite([_encode(last)])
-            self.count = 1
-        else:
-            self.wal.append([_encode(last)])
-            self.count += 1
+        if records:  # each record supersedes the ones before it
+            self.latest.save(_encode(records[-1]))
 
     def close(self) -> None:
-        self.wal.close()
+        self.latest.close()

@@ -7,12 +7,13 @@ import pytest
 
 from protocols.common.errors import StorageError
 from protocols.common.fs import OsFileSystem
+from protocols.common.latest import COMPACT_AFTER
 from protocols.common.wal import WriteAheadLog
 from protocols.swim import SPEC
 from protocols.swim.commands import Incr, SetMeta
 from protocols.swim.core import SelfRecord, SwimCore
 from protocols.swim.messages import Entry
-from protocols.swim.storage import COMPACT_AFTER, SwimStorage
+from protocols.swim.storage import SwimStorage
 from tests.swim.harness import make
 
 

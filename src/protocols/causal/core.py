@@ -1,0 +1,302 @@
+"""Causal broadcast, sans-IO (Birman, Schiper, Stephenson 1991, §4; course chapters 21-22).
+
+Every member broadcasts by sending its message one-way to every other member, stamped
+with a vector timestamp: how many broadcasts of each origin it had *delivered* when it
+sent (its own count included). A receiver holds a message back (the hold-back queue)
+until the BSS delivery rule holds:
+
+    m from j is deliverable at i  iff  m.clock[j] == delivered_i[j] + 1   (next from j)
+                                  and  m.clock[k] <= delivered_i[k] for every k != j
+                                       (everything j had seen, i has seen)
+
+so a message is delivered only after everything that happened before it. Two contrast
+modes show what the rule prevents: ``fifo`` delivers each origin's messages in order but
+ignores the others (so a reply can overtake the message it answers), ``none`` delivers on
+arrival.
+
+Channels lose and reorder messages (the proxies, the simulator), so delivery is made
+reliable the simple way: each member keeps what it delivered in a resend buffer and
+periodically tells its peers what it has (``Status``); a peer resends what is missing, and
+a message every member has is *stable* and leaves the buffers (CBCAST's stability).
+The durable state is the member's own sequence number and what it delivered, so a
+restarted member neither reuses a number nor delivers a message twice.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from collections import deque
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from protocols.causal.messages import CausalMessage, Status
+from protocols.common.errors import ConfigError, InvalidRequest
+from protocols.common.ids import NodeId
+from protocols.contract import Answer, Core, Envelope, NodeStatus, Ready
+
+__all__ = ["CausalCore", "CausalOptions", "Delivered", "Deliveries", "Mode", "Send"]
+
+MAX_PAYLOAD = 64 * 1024
+
+
+class Mode(enum.StrEnum):
+    CAUSAL = "causal"  # the BSS rule
+    FIFO = "fifo"  # per-origin order only
+    NONE = "none"  # deliver on arrival
+
+
+@dataclass(frozen=True, slots=True)
+class CausalOptions:
+    mode: Mode = Mode.CAUSAL
+    status_interval_ms: int = 200  # how often a member says what it has delivered
+    max_held: int = 10_000  # the hold-back queue's bound: beyond it, an arrival that is not
+    # deliverable yet is refused, and comes back by resend once it is
+    max_resend: int = 256  # messages resent per Status at most
+    max_log: int = 100_000  # deliveries kept for the Deliveries query
+
+    @classmethod
+    def from_mapping(cls, options: Mapping[str, Any]) -> CausalOptions:
+        known = {"mode", "status_interval_ms", "max_held", "max_resend", "max_log"}
+        unknown = sorted(set(options) - known)
+        if unknown:
+            raise ConfigError(f"unknown causal option(s) {', '.join(unknown)}; known: "
+                              f"{', '.join(sorted(known))}")
+        values = dict(options)
+        try:
+            values["mode"] = Mode(values.get("mode", "causal"))
+        except ValueError:
+            raise ConfigError("causal option mode must be causal, fifo or none") from None
+        for k in known - {"mode"}:
+            v = values.get(k, 1)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ConfigError(f"causal option {k} must be a positive integer")
+        return cls(**values)
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    """A client's broadcast request; answered with (origin, seq, clock) once sent."""
+
+    payload: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Deliveries:
+    """A client's query: this member's deliveries from index ``since`` on."""
+
+    since: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Delivered:
+    """One delivery, in this member's delivery order (its own broadcasts included, at the
+    moment it sent them)."""
+
+    index: int
+    origin: str
+    seq: int
+    payload: bytes
+    received_tick: int  # when it arrived (own: when sent)
+    delivered_tick: int
+
+
+@dataclass(slots=True)
+class _Origin:
+    """What this member delivered from one origin: a contiguous prefix, plus (mode none
+    only) numbers delivered beyond it."""
+
+    prefix: int = 0
+    beyond: set[int] = field(default_factory=set)
+
+    def has(self, seq: int) -> bool:
+        return seq <= self.prefix or seq in self.beyond
+
+    def add(self, seq: int) -> None:
+        self.beyond.add(seq)
+        while self.prefix + 1 in self.beyond:
+            self.prefix += 1
+            self.beyond.discard(self.prefix)
+
+
+class CausalCore(Core):
+    def __init__(self, node_id: NodeId, peers: Sequence[NodeId], options: CausalOptions,
+                 recovered: bytes | None, tick_s: float) -> None:
+        self.node_id = node_id
+        self.peers = tuple(peers)
+        self.members = (node_id, *peers)
+        self.options = options
+        self.now = 0
+        self.status_ticks = max(1, round(options.status_interval_ms / 1000 / tick_s))
+        self.origins: dict[str, _Origin] = {m: _Origin() for m in self.members}
+        self.seq = 0  # our own broadcasts
+        if recovered is not None:
+            self._recover(recovered)
+        self.held: dict[str, dict[int, tuple[CausalMessage, int]]] = {}  # origin -> seq ->
+        self.held_count = 0
+        self.max_held = 0
+        self.dropped = 0  # arrivals refused by a full hold-back queue (resent later)
+        self.buffer: dict[tuple[str, int], CausalMessage] = {}  # delivered, not yet stable
+        self.peer_has: dict[str, dict[str, int]] = {p: {} for p in self.peers}
+        self.log: deque[Delivered] = deque(maxlen=options.max_log)
+        self.delivered_count = 0
+        self.latency_ticks = 0  # summed over deliveries of others' messages
+        self.out = Ready()
+
+    # ------------------------------------------------------------------ durable state
+    def _record(self) -> bytes:
+        return json.dumps({"seq": self.seq, "delivered": {m: o.prefix for m, o in
+                                                          self.origins.items()}}).encode()
+
+    def _recover(self, raw: bytes) -> None:
+        d = json.loads(raw)
+        self.seq = int(d["seq"])
+        for m, prefix in d["delivered"].items():
+            if m in self.origins:
+                self.origins[m].prefix = int(prefix)
+
+    # ------------------------------------------------------------------ the vector
+    def clock(self) -> dict[str, int]:
+        """How many broadcasts of each origin this member has delivered (contiguously)."""
+        return {m: o.prefix for m, o in self.origins.items() if o.prefix}
+
+    # ------------------------------------------------------------------ broadcasting
+    def submit(self, request_id: Any, command: Any) -> None:
+        match command:
+            case Send(payload=payload):
+                if len(payload) > MAX_PAYLOAD:
+                    raise InvalidRequest(f"payload over {MAX_PAYLOAD} bytes")
+                m = self._broadcast(payload)
+                self.out.answers.append(Answer(request_id, (m.origin, m.seq, dict(m.clock))))
+            case Deliveries(since=since):
+                first = self.log[0].index if self.log else self.delivered_count
+                start = max(since, first) - first
+                self.out.answers.append(Answer(request_id, list(self.log)[start:]))
+            case _:
+                raise InvalidRequest(f"causal broadcast takes no {type(command).__name__}")
+
+    def _broadcast(self, payload: bytes) -> CausalMessage:
+        self.seq += 1
+        m = CausalMessage(self.node_id, self.seq, {**self.clock(), self.node_id: self.seq},
+                          payload)
+        self._deliver(m, self.now)  # the sender delivers its own message at once
+        for p in self.peers:
+            self.out.messages.append(Envelope(NodeId(p), m))
+        return m
+
+    # ------------------------------------------------------------------ receiving
+    def on_message(self, src: NodeId, msg: Any) -> None:
+        match msg:
+            case CausalMessage():
+                self._receive(msg)
+            case Status():
+                self._on_status(src, msg)
+            case _:
+                raise InvalidRequest(f"causal broadcast takes no {type(msg).__name__}")
+        return None
+
+    def _receive(self, m: CausalMessage) -> None:
+        origin = self.origins.get(m.origin)
+        if origin is None or unknown_members(m.clock, self.origins):
+            raise InvalidRequest(f"broadcast from or about a non-member: {m.origin}, "
+                                 f"{sorted(m.clock)}")
+        if origin.has(m.seq) or m.seq in self.held.get(m.origin, {}):
+            return  # a duplicate (a resend, or a duplicated packet)
+        if self.options.mode == Mode.NONE:
+            self._deliver(m, self.now)
+            return
+        if self.deliverable(m):
+            self._deliver(m, self.now)
+        elif self.held_count >= self.options.max_held:
+            self.dropped += 1  # it will be resent: Status says we lack it
+            return
+        else:
+            self._hold(m)
+        self._deliver_held()
+
+    def _hold(self, m: CausalMessage) -> None:
+        self.held.setdefault(m.origin, {})[m.seq] = (m, self.now)
+        self.held_count += 1
+        self.max_held = max(self.max_held, self.held_count)
+
+    def deliverable(self, m: CausalMessage) -> bool:
+        """The BSS rule (or FIFO's half of it)."""
+        if m.seq != self.origins[m.origin].prefix + 1:
+            return False
+        if self.options.mode == Mode.FIFO:
+            return True
+        return all(n <= self.origins[k].prefix for k, n in m.clock.items() if k != m.origin)
+
+    def _deliver_held(self) -> None:
+        progress = True
+        while progress:
+            progress = False
+            for origin in list(self.held):
+                queue = self.held[origin]
+                head = queue.get(self.origins[origin].prefix + 1)
+                if head is not None and self.deliverable(head[0]):
+                    del queue[head[0].seq]
+                    self.held_count -= 1
+                    if not queue:
+                        del self.held[origin]
+                    self._deliver(*head)
+                    progress = True
+
+    def _deliver(self, m: CausalMessage, received_tick: int) -> None:
+        self.origins[m.origin].add(m.seq)
+        self.buffer[(m.origin, m.seq)] = m
+        self.log.append(Delivered(self.delivered_count, m.origin, m.seq, m.payload,
+                                  received_tick, self.now))
+        self.delivered_count += 1
+        if m.origin != self.node_id:
+            self.latency_ticks += self.now - received_tick
+        self.out.applied.append(self.log[-1])
+        self.out.persist.append(self._record())  # what we delivered, before we say so
+
+    # ------------------------------------------------------------------ reliability
+    def tick(self) -> None:
+        self.now += 1
+        if self.now % self.status_ticks == 0:
+            status = Status({m: o.prefix for m, o in self.origins.items()})
+            for p in self.peers:
+                self.out.messages.append(Envelope(NodeId(p), status))
+
+    def _on_status(self, src: NodeId, s: Status) -> None:
+        if src not in self.peer_has:
+            raise InvalidRequest(f"status from a non-member {src}")
+        self.peer_has[src] = dict(s.delivered)
+        missing = [m for (o, seq), m in self.buffer.items() if seq > s.delivered.get(o, 0)]
+        for m in missing[: self.options.max_resend]:
+            self.out.messages.append(Envelope(src, m))
+        self._collect_stable()
+
+    def _collect_stable(self) -> None:
+        """A message every member has delivered will never be asked for again."""
+        def stable(key: tuple[str, int]) -> bool:
+            return all(has.get(key[0], 0) >= key[1] for has in self.peer_has.values())
+        for key in [k for k in self.buffer if stable(k)]:
+            del self.buffer[key]
+
+    # ------------------------------------------------------------------ outbox, status
+    def ready(self) -> Ready:
+        out, self.out = self.out, Ready()
+        if len(out.persist) > 1:
+            out.persist = out.persist[-1:]  # each record supersedes the ones before it
+        return out
+
+    def status(self) -> NodeStatus:
+        others = self.delivered_count - self.seq
+        return NodeStatus(str(self.options.mode), self.seq, "", {
+            "delivered": str(self.delivered_count),
+            "held": str(self.held_count),
+            "max_held": str(self.max_held),
+            "dropped": str(self.dropped),
+            "buffer": str(len(self.buffer)),
+            "mean_hold_ticks": f"{self.latency_ticks / others:.1f}" if others > 0 else "0",
+            "clock": " ".join(f"{k}:{v}" for k, v in sorted(self.clock().items())),
+        })
+
+
+def unknown_members(clock: Mapping[str, int], members: Mapping[str, Any]) -> bool:
+    return any(k not in members for k in clock)

@@ -1,0 +1,145 @@
+"""The BSS delivery rule and what makes delivery reliable, on cores driven by hand
+(Birman, Schiper, Stephenson 1991, §4)."""
+
+from __future__ import annotations
+
+import pytest
+
+from protocols.causal.core import CausalCore, CausalOptions, Deliveries, Mode, Send
+from protocols.causal.messages import CausalMessage, Status
+from protocols.common.errors import ConfigError, InvalidRequest
+from protocols.common.ids import NodeId
+
+TICK_S = 0.01
+
+
+def core(node: str = "n1", mode: str = "causal", recovered: bytes | None = None,
+         **options: int) -> CausalCore:
+    ids = ["n1", "n2", "n3"]
+    return CausalCore(NodeId(node), [NodeId(p) for p in ids if p != node],
+                      CausalOptions.from_mapping({"mode": mode, **options}), recovered, TICK_S)
+
+
+def delivered(c: CausalCore) -> list[tuple[str, int]]:
+    return [(d.origin, d.seq) for d in c.log]
+
+
+def msg(origin: str, seq: int, **clock: int) -> CausalMessage:
+    return CausalMessage(origin, seq, {origin: seq, **clock})
+
+
+def test_a_broadcast_is_delivered_at_once_by_its_sender_and_sent_to_everyone() -> None:
+    c = core()
+    c.submit("r", Send(b"x"))
+    r = c.ready()
+    assert [(e.dst, e.msg.seq) for e in r.messages] == [("n2", 1), ("n3", 1)]
+    assert r.answers[0].result == ("n1", 1, {"n1": 1}) and delivered(c) == [("n1", 1)]
+    assert r.persist, "the sequence number is durable before the message leaves"
+
+
+def test_a_message_waits_for_what_its_sender_had_delivered() -> None:
+    """n3 replied to n2's message: n1 holds the reply until it has n2's message."""
+    c = core()
+    reply = msg("n3", 1, n2=1)
+    c.on_message(NodeId("n3"), reply)
+    assert delivered(c) == [] and c.held_count == 1
+    c.on_message(NodeId("n2"), msg("n2", 1))
+    assert delivered(c) == [("n2", 1), ("n3", 1)] and c.held_count == 0
+
+
+def test_each_origin_is_delivered_in_its_own_order() -> None:
+    c = core()
+    c.on_message(NodeId("n2"), msg("n2", 2))
+    c.on_message(NodeId("n2"), msg("n2", 3))
+    assert delivered(c) == []
+    c.on_message(NodeId("n2"), msg("n2", 1))
+    assert delivered(c) == [("n2", 1), ("n2", 2), ("n2", 3)]
+
+
+@pytest.mark.parametrize(("mode", "expected"), [
+    ("fifo", [("n3", 1), ("n2", 1)]),  # the reply overtakes what it answers
+    ("none", [("n3", 2), ("n3", 1), ("n2", 1)]),  # anything goes
+])
+def test_the_contrast_modes_deliver_what_causal_order_would_hold(
+        mode: str, expected: list[tuple[str, int]]) -> None:
+    c = core(mode=mode)
+    if mode == "none":
+        c.on_message(NodeId("n3"), msg("n3", 2, n2=1))
+    c.on_message(NodeId("n3"), msg("n3", 1, n2=1))
+    c.on_message(NodeId("n2"), msg("n2", 1))
+    assert delivered(c) == expected
+
+
+def test_duplicates_are_delivered_once() -> None:
+    c = core()
+    for _ in range(3):
+        c.on_message(NodeId("n2"), msg("n2", 1))
+    c.on_message(NodeId("n3"), msg("n3", 2))
+    c.on_message(NodeId("n3"), msg("n3", 2))
+    assert delivered(c) == [("n2", 1)] and c.held_count == 1
+
+
+def test_a_status_makes_a_peer_resend_what_is_missing_and_stable_messages_leave() -> None:
+    c = core()
+    c.submit(1, Send(b"a"))
+    c.submit(2, Send(b"b"))
+    c.on_message(NodeId("n2"), msg("n2", 1))
+    c.ready()
+    c.on_message(NodeId("n2"), Status({"n1": 1, "n2": 1}))
+    resent = [(e.dst, e.msg.origin, e.msg.seq) for e in c.ready().messages]
+    assert resent == [("n2", "n1", 2)]
+    assert len(c.buffer) == 3, "n3 has said nothing yet: nothing is stable"
+    c.on_message(NodeId("n3"), Status({"n1": 2, "n2": 1}))
+    c.on_message(NodeId("n2"), Status({"n1": 2, "n2": 1}))
+    assert c.buffer == {}
+
+
+def test_members_say_what_they_have_every_status_interval() -> None:
+    c = core(status_interval_ms=50)
+    for _ in range(5):
+        c.tick()
+    statuses = [e for e in c.ready().messages if isinstance(e.msg, Status)]
+    assert sorted(e.dst for e in statuses) == ["n2", "n3"]
+
+
+def test_a_full_hold_back_queue_refuses_arrivals_which_come_back_by_resend() -> None:
+    c = core(max_held=1)
+    c.on_message(NodeId("n2"), msg("n2", 2))
+    c.on_message(NodeId("n2"), msg("n2", 3))
+    assert c.held_count == 1 and c.dropped == 1
+    c.on_message(NodeId("n2"), msg("n2", 1))
+    c.on_message(NodeId("n2"), msg("n2", 3))  # the resend
+    assert delivered(c) == [("n2", 1), ("n2", 2), ("n2", 3)]
+
+
+def test_a_restart_resumes_its_numbering_and_never_redelivers() -> None:
+    c = core()
+    c.submit(1, Send(b"a"))
+    c.on_message(NodeId("n2"), msg("n2", 1))
+    record = c.ready().persist[-1]
+    again = core(recovered=record)
+    again.on_message(NodeId("n2"), msg("n2", 1))
+    again.submit(2, Send(b"b"))
+    assert delivered(again) == [("n1", 2)]
+
+
+def test_the_deliveries_query_pages_through_the_log() -> None:
+    c = core()
+    for i in range(3):
+        c.submit(i, Send(b"x"))
+    c.ready()
+    c.submit("q", Deliveries(since=1))
+    assert [d.seq for d in c.ready().answers[0].result] == [2, 3]
+
+
+def test_bad_input_is_refused() -> None:
+    c = core()
+    with pytest.raises(InvalidRequest):
+        c.on_message(NodeId("n2"), msg("n9", 1))
+    with pytest.raises(InvalidRequest):
+        c.submit(1, Send(b"x" * 70_000))
+    with pytest.raises(ValueError):
+        CausalMessage("n2", 2, {"n2": 1})
+    with pytest.raises(ConfigError):
+        CausalOptions.from_mapping({"mode": "total"})
+    assert CausalOptions.from_mapping({}).mode == Mode.CAUSAL
