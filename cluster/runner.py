@@ -99,9 +99,11 @@ class LocalCluster:
         owned: bool = True,
         start_deadline_s: float = 30.0,
         direct: bool = False,
+        event_log: bool = False,
     ) -> None:
         self.protocol = protocol
         self.direct = direct  # no proxies: peers and clients connect straight to nodes
+        self.event_log = event_log  # nodes write events.<node>.jsonl (space-time diagrams)
         self.check_protocol(protocol, options or {}, nodes)
         self.ids = node_ids(nodes)
         self.dir = Path(data_dir or tempfile.mkdtemp(prefix=f"cluster-{protocol}-")).resolve()
@@ -220,6 +222,7 @@ class LocalCluster:
             "rpc_deadline_ms": self.rpc_deadline_ms,
             "seed": self.seed,
             "options": self.options,
+            "event_log": self.event_log,
         }
         cluster_config_from_dict(raw, "cluster")  # validate before any process starts
         (self.dir / "cluster.json").write_text(json.dumps(raw, indent=2))

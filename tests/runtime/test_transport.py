@@ -213,7 +213,8 @@ async def stream_peer() -> AsyncIterator[tuple[str, EchoStream]]:
 
 
 async def send(t: Transport, body: bytes, one_way: bool = False) -> bytes | None:
-    return await t.request(NodeId("peer"), "Echo", body, one_way=one_way)
+    frame = await t.request(NodeId("peer"), "Echo", body, one_way=one_way)
+    return None if frame is None else bytes(frame.body)
 
 
 async def test_stream_requests_get_their_own_replies(stream_peer: tuple[str, EchoStream]

@@ -12,8 +12,10 @@ messages themselves are the protocol's own protobuf messages, in `body`; `method
 the route (the message's name, e.g. "AppendEntries"), as on the protocol's service.
 """
 
+from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
+from google.protobuf.internal import containers as _containers
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -29,12 +31,34 @@ DESCRIPTOR: _descriptor.FileDescriptor
 class Frame(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
+    @_typing.final
+    class ClockEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.int
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.int = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
     ID_FIELD_NUMBER: _builtins.int
     METHOD_FIELD_NUMBER: _builtins.int
     BODY_FIELD_NUMBER: _builtins.int
     DEADLINE_MS_FIELD_NUMBER: _builtins.int
     ONE_WAY_FIELD_NUMBER: _builtins.int
     ERROR_FIELD_NUMBER: _builtins.int
+    CLOCK_FIELD_NUMBER: _builtins.int
+    MID_FIELD_NUMBER: _builtins.int
     id: _builtins.int
     """the sender's number for a request; a reply carries its request's"""
     method: _builtins.str
@@ -47,6 +71,13 @@ class Frame(_message.Message):
     """a request that gets no reply frame"""
     error: _builtins.str
     """a reply: the receiver refused the request (it changed nothing)"""
+    mid: _builtins.str
+    @_builtins.property
+    def clock(self) -> _containers.ScalarMap[_builtins.str, _builtins.int]:
+        """with the cluster's event_log on: the sender's vector clock and the message's id, so
+        every node's event log pairs each send with its receive (space-time diagrams)
+        """
+
     def __init__(
         self,
         *,
@@ -56,10 +87,12 @@ class Frame(_message.Message):
         deadline_ms: _builtins.int = ...,
         one_way: _builtins.bool = ...,
         error: _builtins.str = ...,
+        clock: _abc.Mapping[_builtins.str, _builtins.int] | None = ...,
+        mid: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "deadline_ms", b"deadline_ms", "error", b"error", "id", b"id", "method", b"method", "one_way", b"one_way"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "clock", b"clock", "deadline_ms", b"deadline_ms", "error", b"error", "id", b"id", "method", b"method", "mid", b"mid", "one_way", b"one_way"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

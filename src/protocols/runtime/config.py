@@ -15,6 +15,7 @@ own id (``python -m protocols.node --config cluster.json --node-id n1``)::
       "tick_ms": 10,                     # one core tick
       "rpc_deadline_ms": 1000,           # deadline of every peer RPC
       "seed": 0,                         # seeds the node's RNG and its fault hook
+      "event_log": false,                # write events.<node>.jsonl beside the data dirs
       "options": {}                      # protocol options (validated by the protocol)
     }
 
@@ -35,7 +36,8 @@ from protocols.common.ids import NodeId, validate_node_id
 
 __all__ = ["ClusterConfig", "NodeConfig", "load_cluster_config", "parse_address"]
 
-_KNOWN_KEYS = {"protocol", "nodes", "links", "tick_ms", "rpc_deadline_ms", "seed", "options"}
+_KNOWN_KEYS = {"protocol", "nodes", "links", "tick_ms", "rpc_deadline_ms", "seed", "options",
+               "event_log"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +53,13 @@ class NodeConfig:
     rpc_deadline_ms: float = 1000.0
     seed: int = 0
     options: Mapping[str, Any] = field(default_factory=dict)
+    event_log: bool = False  # stamp messages with vector clocks and log them (spacetime)
+
+    @property
+    def event_log_path(self) -> str:
+        """Where this node writes its event log: beside its data dir."""
+        return os.path.join(os.path.dirname(os.path.abspath(self.data_dir)),
+                            f"events.{self.node_id}.jsonl")
 
     @property
     def tick_s(self) -> float:
@@ -71,6 +80,7 @@ class ClusterConfig:
     rpc_deadline_ms: float
     seed: int
     options: Mapping[str, Any]
+    event_log: bool = False
 
     @property
     def node_ids(self) -> list[NodeId]:
@@ -87,7 +97,8 @@ class ClusterConfig:
             if p != nid
         }
         return NodeConfig(nid, self.protocol, self.addresses[nid], self.data_dirs[nid], peers,
-                          self.tick_ms, self.rpc_deadline_ms, self.seed, dict(self.options))
+                          self.tick_ms, self.rpc_deadline_ms, self.seed, dict(self.options),
+                          self.event_log)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -99,6 +110,7 @@ class ClusterConfig:
             "rpc_deadline_ms": self.rpc_deadline_ms,
             "seed": self.seed,
             "options": dict(self.options),
+            "event_log": self.event_log,
         }
 
 
@@ -189,6 +201,9 @@ def cluster_config_from_dict(raw: Any, source: str = "config") -> ClusterConfig:
         options = raw.get("options", {})
         if not isinstance(options, dict):
             raise ConfigError("'options' must be an object")
+        event_log = raw.get("event_log", False)
+        if not isinstance(event_log, bool):
+            raise ConfigError(f"'event_log' must be true or false, got {event_log!r}")
         return ClusterConfig(
             protocol=protocol,
             addresses=addresses,
@@ -198,6 +213,7 @@ def cluster_config_from_dict(raw: Any, source: str = "config") -> ClusterConfig:
             rpc_deadline_ms=_positive(raw.get("rpc_deadline_ms"), "'rpc_deadline_ms'", 1000.0),
             seed=seed,
             options=options,
+            event_log=event_log,
         )
     except ConfigError as e:
         raise ConfigError(f"{source}: {e}") from None

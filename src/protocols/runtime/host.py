@@ -69,6 +69,7 @@ from protocols.contract import (
 from protocols.runtime.codec import from_proto, to_proto
 from protocols.runtime.config import NodeConfig, parse_address
 from protocols.runtime.errors import abort_with
+from protocols.runtime.eventlog import EventLog
 from protocols.runtime.faults import LinkFaults, MessageFaults
 from protocols.runtime.shell import ProtocolShell, Route
 from protocols.runtime.transport import SERVER_OPTIONS, PeerUnreachable, Transport
@@ -140,6 +141,7 @@ class NodeHost:
         self._lock_fd = -1
         self._recovered = False
         self._fatal: Exception | None = None  # a bug in the core stops the node
+        self.events: EventLog | None = None  # with the cluster's event_log on
 
     # ------------------------------------------------------------------ lifecycle
     async def run(self) -> int:
@@ -208,6 +210,8 @@ class NodeHost:
             raise StartupError(f"node {self.node_id}: cannot recover from {data_dir}: {e}") from e
         self.core, self.storage = parts.core, parts.storage
         self._recovered = True
+        if self.config.event_log:
+            self.events = EventLog(self.node_id, self.config.event_log_path)
         self.pump = Pump(self.core, PumpActions(send=self._send, reply=self._reply,
                                                 answer=self._answer, trace=self._trace))
 
@@ -299,6 +303,9 @@ class NodeHost:
         self._io.shutdown(wait=True)  # a write in progress completes before we close
         if self._recovered:
             self.storage.close()
+        if self.events is not None:
+            self.events.close()
+            self.events = None
         if self._lock_fd >= 0:
             os.close(self._lock_fd)
             self._lock_fd = -1
@@ -375,6 +382,10 @@ class NodeHost:
             await asyncio.sleep(max(0.0, next_at - loop.time()))
             self.core.tick()
             self._input()
+            if self.events is not None:
+                st = self.core.status()
+                self.events.state(st.role, st.epoch)
+                self.events.maybe_flush()
             next_at = max(next_at + tick_s, loop.time())
 
     # ------------------------------------------------------------------ peers
@@ -384,14 +395,19 @@ class NodeHost:
         route = self._routes_by_type.get(type(envelope.msg))
         if route is None:
             raise TypeError(f"{self.shell.name}: no route for {type(envelope.msg).__name__}")
+        mid, clock = self.events.send(envelope.dst, route.method) if self.events else ("", None)
         try:
-            body = await self.transport.request(
+            frame = await self.transport.request(
                 envelope.dst, route.method,
                 to_proto(envelope.msg, route.request_pb).SerializeToString(),
-                one_way=route.one_way, metadata=((SENDER_ID_KEY, self.node_id),))
-            if body is None or route.reply_type is None:
+                one_way=route.one_way, metadata=((SENDER_ID_KEY, self.node_id),),
+                clock=clock, mid=mid)
+            if frame is None or route.reply_type is None:
                 return
-            reply = from_proto(route.reply_pb.FromString(body), route.reply_type)
+            if self.events is not None:
+                self.events.recv(envelope.dst, route.reply_type.__name__, frame.mid,
+                                 frame.clock)
+            reply = from_proto(route.reply_pb.FromString(frame.body), route.reply_type)
         except (PeerUnreachable, InvalidRequest, DecodeError):
             if route.one_way:
                 return
@@ -449,6 +465,8 @@ class NodeHost:
         if route is None:
             refuse(f"{self.shell.name} has no message {frame.method!r}")
             return
+        if self.events is not None:
+            self.events.recv(src, frame.method, frame.mid, frame.clock)
         try:
             msg = from_proto(route.request_pb.FromString(frame.body), route.request_type)
             reply, seq = self._receive(src, route, msg)
@@ -461,8 +479,13 @@ class NodeHost:
             return
 
         def respond(message: Any) -> None:
-            send(peer_pb2.Frame(id=frame.id,
-                                body=to_proto(message, route.reply_pb).SerializeToString()))
+            reply_frame = peer_pb2.Frame(
+                id=frame.id, body=to_proto(message, route.reply_pb).SerializeToString())
+            if self.events is not None:
+                mid, clock = self.events.send(src, type(message).__name__)
+                reply_frame.mid = mid
+                reply_frame.clock.update(clock)
+            send(reply_frame)
 
         if isinstance(reply, Deferred):
             self._deferred[reply] = respond

@@ -135,9 +135,11 @@ class Transport:
         return await self._faulty_call(peer, fn, request, deadline, fault, started, metadata)
 
     async def request(self, peer: NodeId, method: str, body: bytes, *, one_way: bool,
-                      metadata: tuple[tuple[str, str], ...] = ()) -> bytes | None:
-        """Send one protocol message on ``peer``'s stream; the reply's body, or None for a
-        one-way message. PeerUnreachable if no reply came within the deadline."""
+                      metadata: tuple[tuple[str, str], ...] = (),
+                      clock: Mapping[str, int] | None = None, mid: str = "") -> Any | None:
+        """Send one protocol message on ``peer``'s stream; the reply's frame (``body``, and
+        with event logs on its ``clock`` and ``mid``), or None for a one-way message.
+        PeerUnreachable if no reply came within the deadline."""
         stream = self._streams.get(peer)
         if stream is None:
             stream = self._streams[peer] = _PeerStream(self, peer, metadata)
@@ -150,7 +152,8 @@ class Transport:
             await asyncio.sleep(max(0.0, deadline - (time.monotonic() - started)))
             raise PeerUnreachable(peer, "request dropped by the message-fault hook (timeout)")
         remaining = max(0.001, deadline - (time.monotonic() - started))
-        frame = await stream.request(method, body, remaining, one_way, fault.duplicate)
+        frame = await stream.request(method, body, remaining, one_way, fault.duplicate,
+                                     clock, mid)
         if frame is None:
             return None
         if fault.drop_reply:
@@ -158,7 +161,7 @@ class Transport:
             raise PeerUnreachable(peer, "reply dropped by the message-fault hook (timeout)")
         if frame.error:
             raise PeerUnreachable(peer, f"refused: {frame.error}")
-        return bytes(frame.body)
+        return frame
 
     async def _faulty_call(
         self,
@@ -243,10 +246,13 @@ class _PeerStream:
         self.lock = asyncio.Lock()  # one writer at a time, in the order requests came
 
     async def request(self, method: str, body: bytes, deadline_s: float, one_way: bool,
-                      duplicate: bool) -> Any | None:
+                      duplicate: bool, clock: Mapping[str, int] | None = None,
+                      mid: str = "") -> Any | None:
         frame_id = next(self.ids)
         frame = peer_pb2.Frame(id=frame_id, method=method, body=body, one_way=one_way,
-                               deadline_ms=max(1, int(deadline_s * 1000)))
+                               deadline_ms=max(1, int(deadline_s * 1000)), mid=mid)
+        if clock:
+            frame.clock.update(clock)
         fut: asyncio.Future[Any] | None = None
         if not one_way:
             fut = self.pending[frame_id] = asyncio.get_running_loop().create_future()

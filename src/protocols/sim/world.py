@@ -118,6 +118,7 @@ class World:
         torn_writes: bool = False,
         disk_latency_ms: int = 0,
         replay_hint: str = "",
+        event_log: bool = False,
     ) -> None:
         self.adapter = adapter
         self.spec = adapter.spec
@@ -151,6 +152,12 @@ class World:
         self._request_ids = itertools.count(1)
         self._trace = hashlib.sha256()
         self.trace_lines: list[str] | None = None
+        # the same event log the host writes (protocols.runtime.eventlog), in simulated
+        # seconds: for space-time diagrams of a simulated run
+        self.event_log: list[dict[str, Any]] | None = [] if event_log else None
+        self._clocks: dict[str, dict[str, int]] = {}
+        self._last_state: dict[str, tuple[str, int]] = {}
+        self._pending_clock: dict[Any, dict[str, int]] = {}  # rpc -> the sender's stamp
         phase_rng = self.rng("phases")
         for n in self.ids:
             self._start_node(n, first_tick=phase_rng.randrange(tick_ms) + 1)
@@ -215,6 +222,26 @@ class World:
     def trace_hash(self) -> str:
         return self._trace.hexdigest()[:16]
 
+    def _event(self, node: str, kind: str, **fields: Any) -> None:
+        """Record one event of the space-time log (only with ``event_log`` on)."""
+        if self.event_log is None:
+            return
+        if kind in ("send", "recv"):
+            clock = self._clocks.setdefault(node, {})
+            for k, v in fields.pop("merge", {}).items():
+                clock[k] = max(clock.get(k, 0), v)
+            clock[node] = clock.get(node, 0) + 1
+            fields["vc"] = dict(clock)
+        self.event_log.append({"t": self.now / 1000, "node": node, "kind": kind, **fields})
+
+    def _stamp(self, src: str, dst: str, msg: Any, mid: str) -> dict[str, int]:
+        self._event(src, "send", peer=dst, msg=type(msg).__name__, mid=mid)
+        return dict(self._clocks.get(src, {}))
+
+    def _received(self, node: str, src: str, msg: Any, mid: str, clock: dict[str, int]
+                  ) -> None:
+        self._event(node, "recv", peer=src, msg=type(msg).__name__, mid=mid, merge=clock)
+
     # ------------------------------------------------------------------ nodes
     def _start_node(self, n: NodeId, first_tick: int) -> None:
         node = self.nodes[n]
@@ -232,6 +259,7 @@ class World:
             trace=lambda line: self.trace(f"{n} {line}")))
         node.deferred, node.stalled_until = {}, 0
         self.trace(f"start {n} incarnation {node.incarnation}")
+        self._event(n, "start")
         self.schedule(first_tick, "tick", n, node.incarnation)
 
     def core(self, n: str) -> Core:
@@ -265,6 +293,7 @@ class World:
         node.deferred = {}
         lost = node.fs.crash(self.rng(f"disk/{n}/{node.incarnation}"), self.torn_writes)
         self.trace(f"crash {n} (lost {lost} unsynced bytes)")
+        self._event(n, "stop")
 
     def restart(self, n: str) -> None:
         """Start a crashed node from what its disk kept."""
@@ -380,7 +409,16 @@ class World:
         if not self._stalled(n, "tick"):
             self.core(n).tick()
             self._input(n)
+            if self.event_log is not None:
+                self._sample_state(n)
         self.schedule(self.tick_ms, "tick", n, incarnation)
+
+    def _sample_state(self, n: NodeId) -> None:
+        st = self.core(n).status()
+        last = self._last_state.get(n)
+        if last != (st.role, st.epoch):
+            self._last_state[n] = (st.role, st.epoch)
+            self._event(n, "state", role=st.role, epoch=st.epoch)
 
     def _applied(self, n: NodeId, entry: Any) -> None:
         self.nodes[n].applied.append(entry)
@@ -400,6 +438,8 @@ class World:
         incarnation = self.nodes[src].incarnation
         delays = self.network.request_delays(src, env.dst)
         self.trace(f"send {src}->{env.dst} #{rpc} {kind} delays={delays}")
+        if self.event_log is not None:
+            self._pending_clock[rpc] = self._stamp(src, env.dst, env.msg, f"{src}:{rpc}")
         for delay in delays:
             self.schedule(delay, "request", src, incarnation, env.dst, env.msg, rpc)
         if not one_way:
@@ -421,6 +461,8 @@ class World:
             pump.note_input()
             self._drive(dst)
             return  # no reply: the sender times out
+        if self.event_log is not None:
+            self._received(dst, src, msg, f"{src}:{rpc}", self._pending_clock.get(rpc, {}))
         request = _Request(src, src_inc, msg, rpc)
         seq = pump.note_input()
         if self.spec.messages.is_one_way(msg):
@@ -446,6 +488,9 @@ class World:
         delay = self.network.reply_delay(request.src, dst)
         self.trace(f"reply {dst}->{request.src} #{request.rpc} {type(reply).__name__} "
                    f"delay={delay}")
+        if self.event_log is not None:
+            self._pending_clock[("r", request.rpc)] = self._stamp(
+                dst, request.src, reply, f"{dst}:r{request.rpc}")
         if delay is not None:
             self.schedule(delay, "reply", request.src, request.src_incarnation, dst,
                           request.msg, reply, request.rpc)
@@ -457,6 +502,9 @@ class World:
         if self._stalled(src, "reply", src, src_inc, dst, msg, reply, rpc):
             return
         self._rpc_done.add(rpc)
+        if self.event_log is not None:
+            self._received(src, dst, reply, f"{dst}:r{rpc}",
+                           self._pending_clock.get(("r", rpc), {}))
         self.core(src).on_reply(dst, msg, reply)
         self._input(src)
 
