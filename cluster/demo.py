@@ -17,7 +17,10 @@ runs the same demo on Multi-Paxos (the same Kv service, clients, faults and chec
    is sent a snapshot (Raft's InstallSnapshot, Paxos's catch-up) before the rest;
 5. the history is checked linearizable (protocols.check) and an HTML timeline of it is
    written, with the fault intervals shaded;
-6. teardown: every process stops, and the OS shows none left.
+6. teardown: every process stops, and the OS shows none left; the nodes' event logs
+   (every message stamped with a vector clock) become a space-time diagram
+   (``spacetime.html``: lanes, arrows, roles, faults, the clients' operations per key)
+   and a ShiViz log.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from cluster.diagrams import wall_operations, write_diagrams
 from cluster.runner import LocalCluster, cluster_processes
 from cluster.workload import KvWorkload
 from protocols.check import check_history, render_timeline
@@ -63,7 +67,7 @@ NAMES = {"raft": "Raft", "paxos": "Multi-Paxos", "swim": "SWIM"}
 async def run(protocol: str, nodes: int, directory: Path, seconds: float) -> int:
     name = NAMES[protocol]
     console.rule(f"[bold]1. start a {name} cluster on the embedded fault proxy")
-    async with LocalCluster(protocol, nodes, data_dir=directory,
+    async with LocalCluster(protocol, nodes, data_dir=directory, event_log=True,
                             options={"snapshot_threshold": 300}) as c:
         leader = await c.wait_for_leader(deadline_s=20)
         console.print(await status_table(c, f"{nodes} {name} nodes; proxies on "
@@ -113,7 +117,15 @@ async def run(protocol: str, nodes: int, directory: Path, seconds: float) -> int
         colour = "green" if result.verdict == "ok" else "red"
         console.print(f"[bold {colour}]linearizability: {result.summary()}[/bold {colour}]")
         console.print(f"timeline: {timeline}")
+        faults = c.nemesis.intervals()
         console.rule("[bold]6. teardown")
+    # the nodes flushed their event logs as they stopped: draw the whole run
+    diagrams = write_diagrams(directory, faults=faults, result=result,
+                              operations=wall_operations(workload.history, workload.t0),
+                              title=f"{name}: {nodes} nodes, partition, kill -9, restart")
+    if diagrams is not None:
+        console.print(f"space-time diagram: {diagrams[0]}\nShiViz log: {diagrams[1]} "
+                      f"(load it at https://bestchai.bitbucket.io/shiviz/)")
     left = cluster_processes(directory)
     console.print(f"processes left running: {left or 'none'}")
     console.print(f"node logs, nemesis log, history timeline: {directory}")

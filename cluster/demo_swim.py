@@ -14,7 +14,8 @@ coordinator, failures found and spread, a pause refuted, a partition healed.
 5. the group is cut into halves: each declares the other dead; the partition heals and
    reconnecting anti-entropy merges them back;
 6. the killed member restarts: a new life (incarnation + 1) that rejoins with its durable
-   share of the counter; then teardown, and the OS shows no process left.
+   share of the counter; then teardown, and the OS shows no process left; the run is
+   drawn as a space-time diagram (``spacetime.html``) and a ShiViz log.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from cluster.diagrams import write_diagrams
 from cluster.membership import membership_matrix, views_of
 from cluster.runner import LocalCluster, cluster_processes
 from cluster.waiting import wait_until
@@ -73,7 +75,8 @@ async def first_time(client: MembershipClient, nodes: list[str], members: list[s
 
 async def run(nodes: int, directory: Path) -> int:
     console.rule(f"[bold]1. start {nodes} SWIM members on the embedded fault proxy")
-    async with LocalCluster("swim", nodes, data_dir=directory, tick_ms=50) as c, \
+    async with LocalCluster("swim", nodes, data_dir=directory, tick_ms=50,
+                            event_log=True) as c, \
             MembershipClient(c.client_addresses) as client:
         ids = [str(n) for n in c.ids]
         t = time.monotonic()
@@ -137,7 +140,12 @@ async def run(nodes: int, directory: Path) -> int:
                       f"(was {life}); counters {counters}")
         await matrix(c, "after the faults")
         ok = counters == {total}
+        faults = c.nemesis.intervals()
         console.rule("[bold]7. teardown")
+    diagrams = write_diagrams(directory, faults=faults,
+                              title=f"SWIM: {nodes} members, kill -9, pause, partition")
+    if diagrams is not None:
+        console.print(f"space-time diagram: {diagrams[0]}\nShiViz log: {diagrams[1]}")
     left = cluster_processes(directory)
     console.print(f"processes left running: {left or 'none'}")
     console.print(f"node logs and nemesis log: {directory}")

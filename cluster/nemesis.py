@@ -71,19 +71,21 @@ class Nemesis:
             pass
 
     def intervals(self) -> list[tuple[float, float, str]]:
-        """(start, end, label) of every fault, for timelines (end = now if still on)."""
+        """(start, end, label) of every fault, for timelines (end = now if still on).
+        The label says which fault it was: "partition n1 | n2,n3 (blackhole)"."""
         out: list[tuple[float, float, str]] = []
-        starts: dict[str, float] = {}
+        starts: dict[str, tuple[float, str]] = {}
         for e in self.events:
             kind = e.get("fault")
             if kind is None:
                 continue
             if e["action"] == "start":
-                starts[kind] = e["time"]
+                starts[kind] = (e["time"], _label(kind, e))
             elif e["action"] == "end" and kind in starts:
-                out.append((starts.pop(kind), e["time"], kind))
+                t, label = starts.pop(kind)
+                out.append((t, e["time"], label))
         now = time.time()
-        out += [(t, now, k) for k, t in starts.items()]
+        out += [(t, now, label) for t, label in starts.values()]
         return sorted(out)
 
     def _start(self, fault: str, **args: Any) -> None:
@@ -332,3 +334,26 @@ def random_schedule(seed: int, nodes: Sequence[str], duration_s: float,
         out.append(ScheduledFault(round(t, 3), kind, args, round(duration, 3)))
         t += duration + rng.uniform(*calm_s)
     return out
+
+
+def _label(kind: str, event: dict[str, Any]) -> str:
+    """A fault's description from its logged arguments."""
+    args = {k: v for k, v in event.items() if k not in ("time", "action", "fault")}
+    parts = [kind]
+    groups = args.pop("groups", None)
+    if groups:
+        parts.append(" | ".join(",".join(g) for g in groups))
+    if "src" in args and "dst" in args:
+        parts.append(f"{args.pop('src')} -> {args.pop('dst')}")
+    for key in ("node", "nodes"):
+        if key in args:
+            value = args.pop(key)
+            parts.append(",".join(value) if isinstance(value, list | tuple) else str(value))
+    links = args.pop("links", None)
+    mode = args.pop("mode", None)
+    parts += [f"{k}={v}" for k, v in sorted(args.items()) if v not in (None, "", 0)]
+    if links:
+        parts.append(f"on {len(links)} link{'s' if len(links) != 1 else ''}")
+    if mode:
+        parts.append(f"({mode})")
+    return " ".join(parts)

@@ -6,7 +6,9 @@ Fixtures:
 * ``cluster`` — a factory: ``c = await cluster("raft", nodes=5)`` starts a
   ``LocalCluster`` under the test's ``tmp_path``; every cluster is torn down at the end
   of the test, and on failure the paths of its node logs and nemesis log are printed
-  (pytest keeps the tmp dirs of recent runs; ``PROTOCOLS_ARTIFACTS=DIR`` copies them).
+  (pytest keeps the tmp dirs of recent runs; ``PROTOCOLS_ARTIFACTS=DIR`` copies them);
+  a cluster started with ``event_log=True`` also leaves ``spacetime.html`` (the run as a
+  space-time diagram) and a ShiViz log there.
 * ``history`` — a ``protocols.check.history.History``, written to ``history.jsonl`` in
   the test's tmp dir at teardown.
 
@@ -61,7 +63,17 @@ async def cluster(request: pytest.FixtureRequest,
         for c in started:
             await c.stop()
         if request.node.stash.get(_FAILED, False):
+            _draw_runs(request, started)
             _report_artifacts(request, [c.dir for c in started])
+
+
+def _draw_runs(request: pytest.FixtureRequest, started: list[Any]) -> None:
+    """Clusters started with ``event_log=True`` leave a space-time diagram of the run."""
+    from cluster.diagrams import write_diagrams
+
+    for c in started:
+        if not (c.dir / "spacetime.html").exists():
+            write_diagrams(c.dir, faults=c.nemesis.intervals(), title=request.node.name)
 
 
 def _report_artifacts(request: pytest.FixtureRequest, dirs: list[Path]) -> None:

@@ -61,6 +61,11 @@ class KvWorkload:
     def now(self) -> float:
         return time.monotonic() - self._t0
 
+    @property
+    def t0(self) -> float:
+        """When the history's clock started (``time.monotonic``): its times count from it."""
+        return self._t0
+
     async def run(self, duration_s: float, max_ops_per_client: int = 100_000) -> History:
         """Run until ``duration_s`` elapses; return the recorded history."""
         if self.clients < 1 or self.keys < 1:

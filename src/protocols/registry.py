@@ -50,6 +50,9 @@ PROTOCOLS: dict[str, ProtocolEntry] = {e.name: e for e in (
     ProtocolEntry("causal", "causal broadcast (Birman, Schiper, Stephenson: the BSS rule)",
                   spec="protocols.causal:SPEC", shell="protocols.causal.node:SHELL",
                   sim="protocols.causal.sim:ADAPTER"),
+    ProtocolEntry("vkv", "a Dynamo-style multi-version KV (siblings, dotted version vectors)",
+                  spec="protocols.vkv:SPEC", shell="protocols.vkv.node:SHELL",
+                  sim="protocols.vkv.sim:ADAPTER"),
     ProtocolEntry("synod", "single-decree Paxos (Lamport, Paxos Made Simple)",
                   spec="protocols.paxos.synod:SPEC", sim="protocols.paxos.sim:SYNOD"),
 )}

@@ -4,15 +4,21 @@ receiver's clock is past the sender's (Fidge/Mattern). The simulator writes the 
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from cluster.diagrams import wall_operations, write_diagrams
 from cluster.runner import LocalCluster
+from cluster.workload import KvWorkload
 from protocols.kv.client import KvClient
 from protocols.registry import load_sim
 from protocols.sim.world import World
+from tests.check.test_spacetime_chromium import chromium, load
+
+__all__ = ["chromium"]  # the fixture, imported for this module's tests
 
 Factory = Callable[..., Awaitable[LocalCluster]]
 
@@ -61,3 +67,36 @@ def test_the_simulator_writes_the_same_log() -> None:
     _, recvs = check_log(w.event_log)
     assert recvs > 50
     assert {"t": 3.0, "node": "n2", "kind": "stop"} in w.event_log
+
+
+async def test_a_real_run_becomes_a_space_time_diagram_a_browser_loads(
+        cluster: Factory, chromium: str, tmp_path: Path) -> None:
+    """Three Raft nodes, clients, a partition of the leader: the diagram of that run, in
+    headless Chromium, has a lane per node, the messages, the fault and the operations."""
+    c = await cluster("raft", nodes=3, event_log=True)
+    leader = await c.wait_for_leader()
+    workload = KvWorkload(c.client_addresses, clients=2, keys=2, seed=1,
+                          op_deadline_s=3.0, attempt_timeout_s=0.5)
+
+    async def fault() -> None:
+        await asyncio.sleep(0.5)  # the fault's start within the run
+        await c.nemesis.isolate(leader)
+        await asyncio.sleep(1.5)
+        await c.nemesis.heal()
+
+    await asyncio.gather(workload.run(3.0), fault())
+    faults = c.nemesis.intervals()
+    await c.stop()
+    drawn = write_diagrams(c.dir, faults=faults, title="raft under a partition",
+                           operations=wall_operations(workload.history, workload.t0))
+    assert drawn is not None
+    dom, text, console = load(chromium, drawn[0], tmp_path)
+    assert console == "", console
+    assert 'data-ready="1"' in text
+    lanes = {a.get("data-node") for t, a in dom.tags if "lane" in a.get("class", "").split()}
+    assert {"n1", "n2", "n3"} <= lanes
+    arrows = [a for t, a in dom.tags if "msg" in a.get("class", "").split()]
+    assert len(arrows) > 50
+    assert f"isolate {leader}" in text or leader in text
+    assert any("op" in a.get("class", "").split() for t, a in dom.tags)
+    assert (c.dir / "spacetime.shiviz.log").read_text().count("\n") > 100

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from cluster.diagrams import wall_operations, write_diagrams
 from cluster.nemesis import random_schedule
 from cluster.pytest_plugin import wait_until
 from cluster.runner import LocalCluster
@@ -62,7 +63,11 @@ async def chaos_run(c: LocalCluster, seed: int, duration_s: float, tmp_path: Pat
         shade = [(s - wall0, e - wall0, label) for s, e, label in c.nemesis.intervals()]
         path = render_timeline(workload.history, result, tmp_path / "timeline.html", shade)
         (tmp_path / "history.jsonl").write_text(workload.history.to_jsonl())
-        pytest.fail(f"history not linearizable ({result.verdict}); timeline: {path}\n"
+        diagrams = write_diagrams(c.dir, faults=c.nemesis.intervals(), result=result,
+                                  operations=wall_operations(workload.history, t0),
+                                  title=f"chaos seed {seed}: not linearizable")
+        pytest.fail(f"history not linearizable ({result.verdict}); timeline: {path}; "
+                    f"space-time diagram (with event_log=True): {diagrams and diagrams[0]}\n"
                     f"{result.summary()}")
     assert workload.stats.ok > 20, "the workload made almost no progress"
     await wait_until(lambda: converged(c), 20, describe=lambda: commit_indexes(c),

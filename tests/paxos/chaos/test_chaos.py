@@ -22,18 +22,18 @@ Factory = Callable[..., Awaitable[LocalCluster]]
 
 @pytest.mark.parametrize("seed", [1, 2])
 async def test_chaos_3_nodes(cluster: Factory, tmp_path: Path, seed: int) -> None:
-    c = await cluster("paxos", nodes=3, seed=seed)
+    c = await cluster("paxos", nodes=3, event_log=True, seed=seed)
     await chaos_run(c, seed, 12.0, tmp_path, ALL_FAULTS)
 
 
 async def test_chaos_5_nodes(cluster: Factory, tmp_path: Path) -> None:
-    c = await cluster("paxos", nodes=5, seed=3)
+    c = await cluster("paxos", nodes=5, event_log=True, seed=3)
     await chaos_run(c, 3, 12.0, tmp_path, ALL_FAULTS)
 
 
 async def test_chaos_with_snapshots(cluster: Factory, tmp_path: Path) -> None:
     """Small snapshots: nodes that were killed, paused or cut off catch up from one."""
-    c = await cluster("paxos", nodes=3, seed=5, options={"snapshot_threshold": 25})
+    c = await cluster("paxos", nodes=3, event_log=True, seed=5, options={"snapshot_threshold": 25})
     await chaos_run(c, 5, 12.0, tmp_path, ALL_FAULTS)
     slots = {n: int(st.details["snapshot_slot"])
              for n, st in (await c.statuses()).items() if st is not None}
@@ -41,7 +41,7 @@ async def test_chaos_with_snapshots(cluster: Factory, tmp_path: Path) -> None:
 
 
 async def test_chaos_flexible_quorums(cluster: Factory, tmp_path: Path) -> None:
-    c = await cluster("paxos", nodes=5, seed=8,
+    c = await cluster("paxos", nodes=5, event_log=True, seed=8,
                       options={"phase1_quorum": 4, "phase2_quorum": 2})
     await chaos_run(c, 8, 10.0, tmp_path, ALL_FAULTS)
 
@@ -49,7 +49,7 @@ async def test_chaos_flexible_quorums(cluster: Factory, tmp_path: Path) -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", range(100, 110))
 async def test_chaos_soak(cluster: Factory, tmp_path: Path, seed: int) -> None:
-    c = await cluster("paxos", nodes=5, seed=seed)
+    c = await cluster("paxos", nodes=5, event_log=True, seed=seed)
     await chaos_run(c, seed, 60.0, tmp_path, ALL_FAULTS)
 
 
@@ -58,7 +58,7 @@ async def test_chaos_lease_reads_with_leader_pauses(cluster: Factory, tmp_path: 
     (``pause_stale_leader``: a leader paused and cut off past its lease, resumed still
     cut off, and read from directly). The history stays linearizable and reads were
     served from leases."""
-    c = await cluster("paxos", nodes=3, seed=9, options={"read_mode": "lease"})
+    c = await cluster("paxos", nodes=3, event_log=True, seed=9, options={"read_mode": "lease"})
     rng = random.Random(9)
     paused: list[str] = []
 

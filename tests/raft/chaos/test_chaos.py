@@ -27,19 +27,19 @@ Factory = Callable[..., Awaitable[LocalCluster]]
 
 @pytest.mark.parametrize("seed", [1, 2])
 async def test_chaos_3_nodes(cluster: Factory, tmp_path: Path, seed: int) -> None:
-    c = await cluster("raft", nodes=3, seed=seed)
+    c = await cluster("raft", nodes=3, event_log=True, seed=seed)
     await chaos_run(c, seed, 12.0, tmp_path, ALL_FAULTS)
 
 
 async def test_chaos_5_nodes(cluster: Factory, tmp_path: Path) -> None:
-    c = await cluster("raft", nodes=5, seed=3)
+    c = await cluster("raft", nodes=5, event_log=True, seed=3)
     await chaos_run(c, 3, 12.0, tmp_path, ALL_FAULTS)
 
 
 async def test_chaos_with_snapshots(cluster: Factory, tmp_path: Path) -> None:
     """A small snapshot threshold and chunk size: nodes that were killed, paused or cut
     off catch up through InstallSnapshot in several chunks, under the same faults."""
-    c = await cluster("raft", nodes=3, seed=5,
+    c = await cluster("raft", nodes=3, event_log=True, seed=5,
                       options={"snapshot_threshold": 25, "snapshot_chunk_bytes": 512})
     await chaos_run(c, 5, 12.0, tmp_path, ALL_FAULTS)
     snapshots = {n: int((await c.status(n)).details["snapshot_index"])  # type: ignore[union-attr]
@@ -49,7 +49,7 @@ async def test_chaos_with_snapshots(cluster: Factory, tmp_path: Path) -> None:
 
 async def test_chaos_refused_connections_and_duplicates(cluster: Factory,
                                                         tmp_path: Path) -> None:
-    c = await cluster("raft", nodes=3, seed=4)
+    c = await cluster("raft", nodes=3, event_log=True, seed=4)
     await c.nemesis.duplicate(0.2, seed=4)
     await c.nemesis.partition([["n1"], ["n2", "n3"]], mode="refuse")
     await asyncio.sleep(1.0)
@@ -64,7 +64,8 @@ async def test_chaos_with_membership_changes(cluster: Factory, tmp_path: Path) -
     from protocols.common.errors import ProtocolError
     from protocols.raft.admin_client import RaftAdminClient
 
-    c = await cluster("raft", nodes=4, seed=6, options={"initial_voters": ["n1", "n2", "n3"]})
+    c = await cluster("raft", nodes=4, event_log=True, seed=6,
+                      options={"initial_voters": ["n1", "n2", "n3"]})
     committed: list[str] = []
 
     async def reconfigure(duration_s: float, _: KvWorkload) -> None:
@@ -90,7 +91,7 @@ async def test_chaos_with_membership_changes(cluster: Factory, tmp_path: Path) -
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", range(100, 110))
 async def test_chaos_soak(cluster: Factory, tmp_path: Path, seed: int) -> None:
-    c = await cluster("raft", nodes=5, seed=seed)
+    c = await cluster("raft", nodes=5, event_log=True, seed=seed)
     await chaos_run(c, seed, 60.0, tmp_path, ALL_FAULTS)
 
 
@@ -104,7 +105,7 @@ async def test_chaos_lease_reads_with_leader_pauses(cluster: Factory, tmp_path: 
     from protocols.common.errors import ProtocolError
     from protocols.raft.admin_client import RaftAdminClient
 
-    c = await cluster("raft", nodes=3, seed=7, options={"read_mode": "lease"})
+    c = await cluster("raft", nodes=3, event_log=True, seed=7, options={"read_mode": "lease"})
     rng = random.Random(7)
     paused: list[str] = []
 

@@ -1,0 +1,189 @@
+"""A Dynamo-style multi-version KV replica, sans-IO (DeCandia et al., "Dynamo: Amazon's
+Highly Available Key-value Store", SOSP 2007, §4.4; course chapter 48 on versioning).
+
+Every replica accepts reads and writes, even cut off from the others (always writable).
+A read returns a key's *siblings* and a *causal context*; a write carries the context of
+the client's last read, so the replica replaces exactly what that client had seen and
+keeps everything else as siblings:
+
+* writes that did not see each other (two sides of a partition, two clients racing) both
+  survive, as siblings, and the next read returns them together;
+* a write whose context covers the siblings resolves them into one value.
+
+The causality comes from ``protocols.clocks``: dotted version vectors (``DVVSet``, the
+default; what Riak adopted against sibling explosion) or plain version vectors
+(``VVSiblings``), selectable so the two can be compared on the same workload.
+
+Replication: after a write, the replica sends the key's new state to every peer
+(``Replicate``); every ``sync_interval_ms`` it exchanges state hashes with a random peer
+and both sides send what differs (anti-entropy, §4.7). Merging is the sibling store's
+``sync`` (commutative, idempotent), so replicas converge whatever the order. A write is
+answered once the key's new state is on disk.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from protocols.clocks import VectorClock
+from protocols.common.errors import ConfigError, InvalidRequest
+from protocols.common.ids import NodeId
+from protocols.contract import Answer, Core, Envelope, NodeStatus, Ready
+from protocols.vkv.messages import Digest, DigestReply, Replicate
+from protocols.vkv.state import State, decode, digest, empty, encode
+
+__all__ = ["Get", "KeyRecord", "Put", "VkvCore", "VkvOptions"]
+
+MAX_KEY = 1024
+MAX_VALUE = 64 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class VkvOptions:
+    clock: str = "dvv"  # "dvv": dotted version vectors; "vv": one version vector per key
+    sync_interval_ms: int = 1000
+
+    @classmethod
+    def from_mapping(cls, options: Mapping[str, Any]) -> VkvOptions:
+        unknown = sorted(set(options) - {"clock", "sync_interval_ms"})
+        if unknown:
+            raise ConfigError(f"unknown vkv option(s) {', '.join(unknown)}; known: clock, "
+                              f"sync_interval_ms")
+        o = cls(**options)
+        if o.clock not in ("dvv", "vv"):
+            raise ConfigError("vkv option clock must be 'dvv' or 'vv'")
+        if isinstance(o.sync_interval_ms, bool) or not isinstance(o.sync_interval_ms, int) \
+                or o.sync_interval_ms < 1:
+            raise ConfigError("vkv option sync_interval_ms must be a positive integer")
+        return o
+
+
+@dataclass(frozen=True, slots=True)
+class Get:
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
+class Put:
+    key: str
+    value: str
+    context: Mapping[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class KeyRecord:
+    """A persist record: the new state of one key."""
+
+    key: str
+    state: bytes
+
+
+class VkvCore(Core):
+    def __init__(self, node_id: NodeId, peers: Sequence[NodeId], rng: random.Random,
+                 options: VkvOptions, recovered: Mapping[str, bytes], tick_s: float) -> None:
+        self.node_id = node_id
+        self.peers = tuple(peers)
+        self.rng = rng
+        self.kind = options.clock
+        self.sync_ticks = max(1, round(options.sync_interval_ms / 1000 / tick_s))
+        self.store: dict[str, State] = {k: decode(v, self.kind) for k, v in recovered.items()}
+        self.now = 0
+        self.writes = 0
+        self.merges = 0
+        self.out = Ready()
+
+    # ------------------------------------------------------------------ clients
+    def submit(self, request_id: Any, command: Any) -> None:
+        match command:
+            case Get(key=key):
+                self._check_key(key)
+                s = self.store.get(key)
+                values = sorted(s.values()) if s is not None else []
+                context = s.context().as_dict() if s is not None else {}
+                self.out.answers.append(Answer(request_id, (values, context)))
+            case Put(key=key, value=value, context=context):
+                self._check_key(key)
+                if len(value.encode()) > MAX_VALUE:
+                    raise InvalidRequest(f"value over {MAX_VALUE} bytes")
+                if any(not isinstance(v, int) or v < 0 for v in context.values()):
+                    raise InvalidRequest("a context maps replica ids to counts >= 0")
+                self.writes += 1
+                s = self._write(key, self.store.get(key, empty(self.kind)).update(
+                    VectorClock(dict(context)), self.node_id, value))
+                for p in self.peers:  # eager replication; anti-entropy repairs losses
+                    self.out.messages.append(Envelope(NodeId(p), Replicate(key, encode(s))))
+                self.out.answers.append(Answer(request_id, s.context().as_dict()))
+            case _:
+                raise InvalidRequest(f"the versioned KV takes no {type(command).__name__}")
+
+    @staticmethod
+    def _check_key(key: str) -> None:
+        if not key or len(key.encode()) > MAX_KEY:
+            raise InvalidRequest(f"a key is 1 to {MAX_KEY} bytes")
+
+    def _write(self, key: str, s: State) -> State:
+        self.store[key] = s
+        self.out.persist.append(KeyRecord(key, encode(s)))  # answered once durable
+        return s
+
+    def _merge(self, key: str, raw: bytes) -> None:
+        """Sync another replica's state of ``key`` into ours (Dynamo's reconciliation)."""
+        try:
+            theirs = decode(raw, self.kind)
+        except ValueError as e:
+            raise InvalidRequest(f"state of {key!r}: {e}") from None
+        mine = self.store.get(key)
+        merged = theirs if mine is None else mine.sync(theirs)  # type: ignore[arg-type]
+        if mine is None or merged != mine:
+            self.merges += 1
+            self._write(key, merged)
+
+    # ------------------------------------------------------------------ replicas
+    def on_message(self, src: NodeId, msg: Any) -> Any:
+        match msg:
+            case Replicate(key=key, state=state):
+                self._check_key(key)
+                self._merge(key, state)
+                return None
+            case Digest(hashes=hashes):
+                mine = {k: digest(s) for k, s in self.store.items()}
+                differ = sorted(k for k in mine.keys() | hashes.keys()
+                                if mine.get(k) != hashes.get(k))
+                return DigestReply({k: encode(self.store[k]) for k in differ if k in mine},
+                                   tuple(k for k in differ if k in hashes))
+        raise InvalidRequest(f"the versioned KV takes no {type(msg).__name__}")
+
+    def on_reply(self, src: NodeId, request: Any, reply: Any) -> None:
+        if isinstance(reply, DigestReply):
+            for key, state in sorted(reply.states.items()):
+                self._merge(key, state)
+            for key in reply.wanted:
+                if key in self.store:
+                    self.out.messages.append(
+                        Envelope(src, Replicate(key, encode(self.store[key]))))
+
+    def tick(self) -> None:
+        self.now += 1
+        if self.peers and self.now % self.sync_ticks == 0:
+            peer = self.rng.choice(self.peers)
+            self.out.messages.append(Envelope(peer, Digest(
+                {k: digest(s) for k, s in self.store.items()})))
+
+    # ------------------------------------------------------------------ outbox, status
+    def ready(self) -> Ready:
+        out, self.out = self.out, Ready()
+        return out
+
+    def siblings(self) -> dict[str, int]:
+        return {k: s.size() for k, s in self.store.items()}
+
+    def status(self) -> NodeStatus:
+        sizes = list(self.siblings().values())
+        return NodeStatus("replica", 0, "", {
+            "clock": self.kind, "keys": str(len(sizes)),
+            "max_siblings": str(max(sizes, default=0)),
+            "siblings": str(sum(sizes)), "writes": str(self.writes),
+            "merges": str(self.merges)})

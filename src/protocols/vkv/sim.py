@@ -1,0 +1,138 @@
+"""The versioned KV in the simulator: clients read a key at one replica and write it back
+at another with the context they read, while the nemesis partitions and crashes; the
+verdict is ``protocols.check.vkv`` (no acknowledged write lost, nothing invented) once
+every replica holds the same state."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from protocols.check.vkv import Write, lost_writes
+from protocols.contract import Answer
+from protocols.sim.api import SimAdapter, Verdict, WorkloadFactory, WorkloadParams
+from protocols.vkv import SPEC, VkvSpec
+from protocols.vkv.core import Get, Put, VkvCore
+from protocols.vkv.state import encode
+
+if TYPE_CHECKING:
+    from protocols.check.history import History
+    from protocols.sim.world import World
+
+__all__ = ["ADAPTER", "SiblingWorkload", "converged"]
+
+
+def cores(world: World) -> dict[str, VkvCore]:
+    return {n: node.core for n, node in world.nodes.items()
+            if node.up and isinstance(node.core, VkvCore)}
+
+
+def converged(world: World) -> bool:
+    """Every up replica holds the same state of every key."""
+    states = [{k: encode(s) for k, s in c.store.items()} for c in cores(world).values()]
+    return all(s == states[0] for s in states)
+
+
+@dataclass
+class SiblingWorkload:
+    """Read-modify-write clients: read at a random replica, write a unique value at a
+    random replica with that read's context (the key space is small, so they race)."""
+
+    world: World
+    clients: int = 3
+    keys: int = 3
+    stop_at_ms: int = 5000
+    acknowledged: list[Write] = field(default_factory=list)
+    attempted: list[tuple[str, str]] = field(default_factory=list)
+    pending: dict[Any, Any] = field(default_factory=dict)
+    ops: int = 0
+    peak_siblings: int = 0
+    history: History | None = None
+
+    def start(self) -> None:
+        self.world.answer_hooks.append(self._on_answer)
+        for c in range(self.clients):
+            self.world.at(1 + 11 * c, lambda c=c: self._read(c))  # type: ignore[misc]
+
+    def _read(self, client: int) -> None:
+        w = self.world
+        if w.now >= self.stop_at_ms:
+            return
+        self.ops += 1
+        rng = w.rng(f"vkv/{client}/{self.ops}")
+        key = f"k{rng.randrange(self.keys)}"
+        rid = ("get", client, self.ops)
+        self.pending[rid] = (client, key)
+        w.submit(rng.choice(w.ids), Get(key), request_id=rid)
+        w.at(500, lambda: self._give_up(rid, client))
+
+    def _on_answer(self, answer: Answer) -> None:
+        what = self.pending.pop(answer.request_id, None)
+        if what is None:
+            return
+        rid = answer.request_id
+        if rid[0] == "get":
+            client, key = what
+            if answer.error is None:
+                self._write(client, key, *answer.result)
+            else:
+                self.world.at(10, lambda: self._read(client))
+        else:
+            client, write = what
+            if answer.error is None:
+                self.acknowledged.append(write)
+            self.world.at(self.world.rng(f"pace/{rid}").randrange(5, 40),
+                          lambda: self._read(client))
+
+    def _write(self, client: int, key: str, values: list[str], context: dict[str, int]
+               ) -> None:
+        w = self.world
+        self.peak_siblings = max(self.peak_siblings, len(values))
+        value = f"c{client}-{self.ops}"
+        rid = ("put", client, self.ops)
+        self.attempted.append((key, value))
+        self.pending[rid] = (client, (key, value, frozenset(values)))
+        w.submit(w.rng(f"vkv/put/{client}/{self.ops}").choice(w.ids),
+                 Put(key, value, context), request_id=rid)
+        w.at(500, lambda: self._give_up(rid, client))
+
+    def _give_up(self, rid: Any, client: int) -> None:
+        if self.pending.pop(rid, None) is not None:  # no answer (crash, partition)
+            self._read(client)
+
+    @property
+    def idle(self) -> bool:
+        return self.world.now >= self.stop_at_ms and not self.pending \
+            and converged(self.world)
+
+    def final(self) -> dict[str, list[str]]:
+        some = next(iter(cores(self.world).values()))
+        return {k: s.values() for k, s in some.store.items()}
+
+    def verdict(self) -> Verdict:
+        if not converged(self.world):
+            return Verdict("no lost writes", "unknown", "the replicas did not converge")
+        problems = lost_writes(self.acknowledged, self.attempted, self.final())
+        if problems:
+            return Verdict("no lost writes", "violation", "; ".join(problems[:3]))
+        sizes = [len(v) for v in self.final().values()]
+        return Verdict("no lost writes", "ok",
+                       f"{len(self.acknowledged)} acknowledged writes, none lost; siblings "
+                       f"now {sizes}, at most {self.peak_siblings} read at once")
+
+
+def sibling_workload(world: World, params: WorkloadParams) -> SiblingWorkload:
+    return SiblingWorkload(world, clients=params.clients, keys=params.keys,
+                           stop_at_ms=params.stop_at_ms)
+
+
+class VkvAdapter(SimAdapter):
+    name = "vkv"
+    spec: VkvSpec = SPEC
+
+    def workloads(self) -> Mapping[str, WorkloadFactory]:
+        return {"siblings": sibling_workload}
+
+
+ADAPTER = VkvAdapter()
