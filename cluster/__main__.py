@@ -6,6 +6,7 @@
     python -m cluster heal
     python -m cluster kill n3 | restart n3 | pause n3 | resume n3
     python -m cluster logs n3 [-f]
+    python -m cluster draw                  the run as a space-time diagram (up --event-log)
     python -m cluster down                  stop everything (even after a crashed `up`)
 
 The cluster lives in ``--dir`` (default ``$PROTOCOLS_CLUSTER_DIR`` or
@@ -87,7 +88,7 @@ async def cmd_up(args: argparse.Namespace) -> int:
     shutil.rmtree(directory, ignore_errors=True)
     c = LocalCluster(args.protocol, args.nodes, data_dir=directory, owned=False,
                      toxiproxy_url=args.toxiproxy_url, tick_ms=args.tick_ms,
-                     direct=args.direct,
+                     direct=args.direct, event_log=args.event_log,
                      rpc_deadline_ms=args.rpc_deadline_ms, seed=args.seed,
                      options=options)
     try:
@@ -186,6 +187,24 @@ async def cmd_logs(args: argparse.Namespace) -> int:
     return 0
 
 
+async def cmd_draw(args: argparse.Namespace) -> int:
+    """The run so far as a space-time diagram (a cluster started with --event-log)."""
+    from cluster.diagrams import write_diagrams
+
+    c = LocalCluster.attach(args.dir)
+    log = c.dir / "nemesis.jsonl"
+    if log.exists():
+        c.nemesis.events = [json.loads(line) for line in log.read_text().splitlines()
+                            if line.strip()]
+    drawn = write_diagrams(c.dir, faults=c.nemesis.intervals(),
+                           title=f"{c.protocol}: {len(c.ids)} nodes")
+    if drawn is None:
+        console.print("[red]no event logs[/red]: start the cluster with `up --event-log`")
+        return 1
+    console.print(f"space-time diagram: {drawn[0]}\nShiViz log: {drawn[1]}")
+    return 0
+
+
 async def cmd_down(args: argparse.Namespace) -> int:
     """Stop every node and proxy-server process of the cluster dir, even after a crashed
     `up`: SIGTERM, then SIGKILL whatever is left after 10 s."""
@@ -218,6 +237,9 @@ def parser() -> argparse.ArgumentParser:
     up.add_argument("--direct", action="store_true",
                     help="no proxies: peers and clients connect straight to the nodes "
                          "(benchmarks; no connection faults)")
+    up.add_argument("--event-log", action="store_true",
+                    help="nodes stamp messages with vector clocks and write events.<node>"
+                         ".jsonl; `cluster draw` turns them into a space-time diagram")
     up.add_argument("--tick-ms", type=float, default=10.0)
     up.add_argument("--rpc-deadline-ms", type=float, default=500.0)
     up.add_argument("--seed", type=int, default=0)
@@ -234,13 +256,14 @@ def parser() -> argparse.ArgumentParser:
     logs = sub.add_parser("logs", help="a node's log")
     logs.add_argument("node")
     logs.add_argument("-f", "--follow", action="store_true")
+    sub.add_parser("draw", help="the run so far as a space-time diagram (with --event-log)")
     sub.add_parser("down", help="stop everything")
     return p
 
 
 COMMANDS = {"up": cmd_up, "status": cmd_status, "partition": cmd_partition, "heal": cmd_heal,
             "kill": cmd_process, "restart": cmd_process, "pause": cmd_process,
-            "resume": cmd_process, "logs": cmd_logs, "down": cmd_down}
+            "resume": cmd_process, "logs": cmd_logs, "draw": cmd_draw, "down": cmd_down}
 
 
 def main(argv: list[str] | None = None) -> int:

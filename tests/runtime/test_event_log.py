@@ -100,3 +100,17 @@ async def test_a_real_run_becomes_a_space_time_diagram_a_browser_loads(
     assert f"isolate {leader}" in text or leader in text
     assert any("op" in a.get("class", "").split() for t, a in dom.tags)
     assert (c.dir / "spacetime.shiviz.log").read_text().count("\n") > 100
+
+
+def test_a_simulated_run_draws_the_same_way_and_logging_changes_nothing(tmp_path: Path
+                                                                       ) -> None:
+    from protocols.sim.__main__ import write_spacetime
+    from protocols.sim.runner import run_once
+
+    plain = run_once("raft", 7, nodes=3, duration_ms=3000)
+    logged = run_once("raft", 7, nodes=3, duration_ms=3000, event_log=True)
+    assert logged.trace_hash == plain.trace_hash, "the event log must not change the run"
+    write_spacetime(logged, str(tmp_path))
+    page = (tmp_path / "spacetime.html").read_text()
+    assert page.count('class="lane"') == 3 and 'class="op' in page
+    assert (tmp_path / "spacetime.shiviz.log").stat().st_size > 1000

@@ -5,6 +5,7 @@
     scripts/sim --protocol raft --sweep 1..200           every failing seed + replay command
     scripts/sim --protocol raft --seed 7 -o read_mode='"lease"' -o pre_vote=false
     scripts/sim --protocol raft --seed 7 --nemesis partition,crash --workload kv
+    scripts/sim --protocol raft --seed 7 --spacetime out/   the run as a space-time diagram
 
 A protocol is a registered name (``protocols.registry``) or the ``module:ATTRIBUTE`` of a
 ``ProtocolEntry``. Exit status: 0 if every run passed, 1 if one failed, 2 on bad input.
@@ -56,6 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("-o", "--option", action="append", default=[], metavar="KEY=JSON",
                    help="a protocol option, e.g. -o snapshot_threshold=100 (repeatable)")
     p.add_argument("--trace", help="write the run's trace to this file")
+    p.add_argument("--spacetime", metavar="DIR",
+                   help="write the run as DIR/spacetime.html and a ShiViz log (one run)")
     args = p.parse_args(argv)
     try:
         kw: dict[str, Any] = {
@@ -66,15 +69,36 @@ def main(argv: list[str] | None = None) -> int:
             "nemesis_kinds": tuple(args.nemesis.split(",")) if args.nemesis else None}
         if args.sweep:
             return sweep(args.protocol, args.sweep, kw)
-        result = run_once(args.protocol, args.seed, keep_trace=bool(args.trace), **kw)
+        result = run_once(args.protocol, args.seed, keep_trace=bool(args.trace),
+                          event_log=bool(args.spacetime), **kw)
     except (ConfigError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     if args.trace:
         with open(args.trace, "w", encoding="utf-8") as f:
             f.write("\n".join(result.trace) + "\n")
+    if args.spacetime:
+        write_spacetime(result, args.spacetime)
     report(result)
     return 0 if result.ok else 1
+
+
+def write_spacetime(result: RunResult, directory: str) -> None:
+    """The run's event log as a space-time diagram and a ShiViz log (simulated seconds);
+    the workload's operations, recorded in simulated ms, beside them."""
+    import dataclasses
+    from pathlib import Path
+
+    from protocols.check.spacetime import render_spacetime, write_shiviz
+
+    out = Path(directory)
+    out.mkdir(parents=True, exist_ok=True)
+    ops = [dataclasses.replace(op, call=op.call / 1000, ret=op.ret / 1000)
+           for op in result.history.operations()]
+    html = render_spacetime(result.event_log, out / "spacetime.html", faults=result.faults,
+                            operations=ops, title=result.replay)
+    shiviz = write_shiviz(result.event_log, out / "spacetime.shiviz.log")
+    print(f"space-time diagram: {html}; ShiViz log: {shiviz}")
 
 
 def report(result: RunResult) -> None:

@@ -35,6 +35,9 @@ class RunResult:
     failure: str | None = None
     trace: list[str] = field(default_factory=list)
     replay: str = ""
+    # with event_log: the run's event log and fault intervals, in simulated seconds
+    event_log: list[dict[str, Any]] = field(default_factory=list)
+    faults: list[tuple[float, float, str]] = field(default_factory=list)
 
     @property
     def verdict(self) -> str:
@@ -81,7 +84,7 @@ def run_once(protocol: str | SimAdapter, seed: int, *, nodes: int = 5,
              keep_trace: bool = False, options: Mapping[str, Any] | None = None,
              check_timeout_s: float = 30.0, disk_latency_ms: int = 0,
              nemesis_kinds: tuple[str, ...] | None = None,
-             workload: str | None = None) -> RunResult:
+             workload: str | None = None, event_log: bool = False) -> RunResult:
     """Run ``protocol`` (a registered name or an adapter) for ``duration_ms`` of
     simulated time with its ``workload`` (default: its first; "none" for none)."""
     adapter = load_sim(protocol) if isinstance(protocol, str) else protocol
@@ -98,7 +101,7 @@ def run_once(protocol: str | SimAdapter, seed: int, *, nodes: int = 5,
         kw["nemesis"] = ",".join(nemesis_kinds)
     result = RunResult(name, seed, replay=replay_command(name, seed, options, **kw))
     world = World(adapter, nodes, seed, options=options, replay_hint=result.replay,
-                  disk_latency_ms=disk_latency_ms)
+                  disk_latency_ms=disk_latency_ms, event_log=event_log)
     if keep_trace:
         world.trace_lines = result.trace
     params = WorkloadParams(clients=clients, keys=keys, stop_at_ms=duration_ms,
@@ -106,6 +109,7 @@ def run_once(protocol: str | SimAdapter, seed: int, *, nodes: int = 5,
     result.workload, load = _workload(adapter, workload, world, params)
     if load is not None:
         load.start()
+    nemesis_run: RandomNemesis | None = None
     if nemesis:
         nemesis_run = RandomNemesis(world, stop_at_ms=duration_ms)
         if nemesis_kinds is not None:
@@ -121,6 +125,10 @@ def run_once(protocol: str | SimAdapter, seed: int, *, nodes: int = 5,
     except SimulationFailure as e:
         result.failure = str(e)
     result.trace_hash, result.events, result.time_ms = world.trace_hash(), world.events, world.now
+    if world.event_log is not None:
+        result.event_log = world.event_log
+        result.faults = [(s / 1000, e / 1000, label) for s, e, label in
+                         (nemesis_run.intervals if nemesis_run is not None else [])]
     if load is not None:
         if load.history is not None:
             result.history = load.history
