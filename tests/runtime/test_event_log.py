@@ -97,7 +97,8 @@ async def test_a_real_run_becomes_a_space_time_diagram_a_browser_loads(
     assert {"n1", "n2", "n3"} <= lanes
     arrows = [a for t, a in dom.tags if "msg" in a.get("class", "").split()]
     assert len(arrows) > 50
-    assert f"isolate {leader}" in text or leader in text
+    others = ",".join(sorted(n for n in c.ids if n != leader))
+    assert f"partition {leader} | {others} (blackhole)" in text, "the fault says which"
     assert any("op" in a.get("class", "").split() for t, a in dom.tags)
     assert (c.dir / "spacetime.shiviz.log").read_text().count("\n") > 100
 

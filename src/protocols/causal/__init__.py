@@ -8,14 +8,26 @@ the checker is ``protocols.check.causal``.
 
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from protocols.causal.core import CausalCore, CausalOptions, Mode, Send
+from protocols.causal.core import (
+    CausalCore,
+    CausalOptions,
+    DeliveredRecord,
+    Mode,
+    OwnMessage,
+    Recovered,
+    Send,
+    Stable,
+)
 from protocols.causal.messages import CausalMessage, Status
+from protocols.common.errors import StorageError
 from protocols.common.fs import FileSystem
-from protocols.common.latest import LatestRecord
-from protocols.common.wal import SyncPolicy
+from protocols.common.latest import COMPACT_AFTER
+from protocols.common.wal import SyncPolicy, WriteAheadLog
 from protocols.contract import (
     MessageTable,
     NodeContext,
@@ -29,18 +41,73 @@ __all__ = ["SPEC", "CausalCore", "CausalSpec", "Mode"]
 
 
 class CausalStorage(Storage):
-    """The member's own sequence number and what it delivered (``CausalCore._record``)."""
+    """The member's sequence number and delivered vector (the latest ``DeliveredRecord``),
+    and its own broadcasts until they are ``Stable``, as JSON records on a WAL; rewritten
+    to what is still needed when it grows."""
 
     def __init__(self, fs: FileSystem, data_dir: str, sync: SyncPolicy) -> None:
         fs.makedirs(data_dir)
-        self.latest = LatestRecord(fs, f"{data_dir}/causal.wal", sync)
+        self.path = f"{data_dir}/causal.wal"
+        self.wal, records = WriteAheadLog.open(fs, self.path, sync=sync)
+        self.delivered = DeliveredRecord(0, {})
+        self.unstable: dict[int, CausalMessage] = {}
+        try:
+            for raw in records:
+                self._apply(_decode(raw))
+        except (ValueError, KeyError, TypeError) as e:
+            raise StorageError(f"{self.path}: not a causal-broadcast log ({e}); refusing "
+                               f"to start, the file was left untouched") from None
+        self.records = len(records)
+        self.recovered = Recovered(self.delivered, list(self.unstable.values())) \
+            if records else None
+
+    def _apply(self, r: Any) -> None:
+        if isinstance(r, DeliveredRecord):
+            self.delivered = r
+        elif isinstance(r, OwnMessage):
+            self.unstable[r.message.seq] = r.message
+        elif isinstance(r, Stable):
+            self.unstable = {s: m for s, m in self.unstable.items() if s > r.upto}
 
     def save(self, records: Sequence[Any]) -> None:
-        if records:
-            self.latest.save(records[-1])
+        for r in records:
+            self._apply(r)
+        if self.records + len(records) > COMPACT_AFTER + 2 * len(self.unstable):
+            keep = [self.delivered, *(OwnMessage(m) for m in self.unstable.values())]
+            self.wal.rewrite([_encode(r) for r in keep])
+            self.records = len(keep)
+        else:
+            self.wal.append([_encode(r) for r in records])
+            self.records += len(records)
 
     def close(self) -> None:
-        self.latest.close()
+        self.wal.close()
+
+
+def _encode(r: Any) -> bytes:
+    if isinstance(r, DeliveredRecord):
+        doc: dict[str, Any] = {"k": "d", "seq": r.seq, "delivered": dict(r.prefix)}
+    elif isinstance(r, OwnMessage):
+        m = r.message
+        doc = {"k": "m", "seq": m.seq, "origin": m.origin, "clock": dict(m.clock),
+               "payload": base64.b64encode(m.payload).decode()}
+    else:
+        doc = {"k": "s", "upto": r.upto}
+    return json.dumps(doc, sort_keys=True).encode()
+
+
+def _decode(raw: bytes) -> Any:
+    d = json.loads(raw)
+    if d["k"] == "d":
+        return DeliveredRecord(int(d["seq"]), {str(k): int(v) for k, v in
+                                               d["delivered"].items()})
+    if d["k"] == "m":
+        return OwnMessage(CausalMessage(str(d["origin"]), int(d["seq"]),
+                                        {str(k): int(v) for k, v in d["clock"].items()},
+                                        base64.b64decode(d["payload"])))
+    if d["k"] == "s":
+        return Stable(int(d["upto"]))
+    raise ValueError(f"unknown record kind {d['k']!r}")
 
 
 class CausalSpec(ProtocolSpec):
@@ -51,8 +118,7 @@ class CausalSpec(ProtocolSpec):
         options = self._options(ctx.options)
         sync = SyncPolicy.ALWAYS if ctx.options.get("fsync", True) else SyncPolicy.NEVER
         storage = CausalStorage(ctx.fs, ctx.data_dir, sync)
-        core = CausalCore(ctx.node_id, ctx.peers, options, storage.latest.recovered,
-                          ctx.tick_s)
+        core = CausalCore(ctx.node_id, ctx.peers, options, storage.recovered, ctx.tick_s)
         return NodeParts(core, storage)
 
     def check_options(self, options: Mapping[str, Any], nodes: int) -> None:

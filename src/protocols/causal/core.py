@@ -18,14 +18,14 @@ Channels lose and reorder messages (the proxies, the simulator), so delivery is 
 reliable the simple way: each member keeps what it delivered in a resend buffer and
 periodically tells its peers what it has (``Status``); a peer resends what is missing, and
 a message every member has is *stable* and leaves the buffers (CBCAST's stability).
-The durable state is the member's own sequence number and what it delivered, so a
-restarted member neither reuses a number nor delivers a message twice.
+The durable state is the member's own sequence number, what it delivered, and its own
+broadcasts until they are stable, so a restarted member neither reuses a number nor
+delivers a message twice, and a broadcast it acknowledged survives its crash.
 """
 
 from __future__ import annotations
 
 import enum
-import json
 from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -36,7 +36,8 @@ from protocols.common.errors import ConfigError, InvalidRequest
 from protocols.common.ids import NodeId
 from protocols.contract import Answer, Core, Envelope, NodeStatus, Ready
 
-__all__ = ["CausalCore", "CausalOptions", "Delivered", "Deliveries", "Mode", "Send"]
+__all__ = ["CausalCore", "CausalOptions", "Delivered", "DeliveredRecord", "Deliveries", "Mode",
+           "OwnMessage", "Recovered", "Send", "Stable"]
 
 MAX_PAYLOAD = 64 * 1024
 
@@ -102,6 +103,35 @@ class Delivered:
     delivered_tick: int
 
 
+@dataclass(frozen=True, slots=True)
+class DeliveredRecord:
+    """Persisted: our own sequence number and how much of each origin we delivered."""
+
+    seq: int
+    prefix: Mapping[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class OwnMessage:
+    """Persisted before it leaves: one of our broadcasts, kept until every member has it
+    (the only copy may be ours)."""
+
+    message: CausalMessage
+
+
+@dataclass(frozen=True, slots=True)
+class Stable:
+    """Persisted: our broadcasts up to ``upto`` are stable; their copies can go."""
+
+    upto: int
+
+
+@dataclass(slots=True)
+class Recovered:
+    delivered: DeliveredRecord
+    unstable: list[CausalMessage]
+
+
 @dataclass(slots=True)
 class _Origin:
     """What this member delivered from one origin: a contiguous prefix, plus (mode none
@@ -122,7 +152,7 @@ class _Origin:
 
 class CausalCore(Core):
     def __init__(self, node_id: NodeId, peers: Sequence[NodeId], options: CausalOptions,
-                 recovered: bytes | None, tick_s: float) -> None:
+                 recovered: Recovered | None, tick_s: float) -> None:
         self.node_id = node_id
         self.peers = tuple(peers)
         self.members = (node_id, *peers)
@@ -131,13 +161,14 @@ class CausalCore(Core):
         self.status_ticks = max(1, round(options.status_interval_ms / 1000 / tick_s))
         self.origins: dict[str, _Origin] = {m: _Origin() for m in self.members}
         self.seq = 0  # our own broadcasts
-        if recovered is not None:
-            self._recover(recovered)
         self.held: dict[str, dict[int, tuple[CausalMessage, int]]] = {}  # origin -> seq ->
         self.held_count = 0
         self.max_held = 0
         self.dropped = 0  # arrivals refused by a full hold-back queue (resent later)
         self.buffer: dict[tuple[str, int], CausalMessage] = {}  # delivered, not yet stable
+        self.stable_own = 0  # our broadcasts up to this one every member has
+        if recovered is not None:
+            self._recover(recovered)
         self.peer_has: dict[str, dict[str, int]] = {p: {} for p in self.peers}
         self.log: deque[Delivered] = deque(maxlen=options.max_log)
         self.delivered_count = 0
@@ -145,16 +176,16 @@ class CausalCore(Core):
         self.out = Ready()
 
     # ------------------------------------------------------------------ durable state
-    def _record(self) -> bytes:
-        return json.dumps({"seq": self.seq, "delivered": {m: o.prefix for m, o in
-                                                          self.origins.items()}}).encode()
+    def _record(self) -> DeliveredRecord:
+        return DeliveredRecord(self.seq, {m: o.prefix for m, o in self.origins.items()})
 
-    def _recover(self, raw: bytes) -> None:
-        d = json.loads(raw)
-        self.seq = int(d["seq"])
-        for m, prefix in d["delivered"].items():
-            if m in self.origins:
-                self.origins[m].prefix = int(prefix)
+    def _recover(self, recovered: Recovered) -> None:
+        self.seq = recovered.delivered.seq
+        for member, prefix in recovered.delivered.prefix.items():
+            if member in self.origins:
+                self.origins[member].prefix = prefix
+        for m in recovered.unstable:  # our own broadcasts nobody was known to have yet
+            self.buffer[(m.origin, m.seq)] = m
 
     # ------------------------------------------------------------------ the vector
     def clock(self) -> dict[str, int]:
@@ -180,6 +211,7 @@ class CausalCore(Core):
         self.seq += 1
         m = CausalMessage(self.node_id, self.seq, {**self.clock(), self.node_id: self.seq},
                           payload)
+        self.out.persist.append(OwnMessage(m))  # kept until stable: a crash loses none
         self._deliver(m, self.now)  # the sender delivers its own message at once
         for p in self.peers:
             self.out.messages.append(Envelope(NodeId(p), m))
@@ -277,12 +309,18 @@ class CausalCore(Core):
             return all(has.get(key[0], 0) >= key[1] for has in self.peer_has.values())
         for key in [k for k in self.buffer if stable(k)]:
             del self.buffer[key]
+            if key[0] == self.node_id and key[1] > self.stable_own:
+                self.stable_own = key[1]
+                self.out.persist.append(Stable(key[1]))
 
     # ------------------------------------------------------------------ outbox, status
     def ready(self) -> Ready:
         out, self.out = self.out, Ready()
-        if len(out.persist) > 1:
-            out.persist = out.persist[-1:]  # each record supersedes the ones before it
+        if len(out.persist) > 1:  # one delivered record and one stable mark suffice
+            own = [r for r in out.persist if isinstance(r, OwnMessage)]
+            last = [r for r in out.persist if isinstance(r, DeliveredRecord)][-1:]
+            marks = [r for r in out.persist if isinstance(r, Stable)][-1:]
+            out.persist = [*own, *last, *marks]
         return out
 
     def status(self) -> NodeStatus:

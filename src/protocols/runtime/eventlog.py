@@ -24,6 +24,8 @@ class EventLog:
         self.node = node
         self.clock: dict[str, int] = {}
         self.sent = 0
+        # message ids must not repeat across the node's lives (a restart starts at 0)
+        self.life = f"{int(time.time() * 1000) % 10**10:x}"
         self.flush_s = flush_s
         self._file: IO[str] = open(path, "a", encoding="utf-8")  # noqa: SIM115 (kept open)
         self._lines: list[str] = []
@@ -43,7 +45,7 @@ class EventLog:
     def send(self, peer: str, msg: str) -> tuple[str, dict[str, int]]:
         """A message leaves for ``peer``: its id and the clock to stamp it with."""
         self.sent += 1
-        mid = f"{self.node}:{self.sent}"
+        mid = f"{self.node}.{self.life}:{self.sent}"
         clock = self._tick()
         self._write({"kind": "send", "peer": peer, "msg": msg, "mid": mid, "vc": clock})
         return mid, clock

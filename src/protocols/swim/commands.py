@@ -11,7 +11,7 @@ __all__ = ["Broadcast", "Incr", "Leave", "MemberView", "Members", "MembersView",
 
 MAX_META_BYTES = 1024
 MAX_EVENT_BYTES = 64 * 1024
-MAX_DELTA = 2**62
+MAX_DELTA = 2**40  # one increment; each member's share stays within messages.MAX_COUNT
 
 
 @dataclass(frozen=True, slots=True)

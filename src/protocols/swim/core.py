@@ -30,7 +30,7 @@ import math
 import random
 from collections import deque
 from collections.abc import Hashable, Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from protocols.common.errors import InvalidRequest
@@ -59,6 +59,7 @@ from protocols.swim.commands import (
 from protocols.swim.dissemination import BroadcastQueue
 from protocols.swim.lifeguard import Awareness, Suspicion
 from protocols.swim.messages import (
+    MAX_COUNT,
     Ack,
     Digest,
     DigestAck,
@@ -119,6 +120,25 @@ class _Probe:
 
 
 @dataclass(slots=True)
+class _Seen:
+    """User events seen from one origin: every seq up to ``prefix``, and the few beyond
+    (events arrive out of order), so memory stays bounded by what is still in flight."""
+
+    prefix: int = 0
+    beyond: set[int] = field(default_factory=set)
+
+    def add(self, seq: int) -> bool:
+        """True if ``seq`` is new."""
+        if seq <= self.prefix or seq in self.beyond:
+            return False
+        self.beyond.add(seq)
+        while self.prefix + 1 in self.beyond:
+            self.prefix += 1
+            self.beyond.discard(self.prefix)
+        return True
+
+
+@dataclass(slots=True)
 class _Relay:
     """A ping we send for someone's ping-req; answered through the ``Deferred``."""
 
@@ -145,17 +165,20 @@ class SwimCore(Core):
         self.awareness = Awareness(o.max_health if o.lha else 0)
         # a restart starts a new life: one incarnation and one entry version above the
         # last durable ones, so nothing the group remembers of the old life outranks it
-        last = recovered or SelfRecord(-1, Entry(node_id, -1), 0)  # a first start: 0, 0
-        self.incarnation = last.incarnation + 1
-        self.entry = replace(last.entry, version=last.entry.version + 1, heartbeat=0)
-        self.event_seq = last.event_seq
+        if recovered is None:  # a first start
+            self.incarnation, self.entry, self.event_seq = 0, Entry(node_id, 0), 0
+        else:
+            self.incarnation = recovered.incarnation + 1
+            self.entry = replace(recovered.entry, version=recovered.entry.version + 1,
+                                 heartbeat=0)
+            self.event_seq = recovered.event_seq
         self.members: dict[str, Member] = {node_id: Member(State.ALIVE, self.incarnation, 0)}
         self._full: tuple[MemberUpdate, ...] | None = None  # _full_state(), cached
         self.entries: dict[str, Entry] = {node_id: self.entry}
         self.suspicions: dict[str, Suspicion] = {}
         self.queue = BroadcastQueue()
         self.queue.on_done = self._broadcast_done
-        self.seen_events: set[tuple[str, int]] = set()
+        self.seen_events: dict[str, _Seen] = {}  # per origin: a prefix and what is beyond
         self.events_delivered: deque[UserEvent] = deque(maxlen=RECENT_EVENTS)
         self.phi = PhiDetectors(threshold=o.phi_threshold,
                                 first_interval=o.probe_interval_ms / 1000,
@@ -454,9 +477,9 @@ class SwimCore(Core):
 
     def _deliver(self, ev: UserEvent) -> None:
         key = (ev.origin, ev.seq)
-        if key in self.seen_events:
+        seen = self.seen_events.setdefault(ev.origin, _Seen())
+        if not seen.add(ev.seq):
             return
-        self.seen_events.add(key)
         self.events_delivered.append(ev)
         self.queue.enqueue(("event", *key), ev)
 
@@ -677,8 +700,10 @@ class SwimCore(Core):
         match command:
             case Incr(delta=delta):
                 if not isinstance(delta, int) or delta == 0 or abs(delta) > MAX_DELTA:
-                    raise InvalidRequest(f"delta must be a non-zero integer below 2**62, "
-                                         f"got {delta!r}")
+                    raise InvalidRequest(f"delta must be a non-zero integer of at most "
+                                         f"2**40, got {delta!r}")
+                if max(self.entry.p + delta, self.entry.n - delta) > MAX_COUNT:
+                    raise InvalidRequest("this member's share of the counter is full")
                 self._write_entry(p=self.entry.p + max(delta, 0),
                                   n=self.entry.n + max(-delta, 0))
                 self.out.answers.append(Answer(request_id, self.counter()))

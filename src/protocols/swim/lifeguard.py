@@ -3,8 +3,10 @@ Awareness for More Accurate Failure Detection", 2018), as memberlist implements 
 
 * **Local health awareness** (§IV-A): a node that misses acks it should have got — its
   own probes fail while the helpers it asked could not even send a nack — is probably
-  the slow one. Its *local health multiplier* rises, and its probe interval and timeout
-  stretch by (multiplier + 1), so a sick node stops accusing healthy ones.
+  the slow one. Its *local health multiplier* rises, and its protocol period stretches by
+  (multiplier + 1) — more time for indirect acks and nacks, fewer probes — so a sick
+  node stops accusing healthy ones (as in memberlist, the direct ack's timeout does not
+  stretch: waiting longer does not bring a lost ping back).
 * **Local-health-aware suspicion** (§IV-B): a suspicion starts with a long timeout that
   shrinks, logarithmically, as independent members confirm it; one slow accuser alone
   gives its target ample time to refute.

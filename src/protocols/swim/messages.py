@@ -33,6 +33,12 @@ __all__ = [
 ]
 
 
+# Bounds a peer's numbers must respect: far beyond any real run, and far enough below the
+# wire's 64 bits that refuting (+1) and summing the PN-counter can never overflow it.
+MAX_INCARNATION = 2**62
+MAX_COUNT = 2**53
+
+
 class State(enum.IntEnum):
     """What one node believes about a member (SWIM §4.2)."""
 
@@ -55,6 +61,10 @@ class MemberUpdate:
     incarnation: int
     source: str = ""
 
+    def __post_init__(self) -> None:
+        if not 0 <= self.incarnation <= MAX_INCARNATION:
+            raise ValueError(f"incarnation {self.incarnation} out of range")
+
 
 @dataclass(frozen=True, slots=True)
 class Entry:
@@ -69,6 +79,13 @@ class Entry:
     meta: Mapping[str, str] = field(default_factory=dict)
     p: int = 0
     n: int = 0
+
+    def __post_init__(self) -> None:
+        if not (0 <= self.version <= MAX_COUNT and 0 <= self.heartbeat <= MAX_COUNT
+                and 0 <= self.p <= MAX_COUNT and 0 <= self.n <= MAX_COUNT):
+            raise ValueError(f"entry of {self.member}: counters must be in 0..2**53")
+        if len(self.meta) > 64 or any(len(k) + len(v) > 1024 for k, v in self.meta.items()):
+            raise ValueError(f"entry of {self.member}: metadata too large")
 
     @property
     def stamp(self) -> tuple[int, int]:

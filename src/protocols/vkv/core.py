@@ -108,8 +108,7 @@ class VkvCore(Core):
                 self._check_key(key)
                 if len(value.encode()) > MAX_VALUE:
                     raise InvalidRequest(f"value over {MAX_VALUE} bytes")
-                if any(not isinstance(v, int) or v < 0 for v in context.values()):
-                    raise InvalidRequest("a context maps replica ids to counts >= 0")
+                self._check_context(key, context)
                 self.writes += 1
                 s = self._write(key, self.store.get(key, empty(self.kind)).update(
                     VectorClock(dict(context)), self.node_id, value))
@@ -118,6 +117,21 @@ class VkvCore(Core):
                 self.out.answers.append(Answer(request_id, s.context().as_dict()))
             case _:
                 raise InvalidRequest(f"the versioned KV takes no {type(command).__name__}")
+
+    def _check_context(self, key: str, context: Mapping[str, int]) -> None:
+        """A context names replicas of this cluster, and cannot have seen more of this
+        replica's writes of ``key`` than this replica made: what a read could return."""
+        members = {self.node_id, *self.peers}
+        if any(k not in members for k in context):
+            raise InvalidRequest(f"a context names replicas of this cluster only, got "
+                                 f"{sorted(context)}")
+        if any(not isinstance(v, int) or not 0 <= v < 2**62 for v in context.values()):
+            raise InvalidRequest("a context maps replica ids to counts >= 0")
+        s = self.store.get(key)
+        mine = s.context()[self.node_id] if s is not None else 0
+        if context.get(self.node_id, 0) > mine:
+            raise InvalidRequest(f"the context claims {context[self.node_id]} writes of "
+                                 f"{self.node_id} to {key!r}; it made {mine}")
 
     @staticmethod
     def _check_key(key: str) -> None:
@@ -159,7 +173,11 @@ class VkvCore(Core):
     def on_reply(self, src: NodeId, request: Any, reply: Any) -> None:
         if isinstance(reply, DigestReply):
             for key, state in sorted(reply.states.items()):
-                self._merge(key, state)
+                try:  # a bad state in a reply is skipped: the rest is still good
+                    self._check_key(key)
+                    self._merge(key, state)
+                except InvalidRequest:
+                    continue
             for key in reply.wanted:
                 if key in self.store:
                     self.out.messages.append(

@@ -29,17 +29,29 @@ def encode(s: State) -> bytes:
     return json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
 
 
+MAX_STATE = 4 << 20  # bytes: a key's siblings and clock
+
+
 def decode(raw: bytes, kind: str) -> State:
-    """ValueError for anything that is not a state of this ``kind``."""
+    """ValueError for anything that is not a state of this ``kind`` (it comes from a
+    peer: any malformation, however deep, is bad input, never a crash)."""
+    if len(raw) > MAX_STATE:
+        raise ValueError(f"a state of {len(raw)} bytes (at most {MAX_STATE})")
     try:
         doc = json.loads(raw)
         if kind == "dvv":
-            return DVVSet([Entry(str(n), int(c), tuple(str(v) for v in vs))
+            return DVVSet([Entry(str(n), _count(c), tuple(str(v) for v in vs))
                            for n, c, vs in doc["dvv"]], [str(v) for v in doc["anonymous"]])
-        clock = {str(k): int(v) for k, v in doc["vv"].items()}
+        clock = {str(k): _count(v) for k, v in doc["vv"].items()}
         return VVSiblings(VectorClock(clock), [str(v) for v in doc["siblings"]])
-    except (ValueError, KeyError, TypeError) as e:
-        raise ValueError(f"not a {kind} state: {e}") from None
+    except Exception as e:
+        raise ValueError(f"not a {kind} state: {type(e).__name__}: {e}") from None
+
+
+def _count(v: Any) -> int:
+    if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v < 2**62:
+        raise ValueError(f"a counter must be an integer in 0..2**62, got {v!r}")
+    return v
 
 
 def digest(s: State) -> bytes:

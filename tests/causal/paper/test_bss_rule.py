@@ -5,7 +5,15 @@ from __future__ import annotations
 
 import pytest
 
-from protocols.causal.core import CausalCore, CausalOptions, Deliveries, Mode, Send
+from protocols.causal.core import (
+    CausalCore,
+    CausalOptions,
+    DeliveredRecord,
+    Deliveries,
+    Mode,
+    Recovered,
+    Send,
+)
 from protocols.causal.messages import CausalMessage, Status
 from protocols.common.errors import ConfigError, InvalidRequest
 from protocols.common.ids import NodeId
@@ -13,7 +21,7 @@ from protocols.common.ids import NodeId
 TICK_S = 0.01
 
 
-def core(node: str = "n1", mode: str = "causal", recovered: bytes | None = None,
+def core(node: str = "n1", mode: str = "causal", recovered: Recovered | None = None,
          **options: int) -> CausalCore:
     ids = ["n1", "n2", "n3"]
     return CausalCore(NodeId(node), [NodeId(p) for p in ids if p != node],
@@ -116,8 +124,8 @@ def test_a_restart_resumes_its_numbering_and_never_redelivers() -> None:
     c = core()
     c.submit(1, Send(b"a"))
     c.on_message(NodeId("n2"), msg("n2", 1))
-    record = c.ready().persist[-1]
-    again = core(recovered=record)
+    record = [r for r in c.ready().persist if isinstance(r, DeliveredRecord)][-1]
+    again = core(recovered=Recovered(record, []))
     again.on_message(NodeId("n2"), msg("n2", 1))
     again.submit(2, Send(b"b"))
     assert delivered(again) == [("n1", 2)]
@@ -143,3 +151,33 @@ def test_bad_input_is_refused() -> None:
     with pytest.raises(ConfigError):
         CausalOptions.from_mapping({"mode": "total"})
     assert CausalOptions.from_mapping({}).mode == Mode.CAUSAL
+
+
+def test_an_acknowledged_broadcast_survives_its_senders_crash(tmp_path: object) -> None:
+    """The only copy of a fresh broadcast is its sender's: it is durable until stable, so
+    a sender that crashes before anyone got it resends it after the restart (else every
+    later broadcast of it would wait forever in every hold-back queue)."""
+    from protocols.causal import CausalStorage
+    from protocols.common.fs import OsFileSystem
+    from protocols.common.wal import SyncPolicy
+
+    storage = CausalStorage(OsFileSystem(), str(tmp_path), SyncPolicy.ALWAYS)
+    c = core()
+    c.submit(1, Send(b"lost?"))
+    storage.save(c.ready().persist)  # answered after this; then the crash
+    storage.close()
+    again = CausalStorage(OsFileSystem(), str(tmp_path), SyncPolicy.ALWAYS)
+    assert again.recovered is not None
+    back = core(recovered=again.recovered)
+    back.submit(2, Send(b"next"))
+    back.ready()
+    back.on_message(NodeId("n2"), Status({"n1": 0}))
+    resent = [(e.msg.seq, e.msg.payload) for e in back.ready().messages if e.dst == "n2"]
+    assert resent == [(1, b"lost?"), (2, b"next")]
+    for p in ("n2", "n3"):
+        back.on_message(NodeId(p), Status({"n1": 2}))
+    marks = back.ready().persist
+    again.save(marks)
+    again.close()
+    assert CausalStorage(OsFileSystem(), str(tmp_path), SyncPolicy.ALWAYS).recovered \
+        .unstable == []  # type: ignore[union-attr]

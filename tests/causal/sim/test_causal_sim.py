@@ -58,3 +58,25 @@ def test_hold_back_depth_and_delay_are_measured() -> None:
     mean_hold = statistics.mean(float(c.status().details["mean_hold_ticks"]) for c in cores)
     print(f"hold-back peak {max(c.max_held for c in cores)}, mean hold {mean_hold:.1f} ticks")
     assert all(c.held_count == 0 for c in cores) and mean_hold > 0
+
+
+def test_a_broadcast_acknowledged_then_crashed_with_is_still_delivered() -> None:
+    """The reviewer's schedule: n1 is cut off, broadcasts (answered), crashes before
+    anyone got it, restarts and broadcasts again; everyone delivers both, in order."""
+    from protocols.causal.core import Send as SendCmd
+    from protocols.causal.sim import delivery_logs
+    from protocols.check.causal import causal_violations, missing_deliveries
+
+    w = World(ADAPTER, 3, seed=1)
+    w.disconnect("n1")
+    first = w.submit("n1", SendCmd(b"only n1 has it"))
+    w.run_for(50)
+    assert w.answers[first].error is None
+    w.crash("n1")
+    w.restart("n1")
+    w.connect("n1")
+    w.submit("n1", SendCmd(b"after the restart"))
+    w.run_until(lambda: not missing_deliveries(delivery_logs(w)), 10_000)
+    logs = delivery_logs(w)
+    assert causal_violations(logs) == []
+    assert logs["n2"] == [("n1", 1), ("n1", 2)] == logs["n3"]

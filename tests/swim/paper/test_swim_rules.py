@@ -12,7 +12,7 @@ from protocols.common.errors import InvalidRequest
 from protocols.common.ids import NodeId
 from protocols.contract import Deferred
 from protocols.swim.commands import Broadcast, Incr, Leave, Members, SetMeta
-from protocols.swim.core import SwimCore
+from protocols.swim.core import SelfRecord, SwimCore
 from protocols.swim.messages import (
     Ack,
     Digest,
@@ -185,7 +185,7 @@ def test_a_suspected_member_refutes_with_a_higher_incarnation_made_durable() -> 
 
 
 def test_an_old_suspicion_needs_no_refutation() -> None:
-    c = make()
+    c = make(recovered=SelfRecord(2, Entry("n1", 1), 0))  # a restart: incarnation 3
     hear(c, MemberUpdate("n1", S, c.incarnation - 1, "n3"))
     assert c.stats["refuted"] == 0
 
@@ -340,3 +340,20 @@ def test_a_user_event_is_delivered_once_and_passed_on() -> None:
 def test_a_message_swim_does_not_take_is_refused() -> None:
     with pytest.raises(InvalidRequest):
         make().on_message(NodeId("n2"), Digest("n2", 1))
+
+
+def test_numbers_beyond_the_wire_are_refused_not_stored() -> None:
+    """A counter or incarnation that would not fit the wire's uint64 (or the counter's
+    int64) must never be stored: refused as bad input, the node unchanged."""
+    c = make()
+    with pytest.raises(InvalidRequest):
+        c.submit(1, Incr(2**41))
+    for _ in range(3):
+        c.submit(1, Incr(2**40))
+    assert c.counter() == 3 * 2**40
+    with pytest.raises(ValueError):
+        MemberUpdate("n1", S, 2**63, "n3")  # a peer's message decodes through this
+    from protocols.swim.messages import MAX_COUNT
+    c.entry = Entry("n1", 1, 0, {}, MAX_COUNT - 1, 0)
+    with pytest.raises(InvalidRequest, match="full"):
+        c.submit(2, Incr(5))

@@ -32,7 +32,11 @@ async def test_partitioned_writes_become_siblings_and_a_read_write_resolves_them
         await c.nemesis.partition([["n1", "n2"], ["n3", "n4"]])
         await kv.put("n1", "cart", "milk+eggs", seen)  # each side extends what it saw
         await kv.put("n4", "cart", "milk+bread", seen)
-        assert (await kv.get("n2", "cart"))[0] == ["milk+eggs"]
+        async def side(node: str, values: list[str]) -> bool:
+            return (await kv.get(node, "cart"))[0] == values
+
+        await wait_until(lambda: side("n2", ["milk+eggs"]), 20)  # within its side
+        await wait_until(lambda: side("n3", ["milk+bread"]), 20)
         await c.nemesis.heal()
         await wait_until(lambda: everywhere(["milk+bread", "milk+eggs"]), 30,
                          describe=lambda: "replicas not yet showing both siblings")

@@ -129,3 +129,24 @@ def test_states_round_trip_and_bad_input_is_refused() -> None:
     with pytest.raises(ConfigError):
         VkvOptions.from_mapping({"clock": "lamport"})
     assert isinstance(KeyRecord("k", b""), KeyRecord)
+
+
+@pytest.mark.parametrize("bad", [b'{"vv":[1]}', b"[" * 5000 + b"]" * 5000,
+                                 b'{"dvv":[["n2",-1,[]]],"anonymous":[]}', b"\xff"])
+def test_any_malformed_state_from_a_peer_is_refused_and_changes_nothing(bad: bytes) -> None:
+    a = replica("n1", "vv" if b"vv" in bad else "dvv")
+    put(a, "v", {})
+    before = encode(a.store["k"])
+    with pytest.raises(InvalidRequest):
+        a.on_message(NodeId("n2"), Replicate("k", bad))
+    a.on_reply(NodeId("n2"), Digest({}), DigestReply({"k": bad, "": b"{}"}, ()))
+    assert encode(a.store["k"]) == before
+
+
+def test_a_context_that_could_not_come_from_a_read_is_refused() -> None:
+    a = replica("n1")
+    put(a, "v", {})
+    with pytest.raises(InvalidRequest, match="replicas of this cluster"):
+        a.submit(1, Put("k", "x", {"n9": 1}))
+    with pytest.raises(InvalidRequest, match="it made 1"):
+        a.submit(1, Put("k", "x", {"n1": 100}))
