@@ -385,3 +385,11 @@ def test_hlc_timestamp_order_and_compare() -> None:
     assert HLCTimestamp(2, 0).compare(HLCTimestamp(2, 0)) is E
     with pytest.raises(ValueError):
         HybridLogicalClock(max_offset=-1)
+
+
+def test_vv_siblings_at_the_same_clock_are_united_not_dropped() -> None:
+    """One clock for all siblings cannot tell two sibling sets apart: a sync of equal
+    clocks keeps both sides' values (else replicas never converge, and values are lost)."""
+    clock = VectorClock({"n1": 2, "n2": 1})
+    a, b = VVSiblings(clock, ["x"]), VVSiblings(clock, ["x", "y"])
+    assert sorted(a.sync(b).values()) == sorted(b.sync(a).values()) == ["x", "y"]

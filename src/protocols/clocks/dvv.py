@@ -360,10 +360,14 @@ class VVSiblings(SiblingStore[V]):
         return VVSiblings(context.merge(self.clock).tick(node), (*kept, value))
 
     def sync(self, other: VVSiblings[V]) -> VVSiblings[V]:
-        """The dominating replica's state, or, when concurrent, the union of both."""
-        if other.clock <= self.clock:
+        """The strictly dominating replica's state, or else the union of both: when
+        concurrent, and also when the clocks are *equal* — one clock for all siblings
+        cannot tell two sibling sets apart (two writes through different replicas can
+        reach the same clock with different survivors), and keeping either side alone
+        would lose the other's values and never converge."""
+        if other.clock < self.clock:
             return self
-        if self.clock <= other.clock:
+        if self.clock < other.clock:
             return other
         return VVSiblings(self.clock.merge(other.clock), _union(self.siblings, other.siblings))
 

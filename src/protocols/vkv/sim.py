@@ -44,7 +44,8 @@ class SiblingWorkload:
     keys: int = 3
     stop_at_ms: int = 5000
     acknowledged: list[Write] = field(default_factory=list)
-    attempted: list[tuple[str, str]] = field(default_factory=list)
+    attempted: list[Write] = field(default_factory=list)
+    observed: set[tuple[str, str]] = field(default_factory=set)  # every value a read saw
     pending: dict[Any, Any] = field(default_factory=dict)
     ops: int = 0
     peak_siblings: int = 0
@@ -75,6 +76,7 @@ class SiblingWorkload:
         if rid[0] == "get":
             client, key = what
             if answer.error is None:
+                self.observed.update((key, v) for v in answer.result[0])
                 self._write(client, key, *answer.result)
             else:
                 self.world.at(10, lambda: self._read(client))
@@ -91,8 +93,9 @@ class SiblingWorkload:
         self.peak_siblings = max(self.peak_siblings, len(values))
         value = f"c{client}-{self.ops}"
         rid = ("put", client, self.ops)
-        self.attempted.append((key, value))
-        self.pending[rid] = (client, (key, value, frozenset(values)))
+        write = (key, value, frozenset(values))
+        self.attempted.append(write)
+        self.pending[rid] = (client, write)
         w.submit(w.rng(f"vkv/put/{client}/{self.ops}").choice(w.ids),
                  Put(key, value, context), request_id=rid)
         w.at(500, lambda: self._give_up(rid, client))
@@ -113,7 +116,8 @@ class SiblingWorkload:
     def verdict(self) -> Verdict:
         if not converged(self.world):
             return Verdict("no lost writes", "unknown", "the replicas did not converge")
-        problems = lost_writes(self.acknowledged, self.attempted, self.final())
+        problems = lost_writes(self.acknowledged, self.attempted, self.final(),
+                               self.observed)
         if problems:
             return Verdict("no lost writes", "violation", "; ".join(problems[:3]))
         sizes = [len(v) for v in self.final().values()]

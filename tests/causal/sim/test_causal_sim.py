@@ -80,3 +80,11 @@ def test_a_broadcast_acknowledged_then_crashed_with_is_still_delivered() -> None
     logs = delivery_logs(w)
     assert causal_violations(logs) == []
     assert logs["n2"] == [("n1", 1), ("n1", 2)] == logs["n3"]
+
+
+@pytest.mark.slow
+def test_sweep() -> None:
+    failed = [seed for seed in range(100, 200)
+              if not run_once("causal", seed, nodes=5, duration_ms=6000,
+                              nemesis_kinds=KINDS).ok]
+    assert failed == [], f"replay: scripts/sim --protocol causal --seed {failed[0]}"

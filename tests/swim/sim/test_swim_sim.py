@@ -204,3 +204,11 @@ def test_the_buddy_system_lets_a_returning_member_refute_before_it_is_declared_d
     without = [run(s, False) for s in range(12)]
     assert sum(d for _, d in with_buddy) == 0 < sum(d for _, d in without)
     assert statistics.median(r for r, _ in with_buddy) < statistics.median(r for r, _ in without)
+
+
+@pytest.mark.slow
+def test_sweep() -> None:
+    failed = [seed for seed in range(100, 200)
+              if not run_once("swim", seed, nodes=7, duration_ms=10_000,
+                              nemesis_kinds=KINDS).ok]
+    assert failed == [], f"replay: scripts/sim --protocol swim --seed {failed[0]} --nodes 7"

@@ -150,3 +150,17 @@ def test_a_context_that_could_not_come_from_a_read_is_refused() -> None:
         a.submit(1, Put("k", "x", {"n9": 1}))
     with pytest.raises(InvalidRequest, match="it made 1"):
         a.submit(1, Put("k", "x", {"n1": 100}))
+
+
+def test_the_lost_write_check() -> None:
+    from protocols.check.vkv import lost_writes
+    w1 = ("k", "a", frozenset())
+    w2 = ("k", "b", frozenset({"a"}))  # read a, replaced it
+    assert lost_writes([w1, w2], [w1, w2], {"k": ["b"]}) == []
+    assert lost_writes([w1], [w1], {"k": []}) == [
+        "k: acknowledged 'a' is gone, and no write that saw it replaced it"]
+    # an unanswered write that was applied (its value was read later) replaced a
+    assert lost_writes([w1], [w1, w2], {"k": []}, observed=[("k", "b")]) == []
+    # ... but one never seen applied replaced nothing
+    assert lost_writes([w1], [w1, w2], {"k": []}) != []
+    assert lost_writes([], [w1], {"k": ["zzz"]}) == ["k: sibling 'zzz' was never written"]
