@@ -4,42 +4,31 @@ any member's deliveries."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from types import TracebackType
-
-import grpc.aio
 
 from protocols._pb import causal_pb2, causal_pb2_grpc
+from protocols.runtime.channels import NodeChannels
 
 __all__ = ["BroadcastClient"]
 
 
-class BroadcastClient:
+class BroadcastClient(NodeChannels[causal_pb2_grpc.BroadcasterStub]):
     def __init__(self, addresses: Mapping[str, str], timeout_s: float = 5.0) -> None:
+        super().__init__(addresses, causal_pb2_grpc.BroadcasterStub)
         self.timeout_s = timeout_s
-        self._channels = {n: grpc.aio.insecure_channel(a) for n, a in addresses.items()}
-        self._stubs = {n: causal_pb2_grpc.BroadcasterStub(c) for n, c in self._channels.items()}
-
-    async def __aenter__(self) -> BroadcastClient:
-        return self
-
-    async def __aexit__(self, t: type[BaseException] | None, e: BaseException | None,
-                        tb: TracebackType | None) -> None:
-        for ch in self._channels.values():
-            await ch.close()
 
     async def send(self, node: str, payload: bytes) -> tuple[str, int]:
-        r = await self._stubs[node].Send(causal_pb2.SendRequest(payload=payload),
+        r = await self.stub(node).Send(causal_pb2.SendRequest(payload=payload),
                                          timeout=self.timeout_s)
         return r.origin, int(r.seq)
 
     async def deliveries(self, node: str) -> list[tuple[str, int]]:
         """Every delivery of ``node`` so far, in its order: (origin, seq)."""
-        r = await self._stubs[node].Deliveries(causal_pb2.DeliveriesRequest(since=0),
+        r = await self.stub(node).Deliveries(causal_pb2.DeliveriesRequest(since=0),
                                                timeout=self.timeout_s)
         return [(d.origin, int(d.seq)) for d in r.deliveries]
 
     async def held(self, node: str) -> tuple[int, int]:
         """(messages in the hold-back queue now, the most ever held)."""
-        r = await self._stubs[node].Deliveries(causal_pb2.DeliveriesRequest(since=2**63),
+        r = await self.stub(node).Deliveries(causal_pb2.DeliveriesRequest(since=2**63),
                                                timeout=self.timeout_s)
         return int(r.held), int(r.max_held)

@@ -43,8 +43,8 @@ from protocols.common.errors import (
     Timeout,
     Unavailable,
 )
+from protocols.runtime.channels import NodeChannels
 from protocols.runtime.errors import error_of
-from protocols.runtime.transport import CHANNEL_OPTIONS
 
 __all__ = ["KvChannels", "KvClient"]
 
@@ -52,29 +52,11 @@ _BACKOFF_START_S = 0.02
 _BACKOFF_MAX_S = 0.25
 
 
-class KvChannels:
+class KvChannels(NodeChannels[kv_pb2_grpc.KvStub]):
     """gRPC channels to every node, shared by many clients (one HTTP/2 connection each)."""
 
     def __init__(self, addresses: Mapping[str, str]) -> None:
-        if not addresses:
-            raise InvalidRequest("a KV client needs at least one node address")
-        self.addresses = dict(sorted(addresses.items()))
-        self._stubs: dict[str, kv_pb2_grpc.KvStub] = {}
-        self._channels: list[grpc.aio.Channel] = []
-
-    def stub(self, node_id: str) -> kv_pb2_grpc.KvStub:
-        stub = self._stubs.get(node_id)
-        if stub is None:
-            channel = grpc.aio.insecure_channel(self.addresses[node_id], options=CHANNEL_OPTIONS)
-            self._channels.append(channel)
-            stub = self._stubs[node_id] = kv_pb2_grpc.KvStub(channel)
-        return stub
-
-    async def close(self) -> None:
-        for channel in self._channels:
-            await channel.close(grace=None)
-        self._channels.clear()
-        self._stubs.clear()
+        super().__init__(addresses, kv_pb2_grpc.KvStub)
 
 
 class KvClient:

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from types import TracebackType
 
 import grpc.aio
 
 from protocols._pb import swim_pb2, swim_pb2_grpc
+from protocols.runtime.channels import NodeChannels
 from protocols.swim.messages import State, UserEvent
 
 __all__ = ["MembershipClient", "View"]
@@ -30,25 +30,13 @@ class View:
         return found[0] if found else None
 
 
-class MembershipClient:
+class MembershipClient(NodeChannels[swim_pb2_grpc.MembershipStub]):
     def __init__(self, addresses: Mapping[str, str], timeout_s: float = 5.0) -> None:
+        super().__init__(addresses, swim_pb2_grpc.MembershipStub)
         self.timeout_s = timeout_s
-        self._channels = {n: grpc.aio.insecure_channel(a) for n, a in addresses.items()}
-        self._stubs = {n: swim_pb2_grpc.MembershipStub(ch) for n, ch in self._channels.items()}
-
-    async def __aenter__(self) -> MembershipClient:
-        return self
-
-    async def __aexit__(self, t: type[BaseException] | None, e: BaseException | None,
-                        tb: TracebackType | None) -> None:
-        await self.close()
-
-    async def close(self) -> None:
-        for ch in self._channels.values():
-            await ch.close()
 
     async def view(self, node: str) -> View:
-        r = await self._stubs[node].Members(swim_pb2.MembersRequest(), timeout=self.timeout_s)
+        r = await self.stub(node).Members(swim_pb2.MembersRequest(), timeout=self.timeout_s)
         return View({m.member: (State(m.state), m.incarnation) for m in r.members},
                     dict(r.meta), r.counter,
                     tuple(UserEvent(e.origin, e.seq, e.name, e.payload) for e in r.events),
@@ -65,18 +53,18 @@ class MembershipClient:
         return out
 
     async def incr(self, node: str, delta: int) -> int:
-        r = await self._stubs[node].Incr(swim_pb2.IncrRequest(delta=delta),
+        r = await self.stub(node).Incr(swim_pb2.IncrRequest(delta=delta),
                                          timeout=self.timeout_s)
         return int(r.counter)
 
     async def set_meta(self, node: str, key: str, value: str) -> None:
-        await self._stubs[node].SetMeta(swim_pb2.SetMetaRequest(key=key, value=value),
+        await self.stub(node).SetMeta(swim_pb2.SetMetaRequest(key=key, value=value),
                                         timeout=self.timeout_s)
 
     async def broadcast(self, node: str, name: str, payload: bytes = b"") -> int:
-        r = await self._stubs[node].Broadcast(
+        r = await self.stub(node).Broadcast(
             swim_pb2.BroadcastRequest(name=name, payload=payload), timeout=self.timeout_s)
         return int(r.seq)
 
     async def leave(self, node: str) -> None:
-        await self._stubs[node].Leave(swim_pb2.LeaveRequest(), timeout=self.timeout_s * 2)
+        await self.stub(node).Leave(swim_pb2.LeaveRequest(), timeout=self.timeout_s * 2)
