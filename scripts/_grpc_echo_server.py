@@ -1,5 +1,5 @@
-"""A bare grpc.aio server (Probe.Ping) for benchmark baselines: the floor every RPC of
-ours stands on. Run as a script it prints its port, then serves until killed;
+"""A bare grpc.aio server (Probe.Ping, and a Peer.Stream that echoes each frame) for
+benchmark baselines: the floor every RPC and stream message of ours stands on. Run as a script it prints its port, then serves until killed;
 ``running()`` starts it in a process of its own for scripts/bench_{proxy,raft,kv}.py."""
 
 from __future__ import annotations
@@ -13,9 +13,10 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
+import grpc
 import grpc.aio
 
-from protocols._pb import admin_pb2, admin_pb2_grpc
+from protocols._pb import admin_pb2, admin_pb2_grpc, peer_pb2
 
 
 @contextlib.contextmanager
@@ -38,9 +39,19 @@ class Probe(admin_pb2_grpc.ProbeServicer):
         return admin_pb2.PingReply(node_id="bare", seq=request.seq)
 
 
+async def echo_stream(frames: Any, context: grpc.aio.ServicerContext) -> Any:
+    async for frame in frames:
+        yield peer_pb2.Frame(id=frame.id, body=frame.body)
+
+
 async def main() -> None:
     server = grpc.aio.server()
     admin_pb2_grpc.add_ProbeServicer_to_server(Probe(), server)
+    stream = grpc.stream_stream_rpc_method_handler(
+        echo_stream, request_deserializer=peer_pb2.Frame.FromString,
+        response_serializer=lambda m: m.SerializeToString())
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(
+        "protocols.peer.v1.Peer", {"Stream": stream}),))
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
     print(port, flush=True)

@@ -14,7 +14,9 @@ kind of Python client: one grpc.aio channel to the leader, raw unary calls
 * server CPU per put at 64 in flight: utime + stime of the 3 server processes over the
   window (from /proc), divided by the puts done;
 * the floor under both, in the same run: a bare grpc.aio unary round trip to a server that
-  does nothing (p50, and client + server CPU per call), and an ``os.fsync`` of a small
+  does nothing (p50, and client + server CPU per call; and calls/s at 64 in flight, the
+  most a put at 64 could reach over grpc.aio with this client), a frame echoed on a bare
+  bidirectional stream (one replication round trip), and an ``os.fsync`` of a small
   append on the disk the data lives on (p50);
 * failover: after kill -9 of the leader, the time until a put commits again (Raft and
   Paxos, several runs);
@@ -54,7 +56,7 @@ from rich.table import Table
 
 from cluster.ports import allocate_ports
 from cluster.runner import LocalCluster
-from protocols._pb import kv_pb2
+from protocols._pb import kv_pb2, peer_pb2
 from protocols.kv.client import KvClient
 
 console = Console(width=None if sys.stdout.isatty() else 120)  # a log keeps whole rows
@@ -138,7 +140,9 @@ async def ours(seconds: float, options: dict[str, Any] | None = None,
 
 # ----------------------------------------------------------------------------- floors
 async def bare_unary(seconds: float) -> dict[str, float]:
-    """A grpc.aio unary call to a server that does nothing: the cost of one hop."""
+    """A grpc.aio unary call to a server that does nothing: the cost of one hop, at 1 and
+    at 64 in flight (the most a put at 64 could reach if the server did nothing); and a
+    frame echoed on a bidirectional stream (what one replication round trip costs)."""
     with echo_server() as (port, pid):
         async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as ch:
             ping = ch.unary_unary("/protocols.admin.v1.Probe/Ping")
@@ -152,7 +156,20 @@ async def bare_unary(seconds: float) -> dict[str, float]:
             cpu0, me0 = cpu_seconds([pid]), time.process_time()
             one = await closed_loop(call, 1, seconds)
             cpu = cpu_seconds([pid]) - cpu0 + time.process_time() - me0
-    return {"bare_unary_p50_ms": one["p50_ms"], "bare_unary_cpu_ms": cpu / one["ops"] * 1000}
+            many = await closed_loop(call, 64, seconds)
+            stream = ch.stream_stream("/protocols.peer.v1.Peer/Stream")()
+            frame = peer_pb2.Frame(id=1, body=b"x" * 40).SerializeToString()
+
+            async def echo(i: int) -> Any:
+                await stream.write(frame)
+                return await stream.read()
+
+            for i in range(200):
+                await echo(i)
+            echoed = await closed_loop(echo, 1, seconds)
+            stream.cancel()
+    return {"bare_unary_p50_ms": one["p50_ms"], "bare_unary_cpu_ms": cpu / one["ops"] * 1000,
+            "bare_unary64_ops": many["ops_per_s"], "bare_stream_rtt_p50_ms": echoed["p50_ms"]}
 
 
 def fsync_p50_ms(directory: str, count: int = 300) -> float:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -81,7 +82,7 @@ async def host(request: pytest.FixtureRequest, tmp_path: Path
     config = NodeConfig(me, "toy", addresses[me], str(tmp_path / me),
                         {n: a for n, a in addresses.items() if n != me}, rpc_deadline_ms=300)
     shell = HeldShell()
-    node = NodeHost(config, shell)
+    node = NodeHost(config, shell, inline_writes=False)  # held writes need the I/O thread
     task = asyncio.create_task(node.run())
     channel = grpc.aio.insecure_channel(config.address)
     try:
@@ -171,6 +172,66 @@ async def test_a_dropped_request_is_silence_until_the_callers_deadline(
                  metadata=((SENDER_ID_KEY, "n1"),))
     assert e.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
     assert asyncio.get_running_loop().time() - started >= 0.35
+
+
+class TimedStorage(Storage):
+    """Notes which thread made each write; the writes numbered in ``slow`` take 20 ms."""
+
+    def __init__(self, inner: Storage, slow: set[int]) -> None:
+        self.inner = inner
+        self.slow = slow
+        self.threads: list[str] = []
+
+    def save(self, records: Sequence[Any]) -> None:
+        if len(self.threads) in self.slow:
+            time.sleep(0.02)  # a slow disk: longer than SLOW_WRITE_S
+        self.threads.append("loop" if threading.current_thread() is threading.main_thread()
+                            else "io thread")
+        self.inner.save(records)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+async def test_writes_run_on_the_loop_and_on_the_io_thread_while_the_disk_is_slow(
+        tmp_path: Path) -> None:
+    """A write runs inline once the loop is idle (a thread hand-off costs more than a
+    fast fsync); after a slow one the next go to the I/O thread, so a slow disk does not
+    stall heartbeats and reads, until a write is fast again."""
+    storage: list[TimedStorage] = []
+
+    class TimedSpec(ToySpec):
+        def create_node(self, ctx: NodeContext) -> NodeParts:
+            parts = super().create_node(ctx)
+            storage.append(TimedStorage(parts.storage, slow={1}))
+            return NodeParts(parts.core, storage[0])
+
+    lease = allocate_ports(3)
+    addresses = {NodeId(f"n{i}"): f"127.0.0.1:{p}" for i, p in enumerate(lease.ports, 1)}
+    me = NodeId("n2")
+    config = NodeConfig(me, "toy", addresses[me], str(tmp_path / me),
+                        {n: a for n, a in addresses.items() if n != me}, rpc_deadline_ms=300)
+    shell = ToyShell()
+    shell.spec = TimedSpec()
+    node = NodeHost(config, shell)
+    task = asyncio.create_task(node.run())
+    channel = grpc.aio.insecure_channel(config.address)
+    try:
+        await admin_pb2_grpc.AdminStub(channel).Status(admin_pb2.StatusRequest(),
+                                                       wait_for_ready=True, timeout=10)
+        for index in range(1, 5):
+            command = KvCommand("put", "k", f"v{index}", None, "c", index).encode()
+            ack = await call(channel, "Replicate", toy_pb2.Replicate(index=index,
+                             command=command), toy_pb2.Ack, sender="n1")
+            assert ack.index == index
+        # write 2 was slow (inline, it stalled the loop once), so write 3 went to the
+        # thread; write 3 was fast, so write 4 is back on the loop
+        assert storage[0].threads == ["loop", "loop", "io thread", "loop"]
+    finally:
+        node.request_stop()
+        assert await asyncio.wait_for(task, 10) == 0
+        await channel.close()
+        lease.release()
 
 
 class BuggySpec(ToySpec):

@@ -262,3 +262,43 @@ async def test_a_broken_stream_fails_what_waits_and_the_next_request_reopens_it(
     echo.silent, echo.close_after = False, 0
     assert await send(t, b"again") == b"again"  # a new stream
     await t.close()
+
+
+async def test_send_reports_each_outcome_once_and_never_inside_the_call(
+        stream_peer: tuple[str, EchoStream], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The node's path: ``send`` returns at once; a reply or a failure comes back later as
+    one callback, from the loop (a core is never re-entered from inside its own send).
+    A peer's full queue fails the message instead of growing without bound."""
+    import protocols.runtime.transport as transport_module
+    monkeypatch.setattr(transport_module, "OUTBOX_MAX", 3)
+    address, echo = stream_peer
+    t = transport_to(address)
+    outcomes: dict[int, list[str]] = {i: [] for i in range(6)}
+    for i in range(6):  # no await in between: the writer cannot drain the queue
+        t.send(NodeId("peer"), "Echo", f"m{i}".encode(), one_way=False,
+               on_reply=lambda frame, i=i: outcomes[i].append(bytes(frame.body).decode()),
+               on_failure=lambda e, i=i: outcomes[i].append(f"failed: {e.reason}"))
+    assert all(not o for o in outcomes.values()), "a callback ran inside send()"
+    await wait_until(lambda: all(outcomes.values()), 5, f"every outcome (saw {outcomes})")
+    await asyncio.sleep(0.1)  # a second outcome would have arrived by now
+    assert [outcomes[i] for i in range(3)] == [["m0"], ["m1"], ["m2"]]
+    for i in range(3, 6):
+        assert outcomes[i] == ["failed: 3 messages already wait for this peer"]
+    assert echo.received == [b"m0", b"m1", b"m2"]
+    await t.close()
+
+
+async def test_a_message_held_past_its_deadline_is_never_delivered_late(
+        stream_peer: tuple[str, EchoStream]) -> None:
+    """Its sender gave up at the deadline; delivering it afterwards would hand the peer
+    a message nobody waits for (a delay fault longer than the deadline)."""
+    address, echo = stream_peer
+    t = transport_to(address, deadline_s=0.2)
+    t.faults.set([LinkFaults(peer="peer", delay_min_ms=400, delay_max_ms=400)])
+    with pytest.raises(PeerUnreachable, match="DEADLINE_EXCEEDED"):
+        await send(t, b"late")
+    t.faults.set([])
+    await asyncio.sleep(0.4)  # past the fault's delay
+    assert await send(t, b"on time") == b"on time"
+    assert echo.received == [b"on time"]
+    await t.close()

@@ -23,7 +23,8 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from collections.abc import Mapping
+from collections import deque
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 import grpc
@@ -39,6 +40,7 @@ __all__ = ["CHANNEL_OPTIONS", "SERVER_OPTIONS", "STREAM_METHOD", "PeerUnreachabl
            "Transport"]
 
 STREAM_METHOD = "/protocols.peer.v1.Peer/Stream"
+OUTBOX_MAX = 4096  # messages waiting for one peer; beyond this we drop (like a full NIC)
 
 R = TypeVar("R", bound=Message)
 
@@ -134,34 +136,71 @@ class Transport:
         started = time.monotonic()
         return await self._faulty_call(peer, fn, request, deadline, fault, started, metadata)
 
+    def send(self, peer: NodeId, method: str, body: bytes, *, one_way: bool,
+             on_reply: ReplyCallback | None = None, on_failure: FailureCallback | None = None,
+             metadata: tuple[tuple[str, str], ...] = (),
+             clock: Mapping[str, int] | None = None, mid: str = "") -> None:
+        """Post one protocol message on ``peer``'s stream and return at once.
+
+        A request's outcome arrives later, exactly once: ``on_reply(frame)`` with the reply
+        frame, or ``on_failure(PeerUnreachable)`` when no reply came within the deadline
+        (dropped by a fault, refused, the stream broke, the peer's queue was full). A
+        one-way message's fate is not reported. Callbacks run on the event loop, never
+        inside this call. No task per message: a write is queued, a reply is matched by
+        id and a deadline is a timer (each hop costs a Python-level loop turn)."""
+        loop = asyncio.get_running_loop()
+        stream = self._streams.get(peer)
+        if stream is None:
+            if peer not in self.peers:
+                raise UnknownNode(peer, list(self.peers))
+            stream = self._streams[peer] = _PeerStream(self, peer, metadata)
+        fault = self.faults.decide(peer)
+        deadline_s = self.rpc_deadline_s
+        frame = peer_pb2.Frame(id=next(stream.ids), method=method, body=body,
+                               one_way=one_way, deadline_ms=max(1, int(deadline_s * 1000)),
+                               mid=mid)
+        if clock:
+            frame.clock.update(clock)
+        expires_at = loop.time() + deadline_s
+        request = None
+        if not one_way:
+            request = _Request(frame.id, on_reply or _ignore, on_failure or _ignore,
+                               fault.drop_reply)
+            request.timer = loop.call_at(expires_at, stream.expire, request,
+                                         "request dropped by the message-fault hook "
+                                         "(timeout)" if fault.drop else None)
+            if fault.drop:
+                return  # silence: the timer reports the loss at the deadline
+            stream.pending[frame.id] = request
+        elif fault.drop:
+            return
+        copies = 2 if fault.duplicate else 1  # the second reply finds nobody waiting
+        if fault.delay_s:  # delayed (and so overtaken by what is sent meanwhile)
+            loop.call_later(min(fault.delay_s, deadline_s), stream.post, frame, expires_at,
+                            request, copies)
+        else:
+            stream.post(frame, expires_at, request, copies)
+
     async def request(self, peer: NodeId, method: str, body: bytes, *, one_way: bool,
                       metadata: tuple[tuple[str, str], ...] = (),
                       clock: Mapping[str, int] | None = None, mid: str = "") -> Any | None:
-        """Send one protocol message on ``peer``'s stream; the reply's frame (``body``, and
-        with event logs on its ``clock`` and ``mid``), or None for a one-way message.
-        PeerUnreachable if no reply came within the deadline."""
-        stream = self._streams.get(peer)
-        if stream is None:
-            stream = self._streams[peer] = _PeerStream(self, peer, metadata)
-        fault = self.faults.decide(peer)
-        deadline = self.rpc_deadline_s
-        started = time.monotonic()
-        if fault.delay_s:
-            await asyncio.sleep(min(fault.delay_s, deadline))
-        if fault.drop:
-            await asyncio.sleep(max(0.0, deadline - (time.monotonic() - started)))
-            raise PeerUnreachable(peer, "request dropped by the message-fault hook (timeout)")
-        remaining = max(0.001, deadline - (time.monotonic() - started))
-        frame = await stream.request(method, body, remaining, one_way, fault.duplicate,
-                                     clock, mid)
-        if frame is None:
+        """``send`` as a coroutine: the reply's frame, None for a one-way message, or
+        PeerUnreachable (tools and tests; nodes use the callbacks)."""
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+
+        def settle(result: Any) -> None:
+            if not fut.done():
+                fut.set_result(result)
+
+        def fail(error: PeerUnreachable) -> None:
+            if not fut.done():
+                fut.set_exception(error)
+
+        self.send(peer, method, body, one_way=one_way, on_reply=settle, on_failure=fail,
+                  metadata=metadata, clock=clock, mid=mid)
+        if one_way:
             return None
-        if fault.drop_reply:
-            await asyncio.sleep(max(0.0, deadline - (time.monotonic() - started)))
-            raise PeerUnreachable(peer, "reply dropped by the message-fault hook (timeout)")
-        if frame.error:
-            raise PeerUnreachable(peer, f"refused: {frame.error}")
-        return frame
+        return await fut
 
     async def _faulty_call(
         self,
@@ -232,8 +271,32 @@ class Transport:
         self._calls.clear()
 
 
+ReplyCallback = Callable[[Any], None]
+FailureCallback = Callable[[PeerUnreachable], None]
+
+
+def _ignore(_: Any) -> None:
+    return None
+
+
+class _Request:
+    """A request on a stream, waiting for its reply frame or its deadline."""
+
+    __slots__ = ("call", "drop_reply", "frame_id", "on_failure", "on_reply", "timer")
+
+    def __init__(self, frame_id: int, on_reply: ReplyCallback, on_failure: FailureCallback,
+                 drop_reply: bool) -> None:
+        self.frame_id = frame_id
+        self.on_reply = on_reply
+        self.on_failure = on_failure
+        self.drop_reply = drop_reply  # the fault hook: the reply arrives and is discarded
+        self.timer: asyncio.TimerHandle | None = None
+        self.call: grpc.aio.StreamStreamCall | None = None  # the stream it was written on
+
+
 class _PeerStream:
-    """The stream to one peer: request frames out, reply frames matched back by id."""
+    """The stream to one peer: request frames out in the order they were posted (one
+    writer task), reply frames matched back by id, a deadline timer per request."""
 
     def __init__(self, transport: Transport, peer: NodeId,
                  metadata: tuple[tuple[str, str], ...]) -> None:
@@ -241,45 +304,64 @@ class _PeerStream:
         self.peer = peer
         self.metadata = metadata
         self.call: grpc.aio.StreamStreamCall | None = None
-        self.pending: dict[int, asyncio.Future[Any]] = {}
+        self.pending: dict[int, _Request] = {}
         self.ids = itertools.count(1)
-        self.lock = asyncio.Lock()  # one writer at a time, in the order requests came
+        self.outbox: deque[tuple[Any, float, _Request | None]] = deque()
+        self.wake = asyncio.Event()
+        self.writer: asyncio.Task[None] | None = None
 
-    async def request(self, method: str, body: bytes, deadline_s: float, one_way: bool,
-                      duplicate: bool, clock: Mapping[str, int] | None = None,
-                      mid: str = "") -> Any | None:
-        frame_id = next(self.ids)
-        frame = peer_pb2.Frame(id=frame_id, method=method, body=body, one_way=one_way,
-                               deadline_ms=max(1, int(deadline_s * 1000)), mid=mid)
-        if clock:
-            frame.clock.update(clock)
-        fut: asyncio.Future[Any] | None = None
-        if not one_way:
-            fut = self.pending[frame_id] = asyncio.get_running_loop().create_future()
-        try:
-            await self._write(frame)
-            if duplicate:  # delivered twice; the second reply finds nobody waiting
-                await self._write(frame)
-            if fut is None:
-                return None
-            return await asyncio.wait_for(fut, deadline_s)
-        except TimeoutError:
-            raise PeerUnreachable(self.peer, "DEADLINE_EXCEEDED: no reply on the stream "
-                                             "in time") from None
-        finally:
-            self.pending.pop(frame_id, None)
+    def post(self, frame: Any, expires_at: float, request: _Request | None,
+             copies: int = 1) -> None:
+        """Queue ``frame`` for the writer (a full queue fails it at once)."""
+        if len(self.outbox) + copies > OUTBOX_MAX:
+            if request is not None:  # reported from the loop, not inside send()
+                asyncio.get_running_loop().call_soon(
+                    self._fail, request, f"{OUTBOX_MAX} messages already wait for this peer")
+            return
+        for _ in range(copies):
+            self.outbox.append((frame, expires_at, request))
+        if self.writer is None:
+            self.writer = asyncio.ensure_future(self._write_loop())
+        self.wake.set()
 
-    async def _write(self, frame: Any) -> None:
-        async with self.lock:
-            call = self.call
-            if call is None or call.done():
-                call = self._open()
-            try:
-                await call.write(frame)
-            except Exception as e:  # the stream broke: the next request opens a new one
-                if self.call is call:
-                    self.call = None
-                raise PeerUnreachable(self.peer, f"stream closed: {e!r}") from None
+    def expire(self, request: _Request, reason: str | None) -> None:
+        """The deadline timer: no (kept) reply in time."""
+        request.timer = None
+        if reason is None:
+            reason = ("reply dropped by the message-fault hook (timeout)" if request.drop_reply
+                      else "DEADLINE_EXCEEDED: no reply on the stream in time")
+        self._fail(request, reason)
+
+    def _fail(self, request: _Request, reason: str) -> None:
+        if self.pending.get(request.frame_id) is request:
+            del self.pending[request.frame_id]
+        if request.timer is not None:
+            request.timer.cancel()
+            request.timer = None
+        request.on_failure(PeerUnreachable(self.peer, reason))
+        request.on_failure = request.on_reply = _ignore  # exactly one outcome
+
+    async def _write_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await self.wake.wait()
+            self.wake.clear()
+            while self.outbox:
+                frame, expires_at, request = self.outbox.popleft()
+                if loop.time() >= expires_at:
+                    continue  # its sender stopped waiting: do not deliver it late
+                call = self.call
+                if call is None or call.done():
+                    call = self._open()
+                if request is not None:
+                    request.call = call
+                try:
+                    await call.write(frame)
+                except Exception as e:  # the stream broke: the next write opens a new one
+                    if self.call is call:
+                        self.call = None
+                    if request is not None and request.frame_id in self.pending:
+                        self._fail(request, f"stream closed: {e!r}")
 
     def _open(self) -> grpc.aio.StreamStreamCall:
         open_stream = self.transport.channel(self.peer).stream_stream(
@@ -290,23 +372,39 @@ class _PeerStream:
         return call
 
     async def _read(self, call: grpc.aio.StreamStreamCall) -> None:
-        """Hand each reply to its request; when the stream ends, fail what still waits."""
+        """Hand each reply to its request; when the stream ends, fail what was written on
+        it and still waits."""
         reason = "stream closed by the peer"
         try:
             async for frame in call:
-                fut = self.pending.get(frame.id)
-                if fut is not None and not fut.done():
-                    fut.set_result(frame)
+                request = self.pending.get(frame.id)
+                if request is None or request.drop_reply:
+                    continue  # late (expired), a duplicate's reply, or dropped by a fault
+                del self.pending[frame.id]
+                if request.timer is not None:
+                    request.timer.cancel()
+                    request.timer = None
+                if frame.error:
+                    request.on_failure(PeerUnreachable(self.peer, f"refused: {frame.error}"))
+                else:
+                    request.on_reply(frame)
         except grpc.aio.AioRpcError as e:
             reason = f"{e.code().name}: {e.details()}"
         finally:
             if self.call is call:
                 self.call = None
-            for fut in self.pending.values():
-                if not fut.done():
-                    fut.set_exception(PeerUnreachable(self.peer, reason))
+            for request in [r for r in self.pending.values() if r.call is call]:
+                self._fail(request, reason)
 
     def close(self) -> None:
+        if self.writer is not None:
+            self.writer.cancel()
+            self.writer = None
         if self.call is not None:
             self.call.cancel()
             self.call = None
+        for request in list(self.pending.values()):
+            if request.timer is not None:
+                request.timer.cancel()
+        self.pending.clear()
+        self.outbox.clear()
