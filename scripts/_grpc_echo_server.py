@@ -1,6 +1,7 @@
 """A bare grpc.aio server (Probe.Ping, and a Peer.Stream that echoes each frame) for
-benchmark baselines: the floor every RPC and stream message of ours stands on. Run as a script it prints its port, then serves until killed;
-``running()`` starts it in a process of its own for scripts/bench_{proxy,raft,kv}.py."""
+benchmark baselines: the floor every RPC and stream message of ours stands on. Run as a
+script it prints its port, then serves until killed; ``running()`` starts it in a process
+of its own for scripts/bench_{proxy,raft,kv}.py."""
 
 from __future__ import annotations
 

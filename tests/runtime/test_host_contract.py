@@ -154,6 +154,22 @@ async def test_a_deferred_reply_that_never_comes_ends_at_the_callers_deadline(
                      what="the expired deferred reply released")
 
 
+@pytest.mark.parametrize("host", ["n1"], indirect=True)
+async def test_a_command_that_is_never_answered_times_out_and_is_let_go(
+        host: tuple[NodeHost, HeldSpec, grpc.aio.Channel]) -> None:
+    """n2 and n3 are down, so nothing commits: submit gives up at its timeout (the
+    servicer maps that to DEADLINE_EXCEEDED, outcome unknown) and forgets the request."""
+    node, spec, _ = host
+    assert spec.storage is not None
+    spec.storage.release.set()
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    with pytest.raises(TimeoutError):
+        await node.submit(KvCommand("put", "k", "v", None, "c", 1), timeout_s=0.3)
+    assert 0.25 <= loop.time() - started < 3.0
+    assert node._answers == {}
+
+
 @pytest.mark.parametrize("host", ["n2"], indirect=True)
 async def test_a_dropped_request_is_silence_until_the_callers_deadline(
         host: tuple[NodeHost, HeldSpec, grpc.aio.Channel]) -> None:

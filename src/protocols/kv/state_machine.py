@@ -34,6 +34,9 @@ __all__ = ["DEFAULT_MAX_SESSIONS", "KvStateMachine"]
 DEFAULT_MAX_SESSIONS = 10_000
 
 
+_DONE = KvResult()  # a put's result (frozen, so one instance serves every put)
+
+
 class KvStateMachine:
     def __init__(self, max_sessions: int = DEFAULT_MAX_SESSIONS) -> None:
         self.data: dict[str, str] = {}
@@ -71,22 +74,21 @@ class KvStateMachine:
         return KvResult()
 
     def _execute(self, cmd: KvCommand) -> KvResult:
+        if cmd.op == "put":  # the common case first: it needs nothing of the old value
+            self.data[cmd.key] = cmd.value
+            return _DONE
         current = self.data.get(cmd.key)
-        before = KvResult(found=current is not None, value=current or "")
         match cmd.op:
             case "get":
-                return before
-            case "put":
-                self.data[cmd.key] = cmd.value
-                return KvResult()
+                return KvResult(found=current is not None, value=current or "")
             case "cas":
                 holds = current is None if cmd.expected is None else current == cmd.expected
                 if holds:
                     self.data[cmd.key] = cmd.value
-                return KvResult(found=before.found, value=before.value, ok=holds)
+                return KvResult(found=current is not None, value=current or "", ok=holds)
             case "delete":
                 self.data.pop(cmd.key, None)
-                return KvResult(found=before.found)
+                return KvResult(found=current is not None)
         raise AssertionError(f"unreachable: {cmd.op}")
 
     def snapshot(self) -> bytes:

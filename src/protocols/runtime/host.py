@@ -559,10 +559,15 @@ class NodeHost:
             self.core_failed(e)
             raise Unavailable(f"node {self.node_id} failed") from None
         self._input()  # proposals arriving before the next pump share its one fsync
+        # a timer on the answer itself: asyncio.wait_for costs a task's worth per call
+        timer = (None if timeout_s is None else
+                 asyncio.get_running_loop().call_later(timeout_s, _time_out, fut))
         try:
-            return await asyncio.wait_for(fut, timeout_s)
+            return await fut
         finally:
             self._answers.pop(request_id, None)
+            if timer is not None:
+                timer.cancel()
 
     async def submit_for_rpc(self, context: grpc.aio.ServicerContext,
                              build: Callable[[], Any], default_deadline_s: float) -> Any:
@@ -585,6 +590,11 @@ class NodeHost:
         return self.core.status()
 
 
+def _time_out(fut: asyncio.Future[Any]) -> None:
+    if not fut.done():
+        fut.set_exception(TimeoutError())
+
+
 def _timed(save: Callable[[Sequence[Any]], None], records: Sequence[Any]) -> float:
     """Run ``save(records)``; the seconds it took."""
     started = time.perf_counter()
@@ -592,7 +602,7 @@ def _timed(save: Callable[[Sequence[Any]], None], records: Sequence[Any]) -> flo
     return time.perf_counter() - started
 
 
-async def _until_idle(loop: asyncio.AbstractEventLoop, max_turns: int = 64) -> None:
+async def _until_idle(loop: asyncio.AbstractEventLoop, max_turns: int = 256) -> None:
     """Yield to the event loop until no callback waits to run (at most ``max_turns``
     turns, so a loop that is never idle still writes). CPython's loops keep the callbacks
     to run in ``_ready``; a loop without it counts as idle after one turn."""
