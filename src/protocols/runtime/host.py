@@ -305,17 +305,29 @@ class NodeHost:
         self.pump.after_durable(seq, release)
         await fut
 
+    def _drain(self) -> None:
+        """Step the pump now, right after an input, until it is idle or holds a write
+        (the pump task makes that durable). Called at the end of a handler, once it has
+        registered what waits for the output, so the output does not wait a loop turn."""
+        try:
+            while self.pump.needs_step:
+                if self.pump.step() is not None:
+                    self._pump_wake.set()
+                    return
+        except Exception as e:  # a bug in the core: fail-stop
+            self.core_failed(e)
+
     async def _pump_loop(self) -> None:
         """Drive the Pump: one write (WAL write + fsync) at a time; inputs that arrive
         while it is pending go into the next one (group commit)."""
         while True:
             await self._pump_wake.wait()
             self._pump_wake.clear()
-            while self.pump.needs_step:
-                write = self.pump.step()
-                if write is not None:
-                    await self._persist(write.records)
-                    self.pump.write_done()
+            self._drain()
+            while (write := self.pump.writing) is not None:
+                await self._persist(write.records)
+                self.pump.write_done()
+                self._drain()
 
     async def _persist(self, records: Sequence[Any]) -> None:
         """Make ``records`` durable, on the event loop once it has nothing else to run.
@@ -369,6 +381,7 @@ class NodeHost:
             self.core_failed(e)
             return
         self._input()
+        self._drain()
 
     def _send_failed(self, envelope: Envelope, route: Route) -> None:
         if route.one_way:  # one-way: nothing to say
@@ -379,6 +392,7 @@ class NodeHost:
             self.core_failed(e)
             return
         self._input()
+        self._drain()
 
     def _reply(self, reply: Reply) -> None:
         send = self._deferred.pop(reply.to, None)
@@ -443,6 +457,7 @@ class NodeHost:
             try:
                 async for frame in frames:
                     self._on_frame(src, frame, out.put_nowait)  # type: ignore[arg-type]
+                    self._drain()
             finally:
                 out.put_nowait(None)
 
@@ -558,7 +573,8 @@ class NodeHost:
             self._answers.pop(request_id, None)
             self.core_failed(e)
             raise Unavailable(f"node {self.node_id} failed") from None
-        self._input()  # proposals arriving before the next pump share its one fsync
+        self._input()
+        self._drain()  # proposals arriving while a write is pending share the next fsync
         # a timer on the answer itself: asyncio.wait_for costs a task's worth per call
         timer = (None if timeout_s is None else
                  asyncio.get_running_loop().call_later(timeout_s, _time_out, fut))
