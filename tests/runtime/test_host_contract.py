@@ -17,9 +17,10 @@ import grpc
 import grpc.aio
 import pytest
 
+import protocols.runtime.host as host_module
 from cluster.ports import allocate_ports
 from cluster.waiting import wait_until
-from protocols._pb import admin_pb2, admin_pb2_grpc, common_pb2, toy_pb2
+from protocols._pb import admin_pb2, admin_pb2_grpc, common_pb2, peer_pb2, toy_pb2
 from protocols.common.ids import NodeId
 from protocols.contract import NodeContext, NodeParts, Storage
 from protocols.kv.commands import KvCommand
@@ -27,6 +28,7 @@ from protocols.runtime.config import NodeConfig
 from protocols.runtime.host import SENDER_ID_KEY, NodeHost
 from protocols.runtime.shell import routes_for
 from tests.toy.protocol.core import ToySpec
+from tests.toy.protocol.messages import Committed
 from tests.toy.protocol.node import ToyShell
 
 SERVICE = "/protocols.toy.v1.Toy/"
@@ -191,7 +193,7 @@ async def test_a_dropped_request_is_silence_until_the_callers_deadline(
 
 
 class TimedStorage(Storage):
-    """Notes which thread made each write; the writes numbered in ``slow`` take 20 ms."""
+    """Notes which thread made each write; the writes numbered in ``slow`` take 100 ms."""
 
     def __init__(self, inner: Storage, slow: set[int]) -> None:
         self.inner = inner
@@ -200,7 +202,7 @@ class TimedStorage(Storage):
 
     def save(self, records: Sequence[Any]) -> None:
         if len(self.threads) in self.slow:
-            time.sleep(0.02)  # a slow disk: longer than SLOW_WRITE_S
+            time.sleep(0.1)  # a slow disk: longer than SLOW_WRITE_S
         self.threads.append("loop" if threading.current_thread() is threading.main_thread()
                             else "io thread")
         self.inner.save(records)
@@ -210,10 +212,11 @@ class TimedStorage(Storage):
 
 
 async def test_writes_run_on_the_loop_and_on_the_io_thread_while_the_disk_is_slow(
-        tmp_path: Path) -> None:
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A write runs inline once the loop is idle (a thread hand-off costs more than a
     fast fsync); after a slow one the next go to the I/O thread, so a slow disk does not
     stall heartbeats and reads, until a write is fast again."""
+    monkeypatch.setattr(host_module, "SLOW_WRITE_S", 0.05)  # above any fsync of a loaded CI
     storage: list[TimedStorage] = []
 
     class TimedSpec(ToySpec):
@@ -256,8 +259,12 @@ class BuggySpec(ToySpec):
     def create_node(self, ctx: NodeContext) -> NodeParts:
         parts = super().create_node(ctx)
 
+        handle = parts.core.on_message
+
         def on_message(src: NodeId, msg: Any) -> Any:
-            raise RuntimeError("a bug in the core")
+            if isinstance(msg, Committed):
+                raise RuntimeError("a bug in the core")
+            return handle(src, msg)
 
         parts.core.on_message = on_message  # type: ignore[method-assign]
         return parts
@@ -282,7 +289,57 @@ async def test_a_core_that_fails_stops_the_node_with_exit_code_4(tmp_path: Path)
                 await call(channel, "Committed", toy_pb2.Committed(commit_index=0),
                            common_pb2.Empty, sender="n1")
             assert e.value.code() == grpc.StatusCode.INTERNAL
+        # from the failure on, the core gets no input and nothing it says goes out,
+        # though the server still drains its calls for a grace period
+        sent: list[Any] = []
+        command = KvCommand("put", "k", "v", None, "c", 1).encode()
+        node._on_frame(NodeId("n1"), peer_pb2.Frame(
+            id=1, method="Replicate", body=toy_pb2.Replicate(
+                index=1, command=command).SerializeToString()), sent.append)
+        assert sent == [] and node.status().details["log_length"] == "0"
         assert await asyncio.wait_for(task, 10) == 4
     finally:
         node.request_stop()
+        lease.release()
+
+
+async def test_a_core_that_fails_on_a_reply_stops_the_node_with_exit_code_4(
+        tmp_path: Path) -> None:
+    """Replies reach the core as callbacks of the transport's reader: a bug there must
+    fail-stop the node as a bug on a request does, not just kill the reader."""
+
+    class FailsOnReply(ToySpec):
+        def create_node(self, ctx: NodeContext) -> NodeParts:
+            parts = super().create_node(ctx)
+
+            def on_reply(src: NodeId, request: Any, reply: Any) -> None:
+                raise RuntimeError("a bug in the core's on_reply")
+
+            parts.core.on_reply = on_reply  # type: ignore[method-assign]
+            return parts
+
+    lease = allocate_ports(2)
+    addresses = {NodeId(f"n{i}"): f"127.0.0.1:{p}" for i, p in enumerate(lease.ports, 1)}
+    hosts = {}
+    for me in addresses:
+        shell = ToyShell()
+        if me == "n1":  # the primary: it replicates to n2 and hears the Ack
+            shell.spec = FailsOnReply()
+        config = NodeConfig(me, "toy", addresses[me], str(tmp_path / me),
+                            {n: a for n, a in addresses.items() if n != me})
+        hosts[me] = NodeHost(config, shell)
+    tasks = {me: asyncio.create_task(h.run()) for me, h in hosts.items()}
+    try:
+        async with grpc.aio.insecure_channel(addresses[NodeId("n1")]) as channel:
+            await admin_pb2_grpc.AdminStub(channel).Status(admin_pb2.StatusRequest(),
+                                                           wait_for_ready=True, timeout=10)
+        put = asyncio.ensure_future(hosts[NodeId("n1")].submit(
+            KvCommand("put", "k", "v", None, "c", 1), timeout_s=10))
+        assert await asyncio.wait_for(tasks[NodeId("n1")], 10) == 4
+        with pytest.raises(Exception):  # noqa: B017 (unanswered: shutting down)
+            await asyncio.wait_for(put, 5)
+    finally:
+        for h in hosts.values():
+            h.request_stop()
+        assert await asyncio.wait_for(tasks[NodeId("n2")], 10) == 0
         lease.release()

@@ -185,12 +185,14 @@ class EchoStream:
 
     def __init__(self) -> None:
         self.received: list[bytes] = []
+        self.deadlines_ms: list[int] = []
         self.close_after = 0
         self.silent = False
 
     async def Stream(self, frames: Any, context: grpc.aio.ServicerContext) -> Any:
         async for frame in frames:
             self.received.append(bytes(frame.body))
+            self.deadlines_ms.append(frame.deadline_ms)
             if self.close_after and len(self.received) >= self.close_after:
                 return
             if not frame.one_way and not self.silent:
@@ -283,7 +285,7 @@ async def test_send_reports_each_outcome_once_and_never_inside_the_call(
     await asyncio.sleep(0.1)  # a second outcome would have arrived by now
     assert [outcomes[i] for i in range(3)] == [["m0"], ["m1"], ["m2"]]
     for i in range(3, 6):
-        assert outcomes[i] == ["failed: 3 messages already wait for this peer"]
+        assert outcomes[i] == ["failed: 3 frames already wait for this peer"]
     assert echo.received == [b"m0", b"m1", b"m2"]
     await t.close()
 
@@ -302,3 +304,46 @@ async def test_a_message_held_past_its_deadline_is_never_delivered_late(
     assert await send(t, b"on time") == b"on time"
     assert echo.received == [b"on time"]
     await t.close()
+
+
+async def test_a_dropped_reply_on_the_stream_was_delivered_but_times_out(
+        stream_peer: tuple[str, EchoStream]) -> None:
+    address, echo = stream_peer
+    t = transport_to(address, deadline_s=0.2)
+    t.faults.set([LinkFaults(peer="peer", drop_reply_rate=1.0)])
+    with pytest.raises(PeerUnreachable, match="reply dropped"):
+        await send(t, b"heard")
+    assert echo.received == [b"heard"]
+    await t.close()
+
+
+async def test_a_frame_carries_the_deadline_its_sender_has_left(
+        stream_peer: tuple[str, EchoStream]) -> None:
+    """A request held 300 ms by a delay fault tells the receiver it has ~200 ms left of
+    its 500 (a deferred reply there must not outlive the sender's wait)."""
+    address, echo = stream_peer
+    t = transport_to(address, deadline_s=0.5)
+    t.faults.set([LinkFaults(peer="peer", delay_min_ms=300, delay_max_ms=300)])
+    assert await send(t, b"held") == b"held"
+    assert 0 < echo.deadlines_ms[0] <= 200, echo.deadlines_ms
+    await t.close()
+
+
+async def test_closing_fails_what_waits_and_sends_nothing_more(
+        stream_peer: tuple[str, EchoStream]) -> None:
+    address, echo = stream_peer
+    t = transport_to(address, deadline_s=5.0)
+    echo.silent = True
+    waiting = asyncio.ensure_future(send(t, b"unanswered"))
+    await wait_until(lambda: echo.received == [b"unanswered"], 5, "the first frame delivered")
+    t.faults.set([LinkFaults(peer="peer", delay_min_ms=100, delay_max_ms=100)])
+    delayed = asyncio.ensure_future(send(t, b"delayed"))
+    await asyncio.sleep(0.01)  # it is held by the delay fault
+    await t.close()
+    for fut in (waiting, delayed):  # an outcome now, not at the 5 s deadline
+        with pytest.raises(PeerUnreachable, match="transport is closed"):
+            await asyncio.wait_for(fut, 1.0)
+    with pytest.raises(PeerUnreachable, match="transport is closed"):
+        await asyncio.wait_for(send(t, b"after"), 1.0)
+    await asyncio.sleep(0.2)  # past the delay: a late post would have been sent by now
+    assert echo.received == [b"unanswered"]

@@ -9,6 +9,9 @@ labrpc ("unreliable": requests and replies dropped, delays, long reordering).
 
 Each directed link has its own ``random.Random`` seeded from (seed, self, peer), so the
 faults on one link do not depend on the traffic on another.
+
+A message delayed to or past its deadline is lost: its sender has stopped waiting, and
+the transport never delivers a frame late (on the stream; a unary call is sent anyway).
 """
 
 from __future__ import annotations

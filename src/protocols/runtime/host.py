@@ -122,6 +122,7 @@ class NodeHost:
         self._lock_fd = -1
         self._recovered = False
         self._fatal: Exception | None = None  # a bug in the core stops the node
+        self._halted = False  # the core failed or the node is stopping: no input, no output
         self.events: EventLog | None = None  # with the cluster's event_log on
 
     # ------------------------------------------------------------------ lifecycle
@@ -169,6 +170,7 @@ class NodeHost:
     def core_failed(self, error: Exception) -> None:
         """The core raised something other than InvalidRequest: a bug. Its state can no
         longer be trusted, so the node stops (fail-stop) rather than answer anyone."""
+        self._halted = True  # its state can no longer be trusted: step it no more
         if self._fatal is None:
             log.critical("node %s: the %s core failed, stopping", self.node_id,
                          self.shell.name, exc_info=error)
@@ -269,6 +271,7 @@ class NodeHost:
 
     async def _shutdown(self) -> None:
         log.info("node %s stopping", self.node_id)
+        self._halted = True  # what arrives from now on (replies, timers) reaches no core
         if self._server is not None:
             with contextlib.suppress(Exception):
                 await self._set_serving(False)
@@ -310,11 +313,11 @@ class NodeHost:
         (the pump task makes that durable). Called at the end of a handler, once it has
         registered what waits for the output, so the output does not wait a loop turn."""
         try:
-            while self.pump.needs_step:
+            while not self._halted and self.pump.needs_step:
                 if self.pump.step() is not None:
                     self._pump_wake.set()
                     return
-        except Exception as e:  # a bug in the core: fail-stop
+        except Exception as e:  # a bug in the core (or a message it cannot encode)
             self.core_failed(e)
 
     async def _pump_loop(self) -> None:
@@ -326,6 +329,8 @@ class NodeHost:
             self._drain()
             while (write := self.pump.writing) is not None:
                 await self._persist(write.records)
+                if self._halted:  # a failed core's output is never acted on
+                    return
                 self.pump.write_done()
                 self._drain()
 
@@ -336,9 +341,9 @@ class NodeHost:
         and lets the requests being handled become input for the next write (group
         commit). Inline, because handing a write to a thread costs more than the fsync:
         both threads want the GIL, and a put waited 0.3-0.8 ms for the hand-offs where
-        the fsync took 0.15 (README, Benchmarks). A slow disk would stall the loop
-        (heartbeats, reads), so after a write slower than ``SLOW_WRITE_S`` the next ones
-        go to the I/O thread until one is fast again."""
+        the fsync took 0.15-0.25 (README, Benchmarks: where the time goes). A slow disk
+        would stall the loop (heartbeats, reads), so after a write slower than
+        ``SLOW_WRITE_S`` the next ones go to the I/O thread until one is fast again."""
         loop = asyncio.get_running_loop()
         if self._disk_slow or not self._inline_writes:
             took = await loop.run_in_executor(self._io, _timed, self.storage.save, records)
@@ -366,7 +371,7 @@ class NodeHost:
 
     def _replied(self, envelope: Envelope, route: Route, frame: Any) -> None:
         """A reply frame for ``envelope``: decode it and give it to the core."""
-        if route.reply_type is None:
+        if route.reply_type is None or self._halted:
             return
         if self.events is not None:
             self.events.recv(envelope.dst, route.reply_type.__name__, frame.mid, frame.clock)
@@ -374,6 +379,9 @@ class NodeHost:
             reply = from_proto(route.reply_pb.FromString(frame.body), route.reply_type)
         except (InvalidRequest, DecodeError):  # a malformed reply: as if none came
             self._send_failed(envelope, route)
+            return
+        except Exception as e:  # the codec's own bug (a plan mismatch): fail-stop
+            self.core_failed(e)
             return
         try:
             self.core.on_reply(envelope.dst, envelope.msg, reply)
@@ -384,7 +392,7 @@ class NodeHost:
         self._drain()
 
     def _send_failed(self, envelope: Envelope, route: Route) -> None:
-        if route.one_way:  # one-way: nothing to say
+        if route.one_way or self._halted:  # one-way: nothing to say
             return
         try:
             self.core.on_send_failed(envelope.dst, envelope.msg)
@@ -431,6 +439,8 @@ class NodeHost:
     def _receive(self, src: NodeId, route: Route, msg: Any) -> tuple[Any, int]:
         """Hand a peer's message to the core: (its reply, a Deferred or None; the input's
         number). InvalidRequest if it refused it; _CoreFailed (node stopping) on a bug."""
+        if self._halted:
+            raise _CoreFailed()
         try:
             reply = self.core.on_message(src, msg)
             if route.one_way and reply is not None:
@@ -522,7 +532,9 @@ class NodeHost:
             except InvalidRequest as e:
                 await abort_with(context, e)
             except _CoreFailed:
-                await context.abort(grpc.StatusCode.INTERNAL, f"{self.node_id} failed")
+                if self._fatal is not None:
+                    await context.abort(grpc.StatusCode.INTERNAL, f"{self.node_id} failed")
+                await context.abort(grpc.StatusCode.UNAVAILABLE, f"{self.node_id} is stopping")
             if route.one_way:
                 return route.reply_pb()
             if reply is None:  # dropped: the requester hears silence until its deadline
@@ -560,6 +572,8 @@ class NodeHost:
     # ------------------------------------------------------------------ clients
     async def submit(self, command: Any, timeout_s: float | None = None) -> Any:
         """Hand a client command to the core and wait for its answer."""
+        if self._halted:
+            raise Unavailable(f"node {self.node_id} is stopping")
         self._next_request_id += 1
         request_id = self._next_request_id
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
@@ -634,7 +648,8 @@ class _Stopping(Exception):
 
 
 class _CoreFailed(Exception):
-    """The core raised on a message: the node is stopping (``NodeHost.core_failed``)."""
+    """The core raised on a message, or failed earlier, or the node is stopping: it takes
+    no input (``NodeHost.core_failed``)."""
 
 
 def _metadata(context: grpc.aio.ServicerContext) -> dict[str, str]:

@@ -10,9 +10,11 @@
   replaced instead of waiting on a dead TCP stream forever;
 * the message-fault hook (``protocols.runtime.faults``): drop / drop reply / duplicate /
   delay / reorder, per directed peer, seeded;
-* protocol messages on one long-lived bidirectional stream per peer (``request``,
-  ``protos/peer.proto``): frames with ids, a deadline per request, reopened on the next
-  request after the stream breaks. Unary calls (``call``) remain for probes and tools.
+* protocol messages on one long-lived bidirectional stream per peer (``send``, and
+  ``request`` as a coroutine; ``protos/peer.proto``): frames with ids, written in order by
+  one writer per peer, a deadline per request (a frame still queued at its deadline is
+  never sent), reopened for the next frame after the stream breaks. Unary calls
+  (``call``) remain for probes and tools.
 
 Every failure surfaces as ``PeerUnreachable`` (the RPC surely or possibly did not get a
 reply); callers never see a raw ``grpc.RpcError`` from here.
@@ -40,7 +42,7 @@ __all__ = ["CHANNEL_OPTIONS", "SERVER_OPTIONS", "STREAM_METHOD", "PeerUnreachabl
            "Transport"]
 
 STREAM_METHOD = "/protocols.peer.v1.Peer/Stream"
-OUTBOX_MAX = 4096  # messages waiting for one peer; beyond this we drop (like a full NIC)
+OUTBOX_MAX = 4096  # frames waiting for one peer; beyond, a request fails, a one-way is lost
 
 R = TypeVar("R", bound=Message)
 
@@ -96,6 +98,7 @@ class Transport:
         self._calls: dict[tuple[NodeId, str], grpc.aio.UnaryUnaryMultiCallable] = {}
         self._streams: dict[NodeId, _PeerStream] = {}
         self._background: set[asyncio.Task[None]] = set()
+        self.closed = False
 
     def channel(self, peer: NodeId) -> grpc.aio.Channel:
         if peer not in self.peers:
@@ -149,6 +152,10 @@ class Transport:
         inside this call. No task per message: a write is queued, a reply is matched by
         id and a deadline is a timer (each hop costs a Python-level loop turn)."""
         loop = asyncio.get_running_loop()
+        if self.closed:
+            if not one_way and on_failure is not None:
+                loop.call_soon(on_failure, PeerUnreachable(peer, "the transport is closed"))
+            return
         stream = self._streams.get(peer)
         if stream is None:
             if peer not in self.peers:
@@ -169,9 +176,9 @@ class Transport:
             request.timer = loop.call_at(expires_at, stream.expire, request,
                                          "request dropped by the message-fault hook "
                                          "(timeout)" if fault.drop else None)
+            stream.pending[frame.id] = request
             if fault.drop:
                 return  # silence: the timer reports the loss at the deadline
-            stream.pending[frame.id] = request
         elif fault.drop:
             return
         copies = 2 if fault.duplicate else 1  # the second reply finds nobody waiting
@@ -258,6 +265,9 @@ class Transport:
         task.add_done_callback(self._background.discard)
 
     async def close(self) -> None:
+        """Stop: every request still waiting fails now (\"the transport is closed\"),
+        nothing is sent any more, channels close."""
+        self.closed = True
         for stream in self._streams.values():
             stream.close()
         self._streams.clear()
@@ -279,10 +289,21 @@ def _ignore(_: Any) -> None:
     return None
 
 
+def _settle(callback: Callable[[Any], None], outcome: Any) -> None:
+    """Run a caller's callback; a bug in it is reported to the loop, and cannot stop the
+    stream's reader or writer (the node's callbacks fail-stop on their own)."""
+    try:
+        callback(outcome)
+    except Exception as e:
+        asyncio.get_running_loop().call_exception_handler(
+            {"message": "a transport callback raised", "exception": e})
+
+
 class _Request:
     """A request on a stream, waiting for its reply frame or its deadline."""
 
-    __slots__ = ("call", "drop_reply", "frame_id", "on_failure", "on_reply", "timer")
+    __slots__ = ("call", "drop_reply", "failed", "frame_id", "on_failure", "on_reply",
+                 "timer")
 
     def __init__(self, frame_id: int, on_reply: ReplyCallback, on_failure: FailureCallback,
                  drop_reply: bool) -> None:
@@ -290,6 +311,7 @@ class _Request:
         self.on_reply = on_reply
         self.on_failure = on_failure
         self.drop_reply = drop_reply  # the fault hook: the reply arrives and is discarded
+        self.failed = False  # its outcome was a failure: a duplicate copy is not sent
         self.timer: asyncio.TimerHandle | None = None
         self.call: grpc.aio.StreamStreamCall | None = None  # the stream it was written on
 
@@ -309,18 +331,21 @@ class _PeerStream:
         self.outbox: deque[tuple[Any, float, _Request | None]] = deque()
         self.wake = asyncio.Event()
         self.writer: asyncio.Task[None] | None = None
+        self.closed = False
 
     def post(self, frame: Any, expires_at: float, request: _Request | None,
              copies: int = 1) -> None:
         """Queue ``frame`` for the writer (a full queue fails it at once)."""
+        if self.closed:
+            return  # a delay fault's late post: the request failed when we closed
         if len(self.outbox) + copies > OUTBOX_MAX:
             if request is not None:  # reported from the loop, not inside send()
                 asyncio.get_running_loop().call_soon(
-                    self._fail, request, f"{OUTBOX_MAX} messages already wait for this peer")
+                    self._fail, request, f"{OUTBOX_MAX} frames already wait for this peer")
             return
         for _ in range(copies):
             self.outbox.append((frame, expires_at, request))
-        if self.writer is None:
+        if self.writer is None or self.writer.done():
             self.writer = asyncio.ensure_future(self._write_loop())
         self.wake.set()
 
@@ -333,13 +358,15 @@ class _PeerStream:
         self._fail(request, reason)
 
     def _fail(self, request: _Request, reason: str) -> None:
-        if self.pending.get(request.frame_id) is request:
-            del self.pending[request.frame_id]
+        """Report ``request``'s failure, once (a later reply or timer finds it gone)."""
+        if self.pending.get(request.frame_id) is not request:
+            return  # already settled
+        del self.pending[request.frame_id]
         if request.timer is not None:
             request.timer.cancel()
             request.timer = None
-        request.on_failure(PeerUnreachable(self.peer, reason))
-        request.on_failure = request.on_reply = _ignore  # exactly one outcome
+        request.failed = True
+        _settle(request.on_failure, PeerUnreachable(self.peer, reason))
 
     async def _write_loop(self) -> None:
         loop = asyncio.get_running_loop()
@@ -348,11 +375,12 @@ class _PeerStream:
             self.wake.clear()
             while self.outbox:
                 frame, expires_at, request = self.outbox.popleft()
-                if loop.time() >= expires_at:
+                remaining = expires_at - loop.time()
+                if remaining <= 0 or (request is not None and request.failed):
                     continue  # its sender stopped waiting: do not deliver it late
-                call = self.call
-                if call is None or call.done():
-                    call = self._open()
+                frame.deadline_ms = max(1, int(remaining * 1000))  # what is left of it
+                current = self.call
+                call = current if current is not None and not current.done() else self._open()
                 if request is not None:
                     request.call = call
                 try:
@@ -360,7 +388,8 @@ class _PeerStream:
                 except Exception as e:  # the stream broke: the next write opens a new one
                     if self.call is call:
                         self.call = None
-                    if request is not None and request.frame_id in self.pending:
+                    call.cancel()  # its reader then fails what was written on it
+                    if request is not None:
                         self._fail(request, f"stream closed: {e!r}")
 
     def _open(self) -> grpc.aio.StreamStreamCall:
@@ -385,26 +414,30 @@ class _PeerStream:
                     request.timer.cancel()
                     request.timer = None
                 if frame.error:
-                    request.on_failure(PeerUnreachable(self.peer, f"refused: {frame.error}"))
+                    request.failed = True
+                    _settle(request.on_failure,
+                            PeerUnreachable(self.peer, f"refused: {frame.error}"))
                 else:
-                    request.on_reply(frame)
+                    _settle(request.on_reply, frame)
         except grpc.aio.AioRpcError as e:
             reason = f"{e.code().name}: {e.details()}"
         finally:
             if self.call is call:
                 self.call = None
+            if not call.done():
+                call.cancel()
             for request in [r for r in self.pending.values() if r.call is call]:
                 self._fail(request, reason)
 
     def close(self) -> None:
+        """Fail every request still waiting; send nothing more."""
+        self.closed = True
         if self.writer is not None:
             self.writer.cancel()
             self.writer = None
         if self.call is not None:
             self.call.cancel()
             self.call = None
-        for request in list(self.pending.values()):
-            if request.timer is not None:
-                request.timer.cancel()
-        self.pending.clear()
         self.outbox.clear()
+        for request in list(self.pending.values()):
+            self._fail(request, "the transport is closed")
