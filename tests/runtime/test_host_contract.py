@@ -168,8 +168,29 @@ async def test_a_command_that_is_never_answered_times_out_and_is_let_go(
     started = loop.time()
     with pytest.raises(TimeoutError):
         await node.submit(KvCommand("put", "k", "v", None, "c", 1), timeout_s=0.3)
-    assert 0.25 <= loop.time() - started < 3.0
+    assert 0.3 - host_module.DEADLINE_GRAIN_S <= loop.time() - started < 3.0
     assert node._answers == {}
+
+
+async def test_deadlines_fail_only_what_still_waits_and_keep_nothing_answered() -> None:
+    """Client commands' timeouts share a timer per 10 ms bucket: a command answered in
+    time leaves nothing behind, one still waiting fails at most a grain early."""
+    loop = asyncio.get_running_loop()
+    answers: dict[int, asyncio.Future[Any]] = {i: loop.create_future() for i in range(200)}
+    deadlines = host_module._Deadlines(answers)
+    started = loop.time()
+    due = {i: deadlines.add(i, 0.05 + i / 10_000) for i in answers}
+    for i in range(1, 200):  # all but request 0 are answered in time
+        answers[i].set_result("ok")
+        deadlines.discard(i, due[i])
+    assert all(not bucket for bucket in deadlines._buckets.values()
+               if bucket != {0}), "an answered command kept its deadline"
+    with pytest.raises(TimeoutError):
+        await answers[0]
+    assert loop.time() - started >= 0.05 - host_module.DEADLINE_GRAIN_S
+    assert all(answers[i].result() == "ok" for i in range(1, 200))
+    await asyncio.sleep(0.1)
+    assert deadlines._buckets == {}, "expired buckets are dropped"
 
 
 @pytest.mark.parametrize("host", ["n2"], indirect=True)

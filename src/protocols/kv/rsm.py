@@ -41,7 +41,8 @@ class ReplicatedKv:
                  max_sessions: int = DEFAULT_MAX_SESSIONS) -> None:
         self.max_sessions = max_sessions
         self.state_machine = state_machine or KvStateMachine(max_sessions)
-        self.proposals: dict[int, tuple[Any, Any]] = {}  # slot -> (request id, token)
+        # slot -> (request id, token, the command proposed if the proposer has it decoded)
+        self.proposals: dict[int, tuple[Any, Any, KvCommand | None]] = {}
 
     @staticmethod
     def command_of(command: Any) -> KvCommand:
@@ -50,14 +51,22 @@ class ReplicatedKv:
             raise InvalidRequest(f"a KV store serves KvCommand, not {type(command).__name__}")
         return command
 
-    def propose(self, slot: int, token: Any, request_id: Any) -> None:
-        """``request_id`` waits for the command proposed at ``slot`` under ``token``."""
-        self.proposals[slot] = (request_id, token)
+    def propose(self, slot: int, token: Any, request_id: Any,
+                decoded: KvCommand | None = None) -> None:
+        """``request_id`` waits for the command proposed at ``slot`` under ``token``
+        (``decoded``: that command as the client sent it, if the proposer has it)."""
+        self.proposals[slot] = (request_id, token, decoded)
 
     def apply(self, slot: int, token: Any, command: bytes, answers: list[Answer]
               ) -> KvResult | SessionExpired:
-        """Apply the KV command decided at ``slot``; answer the request waiting on it."""
-        result = self.state_machine.apply(KvCommand.decode(command))
+        """Apply the KV command decided at ``slot``; answer the request waiting on it.
+        What we proposed there under the same token is that very command (Raft: same
+        index and term, same entry, §5.3), so its decoded form is used as it is."""
+        waiting = self.proposals.get(slot)
+        decoded = waiting[2] if waiting is not None and waiting[1] == token else None
+        if decoded is None:
+            decoded = KvCommand.decode(command)
+        result = self.state_machine.apply(decoded)
         self.settle(slot, token, result, answers)
         return result
 
@@ -67,7 +76,7 @@ class ReplicatedKv:
         waiting = self.proposals.pop(slot, None)
         if waiting is None:
             return
-        request_id, proposed = waiting
+        request_id, proposed, _ = waiting
         if proposed == token and isinstance(result, ProtocolError):
             answers.append(Answer(request_id, error=result))
         elif proposed == token:
@@ -79,7 +88,7 @@ class ReplicatedKv:
     def abandon(self, leader_hint: str | None, answers: list[Answer]) -> None:
         """Leadership lost: what is still waiting may yet be decided under the next
         leader, so its outcome is unknown to us."""
-        for request_id, _ in self.proposals.values():
+        for request_id, _, _ in self.proposals.values():
             answers.append(Answer(request_id, error=Unavailable(
                 f"leadership lost before the proposal was decided (leader hint: "
                 f"{leader_hint})")))

@@ -583,19 +583,21 @@ class RaftCore(Core):
         elif command.is_read:
             self._read(request_id, command.key)
         else:  # KvCommand validated its sizes: an entry is at most MAX_COMMAND_BYTES
-            self._propose(request_id, EntryKind.NORMAL, command.encode())
+            self._propose(request_id, EntryKind.NORMAL, command.encode(), decoded=command)
 
     def _propose(self, request_id: Any, kind: EntryKind, command: bytes,
-                 configuration: Membership | None = None) -> None:
+                 configuration: Membership | None = None,
+                 decoded: KvCommand | None = None) -> None:
         """Append a command; its proposer is answered once it is applied. Entries
         proposed before the driver next drains the outbox travel together, behind one
-        fsync and one AppendEntries per follower (batching, see ``ready()``)."""
+        fsync and one AppendEntries per follower (batching, see ``ready()``). ``decoded``:
+        the client's command, so applying it here need not decode the bytes again."""
         index = self._append(kind, command)
         if configuration is not None:  # in force from the moment it is appended (§4.1)
             self._set_membership(configuration, index)
-        self.kv.propose(index, self.current_term, request_id)
-        self._replicate_pending = True
-        self._maybe_commit()
+        self.kv.propose(index, self.current_term, request_id, decoded)
+        self._replicate_pending = True  # nothing more commits until it is on our disk:
+        # on_persisted counts again (and under a new configuration, its new quorum)
 
     def _reject(self, request_id: Any, error: Exception) -> None:
         self._ready.answers.append(Answer(request_id, error=error))
