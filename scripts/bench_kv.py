@@ -141,10 +141,13 @@ async def ours(seconds: float, options: dict[str, Any] | None = None,
 # ----------------------------------------------------------------------------- floors
 async def bare_unary(seconds: float) -> dict[str, float]:
     """A grpc.aio unary call to a server that does nothing: the cost of one hop, at 1 and
-    at 64 in flight (the most a put at 64 could reach if the server did nothing); and a
-    frame echoed on a bidirectional stream (what one replication round trip costs)."""
-    with echo_server() as (port, pid):
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as ch:
+    at 64 in flight (the most a put at 64 could reach if the server did nothing); a frame
+    echoed on a bidirectional stream (one replication round trip); and a frame written to
+    two such servers until the first echo comes back (a leader's round to two followers,
+    of which it needs one: what a ReadIndex confirmation costs at the least)."""
+    with echo_server() as (port, pid), echo_server() as (port2, _):
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as ch, \
+                grpc.aio.insecure_channel(f"127.0.0.1:{port2}") as ch2:
             ping = ch.unary_unary("/protocols.admin.v1.Probe/Ping")
             request = b"\x0a\x01b"  # PingRequest(from_id="b")
 
@@ -167,9 +170,36 @@ async def bare_unary(seconds: float) -> dict[str, float]:
             for i in range(200):
                 await echo(i)
             echoed = await closed_loop(echo, 1, seconds)
+            stream2 = ch2.stream_stream("/protocols.peer.v1.Peer/Stream")()
+            two = await first_of_two(stream, stream2, frame, seconds)
             stream.cancel()
+            stream2.cancel()
     return {"bare_unary_p50_ms": one["p50_ms"], "bare_unary_cpu_ms": cpu / one["ops"] * 1000,
-            "bare_unary64_ops": many["ops_per_s"], "bare_stream_rtt_p50_ms": echoed["p50_ms"]}
+            "bare_unary64_ops": many["ops_per_s"], "bare_stream_rtt_p50_ms": echoed["p50_ms"],
+            "bare_round2_p50_ms": two}
+
+
+async def first_of_two(a: Any, b: Any, frame: bytes, seconds: float) -> float:
+    """p50 ms from writing ``frame`` on streams ``a`` and ``b`` until the first echo;
+    the second is read before the next round, so rounds never overlap."""
+
+    async def one_round() -> float:
+        reads = [asyncio.ensure_future(s.read()) for s in (a, b)]
+        t = time.perf_counter()
+        await a.write(frame)
+        await b.write(frame)
+        await asyncio.wait(reads, return_when=asyncio.FIRST_COMPLETED)
+        took = time.perf_counter() - t
+        await asyncio.gather(*reads)
+        return took
+
+    for _ in range(200):  # warm up
+        await one_round()
+    latencies: list[float] = []
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        latencies.append(await one_round())
+    return statistics.median(latencies) * 1000
 
 
 def fsync_p50_ms(directory: str, count: int = 300) -> float:
@@ -404,6 +434,16 @@ def report(res: dict[str, Any]) -> None:
         row.append(f"{paxos / res['raft'][key]:.2f}x" if paxos and res["raft"][key] else "")
         t.add_row(*row)
     console.print(t)
+    etcd = res.get("etcd")
+    if etcd:
+        get_floor = floor["bare_unary_p50_ms"] + floor["bare_round2_p50_ms"]
+        console.print(
+            f"floors under the targets, same run: a linearizable get needs at least the "
+            f"client's call plus a round to the followers, {get_floor:.2f} ms = "
+            f"{get_floor / etcd['get1_p50_ms']:.2f}x etcd's get (target <= 1.5x); a put at "
+            f"64 in flight at most what the client gets from a server doing nothing, "
+            f"{floor['bare_unary64_ops']:.0f}/s = "
+            f"{floor['bare_unary64_ops'] / etcd['put64_ops']:.2f}x etcd's (target >= 0.5x)")
 
 
 def main() -> int:

@@ -2,8 +2,11 @@
 
 1. Proposals issued at the leader, 3 nodes, committed ops/s and p50/p99 at several
    offered loads (calls in flight): ours with fsync on (and off, labelled) through
-   ``Admin.Load`` (proposals generated inside the leader process), beside PySyncObj
-   (3 processes, batching on and off), driven the same way (closed loop at its leader).
+   ``Admin.Load`` (proposals generated inside the leader process), peers connected
+   directly (``cluster up --direct``) as PySyncObj's are, beside PySyncObj (3 processes,
+   batching on and off), driven the same way (closed loop at its leader). With the floor
+   under a proposal at 1 in flight, in the same run: a frame written to two bare
+   grpc.aio stream echo servers until the first echo, plus an fsync.
 2. End to end through gRPC and the proxies, 3 nodes: sequential put latency with a
    KvClient, and throughput with 64 concurrent clients — as ratios to a bare grpc.aio
    unary round trip / 64-in-flight unary throughput measured in the same run.
@@ -28,12 +31,13 @@ from typing import Any
 
 import grpc.aio
 from _grpc_echo_server import running as echo_server  # scripts/ is on sys.path
+from bench_kv import first_of_two, fsync_p50_ms
 from rich.console import Console
 from rich.table import Table
 
 from cluster.ports import allocate_ports
 from cluster.runner import LocalCluster
-from protocols._pb import admin_pb2, admin_pb2_grpc
+from protocols._pb import admin_pb2, admin_pb2_grpc, peer_pb2
 from protocols.kv.client import KvChannels, KvClient
 
 console = Console()
@@ -105,6 +109,23 @@ async def bare_unary(seconds: float) -> dict[str, float]:
             "seq_per_s": len(lat) / seconds, "conc64_per_s": rate}
 
 
+async def proposal_floor(seconds: float) -> dict[str, float]:
+    """What a proposal at 1 in flight costs at the least: the leader's round to two
+    followers until the first answers (bare grpc.aio streams) and an fsync."""
+    with echo_server() as (p1, _), echo_server() as (p2, _):
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{p1}") as c1, \
+                grpc.aio.insecure_channel(f"127.0.0.1:{p2}") as c2:
+            a = c1.stream_stream("/protocols.peer.v1.Peer/Stream")()
+            b = c2.stream_stream("/protocols.peer.v1.Peer/Stream")()
+            frame = peer_pb2.Frame(id=1, body=b"x" * 40).SerializeToString()
+            round2 = await first_of_two(a, b, frame, seconds)
+            a.cancel()
+            b.cancel()
+    with tempfile.TemporaryDirectory(prefix="bench-raft-fsync-") as tmp:
+        fsync = fsync_p50_ms(tmp)
+    return {"round2_p50_ms": round2, "fsync_p50_ms": fsync, "total_ms": round2 + fsync}
+
+
 async def kv_e2e(c: LocalCluster, seconds: float) -> dict[str, float]:
     channels = KvChannels(c.client_addresses)
     try:
@@ -169,7 +190,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     loads = [int(x) for x in args.loads.split(",")]
     for fsync in (True, False):
         with tempfile.TemporaryDirectory() as tmp:
-            async with LocalCluster("raft", 3, data_dir=Path(tmp) / "c",
+            async with LocalCluster("raft", 3, data_dir=Path(tmp) / "c", direct=True,
                                     options={"fsync": fsync}) as c:
                 await c.wait_for_leader(deadline_s=20)
                 for n in loads:
@@ -185,6 +206,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                  "ops_per_s": r.get("ops_per_s", 0.0), "p50_ms": r.get("p50_ms", 0.0),
                  "p99_ms": r.get("p99_ms", 0.0), "failed": 0})
     bare = await bare_unary(args.seconds)
+    results["proposal_floor_ms"] = await proposal_floor(args.seconds)
     with tempfile.TemporaryDirectory() as tmp:
         async with LocalCluster("raft", 3, data_dir=Path(tmp) / "c") as c:
             await c.wait_for_leader(deadline_s=20)
@@ -216,6 +238,18 @@ def main() -> int:
                    if r["in_flight"] == n and r["system"] == "PySyncObj, batch on")
         ratio = ours["ops_per_s"] / pso["ops_per_s"] if pso["ops_per_s"] else float("inf")
         console.print(f"in flight {n}: ours (fsync on) / PySyncObj (batch on) = {ratio:.2f}x")
+    one = next((r for r in res["leader_proposals"]
+                if r["in_flight"] == 1 and r["system"] == "ours, fsync on"), None)
+    off = next((r for r in res["leader_proposals"]
+                if r["in_flight"] == 1 and r["system"] == "PySyncObj, batch off"), None)
+    fl = res["proposal_floor_ms"]
+    if one and off and off["p50_ms"]:
+        console.print(
+            f"in flight 1: ours p50 / PySyncObj (batch off) p50 = "
+            f"{one['p50_ms'] / off['p50_ms']:.2f}x (target <= 1.5x); the floor under ours, "
+            f"same run: a round to two bare stream echo servers {fl['round2_p50_ms']:.2f} ms "
+            f"+ an fsync {fl['fsync_p50_ms']:.2f} ms = {fl['total_ms']:.2f} ms = "
+            f"{fl['total_ms'] / off['p50_ms']:.2f}x")
     e = res["e2e"]
     table("end to end through gRPC + proxies, 3 nodes", [
         {"path": "bare grpc.aio unary", **e["bare_unary"]},
