@@ -125,11 +125,12 @@ async def test_committed_writes_survive_a_whole_cluster_crash(
             assert await kv.get(f"k{i}") == f"v{i}"
 
 
+@pytest.mark.parametrize("who", ["leader", "follower"])
 async def test_a_failed_disk_write_stops_the_node_and_the_cluster_goes_on(
-        cluster: Factory, protocol: str) -> None:
-    """Fail-stop storage: the leader's WAL writes start failing (RLIMIT_FSIZE at its
-    current size: EFBIG), so it exits with code 3 and a clear line instead of answering
-    anything it could not write; the others elect a leader and keep serving."""
+        cluster: Factory, protocol: str, who: str) -> None:
+    """Fail-stop storage: a node's WAL writes start failing (RLIMIT_FSIZE at its current
+    size: EFBIG), so it exits with code 3 and a clear line instead of answering anything
+    it could not write; the others (electing a new leader if it led) keep serving."""
     import os
     import resource
 
@@ -137,14 +138,15 @@ async def test_a_failed_disk_write_stops_the_node_and_the_cluster_goes_on(
     async with KvClient(c.client_addresses, deadline_s=15) as kv:
         await kv.put("a", "1" * 20_000)  # the WAL outgrows the node's log file, whose
         leader = await c.wait_for_leader()     # writes must still succeed under the limit
-        info = c.node(leader)
+        target = leader if who == "leader" else next(n for n in c.ids if n != leader)
+        info = c.node(target)
         wal = next(Path(info.data_dir).glob("*.wal"))  # raft.wal, paxos.wal
         size = os.path.getsize(wal)
         assert size > os.path.getsize(info.log_path) + 10_000
         resource.prlimit(info.pid, resource.RLIMIT_FSIZE, (size, size))
         await kv.put("a", "2")  # the leader's write fails; a new leader commits it
         assert info.proc is not None
-        await wait_until(lambda: info.proc.poll() is not None, 10, what=f"{leader} exit")
+        await wait_until(lambda: info.proc.poll() is not None, 10, what=f"{target} exit")
         assert info.proc.returncode == 3
         with open(info.log_path) as f:
             assert "storage failed" in f.read()
