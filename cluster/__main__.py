@@ -61,7 +61,8 @@ def default_dir() -> str:
 
 def node_table(c: LocalCluster) -> Table:
     table = Table(title=f"{c.protocol} cluster in {c.dir}")
-    for col in ("node", "pid", "admin (direct)", "client (via proxy)", "data dir"):
+    client = "client (direct)" if c.direct else "client (via proxy)"
+    for col in ("node", "pid", "admin (direct)", client, "data dir"):
         table.add_column(col)
     for n, info in sorted(c.nodes.items()):
         table.add_row(n, str(info.pid), info.address, info.client_address, info.data_dir)

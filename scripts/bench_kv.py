@@ -52,6 +52,7 @@ from typing import IO, Any
 import grpc.aio
 from _grpc_echo_server import running as echo_server  # scripts/ is on sys.path
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from cluster.ports import allocate_ports
@@ -221,23 +222,28 @@ def fsync_p50_ms(directory: str, count: int = 300) -> float:
 
 
 # ----------------------------------------------------------------------------- etcd
-def etcd_binary() -> str | None:
-    """etcd from Debian's etcd-server package, installed with apt if missing."""
+def etcd_binary() -> tuple[str | None, str]:
+    """etcd from Debian's etcd-server package, installed with apt if missing: its path,
+    or None and why not."""
     found = shutil.which("etcd") or ("/usr/bin/etcd" if os.path.exists("/usr/bin/etcd")
                                      else None)
     if found:
-        return found
+        return found, ""
     if shutil.which("apt-get") is None:
-        return None
+        return None, "etcd is not installed and apt-get is not available"
     console.print("installing etcd-server with apt-get (once) ...")
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    ok = subprocess.run(["apt-get", "install", "-y", "-q", "etcd-server"], env=env,
-                        capture_output=True).returncode == 0
-    if not ok:
+    install = ["apt-get", "install", "-y", "-q", "etcd-server"]
+    done = subprocess.run(install, env=env, capture_output=True, text=True)
+    if done.returncode != 0:  # the package lists may be missing or stale
         subprocess.run(["apt-get", "update", "-q"], env=env, capture_output=True)
-        ok = subprocess.run(["apt-get", "install", "-y", "-q", "etcd-server"], env=env,
-                            capture_output=True).returncode == 0
-    return shutil.which("etcd") if ok else None
+        done = subprocess.run(install, env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
+        return None, ("apt-get could not install etcd-server (exit "
+                      f"{done.returncode}): " + " | ".join(tail))
+    path = shutil.which("etcd")
+    return path, "" if path else "etcd-server installed, but no etcd on PATH"
 
 
 def _field(number: int, data: bytes) -> bytes:
@@ -321,10 +327,9 @@ def _post_json(url: str) -> dict[str, Any]:
 
 # ----------------------------------------------------------------------------- report
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
-    binary = etcd_binary()
+    binary, why = etcd_binary()
     if binary is None:
-        console.print("[yellow]etcd is not installed and apt-get is not available: the etcd "
-                      "column is skipped[/yellow]")
+        console.print(f"[yellow]{escape(why)}: the etcd column is skipped[/yellow]")
     runs: dict[str, list[dict[str, float]]] = {"raft": [], "paxos": [], "etcd": []}
     for r in range(args.runs):
         console.print(f"run {r + 1}/{args.runs}: raft ...")

@@ -91,8 +91,14 @@ MUTATIONS = [
              "            pass\n        if m.term < self.current_term:"),
     Mutation("read-index-confirm", "thesis §6.4: a read waits for a majority's confirmation",
              "src/protocols/raft/reads.py",
-             "                read.confirmed = is_quorum(read.acks)",
-             "                read.confirmed = True"),
+             "                rnd.confirmed = confirmed = is_quorum(rnd.acks)",
+             "                rnd.confirmed = confirmed = True"),
+    Mutation("read-index-next-round", "thesis §6.4: a read is confirmed by a round sent "
+             "after it arrived", "src/protocols/raft/reads.py",
+             "        if any(not r.confirmed for r in self.rounds.values()):\n"
+             "            self.queued.append(read)\n            return False\n",
+             "        for r in self.rounds.values():\n            if not r.confirmed:\n"
+             "                r.reads.append(read)\n                return False\n"),
     Mutation("read-own-term", "thesis §6.4/§8: serve reads once an entry of the term commits",
              CORE, "        if not self.reads.pending or self.log.term_at(self.commit_index) != "
              "self.current_term:", "        if not self.reads.pending:"),

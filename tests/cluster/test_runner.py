@@ -267,6 +267,27 @@ def test_cli_cycle(tmp_path: Path) -> None:
     assert cluster_processes(d) == []
 
 
+def test_cli_direct_cycle(tmp_path: Path) -> None:
+    """``cluster up --direct`` from the command line: no proxy process, the table says
+    clients connect directly, other commands attach from state.json, connection faults
+    are refused with the reason and process faults still work."""
+    d = tmp_path / "direct"
+    try:
+        up = run_cli(d, "up", "bare", "-n", "2", "--direct")
+        assert up.returncode == 0, up.stdout + up.stderr
+        assert "client (direct)" in up.stdout and "proxies on" not in up.stdout
+        assert len(cluster_processes(d)) == 2  # the nodes, and no proxy server
+        assert run_cli(d, "status").returncode == 0
+        refused = run_cli(d, "partition", "n1", "n2")
+        assert refused.returncode != 0 and "without proxies" in refused.stdout + refused.stderr
+        assert run_cli(d, "kill", "n2").returncode == 0
+        assert run_cli(d, "restart", "n2").returncode == 0
+    finally:
+        down = run_cli(d, "down")
+    assert down.returncode == 0, down.stdout
+    assert cluster_processes(d) == []
+
+
 def test_down_after_a_crashed_up_still_cleans_up(tmp_path: Path) -> None:
     d = tmp_path / "crashed"
     up = subprocess.Popen([sys.executable, "-m", "cluster", "--dir", str(d), "up", "bare",

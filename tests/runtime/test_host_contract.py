@@ -180,6 +180,9 @@ async def test_deadlines_fail_only_what_still_waits_and_keep_nothing_answered() 
     deadlines = host_module._Deadlines(answers)
     started = loop.time()
     due = {i: deadlines.add(i, 0.05 + i / 10_000) for i in answers}
+    now, grain = loop.time(), host_module.DEADLINE_GRAIN_S
+    for i, bucket in due.items():  # its bucket's timer fires within a grain before it
+        assert started + 0.05 + i / 10_000 - grain < bucket * grain <= now + 0.05 + i / 10_000
     for i in range(1, 200):  # all but request 0 are answered in time
         answers[i].set_result("ok")
         deadlines.discard(i, due[i])

@@ -6,7 +6,7 @@ that took the client's request answers it once its command is applied. That part
 written once, here:
 
 * ``proposals``: which client request waits on which log index (slot), and the *token*
-  of what was proposed there (Raft: the term of the entry; Paxos: the ballot). If a
+  of what was proposed there (Raft: the term of the entry; Paxos: the command). If a
   different decision fills that slot, the request is answered ``Unavailable``: it may
   still be decided elsewhere, and the client retries with the same session sequence
   number, which the state machine applies at most once (Raft thesis §6.3);

@@ -188,6 +188,41 @@ def test_3_10_transfer_is_bounded_by_an_election_timeout_from_its_start() -> Non
     assert core.transfer_target is None and core.role == Role.LEADER
 
 
+def test_6_4_a_read_arriving_during_a_round_waits_for_the_next_one() -> None:
+    """Thesis §6.4: a read's confirmation round must leave *after* the read arrived. A
+    round already in flight proves leadership only as of when it left: here follower f1
+    answered round R1, its answer is delayed, a new leader commits k=new, then a read
+    reaches the old leader. Joining R1, f1's late answer would confirm it and the old
+    leader would return 'old', a stale read; waiting for the next round, it cannot."""
+    net = Net.create(3, check_quorum=False, pre_vote=False)
+    old = net.wait_leader()
+    net.submit(old, "w1", KvCommand("put", "k", "old"))
+    net.tick(times=15)
+    f1, f2 = (i for i in sorted(net.cores) if i != old)
+    net.hold = lambda msg: isinstance(msg, AppendEntries)
+    net.submit(old, "r1", KvCommand("get", "k"))  # round R1 leaves; the net holds it
+    late = []
+    for src, dst, msg in list(net.held):
+        if src == old and dst == f1:  # f1 hears R1 and answers; the answer is delayed
+            late.append((msg, net.cores[f1].on_message(NodeId(old), msg)))
+            net.drain(f1)
+    assert late, "round R1 never reached f1"
+    net.held = []
+    net.hold = lambda msg: False
+    net.isolate(old)
+    new = net.wait_leader([f1, f2])
+    net.submit(new, "w2", KvCommand("put", "k", "new"))
+    net.tick([f1, f2], times=15)
+    w2 = net.answer(new, "w2")
+    assert w2 is not None and w2.error is None
+    net.submit(old, "r2", KvCommand("get", "k"))  # arrives after w2 was acknowledged
+    for msg, reply in late:
+        net.cores[old].on_reply(NodeId(f1), msg, reply)
+        net.drain(old)
+    r2 = net.answer(old, "r2")
+    assert r2 is None or r2.error is not None or r2.result.value == "new", f"stale: {r2}"
+
+
 def test_6_4_read_index_needs_a_majority_not_one_ack() -> None:
     """Thesis §6.4: a read is confirmed by a *majority* acknowledging the leader's round.
     A leader cut off with one follower (a minority of five) hears one ack: not enough."""
