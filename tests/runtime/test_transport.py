@@ -250,6 +250,32 @@ async def test_stream_faults_drop_duplicate_and_deadline(stream_peer: tuple[str,
     await t.close()
 
 
+async def test_stream_keeps_the_send_order_and_reorder_lets_later_frames_overtake(
+        stream_peer: tuple[str, EchoStream]) -> None:
+    """Frames reach the peer in the order they were sent (Raft's pipelined AppendEntries
+    rely on it). The delay fault holds a frame back; with reorder, the frames sent after
+    a held one arrive before it, as on the unary path."""
+    address, echo = stream_peer
+    t = transport_to(address, deadline_s=2.0)
+    bodies = [f"o{i}".encode() for i in range(300)]
+    for body in bodies:  # sent back to back, without waiting for replies
+        t.send(NodeId("peer"), "Echo", body, one_way=True)
+    await wait_until(lambda: len(echo.received) == 300, 10, "300 frames delivered")
+    assert echo.received == bodies
+    t.faults.set([LinkFaults(peer="peer", delay_min_ms=100, delay_max_ms=100)])
+    started = time.monotonic()
+    assert await send(t, b"slow") == b"slow"
+    assert time.monotonic() - started >= 0.1
+    t.faults.set([LinkFaults(peer="peer", reorder_rate=1.0, reorder_delay_ms=300)])
+    held = asyncio.ensure_future(send(t, b"held"))
+    await asyncio.sleep(0)
+    t.faults.set([])
+    assert await send(t, b"after") == b"after"
+    assert await held == b"held"
+    assert echo.received[-2:] == [b"after", b"held"]
+    await t.close()
+
+
 async def test_a_broken_stream_fails_what_waits_and_the_next_request_reopens_it(
         stream_peer: tuple[str, EchoStream]) -> None:
     address, echo = stream_peer
