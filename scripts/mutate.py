@@ -78,7 +78,7 @@ MUTATIONS = [
     Mutation("own-copy-durable", "thesis §10.2.1: the leader's copy counts once on its disk",
              CORE, "match[self.node_id] = min(self.log.last_index, self.durable_index)",
              "match[self.node_id] = self.log.last_index",
-             ("tests/raft/sim/test_async_disk.py",)),
+             ("tests/raft/paper/test_thesis_extensions.py", "tests/raft/sim/test_async_disk.py")),
     Mutation("pre-vote", "thesis §9.6: a pre-vote changes nothing", CORE,
              "        if m.pre_vote:  # would we vote? change nothing\n"
              "            return RequestVoteReply(m.term, up_to_date, True)\n", ""),

@@ -223,6 +223,31 @@ def test_6_4_a_read_arriving_during_a_round_waits_for_the_next_one() -> None:
     assert r2 is None or r2.error is not None or r2.result.value == "new", f"stale: {r2}"
 
 
+def test_10_2_1_the_leaders_own_copy_counts_only_once_on_its_disk() -> None:
+    """Thesis §10.2.1: a leader sends AppendEntries before its own write completes, but
+    its copy counts toward a majority only once written. One follower's ack plus the
+    leader's unwritten copy is not two copies on disk: nothing commits until the
+    leader's write is done (then it does, without another reply)."""
+    net = Net.create(3, check_quorum=False, pre_vote=False)
+    leader = net.wait_leader()
+    net.tick(times=15)
+    net.deliver_all()
+    core = net.cores[leader]
+    before = core.commit_index
+    core.submit("w", KvCommand("put", "k", "v"))
+    ready = core.ready()  # the pump's step, by hand: its write is not done yet
+    assert ready.persist, "the new entry is to be written"
+    f1 = next(i for i in sorted(net.cores) if i != leader)
+    append = next(e.msg for e in ready.messages
+                  if e.dst == f1 and isinstance(e.msg, AppendEntries) and e.msg.entries)
+    reply = net.cores[f1].on_message(NodeId(leader), append)
+    net.drain(f1)  # the follower's copy is on its disk
+    core.on_reply(NodeId(f1), append, reply)
+    assert core.commit_index == before, "committed on a copy the leader had not written"
+    core.on_persisted()
+    assert core.commit_index == core.log.last_index > before
+
+
 def test_6_4_read_index_needs_a_majority_not_one_ack() -> None:
     """Thesis §6.4: a read is confirmed by a *majority* acknowledging the leader's round.
     A leader cut off with one follower (a minority of five) hears one ack: not enough."""
