@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
+from itertools import accumulate
 from typing import Any
 
 from protocols.clocks import DVVSet, VectorClock, VVSiblings
@@ -30,6 +32,9 @@ def encode(s: State) -> bytes:
 
 
 MAX_STATE = 4 << 20  # bytes: a key's siblings and clock
+MAX_NESTING = 4  # {"dvv": [[node, counter, [values]]]}: a state nests no deeper
+_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+_NOT_BRACKET = bytes(c for c in range(256) if c not in b"[]{}")
 
 
 def decode(raw: bytes, kind: str) -> State:
@@ -37,6 +42,8 @@ def decode(raw: bytes, kind: str) -> State:
     peer: any malformation, however deep, is bad input, never a crash)."""
     if len(raw) > MAX_STATE:
         raise ValueError(f"a state of {len(raw)} bytes (at most {MAX_STATE})")
+    if (depth := _nesting(raw)) > MAX_NESTING:
+        raise ValueError(f"not a {kind} state: nested {depth} deep (at most {MAX_NESTING})")
     try:
         doc = json.loads(raw)
         if kind == "dvv":
@@ -46,6 +53,14 @@ def decode(raw: bytes, kind: str) -> State:
         return VVSiblings(VectorClock(clock), [str(v) for v in doc["siblings"]])
     except Exception as e:
         raise ValueError(f"not a {kind} state: {type(e).__name__}: {e}") from None
+
+
+def _nesting(raw: bytes) -> int:
+    """How deep ``raw``'s arrays and objects nest, strings skipped. Checked before
+    ``json.loads``: on a hostile ``[[[[...`` it would recurse to the interpreter's limit,
+    and whatever finalizer the garbage collector ran down there would fail."""
+    brackets = _STRING.sub(b"", raw).translate(None, _NOT_BRACKET)
+    return max(accumulate(1 if b in b"[{" else -1 for b in brackets), default=0)
 
 
 def _count(v: Any) -> int:

@@ -8,6 +8,8 @@ import random
 
 import pytest
 
+from protocols.clocks import DVVSet
+from protocols.clocks.dvv import Entry
 from protocols.common.errors import ConfigError, InvalidRequest
 from protocols.common.ids import NodeId
 from protocols.vkv.core import Get, KeyRecord, Put, VkvCore, VkvOptions
@@ -141,6 +143,16 @@ def test_any_malformed_state_from_a_peer_is_refused_and_changes_nothing(bad: byt
         a.on_message(NodeId("n2"), Replicate("k", bad))
     a.on_reply(NodeId("n2"), Digest({}), DigestReply({"k": bad, "": b"{}"}, ()))
     assert encode(a.store["k"]) == before
+
+
+def test_deep_nesting_is_refused_before_the_json_parser_recurses() -> None:
+    # json.loads on 5 000 '[' recurses to the interpreter's limit, and a finalizer the
+    # garbage collector runs down there fails (seen once in CI): refuse it by counting
+    with pytest.raises(ValueError, match="nested 5000 deep"):
+        decode(b"[" * 5000 + b"]" * 5000, "dvv")
+    # brackets inside strings are values, not nesting
+    tricky = b'{"dvv":[["n2",1,["[[[[\\"{{"]]],"anonymous":["]]}}"]}'
+    assert decode(tricky, "dvv") == DVVSet([Entry("n2", 1, ('[[[["{{',))], ["]]}}"])
 
 
 def test_a_context_that_could_not_come_from_a_read_is_refused() -> None:
