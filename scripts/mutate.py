@@ -1,13 +1,17 @@
 """``scripts/mutate``: remove one rule at a time and prove a test fails.
 
-Each mutation below deletes or breaks one rule of Raft's Figure 2 or of a thesis
-extension the README claims. For each, this script copies the working tree to a
+Each mutation (``scripts/mutations/<group>.py``) deletes or breaks one rule of a
+protocol, of the host or of a checker. For each, this script copies the working tree to a
 temporary directory, applies the mutation there (never to your tree), runs the named
 tests, and reports which test caught it — or that none did, which is a hole in the suite.
 
-    scripts/mutate                 every mutation (a few minutes)
-    scripts/mutate --list          the mutations and the tests that should catch them
-    scripts/mutate vote-once lease-clock      only these
+    scripts/mutate                       every mutation of every group
+    scripts/mutate --group paxos         one group (raft, paxos, swim, causal, clocks,
+                                         vkv, host, checkers); repeatable
+    scripts/mutate --list                the mutations and the tests that should catch them
+    scripts/mutate vote-once lease-clock only these
+    scripts/mutate --group paxos --update-docs   rewrite docs/paxos-rules.md's table
+    scripts/mutate -j 2                  two mutations at a time
 
 Exit status: 0 if every mutation was caught, 1 otherwise.
 """
@@ -16,141 +20,21 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from mutations import GROUPS, Mutation  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
-CORE = "src/protocols/raft/core.py"
-PAPER = ("tests/raft/paper", "tests/raft/unit")
-
-
-@dataclass(frozen=True)
-class Mutation:
-    name: str
-    rule: str
-    path: str
-    old: str
-    new: str
-    tests: tuple[str, ...] = PAPER
-
-
-MUTATIONS = [
-    Mutation("term-update", "§5.1: a larger term turns a server into a follower of it",
-             CORE, "            self.current_term, self.voted_for = term, None\n",
-             "            pass\n"),
-    Mutation("vote-stale-term", "RequestVote 1: reply false if term < currentTerm",
-             CORE, "        if m.term < self.current_term:  # 1. reply false if term < "
-             "currentTerm\n"
-             "            return RequestVoteReply(self.current_term, False, m.pre_vote)\n",
-             ""),
-    Mutation("vote-once", "RequestVote 2: grant only if votedFor is null or candidateId",
-             CORE, "granted = up_to_date and self.voted_for in (None, m.candidate_id)",
-             "granted = up_to_date"),
-    Mutation("election-restriction", "§5.4.1: vote only for an up-to-date log",
-             CORE, "up_to_date = self.log.is_up_to_date(m.last_log_index, m.last_log_term)",
-             "up_to_date = True"),
-    Mutation("persist-vote", "Figure 2: votedFor is persistent (saved before replying)",
-             CORE, "            self._persist_hard_state()  # persisted before the reply leaves\n",
-             ""),
-    Mutation("append-stale-term", "AppendEntries 1: reply false if term < currentTerm",
-             CORE, "        if m.term < self.current_term:  # 1. reply false if term < "
-             "currentTerm\n"
-             "            return AppendEntriesReply(self.current_term, False)\n", ""),
-    Mutation("consistency-check", "AppendEntries 2: reject if prevLogTerm does not match",
-             CORE, "        if prev_term != m.prev_log_term:", "        if False:"),
-    Mutation("delete-conflicts", "AppendEntries 3: delete a conflicting entry and all after",
-             CORE, "                if self.log.term_at(entry.index) == entry.term:\n"
-             "                    continue\n",
-             "                continue\n"),
-    Mutation("commit-min", "AppendEntries 5: commitIndex = min(leaderCommit, last new entry)",
-             CORE, "min(m.leader_commit, match)", "m.leader_commit"),
-    Mutation("figure-8", "§5.4.2: commit only entries of the current term by counting",
-             CORE, "if n > self.commit_index and self.log.term_at(n) == self.current_term:",
-             "if n > self.commit_index:", ("tests/raft/paper", "tests/raft/unit",
-                                           "tests/raft/sim/test_parity.py")),
-    Mutation("noop", "§8: a new leader commits a no-op of its term", CORE,
-             "        self._append(EntryKind.NOOP, b\"\")\n", ""),
-    Mutation("own-copy-durable", "thesis §10.2.1: the leader's copy counts once on its disk",
-             CORE, "match[self.node_id] = min(self.log.last_index, self.durable_index)",
-             "match[self.node_id] = self.log.last_index",
-             ("tests/raft/paper/test_thesis_extensions.py", "tests/raft/sim/test_async_disk.py")),
-    Mutation("pre-vote", "thesis §9.6: a pre-vote changes nothing", CORE,
-             "        if m.pre_vote:  # would we vote? change nothing\n"
-             "            return RequestVoteReply(m.term, up_to_date, True)\n", ""),
-    Mutation("check-quorum", "thesis §6.2: a leader without a majority steps down", CORE,
-             "        if not quorum.has_quorum(active, self.voters):",
-             "        if False:"),
-    Mutation("stickiness", "thesis §4.2.3: ignore votes while a leader is believed alive",
-             CORE, "            return RequestVoteReply(self.current_term, False, m.pre_vote)\n"
-             "        if m.term < self.current_term:",
-             "            pass\n        if m.term < self.current_term:"),
-    Mutation("read-index-confirm", "thesis §6.4: a read waits for a majority's confirmation",
-             "src/protocols/raft/reads.py",
-             "                rnd.confirmed = confirmed = is_quorum(rnd.acks)",
-             "                rnd.confirmed = confirmed = True"),
-    Mutation("read-index-next-round", "thesis §6.4: a read is confirmed by a round sent "
-             "after it arrived", "src/protocols/raft/reads.py",
-             "        if any(not r.confirmed for r in self.rounds.values()):\n"
-             "            self.queued.append(read)\n            return False\n",
-             "        for r in self.rounds.values():\n            if not r.confirmed:\n"
-             "                r.reads.append(read)\n                return False\n"),
-    Mutation("read-own-term", "thesis §6.4/§8: serve reads once an entry of the term commits",
-             CORE, "        if not self.reads.pending or self.log.term_at(self.commit_index) != "
-             "self.current_term:", "        if not self.reads.pending:"),
-    Mutation("lease-clock", "thesis §6.4.1: the lease runs on the monotonic clock",
-             CORE, "        return lease_holds(starts, self.quorum, self.clock(), lease_s)",
-             "        return lease_holds(starts, self.quorum, self.ticks * self.tick_s, lease_s)"),
-    Mutation("lease-timeout-now", "thesis §3.10/§6.4.1: no lease read after TimeoutNow",
-             CORE, "or self.timeout_now_term == self.current_term:", ":"),
-    Mutation("lease-restart-quiet", "lease reads: a restarted server waits before voting",
-             CORE, "        if self.options.read_mode == \"lease\" and self.ticks < min_ticks:\n"
-             "            return True\n", ""),
-    Mutation("transfer-bound", "thesis §3.10: a transfer lasts an election timeout from its "
-             "start", CORE, "            self.transfer_elapsed += 1\n",
-             "            self.transfer_elapsed = self.options.election_timeout_max_ticks\n"),
-    Mutation("one-change-at-a-time", "thesis §4.1: one membership change in flight", CORE,
-             "        if self.config_index > self.commit_index:", "        if False:",
-             ("tests/raft/sim/test_membership.py",)),
-    Mutation("learners-do-not-campaign", "thesis §4.2.1: learners never vote or campaign",
-             CORE, "            if self.node_id not in self.voters:  # learners and removed",
-             "            if False:  # learners and removed",
-             ("tests/raft/sim/test_membership.py",)),
-    Mutation("promote-caught-up", "thesis §4.2.1: a learner is promoted once caught up",
-             "src/protocols/raft/membership.py", "    if match_index(node) < commit_index:",
-             "    if False:", ("tests/raft/sim/test_membership.py",)),
-    Mutation("snapshot-retain", "Figure 13 step 6: keep the entries after the snapshot",
-             CORE, "        if index <= self.log.last_index and self.log.term_at(index) == term:",
-             "        if False:"),
-    Mutation("sessions-dedup", "thesis §6.3: a retried command applies once",
-             "src/protocols/kv/state_machine.py", "        if cmd.seq <= last[0]:",
-             "        if False:"),
-    Mutation("sessions-bounded", "thesis §6.3: the session table is bounded",
-             "src/protocols/kv/state_machine.py",
-             "        while len(self.sessions) > self.max_sessions:",
-             "        while False:"),
-    Mutation("size-limits", "issue #19: keys and values are bounded",
-             "src/protocols/kv/commands.py", "    if size > limit:", "    if False:"),
-    Mutation("batch-bytes", "etcd MaxSizePerMsg: AppendEntries bounded by bytes", CORE,
-             "        entries = self.log.slice(pr.next_index, self.options.max_batch_entries,\n"
-             "                                 self.options.max_batch_bytes)",
-             "        entries = self.log.slice(pr.next_index, self.options.max_batch_entries)"),
-    Mutation("inflight-bytes", "etcd MaxInflightBytes: bytes in flight bounded", CORE,
-             "or pr.inflight_bytes >= self.options.max_inflight_bytes", "or False"),
-    Mutation("persist-before-reply", "Figure 2 / etcd Ready: a reply leaves once durable",
-             "src/protocols/runtime/host.py",
-             "                await self._durable_after(seq)  # persist before the reply leaves",
-             "                pass", ("tests/runtime/test_host_contract.py",)),
-    Mutation("pump-order", "the contract: persist before anything else is acted on",
-             "src/protocols/contract.py",
-             "        for envelope in ready.messages:\n            if envelope.ahead_of_persist:",
-             "        for envelope in ready.messages:\n            if True:",
-             ("tests/contract",)),
-]
+BEGIN, END = "<!-- mutations:begin -->", "<!-- mutations:end -->"
 
 
 def copy_tree(dest: Path) -> None:
@@ -164,49 +48,105 @@ def copy_tree(dest: Path) -> None:
             shutil.copy2(src, dest / f)
 
 
-def run(m: Mutation) -> tuple[bool, str, float]:
+def applies(m: Mutation, root: Path = ROOT) -> str | None:
+    """None if ``m`` applies to the tree under ``root`` exactly once, else why not."""
+    target = root / m.path
+    if not target.is_file():
+        return f"{m.path} does not exist"
+    count = target.read_text().count(m.old)
+    if count != 1:
+        return f"the text to mutate occurs {count} times in {m.path} (must be once)"
+    if m.old == m.new:
+        return "the mutation changes nothing"
+    return None
+
+
+def run(m: Mutation) -> tuple[bool, list[str], str, float]:
+    """(caught, the failed tests, what to print, seconds)."""
     with tempfile.TemporaryDirectory(prefix=f"mutate-{m.name}-") as tmp:
         tree = Path(tmp)
         copy_tree(tree)
+        why = applies(m, tree)
+        if why is not None:
+            return False, [], f"the mutation no longer applies: {why} (update it)", 0.0
         target = tree / m.path
-        text = target.read_text()
-        if text.count(m.old) != 1:
-            return False, f"the mutation no longer applies to {m.path} (update it)", 0.0
-        target.write_text(text.replace(m.old, m.new))
+        target.write_text(target.read_text().replace(m.old, m.new))
         env = {**os.environ, "PYTHONPATH": f"{tree / 'src'}{os.pathsep}{tree}"}
         started = time.monotonic()
         out = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p",
-                              "no:cacheprovider", *m.tests],
-                             cwd=tree, env=env, capture_output=True, text=True, timeout=1200)
+                              "no:cacheprovider", "-m", "not slow", *m.tests],
+                             cwd=tree, env=env, capture_output=True, text=True, timeout=1800)
         elapsed = time.monotonic() - started
         failed = [line.split(" ")[1] for line in out.stdout.splitlines()
-                  if line.startswith("FAILED ")]
+                  if line.startswith(("FAILED ", "ERROR "))]
         if out.returncode == 0:
-            return False, "NOT CAUGHT: every test passed", elapsed
-        return True, "caught by " + (", ".join(failed) or out.stdout.strip()[-200:]), elapsed
+            return False, [], "NOT CAUGHT: every test passed", elapsed
+        if out.returncode not in (1,) or not failed:  # collection errors, crashes
+            tail = (out.stdout.strip() + out.stderr.strip())[-300:]
+            return False, [], f"the tests did not run cleanly (exit {out.returncode}): " \
+                              f"{tail}", elapsed
+        return True, failed, "caught by " + ", ".join(failed), elapsed
+
+
+def update_docs(group: str, results: dict[str, tuple[bool, list[str]]]) -> None:
+    """Rewrite the table in docs/<group>-rules.md from this run."""
+    path = ROOT / "docs" / f"{group}-rules.md"
+    text = path.read_text()
+    if BEGIN not in text or END not in text:
+        raise SystemExit(f"error: {path} has no {BEGIN} ... {END} markers")
+    rows = ["| rule | mutation | caught by |", "|---|---|---|"]
+    for m in GROUPS[group]:
+        caught, failed = results.get(m.name, (False, []))
+        where = f"`{failed[0]}`" if caught and failed else "**not caught**"
+        rows.append(f"| {m.rule} | `{m.name}` | {where} |")
+    caught_n = sum(1 for m in GROUPS[group] if results.get(m.name, (False,))[0])
+    head, rest = text.split(BEGIN, 1)
+    _, tail = rest.split(END, 1)
+    head = re.sub(r"Last run: \d+ of \d+ mutations caught\.",
+                  f"Last run: {caught_n} of {len(GROUPS[group])} mutations caught.", head)
+    path.write_text(f"{head}{BEGIN}\n" + "\n".join(rows) + f"\n{END}{tail}")
+    print(f"wrote {path.relative_to(ROOT)}")
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="scripts/mutate", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("names", nargs="*", help="mutations to run (default: all)")
+    p.add_argument("--group", action="append", choices=sorted(GROUPS),
+                   help="only this group's mutations (repeatable)")
     p.add_argument("--list", action="store_true")
+    p.add_argument("--update-docs", action="store_true",
+                   help="rewrite docs/<group>-rules.md's table from this run")
+    p.add_argument("-j", "--jobs", type=int, default=1, help="mutations run at a time")
     args = p.parse_args(argv)
-    chosen = [m for m in MUTATIONS if not args.names or m.name in args.names]
-    unknown = set(args.names) - {m.name for m in MUTATIONS}
+    groups = args.group or list(GROUPS)
+    chosen = [(g, m) for g in groups for m in GROUPS[g] if not args.names or m.name in args.names]
+    unknown = set(args.names) - {m.name for ms in GROUPS.values() for m in ms}
     if unknown:
         print(f"error: unknown mutation(s) {sorted(unknown)}", file=sys.stderr)
         return 2
     if args.list:
-        for m in chosen:
-            print(f"{m.name:26} {m.rule}\n{'':26} tests: {' '.join(m.tests)}")
+        for g, m in chosen:
+            print(f"{g:8} {m.name:30} {m.rule}\n{'':39} tests: {' '.join(m.tests)}")
         return 0
-    missed = 0
-    for m in chosen:
-        caught, what, elapsed = run(m)
-        missed += not caught
-        print(f"{'ok  ' if caught else 'MISS'} {m.name:26} {elapsed:5.1f}s  {what}", flush=True)
-    print(f"\n{len(chosen) - missed} of {len(chosen)} mutations caught")
+    if args.update_docs and args.names:
+        print("error: --update-docs runs whole groups; drop the names", file=sys.stderr)
+        return 2
+    results: dict[str, tuple[bool, list[str]]] = {}
+    total = len(chosen)
+    print(f"running {total} mutations, {args.jobs} at a time", flush=True)
+    with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+        futures = [(g, m, pool.submit(run, m)) for g, m in chosen]
+        for i, (g, m, future) in enumerate(futures, 1):
+            caught, failed, what, elapsed = future.result()
+            results[m.name] = (caught, failed)
+            print(f"[{i}/{total}] {'ok  ' if caught else 'MISS'} {g:8} {m.name:30} "
+                  f"{elapsed:5.1f}s  {what}", flush=True)
+    missed = sum(1 for caught, _ in results.values() if not caught)
+    print(f"\n{total - missed} of {total} mutations caught")
+    if args.update_docs:
+        for g in groups:
+            update_docs(g, results)
     return 0 if missed == 0 else 1
 
 

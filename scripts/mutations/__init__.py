@@ -1,0 +1,43 @@
+"""The mutations ``scripts/mutate`` applies: one rule of one protocol removed at a time.
+
+Each group (a protocol, the host, the checkers) lists its mutations in a module of its
+own here, and its table of rules lives in ``docs/<group>-rules.md`` between the markers
+``<!-- mutations:begin -->`` and ``<!-- mutations:end -->`` (``scripts/mutate --group G
+--update-docs`` rewrites it from a run). ``tests/unit/test_mutations.py`` checks, in the
+default suite, that every mutation still applies to the tree exactly once and appears in
+its table; the slow test runs them all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["GROUPS", "Mutation", "all_mutations"]
+
+
+@dataclass(frozen=True)
+class Mutation:
+    """Replace ``old`` (which must occur exactly once in ``path``) by ``new``, then run
+    ``tests``: at least one must fail."""
+
+    name: str
+    rule: str
+    path: str
+    old: str
+    new: str
+    tests: tuple[str, ...]
+
+
+def _groups() -> dict[str, list[Mutation]]:
+    from mutations import causal, checkers, clocks, host, paxos, raft, swim, vkv
+
+    return {"raft": raft.MUTATIONS, "paxos": paxos.MUTATIONS, "swim": swim.MUTATIONS,
+            "causal": causal.MUTATIONS, "clocks": clocks.MUTATIONS, "vkv": vkv.MUTATIONS,
+            "host": host.MUTATIONS, "checkers": checkers.MUTATIONS}
+
+
+GROUPS: dict[str, list[Mutation]] = _groups()
+
+
+def all_mutations() -> list[tuple[str, Mutation]]:
+    return [(g, m) for g, ms in GROUPS.items() for m in ms]
