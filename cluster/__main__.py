@@ -25,15 +25,18 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-from rich.console import Console
+from rich.console import Console, ConsoleOptions, RenderableType
 from rich.table import Table
+from rich.text import Text
 
 from cluster.membership import MEMBER_KEY, membership_matrix, views_of
 from cluster.nemesis import CUT_MODES
 from cluster.procs import kill_group, wait_gone
 from cluster.runner import STATE_FILE, LocalCluster, cluster_processes
+from protocols._pb import admin_pb2
 from protocols.common.errors import ConfigError, ProtocolError
 from protocols.registry import PROTOCOLS
 
@@ -107,29 +110,85 @@ async def cmd_up(args: argparse.Namespace) -> int:
 
 async def cmd_status(args: argparse.Namespace) -> int:
     c = LocalCluster.attach(args.dir)
-    table = Table(title=f"{c.protocol} cluster status")
-    for col in ("node", "pid", "role", "epoch", "leader", "details"):
-        table.add_column(col)
     statuses = await c.statuses(timeout_s=2.0)
-    for n, st in statuses.items():
-        if st is None:
-            table.add_row(n, str(c.node(n).pid), "[red]no answer[/red]", "", "", "")
-            continue
-        table.add_row(n, str(st.pid), st.role, str(st.epoch), st.leader_id,
-                      _summary({k: v for k, v in st.details.items()
-                                if not k.startswith(MEMBER_KEY)}, args.details))
-    console.print(table)
-    views = views_of({n: st.details for n, st in statuses.items() if st is not None})
-    if any(views.values()):
-        console.print(membership_matrix(views))
+    for part in status_report(c.protocol, statuses, {n: c.node(n).pid for n in c.ids},
+                              args.details):
+        console.print(part)
     return 0
 
 
-def _summary(details: dict[str, str], everything: bool) -> str:
-    """The protocol's details, the most telling first (those without a per-peer dot)."""
+def status_report(protocol: str, statuses: Mapping[str, admin_pb2.NodeStatus | None],
+                  pids: Mapping[str, int], everything: bool) -> list[RenderableType]:
+    """The status table, and the membership matrix when the protocol reports one. Nothing
+    is cut at the terminal's width: details wrap (a long value folds), the matrix pages
+    its columns, and where even the table's fixed columns do not fit, each node is one
+    wrapped paragraph instead."""
+    rows: list[tuple[str, str, str, str, str, Text]] = []
+    for n, st in statuses.items():
+        if st is None:
+            rows.append((n, str(pids.get(n, "")), "no answer", "", "", Text()))
+        else:
+            rows.append((n, str(st.pid), st.role, str(st.epoch), st.leader_id,
+                         _summary({k: v for k, v in st.details.items()
+                                   if not k.startswith(MEMBER_KEY)}, everything)))
+    parts: list[RenderableType] = [_StatusTable(f"{protocol} cluster status", rows)]
+    views = views_of({n: st.details for n, st in statuses.items() if st is not None})
+    if any(views.values()):
+        parts.append(membership_matrix(views))
+    return parts
+
+
+class _StatusTable:
+    """One row per node; below the width its fixed columns and 12 characters of details
+    need, one paragraph per node."""
+
+    COLUMNS = ("node", "pid", "role", "epoch", "leader")
+
+    def __init__(self, title: str, rows: list[tuple[str, str, str, str, str, Text]]) -> None:
+        self.title = title
+        self.rows = rows
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions
+                         ) -> Iterator[RenderableType]:
+        if self._table(probe=True).__rich_measure__(console, options).maximum \
+                <= options.max_width:
+            yield self._table(probe=False)
+            return
+        yield Text(self.title, style="bold", justify="center")
+        for *fixed, details in self.rows:
+            line = Text(f"{fixed[0]}: ", style="bold")
+            line.append(" ".join(f"{k}={v}" for k, v in zip(self.COLUMNS[1:], fixed[1:],
+                                                             strict=True) if v))
+            if details:
+                line.append(" ")
+                line.append_text(details)
+            line.overflow = "fold"
+            yield line
+
+    def _table(self, probe: bool) -> Table:
+        """The table; ``probe``: with 12 characters of details, to measure what the fixed
+        columns need (rich would squash them to fit, cutting pids and roles)."""
+        table = Table(title=self.title)
+        for col in self.COLUMNS:
+            table.add_column(col, no_wrap=True)
+        table.add_column("details", overflow="fold", ratio=1, min_width=12)
+        for *fixed, details in self.rows:
+            style = "red" if fixed[2] == "no answer" else ""
+            table.add_row(*fixed[:2], Text(fixed[2], style=style), *fixed[3:],
+                          "x" * 12 if probe else details)
+        return table
+
+
+def _summary(details: dict[str, str], everything: bool) -> Text:
+    """The protocol's details, the most telling first: those without a per-peer dot; the
+    per-peer ones too with ``--details`` (else how many there are)."""
     keys = sorted(details, key=lambda k: ("." in k, k))
-    text = " ".join(f"{k}={details[k]}" for k in keys if details[k])
-    return text if everything else text[:90]
+    shown = [k for k in keys if details[k] and (everything or "." not in k)]
+    text = Text(" ".join(f"{k}={details[k]}" for k in shown))
+    hidden = sum(1 for k in keys if details[k] and k not in shown)
+    if hidden:
+        text.append(f" (+{hidden} per-peer: --details)", style="dim")
+    return text
 
 
 async def cmd_partition(args: argparse.Namespace) -> int:
@@ -165,12 +224,9 @@ async def cmd_process(args: argparse.Namespace) -> int:
     c = LocalCluster.attach(args.dir)
     c.node(args.node)  # a clear error for an unknown node
     if args.command == "kill":
-        kill_group(c.node(args.node).pid, signal.SIGCONT)
-        kill_group(c.node(args.node).pid, signal.SIGKILL)
-        wait_gone([c.node(args.node).pid], 10)
+        await c.kill(args.node)
     elif args.command == "restart":
         await c.restart(args.node)
-        c.save_state()
     elif args.command == "pause":
         c.pause(args.node)
     else:
@@ -247,7 +303,8 @@ def parser() -> argparse.ArgumentParser:
     up.add_argument("-o", "--option", action="append", default=[], metavar="KEY=JSON",
                     help="a protocol option, e.g. snapshot_threshold=100 (repeatable)")
     status = sub.add_parser("status", help="live status of every node")
-    status.add_argument("--details", action="store_true", help="every detail, not cut short")
+    status.add_argument("--details", action="store_true",
+                        help="every detail, the per-peer ones too")
     part = sub.add_parser("partition", help="split into groups, e.g. n1,n2 n3,n4,n5")
     part.add_argument("groups", nargs="+")
     part.add_argument("--mode", choices=CUT_MODES, default="blackhole")

@@ -88,10 +88,11 @@ class Nemesis:
         out += [(t, now, label) for t, label in starts.values()]
         return sorted(out)
 
-    def _start(self, fault: str, **args: Any) -> None:
+    def start_fault(self, fault: str, **args: Any) -> None:
+        """Log the start of ``fault`` (its kind, e.g. "partition" or "pause-n2")."""
         self.log_event("start", fault=fault, **args)
 
-    def _end(self, fault: str) -> None:
+    def end_fault(self, fault: str) -> None:
         self.log_event("end", fault=fault)
 
     # ------------------------------------------------------------------ links
@@ -131,12 +132,12 @@ class Nemesis:
         group_of = {n: i for i, g in enumerate(all_groups) for n in g}
         links = [(s, d) for s in self.c.ids for d in self.c.ids
                  if s != d and group_of[s] != group_of[d]]
-        self._start("partition", groups=all_groups, mode=mode)
+        self.start_fault("partition", groups=all_groups, mode=mode)
         await self.cut(links, mode)
 
     async def partition_one_way(self, src: str, dst: str, mode: str = "blackhole") -> None:
         """``src`` cannot reach ``dst``; ``dst`` still reaches ``src``."""
-        self._start("partition-one-way", src=src, dst=dst, mode=mode)
+        self.start_fault("partition-one-way", src=src, dst=dst, mode=mode)
         await self.cut([(src, dst)], mode)
 
     async def isolate(self, node: str, mode: str = "blackhole") -> None:
@@ -157,7 +158,7 @@ class Nemesis:
         ids = list(self.c.ids)
         near = {(ids[i], ids[(i + k) % n]) for i in range(n) for k in (1, n - 1)}
         links = [(s, d) for s in ids for d in ids if s != d and (s, d) not in near]
-        self._start("partition-ring", mode=mode)
+        self.start_fault("partition-ring", mode=mode)
         await self.cut(links, mode)
 
     async def heal(self) -> None:
@@ -166,7 +167,7 @@ class Nemesis:
         async with self._links_lock:
             await self._heal_links(toxi)
         for kind in ("partition", "partition-one-way", "partition-ring"):
-            self._end(kind)
+            self.end_fault(kind)
 
     async def _heal_links(self, toxi: ToxiproxyClient) -> None:
         for (src, dst), mode in sorted(self._cut.items()):
@@ -188,7 +189,7 @@ class Nemesis:
                      links: Iterable[tuple[str, str]] | None, stream: str = "upstream") -> None:
         toxi = self.c._toxi()
         names = self._links(links)
-        self._start(fault, links=names, **attrs)
+        self.start_fault(fault, links=names, **attrs)
         for name in names:
             await asyncio.to_thread(toxi.add_toxic, name, type_, stream, f"nemesis_{fault}",
                                     1.0, attrs)
@@ -220,7 +221,7 @@ class Nemesis:
                 if t.name.startswith("nemesis_") and not t.name.startswith(_CUT_TOXIC):
                     await asyncio.to_thread(toxi.remove_toxic, name, t.name)
         for kind in ("latency", "bandwidth", "slow", "reset"):
-            self._end(kind)
+            self.end_fault(kind)
 
     # ------------------------------------------------------------------ message faults
     async def message_faults(self, nodes: Iterable[str] | None = None, seed: int = 0,
@@ -228,7 +229,7 @@ class Nemesis:
         """Set the Admin message-fault hook on ``nodes`` (default all), for every peer."""
         targets = self._check(nodes) if nodes is not None else list(self.c.ids)
         link = admin_pb2.LinkFaults(peer="*", **rates)  # type: ignore[arg-type]
-        self._start("message-faults", nodes=targets, **rates)
+        self.start_fault("message-faults", nodes=targets, **rates)
         for n in targets:
             await self.c.admin_call(n, "SetMessageFaults", admin_pb2.SetMessageFaultsRequest(
                 links=[link] if rates else [], seed=seed + 1))
@@ -258,24 +259,21 @@ class Nemesis:
             if not self.c.node(n).paused:
                 await self.c.admin_call(n, "SetMessageFaults",
                                         admin_pb2.SetMessageFaultsRequest())
-        self._end("message-faults")
+        self.end_fault("message-faults")
 
     # ------------------------------------------------------------------ processes
+    # the runner logs these itself, so a demo or the CLI calling it directly is logged too
     async def kill(self, node: str) -> None:
-        self.log_event("start", fault=f"kill-{node}")
         await self.c.kill(node)
 
     async def restart(self, node: str) -> None:
         await self.c.restart(node)
-        self._end(f"kill-{node}")
 
     async def pause(self, node: str) -> None:
-        self.log_event("start", fault=f"pause-{node}")
         self.c.pause(node)
 
     async def resume(self, node: str) -> None:
         self.c.resume(node)
-        self._end(f"pause-{node}")
 
     async def clear(self) -> None:
         """Undo everything: resume, restart dead nodes, heal, clear toxics and faults."""
@@ -283,8 +281,7 @@ class Nemesis:
             if self.c.node(n).paused:
                 await self.resume(n)
         for n in self.c.ids:
-            info = self.c.node(n)
-            if info.proc is not None and info.proc.poll() is not None:
+            if not self.c.running(n):
                 await self.restart(n)
         await self.heal()
         await self.clear_toxics()

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from protocols.common.lifeline import PARENT_ENV
 
-__all__ = ["find_processes", "kill_group", "spawn", "wait_gone"]
+__all__ = ["find_processes", "is_alive", "kill_group", "runs", "spawn", "wait_gone"]
 
 
 def spawn(argv: Sequence[str], log_path: Path, *, owned: bool,
@@ -61,19 +61,31 @@ def find_processes(marker: str) -> list[int]:
 
 
 def wait_gone(pids: Sequence[int], deadline_s: float) -> list[int]:
-    """Wait until none of ``pids`` is alive; return those still alive at the deadline."""
+    """Wait until none of ``pids`` is alive; return those still alive at the deadline.
+    Always looks at least once: ``wait_gone(pids, 0)`` is "which of them live now"."""
     end = time.monotonic() + deadline_s
-    alive = list(pids)
-    while alive and time.monotonic() < end:
-        alive = [p for p in alive if _alive(p)]
-        if alive:
-            time.sleep(0.02)
-    return alive
+    while True:
+        alive = [p for p in pids if is_alive(p)]
+        if not alive or time.monotonic() >= end:
+            return alive
+        pids = alive
+        time.sleep(0.02)
 
 
-def _alive(pid: int) -> bool:
+def is_alive(pid: int) -> bool:
+    """The process exists and is not a zombie."""
     try:
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
     except OSError:
         return False
     return state != "Z"
+
+
+def runs(pid: int, *markers: str) -> bool:
+    """``pid`` is a live process whose command line holds every one of ``markers`` as a
+    whole argument (a recorded pid may since belong to another process)."""
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return is_alive(pid) and all(m.encode() in argv for m in markers)

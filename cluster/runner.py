@@ -44,11 +44,11 @@ import grpc.aio
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from cluster.ports import PortLease, allocate_ports
-from cluster.procs import find_processes, kill_group, spawn, wait_gone
+from cluster.procs import find_processes, kill_group, runs, spawn, wait_gone
 from cluster.toxi import ToxiproxyClient
 from cluster.waiting import wait_until
 from protocols._pb import admin_pb2, admin_pb2_grpc
-from protocols.common.errors import ConfigError, UnknownNode
+from protocols.common.errors import ConfigError, InvalidRequest, UnknownNode
 from protocols.common.ids import NodeId, node_ids
 from protocols.registry import entry, load_spec
 from protocols.runtime.config import cluster_config_from_dict
@@ -311,34 +311,70 @@ class LocalCluster:
         raise ClusterStartError(f"node {node} not SERVING after {deadline}s (last: {last}); "
                                 f"its log ends:\n{_tail(Path(info.log_path))}")
 
-    async def kill(self, node: str) -> None:
-        """SIGKILL the node's process group (crash: state survives only on disk)."""
+    def running(self, node: str) -> bool:
+        """The node's process is alive (stopped by a pause counts). For a cluster attached
+        from the state file, the recorded pid must still run this cluster's node: a pid
+        the OS has since given to another process is not ours to signal."""
         info = self.node(node)
-        kill_group(info.pid, signal.SIGCONT)
-        kill_group(info.pid, signal.SIGKILL)
+        if info.proc is not None:
+            return info.proc.poll() is None
+        return bool(info.pid) and runs(info.pid, str(self.dir / "cluster.json"),
+                                       "--node-id", info.node_id)
+
+    async def kill(self, node: str) -> None:
+        """SIGKILL the node's process group (crash: state survives only on disk). Logged
+        in the nemesis log as the start of fault ``kill-<node>`` (a pause it was in ends:
+        its process is gone)."""
+        info = self.node(node)
+        if info.paused:
+            self.nemesis.end_fault(f"pause-{info.node_id}")
+        self.nemesis.start_fault(f"kill-{info.node_id}")
+        if self.running(node):
+            kill_group(info.pid, signal.SIGCONT)
+            kill_group(info.pid, signal.SIGKILL)
         if info.proc is not None:
             await asyncio.to_thread(info.proc.wait)
-        else:
-            await asyncio.to_thread(wait_gone, [info.pid], 10.0)
+        elif await asyncio.to_thread(wait_gone, [info.pid], 10.0):
+            raise ClusterStartError(f"node {node} (pid {info.pid}) survived SIGKILL for 10 s")
+        if info.paused:
+            info.paused = False
+            self.save_state()
 
     async def restart(self, node: str) -> None:
-        """Start a stopped or killed node again on the same address and data dir."""
+        """Start a node again on the same address and data dir: a killed one, or a
+        running or paused one, which is killed first (kill -9, then a new process that
+        recovers from its disk). Ends fault ``kill-<node>`` in the nemesis log once the
+        new process serves."""
         info = self.node(node)
-        if _running(info):
+        if self.running(node):
             await self.kill(node)
         self._spawn_node(info.node_id)
         self.save_state()
         await self.wait_healthy(node)
+        self.nemesis.end_fault(f"kill-{info.node_id}")
 
     def pause(self, node: str) -> None:
-        info = self.node(node)
+        """SIGSTOP the node's process group; fault ``pause-<node>`` in the nemesis log."""
+        info = self._live(node)
+        self.nemesis.start_fault(f"pause-{info.node_id}")
         kill_group(info.pid, signal.SIGSTOP)
         info.paused = True
+        self.save_state()
 
     def resume(self, node: str) -> None:
-        info = self.node(node)
+        """SIGCONT the node's process group; ends fault ``pause-<node>``."""
+        info = self._live(node)
         kill_group(info.pid, signal.SIGCONT)
         info.paused = False
+        self.save_state()
+        self.nemesis.end_fault(f"pause-{info.node_id}")
+
+    def _live(self, node: str) -> NodeInfo:
+        info = self.node(node)
+        if not self.running(node):
+            raise InvalidRequest(f"node {node} is not running (pid {info.pid}); "
+                                 f"restart it first")
+        return info
 
     async def status(self, node: str, timeout_s: float = 2.0) -> admin_pb2.NodeStatus | None:
         """Admin.Status of a node, or None if it does not answer in time."""
@@ -406,7 +442,8 @@ class LocalCluster:
             "direct": self.direct,
             "proxy_pid": self.proxy_pid,
             "nodes": {n: {"address": i.address, "client_address": i.client_address,
-                          "data_dir": i.data_dir, "log": i.log_path, "pid": i.pid}
+                          "data_dir": i.data_dir, "log": i.log_path, "pid": i.pid,
+                          "paused": i.paused}
                       for n, i in self.nodes.items()},
             "links": {f"{s}->{d}": a for (s, d), a in self.links.items()},
             "ports": list(self._lease.ports),
@@ -430,7 +467,8 @@ class LocalCluster:
             c.toxi = ToxiproxyClient(state["toxiproxy_url"])
         for n, raw in state["nodes"].items():
             c.nodes[NodeId(n)] = NodeInfo(NodeId(n), raw["address"], raw["client_address"],
-                                          raw["data_dir"], raw["log"], raw["pid"])
+                                          raw["data_dir"], raw["log"], raw["pid"],
+                                          paused=bool(raw.get("paused", False)))
         for key, address in state["links"].items():
             s, d = key.split("->")
             c.links[(s, d)] = address
@@ -447,12 +485,6 @@ def cluster_processes(directory: Path) -> list[int]:
     d = Path(directory).resolve()
     return sorted(set(find_processes(str(d / "cluster.json")))
                   | set(find_processes(str(d / "toxiproxy.ready"))))
-
-
-def _running(info: NodeInfo) -> bool:
-    if info.proc is not None:
-        return info.proc.poll() is None
-    return bool(info.pid) and not wait_gone([info.pid], 0)
 
 
 def _tail(path: Path, lines: int = 20) -> str:

@@ -131,8 +131,11 @@ async def test_kill_leaves_the_rest_running_and_restart_keeps_the_data_dir(
 
 
 async def test_pause_stops_answers_and_resume_revives(cluster: Factory) -> None:
+    """...and both are in the nemesis log and the state file even when called on the
+    cluster directly (as the SWIM demo does), so timelines and diagrams show them."""
     c = await cluster("bare", nodes=2)
     c.pause("n2")
+    assert json.loads((c.dir / "state.json").read_text())["nodes"]["n2"]["paused"] is True
     async with grpc.aio.insecure_channel(c.node("n2").address) as ch:
         with pytest.raises(grpc.aio.AioRpcError) as err:
             await health_pb2_grpc.HealthStub(ch).Check(health_pb2.HealthCheckRequest(),
@@ -142,6 +145,11 @@ async def test_pause_stops_answers_and_resume_revives(cluster: Factory) -> None:
         reply = await health_pb2_grpc.HealthStub(ch).Check(health_pb2.HealthCheckRequest(),
                                                            timeout=5)
         assert reply.status == health_pb2.HealthCheckResponse.SERVING
+    assert json.loads((c.dir / "state.json").read_text())["nodes"]["n2"]["paused"] is False
+    assert [label for _, _, label in c.nemesis.intervals()] == ["pause-n2"]
+    logged = [json.loads(line) for line in (c.dir / "nemesis.jsonl").read_text().splitlines()]
+    assert [(e["action"], e.get("fault")) for e in logged if "fault" in e] == [
+        ("start", "pause-n2"), ("end", "pause-n2")]
 
 
 async def test_message_faults_drop_and_duplicate_at_the_configured_rate(

@@ -1,0 +1,90 @@
+"""``python -m cluster`` from other shells: a cluster started by ``up`` in one process is
+driven by later invocations that only have its ``state.json`` (no child handles)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from cluster.runner import cluster_processes
+from protocols._pb import admin_pb2
+from protocols.kv.client import KvClient
+
+
+def run_cli(directory: Path, *args: str, timeout: float = 90) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "cluster", "--dir", str(directory), *args],
+                          capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, "COLUMNS": "80"})
+
+
+def state_of(directory: Path) -> dict[str, Any]:
+    state: dict[str, Any] = json.loads((directory / "state.json").read_text())
+    return state
+
+
+def nemesis_log(directory: Path) -> list[tuple[str, str]]:
+    """(action, fault) of every fault event the CLI logged."""
+    path = directory / "nemesis.jsonl"
+    events = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return [(e["action"], e["fault"]) for e in events if "fault" in e]
+
+
+async def node_pid(directory: Path, node: str) -> int:
+    """The pid the node itself reports (Admin.Status), straight to its admin address."""
+    import grpc.aio
+
+    from protocols._pb import admin_pb2_grpc
+
+    address = state_of(directory)["nodes"][node]["address"]
+    async with grpc.aio.insecure_channel(address) as ch:
+        st = await admin_pb2_grpc.AdminStub(ch).Status(admin_pb2.StatusRequest(), timeout=10)
+    return int(st.pid)
+
+
+async def test_cli_restart_replaces_a_live_node_and_a_paused_one_keeping_their_state(
+        tmp_path: Path) -> None:
+    """Issue #31: ``cluster restart`` of a running node used to leave it running (the
+    attached runner thought it dead) and spawn a second process that died on the data
+    dir's lock, while the command said "done". A one-node Raft cluster keeps its data
+    only on its own disk, so a value read after the restart proves the state was kept."""
+    d = tmp_path / "cli"
+    try:
+        up = run_cli(d, "up", "raft", "-n", "1")
+        assert up.returncode == 0, up.stdout + up.stderr
+        state = state_of(d)
+        client = {"n1": state["nodes"]["n1"]["client_address"]}
+        async with KvClient(client, deadline_s=20) as kv:
+            await kv.put("x", "kept")
+        for how in ("live", "paused"):
+            old = state_of(d)["nodes"]["n1"]["pid"]
+            if how == "paused":
+                assert run_cli(d, "pause", "n1").returncode == 0
+            restart = run_cli(d, "restart", "n1")
+            assert restart.returncode == 0, restart.stdout + restart.stderr
+            new = state_of(d)["nodes"]["n1"]["pid"]
+            assert new != old, f"{how}: the restart kept pid {old}"
+            assert old not in cluster_processes(d), f"{how}: the old process {old} still runs"
+            assert await node_pid(d, "n1") == new, f"{how}: another process answers"
+            nodes = [p for p in cluster_processes(d) if p != state["proxy_pid"]]
+            assert nodes == [new], f"{how}: node processes {nodes}, expected only {new}"
+            async with KvClient(client, deadline_s=20) as kv:
+                assert await kv.get("x") == "kept", f"{how}: the state was lost"
+        status = run_cli(d, "status")
+        assert status.returncode == 0 and "commit_index=" in status.stdout, status.stdout
+        assert run_cli(d, "kill", "n1").returncode == 0
+        refused = run_cli(d, "pause", "n1")
+        assert refused.returncode == 2 and "n1 is not running" in refused.stdout, refused
+        assert "no answer" in run_cli(d, "status").stdout
+        log = nemesis_log(d)
+        assert log == [("start", "kill-n1"), ("end", "kill-n1"),
+                       ("start", "pause-n1"), ("end", "pause-n1"),
+                       ("start", "kill-n1"), ("end", "kill-n1"),
+                       ("start", "kill-n1")], log
+    finally:
+        down = run_cli(d, "down")
+    assert down.returncode == 0, down.stdout
+    assert cluster_processes(d) == []
