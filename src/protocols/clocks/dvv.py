@@ -306,9 +306,17 @@ def _event(entries: Sequence[Entry[V]], node: str, value: V) -> list[Entry[V]]:
 
 
 def _union(xs: Sequence[V], ys: Sequence[V]) -> tuple[V, ...]:
-    """``xs`` then the values of ``ys`` not in ``xs`` (values need only ``==``)."""
+    """The multiset union: each value as often as the side that holds it most often
+    (``xs``, then what ``ys`` has more of; values need only ``==``). Two clients may
+    write the same value, so siblings are a multiset: a union that dropped ``ys``'s
+    repeats would not commute, and replicas would never converge."""
     out = list(xs)
-    out.extend(y for y in ys if y not in xs)
+    unmatched = list(xs)
+    for y in ys:
+        if y in unmatched:
+            unmatched.remove(y)
+        else:
+            out.append(y)
     return tuple(out)
 
 

@@ -20,7 +20,9 @@ if TYPE_CHECKING:
     from protocols.check.history import History
     from protocols.sim.world import World
 
-__all__ = ["ADAPTER", "SiblingWorkload", "converged"]
+__all__ = ["ADAPTER", "SHARED_VALUES", "SiblingWorkload", "converged"]
+
+SHARED_VALUES = ("eggs", "milk")  # values several clients write
 
 
 def cores(world: World) -> dict[str, VkvCore]:
@@ -36,8 +38,9 @@ def converged(world: World) -> bool:
 
 @dataclass
 class SiblingWorkload:
-    """Read-modify-write clients: read at a random replica, write a unique value at a
-    random replica with that read's context (the key space is small, so they race)."""
+    """Read-modify-write clients: read at a random replica, write a value at a random
+    replica with that read's context (the key space is small, so they race). Most values
+    are unique; a quarter are ``eggs`` or ``milk``, written by every client."""
 
     world: World
     clients: int = 3
@@ -91,7 +94,10 @@ class SiblingWorkload:
                ) -> None:
         w = self.world
         self.peak_siblings = max(self.peak_siblings, len(values))
-        value = f"c{client}-{self.ops}"
+        # most values are unique (the lost-write check tells writes apart by value);
+        # some repeat, as two shoppers both adding milk do: siblings are a multiset
+        rng = w.rng(f"vkv/value/{client}/{self.ops}")
+        value = rng.choice(SHARED_VALUES) if rng.random() < 0.25 else f"c{client}-{self.ops}"
         rid = ("put", client, self.ops)
         write = (key, value, frozenset(values))
         self.attempted.append(write)
