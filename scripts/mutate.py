@@ -31,7 +31,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from mutations import GROUPS, Mutation  # noqa: E402
+from mutations import GROUPS, Mutation
 
 ROOT = Path(__file__).resolve().parent.parent
 BEGIN, END = "<!-- mutations:begin -->", "<!-- mutations:end -->"

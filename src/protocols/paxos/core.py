@@ -24,6 +24,7 @@ What makes the paper's protocol usable (PMMC §4 and practice):
 from __future__ import annotations
 
 import random
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -108,18 +109,30 @@ class PaxosOptions:
 
 @dataclass(slots=True)
 class Recovered:
-    """What storage gave back: the acceptor, the decisions, the snapshot."""
+    """What storage gave back: the acceptor, the decisions, the snapshot, and the
+    highest round this node's leader ever used for a ballot (``round``)."""
 
     acceptor: Acceptor
     decisions: dict[int, bytes]
     snapshot_slot: int = 1
     snapshot: bytes = b""
+    round: int = 0
 
 
 # persist records (storage.py writes them)
 @dataclass(frozen=True, slots=True)
 class BallotRecord:
     ballot: Ballot
+
+
+@dataclass(frozen=True, slots=True)
+class RoundRecord:
+    """The leader is about to use ballot (``round``, itself): written before any message
+    of that ballot leaves, so a restart never picks the same ballot again ("Paxos Made
+    Simple" §2.2: a proposer remembers, in stable storage, the highest-numbered proposal
+    it has tried to issue)."""
+
+    round: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +156,7 @@ class SnapshotRecord:
     ballot: Ballot
     accepted: tuple[PValue, ...]
     decisions: tuple[tuple[int, bytes], ...]
+    round: int = 0  # the highest round used or seen (see RoundRecord)
 
 
 class PaxosCore(Core):
@@ -167,8 +181,17 @@ class PaxosCore(Core):
                                snapshot_slot=recovered.snapshot_slot)
         self.leader = Leader()
         self.known_leader: str | None = None
-        self.max_round = self.acceptor.ballot_number.round
-        self.leader_elapsed = 0  # ticks since we heard from the leader we follow
+        # the next ballot's round is above every round seen; every round this node's
+        # leader used is durable (RoundRecord) before a message of its ballot leaves
+        self.max_round = max(recovered.round, self.acceptor.ballot_number.round,
+                             *(pv.ballot.round for pv in self.acceptor.accepted.values()))
+        self.round_durable = self.max_round
+        self._unsaved_rounds: deque[int] = deque()  # per drained, unsaved persist
+        self.leader_elapsed = 0  # election timer: ticks since it was last reset
+        # stickiness: the ballot whose leader we follow, and ticks since a heartbeat or
+        # P2a of exactly that ballot arrived (nothing else refreshes it)
+        self.following: Ballot | None = None
+        self.heard_ticks = 0
         self.timeout = 0
         self.heartbeat_elapsed = 0
         self.heard: set[str] = set()  # peers that answered our heartbeats lately
@@ -242,6 +265,7 @@ class PaxosCore(Core):
         """Phase 1 for a ballot above every one seen, for every slot not yet decided."""
         self.max_round += 1
         ballot = Ballot(self.max_round, self.node_id)
+        self._ready.persist.append(RoundRecord(self.max_round))  # before its P1a leave
         self.leader.ballot_number = ballot
         self.leader.scout = Scout(ballot, set(self.nodes))
         self._trace(f"scout {ballot}")
@@ -281,7 +305,7 @@ class PaxosCore(Core):
 
     def _adopted(self, scout: Scout) -> None:
         first_open = max(self.replica.slot_out, scout.decided_upto)
-        self.leader.adopt(scout.ballot, scout.pvalues, first_open)
+        self.leader.adopt(scout.ballot, scout.pvalues, first_open, self.replica.slot_in - 1)
         self.known_leader = self.node_id
         self.replica.slot_in = max(self.replica.slot_in, first_open,
                                    max(self.leader.proposals, default=0) + 1)
@@ -307,7 +331,9 @@ class PaxosCore(Core):
     def _flush(self) -> None:
         """Batching: the P2a of every commander started since the last step go to each
         acceptor as one message, with how far decisions go; our own acceptor takes them
-        at once."""
+        at once. They leave while our own write runs (Raft thesis §10.2.1) only once our
+        ballot's round is durable: else a crash in that window could let a restart reuse
+        the ballot for other commands."""
         for _ in range(self.options.window + 1):  # a decision may free a slot: again
             pvalues = self._outgoing_p2a
             held = len(self._batches) >= 2 and len(pvalues) < self.options.window // 4
@@ -316,8 +342,9 @@ class PaxosCore(Core):
                 m = P2a(tuple(pvalues), self.replica.slot_out)
                 if self.peers:
                     self._batches[id(m)] = m
-                for n in self.peers:  # while our own write runs (as Raft thesis §10.2.1)
-                    self._ready.messages.append(Envelope(NodeId(n), m, ahead_of_persist=True))
+                ahead = self.leader.ballot_number.round <= self.round_durable
+                for n in self.peers:
+                    self._ready.messages.append(Envelope(NodeId(n), m, ahead_of_persist=ahead))
                 self._on_p2b(self.node_id, m, self._acceptor_p2a(m))
             elif not self.leader.active:
                 self._outgoing_p2a = []
@@ -329,6 +356,8 @@ class PaxosCore(Core):
             self._batches.pop(id(request), None)  # a batch is answered by its first reply
         self._see(reply.ballot)
         ballot = request.pvalues[0].ballot if request.pvalues else reply.ballot
+        if not self._leading_with(ballot):
+            return  # a late answer to a leadership that is over
         if reply.ballot > ballot:
             self._preempted(reply.ballot)
             return
@@ -381,13 +410,19 @@ class PaxosCore(Core):
     def _on_heartbeat_reply(self, src: str, request: Heartbeat, reply: HeartbeatReply) -> None:
         self._see(reply.ballot)
         entry = self._sent_at.pop(id(request), None)
+        if not self._leading_with(request.ballot):
+            return  # a late answer to a leadership that is over says nothing about now
         sent = entry[1] if entry is not None and entry[0] is request else None
         if reply.ballot > request.ballot:
             self._preempted(reply.ballot)
-        elif self.leader.active and request.ballot == self.leader.ballot_number:
-            self.heard.add(src)
-            if sent is not None and reply.ballot == request.ballot:
-                self.lease_from[src] = max(self.lease_from.get(src, sent), sent)
+            return
+        self.heard.add(src)
+        if sent is not None and reply.ballot == request.ballot:
+            self.lease_from[src] = max(self.lease_from.get(src, sent), sent)
+
+    def _leading_with(self, ballot: Ballot) -> bool:
+        """Replies count only while we lead with the ballot their request carried."""
+        return self.leader.active and ballot == self.leader.ballot_number
 
     def _lease_valid(self) -> bool:
         """A leader lease, under the clock assumption Raft's lease reads state (README):
@@ -422,10 +457,7 @@ class PaxosCore(Core):
 
     # ================================================================== acceptor
     def _acceptor_p1a(self, src: str, m: P1a) -> P1b:
-        refuse = (self.options.stickiness and src != self.node_id
-                  and m.ballot.leader_id != self.known_leader
-                  and self._leader_alive())
-        reply, changed = self.acceptor.on_p1a(m, refuse)
+        reply, changed = self.acceptor.on_p1a(m, self._refuses(src, m.ballot))
         if changed:
             self._ready.persist.append(BallotRecord(self.acceptor.ballot_number))
             if self.leader.active and m.ballot > self.leader.ballot_number:
@@ -440,16 +472,22 @@ class PaxosCore(Core):
                 self.events.append(("accepted", pv))
         return reply
 
-    def _leader_alive(self) -> bool:
-        """We follow a leader we heard from within the minimum election timeout (with
-        leases, a node that just started may have: it waits that long too)."""
+    def _refuses(self, src: str, ballot: Ballot) -> bool:
+        """Stickiness: refuse another leader's phase 1 while we lead, or while the leader
+        we follow was heard from (a heartbeat or P2a of the very ballot we follow) within
+        the minimum election timeout; with leases, a node that just started may have
+        answered one, so it waits that long too. Refusing is always safe; this is what a
+        leader lease rests on (``_lease_valid``)."""
+        o = self.options
+        if not o.stickiness or src == self.node_id:
+            return False
         if self.leader.active:
             return True
-        if self.options.read_mode == "lease" and self.ticks < \
-                self.options.election_timeout_min_ticks:
+        if o.read_mode == "lease" and self.ticks < o.election_timeout_min_ticks:
             return True
-        return (self.known_leader is not None and self.known_leader != self.node_id
-                and self.leader_elapsed < self.options.election_timeout_min_ticks)
+        f = self.following
+        return (f is not None and ballot.leader_id != f.leader_id
+                and self.heard_ticks < o.election_timeout_min_ticks)
 
     # ================================================================== replica
     def _decide(self, d: Decision) -> None:
@@ -481,7 +519,7 @@ class PaxosCore(Core):
         self._ready.persist.append(SnapshotRecord(
             r.slot_out, self.kv.snapshot(), self.acceptor.ballot_number,
             tuple(pv for _, pv in sorted(self.acceptor.accepted.items())),
-            tuple(sorted(r.decisions.items()))))
+            tuple(sorted(r.decisions.items())), self.max_round))
         self._trace(f"snapshot at slot {r.slot_out}")
 
     def _on_catch_up(self, m: CatchUp) -> CatchUpReply:
@@ -503,7 +541,7 @@ class PaxosCore(Core):
             self._ready.persist.append(SnapshotRecord(
                 r.slot_out, reply.snapshot, self.acceptor.ballot_number,
                 tuple(pv for _, pv in sorted(self.acceptor.accepted.items())),
-                tuple(sorted(r.decisions.items()))))
+                tuple(sorted(r.decisions.items())), self.max_round))
             self._ready.applied.append(("snapshot", r.slot_out))
             self._trace(f"installed a snapshot at slot {r.slot_out}")
         for d in reply.decisions:
@@ -528,6 +566,7 @@ class PaxosCore(Core):
     # ================================================================== the driver interface
     def tick(self) -> None:
         self.ticks += 1
+        self.heard_ticks += 1
         o = self.options
         self.heartbeat_elapsed += 1
         if self.leader.active:
@@ -588,16 +627,22 @@ class PaxosCore(Core):
 
     def _follow(self, ballot: Ballot) -> None:
         """A leader with this ballot is alive: follow it, reset the election timer. A
-        scout of ours gives up (the acceptors that hear that leader refuse it); an active
-        leadership of ours gives way only to a higher ballot."""
+        scout of ours gives up (the acceptors that hear that leader refuse it), unless
+        nobody refuses it (no stickiness) and its ballot is higher: then it goes on, or
+        dueling scouts keep abandoning each other; an active leadership of ours gives
+        way only to a higher ballot."""
         if ballot.leader_id == self.node_id:
             return
-        if self.leader.active or (self.leader.scout is not None and not self.options.backoff):
+        scout = self.leader.scout
+        if scout is not None and ballot < scout.ballot and not self.options.stickiness:
+            return  # our phase 1 outranks that leader, and no acceptor refuses it for him
+        if self.leader.active or (scout is not None and not self.options.backoff):
             if ballot <= self.leader.ballot_number:
                 return
             self._preempted(ballot)
         self.leader.scout = None
         self.known_leader = ballot.leader_id
+        self.following, self.heard_ticks = ballot, 0
         self._reset_timeout()
 
     def on_reply(self, src: NodeId, request: Any, reply: Any) -> None:
@@ -623,7 +668,14 @@ class PaxosCore(Core):
     def ready(self) -> Ready:
         self._flush()
         ready, self._ready = self._ready, Ready()
+        if ready.persist:
+            self._unsaved_rounds.append(max((r.round for r in ready.persist
+                                             if isinstance(r, RoundRecord)), default=0))
         return ready
+
+    def on_persisted(self) -> None:
+        """The oldest unsaved persist is durable (with the round it recorded, if any)."""
+        self.round_durable = max(self.round_durable, self._unsaved_rounds.popleft())
 
     def status(self) -> NodeStatus:
         role = "leader" if self.leader.active else (

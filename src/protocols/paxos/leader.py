@@ -59,14 +59,18 @@ class Leader:
     scout: Scout | None = None
     commanders: dict[int, Commander] = field(default_factory=dict)  # slot -> commander
 
-    def adopt(self, ballot: Ballot, pvalues: dict[int, PValue], first_open: int) -> None:
+    def adopt(self, ballot: Ballot, pvalues: dict[int, PValue], first_open: int,
+              last_assigned: int = 0) -> None:
         """PMMC "adopted": proposals := proposals ◁ pmax(pvals); active. Slots below
-        ``first_open`` are decided already: nothing is proposed there."""
+        ``first_open`` are decided already: nothing is proposed there. Every other slot
+        up to the highest one found or ``last_assigned`` (the last slot our replica
+        handed out, perhaps under an earlier ballot whose P2a never left) gets a
+        proposal: a hole left open would stop every later slot from being applied."""
         self.proposals = {s: c for s, c in self.proposals.items() if s >= first_open}
         for slot, pv in pvalues.items():
             if slot >= first_open:
                 self.proposals[slot] = pv.command
-        top = max(self.proposals, default=first_open - 1)
+        top = max(max(self.proposals, default=first_open - 1), last_assigned)
         for slot in range(first_open, top + 1):  # holes: no-ops
             self.proposals.setdefault(slot, NOOP)
         self.ballot_number, self.active, self.scout = ballot, True, None

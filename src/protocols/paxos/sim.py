@@ -139,6 +139,9 @@ class PaxosInvariants:
 class PaxosAdapter(SimAdapter):
     name = "paxos"
     spec: PaxosSpec = SPEC
+    # as on real processes (the cluster's rpc_deadline_ms): a reply may come later than
+    # an election timeout, and the core must not take a late one for news
+    rpc_timeout_ms = 1000
 
     def invariants(self) -> list[Callable[[World], None]]:
         return [PaxosInvariants()]

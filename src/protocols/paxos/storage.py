@@ -4,7 +4,9 @@ garbage collection. One WAL record per change, fsynced once per batch before the
 speaks of it (the pump's rule).
 
 Records (a kind byte, fixed fields, raw bytes): ``B`` ballot, ``A`` accepted pvalue,
-``D`` decision, ``G`` "every slot below is compacted". A snapshot is written atomically
+``D`` decision, ``G`` "every slot below is compacted", ``R`` the highest round this
+node's leader used. Accepting a pvalue adopts its ballot (PMMC's acceptor), so replay
+raises the acceptor's ballot to every accepted one too. A snapshot is written atomically
 to ``snapshot.bin`` (magic, CRC, slot, state), *then* the WAL is rewritten to what is
 left; a crash between the two is recovered by dropping what the snapshot covers.
 """
@@ -26,6 +28,7 @@ from protocols.paxos.core import (
     BallotRecord,
     DecisionRecord,
     Recovered,
+    RoundRecord,
     SnapshotRecord,
 )
 from protocols.paxos.messages import Ballot, PValue
@@ -53,6 +56,8 @@ def _encode(record: Any) -> bytes:
             return b"B" + _ballot(b)
         case AcceptRecord(pv):
             return b"A" + _ballot(pv.ballot) + _U64.pack(pv.slot) + pv.command
+        case RoundRecord(rnd):
+            return b"R" + _U64.pack(rnd)
         case DecisionRecord(slot, command):
             return b"D" + _U64.pack(slot) + command
         case int() as gc_slot:
@@ -70,9 +75,12 @@ def _replay(records: Sequence[bytes], state: Recovered) -> None:
             ballot, at = _read_ballot(raw, 1)
             (slot,) = _U64.unpack_from(raw, at)
             a.accepted[slot] = PValue(ballot, slot, raw[at + 8:])
+            a.ballot_number = max(a.ballot_number, ballot)  # accepting adopted it
         elif kind == b"D":
             (slot,) = _U64.unpack_from(raw, 1)
             state.decisions[slot] = raw[9:]
+        elif kind == b"R":
+            state.round = max(state.round, _U64.unpack_from(raw, 1)[0])
         elif kind == b"G":
             _compacted(state, _U64.unpack_from(raw, 1)[0])
         else:
@@ -123,7 +131,8 @@ class PaxosStorage(Storage):
         body = _U64.pack(r.slot) + r.state
         self.fs.write_atomic(self.snapshot_path,
                              _MAGIC + zlib.crc32(body).to_bytes(4, "big") + body)
-        self.wal.rewrite([_encode(BallotRecord(r.ballot)), _encode(r.slot),
+        self.wal.rewrite([_encode(BallotRecord(r.ballot)), _encode(RoundRecord(r.round)),
+                          _encode(r.slot),
                           *(_encode(AcceptRecord(pv)) for pv in r.accepted),
                           *(_encode(DecisionRecord(s, c)) for s, c in r.decisions)])
 

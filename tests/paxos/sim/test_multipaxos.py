@@ -61,6 +61,31 @@ def test_a_leader_change_mid_flight_keeps_decided_slots() -> None:
     assert all(c.encode() in now_decided for c in acked), "an acknowledged write was lost"
 
 
+@pytest.mark.parametrize("seed", [1, 6, 15])
+def test_a_leader_that_leads_again_fills_the_slots_it_handed_out(seed: int) -> None:
+    """The stall seen on real processes (tests/paxos/unit/test_schedules.py has it step
+    by step): a leader hands out three slots, two P2a batches leave and the third waits
+    for them; it is cut off, a new leader takes over, the old one learns of it on
+    rejoining (before its batches' deadline: a reply may come a whole second late, as
+    on real processes) and later leads again. The slot whose P2a never left must get a
+    no-op, or nothing after it is ever applied."""
+    w = World(ADAPTER, 3, seed=seed, network=NetworkConfig(delay_min_ms=20, delay_max_ms=30))
+    old = w.run_until(w.leader, 5000)
+    first = [w.submit(old, put(v)) for v in "ABC"]
+    assert len(core(w, old)._outgoing_p2a) == 1, "the third P2a did not wait"
+    w.disconnect(old)
+    mid = w.run_until(lambda: w.leader() if w.leader() not in (None, old) else None, 5000)
+    w.connect(old)
+    w.run_until(lambda: not core(w, old).leader.active, 1000)
+    w.crash(mid)
+    again = w.run_until(w.leader, 5000)
+    assert again == old, "the scenario needs the old leader to lead again"
+    rid = w.submit(again, put("D"))
+    w.run_until(lambda: rid in w.answers, 3000)
+    assert w.answers[rid].error is None
+    assert all(r in w.answers for r in first)
+
+
 def _dueling(backoff: bool, seed: int) -> int:
     """Five nodes, 5-20 ms links, no leader stickiness; every follower campaigns at once,
     then clients write for two seconds: how many writes succeeded."""
