@@ -109,8 +109,8 @@ def test_node_is_healthy_answers_admin_and_reaches_its_peer(
         assert [(p.peer, p.ok, p.failed) for p in probe.peers] == [("n2", 3, 0)]
         with pytest.raises(grpc.RpcError) as err:
             admin.ProbePeers(admin_pb2.ProbeRequest(peers=["n9"]), timeout=5)
-        assert err.value.code() == grpc.StatusCode.NOT_FOUND
-        assert "unknown node id 'n9'" in (err.value.details() or "")
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "peers[0]: unknown node id 'n9'" in (err.value.details() or "")
         # server reflection lists the services, so grpcurl works against any node
         refl = reflection_pb2_grpc.ServerReflectionStub(ch)
         reply = next(refl.ServerReflectionInfo(iter([

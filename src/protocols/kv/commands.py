@@ -50,15 +50,15 @@ class KvCommand:
             raise InvalidRequest(f"unknown KV operation {self.op!r}; use one of {_OPS}")
         if self.op == "register":
             if not self.client_id:
-                raise InvalidRequest("register needs a client_id")
+                raise InvalidRequest("client_id: register needs a non-empty client_id")
         elif not isinstance(self.key, str) or not self.key:
-            raise InvalidRequest("a KV key must be a non-empty string")
+            raise InvalidRequest("key: a KV key must be a non-empty string")
         if not isinstance(self.seq, int) or not 0 <= self.seq < 1 << 64:
-            raise InvalidRequest(f"seq must be an integer in [0, 2**64), got {self.seq}")
+            raise InvalidRequest(f"seq: must be an integer in [0, 2**64), got {self.seq}")
         _check_size("key", self.key, MAX_KEY_BYTES)
         _check_size("value", self.value, MAX_VALUE_BYTES)
         if self.expected is not None:
-            _check_size("expected value", self.expected, MAX_VALUE_BYTES)
+            _check_size("expected", self.expected, MAX_VALUE_BYTES, "expected value")
         _check_size("client_id", self.client_id, MAX_CLIENT_ID_BYTES)
 
     @property
@@ -92,12 +92,14 @@ class KvCommand:
         return cls(_OPS[op], key, value, expected if has_expected else None, client, seq)
 
 
-def _check_size(what: str, text: str, limit: int) -> None:
+def _check_size(field: str, text: str, limit: int, what: str = "") -> None:
+    """``field`` is the request's field name, which the error starts with."""
     if not isinstance(text, str):
-        raise InvalidRequest(f"the {what} must be a string")
+        raise InvalidRequest(f"{field}: must be a string")
     size = len(text.encode())
     if size > limit:
-        raise InvalidRequest(f"the {what} is {size} bytes; the limit is {limit}")
+        raise InvalidRequest(f"{field}: the {what or field} is {size} bytes; the limit is "
+                             f"{limit}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,6 +5,14 @@ Errors go through the one mapping in ``protocols.runtime.errors``: not the leade
 FAILED_PRECONDITION with an ``x-leader-hint`` trailer; no quorum / leadership lost ->
 UNAVAILABLE; a malformed request -> INVALID_ARGUMENT (and nothing changes); no answer
 within the server-side deadline -> DEADLINE_EXCEEDED (outcome unknown).
+
+Bad input is refused with INVALID_ARGUMENT, the message starting with the field's name,
+before anything reaches the core: bytes that are not the request (the host's
+``RefuseMalformed``), an empty or oversized key, value, expected value or client_id
+(``KvCommand``), and the impossible session numbers (``command``): a ``seq`` without a
+``client_id`` (no session could make it exactly-once) and a write in a session with seq 0
+(the session starts at 0 when registered, so the write would be taken for a retry and
+silently do nothing).
 """
 
 from __future__ import annotations
@@ -14,12 +22,13 @@ from typing import TYPE_CHECKING, Any
 import grpc.aio
 
 from protocols._pb import kv_pb2, kv_pb2_grpc
-from protocols.kv.commands import KvCommand, KvResult
+from protocols.common.errors import InvalidRequest
+from protocols.kv.commands import KvCommand, KvResult, Op
 
 if TYPE_CHECKING:
     from protocols.runtime.host import NodeHost
 
-__all__ = ["SERVICE_NAME", "KvServicer"]
+__all__ = ["SERVICE_NAME", "KvServicer", "command"]
 
 SERVICE_NAME = "protocols.kv.v1.Kv"
 DEADLINE_S = 5.0  # when the client sent no deadline
@@ -34,29 +43,41 @@ class KvServicer(kv_pb2_grpc.KvServicer):
         return result
 
     async def Register(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
-        await self._run(context, lambda: KvCommand("register", "", "", None,
-                                                   request.client_id, 0))
+        await self._run(context, lambda: command("register", "", "", None,
+                                                 request.client_id, 0))
         return kv_pb2.RegisterReply()
 
     async def Get(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
-        r = await self._run(context, lambda: KvCommand("get", request.key, "", None,
-                                                       request.client_id, request.seq))
+        r = await self._run(context, lambda: command("get", request.key, "", None,
+                                                     request.client_id, request.seq))
         return kv_pb2.GetReply(found=r.found, value=r.value)
 
     async def Put(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
-        await self._run(context, lambda: KvCommand("put", request.key, request.value, None,
-                                                   request.client_id, request.seq))
+        await self._run(context, lambda: command("put", request.key, request.value, None,
+                                                 request.client_id, request.seq))
         return kv_pb2.PutReply()
 
     async def Cas(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         expected = request.expected if request.HasField("expected") else None
-        r = await self._run(context, lambda: KvCommand("cas", request.key, request.value,
-                                                       expected, request.client_id,
-                                                       request.seq))
+        r = await self._run(context, lambda: command("cas", request.key, request.value,
+                                                     expected, request.client_id,
+                                                     request.seq))
         return kv_pb2.CasReply(ok=r.ok, found=r.found, value=r.value)
 
     async def Delete(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
-        r = await self._run(context, lambda: KvCommand("delete", request.key, "", None,
-                                                       request.client_id, request.seq))
+        r = await self._run(context, lambda: command("delete", request.key, "", None,
+                                                     request.client_id, request.seq))
         return kv_pb2.DeleteReply(existed=r.found)
+
+
+def command(op: Op, key: str, value: str, expected: str | None, client_id: str,
+            seq: int) -> KvCommand:
+    """The command a client's request asks for, or InvalidRequest naming the field."""
+    if seq and not client_id:
+        raise InvalidRequest(f"seq: {seq} without a client_id; a request outside a "
+                             "session has seq 0")
+    if client_id and op in ("put", "cas", "delete") and seq == 0:
+        raise InvalidRequest("seq: a write in a session needs seq >= 1 (0 is the "
+                             "session's registration)")
+    return KvCommand(op, key, value, expected, client_id, seq)
 

@@ -68,11 +68,13 @@ from protocols.contract import (
     Reply,
     Storage,
 )
+from protocols.runtime import admin_input
 from protocols.runtime.codec import from_proto, to_proto
 from protocols.runtime.config import NodeConfig, parse_address
 from protocols.runtime.errors import abort_with
 from protocols.runtime.eventlog import EventLog
 from protocols.runtime.faults import LinkFaults, MessageFaults
+from protocols.runtime.malformed import RefuseMalformed
 from protocols.runtime.shell import ProtocolShell, Route
 from protocols.runtime.transport import SERVER_OPTIONS, PeerUnreachable, Transport
 
@@ -211,14 +213,15 @@ class NodeHost:
     async def _start_server(self) -> None:
         server = grpc.aio.server(options=SERVER_OPTIONS)
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
-        admin_pb2_grpc.add_AdminServicer_to_server(_AdminServicer(self), server)
-        admin_pb2_grpc.add_ProbeServicer_to_server(_ProbeServicer(self), server)
+        ours: Any = RefuseMalformed(server)  # undecodable requests: INVALID_ARGUMENT
+        admin_pb2_grpc.add_AdminServicer_to_server(_AdminServicer(self), ours)
+        admin_pb2_grpc.add_ProbeServicer_to_server(_ProbeServicer(self), ours)
         names = [
             "protocols.admin.v1.Admin",
             "protocols.admin.v1.Probe",
-            *self._add_routes(server),
+            *self._add_routes(ours),
             self._add_peer_stream(server),
-            *self.shell.add_services(server, self),
+            *self.shell.add_services(ours, self),
         ]
         self._service_names = sorted(set(names))
         reflection.enable_server_reflection(
@@ -686,22 +689,6 @@ def _metadata(context: grpc.aio.ServicerContext) -> dict[str, str]:
     return {k: str(v) for k, v in (context.invocation_metadata() or ())}
 
 
-def _faults_from_pb(links: Any) -> list[LinkFaults]:
-    return [
-        LinkFaults(
-            peer=link.peer or "*",
-            drop_rate=link.drop_rate,
-            drop_reply_rate=link.drop_reply_rate,
-            duplicate_rate=link.duplicate_rate,
-            delay_min_ms=link.delay_min_ms,
-            delay_max_ms=link.delay_max_ms,
-            reorder_rate=link.reorder_rate,
-            reorder_delay_ms=link.reorder_delay_ms,
-        )
-        for link in links
-    ]
-
-
 def _faults_to_pb(links: list[LinkFaults]) -> list[admin_pb2.LinkFaults]:
     return [admin_pb2.LinkFaults(**{f: getattr(link, f) for f in LinkFaults.__slots__})
             for link in links]
@@ -728,22 +715,20 @@ class _AdminServicer(admin_pb2_grpc.AdminServicer):
         )
 
     async def Load(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        try:
+            in_flight, seconds, payload_bytes = admin_input.load(request)
+        except InvalidRequest as e:
+            await abort_with(context, e)
         make = self.host.shell.spec.bench_command
         if make(0, "") is None:
             await context.abort(grpc.StatusCode.UNIMPLEMENTED,
                                 f"protocol {self.host.shell.name} has no bench command")
             raise AssertionError("abort() returned")
-        in_flight = max(1, min(request.in_flight or 1, 20_000))
-        seconds = min(max(request.seconds or 1.0, 0.01), 300.0)
-        payload = "x" * min(request.payload_bytes, 1 << 20)
-        return await run_load(self.host, make, in_flight, seconds, payload)
+        return await run_load(self.host, make, in_flight, seconds, "x" * payload_bytes)
 
     async def SetMessageFaults(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
-        links = _faults_from_pb(request.links)
-        for link in links:
-            if link.peer != "*" and link.peer not in self.host.config.peers:
-                await abort_with(context, UnknownNode(link.peer, list(self.host.config.peers)))
-        try:
+        try:  # every link is checked before any is set: a bad one changes nothing
+            links = admin_input.link_faults(request, self.host.config.peers, self.host.node_id)
             current = self.host.faults.set(links, seed=request.seed or None)
         except InvalidRequest as e:
             await abort_with(context, e)
@@ -751,12 +736,11 @@ class _AdminServicer(admin_pb2_grpc.AdminServicer):
         return admin_pb2.SetMessageFaultsReply(links=_faults_to_pb(current))
 
     async def ProbePeers(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
-        peers = list(request.peers) or sorted(self.host.config.peers)
-        for peer in peers:
-            if peer not in self.host.config.peers:
-                await abort_with(context, UnknownNode(peer, list(self.host.config.peers)))
-        count = max(1, min(request.count or 1, 10_000))
-        deadline = request.deadline_ms / 1000.0 if request.deadline_ms else None
+        try:
+            peers, count, deadline = admin_input.probe(request, self.host.config.peers,
+                                                       self.host.node_id)
+        except InvalidRequest as e:
+            await abort_with(context, e)
         results = await asyncio.gather(
             *(self._probe(NodeId(p), count, deadline) for p in peers)
         )
@@ -784,6 +768,10 @@ class _AdminServicer(admin_pb2_grpc.AdminServicer):
         return result
 
     async def Shutdown(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        try:
+            admin_input.shutdown_grace(request)  # checked; the host's own grace applies
+        except InvalidRequest as e:
+            await abort_with(context, e)
         asyncio.get_running_loop().call_later(0.05, self.host.request_stop)
         return admin_pb2.ShutdownReply()
 

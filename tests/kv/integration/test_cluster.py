@@ -9,10 +9,13 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+import grpc
+import grpc.aio
 import pytest
 
 from cluster.pytest_plugin import wait_until
 from cluster.runner import LocalCluster
+from protocols._pb import kv_pb2, kv_pb2_grpc
 from protocols.common.errors import InvalidRequest, SessionExpired
 from protocols.kv.client import KvClient
 from protocols.kv.commands import MAX_KEY_BYTES, MAX_VALUE_BYTES
@@ -157,7 +160,11 @@ async def test_a_failed_disk_write_stops_the_node_and_the_cluster_goes_on(
 async def test_client_input_never_stops_a_node(cluster: Factory, protocol: str) -> None:
     """Issue #19 bug 5: a 17 MiB value of quotes used to make a WAL record over the
     limit and stop the leader (and followers). Over-limit keys and values are refused
-    with INVALID_ARGUMENT, nothing changes, every node keeps serving."""
+    with INVALID_ARGUMENT, nothing changes, every node keeps serving.
+
+    Issue #31: every malformed, oversized or impossible request, sent raw as any client
+    could, is refused with INVALID_ARGUMENT whose message starts with the field's name,
+    at the leader and at a follower alike; nothing changes."""
     c = await cluster(protocol, nodes=3)
     async with KvClient(c.client_addresses, deadline_s=10) as kv:
         await kv.put("k", "small")
@@ -167,7 +174,71 @@ async def test_client_input_never_stops_a_node(cluster: Factory, protocol: str) 
                 await kv.put(key, value)
         await kv.put("big", '"' * MAX_VALUE_BYTES)  # at the limit: fine
         assert await kv.get("k") == "small"
+        leader = await c.wait_for_leader()
+        follower = next(n for n in c.ids if n != leader)
+        for node in (leader, follower):
+            for method, request, field in BAD_REQUESTS:
+                async with grpc.aio.insecure_channel(c.node(node).client_address) as ch:
+                    with pytest.raises(grpc.aio.AioRpcError) as err:
+                        await getattr(kv_pb2_grpc.KvStub(ch), method)(request, timeout=10)
+                assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT, (node, method)
+                assert (err.value.details() or "").startswith(field), (node, method, field,
+                                                                       err.value.details())
+            for method, body, why in MALFORMED:
+                error = await raw_call(c.node(node).address, method, body)
+                assert (error.code(), error.details()) == (
+                    grpc.StatusCode.INVALID_ARGUMENT,
+                    f"malformed protocols.kv.v1.{method}Request: {why}"), (node, method)
+        # past gRPC's own message limit (64 MiB) no decoder runs: gRPC refuses it
+        error = await raw_call(c.node(leader).address, "Put", b"\x12" + b"\xff" * (65 << 20))
+        assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, error
+        assert await kv.get("k") == "small" and await kv.get("nope") is None
+        assert await kv.get("big") == '"' * MAX_VALUE_BYTES
+        await kv.put("k", "after")  # the client's session is untouched
+        assert await kv.get("k") == "after"
     assert all(info.proc is not None and info.proc.poll() is None for info in c.nodes.values())
+
+
+BAD_REQUESTS = [  # (method, request, what the error starts with)
+    ("Get", kv_pb2.GetRequest(key=""), "key: "),
+    ("Put", kv_pb2.PutRequest(key="", value="v"), "key: "),
+    ("Cas", kv_pb2.CasRequest(key="", value="v"), "key: "),
+    ("Delete", kv_pb2.DeleteRequest(key=""), "key: "),
+    ("Get", kv_pb2.GetRequest(key="k" * (MAX_KEY_BYTES + 1)), "key: the key is 1025 bytes"),
+    ("Put", kv_pb2.PutRequest(key="k", value="é" * MAX_VALUE_BYTES), "value: the value is"),
+    ("Cas", kv_pb2.CasRequest(key="k", value="v", expected="x" * (MAX_VALUE_BYTES + 1)),
+     "expected: the expected value is"),
+    ("Register", kv_pb2.RegisterRequest(client_id=""), "client_id: "),
+    ("Register", kv_pb2.RegisterRequest(client_id="c" * 257), "client_id: the client_id is"),
+    ("Put", kv_pb2.PutRequest(key="k", value="x", client_id="c" * 257, seq=1),
+     "client_id: the client_id is 257 bytes"),
+    # impossible session numbers: a seq outside a session; a session write with seq 0,
+    # which would be taken for a retry of the registration and silently do nothing
+    ("Put", kv_pb2.PutRequest(key="k", value="x", seq=3), "seq: 3 without a client_id"),
+    ("Get", kv_pb2.GetRequest(key="k", seq=3), "seq: 3 without a client_id"),
+    ("Put", kv_pb2.PutRequest(key="k", value="x", client_id="c", seq=0), "seq: a write"),
+    ("Cas", kv_pb2.CasRequest(key="k", value="x", client_id="c"), "seq: a write"),
+    ("Delete", kv_pb2.DeleteRequest(key="k", client_id="c"), "seq: a write"),
+]
+MALFORMED = [  # (method, bytes that are not its request, what the error says)
+    ("Put", b"\xff\xff\xff", "Wire format was corrupt"),
+    ("Get", b"\x0a\x05k", "Wire format was corrupt"),  # a key cut short
+    ("Put", b"\x0a\x01k\x12\x02\xc3\x28", "value: not UTF-8"),
+    ("Cas", b"\x0a\x01k\x12\x01\xff", "expected: not UTF-8"),
+    ("Register", b"\x0a\x02\xfe\xff", "client_id: not UTF-8"),
+    ("Delete", b"\x0a\x01\x80", "key: not UTF-8"),
+]
+
+
+async def raw_call(address: str, method: str, body: bytes) -> grpc.aio.AioRpcError:
+    """``body`` sent as the request of Kv.``method``; the error it got."""
+    options = [("grpc.max_send_message_length", 128 << 20)]
+    async with grpc.aio.insecure_channel(address, options=options) as ch:
+        call = ch.unary_unary(f"/protocols.kv.v1.Kv/{method}",
+                              request_serializer=lambda b: b, response_deserializer=lambda b: b)
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await call(body, timeout=30)
+    return err.value
 
 
 async def test_sessions_are_bounded_and_an_expired_one_is_a_clear_error(
