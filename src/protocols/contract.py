@@ -140,11 +140,19 @@ class Envelope:
     Ready's persist is still being written (Raft thesis §10.2.1: a leader may send
     AppendEntries in parallel with writing the same entries to its own disk). The core
     must then not rely on that write until the driver reports it with ``on_persisted()``.
+
+    ``address``: where ``dst`` listens, when the core knows better than the driver's
+    address book (a membership protocol learns members' addresses from gossip, and a
+    joiner knows its seeds only by address: it then names the seed by its address). The
+    driver adds or replaces ``dst``'s entry in its book with it; "" leaves the book as it
+    is. A message for a ``dst`` the book does not hold is lost (the sender hears
+    ``on_send_failed``, as for any lost request).
     """
 
     dst: NodeId
     msg: Any
     ahead_of_persist: bool = False
+    address: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -259,6 +267,9 @@ class NodeContext:
     simulated time, which keeps running while a node is paused). A core counts timeouts
     in ticks; it reads ``clock`` only where a rule must hold in real time even when ticks
     are skipped (a leader lease), and must not assume it advances between two inputs.
+    ``address`` is where peers reach this node (what a membership protocol advertises in
+    its gossip), and ``addresses`` the configured address of each peer in ``peers``: the
+    driver's address book as it starts (``Envelope.address`` grows it).
     """
 
     node_id: NodeId
@@ -269,6 +280,8 @@ class NodeContext:
     clock: Callable[[], float]
     options: Mapping[str, Any] = field(default_factory=dict)
     tick_s: float = 0.01  # the driver calls tick() at most this often (ticks may be skipped)
+    address: str = ""
+    addresses: Mapping[NodeId, str] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -288,6 +301,10 @@ class ProtocolSpec:
 
     name: str = ""
     messages: MessageTable = MessageTable(())
+    open_membership: bool = False
+    """True: a node takes messages from senders outside its configured peers (a member
+    joins a group by contacting a seed it knows only by address; its id comes with its
+    messages). False: such messages are refused (UnknownNode)."""
 
     def create_node(self, ctx: NodeContext) -> NodeParts:
         """Build a node, recovering its state from ``ctx.data_dir`` on ``ctx.fs``."""

@@ -54,6 +54,9 @@ class NodeConfig:
     seed: int = 0
     options: Mapping[str, Any] = field(default_factory=dict)
     event_log: bool = False  # stamp messages with vector clocks and log them (spacetime)
+    # peer id -> the address it listens on (what ``peers`` dials, before any proxy): the
+    # address book a membership protocol starts from and gossips (NodeContext.addresses)
+    addresses: Mapping[NodeId, str] = field(default_factory=dict)
 
     @property
     def event_log_path(self) -> str:
@@ -98,7 +101,8 @@ class ClusterConfig:
         }
         return NodeConfig(nid, self.protocol, self.addresses[nid], self.data_dirs[nid], peers,
                           self.tick_ms, self.rpc_deadline_ms, self.seed, dict(self.options),
-                          self.event_log)
+                          self.event_log,
+                          {p: self.addresses[p] for p in self.node_ids if p != nid})
 
     def to_json(self) -> dict[str, Any]:
         return {

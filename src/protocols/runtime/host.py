@@ -46,6 +46,7 @@ from grpc_reflection.v1alpha import reflection
 
 from protocols._pb import admin_pb2, admin_pb2_grpc, peer_pb2
 from protocols.common.errors import (
+    ConfigError,
     InvalidRequest,
     NotLeader,
     ProtocolError,
@@ -55,7 +56,7 @@ from protocols.common.errors import (
     UnknownNode,
 )
 from protocols.common.fs import OsFileSystem
-from protocols.common.ids import NodeId
+from protocols.common.ids import NodeId, validate_node_id
 from protocols.contract import (
     Answer,
     Core,
@@ -105,6 +106,10 @@ class NodeHost:
         self.faults = MessageFaults(config.node_id, config.seed)
         self.transport = Transport(config.node_id, config.peers, config.rpc_deadline_s,
                                    self.faults)
+        # a peer's listening address -> what this node dials to reach it (its link's proxy,
+        # when the runner set one up): an address a core learned is dialed the same way
+        self._routes = {config.addresses[p]: config.peers[p] for p in config.peers
+                        if p in config.addresses}
         self.core: Core
         self.storage: Storage
         self.pump: Pump
@@ -189,7 +194,8 @@ class NodeHost:
         try:
             parts = self.shell.spec.create_node(NodeContext(
                 self.node_id, tuple(sorted(self.config.peers)), OsFileSystem(), data_dir, rng,
-                time.monotonic, self.config.options, self.config.tick_s))
+                time.monotonic, self.config.options, self.config.tick_s, self.config.address,
+                dict(self.config.addresses)))
         except StorageError as e:
             raise StartupError(f"node {self.node_id}: cannot recover from {data_dir}: {e}") from e
         self.core, self.storage = parts.core, parts.storage
@@ -363,7 +369,10 @@ class NodeHost:
         route = self._routes_by_type.get(type(envelope.msg))
         if route is None:
             raise TypeError(f"{self.shell.name}: no route for {type(envelope.msg).__name__}")
-        if envelope.dst not in self.config.peers:  # not a peer: the message is lost
+        if envelope.address:  # the core knows where dst listens: the book grows
+            self.transport.set_address(envelope.dst, self._routes.get(envelope.address,
+                                                                      envelope.address))
+        elif envelope.dst not in self.transport.peers:  # nowhere to send it: lost
             asyncio.get_running_loop().call_soon(self._send_failed, envelope, route)
             return
         mid, clock = self.events.send(envelope.dst, route.method) if self.events else ("", None)
@@ -572,7 +581,12 @@ class NodeHost:
 
     def _sender_of(self, context: grpc.aio.ServicerContext) -> NodeId | None:
         sender = _metadata(context).get(SENDER_ID_KEY, "")
-        return NodeId(sender) if sender in self.config.peers else None
+        if sender in self.config.peers:
+            return NodeId(sender)
+        if self.shell.spec.open_membership and sender != self.node_id:
+            with contextlib.suppress(ConfigError):  # a joiner: any well-formed id
+                return validate_node_id(sender)
+        return None
 
     # ------------------------------------------------------------------ clients
     async def submit(self, command: Any, timeout_s: float | None = None) -> Any:

@@ -109,6 +109,22 @@ class Transport:
             self._channels[peer] = ch
         return ch
 
+    def set_address(self, peer: NodeId, address: str) -> None:
+        """Reach ``peer`` at ``address`` from now on (a membership protocol learned it, or
+        the peer moved). A new address closes the old stream and channel: what still
+        waits on them fails, from the loop, as a broken stream's requests do."""
+        if self.peers.get(peer) == address:
+            return
+        self.peers[peer] = address
+        stream = self._streams.pop(peer, None)
+        if stream is not None:
+            asyncio.get_running_loop().call_soon(stream.close)
+        for key in [k for k in self._calls if k[0] == peer]:
+            del self._calls[key]
+        channel = self._channels.pop(peer, None)
+        if channel is not None:
+            self.spawn(channel.close(grace=None))
+
     def _callable(
         self, peer: NodeId, method: str, reply_type: type[R]
     ) -> grpc.aio.UnaryUnaryMultiCallable:

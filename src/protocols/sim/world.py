@@ -32,6 +32,7 @@ Public API (what scenario tests use)::
     rid = w.submit("n1", command)         # -> request id; w.answers[rid] once answered
     w.partition([["n1"], ["n2", "n3"]]); w.cut("n1", "n2"); w.heal()
     w.crash("n2"); w.restart("n2"); w.stall("n3", 500); w.slow("n4", 300)
+    w.restart("n2", address="n2:7947")   # back on another address (membership protocols)
     w.network.config = UNRELIABLE
     w.rpc_count, w.rpc_bytes, w.trace_hash()
 """
@@ -69,6 +70,8 @@ from protocols.sim.network import RELIABLE, Network, NetworkConfig
 
 __all__ = ["SimNode", "SimulationFailure", "World"]
 
+SIM_PORT = 7946  # every node listens on "<id>:7946" (memberlist's port), until it moves
+
 
 class SimulationFailure(AssertionError):
     """An invariant failed (or a core raised): says how to replay the run."""
@@ -88,12 +91,14 @@ class _Request:
     src_incarnation: int
     msg: Any
     rpc: int
+    sent_to: NodeId  # the name the sender used (an address, for a joiner's seed)
 
 
 @dataclass(slots=True)
 class SimNode:
     node_id: NodeId
     fs: SimFileSystem
+    address: str = ""  # where it listens: "<id>:7946" unless it moved (restart(address=))
     core: Core | None = None
     storage: Storage | None = None
     pump: Pump | None = None
@@ -130,6 +135,8 @@ class World:
         # the driver's deadline of every request; the protocol's own by default (a SWIM
         # ping-req waits most of a protocol period for its deferred answer)
         self.rpc_timeout_ms = rpc_timeout_ms or adapter.rpc_timeout_ms
+        # a crash keeps a random prefix of the unsynced bytes, and of a write under way
+        # (disk_latency_ms > 0): any prefix of a batch, torn at a byte the WAL cuts back
         self.torn_writes = torn_writes
         # > 0: a write takes this long, the node keeps running meanwhile (group commit),
         # messages marked ahead_of_persist leave at once, replies wait for the write, and
@@ -139,7 +146,8 @@ class World:
         self.now = 0
         self.events = 0
         self.network = Network(network, self.rng("network"))
-        self.nodes = {n: SimNode(n, SimFileSystem()) for n in self.ids}
+        self.nodes = {n: SimNode(n, SimFileSystem(), f"{n}:{SIM_PORT}") for n in self.ids}
+        self._listening = {node.address: n for n, node in self.nodes.items()}
         self.answers: dict[Any, Answer] = {}
         self.answer_hooks: list[Callable[[Answer], None]] = []
         self.invariants: list[Callable[[World], None]] = list(adapter.invariants())
@@ -249,7 +257,8 @@ class World:
         parts = self.spec.create_node(NodeContext(
             n, tuple(p for p in self.ids if p != n), node.fs, f"/data/{n}",
             self.rng(f"node/{n}/{node.incarnation}"), self.clock, self.options,
-            self.tick_ms / 1000))
+            self.tick_ms / 1000, node.address,
+            {p: self.nodes[p].address for p in self.ids if p != n}))
         node.core, node.storage, node.up = parts.core, parts.storage, True
         node.pump = Pump(parts.core, PumpActions(
             send=lambda env: self._send(n, env),
@@ -289,16 +298,29 @@ class World:
         node = self.nodes[NodeId(n)]
         if not node.up:
             return
+        if self.torn_writes and node.pump is not None and node.pump.writing is not None:
+            assert node.storage is not None  # its write was under way: part of it may
+            with node.fs.fsyncs_held():  # reach the disk (the WAL keeps whole records)
+                node.storage.save(node.pump.writing.records)
         node.up, node.core, node.storage, node.pump = False, None, None, None
         node.deferred = {}
         lost = node.fs.crash(self.rng(f"disk/{n}/{node.incarnation}"), self.torn_writes)
         self.trace(f"crash {n} (lost {lost} unsynced bytes)")
         self._event(n, "stop")
 
-    def restart(self, n: str) -> None:
-        """Start a crashed node from what its disk kept."""
-        if not self.nodes[NodeId(n)].up:
-            self._start_node(NodeId(n), first_tick=self.tick_ms)
+    def restart(self, n: str, address: str | None = None) -> None:
+        """Start a crashed node from what its disk kept; listening on ``address`` if
+        given (a process restarted on another port): its old address reaches nobody."""
+        node = self.nodes[NodeId(n)]
+        if node.up:
+            return
+        if address is not None and address != node.address:
+            if address in self._listening:
+                raise ValueError(f"{address} is already {self._listening[address]}'s address")
+            del self._listening[node.address]
+            node.address, self._listening[address] = address, node.node_id
+            self.trace(f"{n} moves to {address}")
+        self._start_node(NodeId(n), first_tick=self.tick_ms)
 
     def stall(self, n: str, duration_ms: int) -> None:
         """Pause node n (SIGSTOP, a long GC, CPU starvation) for ``duration_ms``: it takes
@@ -436,21 +458,31 @@ class World:
         self.rpc_bytes[kind] += self.spec.message_size(env.msg)
         rpc = next(self._rpc_ids)
         incarnation = self.nodes[src].incarnation
-        delays = self.network.request_delays(src, env.dst)
-        self.trace(f"send {src}->{env.dst} #{rpc} {kind} delays={delays}")
+        to = self._route(env)
+        delays = self.network.request_delays(src, to) if to is not None else []
+        where = "" if to == env.dst else f" (reaches {to or 'nobody'})"
+        self.trace(f"send {src}->{env.dst}{where} #{rpc} {kind} delays={delays}")
         if self.event_log is not None:
             self._pending_clock[rpc] = self._stamp(src, env.dst, env.msg, f"{src}:{rpc}")
         for delay in delays:
-            self.schedule(delay, "request", src, incarnation, env.dst, env.msg, rpc)
+            self.schedule(delay, "request", src, incarnation, to, env.msg, rpc, env.dst)
         if not one_way:
             self.schedule(self.rpc_timeout_ms, "rpc_timeout", src, incarnation, env.dst,
                           env.msg, rpc)
 
-    def _on_request(self, src: NodeId, src_inc: int, dst: NodeId, msg: Any, rpc: int) -> None:
+    def _route(self, env: Envelope) -> NodeId | None:
+        """The node a message reaches: whoever listens at ``env.address`` when the core
+        named one, else the node called ``env.dst``; None if nobody (the message is lost)."""
+        if env.address:
+            return self._listening.get(env.address)
+        return env.dst if env.dst in self.nodes else None
+
+    def _on_request(self, src: NodeId, src_inc: int, dst: NodeId, msg: Any, rpc: int,
+                    sent_to: NodeId) -> None:
         node = self.nodes[dst]
         if not node.up or node.core is None:
             return  # lost; a request's sender times out
-        if self._stalled(dst, "request", src, src_inc, dst, msg, rpc):
+        if self._stalled(dst, "request", src, src_inc, dst, msg, rpc, sent_to):
             return
         pump = node.pump
         assert pump is not None
@@ -463,7 +495,7 @@ class World:
             return  # no reply: the sender times out
         if self.event_log is not None:
             self._received(dst, src, msg, f"{src}:{rpc}", self._pending_clock.get(rpc, {}))
-        request = _Request(src, src_inc, msg, rpc)
+        request = _Request(src, src_inc, msg, rpc, sent_to)
         seq = pump.note_input()
         if self.spec.messages.is_one_way(msg):
             if reply is not None:
@@ -490,10 +522,10 @@ class World:
                    f"delay={delay}")
         if self.event_log is not None:
             self._pending_clock[("r", request.rpc)] = self._stamp(
-                dst, request.src, reply, f"{dst}:r{request.rpc}")
+                dst, request.src, reply, f"{request.sent_to}:r{request.rpc}")
         if delay is not None:
-            self.schedule(delay, "reply", request.src, request.src_incarnation, dst,
-                          request.msg, reply, request.rpc)
+            self.schedule(delay, "reply", request.src, request.src_incarnation,
+                          request.sent_to, request.msg, reply, request.rpc)
 
     def _on_reply(self, src: NodeId, src_inc: int, dst: NodeId, msg: Any, reply: Any,
                   rpc: int) -> None:
