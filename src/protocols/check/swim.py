@@ -3,7 +3,9 @@
 * ``IncarnationAuthority`` (SWIM §4.2, the rule refutation rests on): only a member
   raises its own incarnation. No node may ever hold an opinion of member m at an
   incarnation m itself never had — otherwise a false "dead at i+1" could never be
-  refuted — and no live member ever believes itself suspect or dead.
+  refuted — and m's own incarnation never goes back, not even across a restart: a new
+  life starts above every incarnation the old one had (its ``SelfRecord`` is durable),
+  or a suspicion of the old life would name the new one.
 * ``membership_disagreements``: what keeps a set of views from having converged: a live
   member some live node does not see as alive, a failed member some live node still
   thinks alive.
@@ -19,7 +21,7 @@ from protocols.check.invariants import InvariantViolation
 
 __all__ = ["IncarnationAuthority", "counter_disagreements", "membership_disagreements"]
 
-ALIVE, SUSPECT, DEAD, LEFT = "alive", "suspect", "dead", "left"
+ALIVE, SUSPECT = "alive", "suspect"
 
 
 class IncarnationAuthority:
@@ -30,17 +32,21 @@ class IncarnationAuthority:
         self.own: dict[str, int] = {}  # member -> the highest incarnation it ever had
         self.current = current
 
-    def own_incarnation(self, member: str, incarnation: int, state: str) -> None:
-        """``member`` itself now stands at ``incarnation`` in ``state``."""
-        if state in (SUSPECT, DEAD):
-            raise InvariantViolation(f"{member} believes itself {state} at incarnation "
-                                     f"{incarnation}; a live member refutes instead")
-        self.own[member] = max(self.own.get(member, 0), incarnation)
+    def own_incarnation(self, member: str, incarnation: int, new_life: bool = False) -> None:
+        """``member`` itself now stands at ``incarnation``; ``new_life``: it (re)started."""
+        before = self.own.get(member)
+        if before is not None and (incarnation < before or (new_life and incarnation <= before)):
+            what = "started a new life at" if new_life else "went back to"
+            raise InvariantViolation(
+                f"{member} {what} incarnation {incarnation}, but it already had "
+                f"{before}: a member's incarnation never goes back (SWIM §4.2), or a "
+                f"suspicion of its old life would name the new one")
+        self.own[member] = max(before or 0, incarnation)
 
     def opinion(self, node: str, member: str, state: str, incarnation: int) -> None:
         """``node`` now holds ``member`` in ``state`` at ``incarnation``."""
         if node == member:
-            self.own_incarnation(member, incarnation, state)
+            self.own_incarnation(member, incarnation)
             return
         if incarnation > self.own.get(member, 0):
             now = self.current(member)

@@ -41,9 +41,9 @@ def views(world: World) -> dict[str, dict[str, str]]:
 
 
 class SwimInvariants:
-    """Only a member raises its own incarnation; nobody believes itself suspect or
-    dead. Every core reports its membership changes into one shared list, drained after
-    every event, so the check costs what changed, not the size of the group."""
+    """Only a member raises its own incarnation, and it never goes back, not even across
+    a restart. Every core reports its membership changes into one shared list, drained
+    after every event, so the check costs what changed, not the size of the group."""
 
     def __init__(self) -> None:
         self.world: World | None = None
@@ -56,18 +56,19 @@ class SwimInvariants:
         self.suspicions: set[tuple[str, int]] = set()
 
     def _current(self, member: str) -> int | None:
-        node = self.world.nodes.get(NodeId(member)) if self.world is not None else None
-        core = node.core if node is not None and node.up else None
-        return core.incarnation if isinstance(core, SwimCore) else None
+        core = self._life(member)
+        return core.incarnation if core is not None else None
 
     def __call__(self, world: World) -> None:
         self.world = world
         # a restarted process is a new core: attach it (scanning for new lives costs
-        # O(N), so larger groups scan every N/8 events; a core is checked from its whole
-        # state when attached, and from every change after that)
+        # O(N), so larger groups scan every N/8 events, and a life is also attached the
+        # first time the checker needs its incarnation); a core is checked from its
+        # whole state when attached, and from every change after that
         if len(world.ids) <= 16 or world.events % (len(world.ids) // 8) == 0:
-            self._attach_new(world)
-        if self.changes:
+            for n in world.ids:
+                self._life(n)
+        while self.changes:
             changes, self.changes[:] = list(self.changes), []
             for node, member, state, incarnation in changes:
                 self.authority.opinion(node, member, str(state), incarnation)
@@ -76,17 +77,19 @@ class SwimInvariants:
                 elif state == State.SUSPECT:
                     self.suspicions.add((member, incarnation))
 
-    def _attach_new(self, world: World) -> None:
-        for n, node in world.nodes.items():
-            core = node.core
-            if not node.up or not isinstance(core, SwimCore) or \
-                    self.seen.get(n) == node.incarnation:
-                continue
+    def _life(self, n: str) -> SwimCore | None:
+        """n's running core, attached first if it is a life the checker has not seen:
+        its start is checked against every life before it, its state queued as changes."""
+        node = self.world.nodes.get(NodeId(n)) if self.world is not None else None
+        core = node.core if node is not None and node.up else None
+        if node is None or not isinstance(core, SwimCore):
+            return None
+        if self.seen.get(n) != node.incarnation:
             self.seen[n] = node.incarnation
             core.events = self.changes
-            self.authority.own_incarnation(n, core.incarnation, "alive")
-            for m, v in core.members.items():
-                self.authority.opinion(n, m, str(v.state), v.incarnation)
+            self.authority.own_incarnation(n, core.incarnation, new_life=True)
+            self.changes.extend((n, m, v.state, v.incarnation) for m, v in core.members.items())
+        return core
 
 
 @dataclass
