@@ -52,11 +52,14 @@ class MemberUpdate(_message.Message):
     STATE_FIELD_NUMBER: _builtins.int
     INCARNATION_FIELD_NUMBER: _builtins.int
     SOURCE_FIELD_NUMBER: _builtins.int
+    ADDRESS_FIELD_NUMBER: _builtins.int
     member: _builtins.str
     state: Global___State.ValueType
     incarnation: _builtins.int
     source: _builtins.str
     """who suspects or confirms (Lifeguard counts independent suspicions)"""
+    address: _builtins.str
+    """where an alive member listens, "host:port" ("" on the others)"""
     def __init__(
         self,
         *,
@@ -64,10 +67,11 @@ class MemberUpdate(_message.Message):
         state: Global___State.ValueType = ...,
         incarnation: _builtins.int = ...,
         source: _builtins.str = ...,
+        address: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["incarnation", b"incarnation", "member", b"member", "source", b"source", "state", b"state"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["address", b"address", "incarnation", b"incarnation", "member", b"member", "source", b"source", "state", b"state"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -253,9 +257,12 @@ class PingReq(_message.Message):
     TARGET_FIELD_NUMBER: _builtins.int
     WANT_NACK_FIELD_NUMBER: _builtins.int
     GOSSIP_FIELD_NUMBER: _builtins.int
+    ADDRESS_FIELD_NUMBER: _builtins.int
     seq: _builtins.int
     target: _builtins.str
     want_nack: _builtins.bool
+    address: _builtins.str
+    """where the prober believes the target listens"""
     @_builtins.property
     def gossip(self) -> Global___Gossip: ...
     def __init__(
@@ -265,10 +272,11 @@ class PingReq(_message.Message):
         target: _builtins.str = ...,
         want_nack: _builtins.bool = ...,
         gossip: Global___Gossip | None = ...,
+        address: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["gossip", b"gossip"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["gossip", b"gossip", "seq", b"seq", "target", b"target", "want_nack", b"want_nack"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["address", b"address", "gossip", b"gossip", "seq", b"seq", "target", b"target", "want_nack", b"want_nack"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -433,19 +441,23 @@ class Member(_message.Message):
     MEMBER_FIELD_NUMBER: _builtins.int
     STATE_FIELD_NUMBER: _builtins.int
     INCARNATION_FIELD_NUMBER: _builtins.int
+    ADDRESS_FIELD_NUMBER: _builtins.int
     member: _builtins.str
     state: Global___State.ValueType
     incarnation: _builtins.int
+    address: _builtins.str
+    """where this node believes the member listens"""
     def __init__(
         self,
         *,
         member: _builtins.str = ...,
         state: Global___State.ValueType = ...,
         incarnation: _builtins.int = ...,
+        address: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["incarnation", b"incarnation", "member", b"member", "state", b"state"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["address", b"address", "incarnation", b"incarnation", "member", b"member", "state", b"state"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -26,6 +26,7 @@ from protocols.swim.messages import (
     PingReq,
     PingReqReply,
     Rumor,
+    wire_size,
 )
 from protocols.swim.options import SwimOptions
 from protocols.swim.storage import SwimStorage
@@ -36,12 +37,13 @@ _STORAGE_OPTIONS = ("fsync",)
 
 
 def _gossip_size(g: Gossip) -> int:
-    return (24 * len(g.members) + sum(32 + 16 * len(e.meta) for e in g.entries)
-            + sum(24 + len(ev.payload) + len(ev.name) for ev in g.events))
+    return (sum(map(wire_size, g.members)) + sum(map(wire_size, g.entries))
+            + sum(map(wire_size, g.events)))
 
 
 class SwimSpec(ProtocolSpec):
     name = "swim"
+    open_membership = True  # a member joins by contacting a seed's address
     messages = MessageTable((
         Rpc(Ping, Ack),
         Rpc(PingReq, PingReqReply),
@@ -55,7 +57,7 @@ class SwimSpec(ProtocolSpec):
         sync = SyncPolicy.ALWAYS if ctx.options.get("fsync", True) else SyncPolicy.NEVER
         storage = SwimStorage(ctx.fs, ctx.data_dir, ctx.node_id, sync)
         core = SwimCore(ctx.node_id, ctx.peers, ctx.rng, options, storage.recovered,
-                        ctx.tick_s)
+                        ctx.tick_s, ctx.address, ctx.addresses)
         return NodeParts(core, storage)
 
     def check_options(self, options: Mapping[str, Any], nodes: int) -> None:
@@ -73,9 +75,9 @@ class SwimSpec(ProtocolSpec):
                     | Rumor(gossip=g):
                 return 16 + _gossip_size(g)
             case DigestSyn(members=m, digests=d):
-                return 8 + 24 * len(m) + 20 * len(d)
+                return 8 + _gossip_size(Gossip(members=m)) + 20 * len(d)
             case DigestAck(members=m, entries=e, wanted=w):
-                return 8 + 24 * len(m) + _gossip_size(Gossip(entries=e)) + 8 * len(w)
+                return 8 + _gossip_size(Gossip(members=m, entries=e)) + 8 * len(w)
             case DigestAck2(entries=e):
                 return 8 + _gossip_size(Gossip(entries=e))
         return 32

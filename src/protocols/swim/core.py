@@ -14,7 +14,10 @@ Read in the paper's order:
   number of times (``dissemination.BroadcastQueue``).
 * Lifeguard (``lifeguard.py``): local health awareness, suspicion timeouts that shrink
   with independent confirmations, nacks from ping-req helpers, the buddy system.
-* Around it, what a usable membership needs: joining through seeds, graceful leave,
+* Around it, what a usable membership needs: joining by address (a member's address
+  travels in its Alive update, as in memberlist: a member started with nothing but a
+  seed's address joins, one that comes back at another address is found there, and the
+  dead are forgotten after ``reap_ms``), graceful leave,
   anti-entropy (Cassandra's digest SYN/ACK/ACK2 plus memberlist's full-state push-pull)
   with reconnects to dead members so a healed partition converges, a small replicated
   state (each member's metadata and its share of a PN-counter), user events, and a
@@ -29,7 +32,7 @@ from __future__ import annotations
 import math
 import random
 from collections import deque
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -74,6 +77,7 @@ from protocols.swim.messages import (
     Rumor,
     State,
     UserEvent,
+    wire_size,
 )
 from protocols.swim.options import SwimOptions
 from protocols.swim.phi import PhiDetectors
@@ -102,6 +106,7 @@ class Member:
     state: State
     incarnation: int
     since: int  # tick of the last change
+    address: str = ""  # where it listens ("": the driver's own address book)
 
 
 @dataclass(slots=True)
@@ -151,9 +156,15 @@ class _Relay:
 
 class SwimCore(Core):
     def __init__(self, node_id: NodeId, peers: Sequence[NodeId], rng: random.Random,
-                 options: SwimOptions, recovered: SelfRecord | None, tick_s: float) -> None:
+                 options: SwimOptions, recovered: SelfRecord | None, tick_s: float,
+                 address: str = "", addresses: Mapping[NodeId, str] | None = None) -> None:
+        """``peers`` and their ``addresses``: the nodes configured with this one (known
+        from the start with ``join="all"``; the default seeds otherwise). ``address``:
+        where this member listens, advertised in its Alive updates."""
         self.node_id = node_id
-        self.peers = frozenset(peers)  # the address book: who we *could* talk to
+        self.address = address
+        self.peers = frozenset(peers)
+        self.book = dict(addresses or {})  # configured peer -> its address
         self.rng = rng
         self.options = options
         self.tick_s = tick_s
@@ -172,7 +183,8 @@ class SwimCore(Core):
             self.entry = replace(recovered.entry, version=recovered.entry.version + 1,
                                  heartbeat=0)
             self.event_seq = recovered.event_seq
-        self.members: dict[str, Member] = {node_id: Member(State.ALIVE, self.incarnation, 0)}
+        self.members: dict[str, Member] = {
+            node_id: Member(State.ALIVE, self.incarnation, 0, address)}
         self._full: tuple[MemberUpdate, ...] | None = None  # _full_state(), cached
         self.entries: dict[str, Entry] = {node_id: self.entry}
         self.suspicions: dict[str, Suspicion] = {}
@@ -180,8 +192,10 @@ class SwimCore(Core):
         self.queue.on_done = self._broadcast_done
         self.seen_events: dict[str, _Seen] = {}  # per origin: a prefix and what is beyond
         self.events_delivered: deque[UserEvent] = deque(maxlen=RECENT_EVENTS)
+        # heartbeats come every period (phi mode's push-pull); Cassandra seeds the window
+        # with twice its gossip interval (phi.py)
         self.phi = PhiDetectors(threshold=o.phi_threshold,
-                                first_interval=o.probe_interval_ms / 1000,
+                                first_interval=2 * o.probe_interval_ms / 1000,
                                 max_interval=4 * o.probe_interval_ms / 1000)
         # probing
         self.seq = 0
@@ -190,10 +204,12 @@ class SwimCore(Core):
         self.probe_index = 0
         self.next_probe_at = 1 + rng.randrange(self.period_ticks)  # spread the periods
         self.relays: dict[int, _Relay] = {}
-        # anti-entropy and joining
-        self.seeds = tuple(s for s in (o.seeds if o.seeds is not None
-                                       else self._default_seeds()) if s != node_id)
+        # anti-entropy and joining: each seed as (the name we send to, its address)
+        self.seeds = self._resolve_seeds(o.seeds if o.seeds is not None
+                                         else self._default_seeds())
         self.joined = o.join == "all" or not self.seeds
+        self.reap_ticks = self._ticks(o.reap_ms)
+        self.graveyard: deque[tuple[int, str]] = deque()  # (since, member) dead or left
         self.next_join_at = 1
         self.next_push_pull_at = self._jitter(o.push_pull_interval_ms)
         self.next_reconnect_at = self._jitter(o.reconnect_interval_ms)
@@ -204,11 +220,12 @@ class SwimCore(Core):
         self.out = Ready()
         # membership changes (node, member, state, incarnation), when a checker listens
         self.events: list[tuple[str, str, Any, int]] | None = None
-        self.stats = {"suspected": 0, "declared_dead": 0, "refuted": 0, "probes": 0}
+        self.stats = {"suspected": 0, "declared_dead": 0, "refuted": 0, "probes": 0,
+                      "reaped": 0}
         self.live = 1
         if o.join == "all":
             for p in sorted(self.peers):
-                self.members[p] = Member(State.ALIVE, 0, 0)
+                self.members[p] = Member(State.ALIVE, 0, 0, self.book.get(p, ""))
             self.live += len(self.peers)
         self.out.persist.append(self._self_record())
         self._gossip_member(node_id)
@@ -228,6 +245,17 @@ class SwimCore(Core):
         return sorted((str(p) for p in self.peers | {self.node_id}),
                       key=lambda p: (len(p), p))[:3]
 
+    def _resolve_seeds(self, seeds: Sequence[str]) -> tuple[tuple[str, str], ...]:
+        """memberlist's ``Join(existing)``: a seed is an address, and the joiner, not
+        knowing its name yet, calls it by that address. A configured node id stands for
+        its configured address (or for itself, if the driver's book has no address)."""
+        out = []
+        for seed in seeds:
+            address = self.book.get(NodeId(seed), "" if seed in self.peers else seed)
+            if seed != self.node_id and (not address or address != self.address):
+                out.append((seed if seed in self.peers else address, address))
+        return tuple(out)
+
     def _self_record(self) -> SelfRecord:
         return SelfRecord(self.incarnation, self.entry, self.event_seq)
 
@@ -240,22 +268,28 @@ class SwimCore(Core):
         source: str = self.node_id
         if m.state == State.SUSPECT and name in self.suspicions:
             source = min(self.suspicions[name].sources, default=self.node_id)
-        return MemberUpdate(name, m.state, m.incarnation, source)
+        return MemberUpdate(name, m.state, m.incarnation, source,
+                            m.address if m.state == State.ALIVE else "")
 
-    def _set(self, name: str, state: State, incarnation: int) -> None:
+    def _set(self, name: str, state: State, incarnation: int, address: str | None = None
+             ) -> None:
+        """Record a change of our opinion of ``name`` (and of its address, if given)."""
         self._full = None
         member = self.members.get(name)
         self.live += _LIVE[state] - (_LIVE[member.state] if member is not None else 0)
         if member is None:
-            self.members[name] = Member(state, incarnation, self.now)
+            member = self.members[name] = Member(state, incarnation, self.now, address or "")
             if state in (State.ALIVE, State.SUSPECT):
                 self._add_to_probe_list(name)
         else:
             member.state, member.incarnation, member.since = state, incarnation, self.now
+            if address is not None:
+                member.address = address
         if state != State.SUSPECT:
             self.suspicions.pop(name, None)
         if state in (State.DEAD, State.LEFT):
             self.phi.forget(name)
+            self.graveyard.append((self.now, name))
         if self.events is not None:
             self.events.append((self.node_id, name, state, incarnation))
 
@@ -272,6 +306,7 @@ class SwimCore(Core):
         self._advance_probe()
         self._expire_relays()
         self._expire_suspicions()
+        self._reap()
         self._anti_entropy()
         if self.gossip_ticks and self.now % self.gossip_ticks == 0 and len(self.queue):
             self._gossip_round()
@@ -332,8 +367,10 @@ class SwimCore(Core):
         helpers.sort()
         chosen = self.rng.sample(helpers, min(self.options.indirect_checks, len(helpers)))
         want_nack = self.options.nack
+        address = self._address_of(probe.target)
         for helper in chosen:
-            self._send(helper, PingReq(probe.seq, probe.target, want_nack, self._piggyback()))
+            self._send(helper, PingReq(probe.seq, probe.target, want_nack, self._piggyback(),
+                                       address))
         probe.nacks_expected = len(chosen) if want_nack else 0
 
     def _end_probe(self, probe: _Probe) -> None:
@@ -394,7 +431,10 @@ class SwimCore(Core):
         self._gossip_member(name)
 
     def _refute(self, heard: int) -> None:
-        """§4.2: someone thinks we are suspect or dead: out-bid it and say we are alive."""
+        """§4.2: someone thinks we are suspect or dead: out-bid it and say we are alive.
+        Lifeguard §IV-A: having to refute hints that we are the slow one, so our local
+        health worsens — for a "dead" rumour as for a suspicion (memberlist's refute)."""
+        self.awareness.apply(1)
         self.incarnation = max(self.incarnation, heard) + 1
         self.members[self.node_id].incarnation = self.incarnation
         self._full = None
@@ -410,17 +450,15 @@ class SwimCore(Core):
         if u.member == self.node_id:
             self._about_me(u)
             return
-        if u.member not in self.peers:
-            return  # a member we have no address for cannot be one of ours
         cur = self.members.get(u.member)
         if cur is None:
-            if u.state == State.ALIVE:  # a join
-                self._set(u.member, State.ALIVE, u.incarnation)
+            if u.state == State.ALIVE:  # a join: its address came with it
+                self._set(u.member, State.ALIVE, u.incarnation, u.address)
                 self._gossip_member(u.member)
             return
         if u.state == State.ALIVE:
-            if u.incarnation > cur.incarnation:
-                self._set(u.member, State.ALIVE, u.incarnation)
+            if u.incarnation > cur.incarnation and self._may_move(cur, u.address):
+                self._set(u.member, State.ALIVE, u.incarnation, u.address or cur.address)
                 self._gossip_member(u.member)
         elif u.state == State.SUSPECT:
             if cur.state in (State.DEAD, State.LEFT):
@@ -441,16 +479,27 @@ class SwimCore(Core):
             self._set(u.member, State.LEFT, u.incarnation)
             self._gossip_member(u.member)
 
+    @staticmethod
+    def _may_move(cur: Member, address: str) -> bool:
+        """memberlist's address rule: a member's address changes only once its old life
+        is declared dead or has left; while that one may still be running, an Alive
+        from elsewhere is another process claiming its name ("Conflicting address"),
+        refused. (memberlist also waits ``DeadNodeReclaimTime``, 0 = until reaped; a
+        newer incarnation here can only come from the member itself: it is durable.)"""
+        return not address or address == cur.address or cur.state in (State.DEAD,
+                                                                       State.LEFT)
+
     def _about_me(self, u: MemberUpdate) -> None:
         if self.left or self.leaving is not None:
             return
         if u.state == State.ALIVE:
-            if u.incarnation > self.incarnation:  # what the group remembers of a past life
+            # a newer Alive of ours from where we listen is what the group remembers of
+            # a past life; from elsewhere, another process claims our name: not refuted
+            # (that would be a war of incarnations; memberlist's conflict rule)
+            if u.incarnation > self.incarnation and u.address in ("", self.address):
                 self._refute(u.incarnation)
             return
         if u.incarnation >= self.incarnation:
-            if u.state == State.SUSPECT:
-                self.awareness.apply(1)  # Lifeguard: being suspected hints we are slow
             self._refute(u.incarnation)
 
     def _merge(self, g: Gossip) -> None:
@@ -464,7 +513,7 @@ class SwimCore(Core):
     def _merge_entry(self, e: Entry, rumor: bool = False) -> None:
         """A newer copy of a member's entry replaces ours. Only a *rumor* (piggybacked)
         is passed on: what anti-entropy brings, anti-entropy spreads."""
-        if e.member == self.node_id or e.member not in self.peers:
+        if e.member == self.node_id:
             return  # our own entry is ours alone to write
         cur = self.entries.get(e.member)
         if cur is not None and cur.stamp >= e.stamp:
@@ -488,10 +537,11 @@ class SwimCore(Core):
         self.queue.enqueue(("member", name), self._update_of(name))
 
     def _piggyback(self, buddy: str | None = None) -> Gossip:
-        """§4.1 piggybacking; Lifeguard's buddy system puts a suspicion about the pinged
-        member first, so a falsely suspected member hears of it at once."""
+        """§4.1 piggybacking, as many updates as fit ``piggyback_bytes``; Lifeguard's
+        buddy system puts a suspicion about the pinged member first, so a falsely
+        suspected member hears of it at once."""
         limit = self.options.retransmit_limit(self._live_count())
-        count = self.options.max_piggyback
+        budget = self.options.piggyback_bytes
         first: list[Any] = []
         skip: Hashable | None = None
         if buddy is not None and self.options.buddy:
@@ -499,8 +549,8 @@ class SwimCore(Core):
             if m is not None and m.state == State.SUSPECT:
                 first.append(self._update_of(buddy))
                 skip = ("member", buddy)
-                count -= 1
-        items = first + self.queue.take(count, limit, skip)
+                budget -= wire_size(first[0])
+        items = first + self.queue.take(budget, limit, wire_size, skip)
         if not items:
             return Gossip()
         return Gossip(tuple(i for i in items if isinstance(i, MemberUpdate)),
@@ -548,8 +598,8 @@ class SwimCore(Core):
     def _join(self) -> None:
         self.next_join_at = self.now + self._ticks(self.options.join_retry_ms)
         syn = self._digest_syn()
-        for seed in self.seeds:
-            self._send(seed, syn)
+        for name, address in self.seeds:
+            self.out.messages.append(Envelope(NodeId(name), syn, address=address))
 
     def _digest_syn(self) -> DigestSyn:
         if self.options.detector == "phi":
@@ -560,7 +610,8 @@ class SwimCore(Core):
 
     def _full_state(self) -> tuple[MemberUpdate, ...]:
         if self._full is None:  # cached until the membership changes
-            self._full = tuple(MemberUpdate(n, m.state, m.incarnation, self.node_id)
+            self._full = tuple(MemberUpdate(n, m.state, m.incarnation, self.node_id,
+                                            m.address if m.state == State.ALIVE else "")
                                for n, m in self.members.items())
         return self._full
 
@@ -580,8 +631,7 @@ class SwimCore(Core):
         self._merge_full_state(syn.members)
         theirs = {d.member: (d.version, d.heartbeat) for d in syn.digests}
         send = tuple(e for n, e in self.entries.items() if theirs.get(n, (-1, -1)) < e.stamp)
-        wanted = tuple(d.member for d in syn.digests if d.member in self.peers
-                       | {self.node_id} and d.member != self.node_id
+        wanted = tuple(d.member for d in syn.digests if d.member != self.node_id
                        and (d.member not in self.entries
                             or self.entries[d.member].stamp < (d.version, d.heartbeat)))
         return DigestAck(self._full_state(), send, wanted)
@@ -616,6 +666,20 @@ class SwimCore(Core):
         self.out.persist.append(self._self_record())
         self._gossip_member(self.node_id)
 
+    # ================================================================ reaping
+    def _reap(self) -> None:
+        """Forget members dead or left for ``reap_ms`` (memberlist's GossipToTheDeadTime,
+        serf's reconnect and tombstone timeouts): their names and addresses may be
+        reused, and nobody reconnects to them any more. Their entries stay: a
+        PN-counter must keep every share that was ever counted."""
+        while self.graveyard and self.now - self.graveyard[0][0] >= self.reap_ticks:
+            since, name = self.graveyard.popleft()
+            m = self.members.get(name)
+            if m is not None and m.state in (State.DEAD, State.LEFT) and m.since == since:
+                del self.members[name]
+                self._full = None
+                self.stats["reaped"] += 1
+
     def _finish_leave(self) -> None:
         self.left = True
         self.probe = None
@@ -624,7 +688,15 @@ class SwimCore(Core):
 
     # ================================================================ messages
     def _send(self, dst: str, msg: Any) -> None:
-        self.out.messages.append(Envelope(NodeId(dst), msg))
+        """Every message says where its destination listens, as far as we know: the
+        driver's address book grows with what gossip taught us."""
+        self.out.messages.append(Envelope(NodeId(dst), msg, address=self._address_of(dst)))
+
+    def _address_of(self, name: str) -> str:
+        m = self.members.get(name)
+        if m is not None:
+            return m.address
+        return next((address for seed, address in self.seeds if seed == name), "")
 
     def on_message(self, src: NodeId, msg: Any) -> Any:
         if self.left:
@@ -650,14 +722,18 @@ class SwimCore(Core):
         raise InvalidRequest(f"SWIM does not take {type(msg).__name__}")
 
     def _relay(self, req: PingReq) -> Deferred | None:
-        if req.target not in self.peers:
+        """§3.1: ping ``req.target`` for the requester, at the address it gave (a helper
+        may not have heard of the target yet); answer once it acks (or nack)."""
+        address = req.address or self._address_of(req.target)
+        if req.target == self.node_id or not (address or req.target in self.members):
             return None
         self.seq += 1
         deferred = Deferred(f"ping-req {req.target}")
         self.relays[self.seq] = _Relay(deferred, req.seq,
                                        self.now + max(1, math.ceil(self.timeout_ticks * 0.8)),
                                        req.want_nack)
-        self._send(req.target, Ping(self.seq, req.target, self._piggyback(buddy=req.target)))
+        self.out.messages.append(Envelope(NodeId(req.target), Ping(
+            self.seq, req.target, self._piggyback(buddy=req.target)), address=address))
         return deferred
 
     def on_reply(self, src: NodeId, request: Any, reply: Any) -> None:

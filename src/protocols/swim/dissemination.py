@@ -1,8 +1,8 @@
 """Infection-style dissemination (SWIM §4.1): every update is piggybacked on the pings,
 acks and ping-reqs a node sends anyway, each a limited number of times (lambda*log N),
-the least-sent first — memberlist's ``TransmitLimitedQueue``. A newer update about the
-same subject replaces the older one, so the queue never carries two opinions of one
-member."""
+the least-sent first, as many as fit the message's byte budget — memberlist's
+``TransmitLimitedQueue``. A newer update about the same subject replaces the older one,
+so the queue never carries two opinions of one member."""
 
 from __future__ import annotations
 
@@ -40,16 +40,28 @@ class BroadcastQueue:
         """Queue ``payload`` about ``key``, replacing what was queued about it."""
         self._items[key] = _Item(payload, 0, next(self._order))
 
-    def take(self, count: int, limit: int, skip: Hashable | None = None) -> list[Any]:
-        """Up to ``count`` payloads, least-transmitted first, each counted as sent once
-        more; an item sent ``limit`` times leaves the queue."""
-        if count <= 0 or not self._items:
+    def take(self, budget: int, limit: int, size: Callable[[Any], int],
+             skip: Hashable | None = None) -> list[Any]:
+        """Payloads of at most ``budget`` bytes in all (``size`` says each one's),
+        least-transmitted first and, among equals, the newest; one that does not fit is
+        passed over for smaller ones (memberlist's ``GetBroadcasts``). One larger than
+        the budget travels when it comes first, with nothing after it (memberlist would
+        never send it; serf caps its events at 512 bytes instead). Each is counted as
+        sent once more; sent ``limit`` times, it leaves."""
+        if budget <= 0 or not self._items:
             return []
-        chosen = heapq.nsmallest(count, ((item.transmits, -item.order, key)
-                                         for key, item in self._items.items() if key != skip))
-        out = []
-        for _, _, key in chosen:
+        heap = [(item.transmits, -item.order, key) for key, item in self._items.items()
+                if key != skip]
+        heapq.heapify(heap)
+        out: list[Any] = []
+        free = budget
+        while heap and free > 0:
+            key = heapq.heappop(heap)[2]
             item = self._items[key]
+            cost = size(item.payload)
+            if cost > free and out:
+                continue
+            free -= cost
             out.append(item.payload)
             item.transmits += 1
             if item.transmits >= limit:

@@ -6,7 +6,9 @@ protobuf message of the same name (protos/swim.proto).
 
 *Membership* travels as ``MemberUpdate``s — the paper's Alive, Suspect and Confirm
 messages (Confirm is ``DEAD`` here, as in memberlist) plus ``LEFT`` for a graceful leave —
-piggybacked on pings and acks (§4.1 "infection-style dissemination").
+piggybacked on pings and acks (§4.1 "infection-style dissemination"). An Alive carries
+the member's address, as memberlist's ``alive`` does: that is how a member nobody was
+configured with joins, and how one that moved is found again.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ __all__ = [
     "Rumor",
     "State",
     "UserEvent",
+    "wire_size",
 ]
 
 
@@ -37,6 +40,7 @@ __all__ = [
 # wire's 64 bits that refuting (+1) and summing the PN-counter can never overflow it.
 MAX_INCARNATION = 2**62
 MAX_COUNT = 2**53
+MAX_ADDRESS = 255  # "host:port", as a member advertises it
 
 
 class State(enum.IntEnum):
@@ -54,16 +58,20 @@ class State(enum.IntEnum):
 @dataclass(frozen=True, slots=True)
 class MemberUpdate:
     """SWIM §4.2: ``{Alive | Suspect | Confirm} member, incarnation``. ``source`` is the
-    node that suspects or confirms (Lifeguard §IV-B counts independent suspicions)."""
+    node that suspects or confirms (Lifeguard §IV-B counts independent suspicions);
+    ``address`` is where an Alive member listens ("" on the others, as in memberlist)."""
 
     member: str
     state: State
     incarnation: int
     source: str = ""
+    address: str = ""
 
     def __post_init__(self) -> None:
         if not 0 <= self.incarnation <= MAX_INCARNATION:
             raise ValueError(f"incarnation {self.incarnation} out of range")
+        if len(self.address) > MAX_ADDRESS:
+            raise ValueError(f"address of {self.member} longer than {MAX_ADDRESS}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,12 +146,19 @@ class Ack:
 class PingReq:
     """SWIM §3.1: "ping ``target`` for me": sent to k members when the direct ack is late.
     ``want_nack``: Lifeguard §IV-A, answer ``acked=False`` if the target stays silent, so
-    the prober learns the fault is not its own."""
+    the prober learns the fault is not its own. ``address``: where the prober believes
+    the target listens (memberlist's ``indirectPingReq`` carries it), so a helper that
+    has not heard of the target yet can still ping it."""
 
     seq: int
     target: str
     want_nack: bool = False
     gossip: Gossip = NO_GOSSIP
+    address: str = ""
+
+    def __post_init__(self) -> None:
+        if len(self.address) > MAX_ADDRESS:
+            raise ValueError(f"address of {self.target} longer than {MAX_ADDRESS}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,3 +209,30 @@ class DigestAck2:
     """Step 3 (one-way): the entries you wanted."""
 
     entries: tuple[Entry, ...]
+
+
+# ====================================================================== sizes
+def _varint(n: int) -> int:
+    return max(1, (n.bit_length() + 6) // 7)
+
+
+def _text(s: str | bytes) -> int:
+    """A length-delimited protobuf field: tag, length, bytes (ASCII assumed for str)."""
+    return 2 + len(s)
+
+
+def wire_size(item: MemberUpdate | Entry | UserEvent) -> int:
+    """About the bytes ``item`` takes inside an encoded ``Gossip`` (protobuf's framing,
+    estimated): what the piggyback budget counts (memberlist counts encoded bytes)."""
+    match item:
+        case MemberUpdate():
+            return (2 + _text(item.member) + 2 + 1 + _varint(item.incarnation)
+                    + _text(item.source) + _text(item.address))
+        case Entry():
+            return (2 + _text(item.member) + 4 + sum(_varint(v) for v in (
+                item.version, item.heartbeat, item.p, item.n))
+                + sum(4 + len(k) + len(v) for k, v in item.meta.items()))
+        case UserEvent():
+            return (2 + _text(item.origin) + 1 + _varint(item.seq) + _text(item.name)
+                    + _text(item.payload))
+    raise TypeError(f"no wire size for {type(item).__name__}")

@@ -11,7 +11,7 @@ from typing import Any
 
 from protocols.common.errors import ConfigError
 
-__all__ = ["SwimOptions"]
+__all__ = ["SwimOptions", "is_address"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,12 +22,15 @@ class SwimOptions:
     suspicion_mult: int = 4  # suspicion timeout = mult * log10(N) * period (memberlist)
     suspicion_max_mult: int = 6  # Lifeguard: the timeout starts this many times longer
     retransmit_mult: int = 4  # lambda: each update is piggybacked lambda*log10(N+1) times
-    max_piggyback: int = 8  # updates carried by one ping, ack or ping-req at most
+    piggyback_bytes: int = 1400  # updates one message carries, in bytes (memberlist's
+    # UDPBufferSize: a ping and its gossip fit one UDP packet)
     gossip_interval_ms: int = 200  # memberlist: pending updates also go to a few random
     gossip_nodes: int = 3  # members this often (0: the paper's piggybacking alone)
     push_pull_interval_ms: int = 5000  # anti-entropy with one random member (0: off)
     reconnect_interval_ms: int = 10000  # anti-entropy with one *dead* member (0: off)
     join_retry_ms: int = 1000  # until a seed answers
+    reap_ms: int = 86_400_000  # a dead or left member is forgotten this long after (24 h,
+    # serf's reconnect_timeout: the reconnects to the dead need them remembered)
     leave_timeout_ms: int = 3000  # a leave answers once disseminated, or after this
     max_health: int = 8  # Lifeguard's local health multiplier saturates here
     lha: bool = True  # Lifeguard: local health awareness (slower probes when unhealthy)
@@ -37,7 +40,8 @@ class SwimOptions:
     detector: str = "swim"  # "swim": probe timeouts suspect; "phi": phi-accrual does
     phi_threshold: float = 8.0  # Cassandra's phi_convict_threshold
     join: str = "seeds"  # "seeds": learn the group from seeds; "all": know every peer
-    seeds: tuple[str, ...] | None = None  # None: the first two other nodes of the cluster
+    seeds: tuple[str, ...] | None = None  # "host:port" addresses, or node ids of the
+    # cluster (their configured addresses); None: the first two other nodes
 
     @classmethod
     def from_mapping(cls, options: Mapping[str, Any], node_ids: Sequence[str] = ()
@@ -51,14 +55,7 @@ class SwimOptions:
         for name, value in options.items():
             default = getattr(cls, name)
             if name == "seeds":
-                if not isinstance(value, list | tuple) or not all(isinstance(s, str)
-                                                                   for s in value):
-                    raise ConfigError("swim option seeds must be a list of node ids")
-                unknown_seeds = sorted(set(value) - set(node_ids)) if node_ids else []
-                if unknown_seeds:
-                    raise ConfigError(f"swim seeds {unknown_seeds} are not nodes of the "
-                                      f"cluster ({', '.join(node_ids)})")
-                values[name] = tuple(value)
+                values[name] = _seeds(value, node_ids)
             elif isinstance(default, bool):
                 if not isinstance(value, bool):
                     raise ConfigError(f"swim option {name} must be true or false")
@@ -85,7 +82,7 @@ class SwimOptions:
             if getattr(self, name) < 0:
                 raise ConfigError(f"swim option {name} must be >= 0")
         for name in ("suspicion_mult", "suspicion_max_mult", "retransmit_mult",
-                     "max_piggyback", "join_retry_ms", "leave_timeout_ms"):
+                     "join_retry_ms", "leave_timeout_ms", "reap_ms"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"swim option {name} must be >= 1")
         if self.detector not in ("swim", "phi"):
@@ -94,6 +91,8 @@ class SwimOptions:
             raise ConfigError("swim option join must be 'seeds' or 'all'")
         if self.phi_threshold <= 0:
             raise ConfigError("swim option phi_threshold must be > 0")
+        if self.piggyback_bytes < 64:
+            raise ConfigError("swim option piggyback_bytes must be >= 64")
 
     # ------------------------------------------------------------------ derived values
     def suspicion_timeout_ms(self, members: int) -> float:
@@ -111,3 +110,25 @@ class SwimOptions:
         if members <= 32:
             return 1.0
         return float(math.ceil(math.log2(members) - math.log2(32)) + 1)
+
+
+def _seeds(value: Any, node_ids: Sequence[str]) -> tuple[str, ...]:
+    """memberlist's ``Join(existing)``: each seed is an address ("host:port"); a node id
+    of the cluster stands for its configured address."""
+    if not isinstance(value, list | tuple) or not all(isinstance(s, str) for s in value):
+        raise ConfigError("swim option seeds must be a list of addresses (host:port) or "
+                          "node ids")
+    for seed in value:
+        if seed in node_ids:
+            continue
+        if not is_address(seed):
+            known = f" ({', '.join(node_ids)})" if node_ids else ""
+            raise ConfigError(f"swim seed {seed!r} is neither an address (host:port) nor a "
+                              f"node of the cluster{known}")
+    return tuple(value)
+
+
+def is_address(raw: str) -> bool:
+    """``host:port`` with a port in 1..65535 (what a member advertises)."""
+    host, _, port = raw.rpartition(":")
+    return bool(host) and port.isdigit() and 0 < int(port) < 65536 and len(raw) <= 255

@@ -70,6 +70,15 @@ def test_a_direct_ack_heals_and_a_suspicion_of_ourselves_hurts() -> None:
     assert c.awareness.score == 2
 
 
+def test_refuting_a_dead_rumour_hurts_too() -> None:
+    """memberlist's refute: any accusation we must out-bid, suspect or dead, worsens our
+    local health (the paper's table names the suspicion; memberlist applies it to both)."""
+    c = make(n=6)
+    c.on_message(NodeId("n2"), Ping(1, "n1", Gossip((MemberUpdate("n1", State.DEAD,
+                                                                  c.incarnation, "n3"),))))
+    assert c.stats["refuted"] == 1 and c.awareness.score == 1
+
+
 def test_without_lha_the_health_never_moves() -> None:
     c = make(n=6, lha=False)
     fail_probe(c, nacks=0)
@@ -100,6 +109,25 @@ def test_one_accuser_alone_leaves_time_to_refute() -> None:
     assert c.members["n2"].state == State.DEAD
 
 
+def test_a_suspicion_of_a_newer_incarnation_restarts_the_timer() -> None:
+    """Deviation from memberlist, pinned: memberlist counts a suspicion at a higher
+    incarnation as one more confirmation of the running timer, which then declares the
+    *old* incarnation dead — a verdict every member that saw the refutation ignores.
+    Here the suspicion names a newer life: it starts its own timer, whose "dead" names
+    that life."""
+    c = make(n=8)
+    c.on_message(NodeId("n3"), Ping(1, "n1", Gossip((MemberUpdate("n2", S, 0, "n3"),))))
+    tick_acked(c, 20)
+    c.on_message(NodeId("n4"), Ping(2, "n1", Gossip((MemberUpdate("n2", S, 1, "n4"),))))
+    s = c.suspicions["n2"]
+    assert (s.incarnation, s.started, s.sources) == (1, c.now, {"n4"})
+    assert c.members["n2"].incarnation == 1
+    tick_acked(c, s.max_ticks - 1)  # (acked: our own probes add no confirmation)
+    assert c.members["n2"].state == S, "the full timeout again, from the new suspicion"
+    tick_acked(c, 1)
+    assert (c.members["n2"].state, c.members["n2"].incarnation) == (State.DEAD, 1)
+
+
 def test_a_new_confirmation_is_passed_on_and_a_repeated_one_is_not() -> None:
     c = make(n=8)
     c.on_message(NodeId("n3"), Ping(1, "n1", Gossip((MemberUpdate("n2", S, 0, "n3"),))))
@@ -113,7 +141,7 @@ def test_a_new_confirmation_is_passed_on_and_a_repeated_one_is_not() -> None:
 
 # ====================================================================== §IV-C buddy
 def _crowded_core(buddy: bool) -> SwimCore:
-    c = make(n=4, max_piggyback=2, buddy=buddy)
+    c = make(n=4, piggyback_bytes=64, buddy=buddy)  # room for three events a message
     c.on_message(NodeId("n3"), Ping(1, "n1", Gossip((MemberUpdate("n2", S, 0, "n3"),))))
     events = tuple(UserEvent("n4", i, "burst") for i in range(1, 30))
     c.on_message(NodeId("n4"), Ping(2, "n1", Gossip(events=events)))
@@ -151,6 +179,15 @@ def test_phi_mode_suspects_a_member_whose_heartbeats_stop() -> None:
     assert c.members["n2"].state == A
     tick(c, 20)
     assert c.members["n2"].state == S and c.members["n3"].state == A
+
+
+def test_phi_starts_from_twice_the_heartbeat_interval_as_documented() -> None:
+    """phi.py: Cassandra seeds each window with twice its gossip interval; heartbeats
+    come every protocol period here, so the first estimate is two periods."""
+    c = make(n=3, detector="phi")
+    c.on_reply(NodeId("n2"), DigestSyn((), ()), DigestAck((), (Entry("n2", 1, 1),), ()))
+    detector = c.phi._detectors["n2"]
+    assert detector.mean_interval == 2 * c.options.probe_interval_ms / 1000
 
 
 def test_phi_mode_sends_its_heartbeat_every_period_and_probes_do_not_suspect() -> None:

@@ -13,6 +13,7 @@ from protocols.common.ids import NodeId
 from protocols.contract import Deferred
 from protocols.swim.commands import Broadcast, Incr, Leave, Members, SetMeta
 from protocols.swim.core import SelfRecord, SwimCore
+from protocols.swim.dissemination import BroadcastQueue
 from protocols.swim.messages import (
     Ack,
     Digest,
@@ -27,6 +28,7 @@ from protocols.swim.messages import (
     PingReqReply,
     State,
     UserEvent,
+    wire_size,
 )
 from tests.swim.harness import make, sent, tick, tick_acked, tick_until_sent
 
@@ -133,9 +135,6 @@ def test_every_member_is_probed_once_per_pass_of_the_shuffled_list() -> None:
 
 
 def test_a_new_member_is_probed_within_the_current_pass() -> None:
-    c = make(n=8)
-    hear(c, MemberUpdate("n9", A, 1))  # n9 is not in the address book: ignored
-    assert "n9" not in c.members
     c = make(n=9, join="seeds", seeds=["n2"])
     hear(c, *(MemberUpdate(f"n{i}", A, 1) for i in range(2, 9)))
     probed = []
@@ -211,19 +210,37 @@ def test_a_refutation_cancels_the_suspicion_timer() -> None:
 
 
 # ====================================================================== §4.1 dissemination
-def test_piggybacked_updates_are_bounded_per_message_and_sent_lambda_log_n_times() -> None:
-    c = make(n=5, max_piggyback=2, retransmit_mult=3)  # limit 3*ceil(log10(6)) = 3
+def test_piggybacked_updates_fit_the_byte_budget_and_are_sent_lambda_log_n_times() -> None:
+    """memberlist's TransmitLimitedQueue: a message carries as many updates as fit its
+    byte budget (piggyback_bytes), least sent first; each goes lambda*log N times."""
+    c = make(n=5, piggyback_bytes=64, retransmit_mult=3)  # limit 3*ceil(log10(6)) = 3
     c.queue = type(c.queue)()  # only what this test queues
-    first = c.on_message(NodeId("n5"), Ping(0, "n1", gossip(
-        MemberUpdate("n2", L, 1, "n2"), MemberUpdate("n3", L, 1, "n3"),
-        MemberUpdate("n4", L, 1, "n4"))))
+    events = tuple(UserEvent("n4", i, "e", b"x" * 30) for i in (1, 2, 3))
+    assert 64 // 2 < wire_size(events[0]) <= 64, "one event a message"
+    first = c.on_message(NodeId("n5"), Ping(0, "n1", Gossip(events=events)))
     carried = [first.gossip] + [c.on_message(NodeId("n5"), Ping(i, "n1")).gossip
                                 for i in range(1, 10)]
-    assert all(len(g) <= 2 for g in carried)
-    counts = {m: sum(u.member == m for g in carried for u in g.members)
-              for m in ("n2", "n3", "n4")}
-    assert counts == {"n2": 3, "n3": 3, "n4": 3}
-    assert carried[-1] == Gossip()
+    assert all(sum(map(wire_size, g.events)) <= 64 for g in carried)
+    assert [len(g) for g in carried] == [1] * 9 + [0]
+    counts = {e.seq: sum(e in g.events for g in carried) for e in events}
+    assert counts == {1: 3, 2: 3, 3: 3}
+
+
+def test_a_smaller_update_fills_the_room_a_larger_one_leaves() -> None:
+    queue = BroadcastQueue()
+    for key, size in (("small", 10), ("large", 50), ("medium", 30)):  # newest first
+        queue.enqueue(key, size)
+    assert queue.take(64, limit=9, size=lambda s: s) == [30, 10]
+    assert queue.take(64, limit=9, size=lambda s: s) == [50, 10], "least sent first"
+
+
+def test_an_update_larger_than_the_budget_travels_alone() -> None:
+    """memberlist would never send it; a user event of up to 64 KiB must still go."""
+    queue = BroadcastQueue()
+    queue.enqueue("small", 10)
+    queue.enqueue("huge", 500)
+    assert queue.take(64, limit=1, size=lambda s: s) == [500]
+    assert queue.take(64, limit=1, size=lambda s: s) == [10]
 
 
 def test_a_newer_update_replaces_the_queued_one_about_the_same_member() -> None:
@@ -240,6 +257,7 @@ def test_a_joining_member_asks_its_seeds_until_one_answers() -> None:
     assert not c.joined
     syns = sent(tick(c), DigestSyn)
     assert sorted(e.dst for e in syns) == ["n2", "n3"]
+    assert {e.address for e in syns} == {""}, "the driver's configured addresses"
     assert MemberUpdate("n1", A, c.incarnation, "n1") in syns[0].msg.members
     assert len(sent(tick(c, 10), DigestSyn)) == 2, "retried every join_retry_ms"
     c.on_reply(NodeId("n2"), syns[0].msg, DigestAck(

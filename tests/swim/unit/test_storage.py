@@ -62,6 +62,9 @@ def test_the_spec_builds_a_node_from_its_data_dir(tmp_path) -> None:
     from protocols.common.ids import NodeId
     from protocols.contract import NodeContext
     ctx = NodeContext(NodeId("n1"), (NodeId("n2"), NodeId("n3")), OsFileSystem(),
-                      str(tmp_path), random.Random(1), lambda: 0.0, {}, 0.01)
+                      str(tmp_path), random.Random(1), lambda: 0.0, {}, 0.01, "h:1",
+                      {NodeId("n2"): "h:2", NodeId("n3"): "h:3"})
     parts = SPEC.create_node(ctx)
-    assert isinstance(parts.core, SwimCore) and parts.core.seeds == ("n2", "n3")
+    assert isinstance(parts.core, SwimCore)
+    assert parts.core.seeds == (("n2", "h:2"), ("n3", "h:3"))
+    assert parts.core.members["n1"].address == "h:1", "it advertises where it listens"
