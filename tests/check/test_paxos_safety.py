@@ -34,8 +34,16 @@ def test_synod_remembers_acceptances_across_time() -> None:
     assert "a" in check.chosen
 
 
+def chosen(check: MultiPaxosSafety, slot: int, command: bytes, ballot: Ballot = B1,
+           acceptors: tuple[str, ...] = ("n1", "n2")) -> None:
+    for acceptor in acceptors:
+        check.accept(acceptor, [PValue(ballot, slot, command)])
+
+
 def test_two_commands_decided_in_one_slot_are_caught() -> None:
     check = MultiPaxosSafety(phase2_quorum=2)
+    chosen(check, 4, b"x", B2)
+    chosen(check, 4, b"y", B1, ("n3", "n4"))  # seen after x, at a lower ballot
     check.decide("n1", 4, b"x")
     check.decide("n2", 4, b"x")
     with pytest.raises(InvariantViolation, match="slot 4 decided twice"):
@@ -44,9 +52,22 @@ def test_two_commands_decided_in_one_slot_are_caught() -> None:
 
 def test_a_replica_applying_other_than_the_decision_is_caught() -> None:
     check = MultiPaxosSafety(phase2_quorum=2)
+    chosen(check, 1, b"x")
     check.decide("n1", 1, b"x")
     with pytest.raises(InvariantViolation):
         check.applied("n2", 1, b"y")
+
+
+def test_a_decision_no_phase_2_quorum_accepted_is_caught() -> None:
+    """A decision needs q2 acceptors that accepted the command with one ballot: two
+    acceptors at two different ballots are not a quorum."""
+    check = MultiPaxosSafety(phase2_quorum=2)
+    check.accept("n1", [PValue(B1, 3, b"x")])
+    check.accept("n2", [PValue(B2, 3, b"x")])
+    with pytest.raises(InvariantViolation, match="no 2 acceptors accepted it"):
+        check.decide("n3", 3, b"x")
+    check.accept("n3", [PValue(B2, 3, b"x")])
+    check.decide("n3", 3, b"x")  # now chosen at B2
 
 
 def test_a_pvalue_contradicting_a_choice_is_caught() -> None:
@@ -59,19 +80,29 @@ def test_a_pvalue_contradicting_a_choice_is_caught() -> None:
         check.accept("n1", [PValue(B3, 7, b"y")])
 
 
-def test_the_simulator_checks_multipaxos_after_every_event() -> None:
+def test_the_simulator_checks_that_every_decision_was_chosen() -> None:
     w = World(ADAPTER, 3, seed=1)
     leader = w.run_until(w.leader, 5000)
     w.run_for(200)
     c = w.core(leader)
     assert isinstance(c, PaxosCore)
-    slot = c.replica.slot_out
+    c._decide(Decision(c.replica.slot_out, KvCommand("put", "k", "nobody").encode()))
+    with pytest.raises(SimulationFailure, match="no 2 acceptors accepted it"):
+        w.run_for(50)
+
+
+def test_the_simulator_checks_multipaxos_after_every_event() -> None:
+    w = World(ADAPTER, 3, seed=1)
+    w.run_until(w.leader, 5000)
+    w.run_for(200)
+    n1, n2, n3 = (w.core(n) for n in ("n1", "n2", "n3"))
+    assert isinstance(n1, PaxosCore) and isinstance(n2, PaxosCore) and isinstance(n3, PaxosCore)
+    slot = n1.replica.slot_out + 10
     planted, another = (KvCommand("put", "k", v).encode() for v in ("planted", "another"))
-    c._decide(Decision(slot, planted))  # a decision nobody chose ...
-    other = w.core(next(n for n in w.ids if n != leader))
-    assert isinstance(other, PaxosCore)
-    other.replica.decisions[slot] = another  # ... and another in the same slot
-    other.events = (other.events or []) + [("decided", (slot, another))]
+    for core in (n1, n2):  # planted: a quorum accepted "planted", n2 decided it ...
+        core.events = (core.events or []) + [("accepted", PValue(B1, slot, planted))]
+    n2.events = (n2.events or []) + [("decided", (slot, planted))]
+    n3.events = (n3.events or []) + [("decided", (slot, another))]  # ... n3 another
     with pytest.raises(SimulationFailure, match="decided twice"):
         w.run_for(50)
 

@@ -26,7 +26,8 @@ __all__ = ["ADAPTER", "SYNOD", "ConsensusWorkload", "PaxosInvariants", "SynodInv
 
 # ====================================================================== the Synod
 class SynodInvariants:
-    """At most one value is ever chosen, counted over every acceptance seen."""
+    """At most one value is ever chosen, counted over every acceptance seen; P2c over
+    every proposal issued."""
 
     def __init__(self) -> None:
         self.agreement: SynodAgreement | None = None
@@ -39,6 +40,9 @@ class SynodInvariants:
             for n, node in world.nodes.items()
             if node.up and isinstance(node.core, SynodCore)
             and node.core.acceptor.accepted_value)
+        for n, node in world.nodes.items():
+            if node.up and isinstance(node.core, SynodCore) and node.core.proposer.issued:
+                self.agreement.issued(n, *node.core.proposer.issued)
 
 
 @dataclass
@@ -105,8 +109,10 @@ class SynodAdapter(SimAdapter):
 
 # ====================================================================== Multi-Paxos
 class PaxosInvariants:
-    """PMMC's safety, after every event: one command per slot, replicas apply what was
-    decided, and no pvalue accepted after a choice contradicts it (``check.paxos``)."""
+    """PMMC's safety, after every event (``check.paxos``): one command per slot, every
+    decision chosen by a phase-2 quorum, replicas apply what was decided, no pvalue
+    accepted after a choice contradicts it, one command per ballot and slot, acceptors'
+    ballots and replicas' slot_out never go down while they run."""
 
     def __init__(self) -> None:
         self.safety: MultiPaxosSafety | None = None
@@ -119,7 +125,12 @@ class PaxosInvariants:
                 continue
             if self.safety is None:
                 self.safety = MultiPaxosSafety(core.q2)
-            if self.seen.get(n) != node.incarnation:  # a new incarnation: start recording
+            restarted = self.seen.get(n) != node.incarnation
+            self.safety.acceptor_state(  # A2 over every pvalue only after a restart: the
+                n, core.acceptor.ballot_number,  # running acceptor keeps it by construction
+                core.acceptor.accepted.values() if restarted else (), restarted)
+            self.safety.replica_state(n, core.replica.slot_out, restarted)
+            if restarted:  # a new incarnation: start recording
                 self.seen[n] = node.incarnation
                 core.events = []
                 self.safety.accept(n, core.acceptor.accepted.values())

@@ -150,19 +150,20 @@ class Proposer:
     accepts: set[str] = field(default_factory=set)
     retry_in: int = 0  # ticks until the next attempt (backoff)
     highest_round: int = 0  # the highest round seen anywhere
+    issued: tuple[Ballot, str] | None = None  # the proposal (ballot, value) of phase 2a
 
 
 # ====================================================================== the core
 class SynodCore(Core):
     def __init__(self, node_id: NodeId, peers: Sequence[NodeId], rng: random.Random,
-                 options: SynodOptions, acceptor: Acceptor) -> None:
+                 options: SynodOptions, acceptor: Acceptor, highest_round: int = 0) -> None:
         self.node_id = node_id
         self.nodes = sorted([node_id, *peers])
         self.majority = len(self.nodes) // 2 + 1
         self.rng = rng
         self.options = options
         self.acceptor = acceptor
-        self.proposer = Proposer(highest_round=acceptor.promised.round)
+        self.proposer = Proposer(highest_round=max(highest_round, acceptor.promised.round))
         self.chosen: str | None = None  # the learner's knowledge
         self.waiting: list[Any] = []  # client requests answered once a value is chosen
         self._ready = Ready()
@@ -184,9 +185,13 @@ class SynodCore(Core):
 
     # ------------------------------------------------------------------ proposer
     def _prepare(self) -> None:
-        """Phase 1a: a ballot above every one seen, Prepare to every acceptor."""
+        """Phase 1a: a ballot above every one seen, Prepare to every acceptor. The round
+        is written down before the Prepares leave (§2.2: a proposer remembers, in stable
+        storage, the highest-numbered proposal it has tried to issue), so a proposer
+        that crashes and restarts never issues the same ballot with another value."""
         p = self.proposer
         p.highest_round += 1
+        self._persist()
         p.ballot = Ballot(p.highest_round, self.node_id)
         p.phase, p.promises, p.accepts, p.best = "preparing", set(), set(), (BOTTOM, "")
         self._ready.trace.append(f"prepare {p.ballot}")
@@ -206,7 +211,7 @@ class SynodCore(Core):
         if len(p.promises) >= self.majority:  # phase 2a: the highest accepted value wins
             value = p.best[1] if p.best[0] > BOTTOM else p.value
             assert value is not None
-            p.phase = "accepting"
+            p.phase, p.issued = "accepting", (p.ballot, value)
             for n in self.nodes:
                 self._to(n, Accept(p.ballot, value))
 
@@ -268,9 +273,14 @@ class SynodCore(Core):
             case _:
                 raise InvalidRequest(f"the Synod does not handle {type(msg).__name__}")
         if changed:  # persisted before the reply leaves (the pump holds it)
-            a = self.acceptor
-            self._ready.persist.append((a.promised, a.accepted_ballot, a.accepted_value))
+            self._persist()
         return reply
+
+    def _persist(self) -> None:
+        """The acceptor's state and the proposer's highest round, as one record."""
+        a = self.acceptor
+        self._ready.persist.append((a.promised, a.accepted_ballot, a.accepted_value,
+                                    self.proposer.highest_round))
 
     def on_reply(self, src: NodeId, request: Any, reply: Any) -> None:
         match request, reply:
@@ -304,14 +314,15 @@ class SynodCore(Core):
 
 # ====================================================================== storage, spec
 class AcceptorStorage(Storage):
-    """The acceptor's state, one WAL record per change (the newest one counts)."""
+    """The acceptor's state and the proposer's highest round, one WAL record per change
+    (the newest one counts)."""
 
     def __init__(self, wal: WriteAheadLog) -> None:
         self.wal = wal
 
-    def save(self, records: Sequence[tuple[Ballot, Ballot, str]]) -> None:
-        self.wal.append([json.dumps([p.round, p.leader_id, b.round, b.leader_id, v]).encode()
-                         for p, b, v in records])
+    def save(self, records: Sequence[tuple[Ballot, Ballot, str, int]]) -> None:
+        self.wal.append([json.dumps([p.round, p.leader_id, b.round, b.leader_id, v, r]).encode()
+                         for p, b, v, r in records])
 
     def close(self) -> None:
         self.wal.close()
@@ -323,12 +334,13 @@ class SynodSpec(ProtocolSpec):
 
     def create_node(self, ctx: NodeContext) -> NodeParts:
         wal, records = WriteAheadLog.open(ctx.fs, f"{ctx.data_dir}/acceptor.wal")
-        acceptor = Acceptor()
+        acceptor, highest_round = Acceptor(), 0
         if records:
-            pr, pl, br, bl, value = json.loads(records[-1])
+            pr, pl, br, bl, value, *rest = json.loads(records[-1])
             acceptor = Acceptor(Ballot(pr, pl), Ballot(br, bl), value)
+            highest_round = rest[0] if rest else 0  # a log written before rounds were
         core = SynodCore(ctx.node_id, ctx.peers, ctx.rng,
-                         SynodOptions.from_mapping(ctx.options), acceptor)
+                         SynodOptions.from_mapping(ctx.options), acceptor, highest_round)
         return NodeParts(core, AcceptorStorage(wal))
 
     def check_options(self, options: Mapping[str, Any], nodes: int) -> None:

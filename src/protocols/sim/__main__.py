@@ -19,7 +19,7 @@ import sys
 from typing import Any
 
 from protocols.common.errors import ConfigError
-from protocols.sim.nemesis import KINDS
+from protocols.sim.nemesis import EXTRA_KINDS, KINDS
 from protocols.sim.runner import RunResult, run_once
 
 
@@ -46,7 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--nodes", type=int, default=5)
     p.add_argument("--duration-ms", type=int, default=5000)
     p.add_argument("--no-nemesis", action="store_true")
-    p.add_argument("--nemesis", help=f"fault kinds, comma-separated: {','.join(KINDS)} and "
+    p.add_argument("--nemesis", help=f"fault kinds, comma-separated: {','.join(KINDS)}, "
+                                     f"{','.join(EXTRA_KINDS)} (with --disk-latency-ms) and "
                                      "the protocol's own (raft: transfer)")
     p.add_argument("--workload", help="one of the protocol's workloads (default: its first); "
                                       "'none' for none")

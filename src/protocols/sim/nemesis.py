@@ -3,6 +3,10 @@ partitions, isolation, one-way cuts, crashes, an unreliable network, stalls (a p
 that takes no input for a while: a GC pause, CPU starvation; messages for it wait), pauses
 (SIGSTOP long enough for its peers' RPCs to time out: stalled and cut off, while its
 clients' requests wait for it), slow nodes (every message they take or send is late),
+crashes timed to land inside a write (``crash-mid-write``: with ``disk_latency_ms`` > 0,
+a node is crashed while a write is under way whose Ready already sent messages ahead of
+it — the window "Raft thesis §10.2.1" sending opens, where a core must not have relied
+on that write),
 and whatever faults the protocol's adapter adds
 (``SimAdapter.nemesis_actions``: Raft adds leadership transfers). Draws come from the
 world's ``nemesis`` stream only."""
@@ -18,9 +22,11 @@ from protocols.sim.network import RELIABLE, UNRELIABLE
 if TYPE_CHECKING:
     from protocols.sim.world import World
 
-__all__ = ["KINDS", "NemesisAction", "RandomNemesis"]
+__all__ = ["EXTRA_KINDS", "KINDS", "NemesisAction", "RandomNemesis"]
 
 KINDS = ("partition", "isolate", "one-way", "crash", "unreliable", "stall", "pause", "slow")
+# kinds a run asks for by name (they need a setting to bite: crash-mid-write a slow disk)
+EXTRA_KINDS = ("crash-mid-write",)
 DEFAULT_KINDS = ("partition", "isolate", "one-way", "crash", "unreliable")
 
 # A protocol's own fault: acts on the world, returns its label (None: nothing to do now).
@@ -31,7 +37,7 @@ class RandomNemesis:
     def __init__(self, world: World, mean_gap_ms: int = 500, mean_fault_ms: int = 700,
                  stop_at_ms: int = 10**12, kinds: Sequence[str] = DEFAULT_KINDS) -> None:
         self.extra: Mapping[str, NemesisAction] = dict(world.adapter.nemesis_actions())
-        known = (*KINDS, *self.extra)
+        known = (*KINDS, *EXTRA_KINDS, *self.extra)
         unknown = sorted(set(kinds) - set(known))
         if unknown or not kinds:
             raise ValueError(f"nemesis kinds must be some of {', '.join(known)}, "
@@ -88,6 +94,9 @@ class RandomNemesis:
             if kind == "pause":
                 w.disconnect(n)
             return f"{kind} {n}"
+        if kind == "crash-mid-write":
+            self._crash_mid_write(until=w.now + duration)
+            return "crash mid-write"
         if kind == "slow":  # its input arrives 100-1000 ms late while it keeps ticking
             n = self.rng.choice(ids)
             w.slow(n, self.rng.randint(100, 1000))
@@ -96,6 +105,23 @@ class RandomNemesis:
             w.network.config = UNRELIABLE
             return "unreliable"
         return self.extra[kind](w, self.rng) or f"{kind} (nothing to do)"
+
+    def _crash_mid_write(self, until: int) -> None:
+        """Crash a node whose write is under way after messages of the same Ready left
+        ahead of it; look again every millisecond until the fault's time is up."""
+        w = self.world
+        candidates = []
+        for n in w.up_nodes():
+            pump = w.nodes[n].pump
+            if pump is not None and pump.writing is not None and any(
+                    e.ahead_of_persist for e in pump.writing.ready.messages):
+                candidates.append(n)
+        if candidates:
+            n = self.rng.choice(candidates)
+            w.trace(f"nemesis: crash {n} with its write under way")
+            w.crash(n)
+        elif w.now < until:
+            w.at(1, lambda: self._crash_mid_write(until))
 
     def _heal(self, start: int, label: str) -> None:
         w = self.world

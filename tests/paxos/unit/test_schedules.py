@@ -44,11 +44,14 @@ def scout(h: ByHand, n: str) -> Ballot:
 
 
 def decisions(h: ByHand) -> MultiPaxosSafety:
+    """Every up node's decisions, checked against what its acceptors hold now."""
     safety = MultiPaxosSafety(3)
-    for n in h.ids:
-        if h.nodes[n].core is not None:
-            for slot, command in h.core(n).replica.decisions.items():
-                safety.decide(n, slot, command)
+    up = [n for n in h.ids if h.nodes[n].core is not None]
+    for n in up:
+        safety.accept(n, h.core(n).acceptor.accepted.values())
+    for n in up:
+        for slot, command in h.core(n).replica.decisions.items():
+            safety.decide(n, slot, command)
     return safety
 
 
