@@ -77,8 +77,9 @@ def run(m: Mutation) -> tuple[bool, list[str], str, float]:
                               "no:cacheprovider", "-m", "not slow", *m.tests],
                              cwd=tree, env=env, capture_output=True, text=True, timeout=1800)
         elapsed = time.monotonic() - started
-        failed = [line.split(" ")[1] for line in out.stdout.splitlines()
-                  if line.startswith(("FAILED ", "ERROR "))]
+        failed = [words[1] for words in map(str.split, out.stdout.splitlines())
+                  if words[:1] in (["FAILED"], ["ERROR"]) and len(words) > 1
+                  and words[1].startswith("tests/")]  # not a captured "ERROR ..." log line
         if out.returncode == 0:
             return False, [], "NOT CAUGHT: every test passed", elapsed
         if out.returncode not in (1,) or not failed:  # collection errors, crashes
