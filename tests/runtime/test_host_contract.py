@@ -27,6 +27,7 @@ from protocols.kv.commands import KvCommand
 from protocols.runtime.config import NodeConfig
 from protocols.runtime.host import SENDER_ID_KEY, NodeHost
 from protocols.runtime.shell import routes_for
+from protocols.runtime.transport import PeerUnreachable, Transport
 from tests.toy.protocol.core import ToySpec
 from tests.toy.protocol.messages import Committed
 from tests.toy.protocol.node import ToyShell
@@ -122,6 +123,87 @@ async def test_a_reply_never_leaves_before_its_persist(
     spec.storage.release.set()
     ack = await rpc
     assert ack.index == 1 and spec.storage.saved == [command]
+
+
+def peer_transport(node: NodeHost, sender: str, deadline_s: float) -> Transport:
+    """What ``sender`` uses to reach ``node``: a Transport whose stream carries frames
+    as a peer's host sends them (protos/peer.proto)."""
+    return Transport(NodeId(sender), {node.node_id: node.config.address}, deadline_s)
+
+
+def frame_of(message: Any) -> bytes:
+    return bytes(message.SerializeToString())
+
+
+@pytest.mark.parametrize("host", ["n2"], indirect=True)
+async def test_a_reply_on_the_peer_stream_never_leaves_before_its_persist(
+        host: tuple[NodeHost, HeldSpec, grpc.aio.Channel]) -> None:
+    """Nodes talk on the peer stream, not the unary methods: the same rule holds there
+    (the Ack frame waits for the write of the entry it acknowledges)."""
+    node, spec, _ = host
+    assert spec.storage is not None
+    t = peer_transport(node, "n1", deadline_s=10)
+    command = KvCommand("put", "k", "v", None, "c", 1).encode()
+    meta = ((SENDER_ID_KEY, "n1"),)
+    ack = asyncio.ensure_future(t.request(node.node_id, "Replicate", frame_of(
+        toy_pb2.Replicate(index=1, command=command)), one_way=False, metadata=meta))
+    try:
+        assert await asyncio.to_thread(spec.storage.entered.wait, 5), "no write began"
+        done, _ = await asyncio.wait({ack}, timeout=0.5)  # the write is held: so is the Ack
+        assert not done, "the Ack frame left before the entry it acknowledges was durable"
+        assert spec.storage.saved == []
+        spec.storage.release.set()
+        reply = toy_pb2.Ack.FromString((await ack).body)
+        assert reply.index == 1 and spec.storage.saved == [command]
+    finally:
+        await t.close()
+
+
+@pytest.mark.parametrize("host", ["n1"], indirect=True)
+async def test_a_deferred_reply_on_the_peer_stream_is_let_go_at_the_senders_deadline(
+        host: tuple[NodeHost, HeldSpec, grpc.aio.Channel]) -> None:
+    """A forwarded write waits for a commit that cannot come (n2, n3 are down): the
+    sender gives up at its deadline, and the host forgets the deferred reply then (the
+    frame carries the deadline), so a reply the core emits later is discarded."""
+    node, spec, _ = host
+    assert spec.storage is not None
+    spec.storage.release.set()
+    t = peer_transport(node, "n2", deadline_s=0.3)
+    command = KvCommand("put", "k", "v", None, "c", 1).encode()
+    try:
+        with pytest.raises(PeerUnreachable, match="DEADLINE_EXCEEDED"):
+            await t.request(node.node_id, "Forward", frame_of(toy_pb2.Forward(
+                forward_id=1, command=command)), one_way=False,
+                metadata=((SENDER_ID_KEY, "n2"),))
+        assert node.status().details["log_length"] == "1"  # taken, not committed
+        await wait_until(lambda: not node._deferred, 5, describe=lambda: node._deferred,
+                         what="the expired deferred reply let go")
+    finally:
+        await t.close()
+
+
+@pytest.mark.parametrize("host", ["n2"], indirect=True)
+async def test_ticks_a_stalled_loop_missed_are_skipped_not_burst(
+        host: tuple[NodeHost, HeldSpec, grpc.aio.Channel]) -> None:
+    """The contract: a paused process misses ticks; they are not delivered in a burst
+    when it runs again (a burst would look like many heartbeat intervals at once and
+    fire every election timeout). The loop the host runs on is stalled for 1 s (what a
+    SIGSTOP does to a process), then the ticks are counted by the loop's own clock."""
+    node, spec, _ = host
+    assert spec.storage is not None
+    spec.storage.release.set()
+    core: Any = node.core
+    await wait_until(lambda: core.ticks > 3, 5, describe=lambda: core.ticks,
+                     what="the ticker running")
+    time.sleep(1.0)  # the fault: a stalled event loop (100 tick intervals)
+    loop = asyncio.get_running_loop()
+    resumed, before = loop.time(), core.ticks
+    await wait_until(lambda: core.ticks >= before + 3, 5, describe=lambda: core.ticks,
+                     what="ticks after the stall", interval_s=0.001)
+    elapsed_ticks = (loop.time() - resumed) / node.config.tick_s
+    assert core.ticks - before <= elapsed_ticks + 2, (
+        f"{core.ticks - before} ticks in {elapsed_ticks:.1f} tick intervals after the "
+        "stall: the missed ones were burst")
 
 
 @pytest.mark.parametrize("host", ["n2"], indirect=True)

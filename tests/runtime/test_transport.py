@@ -188,6 +188,8 @@ class EchoStream:
         self.deadlines_ms: list[int] = []
         self.close_after = 0
         self.silent = False
+        self.slow = b""  # a request with this body is answered only after the next one
+        self.held: Any = None
 
     async def Stream(self, frames: Any, context: grpc.aio.ServicerContext) -> Any:
         async for frame in frames:
@@ -195,7 +197,13 @@ class EchoStream:
             self.deadlines_ms.append(frame.deadline_ms)
             if self.close_after and len(self.received) >= self.close_after:
                 return
+            if self.slow and frame.body == self.slow:
+                self.held = peer_pb2.Frame(id=frame.id, body=frame.body)
+                continue
             if not frame.one_way and not self.silent:
+                if self.held is not None:  # the held reply goes out late, just before
+                    yield self.held
+                    self.held = None
                 yield peer_pb2.Frame(id=frame.id, body=frame.body)
 
 
@@ -328,6 +336,46 @@ async def test_a_message_held_past_its_deadline_is_never_delivered_late(
     t.faults.set([])
     await asyncio.sleep(0.4)  # past the fault's delay
     assert await send(t, b"on time") == b"on time"
+    assert echo.received == [b"on time"]
+    await t.close()
+
+
+async def test_a_reply_after_the_deadline_is_discarded(
+        stream_peer: tuple[str, EchoStream]) -> None:
+    """The sender heard "no reply" at its deadline (its core was told ``on_send_failed``);
+    a reply arriving afterwards must not reach it as well: one outcome per request. The
+    peer answers the slow request late, just before the next one's reply on the same
+    stream, so once that reply is in, the late one has been read."""
+    address, echo = stream_peer
+    t = transport_to(address, deadline_s=0.3)
+    echo.slow = b"slow"
+    outcomes: list[str] = []
+    t.send(NodeId("peer"), "Echo", b"slow", one_way=False,
+           on_reply=lambda frame: outcomes.append(f"reply {bytes(frame.body).decode()}"),
+           on_failure=lambda e: outcomes.append(f"failed: {e.reason}"))
+    await wait_until(lambda: outcomes, 5, "the slow request's outcome")
+    assert outcomes == ["failed: DEADLINE_EXCEEDED: no reply on the stream in time"]
+    assert await send(t, b"next") == b"next"  # the late reply came just before this one
+    assert echo.held is None and outcomes == [
+        "failed: DEADLINE_EXCEEDED: no reply on the stream in time"], outcomes
+    await t.close()
+
+
+async def test_a_one_way_message_held_past_its_deadline_is_never_sent(
+        stream_peer: tuple[str, EchoStream]) -> None:
+    """A one-way message has no request to fail at its deadline; the writer itself must
+    drop a frame whose deadline passed while a delay fault held it (a gossip or a
+    heartbeat delivered late is news from the past)."""
+    address, echo = stream_peer
+    t = transport_to(address, deadline_s=0.2)
+    loop = asyncio.get_running_loop()
+    t.faults.set([LinkFaults(peer="peer", delay_min_ms=400, delay_max_ms=400)])
+    sent_at = loop.time()
+    t.send(NodeId("peer"), "Echo", b"late", one_way=True)
+    t.faults.set([])
+    await wait_until(lambda: loop.time() > sent_at + 0.25, 5,
+                     "the held frame's deadline passed (it is posted at its deadline)")
+    assert await send(t, b"on time") == b"on time"  # written after the held one, if sent
     assert echo.received == [b"on time"]
     await t.close()
 
