@@ -29,6 +29,16 @@ def test_log_matching() -> None:
                        first_index={"a": 2, "b": 1})
     with pytest.raises(InvariantViolation, match="differ at index 1"):
         check_log_matching({"a": [(1, "x"), (2, "z")], "b": [(1, "q"), (2, "z")]})
+    # they agree at index 1 and on the term at 3, and differ in between: the check must
+    # compare everything up to the *last* index whose terms match
+    with pytest.raises(InvariantViolation, match="agree on the term at index 3 but differ "
+                                                 "at index 2"):
+        check_log_matching({"a": [(1, "x"), (1, "y"), (2, "z")],
+                            "b": [(1, "x"), (1, "w"), (2, "z")]})
+    # offset logs (a compacted prefix): compared on the indexes both hold
+    with pytest.raises(InvariantViolation, match="differ at index 2"):
+        check_log_matching({"a": [(1, "q"), (2, "z")], "b": [(1, "x"), (1, "y"), (2, "z")]},
+                           first_index={"a": 2, "b": 1})
 
 
 def test_agreement() -> None:

@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from protocols.check import (
+    Event,
     History,
     KvRegister,
     Operation,
@@ -83,6 +84,14 @@ def test_indeterminate_writes_may_or_may_not_have_happened() -> None:
     assert verdict(*early) == "violation"
     ghost = (op(0, "put", "x", "1", None, 0, inf, "info"), op(1, "get", "x", None, "2", 5, 6))
     assert verdict(*ghost) == "violation"
+    # an unknown cas or delete was never answered: its output is not known (None), only
+    # its effect; a later read shows the effect happened
+    cas = (op(0, "put", "x", "0", None, 0, 1), op(1, "cas", "x", ["0", "1"], None, 2, inf,
+                                                  "info"), op(2, "get", "x", None, "1", 5, 6))
+    assert verdict(*cas) == "ok"
+    gone = (op(0, "put", "x", "0", None, 0, 1), op(1, "delete", "x", None, None, 2, inf,
+                                                   "info"), op(2, "get", "x", None, None, 5, 6))
+    assert verdict(*gone) == "ok"
 
 
 def test_history_pairs_events_and_drops_fails() -> None:
@@ -95,6 +104,53 @@ def test_history_pairs_events_and_drops_fails() -> None:
     h.complete(c, "ok", "2", 0.5)  # "2" failed: it never happened
     assert check_history(h).verdict == "violation"
     assert History.from_jsonl(h.to_jsonl()).events == h.events
+
+
+def test_a_delete_or_cas_that_saw_the_wrong_state_is_caught() -> None:
+    """The model checks every output, not only reads': a delete that says the key
+    existed when it cannot have, a cas that says it failed when it must have held."""
+    assert verdict(op(0, "put", "x", "1", None, 0, 1), op(0, "delete", "x", None, True, 2, 3),
+                   op(1, "delete", "x", None, True, 4, 5)) == "violation"
+    assert verdict(op(0, "delete", "x", None, True, 0, 1)) == "violation"
+    assert verdict(op(0, "put", "x", "1", None, 0, 1),
+                   op(1, "cas", "x", ["1", "2"], False, 2, 3)) == "violation"
+    assert verdict(op(0, "put", "x", "1", None, 0, 1), op(0, "delete", "x", None, True, 2, 3),
+                   op(1, "delete", "x", None, False, 4, 5)) == "ok"
+
+
+def test_an_unknown_outcome_may_take_effect_after_later_operations() -> None:
+    """An ``info`` (timed out) write may be applied long after its client gave up, after
+    writes that started later: the history must pair it with ret = inf, not the time the
+    client stopped waiting."""
+    h = History()
+    lost = h.invoke(0, "put", "x", "1", 0.0)
+    h.complete(lost, "info", None, 1.0, error="timeout")
+    w = h.invoke(1, "put", "x", "2", 2.0)
+    h.complete(w, "ok", None, 3.0)
+    r = h.invoke(1, "get", "x", None, 4.0)
+    h.complete(r, "ok", "1", 5.0)  # the timed-out write landed after "2"
+    assert [o.ret for o in h.operations()] == [math.inf, 3.0, 5.0]
+    assert check_history(h).verdict == "ok"
+    never = History()  # an invocation that never completed is just as unknown
+    never.invoke(0, "put", "x", "1", 0.0)
+    r = never.invoke(1, "get", "x", None, 4.0)
+    never.complete(r, "ok", "1", 5.0)
+    assert [(o.status, o.ret) for o in never.operations()] == [("info", math.inf),
+                                                                ("ok", 5.0)]
+    assert check_history(never).verdict == "ok"
+
+
+def test_a_malformed_history_is_refused() -> None:
+    twice = History()
+    twice.invoke(0, "put", "x", "1", 0.0)
+    twice.invoke(0, "put", "x", "2", 1.0)
+    with pytest.raises(ValueError, match="event 1: process 0 invoked twice"):
+        twice.operations()
+    orphan = History([Event("ok", 3, "get", "x", "1", 1.0)])
+    with pytest.raises(ValueError, match="event 0: ok for process 3 with no invoke"):
+        orphan.operations()
+    with pytest.raises(ValueError, match="takes ok, fail or info"):
+        History().complete(Event("invoke", 0, "get", "x"), "invoke", None, 1.0)
 
 
 def test_keys_are_checked_independently() -> None:
