@@ -26,7 +26,7 @@ from __future__ import annotations
 import random
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from protocols.common.errors import ConfigError, InvalidRequest, NotLeader
@@ -119,6 +119,17 @@ class Recovered:
     round: int = 0
 
 
+@dataclass(slots=True)
+class _Unsaved:
+    """What waits for one persist to be durable: the round it records, our own
+    acceptor's answers to our own P2a (our own vote counts once written, as Raft's
+    leader counts its own copy: thesis §10.2.1), and the pvalues it accepted."""
+
+    round: int = 0
+    own_p2b: list[tuple[P2a, P2b]] = field(default_factory=list)
+    accepted: list[PValue] = field(default_factory=list)
+
+
 # persist records (storage.py writes them)
 @dataclass(frozen=True, slots=True)
 class BallotRecord:
@@ -186,7 +197,9 @@ class PaxosCore(Core):
         self.max_round = max(recovered.round, self.acceptor.ballot_number.round,
                              *(pv.ballot.round for pv in self.acceptor.accepted.values()))
         self.round_durable = self.max_round
-        self._unsaved_rounds: deque[int] = deque()  # per drained, unsaved persist
+        # per drained persist not yet durable: what waits for it (see on_persisted)
+        self._unsaved: deque[_Unsaved] = deque()
+        self._pending = _Unsaved()  # what the Ready being built will wait for
         self.leader_elapsed = 0  # election timer: ticks since it was last reset
         # stickiness: the ballot whose leader we follow, and ticks since a heartbeat or
         # P2a of exactly that ballot arrived (nothing else refreshes it)
@@ -345,7 +358,7 @@ class PaxosCore(Core):
                 ahead = self.leader.ballot_number.round <= self.round_durable
                 for n in self.peers:
                     self._ready.messages.append(Envelope(NodeId(n), m, ahead_of_persist=ahead))
-                self._on_p2b(self.node_id, m, self._acceptor_p2a(m))
+                self._pending.own_p2b.append((m, self._acceptor_p2a(m)))
             elif not self.leader.active:
                 self._outgoing_p2a = []
             if held or not self._outgoing_p2a:
@@ -468,8 +481,7 @@ class PaxosCore(Core):
         reply, accepted = self.acceptor.on_p2a(m)
         for pv in accepted:
             self._ready.persist.append(AcceptRecord(pv))
-            if self.events is not None:
-                self.events.append(("accepted", pv))
+        self._pending.accepted.extend(accepted)  # reported once durable
         return reply
 
     def _refuses(self, src: str, ballot: Ballot) -> bool:
@@ -668,15 +680,25 @@ class PaxosCore(Core):
     def ready(self) -> Ready:
         self._flush()
         ready, self._ready = self._ready, Ready()
+        pending, self._pending = self._pending, _Unsaved()
         if ready.persist:
-            self._unsaved_rounds.append(max((r.round for r in ready.persist
-                                             if isinstance(r, RoundRecord)), default=0))
+            pending.round = max((r.round for r in ready.persist if isinstance(r, RoundRecord)),
+                                default=0)
+            self._unsaved.append(pending)
+        elif pending.own_p2b or pending.accepted:  # nothing to write: nothing was accepted
+            self._durable(pending)
         return ready
 
     def on_persisted(self) -> None:
-        """The oldest unsaved persist is durable (with the round it recorded, if any)."""
-        self.round_durable = max(self.round_durable, self._unsaved_rounds.popleft())
+        """The oldest unsaved persist is durable: what waited for it goes on."""
+        self._durable(self._unsaved.popleft())
 
+    def _durable(self, done: _Unsaved) -> None:
+        self.round_durable = max(self.round_durable, done.round)
+        if self.events is not None:
+            self.events.extend(("accepted", pv) for pv in done.accepted)
+        for request, reply in done.own_p2b:
+            self._on_p2b(self.node_id, request, reply)
     def status(self) -> NodeStatus:
         role = "leader" if self.leader.active else (
             "candidate" if self.leader.scout is not None else "follower")

@@ -13,6 +13,7 @@ from protocols.sim import World, run_once
 from protocols.sim.nemesis import KINDS
 
 LEASE = {"read_mode": "lease"}
+FAULTS = (*KINDS, "crash-mid-write")  # the last bites when the disk is slow (seed % 3 > 0)
 
 
 def core(w: World, n: str) -> PaxosCore:
@@ -23,7 +24,8 @@ def core(w: World, n: str) -> PaxosCore:
 
 @pytest.mark.parametrize("seed", range(1, 16))
 def test_lease_reads_stay_linearizable_under_every_fault(seed: int) -> None:
-    result = run_once("paxos", seed, duration_ms=6000, options=LEASE, nemesis_kinds=KINDS)
+    result = run_once("paxos", seed, duration_ms=6000, options=LEASE, nemesis_kinds=FAULTS,
+                      disk_latency_ms=seed % 3)
     assert result.ok, result.failure
     assert result.verdict == "ok" and len(result.history) > 100
 
@@ -78,5 +80,6 @@ def test_no_lease_read_before_what_was_open_at_adoption_is_applied() -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", range(16, 216))
 def test_lease_sweep(seed: int) -> None:
-    result = run_once("paxos", seed, duration_ms=6000, options=LEASE, nemesis_kinds=KINDS)
+    result = run_once("paxos", seed, duration_ms=6000, options=LEASE, nemesis_kinds=FAULTS,
+                      disk_latency_ms=seed % 3)
     assert result.ok, result.failure

@@ -17,6 +17,8 @@ from protocols.paxos.sim import ADAPTER
 from protocols.sim import NetworkConfig, World, run_once
 from protocols.sim.nemesis import KINDS
 
+FAULTS = (*KINDS, "crash-mid-write")  # the last bites when the disk is slow (seed % 3 > 0)
+
 
 def core(w: World, n: str) -> PaxosCore:
     c = w.core(n)
@@ -30,8 +32,8 @@ def put(value: str, key: str = "k") -> KvCommand:
 
 @pytest.mark.parametrize("seed", range(1, 21))
 def test_linearizable_under_every_fault_with_invariants_after_every_event(seed: int) -> None:
-    result = run_once("paxos", seed, duration_ms=5000, nemesis_kinds=KINDS,
-                      options={"snapshot_threshold": 40}, disk_latency_ms=2 * (seed % 2))
+    result = run_once("paxos", seed, duration_ms=5000, nemesis_kinds=FAULTS,
+                      options={"snapshot_threshold": 40}, disk_latency_ms=seed % 3)
     assert result.ok, result.failure
     assert result.verdict == "ok" and len(result.history) > 200
 
@@ -92,6 +94,47 @@ def test_a_leader_that_leads_again_fills_the_slots_it_handed_out(seed: int) -> N
     w.run_until(lambda: rid in w.answers, 3000)
     assert w.answers[rid].error is None
     assert all(r in w.answers for r in first)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4])
+def test_a_leader_crashed_inside_its_adoption_write_never_reuses_its_ballot(seed: int) -> None:
+    """The ballot reuse of tests/paxos/unit/test_schedules.py, in the simulator, on a
+    30 ms disk: n adopts a ballot with X to re-propose, its P2a leave ahead of its own
+    write, and it crashes inside that write. Restarted, it must pick a new ballot: the
+    old one, reused for Y in the same slot, is caught by the checker (PMMC's A4) — it
+    was, on every one of these seeds, before the round was written first."""
+    w = World(ADAPTER, 5, seed=seed, disk_latency_ms=30, options={"stickiness": False})
+    w.run_until(w.leader, 5000)
+    w.run_for(500)
+    old = w.leader()
+    assert old is not None
+    rid = w.submit(old, put("first"))
+    w.run_until(lambda: rid in w.answers, 2000)
+    n, a, b, c = (x for x in w.ids if x != old)
+    w.disconnect(old)
+    w.submit(old, put("X"))  # accepted by the old leader alone
+    w.run_for(100)
+    w.partition([[old, n, a], [b, c]])
+    core(w, n)._start_scout()
+    w._input(n)
+
+    def adoption_write_under_way() -> bool:
+        pump = w.nodes[n].pump
+        return (core(w, n).leader.active and pump is not None and pump.writing is not None
+                and any(e.ahead_of_persist for e in pump.writing.ready.messages))
+
+    w.run_until(adoption_write_under_way, 2000)
+    first_ballot = core(w, n).leader.ballot_number
+    w.crash(n)
+    w.run_for(50)
+    w.partition([[n, b, c], [old, a]])
+    w.restart(n)
+    core(w, n)._start_scout()
+    w._input(n)
+    w.run_until(lambda: core(w, n).leader.active, 3000)
+    assert core(w, n).leader.ballot_number > first_ballot
+    rid = w.submit(n, put("Y"))
+    w.run_until(lambda: rid in w.answers, 3000)
 
 
 def _dueling(backoff: bool, seed: int) -> int:
@@ -170,6 +213,6 @@ def test_snapshots_compact_and_a_crashed_replica_catches_up_from_one() -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", range(21, 221))
 def test_multipaxos_sweep(seed: int) -> None:
-    result = run_once("paxos", seed, duration_ms=5000, nemesis_kinds=KINDS,
-                      options={"snapshot_threshold": 40})
+    result = run_once("paxos", seed, duration_ms=5000, nemesis_kinds=FAULTS,
+                      options={"snapshot_threshold": 40}, disk_latency_ms=seed % 3)
     assert result.ok, result.failure

@@ -202,3 +202,24 @@ def test_a_late_reply_to_an_old_leadership_opens_no_hole_in_the_lease() -> None:
     assert not (new_acked and served_old), \
         "n2 was adopted inside n1's lease: 'new' acknowledged, then a lease read of 'old'"
     assert not new_acked and served_old  # n3 refused n2; n1's lease read is right
+
+
+def test_the_leaders_own_vote_counts_once_written() -> None:
+    """The leader's P2a leave while its own acceptor's write is under way (as Raft's
+    AppendEntries do, thesis §10.2.1); its own acceptance joins a phase-2 quorum only
+    once that write is durable, so nothing is decided on a vote a crash could erase."""
+    h = ByHand(SPEC, 3)
+    scout(h, "n1")
+    h.deliver_all()
+    n1: PaxosCore = h.core("n1")
+    assert n1.leader.active
+    h.hold_writes("n1")
+    slot = n1.replica.slot_in  # where x goes
+    h.submit("n1", "x", put("x"))
+    h.deliver(request(P2a, "n1", "n2"))
+    h.deliver(reply(P2b, "n1", "n2"))  # n2's vote: with n1's own, a quorum of 2 ...
+    assert slot not in n1.replica.decisions and n1.replica.slot_out <= slot, \
+        "decided on its own vote before writing it"
+    h.complete_write("n1")  # ... once n1's own write is done
+    assert n1.replica.decisions.get(slot) == put("x").encode()
+    assert h.answers["x"].error is None
