@@ -5,6 +5,7 @@ linearizable, no acknowledged write is lost, the replicas converge after heal.""
 
 from __future__ import annotations
 
+import asyncio
 import random
 import time
 from collections.abc import Awaitable, Callable
@@ -12,9 +13,11 @@ from pathlib import Path
 
 import pytest
 
+from cluster.nemesis import random_schedule
 from cluster.runner import LocalCluster
 from cluster.waiting import WaitTimeout
 from cluster.workload import KvWorkload
+from protocols.check import check_history
 from tests.support.chaos import ALL_FAULTS, chaos_run, pause_stale_leader
 
 Factory = Callable[..., Awaitable[LocalCluster]]
@@ -77,3 +80,36 @@ async def test_chaos_lease_reads_with_leader_pauses(cluster: Factory, tmp_path: 
                  for st in (await c.statuses()).values() if st is not None)
     print(f"leaders paused: {paused}; reads served from a lease: {served}")
     assert len(paused) >= 3 and served > 0
+
+
+@pytest.mark.parametrize("read_mode", ["log", "lease"])
+async def test_progress_once_the_faults_heal(cluster: Factory, tmp_path: Path,
+                                             read_mode: str) -> None:
+    """The run that once stalled for good (../shared/repros/paxos-stall): five nodes,
+    twelve clients on three keys, pauses of the leader above all, short and long, and
+    partitions. Once everything heals, every operation any client starts is answered,
+    within its deadline: a leader never holds a slot open forever."""
+    c = await cluster("paxos", nodes=5, event_log=True, seed=36,
+                      options={"read_mode": read_mode})
+    schedule = random_schedule(36, list(c.ids), 14.0, kinds=("pause", "partition_halves",
+                                                             "isolate", "pause"),
+                               fault_s=(0.3, 3.0), calm_s=(0.2, 0.8))
+    workload = KvWorkload(c.client_addresses, clients=12, keys=3, seed=36,
+                          op_deadline_s=4.0, attempt_timeout_s=0.3)
+    workload._t0 = time.monotonic()
+    await asyncio.gather(workload.run(14.0), c.nemesis.run_schedule(schedule))
+    await c.nemesis.clear()
+    healed = KvWorkload(c.client_addresses, clients=12, keys=3, seed=37,
+                        op_deadline_s=8.0, attempt_timeout_s=0.5, history=workload.history)
+    healed._t0 = workload.t0
+    await healed.run(3.0, max_ops_per_client=20)
+    statuses = {n: (st.role, st.details.get("slot_out"), st.details.get("slot_in"))
+                for n, st in (await c.statuses()).items() if st is not None}
+    during, after = workload.stats, healed.stats
+    print(f"faults: {[f.action for f in schedule]}; during: {during.ok} ok, {during.fail} "
+          f"fail, {during.info} info; after heal: {after.ok} ok; nodes: {statuses}")
+    assert after.ok >= 12, f"almost nothing answered after the heal: {statuses}"
+    assert after.fail == after.info == 0, \
+        f"{after.fail} failed and {after.info} unanswered after the heal: {statuses}"
+    result = check_history(workload.history, timeout_s=60)
+    assert result.verdict == "ok", result.summary()
