@@ -69,17 +69,19 @@ class SwimSpec(ProtocolSpec):
                                          if k not in _STORAGE_OPTIONS}, ids)
 
     def message_size(self, msg: Any) -> int:
-        """Bytes on the wire, estimated (the simulator's counters)."""
+        """Bytes on the wire, estimated (the simulator's counters): gossip as the
+        piggyback budget counts it (``wire_size``), full states per member."""
         match msg:
             case Ping(gossip=g) | Ack(gossip=g) | PingReq(gossip=g) | PingReqReply(gossip=g) \
                     | Rumor(gossip=g):
                 return 16 + _gossip_size(g)
+            # full states: O(N) items, estimated per item (measuring each costs O(N))
             case DigestSyn(members=m, digests=d):
-                return 8 + _gossip_size(Gossip(members=m)) + 20 * len(d)
+                return 8 + 24 * len(m) + 20 * len(d)
             case DigestAck(members=m, entries=e, wanted=w):
-                return 8 + _gossip_size(Gossip(members=m, entries=e)) + 8 * len(w)
+                return 8 + 24 * len(m) + sum(32 + 16 * len(x.meta) for x in e) + 8 * len(w)
             case DigestAck2(entries=e):
-                return 8 + _gossip_size(Gossip(entries=e))
+                return 8 + sum(32 + 16 * len(x.meta) for x in e)
         return 32
 
     def bench_command(self, i: int, payload: str) -> Any:

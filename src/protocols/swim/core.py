@@ -29,6 +29,7 @@ sequence are durable (``SelfRecord``): the rest is soft state relearned from the
 
 from __future__ import annotations
 
+import bisect
 import math
 import random
 from collections import deque
@@ -107,6 +108,7 @@ class Member:
     incarnation: int
     since: int  # tick of the last change
     address: str = ""  # where it listens ("": the driver's own address book)
+    summary: MemberUpdate | None = None  # how a full state lists it, until it changes
 
 
 @dataclass(slots=True)
@@ -186,6 +188,7 @@ class SwimCore(Core):
         self.members: dict[str, Member] = {
             node_id: Member(State.ALIVE, self.incarnation, 0, address)}
         self._full: tuple[MemberUpdate, ...] | None = None  # _full_state(), cached
+        self.others_live: list[str] = []  # every other member alive or suspect, sorted
         self.entries: dict[str, Entry] = {node_id: self.entry}
         self.suspicions: dict[str, Suspicion] = {}
         self.queue = BroadcastQueue()
@@ -211,8 +214,6 @@ class SwimCore(Core):
         self.reap_ticks = self._ticks(o.reap_ms)
         self.graveyard: deque[tuple[int, str]] = deque()  # (since, member) dead or left
         self.next_join_at = 1
-        self.next_push_pull_at = self._jitter(o.push_pull_interval_ms)
-        self.next_reconnect_at = self._jitter(o.reconnect_interval_ms)
         # leaving
         self.leaving: Any = None  # the request id waiting for the leave to spread
         self.leave_deadline = 0
@@ -227,6 +228,11 @@ class SwimCore(Core):
             for p in sorted(self.peers):
                 self.members[p] = Member(State.ALIVE, 0, 0, self.book.get(p, ""))
             self.live += len(self.peers)
+            self.others_live = sorted(self.peers)
+        # the first exchanges fall anywhere in their (scaled) interval
+        self.next_push_pull_at = self._jitter(
+            round(o.push_pull_interval_ms * o.push_pull_scale(self.live)))
+        self.next_reconnect_at = self._jitter(o.reconnect_interval_ms)
         self.out.persist.append(self._self_record())
         self._gossip_member(node_id)
 
@@ -263,6 +269,10 @@ class SwimCore(Core):
         """Members alive or suspect, ourselves included (N in the paper's formulas)."""
         return self.live
 
+    def _changed(self) -> None:
+        """The membership changed: drop the full state cached from it."""
+        self._full = None
+
     def _update_of(self, name: str) -> MemberUpdate:
         m = self.members[name]
         source: str = self.node_id
@@ -274,17 +284,24 @@ class SwimCore(Core):
     def _set(self, name: str, state: State, incarnation: int, address: str | None = None
              ) -> None:
         """Record a change of our opinion of ``name`` (and of its address, if given)."""
-        self._full = None
+        self._changed()
         member = self.members.get(name)
-        self.live += _LIVE[state] - (_LIVE[member.state] if member is not None else 0)
+        was_live = _LIVE[member.state] if member is not None else 0
+        self.live += _LIVE[state] - was_live
         if member is None:
             member = self.members[name] = Member(state, incarnation, self.now, address or "")
             if state in (State.ALIVE, State.SUSPECT):
                 self._add_to_probe_list(name)
         else:
             member.state, member.incarnation, member.since = state, incarnation, self.now
+            member.summary = None
             if address is not None:
                 member.address = address
+        if _LIVE[state] != was_live and name != self.node_id:
+            if was_live:
+                del self.others_live[bisect.bisect_left(self.others_live, name)]
+            else:
+                bisect.insort(self.others_live, name)
         if state != State.SUSPECT:
             self.suspicions.pop(name, None)
         if state in (State.DEAD, State.LEFT):
@@ -436,8 +453,9 @@ class SwimCore(Core):
         health worsens — for a "dead" rumour as for a suspicion (memberlist's refute)."""
         self.awareness.apply(1)
         self.incarnation = max(self.incarnation, heard) + 1
-        self.members[self.node_id].incarnation = self.incarnation
-        self._full = None
+        me = self.members[self.node_id]
+        me.incarnation, me.summary = self.incarnation, None
+        self._changed()
         self.stats["refuted"] += 1
         if self.events is not None:
             self.events.append((self.node_id, self.node_id, State.ALIVE, self.incarnation))
@@ -560,8 +578,7 @@ class SwimCore(Core):
     def _gossip_round(self) -> None:
         """memberlist's gossip: while updates are pending, send them to a few random
         live members (they count toward each update's lambda*log N transmissions)."""
-        targets = [n for n, m in self.members.items() if n != self.node_id
-                   and m.state in (State.ALIVE, State.SUSPECT)]
+        targets = self.others_live
         for dst in self.rng.sample(targets, min(self.options.gossip_nodes, len(targets))):
             g = self._piggyback()
             if not g:
@@ -589,9 +606,8 @@ class SwimCore(Core):
             self._push_pull(State.DEAD)  # serf's reconnect: heals partitions
 
     def _push_pull(self, among: State) -> None:
-        states = (State.ALIVE, State.SUSPECT) if among == State.ALIVE else (State.DEAD,)
-        candidates = sorted(n for n, m in self.members.items()
-                            if n != self.node_id and m.state in states)
+        candidates = self.others_live if among == State.ALIVE else sorted(
+            n for n, m in self.members.items() if m.state == State.DEAD)
         if candidates:
             self._send(self.rng.choice(candidates), self._digest_syn())
 
@@ -610,10 +626,15 @@ class SwimCore(Core):
 
     def _full_state(self) -> tuple[MemberUpdate, ...]:
         if self._full is None:  # cached until the membership changes
-            self._full = tuple(MemberUpdate(n, m.state, m.incarnation, self.node_id,
-                                            m.address if m.state == State.ALIVE else "")
+            self._full = tuple(m.summary or self._summary(n, m)
                                for n, m in self.members.items())
         return self._full
+
+    def _summary(self, name: str, m: Member) -> MemberUpdate:
+        """``m`` as a full state lists it (kept in ``m`` until it changes)."""
+        m.summary = MemberUpdate(name, m.state, m.incarnation, self.node_id,
+                                 m.address if m.state == State.ALIVE else "")
+        return m.summary
 
     def _merge_full_state(self, members: Iterable[MemberUpdate]) -> None:
         """memberlist's mergeRemoteState: a remote "dead" is only a suspicion here (we
@@ -658,9 +679,10 @@ class SwimCore(Core):
         self.leaving = request_id
         self.leave_deadline = self.now + self._ticks(self.options.leave_timeout_ms)
         self.incarnation += 1
-        self.members[self.node_id] = Member(State.LEFT, self.incarnation, self.now)
+        self.members[self.node_id] = Member(State.LEFT, self.incarnation, self.now,
+                                            self.address)
         self.live -= 1
-        self._full = None
+        self._changed()
         if self.events is not None:
             self.events.append((self.node_id, self.node_id, State.LEFT, self.incarnation))
         self.out.persist.append(self._self_record())
@@ -677,7 +699,7 @@ class SwimCore(Core):
             m = self.members.get(name)
             if m is not None and m.state in (State.DEAD, State.LEFT) and m.since == since:
                 del self.members[name]
-                self._full = None
+                self._changed()
                 self.stats["reaped"] += 1
 
     def _finish_leave(self) -> None:

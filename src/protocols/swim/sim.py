@@ -66,8 +66,9 @@ class SwimInvariants:
         # first time the checker needs its incarnation); a core is checked from its
         # whole state when attached, and from every change after that
         if len(world.ids) <= 16 or world.events % (len(world.ids) // 8) == 0:
-            for n in world.ids:
-                self._life(n)
+            for n, node in world.nodes.items():
+                if node.up and self.seen.get(n) != node.incarnation:
+                    self._life(n)
         while self.changes:
             changes, self.changes[:] = list(self.changes), []
             for node, member, state, incarnation in changes:
@@ -88,7 +89,9 @@ class SwimInvariants:
             self.seen[n] = node.incarnation
             core.events = self.changes
             self.authority.own_incarnation(n, core.incarnation, new_life=True)
-            self.changes.extend((n, m, v.state, v.incarnation) for m, v in core.members.items())
+            # (an alive at incarnation 0 can break nothing: what join="all" starts with)
+            self.changes.extend((n, m, v.state, v.incarnation) for m, v in core.members.items()
+                                if v.incarnation or v.state != State.ALIVE)
         return core
 
 
