@@ -66,8 +66,8 @@ class SwimInvariants:
         # first time the checker needs its incarnation); a core is checked from its
         # whole state when attached, and from every change after that
         if len(world.ids) <= 16 or world.events % (len(world.ids) // 8) == 0:
-            for n, node in world.nodes.items():
-                if node.up and self.seen.get(n) != node.incarnation:
+            for n, sim_node in world.nodes.items():
+                if sim_node.up and self.seen.get(n) != sim_node.incarnation:
                     self._life(n)
         while self.changes:
             changes, self.changes[:] = list(self.changes), []
