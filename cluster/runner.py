@@ -329,12 +329,13 @@ class LocalCluster:
         if info.paused:
             self.nemesis.end_fault(f"pause-{info.node_id}")
         self.nemesis.start_fault(f"kill-{info.node_id}")
-        if self.running(node):
+        alive = self.running(node)
+        if alive:
             kill_group(info.pid, signal.SIGCONT)
             kill_group(info.pid, signal.SIGKILL)
         if info.proc is not None:
             await asyncio.to_thread(info.proc.wait)
-        elif await asyncio.to_thread(wait_gone, [info.pid], 10.0):
+        elif alive and (await asyncio.to_thread(wait_gone, [info.pid], 10.0)) != []:
             raise ClusterStartError(f"node {node} (pid {info.pid}) survived SIGKILL for 10 s")
         if info.paused:
             info.paused = False

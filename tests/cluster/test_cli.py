@@ -10,8 +10,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from cluster.runner import cluster_processes
+import pytest
+
+from cluster.procs import wait_gone
+from cluster.runner import LocalCluster, cluster_processes
 from protocols._pb import admin_pb2
+from protocols.common.errors import InvalidRequest
 from protocols.kv.client import KvClient
 
 
@@ -88,3 +92,31 @@ async def test_cli_restart_replaces_a_live_node_and_a_paused_one_keeping_their_s
         down = run_cli(d, "down")
     assert down.returncode == 0, down.stdout
     assert cluster_processes(d) == []
+
+
+async def test_a_recorded_pid_another_process_now_has_is_never_signalled(
+        tmp_path: Path) -> None:
+    """A cluster attached from its state file knows its nodes by pid; once a node died,
+    the OS may give that pid to anyone. ``running`` then says no, and kill, restart and
+    pause never signal that process (a group leader here, as a node is: a stray killpg
+    would reach it)."""
+    other = subprocess.Popen(["sleep", "300"], start_new_session=True)
+    try:
+        d = tmp_path / "c"
+        d.mkdir()
+        (d / "state.json").write_text(json.dumps({
+            "protocol": "bare", "dir": str(d), "toxiproxy_url": "", "external": False,
+            "direct": True, "proxy_pid": 0, "links": {}, "ports": [],
+            "nodes": {"n1": {"address": "127.0.0.1:1", "client_address": "127.0.0.1:1",
+                             "data_dir": str(d / "n1"), "log": str(d / "n1.log"),
+                             "pid": other.pid, "paused": False}}}))
+        c = LocalCluster.attach(d)
+        assert not c.running("n1")
+        with pytest.raises(InvalidRequest, match="node n1 is not running"):
+            c.pause("n1")
+        await c.kill("n1")  # nothing to kill: returns at once
+        assert other.poll() is None, "the unrelated process was signalled"
+        assert wait_gone([other.pid], 0) == [other.pid]
+    finally:
+        other.kill()
+        other.wait()
