@@ -44,3 +44,44 @@ def test_concurrent_broadcasts_may_arrive_in_any_order() -> None:
 def test_a_missing_delivery_is_reported() -> None:
     logs = {"n1": [("n1", 1)], "n2": []}
     assert missing_deliveries(logs) == ["n2 never delivered 1 broadcasts, e.g. [('n1', 1)]"]
+
+
+def test_one_name_two_payloads_is_caught() -> None:
+    """Issue #31 bug 1: a member that reused a number passes every order check, since a
+    message is named (origin, seq): the payloads give it away."""
+    from protocols.check.causal import mislabelled
+
+    same = {"n1": [("n1", 1, b"a"), ("n1", 2, b"b")], "n2": [("n1", 1, b"a"),
+                                                              ("n1", 2, b"b")]}
+    assert mislabelled(same, {("n1", 2): b"b"}) == []
+    reused = {"n1": [("n1", 1, b"a"), ("n1", 2, b"B")], "n2": [("n1", 1, b"a"),
+                                                               ("n1", 2, b"A")]}
+    assert mislabelled(reused) == ["n1#2 is b'B' at n1 but b'A' at n2"]
+    assert mislabelled({"n2": [("n1", 2, b"A")]}, {("n1", 2): b"B"}) == [
+        "n1#2 is b'B' at the acknowledgement but b'A' at n2"]
+
+
+def test_an_acknowledged_broadcast_nobody_else_delivered_is_caught() -> None:
+    """missing_deliveries compares members with each other; an acknowledged broadcast
+    its own origin lost (and so never delivered) is caught only against the answers."""
+    from protocols.check.causal import undelivered
+
+    logs = {"n1": [("n1", 1)], "n2": [("n1", 1)]}
+    assert missing_deliveries(logs) == [] and undelivered({("n1", 1): b"x"}, logs) == []
+    assert undelivered({("n1", 1): b"x", ("n1", 2): b"y"}, logs) == [
+        "n1 never delivered 1 acknowledged broadcasts, e.g. [('n1', 2)]",
+        "n2 never delivered 1 acknowledged broadcasts, e.g. [('n1', 2)]"]
+
+
+def test_a_delivery_again_after_a_restart_counts_at_its_first_place() -> None:
+    """Delivery is at least once across a crash: n1 hands up n1#1 again after a restart.
+    Its past is what n1 had delivered before it *first* delivered it."""
+    logs = {"n1": [("n1", 1), ("n2", 1), ("n1", 1)],
+            "n2": [("n2", 1), ("n1", 1)]}
+    assert causal_violations(logs) == []
+    logs["n3"] = [("n1", 1)]  # n1#1 did not follow n2#1 (its first place says so)
+    assert causal_violations(logs) == []
+    late = {"n1": [("n2", 1), ("n1", 1), ("n1", 1)], "n2": [("n2", 1)],
+            "n3": [("n1", 1), ("n2", 1)]}
+    assert causal_violations(late) == [
+        "n3 delivered n1#1 before n2#1, which happened before it"]

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from protocols._pb import common_pb2 as protocols_dot___pb_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1aprotocols/_pb/causal.proto\x12\x13protocols.causal.v1\x1a\x1aprotocols/_pb/common.proto\"\xa9\x01\n\rCausalMessage\x12\x0e\n\x06origin\x18\x01 \x01(\t\x12\x0b\n\x03seq\x18\x02 \x01(\x04\x12<\n\x05\x63lock\x18\x03 \x03(\x0b\x32-.protocols.causal.v1.CausalMessage.ClockEntry\x12\x0f\n\x07payload\x18\x04 \x01(\x0c\x1a,\n\nClockEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x04:\x02\x38\x01\"y\n\x06Status\x12=\n\tdelivered\x18\x01 \x03(\x0b\x32*.protocols.causal.v1.Status.DeliveredEntry\x1a\x30\n\x0e\x44\x65liveredEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x04:\x02\x38\x01\"\x1e\n\x0bSendRequest\x12\x0f\n\x07payload\x18\x01 \x01(\x0c\"\x90\x01\n\tSendReply\x12\x0e\n\x06origin\x18\x01 \x01(\t\x12\x0b\n\x03seq\x18\x02 \x01(\x04\x12\x38\n\x05\x63lock\x18\x03 \x03(\x0b\x32).protocols.causal.v1.SendReply.ClockEntry\x1a,\n\nClockEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x04:\x02\x38\x01\"\"\n\x11\x44\x65liveriesRequest\x12\r\n\x05since\x18\x01 \x01(\x04\"G\n\x08\x44\x65livery\x12\x0e\n\x06origin\x18\x01 \x01(\t\x12\x0b\n\x03seq\x18\x02 \x01(\x04\x12\x0f\n\x07payload\x18\x03 \x01(\x0c\x12\r\n\x05index\x18\x04 \x01(\x04\"r\n\x0f\x44\x65liveriesReply\x12\x31\n\ndeliveries\x18\x01 \x03(\x0b\x32\x1d.protocols.causal.v1.Delivery\x12\x0c\n\x04held\x18\x02 \x01(\x04\x12\x10\n\x08max_held\x18\x03 \x01(\x04\x12\x0c\n\x04mode\x18\x04 \x01(\t2\x9c\x01\n\x06\x43\x61usal\x12O\n\rCausalMessage\x12\".protocols.causal.v1.CausalMessage\x1a\x1a.protocols.common.v1.Empty\x12\x41\n\x06Status\x12\x1b.protocols.causal.v1.Status\x1a\x1a.protocols.common.v1.Empty2\xb3\x01\n\x0b\x42roadcaster\x12H\n\x04Send\x12 .protocols.causal.v1.SendRequest\x1a\x1e.protocols.causal.v1.SendReply\x12Z\n\nDeliveries\x12&.protocols.causal.v1.DeliveriesRequest\x1a$.protocols.causal.v1.DeliveriesReplyb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1aprotocols/_pb/causal.proto\x12\x13protocols.causal.v1\x1a\x1aprotocols/_pb/common.proto\"\xa9\x01\n\rCausalMessage\x12\x0e\n\x06origin\x18\x01 \x01(\t\x12\x0b\n\x03seq\x18\x02 \x01(\x04\x12<\n\x05\x63lock\x18\x03 \x03(\x0b\x32-.protocols.causal.v1.CausalMessage.ClockEntry\x12\x0f\n\x07payload\x18\x04 \x01(\x0c\x1a,\n\nClockEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x04:\x02\x38\x01\"\xe1\x01\n\x06Status\x12=\n\tdelivered\x18\x01 \x03(\x0b\x32*.protocols.causal.v1.Status.DeliveredEntry\x12\x37\n\x06stable\x18\x02 \x03(\x0b\x32\'.protocols.causal.v1.Status.StableEntry\x1a\x30\n\x0e\x44\x65liveredEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x04:\x02\x38\x01\x1a-\n\x0bStableEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x04:\x02\x38\x01\"\x1e\n\x0bSendRequest\x12\x0f\n\x07payload\x18\x01 \x01(\x0c\"\x90\x01\n\tSendReply\x12\x0e\n\x06origin\x18\x01 \x01(\t\x12\x0b\n\x03seq\x18\x02 \x01(\x04\x12\x38\n\x05\x63lock\x18\x03 \x03(\x0b\x32).protocols.causal.v1.SendReply.ClockEntry\x1a,\n\nClockEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x04:\x02\x38\x01\"\"\n\x11\x44\x65liveriesRequest\x12\r\n\x05since\x18\x01 \x01(\x04\"G\n\x08\x44\x65livery\x12\x0e\n\x06origin\x18\x01 \x01(\t\x12\x0b\n\x03seq\x18\x02 \x01(\x04\x12\x0f\n\x07payload\x18\x03 \x01(\x0c\x12\r\n\x05index\x18\x04 \x01(\x04\"r\n\x0f\x44\x65liveriesReply\x12\x31\n\ndeliveries\x18\x01 \x03(\x0b\x32\x1d.protocols.causal.v1.Delivery\x12\x0c\n\x04held\x18\x02 \x01(\x04\x12\x10\n\x08max_held\x18\x03 \x01(\x04\x12\x0c\n\x04mode\x18\x04 \x01(\t2\x9c\x01\n\x06\x43\x61usal\x12O\n\rCausalMessage\x12\".protocols.causal.v1.CausalMessage\x1a\x1a.protocols.common.v1.Empty\x12\x41\n\x06Status\x12\x1b.protocols.causal.v1.Status\x1a\x1a.protocols.common.v1.Empty2\xb3\x01\n\x0b\x42roadcaster\x12H\n\x04Send\x12 .protocols.causal.v1.SendRequest\x1a\x1e.protocols.causal.v1.SendReply\x12Z\n\nDeliveries\x12&.protocols.causal.v1.DeliveriesRequest\x1a$.protocols.causal.v1.DeliveriesReplyb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,30 +36,34 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CAUSALMESSAGE_CLOCKENTRY']._serialized_options = b'8\001'
   _globals['_STATUS_DELIVEREDENTRY']._loaded_options = None
   _globals['_STATUS_DELIVEREDENTRY']._serialized_options = b'8\001'
+  _globals['_STATUS_STABLEENTRY']._loaded_options = None
+  _globals['_STATUS_STABLEENTRY']._serialized_options = b'8\001'
   _globals['_SENDREPLY_CLOCKENTRY']._loaded_options = None
   _globals['_SENDREPLY_CLOCKENTRY']._serialized_options = b'8\001'
   _globals['_CAUSALMESSAGE']._serialized_start=80
   _globals['_CAUSALMESSAGE']._serialized_end=249
   _globals['_CAUSALMESSAGE_CLOCKENTRY']._serialized_start=205
   _globals['_CAUSALMESSAGE_CLOCKENTRY']._serialized_end=249
-  _globals['_STATUS']._serialized_start=251
-  _globals['_STATUS']._serialized_end=372
-  _globals['_STATUS_DELIVEREDENTRY']._serialized_start=324
-  _globals['_STATUS_DELIVEREDENTRY']._serialized_end=372
-  _globals['_SENDREQUEST']._serialized_start=374
-  _globals['_SENDREQUEST']._serialized_end=404
-  _globals['_SENDREPLY']._serialized_start=407
-  _globals['_SENDREPLY']._serialized_end=551
+  _globals['_STATUS']._serialized_start=252
+  _globals['_STATUS']._serialized_end=477
+  _globals['_STATUS_DELIVEREDENTRY']._serialized_start=382
+  _globals['_STATUS_DELIVEREDENTRY']._serialized_end=430
+  _globals['_STATUS_STABLEENTRY']._serialized_start=432
+  _globals['_STATUS_STABLEENTRY']._serialized_end=477
+  _globals['_SENDREQUEST']._serialized_start=479
+  _globals['_SENDREQUEST']._serialized_end=509
+  _globals['_SENDREPLY']._serialized_start=512
+  _globals['_SENDREPLY']._serialized_end=656
   _globals['_SENDREPLY_CLOCKENTRY']._serialized_start=205
   _globals['_SENDREPLY_CLOCKENTRY']._serialized_end=249
-  _globals['_DELIVERIESREQUEST']._serialized_start=553
-  _globals['_DELIVERIESREQUEST']._serialized_end=587
-  _globals['_DELIVERY']._serialized_start=589
-  _globals['_DELIVERY']._serialized_end=660
-  _globals['_DELIVERIESREPLY']._serialized_start=662
-  _globals['_DELIVERIESREPLY']._serialized_end=776
-  _globals['_CAUSAL']._serialized_start=779
-  _globals['_CAUSAL']._serialized_end=935
-  _globals['_BROADCASTER']._serialized_start=938
-  _globals['_BROADCASTER']._serialized_end=1117
+  _globals['_DELIVERIESREQUEST']._serialized_start=658
+  _globals['_DELIVERIESREQUEST']._serialized_end=692
+  _globals['_DELIVERY']._serialized_start=694
+  _globals['_DELIVERY']._serialized_end=765
+  _globals['_DELIVERIESREPLY']._serialized_start=767
+  _globals['_DELIVERIESREPLY']._serialized_end=881
+  _globals['_CAUSAL']._serialized_start=884
+  _globals['_CAUSAL']._serialized_end=1040
+  _globals['_BROADCASTER']._serialized_start=1043
+  _globals['_BROADCASTER']._serialized_end=1222
 # @@protoc_insertion_point(module_scope)

@@ -77,7 +77,9 @@ Global___CausalMessage: _TypeAlias = CausalMessage  # noqa: Y015
 @_typing.final
 class Status(_message.Message):
     """What the sender has delivered from each origin (contiguously): a peer resends what is
-    missing, and messages every member has are dropped from the resend buffers.
+    missing, and messages every member has are dropped from the resend buffers. stable: up
+    to where the sender knows every member has delivered each origin (a rejoining member
+    that lost its disk takes that as delivered).
     """
 
     DESCRIPTOR: _descriptor.Descriptor
@@ -102,17 +104,41 @@ class Status(_message.Message):
         def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
         def WhichOneof(self, oneof_group: _Never) -> None: ...
 
+    @_typing.final
+    class StableEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.int
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.int = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
     DELIVERED_FIELD_NUMBER: _builtins.int
+    STABLE_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def delivered(self) -> _containers.ScalarMap[_builtins.str, _builtins.int]: ...
+    @_builtins.property
+    def stable(self) -> _containers.ScalarMap[_builtins.str, _builtins.int]: ...
     def __init__(
         self,
         *,
         delivered: _abc.Mapping[_builtins.str, _builtins.int] | None = ...,
+        stable: _abc.Mapping[_builtins.str, _builtins.int] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["delivered", b"delivered"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["delivered", b"delivered", "stable", b"stable"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -18,9 +18,26 @@ Channels lose and reorder messages (the proxies, the simulator), so delivery is 
 reliable the simple way: each member keeps what it delivered in a resend buffer and
 periodically tells its peers what it has (``Status``); a peer resends what is missing, and
 a message every member has is *stable* and leaves the buffers (CBCAST's stability).
-The durable state is the member's own sequence number, what it delivered, and its own
-broadcasts until they are stable, so a restarted member neither reuses a number nor
-delivers a message twice, and a broadcast it acknowledged survives its crash.
+
+Durability. Every delivery is written down before it is handed up, in delivery order, in
+the write that precedes the messages and answers of the same step: an own broadcast as
+``OwnMessage`` (kept until it is stable, so an acknowledged broadcast survives its
+sender's crash), another member's as ``Delivery``, and a ``DeliveredRecord`` (our count
+and what we delivered of each origin) closes the write. A crash during a write may keep
+any prefix of it: the sequence number is the highest any durable own message or record
+holds, so a number is never reused; deliveries after the last record were never
+complete and come again by resend. A crash after a write but before its upcall would
+lose the upcall, so a restarted member hands up its last write's deliveries again:
+delivery is at least once across a crash, each message under its unique
+``(origin, seq)``.
+
+A member that starts on an empty disk may have had a past life whose broadcasts its
+peers hold: it *rejoins* first, hearing a ``Status`` from every peer. What one of them
+knows every member delivered is delivered here too (it may be gone from every buffer),
+and its own count resumes after the most any peer has of it (its old broadcasts are its
+past life's); broadcasts asked for meanwhile wait. Claims no member could make are
+refused as bad input: a message or a status naming more of this member's broadcasts
+than it ever made.
 """
 
 from __future__ import annotations
@@ -32,12 +49,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from protocols.causal.messages import CausalMessage, Status
-from protocols.common.errors import ConfigError, InvalidRequest
+from protocols.common.errors import ConfigError, InvalidRequest, Unavailable
 from protocols.common.ids import NodeId
 from protocols.contract import Answer, Core, Envelope, NodeStatus, Ready
 
-__all__ = ["CausalCore", "CausalOptions", "Delivered", "DeliveredRecord", "Deliveries", "Mode",
-           "OwnMessage", "Recovered", "Send", "Stable"]
+__all__ = ["CausalCore", "CausalOptions", "Delivered", "DeliveredRecord", "Deliveries",
+           "Delivery", "Mode", "OwnMessage", "Recovered", "Send", "Stable"]
 
 MAX_PAYLOAD = 64 * 1024
 
@@ -56,10 +73,12 @@ class CausalOptions:
     # deliverable yet is refused, and comes back by resend once it is
     max_resend: int = 256  # messages resent per Status at most
     max_log: int = 100_000  # deliveries kept for the Deliveries query
+    max_waiting: int = 1024  # broadcasts waiting for a rejoin to end; beyond, Unavailable
 
     @classmethod
     def from_mapping(cls, options: Mapping[str, Any]) -> CausalOptions:
-        known = {"mode", "status_interval_ms", "max_held", "max_resend", "max_log"}
+        known = {"mode", "status_interval_ms", "max_held", "max_resend", "max_log",
+                 "max_waiting"}
         unknown = sorted(set(options) - known)
         if unknown:
             raise ConfigError(f"unknown causal option(s) {', '.join(unknown)}; known: "
@@ -105,7 +124,8 @@ class Delivered:
 
 @dataclass(frozen=True, slots=True)
 class DeliveredRecord:
-    """Persisted: our own sequence number and how much of each origin we delivered."""
+    """Persisted, closing a write that delivered something: our own sequence number and
+    how much of each origin we delivered."""
 
     seq: int
     prefix: Mapping[str, int]
@@ -120,6 +140,14 @@ class OwnMessage:
 
 
 @dataclass(frozen=True, slots=True)
+class Delivery:
+    """Persisted with its delivery: a broadcast we delivered (another member's, or our
+    own handed up again), so the last write's deliveries can be handed up after a crash."""
+
+    message: CausalMessage
+
+
+@dataclass(frozen=True, slots=True)
 class Stable:
     """Persisted: our broadcasts up to ``upto`` are stable; their copies can go."""
 
@@ -128,8 +156,21 @@ class Stable:
 
 @dataclass(slots=True)
 class Recovered:
+    """What a member's disk kept: the latest ``DeliveredRecord``, its own broadcasts that
+    were not known stable, and the deliveries of the write that record closed (perhaps
+    never handed up)."""
+
     delivered: DeliveredRecord
     unstable: list[CausalMessage]
+    last_write: list[CausalMessage] = field(default_factory=list)
+
+    @property
+    def seq(self) -> int:
+        """Our last sequence number: the record's, or a durable own broadcast's above it.
+        A crash during a broadcast's write can keep its ``OwnMessage`` and lose the
+        ``DeliveredRecord`` of the same batch; that message is resent, so its number is
+        taken."""
+        return max([self.delivered.seq, *(m.seq for m in self.unstable)])
 
 
 @dataclass(slots=True)
@@ -167,25 +208,41 @@ class CausalCore(Core):
         self.dropped = 0  # arrivals refused by a full hold-back queue (resent later)
         self.buffer: dict[tuple[str, int], CausalMessage] = {}  # delivered, not yet stable
         self.stable_own = 0  # our broadcasts up to this one every member has
-        if recovered is not None:
-            self._recover(recovered)
+        # per origin, up to where every member has delivered (what we may have dropped)
+        self.stable_point: dict[str, int] = {}
         self.peer_has: dict[str, dict[str, int]] = {p: {} for p in self.peers}
+        self.peer_stable: dict[str, dict[str, int]] = {p: {} for p in self.peers}
         self.log: deque[Delivered] = deque(maxlen=options.max_log)
         self.delivered_count = 0
         self.latency_ticks = 0  # summed over deliveries of others' messages
         self.out = Ready()
+        self.recorded: dict[str, int] = {}  # the prefixes in our latest DeliveredRecord
+        # an empty disk: a past life's broadcasts may be out there (see rejoin)
+        self.rejoining = recovered is None
+        self.heard: set[str] = set()  # peers whose Status we had since we started
+        self.waiting: deque[tuple[Any, bytes]] = deque()  # sends held back by a rejoin
+        if recovered is not None:
+            self._recover(recovered)
 
     # ------------------------------------------------------------------ durable state
-    def _record(self) -> DeliveredRecord:
-        return DeliveredRecord(self.seq, {m: o.prefix for m, o in self.origins.items()})
+    def _prefixes(self) -> dict[str, int]:
+        return {m: o.prefix for m, o in self.origins.items()}
 
     def _recover(self, recovered: Recovered) -> None:
-        self.seq = recovered.delivered.seq
         for member, prefix in recovered.delivered.prefix.items():
             if member in self.origins:
                 self.origins[member].prefix = prefix
-        for m in recovered.unstable:  # our own broadcasts nobody was known to have yet
+        self.recorded = self._prefixes()
+        for m in recovered.last_write:  # the upcall may not have happened: again
             self.buffer[(m.origin, m.seq)] = m
+            self._hand_up(m, self.now, Delivery(m))
+        for m in sorted(recovered.unstable, key=lambda m: m.seq):
+            self.buffer[(m.origin, m.seq)] = m  # nobody was known to have it yet
+            if m.seq > self.origins[self.node_id].prefix:  # its record was torn off
+                self._deliver(m, self.now)
+        self.seq = recovered.seq
+        self.stable_own = min((m.seq for m in recovered.unstable), default=self.seq + 1) - 1
+        self.stable_point[self.node_id] = self.stable_own
 
     # ------------------------------------------------------------------ the vector
     def clock(self) -> dict[str, int]:
@@ -197,9 +254,16 @@ class CausalCore(Core):
         match command:
             case Send(payload=payload):
                 if len(payload) > MAX_PAYLOAD:
-                    raise InvalidRequest(f"payload over {MAX_PAYLOAD} bytes")
-                m = self._broadcast(payload)
-                self.out.answers.append(Answer(request_id, (m.origin, m.seq, dict(m.clock))))
+                    raise InvalidRequest(f"payload: {len(payload)} bytes, over the limit "
+                                         f"of {MAX_PAYLOAD}")
+                if not self.rejoined:
+                    if len(self.waiting) >= self.options.max_waiting:
+                        raise Unavailable(f"{self.node_id} is rejoining (it started on an "
+                                          f"empty disk) and {len(self.waiting)} broadcasts "
+                                          f"already wait; retry")
+                    self.waiting.append((request_id, payload))
+                    return
+                self._send(request_id, payload)
             case Deliveries(since=since):
                 first = self.log[0].index if self.log else self.delivered_count
                 start = max(since, first) - first
@@ -207,11 +271,14 @@ class CausalCore(Core):
             case _:
                 raise InvalidRequest(f"causal broadcast takes no {type(command).__name__}")
 
+    def _send(self, request_id: Any, payload: bytes) -> None:
+        m = self._broadcast(payload)
+        self.out.answers.append(Answer(request_id, (m.origin, m.seq, dict(m.clock))))
+
     def _broadcast(self, payload: bytes) -> CausalMessage:
         self.seq += 1
         m = CausalMessage(self.node_id, self.seq, {**self.clock(), self.node_id: self.seq},
                           payload)
-        self.out.persist.append(OwnMessage(m))  # kept until stable: a crash loses none
         self._deliver(m, self.now)  # the sender delivers its own message at once
         for p in self.peers:
             self.out.messages.append(Envelope(NodeId(p), m))
@@ -226,6 +293,7 @@ class CausalCore(Core):
                 self._on_status(src, msg)
             case _:
                 raise InvalidRequest(f"causal broadcast takes no {type(msg).__name__}")
+        self._send_waiting()
         return None
 
     def _receive(self, m: CausalMessage) -> None:
@@ -233,6 +301,9 @@ class CausalCore(Core):
         if origin is None or unknown_members(m.clock, self.origins):
             raise InvalidRequest(f"broadcast from or about a non-member: {m.origin}, "
                                  f"{sorted(m.clock)}")
+        self._check_claim(f"broadcast {m.origin}#{m.seq}: clock", m.clock)
+        if self.rejoining:
+            return  # it comes back by resend once we know where we stand
         if origin.has(m.seq) or m.seq in self.held.get(m.origin, {}):
             return  # a duplicate (a resend, or a duplicated packet)
         if self.options.mode == Mode.NONE:
@@ -278,30 +349,81 @@ class CausalCore(Core):
     def _deliver(self, m: CausalMessage, received_tick: int) -> None:
         self.origins[m.origin].add(m.seq)
         self.buffer[(m.origin, m.seq)] = m
+        own = m.origin == self.node_id  # ours is kept until stable: a crash loses none
+        self._hand_up(m, received_tick, OwnMessage(m) if own else Delivery(m))
+
+    def _hand_up(self, m: CausalMessage, received_tick: int, record: Any) -> None:
+        """Written down, then handed up (``Ready.applied``, once the write is done)."""
+        self.out.persist.append(record)
         self.log.append(Delivered(self.delivered_count, m.origin, m.seq, m.payload,
                                   received_tick, self.now))
         self.delivered_count += 1
         if m.origin != self.node_id:
             self.latency_ticks += self.now - received_tick
         self.out.applied.append(self.log[-1])
-        self.out.persist.append(self._record())  # what we delivered, before we say so
+
+    def _check_claim(self, what: str, claim: Mapping[str, int]) -> None:
+        """Nobody can have delivered more of our broadcasts than we made (while we
+        rejoin, our past life's count is what we are learning: any claim goes)."""
+        mine = claim.get(self.node_id, 0)
+        if mine > self.seq and not self.rejoining:
+            raise InvalidRequest(f"{what}[{self.node_id}] claims {mine} broadcasts of "
+                                 f"{self.node_id}; it made {self.seq}")
 
     # ------------------------------------------------------------------ reliability
     def tick(self) -> None:
         self.now += 1
         if self.now % self.status_ticks == 0:
-            status = Status({m: o.prefix for m, o in self.origins.items()})
+            # sent after this step's write, which records every delivery so far
+            status = Status(self._prefixes(), dict(self.stable_point))
             for p in self.peers:
                 self.out.messages.append(Envelope(NodeId(p), status))
 
     def _on_status(self, src: NodeId, s: Status) -> None:
         if src not in self.peer_has:
             raise InvalidRequest(f"status from a non-member {src}")
+        if unknown_members({**s.delivered, **s.stable}, self.origins):
+            raise InvalidRequest(f"status about non-members: "
+                                 f"{sorted({**s.delivered, **s.stable})}")
+        self._check_claim(f"status of {src}: delivered", s.delivered)
+        self._check_claim(f"status of {src}: stable", s.stable)
         self.peer_has[src] = dict(s.delivered)
+        self.peer_stable[src] = dict(s.stable)
+        if self.rejoining:
+            self.heard.add(src)
+            self._rejoin()
         missing = [m for (o, seq), m in self.buffer.items() if seq > s.delivered.get(o, 0)]
         for m in missing[: self.options.max_resend]:
             self.out.messages.append(Envelope(src, m))
         self._collect_stable()
+
+    # ------------------------------------------------------------------ rejoining
+    @property
+    def rejoined(self) -> bool:
+        """We know where we stand: every peer has told us since we started."""
+        return not self.rejoining
+
+    def _rejoin(self) -> None:
+        """Once every peer has said where it stands. A broadcast some peer knows every
+        member delivered may be gone from every buffer, so it counts as delivered here
+        (our past life had it). Anything later is still buffered by its origin, which
+        keeps its own broadcasts until it knows everyone has them, and comes by resend.
+        Our own count resumes after the most any peer has of ours: a number no member
+        holds another payload for."""
+        if self.heard != set(self.peers):
+            return
+        for member, origin in self.origins.items():
+            if member != self.node_id:
+                origin.prefix = max([origin.prefix, *(self.peer_stable[p].get(member, 0)
+                                                      for p in self.peers)])
+        self.seq = max([self.seq, *(self.peer_has[p].get(self.node_id, 0)
+                                    for p in self.peers)])
+        self.origins[self.node_id].prefix = self.seq
+        self.rejoining = False  # the next write records it (ready)
+
+    def _send_waiting(self) -> None:
+        while self.waiting and self.rejoined:
+            self._send(*self.waiting.popleft())
 
     def _collect_stable(self) -> None:
         """A message every member has delivered will never be asked for again."""
@@ -309,23 +431,31 @@ class CausalCore(Core):
             return all(has.get(key[0], 0) >= key[1] for has in self.peer_has.values())
         for key in [k for k in self.buffer if stable(k)]:
             del self.buffer[key]
+            self.stable_point[key[0]] = max(self.stable_point.get(key[0], 0), key[1])
             if key[0] == self.node_id and key[1] > self.stable_own:
                 self.stable_own = key[1]
                 self.out.persist.append(Stable(key[1]))
 
     # ------------------------------------------------------------------ outbox, status
     def ready(self) -> Ready:
+        """The outbox. Its write holds this step's deliveries in their order, then the
+        ``DeliveredRecord`` that closes them, then the latest stable mark."""
         out, self.out = self.out, Ready()
-        if len(out.persist) > 1:  # one delivered record and one stable mark suffice
-            own = [r for r in out.persist if isinstance(r, OwnMessage)]
-            last = [r for r in out.persist if isinstance(r, DeliveredRecord)][-1:]
-            marks = [r for r in out.persist if isinstance(r, Stable)][-1:]
-            out.persist = [*own, *last, *marks]
+        handed = [r for r in out.persist if isinstance(r, (OwnMessage, Delivery))]
+        marks = [r for r in out.persist if isinstance(r, Stable)][-1:]
+        prefixes = self._prefixes()
+        record = []
+        if handed or prefixes != self.recorded:
+            record = [DeliveredRecord(self.seq, prefixes)]
+            self.recorded = prefixes
+        out.persist = [*handed, *record, *marks]
         return out
 
     def status(self) -> NodeStatus:
         others = self.delivered_count - self.seq
         return NodeStatus(str(self.options.mode), self.seq, "", {
+            "rejoined": str(self.rejoined).lower(),
+            "waiting": str(len(self.waiting)),
             "delivered": str(self.delivered_count),
             "held": str(self.held_count),
             "max_held": str(self.max_held),

@@ -5,7 +5,7 @@ ordering). Each travels as the protobuf message of the same name (protos/causal.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 __all__ = ["CausalMessage", "Status"]
 
@@ -31,6 +31,10 @@ class CausalMessage:
 @dataclass(frozen=True, slots=True)
 class Status:
     """One-way, every few ticks: what the sender has delivered from each origin, as a
-    contiguous count. Peers resend what it lacks; what everyone has leaves the buffers."""
+    contiguous count. Peers resend what it lacks; what everyone has leaves the buffers.
+    ``stable``: up to where the sender knows *every* member has delivered each origin's
+    broadcasts (it may have dropped them): what a member that lost its disk takes as
+    delivered when it rejoins."""
 
     delivered: Mapping[str, int]
+    stable: Mapping[str, int] = field(default_factory=dict)

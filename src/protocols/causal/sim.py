@@ -11,7 +11,14 @@ from typing import TYPE_CHECKING, Any
 
 from protocols.causal import SPEC, CausalSpec
 from protocols.causal.core import CausalCore, Send
-from protocols.check.causal import causal_violations, missing_deliveries
+from protocols.check.causal import (
+    Delivery,
+    Message,
+    causal_violations,
+    mislabelled,
+    missing_deliveries,
+    undelivered,
+)
 from protocols.contract import Answer
 from protocols.sim.api import SimAdapter, Verdict, WorkloadFactory, WorkloadParams
 from protocols.sim.network import NetworkConfig
@@ -20,7 +27,7 @@ if TYPE_CHECKING:
     from protocols.check.history import History
     from protocols.sim.world import World
 
-__all__ = ["ADAPTER", "JITTER", "BroadcastWorkload", "delivery_logs"]
+__all__ = ["ADAPTER", "JITTER", "BroadcastWorkload", "deliveries", "delivery_logs"]
 
 # one-way messages delayed 1-300 ms independently: overtaking is common; 5% lost
 JITTER = NetworkConfig(delay_min_ms=1, delay_max_ms=300, drop_request_rate=0.05)
@@ -32,16 +39,25 @@ def delivery_logs(world: World) -> dict[str, list[tuple[str, int]]]:
             for n, node in world.nodes.items()}
 
 
+def deliveries(world: World) -> dict[str, list[Delivery]]:
+    """The same, with each delivery's payload."""
+    return {n: [(d.origin, d.seq, d.payload) for d in node.applied]
+            for n, node in world.nodes.items()}
+
+
 @dataclass
 class BroadcastWorkload:
     """Clients broadcast at random members every few ms, so each broadcast follows
-    whatever its member delivered so far: chains of cause and effect across members."""
+    whatever its member delivered so far: chains of cause and effect across members.
+    The verdict: causal order, one payload per (origin, seq), every acknowledged
+    broadcast delivered everywhere with the payload it was sent with."""
 
     world: World
     clients: int = 3
     stop_at_ms: int = 5000
     sent: int = 0
-    answered: set[Any] = field(default_factory=set)
+    payloads: dict[Any, bytes] = field(default_factory=dict)  # request id -> payload
+    acknowledged: dict[Message, bytes] = field(default_factory=dict)
     history: History | None = None
 
     def start(self) -> None:
@@ -55,21 +71,28 @@ class BroadcastWorkload:
             return
         rng = w.rng(f"broadcast/{client}/{self.sent}")
         self.sent += 1
-        w.submit(rng.choice(w.ids), Send(f"c{client}-{self.sent}".encode()),
-                 request_id=("send", client, self.sent))
+        rid = ("send", client, self.sent)
+        self.payloads[rid] = f"c{client}-{self.sent}".encode()
+        w.submit(rng.choice(w.ids), Send(self.payloads[rid]), request_id=rid)
         w.at(rng.randrange(5, 60), lambda: self._next(client))
 
     def _on_answer(self, answer: Answer) -> None:
-        self.answered.add(answer.request_id)
+        payload = self.payloads.pop(answer.request_id, None)
+        if payload is not None and answer.error is None:
+            origin, seq, _ = answer.result
+            self.acknowledged[(origin, seq)] = payload
 
     @property
     def idle(self) -> bool:
-        return self.world.now >= self.stop_at_ms and not missing_deliveries(
-            delivery_logs(self.world))
+        logs = delivery_logs(self.world)
+        return self.world.now >= self.stop_at_ms and not missing_deliveries(logs) \
+            and not undelivered(self.acknowledged, logs)
 
     def verdict(self) -> Verdict:
         logs = delivery_logs(self.world)
-        broken = causal_violations(logs)
+        broken = causal_violations(logs) or mislabelled(deliveries(self.world),
+                                                        self.acknowledged) \
+            or undelivered(self.acknowledged, logs)
         if broken:
             return Verdict("causal order", "violation", "; ".join(broken[:3]))
         lacking = missing_deliveries(logs)
@@ -78,7 +101,8 @@ class BroadcastWorkload:
         total = sum(1 for n, log in logs.items() for m in log if m[0] == n)
         held = max((c.max_held for c in _cores(self.world)), default=0)
         return Verdict("causal order", "ok", f"{total} broadcasts delivered everywhere in "
-                                             f"causal order; hold-back peak {held}")
+                                             f"causal order ({len(self.acknowledged)} "
+                                             f"acknowledged); hold-back peak {held}")
 
 
 def _cores(world: World) -> list[CausalCore]:

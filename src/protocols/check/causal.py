@@ -5,16 +5,26 @@ moment it sent them. The causal past of a message is everything its origin had d
 before sending it, and their pasts in turn (Lamport's happened-before restricted to
 broadcasts). A delivery violates causal order when the member had not yet delivered
 something in the message's past. Pasts are bitsets (Python ints) over message numbers,
-each computed once.
+each computed once. Delivery is at least once across a crash: a member may deliver a
+message again after a restart, and only its first delivery counts.
+
+A message is named by ``(origin, seq)``, so the name must mean one broadcast: every
+member that delivered it, and the answer that acknowledged it, must agree on its payload
+(``mislabelled``: a member that numbered two broadcasts alike passes every order check).
+And reliable delivery: every acknowledged broadcast is delivered by every member
+(``undelivered``), and after the faults heal every broadcast anyone delivered is
+delivered everywhere (``missing_deliveries``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-__all__ = ["Message", "causal_violations", "missing_deliveries"]
+__all__ = ["Delivery", "Message", "causal_violations", "mislabelled", "missing_deliveries",
+           "undelivered"]
 
 Message = tuple[str, int]  # (origin, seq)
+Delivery = tuple[str, int, bytes]  # (origin, seq, payload)
 
 
 def causal_violations(logs: Mapping[str, Sequence[Message]], limit: int = 10) -> list[str]:
@@ -23,7 +33,11 @@ def causal_violations(logs: Mapping[str, Sequence[Message]], limit: int = 10) ->
     for log in logs.values():
         for m in log:
             ids.setdefault(m, len(ids))
-    position = {n: {m: i for i, m in enumerate(log)} for n, log in logs.items()}
+    position: dict[str, dict[Message, int]] = {}  # a message's *first* delivery there
+    for n, log in logs.items():
+        firsts = position[n] = {}
+        for i, m in enumerate(log):
+            firsts.setdefault(m, i)
     pasts: dict[Message, int] = {}
 
     def past(m: Message) -> int:
@@ -74,4 +88,35 @@ def missing_deliveries(logs: Mapping[str, Sequence[Message]]) -> list[str]:
         if lacking:
             out.append(f"{n} never delivered {len(lacking)} broadcasts, e.g. "
                        f"{sorted(lacking)[:3]}")
+    return out
+
+
+def mislabelled(deliveries: Mapping[str, Sequence[Delivery]],
+                acknowledged: Mapping[Message, bytes] | None = None,
+                limit: int = 10) -> list[str]:
+    """Every ``(origin, seq)`` that stands for two payloads: delivered with different
+    payloads by two members (or twice by one), or delivered with another payload than
+    the one its ``Send`` was acknowledged with. First ``limit``."""
+    payload: dict[Message, tuple[bytes, str]] = {
+        m: (p, "the acknowledgement") for m, p in (acknowledged or {}).items()}
+    out: list[str] = []
+    for n, log in sorted(deliveries.items()):
+        for origin, seq, p in log:
+            first = payload.setdefault((origin, seq), (p, n))
+            if first[0] != p:
+                out.append(f"{origin}#{seq} is {first[0]!r} at {first[1]} but {p!r} at {n}")
+                if len(out) >= limit:
+                    return out
+    return out
+
+
+def undelivered(acknowledged: Mapping[Message, bytes] | Sequence[Message],
+                logs: Mapping[str, Sequence[Message]]) -> list[str]:
+    """Every acknowledged broadcast is delivered by every member: what is not."""
+    out = []
+    for n, log in sorted(logs.items()):
+        lacking = sorted(set(acknowledged) - set(log))
+        if lacking:
+            out.append(f"{n} never delivered {len(lacking)} acknowledged broadcasts, e.g. "
+                       f"{lacking[:3]}")
     return out

@@ -10,7 +10,9 @@ from protocols.causal.core import (
     CausalOptions,
     DeliveredRecord,
     Deliveries,
+    Delivery,
     Mode,
+    OwnMessage,
     Recovered,
     Send,
 )
@@ -23,9 +25,17 @@ TICK_S = 0.01
 
 def core(node: str = "n1", mode: str = "causal", recovered: Recovered | None = None,
          **options: int) -> CausalCore:
+    """A member of n1, n2, n3. On an empty disk (``recovered`` None) it first hears
+    every peer say it has delivered nothing: a cluster's first start."""
     ids = ["n1", "n2", "n3"]
-    return CausalCore(NodeId(node), [NodeId(p) for p in ids if p != node],
-                      CausalOptions.from_mapping({"mode": mode, **options}), recovered, TICK_S)
+    c = CausalCore(NodeId(node), [NodeId(p) for p in ids if p != node],
+                   CausalOptions.from_mapping({"mode": mode, **options}), recovered, TICK_S)
+    if recovered is None:
+        for p in c.peers:
+            c.on_message(p, Status({}))
+        assert c.rejoined
+        c.ready()
+    return c
 
 
 def delivered(c: CausalCore) -> list[tuple[str, int]]:
@@ -42,7 +52,9 @@ def test_a_broadcast_is_delivered_at_once_by_its_sender_and_sent_to_everyone() -
     r = c.ready()
     assert [(e.dst, e.msg.seq) for e in r.messages] == [("n2", 1), ("n3", 1)]
     assert r.answers[0].result == ("n1", 1, {"n1": 1}) and delivered(c) == [("n1", 1)]
-    assert r.persist, "the sequence number is durable before the message leaves"
+    # the message and its number are durable before it leaves (the pump writes first)
+    assert r.persist == [OwnMessage(CausalMessage("n1", 1, {"n1": 1}, b"x")),
+                         DeliveredRecord(1, {"n1": 1, "n2": 0, "n3": 0})]
 
 
 def test_a_message_waits_for_what_its_sender_had_delivered() -> None:
@@ -120,15 +132,35 @@ def test_a_full_hold_back_queue_refuses_arrivals_which_come_back_by_resend() -> 
     assert delivered(c) == [("n2", 1), ("n2", 2), ("n2", 3)]
 
 
-def test_a_restart_resumes_its_numbering_and_never_redelivers() -> None:
+def test_a_delivery_is_written_down_before_it_is_handed_up() -> None:
+    """The write of a step holds its deliveries in order, payloads and all, closed by
+    the record that counts them; the pump hands them up only after it."""
+    c = core()
+    c.on_message(NodeId("n2"), msg("n2", 1))
+    c.submit(1, Send(b"mine"))
+    out = c.ready()
+    assert [(d.origin, d.seq) for d in out.applied] == [("n2", 1), ("n1", 1)]
+    assert [type(r) for r in out.persist] == [Delivery, OwnMessage, DeliveredRecord]
+    assert out.persist[1].message.clock == {"n1": 1, "n2": 1}
+    assert out.persist[2] == DeliveredRecord(1, {"n1": 1, "n2": 1, "n3": 0})
+
+
+def test_a_restart_hands_up_the_last_write_again_and_never_redelivers() -> None:
+    """The upcall of the last write may not have happened before the crash: it is
+    handed up again (at least once); nothing delivered is delivered anew, and the
+    numbering goes on."""
     c = core()
     c.submit(1, Send(b"a"))
+    c.ready()
     c.on_message(NodeId("n2"), msg("n2", 1))
-    record = [r for r in c.ready().persist if isinstance(r, DeliveredRecord)][-1]
-    again = core(recovered=Recovered(record, []))
+    last = c.ready().persist
+    record = last[-1]
+    assert record == DeliveredRecord(1, {"n1": 1, "n2": 1, "n3": 0})
+    again = core(recovered=Recovered(record, [], [r.message for r in last[:-1]]))
+    assert [(d.origin, d.seq) for d in again.ready().applied] == [("n2", 1)]
     again.on_message(NodeId("n2"), msg("n2", 1))
     again.submit(2, Send(b"b"))
-    assert delivered(again) == [("n1", 2)]
+    assert delivered(again) == [("n2", 1), ("n1", 2)]
 
 
 def test_the_deliveries_query_pages_through_the_log() -> None:
