@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from protocols._pb import common_pb2 as protocols_dot___pb_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17protocols/_pb/vkv.proto\x12\x10protocols.vkv.v1\x1a\x1aprotocols/_pb/common.proto\"\'\n\tReplicate\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05state\x18\x02 \x01(\x0c\"m\n\x06\x44igest\x12\x34\n\x06hashes\x18\x01 \x03(\x0b\x32$.protocols.vkv.v1.Digest.HashesEntry\x1a-\n\x0bHashesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x0c:\x02\x38\x01\"\x87\x01\n\x0b\x44igestReply\x12\x39\n\x06states\x18\x01 \x03(\x0b\x32).protocols.vkv.v1.DigestReply.StatesEntry\x12\x0e\n\x06wanted\x18\x02 \x03(\t\x1a-\n\x0bStatesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x0c:\x02\x38\x01\"\x19\n\nGetRequest\x12\x0b\n\x03key\x18\x01 \x01(\t\"\x84\x01\n\x08GetReply\x12\x0e\n\x06values\x18\x01 \x03(\t\x12\x38\n\x07\x63ontext\x18\x02 \x03(\x0b\x32\'.protocols.vkv.v1.GetReply.ContextEntry\x1a.\n\x0c\x43ontextEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x04:\x02\x38\x01\"\x94\x01\n\nPutRequest\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t\x12:\n\x07\x63ontext\x18\x03 \x03(\x0b\x32).protocols.vkv.v1.PutRequest.ContextEntry\x1a.\n\x0c\x43ontextEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x04:\x02\x38\x01\"t\n\x08PutReply\x12\x38\n\x07\x63ontext\x18\x01 \x03(\x0b\x32\'.protocols.vkv.v1.PutReply.ContextEntry\x1a.\n\x0c\x43ontextEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x04:\x02\x38\x01\x32\x8e\x01\n\x03Vkv\x12\x44\n\tReplicate\x12\x1b.protocols.vkv.v1.Replicate\x1a\x1a.protocols.common.v1.Empty\x12\x41\n\x06\x44igest\x12\x18.protocols.vkv.v1.Digest\x1a\x1d.protocols.vkv.v1.DigestReply2\x8f\x01\n\x0bVersionedKv\x12?\n\x03Get\x12\x1c.protocols.vkv.v1.GetRequest\x1a\x1a.protocols.vkv.v1.GetReply\x12?\n\x03Put\x12\x1c.protocols.vkv.v1.PutRequest\x1a\x1a.protocols.vkv.v1.PutReplyb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17protocols/_pb/vkv.proto\x12\x10protocols.vkv.v1\x1a\x1aprotocols/_pb/common.proto\"\'\n\tReplicate\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05state\x18\x02 \x01(\x0c\"m\n\x06\x44igest\x12\x34\n\x06hashes\x18\x01 \x03(\x0b\x32$.protocols.vkv.v1.Digest.HashesEntry\x1a-\n\x0bHashesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x0c:\x02\x38\x01\"\x87\x01\n\x0b\x44igestReply\x12\x39\n\x06states\x18\x01 \x03(\x0b\x32).protocols.vkv.v1.DigestReply.StatesEntry\x12\x0e\n\x06wanted\x18\x02 \x03(\t\x1a-\n\x0bStatesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x0c:\x02\x38\x01\"\x19\n\nGetRequest\x12\x0b\n\x03key\x18\x01 \x01(\t\"\x84\x01\n\x08GetReply\x12\x0e\n\x06values\x18\x01 \x03(\t\x12\x38\n\x07\x63ontext\x18\x02 \x03(\x0b\x32\'.protocols.vkv.v1.GetReply.ContextEntry\x1a.\n\x0c\x43ontextEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x04:\x02\x38\x01\"\x94\x01\n\nPutRequest\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t\x12:\n\x07\x63ontext\x18\x03 \x03(\x0b\x32).protocols.vkv.v1.PutRequest.ContextEntry\x1a.\n\x0c\x43ontextEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x04:\x02\x38\x01\"\x84\x01\n\x08PutReply\x12\x38\n\x07\x63ontext\x18\x01 \x03(\x0b\x32\'.protocols.vkv.v1.PutReply.ContextEntry\x12\x0e\n\x06values\x18\x02 \x03(\t\x1a.\n\x0c\x43ontextEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x04:\x02\x38\x01\x32\x8e\x01\n\x03Vkv\x12\x44\n\tReplicate\x12\x1b.protocols.vkv.v1.Replicate\x1a\x1a.protocols.common.v1.Empty\x12\x41\n\x06\x44igest\x12\x18.protocols.vkv.v1.Digest\x1a\x1d.protocols.vkv.v1.DigestReply2\x8f\x01\n\x0bVersionedKv\x12?\n\x03Get\x12\x1c.protocols.vkv.v1.GetRequest\x1a\x1a.protocols.vkv.v1.GetReply\x12?\n\x03Put\x12\x1c.protocols.vkv.v1.PutRequest\x1a\x1a.protocols.vkv.v1.PutReplyb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -62,12 +62,12 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_PUTREQUEST']._serialized_end=674
   _globals['_PUTREQUEST_CONTEXTENTRY']._serialized_start=477
   _globals['_PUTREQUEST_CONTEXTENTRY']._serialized_end=523
-  _globals['_PUTREPLY']._serialized_start=676
-  _globals['_PUTREPLY']._serialized_end=792
+  _globals['_PUTREPLY']._serialized_start=677
+  _globals['_PUTREPLY']._serialized_end=809
   _globals['_PUTREPLY_CONTEXTENTRY']._serialized_start=477
   _globals['_PUTREPLY_CONTEXTENTRY']._serialized_end=523
-  _globals['_VKV']._serialized_start=795
-  _globals['_VKV']._serialized_end=937
-  _globals['_VERSIONEDKV']._serialized_start=940
-  _globals['_VERSIONEDKV']._serialized_end=1083
+  _globals['_VKV']._serialized_start=812
+  _globals['_VKV']._serialized_end=954
+  _globals['_VERSIONEDKV']._serialized_start=957
+  _globals['_VERSIONEDKV']._serialized_end=1100
 # @@protoc_insertion_point(module_scope)

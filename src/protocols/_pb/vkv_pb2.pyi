@@ -252,6 +252,11 @@ Global___PutRequest: _TypeAlias = PutRequest  # noqa: Y015
 
 @_typing.final
 class PutReply(_message.Message):
+    """The key as the write left it, like a GetReply: every sibling the context covers (other
+    clients' concurrent values included), so a next write with this context replaces
+    exactly what this reply showed.
+    """
+
     DESCRIPTOR: _descriptor.Descriptor
 
     @_typing.final
@@ -275,16 +280,20 @@ class PutReply(_message.Message):
         def WhichOneof(self, oneof_group: _Never) -> None: ...
 
     CONTEXT_FIELD_NUMBER: _builtins.int
+    VALUES_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def context(self) -> _containers.ScalarMap[_builtins.str, _builtins.int]: ...
+    @_builtins.property
+    def values(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     def __init__(
         self,
         *,
         context: _abc.Mapping[_builtins.str, _builtins.int] | None = ...,
+        values: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["context", b"context"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["context", b"context", "values", b"values"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

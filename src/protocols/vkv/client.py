@@ -1,5 +1,6 @@
 """A client of the versioned KV: read siblings with their context from any replica,
-write back with the context of the last read."""
+write back with the context of the last read (or of the last write's answer, which
+lists the siblings it covers)."""
 
 from __future__ import annotations
 
@@ -22,8 +23,12 @@ class VersionedKvClient(NodeChannels[vkv_pb2_grpc.VersionedKvStub]):
         return list(r.values), dict(r.context)
 
     async def put(self, node: str, key: str, value: str,
-                  context: Mapping[str, int] | None = None) -> dict[str, int]:
+                  context: Mapping[str, int] | None = None
+                  ) -> tuple[list[str], dict[str, int]]:
+        """Write ``value`` over what ``context`` covers; returns the key as the write left
+        it, (siblings, context) like ``get``: writing again with that context replaces
+        every sibling listed, other clients' included."""
         r = await self.stub(node).Put(
             vkv_pb2.PutRequest(key=key, value=value, context=dict(context or {})),
             timeout=self.timeout_s)
-        return dict(r.context)
+        return list(r.values), dict(r.context)

@@ -4,7 +4,10 @@ Highly Available Key-value Store", SOSP 2007, §4.4; course chapter 48 on versio
 Every replica accepts reads and writes, even cut off from the others (always writable).
 A read returns a key's *siblings* and a *causal context*; a write carries the context of
 the client's last read, so the replica replaces exactly what that client had seen and
-keeps everything else as siblings:
+keeps everything else as siblings. A write is answered like a read of the key right
+after it (its siblings and their context, Riak's ``return_body``): the context covers
+every sibling, another client's too, so it is safe to write with again only because the
+answer shows them all.
 
 * writes that did not see each other (two sides of a partition, two clients racing) both
   survive, as siblings, and the next read returns them together;
@@ -114,7 +117,11 @@ class VkvCore(Core):
                     VectorClock(dict(context)), self.node_id, value))
                 for p in self.peers:  # eager replication; anti-entropy repairs losses
                     self.out.messages.append(Envelope(NodeId(p), Replicate(key, encode(s))))
-                self.out.answers.append(Answer(request_id, s.context().as_dict()))
+                # the key as the write left it: the context covers every value listed
+                # (siblings other writers added included), so a next write with it
+                # replaces only values its writer was shown
+                self.out.answers.append(Answer(request_id, (sorted(s.values()),
+                                                            s.context().as_dict())))
             case _:
                 raise InvalidRequest(f"the versioned KV takes no {type(command).__name__}")
 

@@ -31,10 +31,10 @@ class VersionedKvServicer(vkv_pb2_grpc.VersionedKvServicer):
         return vkv_pb2.GetReply(values=values, context=ctx)
 
     async def Put(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
-        ctx = await self.host.submit_for_rpc(
+        values, ctx = await self.host.submit_for_rpc(
             context, lambda: Put(request.key, request.value, dict(request.context)),
             DEADLINE_S)
-        return vkv_pb2.PutReply(context=ctx)
+        return vkv_pb2.PutReply(values=values, context=ctx)
 
 
 class VkvShell(ProtocolShell):

@@ -39,8 +39,10 @@ def converged(world: World) -> bool:
 @dataclass
 class SiblingWorkload:
     """Read-modify-write clients: read at a random replica, write a value at a random
-    replica with that read's context (the key space is small, so they race). Most values
-    are unique; a quarter are ``eggs`` or ``milk``, written by every client."""
+    replica with that read's context (the key space is small, so they race); after an
+    answered write, sometimes write again at once with the answer's context (it lists
+    the siblings it covers). Most values are unique; a quarter are ``eggs`` or ``milk``,
+    written by every client."""
 
     world: World
     clients: int = 3
@@ -85,10 +87,16 @@ class SiblingWorkload:
                 self.world.at(10, lambda: self._read(client))
         else:
             client, write = what
+            rng = self.world.rng(f"pace/{rid}")
             if answer.error is None:
                 self.acknowledged.append(write)
-            self.world.at(self.world.rng(f"pace/{rid}").randrange(5, 40),
-                          lambda: self._read(client))
+                key, (values, context) = write[0], answer.result
+                self.observed.update((key, v) for v in values)
+                if rng.random() < 0.3 and self.world.now < self.stop_at_ms:
+                    self.ops += 1  # write again over what the answer showed
+                    self._write(client, key, values, context)
+                    return
+            self.world.at(rng.randrange(5, 40), lambda: self._read(client))
 
     def _write(self, client: int, key: str, values: list[str], context: dict[str, int]
                ) -> None:

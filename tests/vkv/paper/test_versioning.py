@@ -86,7 +86,7 @@ def test_dotted_version_vectors_keep_siblings_to_the_truly_concurrent() -> None:
         for i in range(10):
             for c in ("c1", "c2"):
                 r.submit("p", Put("k", f"{c}-{i}", contexts[c]))
-                contexts[c] = r.ready().answers[0].result
+                contexts[c] = r.ready().answers[0].result[1]
         return len(get(r)[0])
 
     assert run("dvv") == 2 and run("vv") == 20
