@@ -24,6 +24,7 @@ class View:
     counter: int
     events: tuple[UserEvent, ...]
     health: int
+    addresses: dict[str, str]  # member -> where this node believes it listens
 
     def state(self, member: str) -> State | None:
         found = self.members.get(member)
@@ -40,7 +41,7 @@ class MembershipClient(NodeChannels[swim_pb2_grpc.MembershipStub]):
         return View({m.member: (State(m.state), m.incarnation) for m in r.members},
                     dict(r.meta), r.counter,
                     tuple(UserEvent(e.origin, e.seq, e.name, e.payload) for e in r.events),
-                    r.health)
+                    r.health, {m.member: m.address for m in r.members})
 
     async def views(self, nodes: Sequence[str]) -> dict[str, View | None]:
         """Every listed node's view; None for a node that does not answer."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from protocols.common.errors import InvalidRequest
 from protocols.swim.messages import State, UserEvent
 
 __all__ = ["Broadcast", "Incr", "Leave", "MemberView", "Members", "MembersView", "SetMeta"]
@@ -25,6 +26,12 @@ class Incr:
 
     delta: int
 
+    def __post_init__(self) -> None:
+        if isinstance(self.delta, bool) or not isinstance(self.delta, int) \
+                or self.delta == 0 or abs(self.delta) > MAX_DELTA:
+            raise InvalidRequest(f"delta: must be a non-zero integer of magnitude at most "
+                                 f"2**40, got {self.delta!r}")
+
 
 @dataclass(frozen=True, slots=True)
 class SetMeta:
@@ -33,6 +40,16 @@ class SetMeta:
     key: str
     value: str
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.key, str) or not self.key:
+            raise InvalidRequest("key: must be a non-empty string")
+        if not isinstance(self.value, str):
+            raise InvalidRequest("value: must be a string")
+        size = len(self.key.encode()) + len(self.value.encode())
+        if size > MAX_META_BYTES:
+            raise InvalidRequest(f"key, value: {size} bytes together; the limit is "
+                                 f"{MAX_META_BYTES}")
+
 
 @dataclass(frozen=True, slots=True)
 class Broadcast:
@@ -40,6 +57,16 @@ class Broadcast:
 
     name: str
     payload: bytes = b""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise InvalidRequest("name: an event needs a non-empty name")
+        if not isinstance(self.payload, bytes):
+            raise InvalidRequest("payload: must be bytes")
+        size = len(self.name.encode()) + len(self.payload)
+        if size > MAX_EVENT_BYTES:
+            raise InvalidRequest(f"name, payload: {size} bytes together; the limit is "
+                                 f"{MAX_EVENT_BYTES}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +79,7 @@ class MemberView:
     member: str
     state: State
     incarnation: int
+    address: str = ""  # where this node believes it listens
 
 
 @dataclass(frozen=True, slots=True)

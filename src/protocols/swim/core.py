@@ -49,9 +49,6 @@ from protocols.contract import (
     Reply,
 )
 from protocols.swim.commands import (
-    MAX_DELTA,
-    MAX_EVENT_BYTES,
-    MAX_META_BYTES,
     Broadcast,
     Incr,
     Leave,
@@ -64,6 +61,7 @@ from protocols.swim.dissemination import BroadcastQueue
 from protocols.swim.lifeguard import Awareness, Suspicion
 from protocols.swim.messages import (
     MAX_COUNT,
+    MAX_KEYS,
     Ack,
     Digest,
     DigestAck,
@@ -796,28 +794,23 @@ class SwimCore(Core):
                 "this member has left the group")))
             return
         match command:
-            case Incr(delta=delta):
-                if not isinstance(delta, int) or delta == 0 or abs(delta) > MAX_DELTA:
-                    raise InvalidRequest(f"delta must be a non-zero integer of at most "
-                                         f"2**40, got {delta!r}")
+            case Incr(delta=delta):  # each command checked its own fields
                 if max(self.entry.p + delta, self.entry.n - delta) > MAX_COUNT:
-                    raise InvalidRequest("this member's share of the counter is full")
+                    raise InvalidRequest(f"delta: this member's share of the counter is "
+                                         f"full (it stays within 2**53); got {delta}")
                 self._write_entry(p=self.entry.p + max(delta, 0),
                                   n=self.entry.n + max(-delta, 0))
                 self.out.answers.append(Answer(request_id, self.counter()))
             case SetMeta(key=key, value=value):
-                if not key or len(key.encode()) + len(value.encode()) > MAX_META_BYTES:
-                    raise InvalidRequest(f"metadata key must be non-empty and key+value at "
-                                         f"most {MAX_META_BYTES} bytes")
+                if value and key not in self.entry.meta and len(self.entry.meta) >= MAX_KEYS:
+                    raise InvalidRequest(f"key: this member already has {MAX_KEYS} metadata "
+                                         f"keys; remove one (an empty value) first")
                 meta = {k: v for k, v in self.entry.meta.items() if k != key}
                 if value:
                     meta[key] = value
                 self._write_entry(meta=dict(sorted(meta.items())))
                 self.out.answers.append(Answer(request_id, None))
             case Broadcast(name=name, payload=payload):
-                if not name or len(payload) + len(name.encode()) > MAX_EVENT_BYTES:
-                    raise InvalidRequest(f"an event needs a name and at most "
-                                         f"{MAX_EVENT_BYTES} bytes")
                 self.event_seq += 1
                 self.out.persist.append(self._self_record())
                 self._deliver(UserEvent(self.node_id, self.event_seq, name, payload))
@@ -840,7 +833,8 @@ class SwimCore(Core):
 
     def view(self) -> MembersView:
         return MembersView(
-            tuple(MemberView(n, m.state, m.incarnation) for n, m in sorted(self.members.items())),
+            tuple(MemberView(n, m.state, m.incarnation, m.address)
+                  for n, m in sorted(self.members.items())),
             {f"{e.member}/{k}": v for e in sorted(self.entries.values(), key=lambda e: e.member)
              for k, v in e.meta.items()},
             self.counter(), tuple(self.events_delivered), self.awareness.score)

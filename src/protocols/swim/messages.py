@@ -41,6 +41,7 @@ __all__ = [
 MAX_INCARNATION = 2**62
 MAX_COUNT = 2**53
 MAX_ADDRESS = 255  # "host:port", as a member advertises it
+MAX_KEYS = 64  # metadata keys of one entry
 
 
 class State(enum.IntEnum):
@@ -92,7 +93,8 @@ class Entry:
         if not (0 <= self.version <= MAX_COUNT and 0 <= self.heartbeat <= MAX_COUNT
                 and 0 <= self.p <= MAX_COUNT and 0 <= self.n <= MAX_COUNT):
             raise ValueError(f"entry of {self.member}: counters must be in 0..2**53")
-        if len(self.meta) > 64 or any(len(k) + len(v) > 1024 for k, v in self.meta.items()):
+        if len(self.meta) > MAX_KEYS or any(len(k) + len(v) > 1024
+                                            for k, v in self.meta.items()):
             raise ValueError(f"entry of {self.member}: metadata too large")
 
     @property

@@ -33,7 +33,8 @@ class MembershipServicer(swim_pb2_grpc.MembershipServicer):
         view: MembersView = await self._run(context, Members)
         return swim_pb2.MembersReply(
             members=[swim_pb2.Member(member=m.member, state=cast(Any, int(m.state)),
-                                     incarnation=m.incarnation) for m in view.members],
+                                     incarnation=m.incarnation, address=m.address)
+                     for m in view.members],
             meta=view.meta, counter=view.counter, health=view.health,
             events=[swim_pb2.UserEvent(origin=e.origin, seq=e.seq, name=e.name,
                                        payload=e.payload) for e in view.events])

@@ -336,13 +336,22 @@ def test_client_commands_and_their_validation() -> None:
     c.submit(4, Broadcast("deploy", b"v2"))
     answers = {a.request_id: a.result for a in c.ready().answers}
     assert answers == {1: 5, 2: 3, 3: None, 4: 1}
-    for bad in (Incr(0), Incr(2**63), SetMeta("", "x"), SetMeta("k", "x" * 2000),
-                Broadcast("", b"")):
-        with pytest.raises(InvalidRequest):
-            c.submit(9, bad)
+    for build, field in ((lambda: Incr(0), "delta"), (lambda: Incr(2**63), "delta"),
+                         (lambda: SetMeta("", "x"), "key"),
+                         (lambda: SetMeta("k", "x" * 2000), "key, value"),
+                         (lambda: Broadcast("", b""), "name"),
+                         (lambda: Broadcast("e", b"x" * 70_000), "name, payload")):
+        with pytest.raises(InvalidRequest, match=f"^{field}: "):
+            c.submit(9, build())
+    for i in range(63):  # "role" is the first of 64 keys
+        c.submit(10, SetMeta(f"k{i}", "v"))
+    with pytest.raises(InvalidRequest, match="^key: this member already has 64"):
+        c.submit(9, SetMeta("one-too-many", "v"))
+    c.submit(11, SetMeta("k0", "changed"))  # an existing key may change
+    c.ready()
     c.submit(5, Members())
     view = c.ready().answers[0].result
-    assert view.counter == 3 and view.meta == {"n1/role": "web"}
+    assert view.counter == 3 and view.meta["n1/role"] == "web" and len(view.meta) == 64
     assert [e.name for e in view.events] == ["deploy"]
 
 
