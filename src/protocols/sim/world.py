@@ -18,7 +18,8 @@ Peer messages follow their declared kind (``ProtocolSpec.messages``):
 * ``OneWay``: delivered (or lost); the sender hears nothing either way.
 
 A core that raises ``InvalidRequest`` on a message refused it and changed nothing: the
-sender hears nothing back (as on real processes). Any other exception is a bug: it fails
+sender hears nothing back (as on real processes). A client command it refuses (any
+``ProtocolError`` from ``submit``) is answered with that error, as the host answers it. Any other exception is a bug: it fails
 the run at once (a real node stops, exit code 4).
 
 Invariant hooks run after *every* event; the first failure stops the run with the seed,
@@ -48,7 +49,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from protocols.common.errors import InvalidRequest
+from protocols.common.errors import InvalidRequest, ProtocolError
 from protocols.common.ids import NodeId, node_ids
 from protocols.contract import (
     Answer,
@@ -386,7 +387,11 @@ class World:
 
     def _submit_now(self, node: SimNode, rid: Any, command: Any) -> None:
         if node.up and node.core is not None:
-            node.core.submit(rid, command)
+            try:
+                node.core.submit(rid, command)
+            except ProtocolError as e:  # refused, nothing changed: the client hears why,
+                self._answered(Answer(rid, error=e))  # as the host answers it
+                return
             self._input(node.node_id)
 
     # ------------------------------------------------------------------ the pump
