@@ -190,7 +190,9 @@ class NodeHost:
         data_dir = self.config.data_dir or f"/tmp/protocols-{self.node_id}-{os.getpid()}"
         OsFileSystem().makedirs(data_dir)  # durably: fsynced in its parent
         self._lock_data_dir(data_dir)
-        rng = random.Random(f"{self.config.seed}/{self.node_id}")
+        # seeded per node and incarnation (NodeContext): a process start is a new life,
+        # and a node on a wiped disk must not draw what a past life drew (vkv's replica id)
+        rng = random.Random(f"{self.config.seed}/{self.node_id}/{os.urandom(8).hex()}")
         try:
             parts = self.shell.spec.create_node(NodeContext(
                 self.node_id, tuple(sorted(self.config.peers)), OsFileSystem(), data_dir, rng,

@@ -16,7 +16,7 @@ from protocols.common.fs import FileSystem
 from protocols.common.wal import SyncPolicy, WriteAheadLog
 from protocols.contract import MessageTable, NodeContext, NodeParts, OneWay, ProtocolSpec, Rpc
 from protocols.contract import Storage as StorageBase
-from protocols.vkv.core import KeyRecord, Put, VkvCore, VkvOptions
+from protocols.vkv.core import KeyRecord, Put, ReplicaIdRecord, VkvCore, VkvOptions
 from protocols.vkv.messages import Digest, DigestReply, Replicate
 
 __all__ = ["SPEC", "VkvCore", "VkvSpec"]
@@ -24,7 +24,8 @@ __all__ = ["SPEC", "VkvCore", "VkvSpec"]
 
 class VkvStorage(StorageBase):
     """One WAL record per key write (key length, key, state); recovery keeps the last
-    state of each key; the log is rewritten to one record per key when it grows."""
+    state of each key; the log is rewritten to one record per key when it grows. The
+    record with an empty key (no client key is empty) holds this disk's replica id."""
 
     def __init__(self, fs: FileSystem, data_dir: str, sync: SyncPolicy) -> None:
         fs.makedirs(data_dir)
@@ -35,6 +36,7 @@ class VkvStorage(StorageBase):
             for raw in records:
                 n = int.from_bytes(raw[:2], "big")
                 self.latest[raw[2:2 + n].decode()] = raw[2 + n:]
+            self.replica_id = self.latest.pop("").decode() if "" in self.latest else None
         except UnicodeDecodeError as e:
             raise StorageError(f"{self.path}: not a versioned-KV log ({e}); refusing to "
                                f"start, the file was left untouched") from None
@@ -46,14 +48,21 @@ class VkvStorage(StorageBase):
         return len(k).to_bytes(2, "big") + k + state
 
     def save(self, records: Sequence[Any]) -> None:
-        batch = [r for r in records if isinstance(r, KeyRecord)]
-        for r in batch:
-            self.latest[r.key] = r.state
+        batch = [(r.key, r.state) if isinstance(r, KeyRecord) else ("", r.replica_id.encode())
+                 for r in records if isinstance(r, (KeyRecord, ReplicaIdRecord))]
+        for key, state in batch:
+            if key:
+                self.latest[key] = state
+            else:
+                self.replica_id = state.decode()
         if self.records + len(batch) > 4 * len(self.latest) + 1000:
-            self.wal.rewrite([self._encode(k, v) for k, v in sorted(self.latest.items())])
-            self.records = len(self.latest)
+            whole = sorted(self.latest.items())
+            if self.replica_id is not None:
+                whole.insert(0, ("", self.replica_id.encode()))
+            self.wal.rewrite([self._encode(k, v) for k, v in whole])
+            self.records = len(whole)
         else:
-            self.wal.append([self._encode(r.key, r.state) for r in batch])
+            self.wal.append([self._encode(k, v) for k, v in batch])
             self.records += len(batch)
 
     def close(self) -> None:
@@ -70,7 +79,7 @@ class VkvSpec(ProtocolSpec):
         storage = VkvStorage(ctx.fs, ctx.data_dir, sync)
         try:
             core = VkvCore(ctx.node_id, ctx.peers, ctx.rng, options, storage.latest,
-                           ctx.tick_s)
+                           ctx.tick_s, storage.replica_id)
         except ValueError as e:
             raise StorageError(f"{storage.path}: {e}; refusing to start, the file was left "
                                f"untouched") from None

@@ -22,12 +22,22 @@ Replication: after a write, the replica sends the key's new state to every peer
 and both sides send what differs (anti-entropy, §4.7). Merging is the sibling store's
 ``sync`` (commutative, idempotent), so replicas converge whatever the order. A write is
 answered once the key's new state is on disk.
+
+Whose events. A replica counts its writes under a *replica id*, its node id and the
+incarnation of its disk (``n1~5e0c2a17``), chosen when it starts on an empty disk and
+kept there: a node whose disk was wiped starts a new count under a new id, instead of
+reissuing dots its peers hold with other values (they would drop its new, acknowledged
+writes as duplicates). A claim about events no one could have shown is refused as bad
+input and changes nothing: a client's context naming more writes of a key than this
+replica has seen (a context comes from a read; ``{n2: 1000}`` would erase n2's writes
+this replica has not seen yet, and every one of n2's next ones), a peer's state naming
+more writes of this replica than it made, or ids that are not replicas of this cluster.
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,7 +48,8 @@ from protocols.contract import Answer, Core, Envelope, NodeStatus, Ready
 from protocols.vkv.messages import Digest, DigestReply, Replicate
 from protocols.vkv.state import State, decode, digest, empty, encode
 
-__all__ = ["Get", "KeyRecord", "Put", "VkvCore", "VkvOptions"]
+__all__ = ["Get", "KeyRecord", "Put", "ReplicaIdRecord", "VkvCore", "VkvOptions",
+           "member_of"]
 
 MAX_KEY = 1024
 MAX_VALUE = 64 * 1024
@@ -84,19 +95,39 @@ class KeyRecord:
     state: bytes
 
 
+@dataclass(frozen=True, slots=True)
+class ReplicaIdRecord:
+    """A persist record, first on a new disk: the id this disk's writes are counted under."""
+
+    replica_id: str
+
+
+def member_of(replica_id: str) -> str:
+    """The node a replica id belongs to: ``n1`` for ``n1~5e0c2a17``."""
+    return replica_id.split("~", 1)[0]
+
+
 class VkvCore(Core):
     def __init__(self, node_id: NodeId, peers: Sequence[NodeId], rng: random.Random,
-                 options: VkvOptions, recovered: Mapping[str, bytes], tick_s: float) -> None:
+                 options: VkvOptions, recovered: Mapping[str, bytes], tick_s: float,
+                 replica_id: str | None = None) -> None:
         self.node_id = node_id
         self.peers = tuple(peers)
+        self.members = frozenset((node_id, *peers))
         self.rng = rng
+        self.out = Ready()
+        if replica_id is None:  # a new disk: a new count, under an id no life had
+            replica_id = f"{node_id}~{rng.getrandbits(32):08x}"
+            self.out.persist.append(ReplicaIdRecord(replica_id))
+        if member_of(replica_id) != node_id:
+            raise ValueError(f"replica id {replica_id!r} is not one of {node_id}'s")
+        self.replica_id = replica_id
         self.kind = options.clock
         self.sync_ticks = max(1, round(options.sync_interval_ms / 1000 / tick_s))
         self.store: dict[str, State] = {k: decode(v, self.kind) for k, v in recovered.items()}
         self.now = 0
         self.writes = 0
         self.merges = 0
-        self.out = Ready()
 
     # ------------------------------------------------------------------ clients
     def submit(self, request_id: Any, command: Any) -> None:
@@ -109,12 +140,13 @@ class VkvCore(Core):
                 self.out.answers.append(Answer(request_id, (values, context)))
             case Put(key=key, value=value, context=context):
                 self._check_key(key)
-                if len(value.encode()) > MAX_VALUE:
-                    raise InvalidRequest(f"value over {MAX_VALUE} bytes")
+                if (size := len(value.encode())) > MAX_VALUE:
+                    raise InvalidRequest(f"value: {size} bytes, over the limit of "
+                                         f"{MAX_VALUE}")
                 self._check_context(key, context)
                 self.writes += 1
                 s = self._write(key, self.store.get(key, empty(self.kind)).update(
-                    VectorClock(dict(context)), self.node_id, value))
+                    VectorClock(dict(context)), self.replica_id, value))
                 for p in self.peers:  # eager replication; anti-entropy repairs losses
                     self.out.messages.append(Envelope(NodeId(p), Replicate(key, encode(s))))
                 # the key as the write left it: the context covers every value listed
@@ -126,24 +158,33 @@ class VkvCore(Core):
                 raise InvalidRequest(f"the versioned KV takes no {type(command).__name__}")
 
     def _check_context(self, key: str, context: Mapping[str, int]) -> None:
-        """A context names replicas of this cluster, and cannot have seen more of this
-        replica's writes of ``key`` than this replica made: what a read could return."""
-        members = {self.node_id, *self.peers}
-        if any(k not in members for k in context):
-            raise InvalidRequest(f"a context names replicas of this cluster only, got "
-                                 f"{sorted(context)}")
-        if any(not isinstance(v, int) or not 0 <= v < 2**62 for v in context.values()):
-            raise InvalidRequest("a context maps replica ids to counts >= 0")
+        """A context is what a read returned: it names replicas of this cluster, and no
+        more of a replica's writes of ``key`` than this replica has seen (a read here
+        shows them all; a read elsewhere, once this replica has synced)."""
+        self._check_ids("context", context)
+        if any(isinstance(v, bool) or not isinstance(v, int) or not 0 <= v < 2**62
+               for v in context.values()):
+            raise InvalidRequest("context: maps replica ids to counts in 0..2**62")
         s = self.store.get(key)
-        mine = s.context()[self.node_id] if s is not None else 0
-        if context.get(self.node_id, 0) > mine:
-            raise InvalidRequest(f"the context claims {context[self.node_id]} writes of "
-                                 f"{self.node_id} to {key!r}; it made {mine}")
+        seen = s.context() if s is not None else VectorClock()
+        for rid, n in sorted(context.items()):
+            if n > seen[rid]:
+                raise InvalidRequest(
+                    f"context[{rid}] claims {n} writes to {key!r}; this replica has seen "
+                    f"{seen[rid]}: write with the context of a read from this replica (or "
+                    f"once it has synced)")
+
+    def _check_ids(self, what: str, ids: Iterable[str]) -> None:
+        strangers = sorted(r for r in ids if member_of(r) not in self.members)
+        if strangers:
+            raise InvalidRequest(f"{what}: names replicas of this cluster only "
+                                 f"({', '.join(sorted(self.members))}), got {strangers}")
 
     @staticmethod
     def _check_key(key: str) -> None:
         if not key or len(key.encode()) > MAX_KEY:
-            raise InvalidRequest(f"a key is 1 to {MAX_KEY} bytes")
+            raise InvalidRequest(f"key: a key is 1 to {MAX_KEY} bytes, got "
+                                 f"{len(key.encode())}")
 
     def _write(self, key: str, s: State) -> State:
         self.store[key] = s
@@ -151,12 +192,19 @@ class VkvCore(Core):
         return s
 
     def _merge(self, key: str, raw: bytes) -> None:
-        """Sync another replica's state of ``key`` into ours (Dynamo's reconciliation)."""
+        """Sync another replica's state of ``key`` into ours (Dynamo's reconciliation).
+        It may know more of anyone's writes than we do, except of ours."""
         try:
             theirs = decode(raw, self.kind)
         except ValueError as e:
             raise InvalidRequest(f"state of {key!r}: {e}") from None
         mine = self.store.get(key)
+        made = mine.context()[self.replica_id] if mine is not None else 0
+        claimed = theirs.context()
+        self._check_ids(f"state of {key!r}", claimed)
+        if claimed[self.replica_id] > made:
+            raise InvalidRequest(f"state of {key!r} claims {claimed[self.replica_id]} "
+                                 f"writes of {self.replica_id}; it made {made}")
         merged = theirs if mine is None else mine.sync(theirs)  # type: ignore[arg-type]
         if mine is None or merged != mine:
             self.merges += 1
@@ -208,7 +256,7 @@ class VkvCore(Core):
     def status(self) -> NodeStatus:
         sizes = list(self.siblings().values())
         return NodeStatus("replica", 0, "", {
-            "clock": self.kind, "keys": str(len(sizes)),
+            "replica_id": self.replica_id, "clock": self.kind, "keys": str(len(sizes)),
             "max_siblings": str(max(sizes, default=0)),
             "siblings": str(sum(sizes)), "writes": str(self.writes),
             "merges": str(self.merges)})

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from protocols.check.vkv import Write, lost_writes
+from protocols.common.errors import InvalidRequest
 from protocols.contract import Answer
 from protocols.sim.api import SimAdapter, Verdict, WorkloadFactory, WorkloadParams
 from protocols.vkv import SPEC, VkvSpec
@@ -53,6 +54,7 @@ class SiblingWorkload:
     observed: set[tuple[str, str]] = field(default_factory=set)  # every value a read saw
     pending: dict[Any, Any] = field(default_factory=dict)
     ops: int = 0
+    refused: int = 0  # writes refused: the replica had not seen what the context named
     peak_siblings: int = 0
     history: History | None = None
 
@@ -69,8 +71,9 @@ class SiblingWorkload:
         rng = w.rng(f"vkv/{client}/{self.ops}")
         key = f"k{rng.randrange(self.keys)}"
         rid = ("get", client, self.ops)
-        self.pending[rid] = (client, key)
-        w.submit(rng.choice(w.ids), Get(key), request_id=rid)
+        node = rng.choice(w.ids)
+        self.pending[rid] = (client, key, node)
+        w.submit(node, Get(key), request_id=rid)
         w.at(500, lambda: self._give_up(rid, client))
 
     def _on_answer(self, answer: Answer) -> None:
@@ -79,14 +82,15 @@ class SiblingWorkload:
             return
         rid = answer.request_id
         if rid[0] == "get":
-            client, key = what
+            client, key, node = what
             if answer.error is None:
-                self.observed.update((key, v) for v in answer.result[0])
-                self._write(client, key, *answer.result)
+                values, context = answer.result
+                self.observed.update((key, v) for v in values)
+                self._write(client, key, values, context, node)
             else:
                 self.world.at(10, lambda: self._read(client))
         else:
-            client, write = what
+            client, write, node = what
             rng = self.world.rng(f"pace/{rid}")
             if answer.error is None:
                 self.acknowledged.append(write)
@@ -94,12 +98,16 @@ class SiblingWorkload:
                 self.observed.update((key, v) for v in values)
                 if rng.random() < 0.3 and self.world.now < self.stop_at_ms:
                     self.ops += 1  # write again over what the answer showed
-                    self._write(client, key, values, context)
+                    self._write(client, key, values, context, node)
                     return
+            elif isinstance(answer.error, InvalidRequest):
+                self.refused += 1
             self.world.at(rng.randrange(5, 40), lambda: self._read(client))
 
-    def _write(self, client: int, key: str, values: list[str], context: dict[str, int]
-               ) -> None:
+    def _write(self, client: int, key: str, values: list[str], context: dict[str, int],
+               seen_at: str) -> None:
+        """Mostly where the context came from; else at any replica, which refuses it if
+        it has not seen what the context names (the client then reads again)."""
         w = self.world
         self.peak_siblings = max(self.peak_siblings, len(values))
         # most values are unique (the lost-write check tells writes apart by value);
@@ -109,9 +117,10 @@ class SiblingWorkload:
         rid = ("put", client, self.ops)
         write = (key, value, frozenset(values))
         self.attempted.append(write)
-        self.pending[rid] = (client, write)
-        w.submit(w.rng(f"vkv/put/{client}/{self.ops}").choice(w.ids),
-                 Put(key, value, context), request_id=rid)
+        where = w.rng(f"vkv/put/{client}/{self.ops}")
+        node = seen_at if where.random() < 0.75 else where.choice(w.ids)
+        self.pending[rid] = (client, write, node)
+        w.submit(node, Put(key, value, context), request_id=rid)
         w.at(500, lambda: self._give_up(rid, client))
 
     def _give_up(self, rid: Any, client: int) -> None:
@@ -136,8 +145,9 @@ class SiblingWorkload:
             return Verdict("no lost writes", "violation", "; ".join(problems[:3]))
         sizes = [len(v) for v in self.final().values()]
         return Verdict("no lost writes", "ok",
-                       f"{len(self.acknowledged)} acknowledged writes, none lost; siblings "
-                       f"now {sizes}, at most {self.peak_siblings} read at once")
+                       f"{len(self.acknowledged)} acknowledged writes, none lost "
+                       f"({self.refused} refused); siblings now {sizes}, at most "
+                       f"{self.peak_siblings} read at once")
 
 
 def sibling_workload(world: World, params: WorkloadParams) -> SiblingWorkload:

@@ -1,13 +1,15 @@
 """Replicas converge whatever the schedule, even when clients write the *same* value
 (issue #31, bug 2). Three ``VkvCore`` replicas are driven by hand: clients read at one
-replica and write ``eggs`` or ``milk`` at another with that context, replication
+replica and write ``eggs`` or ``milk`` at another with that context (or where they read,
+if the other has not seen what the read showed), replication
 messages are delayed, reordered and lost; then the network heals and every pair runs
 anti-entropy. After 30 rounds every replica must hold the same state of the key.
 
 ``VVSiblings.sync`` used to unite two sibling lists at equal clocks by keeping the left
 side's duplicates and dropping the right side's (``_union``), so ``[eggs, milk, milk]``
-and ``[eggs, milk]`` each stayed put when synced with the other: seed 2215 (vv) never
-converged. Replay one schedule: ``run_schedule(seed, clock)`` below."""
+and ``[eggs, milk]`` each stayed put when synced with the other: 9 of 6 000 schedules
+(vv) never converged, seeds 121, 1431 and 2965 among them. Replay one schedule:
+``run_schedule(seed, clock)`` below."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ import random
 import pytest
 
 from protocols.clocks import VectorClock, VVSiblings
+from protocols.common.errors import InvalidRequest
 from protocols.common.ids import NodeId
 from protocols.vkv.core import Get, Put, VkvCore, VkvOptions
 from protocols.vkv.messages import Digest, Replicate
@@ -52,7 +55,12 @@ def run_schedule(seed: int, clock: str, steps: int = 12) -> set[bytes]:
             reader, writer = replicas[rng.choice(IDS)], replicas[rng.choice(IDS)]
             reader.submit("get", Get("k"))
             _, context = reader.ready().answers[0].result
-            writer.submit("put", Put("k", rng.choice(["eggs", "milk"]), context))
+            value = rng.choice(["eggs", "milk"])
+            try:
+                writer.submit("put", Put("k", value, context))
+            except InvalidRequest:  # the writer has not seen what the read showed: the
+                writer = reader  # client writes where it read
+                writer.submit("put", Put("k", value, context))
             in_flight += [(e.dst, e.msg) for e in writer.ready().messages]
         elif in_flight:
             dst, msg = in_flight.pop(rng.randrange(len(in_flight)))
@@ -81,7 +89,7 @@ def test_vv_siblings_sync_is_commutative_on_repeated_values() -> None:
     assert a.sync(b).sync(c) == a.sync(b.sync(c)), "associative too"
 
 
-@pytest.mark.parametrize("seed", [2215, 2965, 3279])
+@pytest.mark.parametrize("seed", [121, 1431, 2965])
 def test_the_schedules_that_never_converged_in_vv_mode(seed: int) -> None:
     states = run_schedule(seed, "vv")
     assert len(states) == 1, f"seed {seed}: diverged after {HEALED_ROUNDS} rounds: {states}"
