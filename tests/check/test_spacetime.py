@@ -239,6 +239,20 @@ def test_load_events_takes_files_and_a_single_path(run: SyntheticRun, tmp_path: 
     ('{"t": 1.0, "kind": "start"}', "'node' must be a non-empty string"),
     ('{"t": 1.0, "node": "n1", "kind": "send", "mid": "n1:1"}', "a send needs a string 'peer'"),
     ('{"t": 1.0, "node": "n1", "kind": "recv", "peer": "n2"}', "a recv needs a 'mid'"),
+    # issue #31: each of these raised RecursionError, OverflowError or a ValueError that
+    # named neither file nor line
+    ("[" * 100_000 + "]" * 100_000, "nested 100000 deep (at most 16)"),
+    ('{"t": 1, "node": "n1", "kind": "state", "x": ' + "[" * 5000 + "]" * 5000 + "}",
+     "nested 5001 deep"),
+    ('{"t": 1e308, "node": "n1", "kind": "start"}', "'t' must be within 1e+11 s of 0"),
+    ('{"t": -1e308, "node": "n1", "kind": "start"}', "'t' must be within 1e+11 s of 0"),
+    ('{"t": 1' + "0" * 400 + ', "node": "n1", "kind": "start"}', "'t' must be within"),
+    ('{"t": ' + "7" * 5000 + ', "node": "n1", "kind": "start"}', "not JSON (Exceeds the limit"),
+    ('{"t": 1, "node": "' + "n" * 2_000_000 + '", "kind": "start"}',
+     "a line of 2000037 characters (at most 1048576)"),
+    ('{"t": 1, "node": "' + "n" * 300 + '", "kind": "start"}', "'node' is longer than 256"),
+    ('{"t": 1, "node": "n1", "kind": "send", "peer": "n2", "mid": ' + "9" * 30 + "}",
+     "'mid' is longer than 256 characters (or 64 bits)"),
 ])
 def test_a_malformed_line_names_file_and_line(tmp_path: Path, line: str, problem: str) -> None:
     f = tmp_path / "events-n1.jsonl"
@@ -246,6 +260,66 @@ def test_a_malformed_line_names_file_and_line(tmp_path: Path, line: str, problem
                  '{"t": 2.0, "node": "n1", "kind": "stop"}\n')
     with pytest.raises(ValueError, match=re.escape(f"{f}:3: {problem}")):
         load_events([f])
+
+
+def test_the_events_of_a_call_are_bounded(tmp_path: Path) -> None:
+    f = tmp_path / "events-n1.jsonl"
+    f.write_text("".join(f'{{"t": {i}, "node": "n1", "kind": "start"}}\n' for i in range(5)))
+    assert len(load_events([f], max_events=5)) == 5
+    with pytest.raises(ValueError, match=re.escape(f"{f}:5: more than 4 events")):
+        load_events([f], max_events=4)
+
+
+@pytest.mark.parametrize(("event", "fault", "problem"), [
+    ({"t": math.inf, "node": "n1", "kind": "start"}, None, "event #1: 't' must be a finite"),
+    ({"t": 10**400, "node": "n1", "kind": "start"}, None, "event #1: 't' must be within"),
+    ({"t": 1.0, "node": "n1", "kind": "send", "peer": "n2"}, None, "event #1: a send needs"),
+    (None, (0.0, math.inf, "partition"), "fault 'partition': (0.0, inf) must be times"),
+    (None, (2.0, 1.0, "heal"), "fault 'heal': (2.0, 1.0) must be times within"),
+])
+def test_the_renderer_refuses_events_and_faults_the_loader_would(
+        tmp_path: Path, event: dict[str, Any] | None, fault: tuple[float, float, str] | None,
+        problem: str) -> None:
+    """Events may come from the simulator or a caller, not only from files."""
+    events = [{"t": 0.5, "node": "n1", "kind": "start"}, *([event] if event else [])]
+    with pytest.raises(ValueError, match=re.escape(problem)):
+        render_spacetime(events, tmp_path / "x.html", faults=[fault] if fault else [])
+    assert not (tmp_path / "x.html").exists()
+
+
+class _CountedTime(float):
+    """A time that counts how often it is compared: the renderer's work, exactly."""
+
+    comparisons = 0
+
+    def __lt__(self, other: object) -> bool:
+        _CountedTime.comparisons += 1
+        return float(self) < float(other)  # type: ignore[arg-type]
+
+    def __le__(self, other: object) -> bool:
+        _CountedTime.comparisons += 1
+        return float(self) <= float(other)  # type: ignore[arg-type]
+
+    __gt__ = lambda self, other: _CountedTime.__lt__(other, self)  # type: ignore  # noqa: E731
+    __ge__ = lambda self, other: _CountedTime.__le__(other, self)  # type: ignore  # noqa: E731
+
+
+def test_a_message_id_reused_thousands_of_times_is_paired_without_quadratic_work(
+        tmp_path: Path) -> None:
+    """Issue #31: pairing a receive scanned every send of its mid, so a mid reused 8 000
+    times cost 64 million comparisons. Each receive pairs with the latest send before it
+    (a binary search), and the pairing is still exact."""
+    n = 8000
+    sends = [{"t": _CountedTime(2 * i), "node": "n1", "kind": "send", "peer": "n2",
+              "mid": "again"} for i in range(n)]
+    recvs = [{"t": _CountedTime(2 * i + 1), "node": "n2", "kind": "recv", "peer": "n1",
+              "mid": "again"} for i in range(n)]
+    _CountedTime.comparisons = 0
+    doc = parse_html(render_spacetime(sends + recvs, tmp_path / "r.html", max_arrows=n))
+    assert _CountedTime.comparisons < 40 * n, _CountedTime.comparisons  # n log n, not n²
+    lines = [a for tag, a in doc.tags if tag == "line" and "msg" in a.get("class", "")]
+    assert len(lines) == n and not any("dup" in a["class"] for a in lines)
+    assert all(float(a["data-e"]) - float(a["data-s"]) == 1 for a in lines)
 
 
 def test_a_torn_last_line_is_skipped_with_a_warning(tmp_path: Path) -> None:

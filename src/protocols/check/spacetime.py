@@ -32,6 +32,7 @@ more than once (duplicated). This module turns such logs into
 
 from __future__ import annotations
 
+import bisect
 import html
 import json
 import math
@@ -56,19 +57,32 @@ Fault = tuple[float, float, str]
 
 _MESSAGE_KINDS = ("send", "recv")
 
+# Bounds on what a log may hold, so a malformed or hostile log is a clear error naming
+# its file and line, never a RecursionError, an OverflowError or a quadratic stall.
+MAX_LINE_BYTES = 1 << 20  # an event is a few hundred bytes
+MAX_NESTING = 16  # {"vc": {...}} nests 2 deep; json.loads recurses on "[[[[..."
+MAX_NAME = 256  # characters of a node, kind, peer, message type, role or string mid
+MAX_EVENTS = 5_000_000  # per call of load_events
+MAX_T = 1e11  # |t| in seconds: time.time() for the next thousands of years, or simulated
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+_BRACKETS = re.compile(r"[\[\]{}]")
+
 
 # --------------------------------------------------------------------------- loading
 
 
-def load_events(paths: Iterable[str | Path] | str | Path) -> list[dict[str, Any]]:
+def load_events(paths: Iterable[str | Path] | str | Path, *,
+                max_events: int = MAX_EVENTS) -> list[dict[str, Any]]:
     """Read event logs and return their events sorted by ``t`` (ties keep file order).
 
     Each path is a JSON Lines file, or a directory whose ``events*.jsonl`` files are all
     read. Blank lines are skipped. A line that is not a JSON object with a numeric ``t``
     and string ``node`` and ``kind`` (and, for ``send``/``recv``, a ``peer`` and a
-    ``mid``) raises ``ValueError`` naming ``file:line``. One exception: a *last* line
-    with no newline that does not parse is the write that ``kill -9`` cut short; it is
-    skipped with a warning, since fault runs are the ones most worth drawing.
+    ``mid``) raises ``ValueError`` naming ``file:line``; so does one past the bounds
+    (``MAX_LINE_BYTES``, ``MAX_NESTING``, ``MAX_NAME``, ``|t| <= MAX_T``) or past
+    ``max_events`` events. One exception: a *last* line with no newline that does not
+    parse is the write that ``kill -9`` cut short; it is skipped with a warning, since
+    fault runs are the ones most worth drawing.
     """
     if isinstance(paths, (str, Path)):
         paths = [paths]
@@ -89,14 +103,24 @@ def load_events(paths: Iterable[str | Path] | str | Path) -> list[dict[str, Any]
         for i, line in enumerate(lines):
             if not line.strip():
                 continue
+            if len(events) >= max_events:
+                raise ValueError(f"{f}:{i + 1}: more than {max_events} events; draw a time "
+                                 f"window of the run")
+            if len(line) > MAX_LINE_BYTES:
+                raise ValueError(f"{f}:{i + 1}: a line of {len(line)} characters (at most "
+                                 f"{MAX_LINE_BYTES}): {line[:80]!r}")
+            if (depth := _nesting(line)) > MAX_NESTING:
+                raise ValueError(f"{f}:{i + 1}: nested {depth} deep (at most "
+                                 f"{MAX_NESTING}): {line.strip()[:80]!r}")
             try:
                 obj = json.loads(line)
-            except json.JSONDecodeError as exc:
+            except ValueError as exc:  # JSONDecodeError, or an integer of 4 300+ digits
+                why = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)[:60]
                 if i == torn_last:
                     warnings.warn(f"{f}:{i + 1}: skipped a torn last line (no newline, not "
-                                  f"JSON: {exc.msg}); was the process killed?", stacklevel=2)
+                                  f"JSON: {why}); was the process killed?", stacklevel=2)
                     continue
-                raise ValueError(f"{f}:{i + 1}: not JSON ({exc.msg}): {line.strip()[:80]!r}"
+                raise ValueError(f"{f}:{i + 1}: not JSON ({why}): {line.strip()[:80]!r}"
                                  ) from None
             problem = _malformed(obj)
             if problem:
@@ -106,13 +130,26 @@ def load_events(paths: Iterable[str | Path] | str | Path) -> list[dict[str, Any]
     return events
 
 
+def _nesting(line: str) -> int:
+    """How deep ``line``'s arrays and objects nest, strings skipped: checked before
+    ``json.loads``, which recurses on ``[[[[...`` to the interpreter's limit."""
+    depth = deepest = 0
+    for b in _BRACKETS.findall(_STRING.sub("", line)):
+        depth += 1 if b in "[{" else -1
+        deepest = max(deepest, depth)
+    return deepest
+
+
 def _malformed(obj: Any) -> str:
-    """What is wrong with one decoded line, or ``""`` if nothing."""
+    """What is wrong with one decoded line (or event), or ``""`` if nothing."""
     if not isinstance(obj, dict):
         return "not a JSON object"
     t = obj.get("t")
-    if isinstance(t, bool) or not isinstance(t, (int, float)) or not math.isfinite(t):
+    if isinstance(t, bool) or not isinstance(t, (int, float)) or (
+            isinstance(t, float) and not math.isfinite(t)):
         return "'t' must be a finite number"
+    if not -MAX_T <= t <= MAX_T:  # compared exactly: an int of 400 digits is no float
+        return f"'t' must be within {MAX_T:g} s of 0"
     for field in ("node", "kind"):
         if not isinstance(obj.get(field), str) or not obj[field]:
             return f"'{field}' must be a non-empty string"
@@ -122,11 +159,36 @@ def _malformed(obj: Any) -> str:
         mid = obj.get("mid")
         if isinstance(mid, bool) or not isinstance(mid, (str, int)):
             return f"a {obj['kind']} needs a 'mid' (string or integer)"
+    for field in ("node", "kind", "peer", "msg", "role", "mid"):
+        v = obj.get(field)
+        if (isinstance(v, str) and len(v) > MAX_NAME) or (
+                isinstance(v, int) and not -2**63 <= v < 2**64):
+            return f"'{field}' is longer than {MAX_NAME} characters (or 64 bits)"
     return ""
 
 
 def _sorted(events: Iterable[EventRecord]) -> list[EventRecord]:
     return sorted(events, key=lambda e: e["t"])
+
+
+def _checked(events: Iterable[EventRecord]) -> list[EventRecord]:
+    """The events, each as ``load_events`` would accept it (ValueError naming the first
+    that is not): events may come from the simulator or a caller, not only from files."""
+    out = list(events)
+    for i, e in enumerate(out):
+        problem = _malformed(e)
+        if problem:
+            raise ValueError(f"event #{i}: {problem}: {str(e)[:80]!r}")
+    return out
+
+
+def _fault(fault: Fault) -> Fault:
+    start, end, label = fault
+    if not all(isinstance(t, (int, float)) and -MAX_T <= t <= MAX_T for t in (start, end)) \
+            or end < start:
+        raise ValueError(f"fault {label!r}: ({start!r}, {end!r}) must be times within "
+                         f"{MAX_T:g} s of 0, start <= end")
+    return float(start), float(end), str(label)
 
 
 # --------------------------------------------------------------------------- ShiViz
@@ -279,11 +341,14 @@ class _Arrow:
 
 
 def _arrows(events: Sequence[EventRecord]) -> list[_Arrow]:
-    """Pair every receive with its send by ``mid``; unreceived sends become lost arrows."""
+    """Pair every receive with its send by ``mid``; unreceived sends become lost arrows.
+    ``events`` are sorted by time, so each mid's sends are too (a binary search finds
+    the latest before a receive, however often a mid is reused)."""
     sends: dict[str, list[EventRecord]] = defaultdict(list)
     for e in events:
         if e["kind"] == "send":
             sends[str(e["mid"])].append(e)
+    send_times = {mid: [s["t"] for s in group] for mid, group in sends.items()}
     delivered: dict[int, int] = defaultdict(int)  # id(send event) -> deliveries so far
     out: list[_Arrow] = []
     for e in events:
@@ -292,8 +357,8 @@ def _arrows(events: Sequence[EventRecord]) -> list[_Arrow]:
         mid = str(e["mid"])
         candidates = sends.get(mid, [])
         # a resent mid: pair with the latest send before this receive
-        earlier = [s for s in candidates if s["t"] <= e["t"]]
-        send = earlier[-1] if earlier else (candidates[0] if candidates else None)
+        before = bisect.bisect_right(send_times.get(mid, []), e["t"])
+        send = candidates[before - 1] if before else (candidates[0] if candidates else None)
         msg = str(e.get("msg", send.get("msg", "message") if send else "message"))
         if send is None:
             out.append(_Arrow(mid, msg, str(e["peer"]), e["node"], None, e["t"]))
@@ -497,8 +562,8 @@ def render_spacetime(events: Iterable[EventRecord], path: str | Path, *,
     are cut to the first ``max_arrows`` with a note saying so: filter the events to a
     time window to see the rest.
     """
-    evs = _sorted(events)
-    fault_list = [(float(a), float(b), str(label)) for a, b, label in faults]
+    evs = _sorted(_checked(events))
+    fault_list = [_fault(f) for f in faults]
     ops = list(operations)
     finite = [e["t"] for e in evs]
     finite += [t for fa, fb, _ in fault_list for t in (fa, fb)]
