@@ -154,13 +154,17 @@ def test_the_dead_are_forgotten_after_reap_ms_and_their_counter_share_stays() ->
     assert c.members["n2"].state == A, "a forgotten name may join again"
 
 
-def test_a_member_that_came_back_is_not_reaped_for_its_old_death() -> None:
-    c = make(n=3, reap_ms=5000)
+def test_a_member_is_reaped_for_its_latest_death_not_an_earlier_one() -> None:
+    c = make(n=3, reap_ms=5000)  # 50 ticks
     hear(c, MemberUpdate("n2", D, 0, "n3"))
     tick_acked(c, 20)
-    hear(c, MemberUpdate("n2", A, 1, "n2"))
-    tick_acked(c, 60)
-    assert c.members["n2"].state == A
+    hear(c, MemberUpdate("n2", A, 1, "n2"))  # it came back ...
+    tick_acked(c, 20)
+    hear(c, MemberUpdate("n2", D, 1, "n3"))  # ... and died again, 40 ticks in
+    tick_acked(c, 30)  # 50 ticks after the first death
+    assert c.members["n2"].state == D, "not reaped for the death it came back from"
+    tick_acked(c, 20)
+    assert "n2" not in c.members
 
 
 def test_the_default_keeps_the_dead_for_a_day_so_partitions_can_heal() -> None:
