@@ -8,6 +8,7 @@ from itertools import pairwise
 import pytest
 
 from protocols.clocks import (
+    MAX_LOGICAL,
     ClockOffsetError,
     Dot,
     DottedVersionVector,
@@ -16,6 +17,7 @@ from protocols.clocks import (
     HLCTimestamp,
     HybridLogicalClock,
     LamportClock,
+    LogicalOverflowError,
     Ordering,
     SiblingStore,
     VectorClock,
@@ -76,6 +78,15 @@ def test_vector_zero_entries_are_dropped() -> None:
 def test_vector_rejects_negative_counters() -> None:
     with pytest.raises(ValueError, match="negative"):
         VC({"a": -1})
+
+
+@pytest.mark.parametrize("count", [1.5, 2.0, True, "3", None])
+def test_vector_counters_are_ints(count: object) -> None:
+    """Issue #31: ``VC({"a": 1.5})`` was a clock; no process makes half an event."""
+    with pytest.raises(TypeError, match="counter of 'a' must be an int"):
+        VC({"a": count})  # type: ignore[dict-item]
+    with pytest.raises(TypeError, match="node ids are strings"):
+        VC({1: 1})  # type: ignore[dict-item]
 
 
 def test_vector_tick_and_receive() -> None:
@@ -254,6 +265,18 @@ def test_dvvset_anonymous_values_are_replaced_only_by_a_strictly_dominating_cont
     assert s.update(VC({"a": 1, "b": 1}), "a", "new").values() == ["new"]
 
 
+def test_dvvset_sync_is_not_associative_with_anonymous_values() -> None:
+    """What the docstring of ``DVVSet.sync`` says, pinned: grouping changes which clock
+    an anonymous value meets (as in dvvset.erl). Dotted values stay associative (the
+    Hypothesis join test), and the versioned KV refuses anonymous values from peers."""
+    a = DVVSet([Entry("n1", 1, ())], ["x"])
+    b = DVVSet([Entry("n2", 1, ())], ["y"])
+    c = DVVSet([Entry("n1", 1, ()), Entry("n2", 1, ())])
+    assert sorted(a.sync(b).sync(c).values()) == ["x", "y"]
+    assert a.sync(b.sync(c)).values() == []
+    assert a.sync(b) == b.sync(a) and a.sync(a) == a  # commutative, idempotent
+
+
 # -- DVVSet: sibling scenarios ----------------------------------------------------------
 
 
@@ -376,6 +399,31 @@ def test_hlc_refuses_a_peer_too_far_ahead_and_changes_nothing() -> None:
     assert "1100" in message and "1049" in message and "50" in message
     assert err.value.received == HLCTimestamp(1100, 0) and err.value.physical == 1049
     assert hlc.update(HLCTimestamp(1100, 0), 1050) == HLCTimestamp(1100, 1)  # exactly at
+
+
+def test_hlc_logical_counter_stays_within_16_bits() -> None:
+    """Issue #31: ``c`` grew without bound though the docstring promised 16 bits. An
+    event that would pass the bound, a local one or a peer's message, is refused and
+    changes nothing; a timestamp beyond it cannot be built (so a peer's cannot be
+    decoded)."""
+    top = HLCTimestamp(7, MAX_LOGICAL)
+    hlc = HybridLogicalClock(max_offset=10, current=top)
+    with pytest.raises(LogicalOverflowError, match="would pass 65535"):
+        hlc.now(5)  # pt below l: c would count on
+    assert hlc.current == top
+    assert hlc.now(8) == HLCTimestamp(8, 0)  # pt moved on: c restarts
+    peer = HybridLogicalClock(max_offset=10, current=HLCTimestamp(3, 0))
+    with pytest.raises(LogicalOverflowError, match="on receiving HLC\\(7,65535\\)"):
+        peer.update(top, 5)  # l.m won, its c is at the bound
+    assert peer.current == HLCTimestamp(3, 0)
+    assert peer.update(top, 8) == HLCTimestamp(8, 0)  # pt won
+    with pytest.raises(ValueError, match="does not fit in 16 bits"):
+        HLCTimestamp(1, MAX_LOGICAL + 1)
+    for bad in ((1.5, 0), (1, 2.0), (True, 0)):
+        with pytest.raises(TypeError, match="is an integer"):
+            HLCTimestamp(*bad)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="a received HLC timestamp"):
+        peer.update((7, 1), 8)  # type: ignore[arg-type]
 
 
 def test_hlc_timestamp_order_and_compare() -> None:

@@ -27,12 +27,19 @@ from protocols.clocks.dvv import (
     SiblingStore,
     VVSiblings,
 )
-from protocols.clocks.hlc import ClockOffsetError, HLCTimestamp, HybridLogicalClock
+from protocols.clocks.hlc import (
+    MAX_LOGICAL,
+    ClockOffsetError,
+    HLCTimestamp,
+    HybridLogicalClock,
+    LogicalOverflowError,
+)
 from protocols.clocks.lamport import LamportClock
 from protocols.clocks.ordering import Ordering
 from protocols.clocks.vector import VectorClock
 
 __all__ = [
+    "MAX_LOGICAL",
     "ClockOffsetError",
     "DVVSet",
     "Dot",
@@ -41,6 +48,7 @@ __all__ = [
     "HLCTimestamp",
     "HybridLogicalClock",
     "LamportClock",
+    "LogicalOverflowError",
     "Ordering",
     "SiblingStore",
     "VVSiblings",

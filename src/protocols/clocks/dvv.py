@@ -193,7 +193,15 @@ class DVVSet(SiblingStore[V]):
 
     def sync(self, other: DVVSet[V]) -> DVVSet[V]:
         """Merge two replicas' sets, dropping every value the other side has seen
-        replaced (``sync/2``). Commutative, associative, idempotent."""
+        replaced (``sync/2``). Commutative and idempotent; associative over dotted values
+        (written through a replica: all the versioned KV makes).
+
+        Anonymous values are not associative, here as in ``dvvset.erl``: a side keeps
+        them unless the other's clock strictly dominates its own, and grouping changes
+        which clock they meet. With ``a`` = ``{n1:1}`` holding ``x``, ``b`` = ``{n2:1}``
+        holding ``y`` and ``c``'s clock ``{n1:1, n2:1}``, ``(a.sync(b)).sync(c)`` keeps
+        ``x`` and ``y`` (their clock equals ``c``'s) while ``a.sync(b.sync(c))`` drops
+        both. The versioned KV refuses anonymous values from its peers."""
         mine, theirs = self.join(), other.join()
         if mine < theirs:
             anonymous = other.anonymous

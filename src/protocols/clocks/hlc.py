@@ -14,6 +14,12 @@ in ``now`` and ``update``; the paper then proves, for clocks synchronized within
   physical clock, which by the previous bound lasts at most ``ε``;
 * a timestamp fits in one 64-bit word (48 bits of ``l``, 16 of ``c``) in practice.
 
+``c`` is held to those 16 bits here (``MAX_LOGICAL``): a timestamp with a larger
+``c`` cannot be built, and an event that would push ``c`` past it, our own or a peer's
+message, raises ``LogicalOverflowError`` and changes nothing (the bound's assumption,
+few events per unit of physical time while ``l`` is held above ``pt``, is broken: tick
+physical time in a finer unit). Both parts are integers; a float is refused.
+
 What it cannot tell you: like a Lamport clock, ``hlc(a) < hlc(b)`` does not imply
 ``a -> b``; there is no CONCURRENT. What it assumes: bounded clock skew. If a peer's
 ``l`` is more than ``max_offset`` ahead of our physical clock the assumption is broken,
@@ -32,7 +38,10 @@ from dataclasses import dataclass
 
 from protocols.clocks.ordering import Ordering
 
-__all__ = ["ClockOffsetError", "HLCTimestamp", "HybridLogicalClock"]
+__all__ = ["MAX_LOGICAL", "ClockOffsetError", "HLCTimestamp", "HybridLogicalClock",
+           "LogicalOverflowError"]
+
+MAX_LOGICAL = (1 << 16) - 1  # c fits in 16 bits (the paper's 64-bit word: 48 + 16)
 
 
 class ClockOffsetError(Exception):
@@ -49,16 +58,35 @@ class ClockOffsetError(Exception):
         )
 
 
+class LogicalOverflowError(Exception):
+    """An event would push the logical counter past ``MAX_LOGICAL``: refused."""
+
+    def __init__(self, current: HLCTimestamp, received: HLCTimestamp | None) -> None:
+        self.current = current
+        self.received = received
+        peer = f" on receiving {received!r}" if received is not None else ""
+        super().__init__(f"the logical counter would pass {MAX_LOGICAL} (16 bits) at "
+                         f"{current!r}{peer}: too many events within one unit of "
+                         "physical time; refused, nothing changed")
+
+
 @dataclass(frozen=True, slots=True, order=True)
 class HLCTimestamp:
-    """An HLC timestamp ``(l, c)``, ordered lexicographically: ``wall`` first."""
+    """An HLC timestamp ``(l, c)``, ordered lexicographically: ``wall`` first. Both are
+    integers >= 0; ``c`` fits in 16 bits (``MAX_LOGICAL``)."""
 
     wall: int = 0
     logical: int = 0
 
     def __post_init__(self) -> None:
+        for name, part in (("wall", self.wall), ("logical", self.logical)):
+            if isinstance(part, bool) or not isinstance(part, int):
+                raise TypeError(f"an HLC timestamp's {name} is an integer, got {part!r}")
         if self.wall < 0 or self.logical < 0:
             raise ValueError(f"negative HLC timestamp {self}")
+        if self.logical > MAX_LOGICAL:
+            raise ValueError(f"HLC logical part {self.logical} does not fit in 16 bits "
+                             f"(at most {MAX_LOGICAL})")
 
     def compare(self, other: HLCTimestamp) -> Ordering:
         """``BEFORE``, ``AFTER`` or ``EQUAL`` in the total order; never ``CONCURRENT``."""
@@ -93,7 +121,7 @@ class HybridLogicalClock:
         previous = self.current
         wall = max(previous.wall, physical)
         logical = previous.logical + 1 if wall == previous.wall else 0
-        self.current = HLCTimestamp(wall, logical)
+        self.current = self._stamp(wall, logical, None)
         return self.current
 
     def update(self, received: HLCTimestamp, physical: int) -> HLCTimestamp:
@@ -103,8 +131,11 @@ class HybridLogicalClock:
         ``l := max(l', l.m, pt)``; ``c`` continues from whichever of ``l'`` and ``l.m``
         equals the new ``l`` (both: the larger ``c``), plus one; 0 if ``pt`` alone
         won. Raises ``ClockOffsetError``, changing nothing, if ``received.wall`` is more
-        than ``max_offset`` ahead of ``physical``.
+        than ``max_offset`` ahead of ``physical``, and ``LogicalOverflowError`` if ``c``
+        would pass 16 bits (a peer's ``c`` at the bound, our ``l`` equal to its ``l``).
         """
+        if not isinstance(received, HLCTimestamp):
+            raise TypeError(f"a received HLC timestamp, got {received!r}")
         if received.wall - physical > self.max_offset:
             raise ClockOffsetError(received, physical, self.max_offset)
         previous = self.current
@@ -117,8 +148,14 @@ class HybridLogicalClock:
             logical = received.logical + 1
         else:
             logical = 0
-        self.current = HLCTimestamp(wall, logical)
+        self.current = self._stamp(wall, logical, received)
         return self.current
+
+    def _stamp(self, wall: int, logical: int, received: HLCTimestamp | None
+               ) -> HLCTimestamp:
+        if logical > MAX_LOGICAL:
+            raise LogicalOverflowError(self.current, received)
+        return HLCTimestamp(wall, logical)
 
     def __repr__(self) -> str:
         return f"HybridLogicalClock({self.current!r}, max_offset={self.max_offset})"

@@ -29,7 +29,8 @@ __all__ = ["VectorClock"]
 
 
 class VectorClock:
-    """An immutable vector clock over string node ids; absent nodes count 0.
+    """An immutable vector clock over string node ids; absent nodes count 0. Counters
+    are ints (a float or a bool is a ``TypeError``: ``1.5`` events is no count).
 
     Entries equal to zero are dropped, so equal clocks have equal entries (canonical).
     ``<=`` and ``<`` are the partial order of causality (``a < b``: ``a`` happened before
@@ -53,6 +54,10 @@ class VectorClock:
         clean: dict[str, int] = {}
         if entries:
             for node, count in entries.items():
+                if type(count) is not int:  # not a float, a bool or an int subclass
+                    raise TypeError(f"counter of {node!r} must be an int, got {count!r}")
+                if not isinstance(node, str):
+                    raise TypeError(f"node ids are strings, got {node!r}")
                 if count < 0:
                     raise ValueError(f"counter of {node!r} is negative: {count}")
                 if count:

@@ -12,7 +12,7 @@ from protocols.clocks import DVVSet
 from protocols.clocks.dvv import Entry
 from protocols.common.errors import ConfigError, InvalidRequest
 from protocols.common.ids import NodeId
-from protocols.vkv.core import Get, KeyRecord, Put, VkvCore, VkvOptions
+from protocols.vkv.core import Get, KeyRecord, Put, ReplicaIdRecord, VkvCore, VkvOptions
 from protocols.vkv.messages import Digest, DigestReply, Replicate
 from protocols.vkv.state import decode, encode
 
@@ -130,11 +130,21 @@ def test_states_round_trip_and_bad_input_is_refused() -> None:
         a.submit(1, Put("k", "v", {"n1": -1}))
     with pytest.raises(ConfigError):
         VkvOptions.from_mapping({"clock": "lamport"})
-    assert isinstance(KeyRecord("k", b""), KeyRecord)
+
+
+def test_a_write_persists_the_keys_new_state_before_it_is_answered() -> None:
+    a = replica("n1")
+    a.submit("p", Put("k", "v", {}))
+    out = a.ready()
+    assert out.persist == [ReplicaIdRecord(a.replica_id), KeyRecord("k", encode(a.store["k"]))]
+    assert out.answers[0].result == (["v"], {a.replica_id: 1})
+    a.submit("p", Put("k", "w", {a.replica_id: 1}))
+    assert a.ready().persist == [KeyRecord("k", encode(a.store["k"]))]
 
 
 @pytest.mark.parametrize("bad", [b'{"vv":[1]}', b"[" * 5000 + b"]" * 5000,
-                                 b'{"dvv":[["n2",-1,[]]],"anonymous":[]}', b"\xff"])
+                                 b'{"dvv":[["n2",-1,[]]],"anonymous":[]}', b"\xff",
+                                 b'{"dvv":[],"anonymous":["no dot"]}'])
 def test_any_malformed_state_from_a_peer_is_refused_and_changes_nothing(bad: bytes) -> None:
     a = replica("n1", "vv" if b"vv" in bad else "dvv")
     put(a, "v", {})
@@ -151,8 +161,8 @@ def test_deep_nesting_is_refused_before_the_json_parser_recurses() -> None:
     with pytest.raises(ValueError, match="nested 5000 deep"):
         decode(b"[" * 5000 + b"]" * 5000, "dvv")
     # brackets inside strings are values, not nesting
-    tricky = b'{"dvv":[["n2",1,["[[[[\\"{{"]]],"anonymous":["]]}}"]}'
-    assert decode(tricky, "dvv") == DVVSet([Entry("n2", 1, ('[[[["{{',))], ["]]}}"])
+    tricky = b'{"dvv":[["n2",2,["[[[[\\"{{","]]}}"]]],"anonymous":[]}'
+    assert decode(tricky, "dvv") == DVVSet([Entry("n2", 2, ('[[[["{{', "]]}}"))])
 
 
 def test_a_context_that_could_not_come_from_a_read_is_refused() -> None:
