@@ -128,7 +128,7 @@ MUTATIONS = [
        "refuted", CORE, " and u.address in (\"\", self.address):", ":"),
     _m("reap", "memberlist/serf: the dead and left are forgotten after reap_ms", CORE,
        "                del self.members[name]\n", "                pass\n", (JOIN,)),
-    _m("reap-this-death", "a member that came back is not reaped for its old death", CORE,
+    _m("reap-this-death", "a member is reaped for its latest death, not an earlier one", CORE,
        " and m.since == since:", ":", (JOIN,)),
     # ------------------------------------------------------------ anti-entropy
     _m("digest-ack2", "Cassandra: ACK2 sends the entries the other side wanted", CORE,
