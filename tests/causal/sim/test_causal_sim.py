@@ -109,6 +109,18 @@ def test_writes_torn_by_crashes_lose_and_mislabel_nothing(seed: int) -> None:
     assert verdict.ok, verdict.summary
 
 
+def test_a_member_that_reuses_numbers_is_caught_in_a_live_run(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Plant bug 1 (the number from the record alone): the same torn writes make the
+    verdict name a broadcast acknowledged with one payload and delivered with another."""
+    from protocols.causal.core import Recovered
+
+    monkeypatch.setattr(Recovered, "seq", property(lambda r: r.delivered.seq))
+    verdicts = [run_torn(seed) for seed in (3, 5, 11)]
+    assert all(v.status == "violation" and "at the acknowledgement but" in v.summary
+               for v in verdicts), [v.summary for v in verdicts]
+
+
 @pytest.mark.slow
 def test_torn_sweep() -> None:
     failed = [seed for seed in range(100, 300) if not run_torn(seed).ok]
