@@ -164,7 +164,7 @@ class CausalSpec(ProtocolSpec):
         if isinstance(msg, CausalMessage):
             return 16 + 12 * len(msg.clock) + len(msg.payload)
         if isinstance(msg, Status):
-            return 8 + 12 * len(msg.delivered)
+            return 8 + 12 * (len(msg.delivered) + len(msg.stable))
         return 32
 
     def bench_command(self, i: int, payload: str) -> Any:
