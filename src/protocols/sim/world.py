@@ -19,8 +19,8 @@ Peer messages follow their declared kind (``ProtocolSpec.messages``):
 
 A core that raises ``InvalidRequest`` on a message refused it and changed nothing: the
 sender hears nothing back (as on real processes). A client command it refuses (any
-``ProtocolError`` from ``submit``) is answered with that error, as the host answers it. Any other exception is a bug: it fails
-the run at once (a real node stops, exit code 4).
+``ProtocolError`` from ``submit``) is answered with that error, as the host answers it.
+Any other exception is a bug: it fails the run at once (a real node stops, exit code 4).
 
 Invariant hooks run after *every* event; the first failure stops the run with the seed,
 the event number and the command that replays it.
