@@ -14,6 +14,7 @@ import pytest
 from cluster.runner import LocalCluster
 from protocols._pb import admin_pb2
 from protocols.runtime import admin_input
+from tests.support import raw_grpc
 
 Factory = Callable[..., Awaitable[LocalCluster]]
 Links = admin_pb2.LinkFaults
@@ -82,12 +83,7 @@ async def refused(c: LocalCluster, node: str, method: str, request: Any) -> str:
 
 async def raw(address: str, path: str, body: bytes) -> grpc.aio.AioRpcError:
     """Send ``body`` as the request of ``path``; the error it got."""
-    async with grpc.aio.insecure_channel(address) as ch:
-        call = ch.unary_unary(path, request_serializer=lambda b: b,
-                              response_deserializer=lambda b: b)
-        with pytest.raises(grpc.aio.AioRpcError) as err:
-            await call(body, timeout=10)
-    return err.value
+    return await raw_grpc.raw_call(address, path, body, timeout_s=10)
 
 
 async def probe_ok(c: LocalCluster, node: str) -> int:

@@ -20,6 +20,7 @@ from protocols.causal.client import BroadcastClient
 from protocols.causal.core import MAX_PAYLOAD
 from protocols.causal.node import SERVICE_NAME
 from protocols.check.causal import causal_violations, missing_deliveries
+from tests.support import raw_grpc
 
 Factory = Callable[..., Awaitable[LocalCluster]]
 
@@ -75,13 +76,7 @@ async def test_unordered_delivery_is_caught_under_the_same_faults(cluster: Facto
 
 async def raw_call(address: str, method: str, body: bytes) -> grpc.aio.AioRpcError:
     """``body`` sent as the request of Broadcaster.``method``; the error it got."""
-    options = [("grpc.max_send_message_length", 128 << 20)]
-    async with grpc.aio.insecure_channel(address, options=options) as ch:
-        call = ch.unary_unary(f"/{SERVICE_NAME}/{method}", request_serializer=lambda b: b,
-                              response_deserializer=lambda b: b)
-        with pytest.raises(grpc.aio.AioRpcError) as err:
-            await call(body, timeout=30)
-    return err.value
+    return await raw_grpc.raw_call(address, f"/{SERVICE_NAME}/{method}", body)
 
 
 async def test_bad_input_is_refused_naming_the_field_and_changes_nothing(

@@ -19,6 +19,7 @@ from protocols._pb import kv_pb2, kv_pb2_grpc
 from protocols.common.errors import InvalidRequest, SessionExpired
 from protocols.kv.client import KvClient
 from protocols.kv.commands import MAX_KEY_BYTES, MAX_VALUE_BYTES
+from tests.support import raw_grpc
 
 Factory = Callable[..., Awaitable[LocalCluster]]
 
@@ -232,13 +233,7 @@ MALFORMED = [  # (method, bytes that are not its request, what the error says)
 
 async def raw_call(address: str, method: str, body: bytes) -> grpc.aio.AioRpcError:
     """``body`` sent as the request of Kv.``method``; the error it got."""
-    options = [("grpc.max_send_message_length", 128 << 20)]
-    async with grpc.aio.insecure_channel(address, options=options) as ch:
-        call = ch.unary_unary(f"/protocols.kv.v1.Kv/{method}",
-                              request_serializer=lambda b: b, response_deserializer=lambda b: b)
-        with pytest.raises(grpc.aio.AioRpcError) as err:
-            await call(body, timeout=30)
-    return err.value
+    return await raw_grpc.raw_call(address, f"/protocols.kv.v1.Kv/{method}", body)
 
 
 async def test_sessions_are_bounded_and_an_expired_one_is_a_clear_error(

@@ -17,6 +17,7 @@ from protocols._pb import vkv_pb2, vkv_pb2_grpc
 from protocols.vkv.client import VersionedKvClient
 from protocols.vkv.core import MAX_KEY, MAX_VALUE
 from protocols.vkv.node import SERVICE_NAME
+from tests.support import raw_grpc
 
 Factory = Callable[..., Awaitable[LocalCluster]]
 
@@ -53,13 +54,7 @@ async def test_partitioned_writes_become_siblings_and_a_read_write_resolves_them
 
 async def raw_call(address: str, method: str, body: bytes) -> grpc.aio.AioRpcError:
     """``body`` sent as the request of VersionedKv.``method``; the error it got."""
-    options = [("grpc.max_send_message_length", 128 << 20)]
-    async with grpc.aio.insecure_channel(address, options=options) as ch:
-        call = ch.unary_unary(f"/{SERVICE_NAME}/{method}", request_serializer=lambda b: b,
-                              response_deserializer=lambda b: b)
-        with pytest.raises(grpc.aio.AioRpcError) as err:
-            await call(body, timeout=30)
-    return err.value
+    return await raw_grpc.raw_call(address, f"/{SERVICE_NAME}/{method}", body)
 
 
 async def test_bad_input_is_refused_naming_the_field_and_changes_nothing(
