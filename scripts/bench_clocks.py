@@ -42,8 +42,8 @@ from protocols.causal.sim import ADAPTER as CAUSAL
 from protocols.causal.sim import BroadcastWorkload
 from protocols.clocks import DVVSet, Ordering, SiblingStore, VectorClock, VVSiblings
 from protocols.sim.network import RELIABLE, NetworkConfig
-from protocols.sim.runner import run_once
 from protocols.sim.world import World
+from protocols.simulate import run_once
 
 console = Console()
 SIZES = (10, 100)

@@ -12,10 +12,14 @@ import pytest
 
 SHELL_AND_IO = ("asyncio", "grpc", "protocols.runtime", "protocols._pb", "cluster")
 PROTOCOLS = ("protocols.raft", "protocols.paxos", "protocols.bare", "protocols.kv",
-             "tests.toy")
+             "protocols.swim", "protocols.causal", "protocols.vkv", "tests.toy")
+# knowing the list of protocols is knowing them: only protocols.simulate, above the
+# simulator, resolves a protocol by name
+REGISTRY = ("protocols.registry", "protocols.simulate")
 
 RULES = {
-    "protocols.contract": (*SHELL_AND_IO, *PROTOCOLS, "protocols.sim", "protocols.check"),
+    "protocols.contract": (*SHELL_AND_IO, *PROTOCOLS, *REGISTRY, "protocols.sim",
+                           "protocols.check"),
     "protocols.raft.core": SHELL_AND_IO,
     "protocols.raft": SHELL_AND_IO,
     "protocols.bare.core": SHELL_AND_IO,
@@ -24,7 +28,9 @@ RULES = {
     "protocols.paxos.synod": SHELL_AND_IO,
     "tests.toy.protocol.core": SHELL_AND_IO,
     "protocols.kv.rsm": SHELL_AND_IO,
-    "protocols.sim": (*SHELL_AND_IO, *PROTOCOLS),
+    "protocols.sim": (*SHELL_AND_IO, *PROTOCOLS, *REGISTRY),
+    "protocols.sim.runner": (*SHELL_AND_IO, *PROTOCOLS, *REGISTRY),
+    "protocols.sim.nemesis": (*SHELL_AND_IO, *PROTOCOLS, *REGISTRY),
     "protocols.check": (*SHELL_AND_IO, *PROTOCOLS, "protocols.sim"),
 }
 

@@ -105,8 +105,7 @@ async def test_a_real_run_becomes_a_space_time_diagram_a_browser_loads(
 
 def test_a_simulated_run_draws_the_same_way_and_logging_changes_nothing(tmp_path: Path
                                                                        ) -> None:
-    from protocols.sim.__main__ import write_spacetime
-    from protocols.sim.runner import run_once
+    from protocols.simulate import run_once, write_spacetime
 
     plain = run_once("raft", 7, nodes=3, duration_ms=3000)
     logged = run_once("raft", 7, nodes=3, duration_ms=3000, event_log=True)

@@ -1,14 +1,13 @@
 """The deterministic simulator: the same cores, seeded faults, one seed replays one run.
 
-``World`` is the event loop; ``run_once`` runs one seeded scenario (one of the protocol's
-workloads plus a random nemesis) and returns its result; ``replay`` turns a failing
-seed into a regression test in one line::
+``World`` is the event loop; ``run_once(adapter, seed)`` runs one seeded scenario (one
+of the protocol's workloads plus a random nemesis) and returns its result; ``replay``
+turns a failing seed into a regression test.
 
-    def test_seed_4242_regression():
-        protocols.sim.replay("raft", 4242)
-
-The simulator knows no protocol: each one hands it a ``SimAdapter`` (its spec,
-invariants and workloads), named in its ``protocols.registry`` entry.
+The simulator knows no protocol, and no list of them: each one hands it a ``SimAdapter``
+(its spec, invariants and workloads). Running a protocol *by name* — ``scripts/sim``,
+``protocols.simulate.replay("raft", 4242)`` — goes through ``protocols.simulate``, which
+stands above the simulator and the registry.
 """
 
 from __future__ import annotations

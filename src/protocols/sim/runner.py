@@ -14,7 +14,6 @@ from typing import Any
 
 from protocols.check.history import History
 from protocols.common.errors import ConfigError
-from protocols.registry import load_sim
 from protocols.sim.api import SimAdapter, Verdict, Workload, WorkloadParams
 from protocols.sim.nemesis import RandomNemesis
 from protocols.sim.world import SimulationFailure, World
@@ -79,16 +78,15 @@ def _workload(adapter: SimAdapter, name: str | None, world: World,
     return name, factory(world, params)
 
 
-def run_once(protocol: str | SimAdapter, seed: int, *, nodes: int = 5,
+def run_once(adapter: SimAdapter, seed: int, *, nodes: int = 5,
              duration_ms: int = 5000, nemesis: bool = True, clients: int = 3, keys: int = 3,
              keep_trace: bool = False, options: Mapping[str, Any] | None = None,
              check_timeout_s: float = 30.0, disk_latency_ms: int = 0,
              nemesis_kinds: tuple[str, ...] | None = None,
              workload: str | None = None, event_log: bool = False) -> RunResult:
-    """Run ``protocol`` (a registered name or an adapter) for ``duration_ms`` of
-    simulated time with its ``workload`` (default: its first; "none" for none)."""
-    adapter = load_sim(protocol) if isinstance(protocol, str) else protocol
-    name = protocol if isinstance(protocol, str) else adapter.name
+    """Run the protocol of ``adapter`` for ``duration_ms`` of simulated time with its
+    ``workload`` (default: its first; "none" for none). By name: ``protocols.simulate``."""
+    name = adapter.name
     kw: dict[str, Any] = {"nodes": nodes, "duration_ms": duration_ms, "clients": clients,
                           "keys": keys}
     if not nemesis:
@@ -140,10 +138,10 @@ def run_once(protocol: str | SimAdapter, seed: int, *, nodes: int = 5,
     return result
 
 
-def replay(protocol: str | SimAdapter, seed: int, **kw: Any) -> RunResult:
+def replay(adapter: SimAdapter, seed: int, **kw: Any) -> RunResult:
     """Re-run one seed; raise AssertionError with the replay command if it fails.
     A seed found by a sweep becomes a regression test in one line."""
-    result = run_once(protocol, seed, **kw)
+    result = run_once(adapter, seed, **kw)
     if not result.ok:
         raise AssertionError(f"seed {seed} failed: {result.failure or result.describe()}")
     return result

@@ -15,8 +15,8 @@ from protocols.causal.sim import ADAPTER, JITTER, BroadcastWorkload, _cores
 from protocols.sim.api import Verdict
 from protocols.sim.nemesis import KINDS, RandomNemesis
 from protocols.sim.network import RELIABLE
-from protocols.sim.runner import run_once
 from protocols.sim.world import World
+from protocols.simulate import run_once
 
 
 def run(mode: str, seed: int, nodes: int = 5) -> tuple[Verdict, World]:

@@ -19,8 +19,8 @@ from protocols.kv.commands import KvCommand
 from protocols.paxos import SPEC
 from protocols.paxos.core import PaxosCore
 from protocols.paxos.messages import Ballot, P1a, P1b, P2a, P2b, PValue
-from protocols.sim import run_once
 from protocols.sim.nemesis import KINDS
+from protocols.simulate import run_once
 from tests.support.by_hand import ByHand
 
 B1, B2, B3 = Ballot(1, "n1"), Ballot(2, "n2"), Ballot(3, "n3")

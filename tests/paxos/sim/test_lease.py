@@ -9,8 +9,9 @@ import pytest
 from protocols.kv.commands import KvCommand
 from protocols.paxos.core import PaxosCore
 from protocols.paxos.sim import ADAPTER
-from protocols.sim import World, run_once
+from protocols.sim import World
 from protocols.sim.nemesis import KINDS
+from protocols.simulate import run_once
 
 LEASE = {"read_mode": "lease"}
 FAULTS = (*KINDS, "crash-mid-write")  # the last bites when the disk is slow (seed % 3 > 0)

@@ -14,8 +14,9 @@ from protocols.common.errors import ConfigError
 from protocols.kv.commands import KvCommand
 from protocols.paxos.core import PaxosCore
 from protocols.paxos.sim import ADAPTER
-from protocols.sim import NetworkConfig, World, run_once
+from protocols.sim import NetworkConfig, World
 from protocols.sim.nemesis import KINDS
+from protocols.simulate import run_once
 
 FAULTS = (*KINDS, "crash-mid-write")  # the last bites when the disk is slow (seed % 3 > 0)
 

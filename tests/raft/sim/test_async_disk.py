@@ -10,7 +10,7 @@ import pytest
 
 from protocols.raft.core import Role
 from protocols.raft.messages import AppendEntries, RequestVote
-from protocols.sim.runner import run_once
+from protocols.simulate import run_once
 from tests.raft.core_harness import Net
 from tests.raft.raft_harness import raft
 from tests.raft.sim.test_parity import _figure8

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from protocols.sim.runner import run_once
+from protocols.simulate import run_once
 
 SNAPSHOTS = {"snapshot_threshold": 20, "snapshot_chunk_bytes": 256}
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from protocols.sim import run_once
 from protocols.sim.nemesis import KINDS
+from protocols.simulate import run_once
 
 ALL_FAULTS = (*KINDS, "transfer")
 

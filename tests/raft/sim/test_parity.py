@@ -14,7 +14,7 @@ import random
 import pytest
 
 from protocols.sim import LONG_REORDERING, RELIABLE, UNRELIABLE
-from protocols.sim.runner import run_once
+from protocols.simulate import run_once
 from tests.raft.raft_harness import (
     ELECTION_MS,
     check_no_leader,

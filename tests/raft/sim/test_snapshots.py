@@ -200,7 +200,7 @@ def test_snapshot_off_keeps_the_whole_log(seed: int) -> None:
 def test_churn_with_snapshots(seed: int) -> None:
     """The random nemesis (crashes, partitions, lossy network) with a small snapshot
     threshold: linearizable history and every invariant after every event."""
-    from protocols.sim.runner import run_once
+    from protocols.simulate import run_once
 
     result = run_once("raft", 300 + seed, nodes=5, duration_ms=6000, clients=3,
                       options={"snapshot_threshold": 16, "snapshot_chunk_bytes": 256})

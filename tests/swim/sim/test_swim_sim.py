@@ -15,8 +15,8 @@ from protocols.check.swim import membership_disagreements
 from protocols.common.ids import NodeId
 from protocols.sim.nemesis import KINDS
 from protocols.sim.network import NetworkConfig
-from protocols.sim.runner import run_once
 from protocols.sim.world import World
+from protocols.simulate import run_once
 from protocols.swim.core import SwimCore
 from protocols.swim.messages import State
 from protocols.swim.options import SwimOptions

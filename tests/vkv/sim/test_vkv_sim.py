@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from protocols.clocks.dvv import DVVSet
-from protocols.sim.runner import run_once
+from protocols.simulate import run_once
 
 FAULTS = ("partition", "isolate", "crash", "unreliable", "one-way", "stall", "slow", "pause")
 

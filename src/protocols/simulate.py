@@ -9,6 +9,13 @@
 
 A protocol is a registered name (``protocols.registry``) or the ``module:ATTRIBUTE`` of a
 ``ProtocolEntry``. Exit status: 0 if every run passed, 1 if one failed, 2 on bad input.
+
+This module is the simulator *by name*: it resolves a protocol through the registry and
+hands its adapter to ``protocols.sim``, which knows no protocol and no list of them. In
+tests, a seed a sweep found becomes a regression test in one line::
+
+    def test_seed_4242_regression():
+        protocols.simulate.replay("raft", 4242)
 """
 
 from __future__ import annotations
@@ -19,8 +26,28 @@ import sys
 from typing import Any
 
 from protocols.common.errors import ConfigError
+from protocols.registry import load_sim
+from protocols.sim import runner
+from protocols.sim.api import SimAdapter
 from protocols.sim.nemesis import EXTRA_KINDS, KINDS
-from protocols.sim.runner import RunResult, run_once
+from protocols.sim.runner import RunResult
+
+__all__ = ["main", "replay", "run_once", "write_spacetime"]
+
+
+def adapter_of(protocol: str | SimAdapter) -> SimAdapter:
+    """A registered name (or ``module:ATTRIBUTE``) resolved to its simulator adapter."""
+    return load_sim(protocol) if isinstance(protocol, str) else protocol
+
+
+def run_once(protocol: str | SimAdapter, seed: int, **kw: Any) -> RunResult:
+    """``protocols.sim.run_once`` for a protocol named as ``scripts/sim`` names it."""
+    return runner.run_once(adapter_of(protocol), seed, **kw)
+
+
+def replay(protocol: str | SimAdapter, seed: int, **kw: Any) -> RunResult:
+    """``protocols.sim.replay`` by name: a failing seed as a one-line regression test."""
+    return runner.replay(adapter_of(protocol), seed, **kw)
 
 
 def parse_options(pairs: list[str]) -> dict[str, Any]:
