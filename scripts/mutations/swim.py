@@ -128,6 +128,9 @@ MUTATIONS = [
        "refuted", CORE, " and u.address in (\"\", self.address):", ":"),
     _m("reap", "memberlist/serf: the dead and left are forgotten after reap_ms", CORE,
        "                del self.members[name]\n", "                pass\n", (JOIN,)),
+    _m("reap-not-early", "the dead are kept reap_ms of real time at least (whole ticks)",
+       CORE, "self.now - self.graveyard[0][0] > self.reap_ticks:",
+       "self.now - self.graveyard[0][0] >= self.reap_ticks:", (JOIN,)),
     _m("reap-this-death", "a member is reaped for its latest death, not an earlier one", CORE,
        " and m.since == since:", ":", (JOIN,)),
     # ------------------------------------------------------------ anti-entropy

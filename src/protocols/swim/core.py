@@ -691,8 +691,10 @@ class SwimCore(Core):
         """Forget members dead or left for ``reap_ms`` (memberlist's GossipToTheDeadTime,
         serf's reconnect and tombstone timeouts): their names and addresses may be
         reused, and nobody reconnects to them any more. Their entries stay: a
-        PN-counter must keep every share that was ever counted."""
-        while self.graveyard and self.now - self.graveyard[0][0] >= self.reap_ticks:
+        PN-counter must keep every share that was ever counted. Counted in whole ticks
+        after the one the death came in (it came part-way through it), so never sooner
+        than ``reap_ms`` of real time: ticks are skipped, never run fast."""
+        while self.graveyard and self.now - self.graveyard[0][0] > self.reap_ticks:
             since, name = self.graveyard.popleft()
             m = self.members.get(name)
             if m is not None and m.state in (State.DEAD, State.LEFT) and m.since == since:

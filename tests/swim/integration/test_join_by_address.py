@@ -169,20 +169,22 @@ async def _seen(client: MembershipClient, members: list[str], state: State, what
 
 async def _reaped(client: MembershipClient, members: list[str]) -> None:
     """Each member forgets n6 once it has held it dead for ``reap_ms``, not before: the
-    last time a member was seen holding n6 alive or suspect bounds from below when it
-    declared n6 dead, so n6 must still be in its view until then plus ``reap_ms``."""
+    start of the last poll that saw a member hold n6 alive or suspect bounds from below
+    when it declared n6 dead, and the end of the first poll that found n6 gone bounds the
+    forgetting from above; the two must be at least ``reap_ms`` apart."""
     not_dead_at: dict[str, float] = {}
     gone_at: dict[str, float] = {}
 
     async def check() -> bool:
+        asked = time.monotonic()
         views = await views_of(client, members)
-        now = time.monotonic()
+        answered = time.monotonic()
         for n, v in views.items():
             state = v.state("n6")
             if state in (State.ALIVE, State.SUSPECT):
-                not_dead_at[n] = now
+                not_dead_at[n] = asked
             elif state is None and n not in gone_at:
-                gone_at[n] = now
+                gone_at[n] = answered
         return len(gone_at) == len(members)
 
     await wait_until(check, 60 + REAP_MS / 1000, interval_s=0.2,
