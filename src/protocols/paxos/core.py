@@ -703,7 +703,10 @@ class PaxosCore(Core):
         role = "leader" if self.leader.active else (
             "candidate" if self.leader.scout is not None else "follower")
         r = self.replica
-        return NodeStatus(role=role, epoch=self.acceptor.ballot_number.round,
+        # the epoch is the ballot the node works under: its acceptor's, or the higher one
+        # of a leader it follows (heartbeats do not move an acceptor's ballot)
+        working = max(self.acceptor.ballot_number, self.following or self.acceptor.ballot_number)
+        return NodeStatus(role=role, epoch=working.round,
                           leader_id=self.known_leader or "", details={
                               "commit_index": str(r.slot_out - 1),
                               "slot_in": str(r.slot_in), "slot_out": str(r.slot_out),

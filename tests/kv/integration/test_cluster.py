@@ -38,8 +38,14 @@ async def roles(c: LocalCluster) -> dict[str, tuple[str, int, int]]:
 async def test_election_and_kv_semantics(cluster: Factory, protocol: str) -> None:
     c = await cluster(protocol, nodes=3)
     leader = await c.wait_for_leader()
-    seen = await roles(c)
-    assert len({epoch for _, epoch, _ in seen.values()}) == 1, seen
+    seen: dict[str, tuple[str, int, int]] = {}
+
+    async def epochs_agree() -> bool:  # the followers hear the new leader's heartbeat
+        nonlocal seen
+        seen = await roles(c)
+        return len(seen) == len(c.ids) and len({e for _, e, _ in seen.values()}) == 1
+
+    await wait_until(epochs_agree, 10, describe=lambda: seen, what="every node in one epoch")
     # a client pointed at a follower first is redirected to the leader
     follower = next(n for n in c.ids if n != leader)
     addresses = {follower: c.node(follower).client_address,
