@@ -191,12 +191,18 @@ class NodeStatus:
     """What a node says about itself, in its protocol's words: ``role`` ("leader",
     "follower", "acceptor", "alive" ...), ``epoch`` (Raft's term, Paxos' ballot round,
     SWIM's incarnation), who it believes leads (if the protocol has a leader), and
-    anything else by name in ``details`` (shown by ``cluster status``)."""
+    anything else by name in ``details`` (shown by ``cluster status``).
+
+    ``leading`` says whether this node leads, in one typed field every driver, runner and
+    test reads the same way: ``role`` is the protocol's word, for display, and is never
+    matched. Leaderless protocols (SWIM, causal broadcast, the versioned KV) leave it
+    False."""
 
     role: str = ""
     epoch: int = 0
     leader_id: str = ""
     details: dict[str, str] = field(default_factory=dict)
+    leading: bool = False
 
 
 # ====================================================================== core and storage

@@ -16,10 +16,10 @@ from protocols.check import (
 
 
 def test_single_leader_per_epoch() -> None:
-    obs = [("n1", 1, "leader"), ("n2", 1, "follower"), ("n1", 1, "leader"), ("n2", 2, "leader")]
+    obs = [("n1", 1, True), ("n2", 1, False), ("n1", 1, True), ("n2", 2, True)]
     assert check_single_leader_per_epoch(obs) == {1: "n1", 2: "n2"}
     with pytest.raises(InvariantViolation, match="two leaders in epoch 2: n2 and n3"):
-        check_single_leader_per_epoch([*obs, ("n3", 2, "leader")])
+        check_single_leader_per_epoch([*obs, ("n3", 2, True)])
 
 
 def test_log_matching() -> None:

@@ -82,6 +82,7 @@ class NodeStatus(_message.Message):
     UPTIME_S_FIELD_NUMBER: _builtins.int
     DETAILS_FIELD_NUMBER: _builtins.int
     PINGS_RECEIVED_FIELD_NUMBER: _builtins.int
+    LEADING_FIELD_NUMBER: _builtins.int
     node_id: _builtins.str
     protocol: _builtins.str
     role: _builtins.str
@@ -89,6 +90,10 @@ class NodeStatus(_message.Message):
     leader_id: _builtins.str
     pid: _builtins.int
     uptime_s: _builtins.float
+    leading: _builtins.bool
+    """Whether this node leads (protocols.contract.NodeStatus.leading): what runners and
+    tests read; `role` is for display.
+    """
     @_builtins.property
     def details(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]: ...
     @_builtins.property
@@ -107,10 +112,11 @@ class NodeStatus(_message.Message):
         uptime_s: _builtins.float = ...,
         details: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
         pings_received: _abc.Mapping[_builtins.str, _builtins.int] | None = ...,
+        leading: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["details", b"details", "epoch", b"epoch", "leader_id", b"leader_id", "node_id", b"node_id", "pid", b"pid", "pings_received", b"pings_received", "protocol", b"protocol", "role", b"role", "uptime_s", b"uptime_s"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["details", b"details", "epoch", b"epoch", "leader_id", b"leader_id", "leading", b"leading", "node_id", b"node_id", "pid", b"pid", "pings_received", b"pings_received", "protocol", b"protocol", "role", b"role", "uptime_s", b"uptime_s"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -33,12 +33,13 @@ class InvariantViolation(AssertionError):
     """A safety property does not hold; the message shows the evidence."""
 
 
-def check_single_leader_per_epoch(observations: Iterable[tuple[str, int, str]],
-                                  leader_role: str = "leader") -> dict[int, str]:
-    """(node, epoch, role) observations: at most one node is leader in any epoch."""
+def check_single_leader_per_epoch(observations: Iterable[tuple[str, int, bool]]
+                                  ) -> dict[int, str]:
+    """(node, epoch, leading) observations, ``leading`` as in ``NodeStatus.leading``: at
+    most one node leads in any epoch."""
     leaders: dict[int, str] = {}
-    for node, epoch, role in observations:
-        if role != leader_role:
+    for node, epoch, leading in observations:
+        if not leading:
             continue
         other = leaders.setdefault(epoch, node)
         if other != node:

@@ -715,4 +715,5 @@ class PaxosCore(Core):
                               "accepted": str(len(self.acceptor.accepted)),
                               "read_mode": self.options.read_mode,
                               "lease_reads": str(self.lease_reads),
-                              "quorums": f"q1={self.q1} q2={self.q2}"})
+                              "quorums": f"q1={self.q1} q2={self.q2}"},
+                          leading=self.leader.active)

@@ -866,4 +866,5 @@ class RaftCore(Core):
         if self.transfer_target is not None:
             details["transfer_target"] = self.transfer_target
         return NodeStatus(role=self.role.value, epoch=self.current_term,
-                          leader_id=self.leader_id or "", details=details)
+                          leader_id=self.leader_id or "", details=details,
+                          leading=self.role is Role.LEADER)

@@ -290,7 +290,7 @@ class World:
         best: tuple[int, NodeId] | None = None
         for n in self.up_nodes():
             st = self.status(n)
-            if st is not None and st.role == "leader" and (best is None or st.epoch > best[0]):
+            if st is not None and st.leading and (best is None or st.epoch > best[0]):
                 best = (st.epoch, n)
         return best[1] if best else None
 

@@ -210,7 +210,7 @@ class ToyCore(Core):
         details = {"commit_index": str(self.commit_index), "log_length": str(len(self.log)),
                    **{k: str(v) for k, v in self.counts.items()}}
         return NodeStatus(role="leader" if self.is_primary else "backup", epoch=EPOCH,
-                          leader_id=self.primary, details=details)
+                          leader_id=self.primary, details=details, leading=self.is_primary)
 
 
 def _forwarded(result: KvResult) -> Forwarded:
