@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from protocols._pb import admin_pb2
+from protocols.common import quorum
 from protocols.common.errors import InvalidRequest
 
 if TYPE_CHECKING:
@@ -147,10 +148,10 @@ class Nemesis:
         """A random majority / minority split."""
         nodes = list(self.c.ids)
         random.Random(seed).shuffle(nodes)
-        minority: list[str] = sorted(nodes[: (len(nodes) - 1) // 2])
-        majority: list[str] = sorted(nodes[len(minority):])
-        await self.partition([minority, majority], mode)
-        return [minority, majority]
+        few: list[str] = sorted(nodes[: quorum.minority(len(nodes))])
+        most: list[str] = sorted(nodes[len(few):])
+        await self.partition([few, most], mode)
+        return [few, most]
 
     async def partition_ring(self, mode: str = "blackhole") -> None:
         """Each node reaches only its two ring neighbours (overlapping majorities)."""

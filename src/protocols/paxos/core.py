@@ -31,6 +31,7 @@ from typing import Any
 
 from protocols.common.errors import ConfigError, InvalidRequest, NotLeader
 from protocols.common.ids import NodeId
+from protocols.common.quorum import majority
 from protocols.contract import Answer, Core, Envelope, NodeStatus, Ready
 from protocols.kv.rsm import ReplicatedKv
 from protocols.kv.state_machine import DEFAULT_MAX_SESSIONS, KvStateMachine
@@ -103,8 +104,8 @@ class PaxosOptions:
         return o
 
     def quorums(self, nodes: int) -> tuple[int, int]:
-        majority = nodes // 2 + 1
-        return self.phase1_quorum or majority, self.phase2_quorum or majority
+        most = majority(nodes)
+        return self.phase1_quorum or most, self.phase2_quorum or most
 
 
 @dataclass(slots=True)

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from protocols.check.paxos import MultiPaxosSafety, SynodAgreement
+from protocols.common.quorum import majority
 from protocols.contract import Answer
 from protocols.kv.rsm import KV_BINDING
 from protocols.paxos import SPEC, PaxosSpec
@@ -34,7 +35,7 @@ class SynodInvariants:
 
     def __call__(self, world: World) -> None:
         if self.agreement is None:
-            self.agreement = SynodAgreement(len(world.ids) // 2 + 1)
+            self.agreement = SynodAgreement(majority(len(world.ids)))
         self.agreement.observe(
             (n, node.core.acceptor.accepted_ballot, node.core.acceptor.accepted_value)
             for n, node in world.nodes.items()

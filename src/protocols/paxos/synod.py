@@ -35,6 +35,7 @@ from typing import Any
 
 from protocols.common.errors import ConfigError, InvalidRequest
 from protocols.common.ids import NodeId
+from protocols.common.quorum import majority
 from protocols.common.wal import WriteAheadLog
 from protocols.contract import (
     Answer,
@@ -159,7 +160,7 @@ class SynodCore(Core):
                  options: SynodOptions, acceptor: Acceptor, highest_round: int = 0) -> None:
         self.node_id = node_id
         self.nodes = sorted([node_id, *peers])
-        self.majority = len(self.nodes) // 2 + 1
+        self.majority = majority(len(self.nodes))
         self.rng = rng
         self.options = options
         self.acceptor = acceptor

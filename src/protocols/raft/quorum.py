@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
+from protocols.common import quorum
+
 __all__ = ["committed_index", "has_quorum", "majority"]
 
 
 def majority(voters: frozenset[str]) -> int:
     """The smallest number of voters that is more than half of them."""
-    return len(voters) // 2 + 1
+    return quorum.majority(len(voters))
 
 
 def has_quorum(nodes: Iterable[str], voters: frozenset[str]) -> bool:

@@ -17,6 +17,7 @@ import random
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
+from protocols.common.quorum import minority
 from protocols.sim.network import RELIABLE, UNRELIABLE
 
 if TYPE_CHECKING:
@@ -71,7 +72,7 @@ class RandomNemesis:
         ids: list[str] = list(w.ids)
         if kind == "partition":
             self.rng.shuffle(ids)
-            half = (len(ids) - 1) // 2
+            half = minority(len(ids))
             w.partition([ids[:half], ids[half:]])
             return f"partition {sorted(ids[:half])}|{sorted(ids[half:])}"
         if kind == "isolate":

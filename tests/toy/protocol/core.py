@@ -21,6 +21,7 @@ from typing import Any
 
 from protocols.common.errors import InvalidRequest, ProtocolError, Unavailable
 from protocols.common.ids import NodeId
+from protocols.common.quorum import majority
 from protocols.common.wal import SyncPolicy, WriteAheadLog
 from protocols.contract import (
     Answer,
@@ -180,7 +181,7 @@ class ToyCore(Core):
         """Commit every entry a majority holds (the primary's own copy counts: the pump
         writes it before anything about it leaves)."""
         held = sorted([len(self.log), *self.match.values()], reverse=True)
-        index = held[(len(self.peers) + 1) // 2]  # what a majority holds
+        index = held[majority(len(self.peers) + 1) - 1]  # what a majority of nodes holds
         if index > self.commit_index:
             self._commit(index)
             for peer in self.peers:
