@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16protocols/_pb/kv.proto\x12\x0fprotocols.kv.v1\"9\n\nGetRequest\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x11\n\tclient_id\x18\x02 \x01(\t\x12\x0b\n\x03seq\x18\x03 \x01(\x04\"(\n\x08GetReply\x12\r\n\x05\x66ound\x18\x01 \x01(\x08\x12\r\n\x05value\x18\x02 \x01(\t\"H\n\nPutRequest\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t\x12\x11\n\tclient_id\x18\x03 \x01(\t\x12\x0b\n\x03seq\x18\x04 \x01(\x04\"\n\n\x08PutReply\"l\n\nCasRequest\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x15\n\x08\x65xpected\x18\x02 \x01(\tH\x00\x88\x01\x01\x12\r\n\x05value\x18\x03 \x01(\t\x12\x11\n\tclient_id\x18\x04 \x01(\t\x12\x0b\n\x03seq\x18\x05 \x01(\x04\x42\x0b\n\t_expected\"4\n\x08\x43\x61sReply\x12\n\n\x02ok\x18\x01 \x01(\x08\x12\r\n\x05\x66ound\x18\x02 \x01(\x08\x12\r\n\x05value\x18\x03 \x01(\t\"<\n\rDeleteRequest\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x11\n\tclient_id\x18\x02 \x01(\t\x12\x0b\n\x03seq\x18\x03 \x01(\x04\"\x1e\n\x0b\x44\x65leteReply\x12\x0f\n\x07\x65xisted\x18\x01 \x01(\x08\"$\n\x0fRegisterRequest\x12\x11\n\tclient_id\x18\x01 \x01(\t\"\x0f\n\rRegisterReply2\xd7\x02\n\x02Kv\x12L\n\x08Register\x12 .protocols.kv.v1.RegisterRequest\x1a\x1e.protocols.kv.v1.RegisterReply\x12=\n\x03Get\x12\x1b.protocols.kv.v1.GetRequest\x1a\x19.protocols.kv.v1.GetReply\x12=\n\x03Put\x12\x1b.protocols.kv.v1.PutRequest\x1a\x19.protocols.kv.v1.PutReply\x12=\n\x03\x43\x61s\x12\x1b.protocols.kv.v1.CasRequest\x1a\x19.protocols.kv.v1.CasReply\x12\x46\n\x06\x44\x65lete\x12\x1e.protocols.kv.v1.DeleteRequest\x1a\x1c.protocols.kv.v1.DeleteReplyb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16protocols/_pb/kv.proto\x12\x0fprotocols.kv.v1\"9\n\nGetRequest\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x11\n\tclient_id\x18\x02 \x01(\t\x12\x0b\n\x03seq\x18\x03 \x01(\x04\"(\n\x08GetReply\x12\r\n\x05\x66ound\x18\x01 \x01(\x08\x12\r\n\x05value\x18\x02 \x01(\t\"H\n\nPutRequest\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t\x12\x11\n\tclient_id\x18\x03 \x01(\t\x12\x0b\n\x03seq\x18\x04 \x01(\x04\"\n\n\x08PutReply\"l\n\nCasRequest\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x15\n\x08\x65xpected\x18\x02 \x01(\tH\x00\x88\x01\x01\x12\r\n\x05value\x18\x03 \x01(\t\x12\x11\n\tclient_id\x18\x04 \x01(\t\x12\x0b\n\x03seq\x18\x05 \x01(\x04\x42\x0b\n\t_expected\"4\n\x08\x43\x61sReply\x12\n\n\x02ok\x18\x01 \x01(\x08\x12\r\n\x05\x66ound\x18\x02 \x01(\x08\x12\r\n\x05value\x18\x03 \x01(\t\"<\n\rDeleteRequest\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x11\n\tclient_id\x18\x02 \x01(\t\x12\x0b\n\x03seq\x18\x03 \x01(\x04\"\x1e\n\x0b\x44\x65leteReply\x12\x0f\n\x07\x65xisted\x18\x01 \x01(\x08\"$\n\x0fRegisterRequest\x12\x11\n\tclient_id\x18\x01 \x01(\t\"\x0f\n\rRegisterReply\"d\n\x07MicroOp\x12\t\n\x01\x66\x18\x01 \x01(\t\x12\x0b\n\x03key\x18\x02 \x01(\t\x12\x0f\n\x05value\x18\x03 \x01(\tH\x00\x12)\n\x04list\x18\x04 \x01(\x0b\x32\x19.protocols.kv.v1.ItemListH\x00\x42\x05\n\x03\x61rg\"\x19\n\x08ItemList\x12\r\n\x05items\x18\x01 \x03(\t\"S\n\nTxnRequest\x12%\n\x03ops\x18\x01 \x03(\x0b\x32\x18.protocols.kv.v1.MicroOp\x12\x11\n\tclient_id\x18\x02 \x01(\t\x12\x0b\n\x03seq\x18\x03 \x01(\x04\"1\n\x08TxnReply\x12%\n\x03ops\x18\x01 \x03(\x0b\x32\x18.protocols.kv.v1.MicroOp2\x96\x03\n\x02Kv\x12L\n\x08Register\x12 .protocols.kv.v1.RegisterRequest\x1a\x1e.protocols.kv.v1.RegisterReply\x12=\n\x03Get\x12\x1b.protocols.kv.v1.GetRequest\x1a\x19.protocols.kv.v1.GetReply\x12=\n\x03Put\x12\x1b.protocols.kv.v1.PutRequest\x1a\x19.protocols.kv.v1.PutReply\x12=\n\x03\x43\x61s\x12\x1b.protocols.kv.v1.CasRequest\x1a\x19.protocols.kv.v1.CasReply\x12\x46\n\x06\x44\x65lete\x12\x1e.protocols.kv.v1.DeleteRequest\x1a\x1c.protocols.kv.v1.DeleteReply\x12=\n\x03Txn\x12\x1b.protocols.kv.v1.TxnRequest\x1a\x19.protocols.kv.v1.TxnReplyb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -51,6 +51,14 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_REGISTERREQUEST']._serialized_end=524
   _globals['_REGISTERREPLY']._serialized_start=526
   _globals['_REGISTERREPLY']._serialized_end=541
-  _globals['_KV']._serialized_start=544
-  _globals['_KV']._serialized_end=887
+  _globals['_MICROOP']._serialized_start=543
+  _globals['_MICROOP']._serialized_end=643
+  _globals['_ITEMLIST']._serialized_start=645
+  _globals['_ITEMLIST']._serialized_end=670
+  _globals['_TXNREQUEST']._serialized_start=672
+  _globals['_TXNREQUEST']._serialized_end=755
+  _globals['_TXNREPLY']._serialized_start=757
+  _globals['_TXNREPLY']._serialized_end=806
+  _globals['_KV']._serialized_start=809
+  _globals['_KV']._serialized_end=1215
 # @@protoc_insertion_point(module_scope)

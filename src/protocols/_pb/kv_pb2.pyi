@@ -15,8 +15,10 @@ was changed); ABORTED = the client's session expired. An error with the trailing
 metadata "x-refused: 1" was refused before anything reached the log.
 """
 
+from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
+from google.protobuf.internal import containers as _containers
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -264,3 +266,114 @@ class RegisterReply(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___RegisterReply: _TypeAlias = RegisterReply  # noqa: Y015
+
+@_typing.final
+class MicroOp(_message.Message):
+    """A transaction over many keys (Jepsen's Elle workloads): 1 to 64 micro-ops, applied in
+    order, all at one point of the log or not at all (strictly serializable on Raft and
+    Multi-Paxos), with the session's (client_id, seq) like every write. A key holds a
+    string (Put, Cas, "w") or a list of strings ("append"); a read returns what it holds.
+    A txn that cannot be applied (an append to a key holding a string, a list grown past
+    1 MiB, more than 2 MiB read) is aborted: INVALID_ARGUMENT, nothing changed.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    F_FIELD_NUMBER: _builtins.int
+    KEY_FIELD_NUMBER: _builtins.int
+    VALUE_FIELD_NUMBER: _builtins.int
+    LIST_FIELD_NUMBER: _builtins.int
+    f: _builtins.str
+    """"r", "append" or "w" """
+    key: _builtins.str
+    value: _builtins.str
+    """append / w: the value; in a reply, r: the string read"""
+    @_builtins.property
+    def list(self) -> Global___ItemList:
+        """in a reply, r: the list read"""
+
+    def __init__(
+        self,
+        *,
+        f: _builtins.str = ...,
+        key: _builtins.str = ...,
+        value: _builtins.str = ...,
+        list: Global___ItemList | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["arg", b"arg", "list", b"list", "value", b"value"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["arg", b"arg", "f", b"f", "key", b"key", "list", b"list", "value", b"value"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_arg: _TypeAlias = _typing.Literal["value", "list"]  # noqa: Y015
+    _WhichOneofArgType_arg: _TypeAlias = _typing.Literal["arg", b"arg"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_arg) -> _WhichOneofReturnType_arg | None: ...
+
+Global___MicroOp: _TypeAlias = MicroOp  # noqa: Y015
+
+@_typing.final
+class ItemList(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ITEMS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def items(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        items: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["items", b"items"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ItemList: _TypeAlias = ItemList  # noqa: Y015
+
+@_typing.final
+class TxnRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    OPS_FIELD_NUMBER: _builtins.int
+    CLIENT_ID_FIELD_NUMBER: _builtins.int
+    SEQ_FIELD_NUMBER: _builtins.int
+    client_id: _builtins.str
+    seq: _builtins.int
+    @_builtins.property
+    def ops(self) -> _containers.RepeatedCompositeFieldContainer[Global___MicroOp]: ...
+    def __init__(
+        self,
+        *,
+        ops: _abc.Iterable[Global___MicroOp] | None = ...,
+        client_id: _builtins.str = ...,
+        seq: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["client_id", b"client_id", "ops", b"ops", "seq", b"seq"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TxnRequest: _TypeAlias = TxnRequest  # noqa: Y015
+
+@_typing.final
+class TxnReply(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    OPS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def ops(self) -> _containers.RepeatedCompositeFieldContainer[Global___MicroOp]:
+        """the request's ops, each read's value filled in"""
+
+    def __init__(
+        self,
+        *,
+        ops: _abc.Iterable[Global___MicroOp] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["ops", b"ops"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TxnReply: _TypeAlias = TxnReply  # noqa: Y015

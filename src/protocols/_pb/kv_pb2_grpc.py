@@ -59,6 +59,11 @@ class KvStub:
                 request_serializer=protocols_dot___pb_dot_kv__pb2.DeleteRequest.SerializeToString,
                 response_deserializer=protocols_dot___pb_dot_kv__pb2.DeleteReply.FromString,
                 _registered_method=True)
+        self.Txn = channel.unary_unary(
+                '/protocols.kv.v1.Kv/Txn',
+                request_serializer=protocols_dot___pb_dot_kv__pb2.TxnRequest.SerializeToString,
+                response_deserializer=protocols_dot___pb_dot_kv__pb2.TxnReply.FromString,
+                _registered_method=True)
 
 
 class KvServicer:
@@ -94,6 +99,12 @@ class KvServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Txn(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_KvServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -121,6 +132,11 @@ def add_KvServicer_to_server(servicer, server):
                     servicer.Delete,
                     request_deserializer=protocols_dot___pb_dot_kv__pb2.DeleteRequest.FromString,
                     response_serializer=protocols_dot___pb_dot_kv__pb2.DeleteReply.SerializeToString,
+            ),
+            'Txn': grpc.unary_unary_rpc_method_handler(
+                    servicer.Txn,
+                    request_deserializer=protocols_dot___pb_dot_kv__pb2.TxnRequest.FromString,
+                    response_serializer=protocols_dot___pb_dot_kv__pb2.TxnReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -258,6 +274,33 @@ class Kv:
             '/protocols.kv.v1.Kv/Delete',
             protocols_dot___pb_dot_kv__pb2.DeleteRequest.SerializeToString,
             protocols_dot___pb_dot_kv__pb2.DeleteReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Txn(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/protocols.kv.v1.Kv/Txn',
+            protocols_dot___pb_dot_kv__pb2.TxnRequest.SerializeToString,
+            protocols_dot___pb_dot_kv__pb2.TxnReply.FromString,
             options,
             channel_credentials,
             insecure,

@@ -48,6 +48,7 @@ class KvStub:
     Put: _grpc.UnaryUnaryMultiCallable[_kv_pb2.PutRequest, _kv_pb2.PutReply]
     Cas: _grpc.UnaryUnaryMultiCallable[_kv_pb2.CasRequest, _kv_pb2.CasReply]
     Delete: _grpc.UnaryUnaryMultiCallable[_kv_pb2.DeleteRequest, _kv_pb2.DeleteReply]
+    Txn: _grpc.UnaryUnaryMultiCallable[_kv_pb2.TxnRequest, _kv_pb2.TxnReply]
 
 @_typing.type_check_only
 class KvAsyncStub(KvStub):
@@ -57,6 +58,7 @@ class KvAsyncStub(KvStub):
     Put: _aio.UnaryUnaryMultiCallable[_kv_pb2.PutRequest, _kv_pb2.PutReply]  # type: ignore[assignment]
     Cas: _aio.UnaryUnaryMultiCallable[_kv_pb2.CasRequest, _kv_pb2.CasReply]  # type: ignore[assignment]
     Delete: _aio.UnaryUnaryMultiCallable[_kv_pb2.DeleteRequest, _kv_pb2.DeleteReply]  # type: ignore[assignment]
+    Txn: _aio.UnaryUnaryMultiCallable[_kv_pb2.TxnRequest, _kv_pb2.TxnReply]  # type: ignore[assignment]
 
 class KvServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -93,5 +95,12 @@ class KvServicer(metaclass=_abc_1.ABCMeta):
         request: _kv_pb2.DeleteRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_kv_pb2.DeleteReply, _abc.Awaitable[_kv_pb2.DeleteReply]]: ...
+
+    @_abc_1.abstractmethod
+    def Txn(
+        self,
+        request: _kv_pb2.TxnRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_kv_pb2.TxnReply, _abc.Awaitable[_kv_pb2.TxnReply]]: ...
 
 def add_KvServicer_to_server(servicer: KvServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

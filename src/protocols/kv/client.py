@@ -28,7 +28,7 @@ import asyncio
 import itertools
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import grpc
@@ -60,7 +60,8 @@ class KvChannels(NodeChannels[kv_pb2_grpc.KvStub]):
 
 
 class KvClient:
-    """``await client.put("k", "v")``, ``get``, ``cas``, ``delete`` against any KV cluster."""
+    """``await client.put("k", "v")``, ``get``, ``cas``, ``delete``, ``txn`` against any KV
+    cluster."""
 
     def __init__(
         self,
@@ -102,6 +103,14 @@ class KvClient:
         reply = await self._call("Delete", lambda s: s.Delete, kv_pb2.DeleteRequest(key=key),
                                  write=True)
         return bool(reply.existed)
+
+    async def txn(self, ops: Sequence[Sequence[Any]]) -> list[list[Any]]:
+        """Apply micro-ops ``[["r", k, None], ["append", k, v], ["w", k, v]]`` atomically;
+        returns them with each read's value filled in (a list's items as a list, a
+        string, or None for an absent key). An aborted txn raises InvalidRequest."""
+        request = kv_pb2.TxnRequest(ops=[_micro_op_request(op) for op in ops])
+        reply = await self._call("Txn", lambda s: s.Txn, request, write=True)
+        return [[op.f, op.key, _read_value(op)] for op in reply.ops]
 
     async def close(self) -> None:
         if self._owns_channels:
@@ -162,6 +171,26 @@ class KvClient:
         if maybe_applied:
             raise Timeout(f"{what}: outcome unknown (last error: {last})")
         raise Unavailable(f"{what}: not applied, no leader reachable (last error: {last})")
+
+
+def _micro_op_request(op: Sequence[Any]) -> Any:
+    """One micro-op as protobuf; its shape is checked by the server (``ops[i]: ...``)."""
+    if isinstance(op, str | bytes) or len(op) != 3:
+        raise InvalidRequest(f"a micro-op is [f, key, value], not {op!r:.80}")
+    f, key, value = op
+    if value is None:
+        return kv_pb2.MicroOp(f=f, key=key)
+    if not isinstance(value, str):
+        raise InvalidRequest(f"micro-op {f} {key!r:.40}: the value must be a string or "
+                             f"None, not {type(value).__name__}")
+    return kv_pb2.MicroOp(f=f, key=key, value=value)
+
+
+def _read_value(op: Any) -> Any:
+    arg = op.WhichOneof("arg")
+    if arg == "list":
+        return list(op.list.items)
+    return op.value if arg == "value" else None
 
 
 def _redirect(error: ProtocolError, addresses: Mapping[str, str]) -> str | None:

@@ -112,6 +112,9 @@ class KvBinding:
         return KvCommand("register", "", client_id=client_id)
 
     def kv_command(self, f: str, key: str, value: Any, client_id: str, seq: int) -> KvCommand:
+        if f == "txn":  # value: the micro-ops [[f, k, v], ...]
+            return KvCommand("txn", "", client_id=client_id, seq=seq,
+                             ops=tuple(tuple(op) for op in value))
         if f == "cas":
             expected, new = value
             return KvCommand("cas", key, new, expected, client_id, seq)
@@ -130,6 +133,8 @@ class KvBinding:
         result = answer.result
         if not isinstance(result, KvResult):
             raise AssertionError(f"a KV answer must be a KvResult, not {result!r}")
+        if not result.ok and f == "txn":  # aborted: nothing of it was applied
+            return "fail", None, result.value
         return "ok", _RESULTS[f](result), None
 
 
@@ -139,6 +144,8 @@ _RESULTS: dict[str, Callable[[KvResult], Any]] = {
     "put": lambda r: None,
     "register": lambda r: None,
     "delete": lambda r: r.found,
+    # a txn's micro-ops as the history records them: [f, k, v], a list read as a list
+    "txn": lambda r: [[f, k, list(v) if isinstance(v, tuple) else v] for f, k, v in r.txn],
 }
 
 KV_BINDING = KvBinding()
