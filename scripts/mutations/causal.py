@@ -7,7 +7,7 @@ from __future__ import annotations
 from mutations import Mutation
 
 CORE = "src/protocols/causal/core.py"
-STORAGE = "src/protocols/causal/__init__.py"
+STORAGE = "src/protocols/causal/storage.py"
 CHECK = "src/protocols/check/causal.py"
 PAPER = ("tests/causal/paper",)
 UNIT = ("tests/causal/unit",)

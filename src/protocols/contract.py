@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Any
 
 from protocols.common.errors import ConfigError
 from protocols.common.ids import NodeId
+from protocols.common.options import Options
 
 if TYPE_CHECKING:
     from protocols.common.fs import FileSystem
@@ -316,10 +317,19 @@ class ProtocolSpec:
         """Build a node, recovering its state from ``ctx.data_dir`` on ``ctx.fs``."""
         raise NotImplementedError
 
+    options_class: type[Options] | None = None
+    """The protocol's options, a dataclass of ``protocols.common.options.Options``: the
+    default ``check_options`` parses them; ``create_node`` reads them with
+    ``options_class.from_mapping(ctx.options, members)``. None: it takes no options."""
+
     def check_options(self, options: Mapping[str, Any], nodes: int) -> None:
         """Raise ``ConfigError`` naming what is wrong with ``options`` for a cluster of
         ``nodes`` (the runner calls this before it starts any process; quorum sizes
-        depend on the cluster's size). Default: the protocol takes no options."""
+        depend on the cluster's size). Default: ``options_class`` parses them, or, without
+        one, the protocol takes no options."""
+        if self.options_class is not None:
+            self.options_class.from_mapping(options, nodes)
+            return
         if options:
             raise ConfigError(f"protocol {self.name!r} takes no options, got "
                               f"{', '.join(sorted(options))}")

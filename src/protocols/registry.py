@@ -54,7 +54,7 @@ PROTOCOLS: dict[str, ProtocolEntry] = {e.name: e for e in (
                   spec="protocols.vkv:SPEC", shell="protocols.vkv.node:SHELL",
                   sim="protocols.vkv.sim:ADAPTER"),
     ProtocolEntry("synod", "single-decree Paxos (Lamport, Paxos Made Simple)",
-                  spec="protocols.paxos.synod:SPEC", sim="protocols.paxos.sim:SYNOD"),
+                  spec="protocols.paxos:SYNOD_SPEC", sim="protocols.paxos.sim:SYNOD"),
 )}
 
 

@@ -49,8 +49,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from protocols.causal.messages import CausalMessage, Status
-from protocols.common.errors import ConfigError, InvalidRequest, Unavailable
+from protocols.common.errors import InvalidRequest, Unavailable
 from protocols.common.ids import NodeId
+from protocols.common.options import Options, option
 from protocols.contract import Answer, Core, Envelope, NodeStatus, Ready
 
 __all__ = ["CausalCore", "CausalOptions", "Delivered", "DeliveredRecord", "Deliveries",
@@ -66,33 +67,20 @@ class Mode(enum.StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
-class CausalOptions:
-    mode: Mode = Mode.CAUSAL
-    status_interval_ms: int = 200  # how often a member says what it has delivered
-    max_held: int = 10_000  # the hold-back queue's bound: beyond it, an arrival that is not
-    # deliverable yet is refused, and comes back by resend once it is
-    max_resend: int = 256  # messages resent per Status at most
-    max_log: int = 100_000  # deliveries kept for the Deliveries query
-    max_waiting: int = 1024  # broadcasts waiting for a rejoin to end; beyond, Unavailable
+class CausalOptions(Options):
+    protocol = "causal"
 
-    @classmethod
-    def from_mapping(cls, options: Mapping[str, Any]) -> CausalOptions:
-        known = {"mode", "status_interval_ms", "max_held", "max_resend", "max_log",
-                 "max_waiting"}
-        unknown = sorted(set(options) - known)
-        if unknown:
-            raise ConfigError(f"unknown causal option(s) {', '.join(unknown)}; known: "
-                              f"{', '.join(sorted(known))}")
-        values = dict(options)
-        try:
-            values["mode"] = Mode(values.get("mode", "causal"))
-        except ValueError:
-            raise ConfigError("causal option mode must be causal, fifo or none") from None
-        for k in known - {"mode"}:
-            v = values.get(k, 1)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ConfigError(f"causal option {k} must be a positive integer")
-        return cls(**values)
+    mode: Mode = option(Mode.CAUSAL, "the delivery rule: BSS, per-origin order, or none")
+    status_interval_ms: int = option(200, "how often a member says what it has delivered",
+                                     min=1)
+    max_held: int = option(10_000, "the hold-back queue's bound: beyond it, an arrival that "
+                           "is not deliverable yet is refused, and comes back by resend once "
+                           "it is", min=1)
+    max_resend: int = option(256, "messages resent per Status at most", min=1)
+    max_log: int = option(100_000, "deliveries kept for the Deliveries query", min=1)
+    max_waiting: int = option(1024, "broadcasts waiting for a rejoin to end; beyond, "
+                              "Unavailable", min=1)
+    fsync: bool = option(True, "fsync every write (false: faster, and not durable)")
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,18 +4,18 @@ replicated KV store as Raft.
 Read in order: ``messages.py`` (ballots, pvalues, P1a/P1b/P2a/P2b) -> ``acceptor.py``,
 ``leader.py`` (scouts and commanders), ``replica.py`` (the roles of "Paxos Made
 Moderately Complex") -> ``core.py`` (the roles wired into one node, with what makes it
-usable) -> ``storage.py`` -> ``node.py`` (gRPC plumbing) and ``sim.py``.
+usable) -> ``options.py`` -> ``storage.py`` -> ``node.py`` (gRPC plumbing) and ``sim.py``.
+Both protocols' specs are here: ``SPEC`` (Multi-Paxos) and ``SYNOD_SPEC``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from protocols.common.wal import SyncPolicy
-from protocols.contract import MessageTable, NodeContext, NodeParts, ProtocolSpec, Rpc
+from protocols.contract import MessageTable, NodeContext, NodeParts, OneWay, ProtocolSpec, Rpc
 from protocols.kv.commands import KvCommand
-from protocols.paxos.core import PaxosCore, PaxosOptions
+from protocols.paxos.core import PaxosCore
 from protocols.paxos.messages import (
     CatchUp,
     CatchUpReply,
@@ -26,11 +26,12 @@ from protocols.paxos.messages import (
     P2a,
     P2b,
 )
-from protocols.paxos.storage import PaxosStorage
+from protocols.paxos.options import PaxosOptions, ReadMode, SynodOptions
+from protocols.paxos.storage import PaxosStorage, SynodStorage
+from protocols.paxos.synod import Accept, Accepted, Chosen, Prepare, Promise, SynodCore
 
-__all__ = ["SPEC", "PaxosCore", "PaxosOptions", "PaxosSpec"]
-
-_STORAGE_OPTIONS = ("fsync",)
+__all__ = ["SPEC", "SYNOD_SPEC", "PaxosCore", "PaxosOptions", "PaxosSpec", "ReadMode",
+           "SynodCore", "SynodOptions", "SynodSpec"]
 
 
 class PaxosSpec(ProtocolSpec):
@@ -41,22 +42,15 @@ class PaxosSpec(ProtocolSpec):
         Rpc(Heartbeat, HeartbeatReply),
         Rpc(CatchUp, CatchUpReply),
     ))
+    options_class = PaxosOptions
 
     def create_node(self, ctx: NodeContext) -> NodeParts:
-        options = self._core_options(ctx.options, len(ctx.peers) + 1)
-        sync = SyncPolicy.ALWAYS if ctx.options.get("fsync", True) else SyncPolicy.NEVER
+        options = PaxosOptions.from_mapping(ctx.options, [ctx.node_id, *ctx.peers])
+        sync = SyncPolicy.ALWAYS if options.fsync else SyncPolicy.NEVER
         storage = PaxosStorage(ctx.fs, ctx.data_dir, sync)
         core = PaxosCore(ctx.node_id, ctx.peers, ctx.rng, options, storage.recovered,
                          clock=ctx.clock, tick_s=ctx.tick_s)
         return NodeParts(core, storage)
-
-    def check_options(self, options: Mapping[str, Any], nodes: int) -> None:
-        self._core_options(options, nodes)
-
-    @staticmethod
-    def _core_options(options: Mapping[str, Any], nodes: int) -> PaxosOptions:
-        return PaxosOptions.from_mapping({k: v for k, v in options.items()
-                                          if k not in _STORAGE_OPTIONS}, nodes)
 
     def message_size(self, msg: Any) -> int:
         match msg:
@@ -73,3 +67,22 @@ class PaxosSpec(ProtocolSpec):
 
 
 SPEC = PaxosSpec()
+
+
+class SynodSpec(ProtocolSpec):
+    """Single-decree Paxos (``synod.py``): a protocol of its own, in the simulator only."""
+
+    name = "synod"
+    messages = MessageTable((Rpc(Prepare, Promise), Rpc(Accept, Accepted), OneWay(Chosen)))
+    options_class = SynodOptions
+
+    def create_node(self, ctx: NodeContext) -> NodeParts:
+        options = SynodOptions.from_mapping(ctx.options, [ctx.node_id, *ctx.peers])
+        sync = SyncPolicy.ALWAYS if options.fsync else SyncPolicy.NEVER
+        storage = SynodStorage(ctx.fs, ctx.data_dir, sync)
+        core = SynodCore(ctx.node_id, ctx.peers, ctx.rng, options, storage.acceptor,
+                         storage.highest_round)
+        return NodeParts(core, storage)
+
+
+SYNOD_SPEC = SynodSpec()

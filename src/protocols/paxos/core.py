@@ -25,16 +25,15 @@ from __future__ import annotations
 
 import random
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from protocols.common.errors import ConfigError, InvalidRequest, NotLeader
+from protocols.common.errors import InvalidRequest, NotLeader
 from protocols.common.ids import NodeId
-from protocols.common.quorum import majority
 from protocols.contract import Answer, Core, Envelope, NodeStatus, Ready
 from protocols.kv.rsm import ReplicatedKv
-from protocols.kv.state_machine import DEFAULT_MAX_SESSIONS, KvStateMachine
+from protocols.kv.state_machine import KvStateMachine
 from protocols.paxos.acceptor import Acceptor
 from protocols.paxos.leader import Commander, Leader, Scout
 from protocols.paxos.messages import (
@@ -50,62 +49,12 @@ from protocols.paxos.messages import (
     P2b,
     PValue,
 )
+from protocols.paxos.options import PaxosOptions
 from protocols.paxos.replica import Replica
 
 __all__ = ["PaxosCore", "PaxosOptions", "Recovered"]
 
 CATCHUP_BATCH = 256  # decisions per CatchUpReply
-
-
-@dataclass(frozen=True, slots=True)
-class PaxosOptions:
-    election_timeout_min_ticks: int = 30
-    election_timeout_max_ticks: int = 60
-    heartbeat_interval_ticks: int = 10
-    phase1_quorum: int = 0  # 0: a majority (flexible Paxos: q1 + q2 > n)
-    phase2_quorum: int = 0
-    window: int = 256  # slots in flight
-    backoff: bool = True  # a stable leader: a preempted leader or a scout hearing a live
-    # leader waits a random election timeout (False: PMMC's bare leader, which preempts
-    # back at once: dueling leaders livelock)
-    stickiness: bool = True  # acceptors refuse other leaders while one is alive
-    snapshot_threshold: int = 10_000  # applied slots between snapshots; 0: never
-    max_sessions: int = DEFAULT_MAX_SESSIONS
-    read_mode: str = "log"  # or "lease": the leader answers reads alone (see _lease_valid)
-
-    @classmethod
-    def from_mapping(cls, raw: Mapping[str, Any], nodes: int) -> PaxosOptions:
-        unknown = sorted(set(raw) - set(cls.__slots__))
-        if unknown:
-            raise ConfigError(f"unknown Paxos option(s) {', '.join(unknown)}; known: "
-                              f"{', '.join(sorted(cls.__slots__))}")
-        o = cls(**raw)
-        for name in ("election_timeout_min_ticks", "heartbeat_interval_ticks", "window",
-                     "max_sessions"):
-            if not isinstance(getattr(o, name), int) or getattr(o, name) < 1:
-                raise ConfigError(f"Paxos option {name} must be a positive integer")
-        if o.election_timeout_max_ticks <= o.election_timeout_min_ticks \
-                or o.heartbeat_interval_ticks >= o.election_timeout_min_ticks:
-            raise ConfigError("need heartbeat_interval_ticks < election_timeout_min_ticks < "
-                              "election_timeout_max_ticks")
-        if o.read_mode not in ("log", "lease"):
-            raise ConfigError(f"read_mode must be 'log' or 'lease', not {o.read_mode!r}")
-        if o.read_mode == "lease" and not (o.stickiness and o.backoff):
-            raise ConfigError("read_mode='lease' needs stickiness and backoff: the lease "
-                              "rests on acceptors refusing other leaders while they hear "
-                              "from this one")
-        q1, q2 = o.quorums(nodes)
-        if not (1 <= q1 <= nodes and 1 <= q2 <= nodes):
-            raise ConfigError(f"quorum sizes must be between 1 and {nodes}: q1={q1}, q2={q2}")
-        if q1 + q2 <= nodes:
-            raise ConfigError(f"unsafe quorums: phase1_quorum {q1} + phase2_quorum {q2} <= "
-                              f"{nodes} nodes, so a phase-1 quorum could miss a value a "
-                              f"phase-2 quorum chose (flexible Paxos needs q1 + q2 > n)")
-        return o
-
-    def quorums(self, nodes: int) -> tuple[int, int]:
-        most = majority(nodes)
-        return self.phase1_quorum or most, self.phase2_quorum or most
 
 
 @dataclass(slots=True)

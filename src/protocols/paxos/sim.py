@@ -11,10 +11,9 @@ from protocols.check.paxos import MultiPaxosSafety, SynodAgreement
 from protocols.common.quorum import majority
 from protocols.contract import Answer
 from protocols.kv.rsm import KV_BINDING
-from protocols.paxos import SPEC, PaxosSpec
+from protocols.paxos import SPEC, SYNOD_SPEC, PaxosSpec, SynodSpec
 from protocols.paxos.core import PaxosCore
-from protocols.paxos.synod import SPEC as SYNOD_SPEC
-from protocols.paxos.synod import SynodCore, SynodSpec
+from protocols.paxos.synod import SynodCore
 from protocols.sim.api import SimAdapter, Verdict, WorkloadFactory, WorkloadParams
 from protocols.sim.workload import kv_workload
 

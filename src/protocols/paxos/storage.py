@@ -9,10 +9,13 @@ node's leader used. Accepting a pvalue adopts its ballot (PMMC's acceptor), so r
 raises the acceptor's ballot to every accepted one too. A snapshot is written atomically
 to ``snapshot.bin`` (magic, CRC, slot, state), *then* the WAL is rewritten to what is
 left; a crash between the two is recovered by dropping what the snapshot covers.
+
+The Synod (``synod.py``) keeps far less: ``SynodStorage`` below.
 """
 
 from __future__ import annotations
 
+import json
 import struct
 import zlib
 from collections.abc import Sequence
@@ -32,8 +35,9 @@ from protocols.paxos.core import (
     SnapshotRecord,
 )
 from protocols.paxos.messages import Ballot, PValue
+from protocols.paxos.synod import Acceptor as SynodAcceptor
 
-__all__ = ["PaxosStorage"]
+__all__ = ["PaxosStorage", "SynodStorage"]
 
 _U64 = struct.Struct(">Q")
 _MAGIC = b"PAXSNP01"
@@ -135,6 +139,34 @@ class PaxosStorage(Storage):
                           _encode(r.slot),
                           *(_encode(AcceptRecord(pv)) for pv in r.accepted),
                           *(_encode(DecisionRecord(s, c)) for s, c in r.decisions)])
+
+    def close(self) -> None:
+        self.wal.close()
+
+
+# ====================================================================== the Synod
+class SynodStorage(Storage):
+    """The Synod's acceptor state and its proposer's highest round, one JSON WAL record
+    per change; the newest one counts ("Paxos Made Simple" §2.3: an acceptor remembers
+    its promise and what it accepted across failures). ``recovered`` is what it held."""
+
+    def __init__(self, fs: FileSystem, data_dir: str, sync: SyncPolicy) -> None:
+        fs.makedirs(data_dir)
+        self.path = f"{data_dir}/acceptor.wal"
+        self.wal, records = WriteAheadLog.open(fs, self.path, sync=sync)
+        self.acceptor, self.highest_round = SynodAcceptor(), 0
+        if records:
+            try:
+                pr, pl, br, bl, value, *rest = json.loads(records[-1])
+                self.acceptor = SynodAcceptor(Ballot(pr, pl), Ballot(br, bl), value)
+            except (ValueError, TypeError) as e:
+                raise StorageError(f"{self.path}: not a Synod acceptor log ({e}); refusing "
+                                   f"to start, the file was left untouched") from None
+            self.highest_round = rest[0] if rest else 0  # a log written before rounds were
+
+    def save(self, records: Sequence[tuple[Ballot, Ballot, str, int]]) -> None:
+        self.wal.append([json.dumps([p.round, p.leader_id, b.round, b.leader_id, v, r]).encode()
+                         for p, b, v, r in records])
 
     def close(self) -> None:
         self.wal.close()

@@ -27,33 +27,19 @@ most one value is ever chosen.
 
 from __future__ import annotations
 
-import json
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from protocols.common.errors import ConfigError, InvalidRequest
+from protocols.common.errors import InvalidRequest
 from protocols.common.ids import NodeId
 from protocols.common.quorum import majority
-from protocols.common.wal import WriteAheadLog
-from protocols.contract import (
-    Answer,
-    Core,
-    Envelope,
-    MessageTable,
-    NodeContext,
-    NodeParts,
-    NodeStatus,
-    OneWay,
-    ProtocolSpec,
-    Ready,
-    Rpc,
-    Storage,
-)
+from protocols.contract import Answer, Core, Envelope, NodeStatus, Ready
 from protocols.paxos.messages import BOTTOM, Ballot
+from protocols.paxos.options import SynodOptions
 
-__all__ = ["SPEC", "Accept", "Accepted", "Chosen", "Prepare", "Promise", "SynodCore",
+__all__ = ["Accept", "Accepted", "Acceptor", "Chosen", "Prepare", "Promise", "SynodCore",
            "SynodOptions"]
 
 
@@ -97,24 +83,6 @@ class Chosen:
     """Learning: a majority accepted ``value``."""
 
     value: str
-
-
-@dataclass(frozen=True, slots=True)
-class SynodOptions:
-    retry_min_ticks: int = 20  # a losing proposer waits a random time in [min, max)
-    retry_max_ticks: int = 60
-    backoff: bool = True  # False: retry at once (dueling proposers may livelock)
-
-    @classmethod
-    def from_mapping(cls, raw: Mapping[str, Any]) -> SynodOptions:
-        unknown = sorted(set(raw) - set(cls.__slots__))
-        if unknown:
-            raise ConfigError(f"unknown Synod option(s) {', '.join(unknown)}; known: "
-                              f"{', '.join(sorted(cls.__slots__))}")
-        opts = cls(**raw)
-        if not 1 <= opts.retry_min_ticks < opts.retry_max_ticks:
-            raise ConfigError("need 1 <= retry_min_ticks < retry_max_ticks")
-        return opts
 
 
 # ====================================================================== the roles
@@ -311,41 +279,3 @@ class SynodCore(Core):
                           epoch=a.promised.round, details={
                               "promised": str(a.promised), "accepted": str(a.accepted_ballot),
                               "accepted_value": a.accepted_value, "chosen": self.chosen or ""})
-
-
-# ====================================================================== storage, spec
-class AcceptorStorage(Storage):
-    """The acceptor's state and the proposer's highest round, one WAL record per change
-    (the newest one counts)."""
-
-    def __init__(self, wal: WriteAheadLog) -> None:
-        self.wal = wal
-
-    def save(self, records: Sequence[tuple[Ballot, Ballot, str, int]]) -> None:
-        self.wal.append([json.dumps([p.round, p.leader_id, b.round, b.leader_id, v, r]).encode()
-                         for p, b, v, r in records])
-
-    def close(self) -> None:
-        self.wal.close()
-
-
-class SynodSpec(ProtocolSpec):
-    name = "synod"
-    messages = MessageTable((Rpc(Prepare, Promise), Rpc(Accept, Accepted), OneWay(Chosen)))
-
-    def create_node(self, ctx: NodeContext) -> NodeParts:
-        wal, records = WriteAheadLog.open(ctx.fs, f"{ctx.data_dir}/acceptor.wal")
-        acceptor, highest_round = Acceptor(), 0
-        if records:
-            pr, pl, br, bl, value, *rest = json.loads(records[-1])
-            acceptor = Acceptor(Ballot(pr, pl), Ballot(br, bl), value)
-            highest_round = rest[0] if rest else 0  # a log written before rounds were
-        core = SynodCore(ctx.node_id, ctx.peers, ctx.rng,
-                         SynodOptions.from_mapping(ctx.options), acceptor, highest_round)
-        return NodeParts(core, AcceptorStorage(wal))
-
-    def check_options(self, options: Mapping[str, Any], nodes: int) -> None:
-        SynodOptions.from_mapping(options)
-
-
-SPEC = SynodSpec()

@@ -9,13 +9,12 @@ algorithm, in the paper's order) with the rules it leans on in modules of their 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from protocols.common.wal import SyncPolicy
 from protocols.contract import MessageTable, NodeContext, NodeParts, ProtocolSpec, Rpc
 from protocols.kv.commands import KvCommand
-from protocols.raft.core import RaftCore, RaftOptions, Role
+from protocols.raft.core import RaftCore, Role
 from protocols.raft.messages import (
     AppendEntries,
     AppendEntriesReply,
@@ -26,11 +25,10 @@ from protocols.raft.messages import (
     TimeoutNow,
     TimeoutNowReply,
 )
+from protocols.raft.options import RaftOptions, ReadMode
 from protocols.raft.storage import RaftStorage
 
-__all__ = ["SPEC", "RaftCore", "RaftOptions", "RaftSpec", "Role"]
-
-_STORAGE_OPTIONS = ("fsync",)
+__all__ = ["SPEC", "RaftCore", "RaftOptions", "RaftSpec", "ReadMode", "Role"]
 
 
 class RaftSpec(ProtocolSpec):
@@ -41,23 +39,17 @@ class RaftSpec(ProtocolSpec):
         Rpc(InstallSnapshot, InstallSnapshotReply),
         Rpc(TimeoutNow, TimeoutNowReply),
     ))
+    options_class = RaftOptions
 
     def create_node(self, ctx: NodeContext) -> NodeParts:
-        sync = SyncPolicy.ALWAYS if ctx.options.get("fsync", True) else SyncPolicy.NEVER
+        options = RaftOptions.from_mapping(ctx.options, [ctx.node_id, *ctx.peers])
+        sync = SyncPolicy.ALWAYS if options.fsync else SyncPolicy.NEVER
         storage = RaftStorage(ctx.fs, ctx.data_dir, sync)
         state = storage.recovered
-        core = RaftCore(ctx.node_id, ctx.peers, ctx.rng, self._core_options(ctx.options),
+        core = RaftCore(ctx.node_id, ctx.peers, ctx.rng, options,
                         state.current_term, state.voted_for, state.entries, state.snapshot,
                         clock=ctx.clock, tick_s=ctx.tick_s)
         return NodeParts(core, storage)
-
-    def check_options(self, options: Mapping[str, Any], nodes: int) -> None:
-        self._core_options(options)
-
-    @staticmethod
-    def _core_options(options: Mapping[str, Any]) -> RaftOptions:
-        return RaftOptions.from_mapping({k: v for k, v in options.items()
-                                         if k not in _STORAGE_OPTIONS})
 
     def message_size(self, msg: Any) -> int:
         match msg:

@@ -28,8 +28,7 @@ from __future__ import annotations
 import enum
 import random
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from protocols.common.errors import ConfigError, InvalidRequest, NotLeader, Unavailable
@@ -37,7 +36,7 @@ from protocols.common.ids import NodeId
 from protocols.contract import Answer, Core, Envelope, NodeStatus, Ready
 from protocols.kv.commands import KvCommand
 from protocols.kv.rsm import ReplicatedKv
-from protocols.kv.state_machine import DEFAULT_MAX_SESSIONS, KvStateMachine
+from protocols.kv.state_machine import KvStateMachine
 from protocols.raft import quorum
 from protocols.raft.log import RaftLog, entry_bytes
 from protocols.raft.membership import configuration_at, latest_configuration, plan_change
@@ -57,6 +56,7 @@ from protocols.raft.messages import (
     TimeoutNowReply,
     TransferLeadership,
 )
+from protocols.raft.options import RaftOptions
 from protocols.raft.progress import Progress, ReplicaState
 from protocols.raft.reads import LEASE_DRIFT, PendingRead, ReadIndex, lease_holds
 from protocols.raft.records import AppendEntry, HardState, SaveSnapshot, TruncateFrom
@@ -73,56 +73,6 @@ class Role(enum.StrEnum):
     PRE_CANDIDATE = "pre-candidate"
     CANDIDATE = "candidate"
     LEADER = "leader"
-
-
-@dataclass(frozen=True, slots=True)
-class RaftOptions:
-    """Timing is in ticks (the shell's tick is ``tick_ms``, 10 ms by default)."""
-
-    election_timeout_min_ticks: int = 30
-    election_timeout_max_ticks: int = 60
-    heartbeat_interval_ticks: int = 10  # at most 10 heartbeats/s at 10 ms ticks
-    pre_vote: bool = True
-    check_quorum: bool = True
-    max_inflight_append: int = 16  # pipelined AppendEntries in flight per follower
-    max_batch_entries: int = 256  # entries per AppendEntries ...
-    max_batch_bytes: int = 1 << 20  # ... and their bytes (at least one entry; etcd's
-    max_inflight_bytes: int = 16 << 20  # MaxSizePerMsg), in flight per follower
-    max_sessions: int = DEFAULT_MAX_SESSIONS  # client sessions kept (thesis §6.3)
-    read_mode: str = "read_index"  # or "lease": see reads.py for the clock assumption
-    snapshot_threshold: int = 10_000  # snapshot once this many entries applied since; 0: never
-    snapshot_chunk_bytes: int = 64 * 1024  # InstallSnapshot chunk size (Figure 13)
-    initial_voters: tuple[str, ...] = ()  # the first configuration; empty: every node
-
-    @classmethod
-    def from_mapping(cls, raw: Mapping[str, Any]) -> RaftOptions:
-        known = set(cls.__slots__)
-        unknown = sorted(set(raw) - known)
-        if unknown:
-            raise ConfigError(f"unknown Raft option(s) {', '.join(unknown)}; "
-                              f"known: {', '.join(sorted(known))}")
-        raw = dict(raw)
-        if "initial_voters" in raw:
-            raw["initial_voters"] = tuple(raw["initial_voters"])
-        opts = cls(**raw)
-        for name in ("election_timeout_min_ticks", "heartbeat_interval_ticks",
-                     "max_inflight_append", "max_batch_entries", "snapshot_chunk_bytes",
-                     "max_batch_bytes", "max_inflight_bytes", "max_sessions"):
-            if not isinstance(getattr(opts, name), int) or getattr(opts, name) < 1:
-                raise ConfigError(f"Raft option {name} must be a positive integer")
-        if opts.election_timeout_max_ticks <= opts.election_timeout_min_ticks:
-            raise ConfigError("election_timeout_max_ticks must exceed election_timeout_min_ticks")
-        if opts.heartbeat_interval_ticks >= opts.election_timeout_min_ticks:
-            raise ConfigError("heartbeat_interval_ticks must be below the election timeout")
-        if opts.read_mode not in ("read_index", "lease"):
-            raise ConfigError(f"read_mode must be 'read_index' or 'lease', not {opts.read_mode!r}")
-        if not isinstance(opts.snapshot_threshold, int) or opts.snapshot_threshold < 0:
-            raise ConfigError("Raft option snapshot_threshold must be an integer >= 0 "
-                              "(0 disables snapshots)")
-        if opts.read_mode == "lease" and not opts.check_quorum:
-            raise ConfigError("read_mode='lease' needs check_quorum=True: the lease rests on "
-                              "followers refusing votes while they hear from the leader")
-        return opts
 
 
 class RaftCore(Core):

@@ -8,10 +8,8 @@ Read in order: ``messages.py`` (Ping, Ack, PingReq, membership updates) -> ``cor
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
-from protocols.common.ids import node_ids
 from protocols.common.wal import SyncPolicy
 from protocols.contract import MessageTable, NodeContext, NodeParts, OneWay, ProtocolSpec, Rpc
 from protocols.swim.commands import Incr
@@ -33,8 +31,6 @@ from protocols.swim.storage import SwimStorage
 
 __all__ = ["SPEC", "SwimCore", "SwimOptions", "SwimSpec"]
 
-_STORAGE_OPTIONS = ("fsync",)
-
 
 def _gossip_size(g: Gossip) -> int:
     return (sum(map(wire_size, g.members)) + sum(map(wire_size, g.entries))
@@ -51,22 +47,15 @@ class SwimSpec(ProtocolSpec):
         OneWay(DigestAck2),
         OneWay(Rumor),
     ))
+    options_class = SwimOptions
 
     def create_node(self, ctx: NodeContext) -> NodeParts:
-        options = self._core_options(ctx.options, [ctx.node_id, *ctx.peers])
-        sync = SyncPolicy.ALWAYS if ctx.options.get("fsync", True) else SyncPolicy.NEVER
+        options = SwimOptions.from_mapping(ctx.options, [ctx.node_id, *ctx.peers])
+        sync = SyncPolicy.ALWAYS if options.fsync else SyncPolicy.NEVER
         storage = SwimStorage(ctx.fs, ctx.data_dir, ctx.node_id, sync)
         core = SwimCore(ctx.node_id, ctx.peers, ctx.rng, options, storage.recovered,
                         ctx.tick_s, ctx.address, ctx.addresses)
         return NodeParts(core, storage)
-
-    def check_options(self, options: Mapping[str, Any], nodes: int) -> None:
-        self._core_options(options, list(node_ids(nodes)))
-
-    @staticmethod
-    def _core_options(options: Mapping[str, Any], ids: list[str]) -> SwimOptions:
-        return SwimOptions.from_mapping({k: v for k, v in options.items()
-                                         if k not in _STORAGE_OPTIONS}, ids)
 
     def message_size(self, msg: Any) -> int:
         """Bytes on the wire, estimated (the simulator's counters): gossip as the

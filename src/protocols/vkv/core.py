@@ -36,43 +36,41 @@ more writes of this replica than it made, or ids that are not replicas of this c
 
 from __future__ import annotations
 
+import enum
 import random
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from protocols.clocks import VectorClock
-from protocols.common.errors import ConfigError, InvalidRequest
+from protocols.common.errors import InvalidRequest
 from protocols.common.ids import NodeId
+from protocols.common.options import Options, option
 from protocols.contract import Answer, Core, Envelope, NodeStatus, Ready
 from protocols.vkv.messages import Digest, DigestReply, Replicate
 from protocols.vkv.state import State, decode, digest, empty, encode
 
-__all__ = ["Get", "KeyRecord", "Put", "ReplicaIdRecord", "VkvCore", "VkvOptions",
+__all__ = ["Clock", "Get", "KeyRecord", "Put", "ReplicaIdRecord", "VkvCore", "VkvOptions",
            "member_of"]
 
 MAX_KEY = 1024
 MAX_VALUE = 64 * 1024
 
 
-@dataclass(frozen=True, slots=True)
-class VkvOptions:
-    clock: str = "dvv"  # "dvv": dotted version vectors; "vv": one version vector per key
-    sync_interval_ms: int = 1000
+class Clock(enum.StrEnum):
+    """How a key's versions are tracked (``state.py``)."""
 
-    @classmethod
-    def from_mapping(cls, options: Mapping[str, Any]) -> VkvOptions:
-        unknown = sorted(set(options) - {"clock", "sync_interval_ms"})
-        if unknown:
-            raise ConfigError(f"unknown vkv option(s) {', '.join(unknown)}; known: clock, "
-                              f"sync_interval_ms")
-        o = cls(**options)
-        if o.clock not in ("dvv", "vv"):
-            raise ConfigError("vkv option clock must be 'dvv' or 'vv'")
-        if isinstance(o.sync_interval_ms, bool) or not isinstance(o.sync_interval_ms, int) \
-                or o.sync_interval_ms < 1:
-            raise ConfigError("vkv option sync_interval_ms must be a positive integer")
-        return o
+    DVV = "dvv"  # dotted version vectors: one sibling per concurrent write
+    VV = "vv"  # one version vector per key: siblings of one replica may be lost
+
+
+@dataclass(frozen=True, slots=True)
+class VkvOptions(Options):
+    protocol = "vkv"
+
+    clock: Clock = option(Clock.DVV, "dotted version vectors, or one version vector per key")
+    sync_interval_ms: int = option(1000, "anti-entropy with a random peer this often", min=1)
+    fsync: bool = option(True, "fsync every write (false: faster, and not durable)")
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,10 +10,10 @@ import pytest
 
 from protocols.check.invariants import InvariantViolation
 from protocols.check.paxos import SynodAgreement
+from protocols.paxos import SYNOD_SPEC as SPEC
 from protocols.paxos.messages import BOTTOM, Ballot
 from protocols.paxos.sim import SYNOD
 from protocols.paxos.synod import (
-    SPEC,
     Accept,
     Accepted,
     Acceptor,
