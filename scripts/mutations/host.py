@@ -10,20 +10,17 @@ from __future__ import annotations
 from mutations import Mutation
 
 HOST = "src/protocols/runtime/host.py"
+SLOT = "src/protocols/runtime/slot.py"
+PEERS = "src/protocols/runtime/peers.py"
 TRANSPORT = "src/protocols/runtime/transport.py"
 CONTRACT = "src/protocols/contract.py"
 HOST_TESTS = "tests/runtime/test_host_contract.py"
 
 MUTATIONS = [
-    Mutation("persist-before-reply", "Figure 2 / etcd Ready: a reply leaves once durable",
-             HOST,
-             "                await self._durable_after(seq)  # persist before the reply leaves",
-             "                pass", (HOST_TESTS,)),
-    Mutation("persist-before-reply-stream",
-             "the same on the peer stream nodes use: a reply frame waits for the write",
-             HOST, "self.pump.after_durable(seq, lambda: respond(reply))  # persist before it "
-                   "leaves", "respond(reply)",
-             (f"{HOST_TESTS}::test_a_reply_on_the_peer_stream_never_leaves_before_its_persist",)),
+    Mutation("persist-before-reply", "Figure 2 / etcd Ready: a reply leaves once durable "
+             "(the contract's Inbox, for the unary path, the peer stream and the simulator)",
+             CONTRACT, "        pump.after_durable(seq, lambda: respond(reply))\n",
+             "        respond(reply)\n", (HOST_TESTS, "tests/contract")),
     Mutation("pump-order", "the contract: persist before anything else is acted on",
              CONTRACT,
              "        for envelope in ready.messages:\n            if envelope.ahead_of_persist:",
@@ -38,19 +35,18 @@ MUTATIONS = [
              "        self.writing = Write(ready.persist, ready, covered)\n",
              ("tests/contract",)),
     Mutation("write-before-done", "the host reports a write done only once it is durable",
-             HOST, "                await self._persist(write.records)\n"
-                   "                if self._halted:  # a failed core's output is never acted on\n"
-                   "                    return\n"
-                   "                self.pump.write_done()\n",
+             SLOT, "                await self._persist(write.records)\n"
+                   "                if self.halted:  # a failed core's output is never acted on\n"
+                   "                    return\n",
              "                self.pump.write_done()\n"
              "                await self._persist(write.records)\n"
-             "                if self._halted:  # a failed core's output is never acted on\n"
+             "                if self.halted:  # a failed core's output is never acted on\n"
              "                    return\n", (HOST_TESTS,)),
     Mutation("deferred-let-go", "a deferred reply is forgotten at its sender's deadline "
-             "(a later one is discarded)", HOST,
+             "(a later one is discarded)", PEERS,
              "            asyncio.get_running_loop().call_later(frame.deadline_ms / 1000,\n"
-             "                                                  self._deferred.pop, reply, None)\n",
-             "",
+             "                                                  slot.inbox.expire, arrival)\n",
+             "            pass\n",
              (f"{HOST_TESTS}::test_a_deferred_reply_on_the_peer_stream_is_let_go_at_the_"
               "senders_deadline",)),
     Mutation("late-reply-discarded", "a reply after the deadline is discarded: one outcome "
@@ -62,10 +58,10 @@ MUTATIONS = [
              "if request is not None and request.failed:",
              ("tests/runtime/test_transport.py",)),
     Mutation("failed-core-stepped-no-more",
-             "fail-stop: a core that raised takes no input, says nothing", HOST,
-             "        if self._halted:\n            raise _CoreFailed()\n        try:\n"
-             "            reply = self.core.on_message(src, msg)",
-             "        try:\n            reply = self.core.on_message(src, msg)",
+             "fail-stop: a core that raised takes no input, says nothing", SLOT,
+             "        if self.halted:\n            raise CoreFailed()\n        try:\n"
+             "            arrival = self.inbox.receive(",
+             "        try:\n            arrival = self.inbox.receive(",
              (f"{HOST_TESTS}::test_a_core_that_fails_stops_the_node_with_exit_code_4",)),
     Mutation("ticks-skipped", "the contract: missed ticks are skipped, not burst", HOST,
              "next_at = max(next_at + tick_s, loop.time())", "next_at = next_at + tick_s",

@@ -35,13 +35,14 @@ once the input that produced it is durable.
 
 from __future__ import annotations
 
+import enum
 import random
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from protocols.common.errors import ConfigError
+from protocols.common.errors import ConfigError, InvalidRequest
 from protocols.common.ids import NodeId
 from protocols.common.options import Options
 
@@ -50,9 +51,11 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Answer",
+    "Arrival",
     "Core",
     "Deferred",
     "Envelope",
+    "Inbox",
     "MessageKind",
     "MessageTable",
     "NoStorage",
@@ -74,10 +77,20 @@ __all__ = [
 # ====================================================================== message kinds
 @dataclass(frozen=True, slots=True)
 class Rpc:
-    """A request that gets a reply: now, later (``Deferred``), or never (dropped)."""
+    """A request that gets a reply: now, later (``Deferred``), or never (dropped).
+
+    ``deadline_ms``: how long its sender waits for the reply before it hears
+    ``on_send_failed``; 0 means the driver's default (the cluster's ``rpc_deadline_ms``,
+    the simulator adapter's ``rpc_timeout_ms``). A request answered only after a round
+    of its own (SWIM's ping-req) declares a longer one than the rest of its protocol."""
 
     request: type[Any]
     reply: type[Any]
+    deadline_ms: int = 0
+
+    def __post_init__(self) -> None:
+        if self.deadline_ms < 0:
+            raise ConfigError(f"{self.request.__name__}: deadline_ms must be >= 0")
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +125,14 @@ class MessageTable:
 
     def is_one_way(self, msg: Any) -> bool:
         return isinstance(self.kind_of(msg), OneWay)
+
+    def deadline_ms(self, msg: Any, default_ms: float) -> float:
+        """How long the sender of ``msg`` waits for its reply: its ``Rpc``'s own
+        deadline, else ``default_ms`` (the driver's)."""
+        kind = self.kind_of(msg)
+        if isinstance(kind, Rpc) and kind.deadline_ms:
+            return kind.deadline_ms
+        return default_ms
 
 
 class Deferred:
@@ -454,3 +475,73 @@ class Pump:
         self.durable = max(self.durable, covered)
         while self._held and self._held[0][0] <= self.durable:
             self._held.popleft()[1]()
+
+
+# ====================================================================== the inbox
+class Arrival(enum.Enum):
+    """What became of a peer's message on arrival (``Inbox.receive``)."""
+
+    ONE_WAY = "one-way"  # taken; nothing goes back, not even a failure
+    DROPPED = "dropped"  # the core dropped it: its sender hears silence until its deadline
+    REPLY = "reply"  # the reply leaves through ``respond`` once its cause is durable
+
+
+class Inbox:
+    """The receiving side of peer messages, written once for every driver.
+
+    What a one-way message, a dropped request, a deferred reply and an immediate reply
+    mean on arrival, and the table of deferred replies waiting to be released, are
+    decided here; the host's peer stream, its unary path and the simulator supply only
+    their IO: ``respond`` (how a reply reaches this request's sender) and a timer that
+    calls ``expire`` at the request's deadline when ``receive`` returns a ``Deferred``.
+
+    An immediate reply is held by the pump until the input that produced it is durable
+    (persist before you speak); a deferred reply leaves when the core emits
+    ``Reply(deferred, msg)`` — the pump calls ``release`` in its send step, after the
+    persist of that Ready — or never, if its requester's deadline passed first.
+    """
+
+    def __init__(self, messages: MessageTable) -> None:
+        self.messages = messages
+        self._waiting: dict[Deferred, Callable[[Any], None]] = {}
+
+    def receive(self, pump: Pump, src: NodeId, msg: Any,
+                respond: Callable[[Any], None]) -> Arrival | Deferred:
+        """Give ``msg`` from ``src`` to the pump's core; what became of it, or the
+        ``Deferred`` the core will answer (the driver arms ``expire(deferred)`` at the
+        request's deadline). ``InvalidRequest`` propagates
+        (the core refused it and changed nothing: the driver tells the sender); any
+        other exception is a bug in the core (the driver stops the node)."""
+        try:
+            reply = pump.core.on_message(src, msg)
+        except InvalidRequest:
+            pump.note_input()
+            raise
+        seq = pump.note_input()
+        if isinstance(self.messages.kind_of(msg), OneWay):
+            if reply is not None:
+                raise AssertionError(f"{type(pump.core).__name__} replied to the one-way "
+                                     f"{type(msg).__name__}")
+            return Arrival.ONE_WAY
+        if reply is None:
+            return Arrival.DROPPED
+        if isinstance(reply, Deferred):
+            self._waiting[reply] = respond
+            return reply
+        pump.after_durable(seq, lambda: respond(reply))
+        return Arrival.REPLY
+
+    def release(self, reply: Reply) -> None:
+        """The pump's ``reply`` action: send a deferred reply to whoever still waits."""
+        respond = self._waiting.pop(reply.to, None)
+        if respond is not None:  # else its requester stopped waiting: the reply is lost
+            respond(reply.msg)
+
+    def expire(self, deferred: Deferred) -> None:
+        """The requester's deadline passed: a reply the core emits later is lost."""
+        self._waiting.pop(deferred, None)
+
+    @property
+    def waiting(self) -> int:
+        """Deferred replies still owed."""
+        return len(self._waiting)

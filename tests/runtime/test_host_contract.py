@@ -17,7 +17,7 @@ import grpc
 import grpc.aio
 import pytest
 
-import protocols.runtime.host as host_module
+import protocols.runtime.slot as slot_module
 from cluster.ports import allocate_ports
 from cluster.waiting import wait_until
 from protocols._pb import admin_pb2, admin_pb2_grpc, common_pb2, peer_pb2, toy_pb2
@@ -176,7 +176,8 @@ async def test_a_deferred_reply_on_the_peer_stream_is_let_go_at_the_senders_dead
                 forward_id=1, command=command)), one_way=False,
                 metadata=((SENDER_ID_KEY, "n2"),))
         assert node.status().details["log_length"] == "1"  # taken, not committed
-        await wait_until(lambda: not node._deferred, 5, describe=lambda: node._deferred,
+        await wait_until(lambda: not node.main.inbox.waiting, 5,
+                         describe=lambda: node.main.inbox.waiting,
                          what="the expired deferred reply let go")
     finally:
         await t.close()
@@ -234,7 +235,8 @@ async def test_a_deferred_reply_that_never_comes_ends_at_the_callers_deadline(
     assert e.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
     assert node.status().details["log_length"] == "1"  # taken, persisted, not committed
     # the server's side of the deadline ends the handler too, and the host lets go of it
-    await wait_until(lambda: not node._deferred, 5, describe=lambda: node._deferred,
+    await wait_until(lambda: not node.main.inbox.waiting, 5,
+                     describe=lambda: node.main.inbox.waiting,
                      what="the expired deferred reply released")
 
 
@@ -250,8 +252,8 @@ async def test_a_command_that_is_never_answered_times_out_and_is_let_go(
     started = loop.time()
     with pytest.raises(TimeoutError):
         await node.submit(KvCommand("put", "k", "v", None, "c", 1), timeout_s=0.3)
-    assert 0.3 - host_module.DEADLINE_GRAIN_S <= loop.time() - started < 3.0
-    assert node._answers == {}
+    assert 0.3 - slot_module.DEADLINE_GRAIN_S <= loop.time() - started < 3.0
+    assert node.main.answers == {}
 
 
 async def test_deadlines_fail_only_what_still_waits_and_keep_nothing_answered() -> None:
@@ -259,10 +261,10 @@ async def test_deadlines_fail_only_what_still_waits_and_keep_nothing_answered() 
     time leaves nothing behind, one still waiting fails at most a grain early."""
     loop = asyncio.get_running_loop()
     answers: dict[int, asyncio.Future[Any]] = {i: loop.create_future() for i in range(200)}
-    deadlines = host_module._Deadlines(answers)
+    deadlines = slot_module.Deadlines(answers)
     started = loop.time()
     due = {i: deadlines.add(i, 0.05 + i / 10_000) for i in answers}
-    now, grain = loop.time(), host_module.DEADLINE_GRAIN_S
+    now, grain = loop.time(), slot_module.DEADLINE_GRAIN_S
     for i, bucket in due.items():  # its bucket's timer fires within a grain before it
         assert started + 0.05 + i / 10_000 - grain < bucket * grain <= now + 0.05 + i / 10_000
     for i in range(1, 200):  # all but request 0 are answered in time
@@ -272,7 +274,7 @@ async def test_deadlines_fail_only_what_still_waits_and_keep_nothing_answered() 
                if bucket != {0}), "an answered command kept its deadline"
     with pytest.raises(TimeoutError):
         await answers[0]
-    assert loop.time() - started >= 0.05 - host_module.DEADLINE_GRAIN_S
+    assert loop.time() - started >= 0.05 - slot_module.DEADLINE_GRAIN_S
     assert all(answers[i].result() == "ok" for i in range(1, 200))
     await asyncio.sleep(0.1)
     assert deadlines._buckets == {}, "expired buckets are dropped"
@@ -322,7 +324,7 @@ async def test_writes_run_on_the_loop_and_on_the_io_thread_while_the_disk_is_slo
     """A write runs inline once the loop is idle (a thread hand-off costs more than a
     fast fsync); after a slow one the next go to the I/O thread, so a slow disk does not
     stall heartbeats and reads, until a write is fast again."""
-    monkeypatch.setattr(host_module, "SLOW_WRITE_S", 0.05)  # above any fsync of a loaded CI
+    monkeypatch.setattr(slot_module, "SLOW_WRITE_S", 0.05)  # above any fsync of a loaded CI
     storage: list[TimedStorage] = []
 
     class TimedSpec(ToySpec):
@@ -399,7 +401,7 @@ async def test_a_core_that_fails_stops_the_node_with_exit_code_4(tmp_path: Path)
         # though the server still drains its calls for a grace period
         sent: list[Any] = []
         command = KvCommand("put", "k", "v", None, "c", 1).encode()
-        node._on_frame(NodeId("n1"), peer_pb2.Frame(
+        node.peer_server.on_frame(NodeId("n1"), peer_pb2.Frame(
             id=1, method="Replicate", body=toy_pb2.Replicate(
                 index=1, command=command).SerializeToString()), sent.append)
         assert sent == [] and node.status().details["log_length"] == "0"

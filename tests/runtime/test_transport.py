@@ -190,21 +190,35 @@ class EchoStream:
         self.silent = False
         self.slow = b""  # a request with this body is answered only after the next one
         self.held: Any = None
+        self.writes = 0  # stream messages received (a coalesced batch is one)
 
     async def Stream(self, frames: Any, context: grpc.aio.ServicerContext) -> Any:
-        async for frame in frames:
-            self.received.append(bytes(frame.body))
-            self.deadlines_ms.append(frame.deadline_ms)
+        async for received in frames:
+            self.writes += 1
+            for frame in received.batch or (received,):  # frames coalesced into one write
+                for reply in self._answer(frame):
+                    yield reply
             if self.close_after and len(self.received) >= self.close_after:
                 return
-            if self.slow and frame.body == self.slow:
-                self.held = peer_pb2.Frame(id=frame.id, body=frame.body)
-                continue
-            if not frame.one_way and not self.silent:
-                if self.held is not None:  # the held reply goes out late, just before
-                    yield self.held
-                    self.held = None
-                yield peer_pb2.Frame(id=frame.id, body=frame.body)
+
+    def _answer(self, frame: Any) -> list[Any]:
+        """The reply frames one request frame gets (none once the stream should end)."""
+        if self.close_after and len(self.received) >= self.close_after:
+            return []
+        self.received.append(bytes(frame.body))
+        self.deadlines_ms.append(frame.deadline_ms)
+        if self.close_after and len(self.received) >= self.close_after:
+            return []
+        if self.slow and frame.body == self.slow:
+            self.held = peer_pb2.Frame(id=frame.id, body=frame.body)
+            return []
+        out = []
+        if not frame.one_way and not self.silent:
+            if self.held is not None:  # the held reply goes out late, just before
+                out.append(self.held)
+                self.held = None
+            out.append(peer_pb2.Frame(id=frame.id, body=frame.body))
+        return out
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19protocols/_pb/admin.proto\x12\x12protocols.admin.v1\"\x8a\x03\n\nNodeStatus\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x10\n\x08protocol\x18\x02 \x01(\t\x12\x0c\n\x04role\x18\x03 \x01(\t\x12\r\n\x05\x65poch\x18\x04 \x01(\x04\x12\x11\n\tleader_id\x18\x05 \x01(\t\x12\x0b\n\x03pid\x18\x08 \x01(\x05\x12\x10\n\x08uptime_s\x18\t \x01(\x01\x12<\n\x07\x64\x65tails\x18\n \x03(\x0b\x32+.protocols.admin.v1.NodeStatus.DetailsEntry\x12I\n\x0epings_received\x18\x0b \x03(\x0b\x32\x31.protocols.admin.v1.NodeStatus.PingsReceivedEntry\x12\x0f\n\x07leading\x18\x0c \x01(\x08\x1a.\n\x0c\x44\x65tailsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a\x34\n\x12PingsReceivedEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x04:\x02\x38\x01J\x04\x08\x06\x10\x07J\x04\x08\x07\x10\x08\"\x0f\n\rStatusRequest\"\xba\x01\n\nLinkFaults\x12\x0c\n\x04peer\x18\x01 \x01(\t\x12\x11\n\tdrop_rate\x18\x02 \x01(\x01\x12\x17\n\x0f\x64rop_reply_rate\x18\x03 \x01(\x01\x12\x16\n\x0e\x64uplicate_rate\x18\x04 \x01(\x01\x12\x14\n\x0c\x64\x65lay_min_ms\x18\x05 \x01(\r\x12\x14\n\x0c\x64\x65lay_max_ms\x18\x06 \x01(\r\x12\x14\n\x0creorder_rate\x18\x07 \x01(\x01\x12\x18\n\x10reorder_delay_ms\x18\x08 \x01(\r\"V\n\x17SetMessageFaultsRequest\x12-\n\x05links\x18\x01 \x03(\x0b\x32\x1e.protocols.admin.v1.LinkFaults\x12\x0c\n\x04seed\x18\x02 \x01(\x04\"F\n\x15SetMessageFaultsReply\x12-\n\x05links\x18\x01 \x03(\x0b\x32\x1e.protocols.admin.v1.LinkFaults\"A\n\x0cProbeRequest\x12\r\n\x05peers\x18\x01 \x03(\t\x12\r\n\x05\x63ount\x18\x02 \x01(\r\x12\x13\n\x0b\x64\x65\x61\x64line_ms\x18\x03 \x01(\r\"l\n\tPeerProbe\x12\x0c\n\x04peer\x18\x01 \x01(\t\x12\x0c\n\x04sent\x18\x02 \x01(\r\x12\n\n\x02ok\x18\x03 \x01(\r\x12\x0e\n\x06\x66\x61iled\x18\x04 \x01(\r\x12\x12\n\nlast_error\x18\x05 \x01(\t\x12\x13\n\x0bmean_rtt_ms\x18\x06 \x01(\x01\":\n\nProbeReply\x12,\n\x05peers\x18\x01 \x03(\x0b\x32\x1d.protocols.admin.v1.PeerProbe\"\"\n\x0fShutdownRequest\x12\x0f\n\x07grace_s\x18\x01 \x01(\x01\"\x0f\n\rShutdownReply\"H\n\x0bLoadRequest\x12\x11\n\tin_flight\x18\x01 \x01(\r\x12\x0f\n\x07seconds\x18\x02 \x01(\x01\x12\x15\n\rpayload_bytes\x18\x03 \x01(\r\"n\n\tLoadReply\x12\n\n\x02ok\x18\x01 \x01(\x04\x12\x0e\n\x06\x66\x61iled\x18\x02 \x01(\x04\x12\x11\n\telapsed_s\x18\x03 \x01(\x01\x12\x0e\n\x06p50_ms\x18\x04 \x01(\x01\x12\x0e\n\x06p99_ms\x18\x05 \x01(\x01\x12\x12\n\nlast_error\x18\x06 \x01(\t\"<\n\x0bPingRequest\x12\x0f\n\x07\x66rom_id\x18\x01 \x01(\t\x12\x0b\n\x03seq\x18\x02 \x01(\x04\x12\x0f\n\x07payload\x18\x03 \x01(\x0c\")\n\tPingReply\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x0b\n\x03seq\x18\x02 \x01(\x04\x32\xac\x03\n\x05\x41\x64min\x12K\n\x06Status\x12!.protocols.admin.v1.StatusRequest\x1a\x1e.protocols.admin.v1.NodeStatus\x12\x46\n\x04Load\x12\x1f.protocols.admin.v1.LoadRequest\x1a\x1d.protocols.admin.v1.LoadReply\x12j\n\x10SetMessageFaults\x12+.protocols.admin.v1.SetMessageFaultsRequest\x1a).protocols.admin.v1.SetMessageFaultsReply\x12N\n\nProbePeers\x12 .protocols.admin.v1.ProbeRequest\x1a\x1e.protocols.admin.v1.ProbeReply\x12R\n\x08Shutdown\x12#.protocols.admin.v1.ShutdownRequest\x1a!.protocols.admin.v1.ShutdownReply2O\n\x05Probe\x12\x46\n\x04Ping\x12\x1f.protocols.admin.v1.PingRequest\x1a\x1d.protocols.admin.v1.PingReplyb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19protocols/_pb/admin.proto\x12\x12protocols.admin.v1\"\x8a\x03\n\nNodeStatus\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x10\n\x08protocol\x18\x02 \x01(\t\x12\x0c\n\x04role\x18\x03 \x01(\t\x12\r\n\x05\x65poch\x18\x04 \x01(\x04\x12\x11\n\tleader_id\x18\x05 \x01(\t\x12\x0b\n\x03pid\x18\x08 \x01(\x05\x12\x10\n\x08uptime_s\x18\t \x01(\x01\x12<\n\x07\x64\x65tails\x18\n \x03(\x0b\x32+.protocols.admin.v1.NodeStatus.DetailsEntry\x12I\n\x0epings_received\x18\x0b \x03(\x0b\x32\x31.protocols.admin.v1.NodeStatus.PingsReceivedEntry\x12\x0f\n\x07leading\x18\x0c \x01(\x08\x1a.\n\x0c\x44\x65tailsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a\x34\n\x12PingsReceivedEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x04:\x02\x38\x01J\x04\x08\x06\x10\x07J\x04\x08\x07\x10\x08\"\x0f\n\rStatusRequest\"\xcb\x01\n\nLinkFaults\x12\x0c\n\x04peer\x18\x01 \x01(\t\x12\x11\n\tdrop_rate\x18\x02 \x01(\x01\x12\x17\n\x0f\x64rop_reply_rate\x18\x03 \x01(\x01\x12\x16\n\x0e\x64uplicate_rate\x18\x04 \x01(\x01\x12\x14\n\x0c\x64\x65lay_min_ms\x18\x05 \x01(\r\x12\x14\n\x0c\x64\x65lay_max_ms\x18\x06 \x01(\r\x12\x14\n\x0creorder_rate\x18\x07 \x01(\x01\x12\x18\n\x10reorder_delay_ms\x18\x08 \x01(\r\x12\x0f\n\x07message\x18\t \x01(\t\"V\n\x17SetMessageFaultsRequest\x12-\n\x05links\x18\x01 \x03(\x0b\x32\x1e.protocols.admin.v1.LinkFaults\x12\x0c\n\x04seed\x18\x02 \x01(\x04\"F\n\x15SetMessageFaultsReply\x12-\n\x05links\x18\x01 \x03(\x0b\x32\x1e.protocols.admin.v1.LinkFaults\"A\n\x0cProbeRequest\x12\r\n\x05peers\x18\x01 \x03(\t\x12\r\n\x05\x63ount\x18\x02 \x01(\r\x12\x13\n\x0b\x64\x65\x61\x64line_ms\x18\x03 \x01(\r\"l\n\tPeerProbe\x12\x0c\n\x04peer\x18\x01 \x01(\t\x12\x0c\n\x04sent\x18\x02 \x01(\r\x12\n\n\x02ok\x18\x03 \x01(\r\x12\x0e\n\x06\x66\x61iled\x18\x04 \x01(\r\x12\x12\n\nlast_error\x18\x05 \x01(\t\x12\x13\n\x0bmean_rtt_ms\x18\x06 \x01(\x01\":\n\nProbeReply\x12,\n\x05peers\x18\x01 \x03(\x0b\x32\x1d.protocols.admin.v1.PeerProbe\"\"\n\x0fShutdownRequest\x12\x0f\n\x07grace_s\x18\x01 \x01(\x01\"\x0f\n\rShutdownReply\"H\n\x0bLoadRequest\x12\x11\n\tin_flight\x18\x01 \x01(\r\x12\x0f\n\x07seconds\x18\x02 \x01(\x01\x12\x15\n\rpayload_bytes\x18\x03 \x01(\r\"n\n\tLoadReply\x12\n\n\x02ok\x18\x01 \x01(\x04\x12\x0e\n\x06\x66\x61iled\x18\x02 \x01(\x04\x12\x11\n\telapsed_s\x18\x03 \x01(\x01\x12\x0e\n\x06p50_ms\x18\x04 \x01(\x01\x12\x0e\n\x06p99_ms\x18\x05 \x01(\x01\x12\x12\n\nlast_error\x18\x06 \x01(\t\"<\n\x0bPingRequest\x12\x0f\n\x07\x66rom_id\x18\x01 \x01(\t\x12\x0b\n\x03seq\x18\x02 \x01(\x04\x12\x0f\n\x07payload\x18\x03 \x01(\x0c\")\n\tPingReply\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x0b\n\x03seq\x18\x02 \x01(\x04\"C\n\x0f\x41rmCrashRequest\x12\x0e\n\x06points\x18\x01 \x03(\t\x12\r\n\x05group\x18\x02 \x01(\t\x12\x11\n\tany_group\x18\x03 \x01(\x08\"\x1e\n\rArmCrashReply\x12\r\n\x05\x61rmed\x18\x01 \x03(\t2\x80\x04\n\x05\x41\x64min\x12K\n\x06Status\x12!.protocols.admin.v1.StatusRequest\x1a\x1e.protocols.admin.v1.NodeStatus\x12\x46\n\x04Load\x12\x1f.protocols.admin.v1.LoadRequest\x1a\x1d.protocols.admin.v1.LoadReply\x12j\n\x10SetMessageFaults\x12+.protocols.admin.v1.SetMessageFaultsRequest\x1a).protocols.admin.v1.SetMessageFaultsReply\x12N\n\nProbePeers\x12 .protocols.admin.v1.ProbeRequest\x1a\x1e.protocols.admin.v1.ProbeReply\x12R\n\x08Shutdown\x12#.protocols.admin.v1.ShutdownRequest\x1a!.protocols.admin.v1.ShutdownReply\x12R\n\x08\x41rmCrash\x12#.protocols.admin.v1.ArmCrashRequest\x1a!.protocols.admin.v1.ArmCrashReply2O\n\x05Probe\x12\x46\n\x04Ping\x12\x1f.protocols.admin.v1.PingRequest\x1a\x1d.protocols.admin.v1.PingReplyb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -44,31 +44,35 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_STATUSREQUEST']._serialized_start=446
   _globals['_STATUSREQUEST']._serialized_end=461
   _globals['_LINKFAULTS']._serialized_start=464
-  _globals['_LINKFAULTS']._serialized_end=650
-  _globals['_SETMESSAGEFAULTSREQUEST']._serialized_start=652
-  _globals['_SETMESSAGEFAULTSREQUEST']._serialized_end=738
-  _globals['_SETMESSAGEFAULTSREPLY']._serialized_start=740
-  _globals['_SETMESSAGEFAULTSREPLY']._serialized_end=810
-  _globals['_PROBEREQUEST']._serialized_start=812
-  _globals['_PROBEREQUEST']._serialized_end=877
-  _globals['_PEERPROBE']._serialized_start=879
-  _globals['_PEERPROBE']._serialized_end=987
-  _globals['_PROBEREPLY']._serialized_start=989
-  _globals['_PROBEREPLY']._serialized_end=1047
-  _globals['_SHUTDOWNREQUEST']._serialized_start=1049
-  _globals['_SHUTDOWNREQUEST']._serialized_end=1083
-  _globals['_SHUTDOWNREPLY']._serialized_start=1085
-  _globals['_SHUTDOWNREPLY']._serialized_end=1100
-  _globals['_LOADREQUEST']._serialized_start=1102
-  _globals['_LOADREQUEST']._serialized_end=1174
-  _globals['_LOADREPLY']._serialized_start=1176
-  _globals['_LOADREPLY']._serialized_end=1286
-  _globals['_PINGREQUEST']._serialized_start=1288
-  _globals['_PINGREQUEST']._serialized_end=1348
-  _globals['_PINGREPLY']._serialized_start=1350
-  _globals['_PINGREPLY']._serialized_end=1391
-  _globals['_ADMIN']._serialized_start=1394
-  _globals['_ADMIN']._serialized_end=1822
-  _globals['_PROBE']._serialized_start=1824
-  _globals['_PROBE']._serialized_end=1903
+  _globals['_LINKFAULTS']._serialized_end=667
+  _globals['_SETMESSAGEFAULTSREQUEST']._serialized_start=669
+  _globals['_SETMESSAGEFAULTSREQUEST']._serialized_end=755
+  _globals['_SETMESSAGEFAULTSREPLY']._serialized_start=757
+  _globals['_SETMESSAGEFAULTSREPLY']._serialized_end=827
+  _globals['_PROBEREQUEST']._serialized_start=829
+  _globals['_PROBEREQUEST']._serialized_end=894
+  _globals['_PEERPROBE']._serialized_start=896
+  _globals['_PEERPROBE']._serialized_end=1004
+  _globals['_PROBEREPLY']._serialized_start=1006
+  _globals['_PROBEREPLY']._serialized_end=1064
+  _globals['_SHUTDOWNREQUEST']._serialized_start=1066
+  _globals['_SHUTDOWNREQUEST']._serialized_end=1100
+  _globals['_SHUTDOWNREPLY']._serialized_start=1102
+  _globals['_SHUTDOWNREPLY']._serialized_end=1117
+  _globals['_LOADREQUEST']._serialized_start=1119
+  _globals['_LOADREQUEST']._serialized_end=1191
+  _globals['_LOADREPLY']._serialized_start=1193
+  _globals['_LOADREPLY']._serialized_end=1303
+  _globals['_PINGREQUEST']._serialized_start=1305
+  _globals['_PINGREQUEST']._serialized_end=1365
+  _globals['_PINGREPLY']._serialized_start=1367
+  _globals['_PINGREPLY']._serialized_end=1408
+  _globals['_ARMCRASHREQUEST']._serialized_start=1410
+  _globals['_ARMCRASHREQUEST']._serialized_end=1477
+  _globals['_ARMCRASHREPLY']._serialized_start=1479
+  _globals['_ARMCRASHREPLY']._serialized_end=1509
+  _globals['_ADMIN']._serialized_start=1512
+  _globals['_ADMIN']._serialized_end=2024
+  _globals['_PROBE']._serialized_start=2026
+  _globals['_PROBE']._serialized_end=2105
 # @@protoc_insertion_point(module_scope)

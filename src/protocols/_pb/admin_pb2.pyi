@@ -154,6 +154,7 @@ class LinkFaults(_message.Message):
     DELAY_MAX_MS_FIELD_NUMBER: _builtins.int
     REORDER_RATE_FIELD_NUMBER: _builtins.int
     REORDER_DELAY_MS_FIELD_NUMBER: _builtins.int
+    MESSAGE_FIELD_NUMBER: _builtins.int
     peer: _builtins.str
     """a peer id, or "*" for every peer"""
     drop_rate: _builtins.float
@@ -169,6 +170,8 @@ class LinkFaults(_message.Message):
     """this share of requests waits an extra reorder_delay_ms,"""
     reorder_delay_ms: _builtins.int
     """  so later requests overtake it"""
+    message: _builtins.str
+    """only messages of this route (e.g. "AppendEntries"); "" = all"""
     def __init__(
         self,
         *,
@@ -180,10 +183,11 @@ class LinkFaults(_message.Message):
         delay_max_ms: _builtins.int = ...,
         reorder_rate: _builtins.float = ...,
         reorder_delay_ms: _builtins.int = ...,
+        message: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["delay_max_ms", b"delay_max_ms", "delay_min_ms", b"delay_min_ms", "drop_rate", b"drop_rate", "drop_reply_rate", b"drop_reply_rate", "duplicate_rate", b"duplicate_rate", "peer", b"peer", "reorder_delay_ms", b"reorder_delay_ms", "reorder_rate", b"reorder_rate"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["delay_max_ms", b"delay_max_ms", "delay_min_ms", b"delay_min_ms", "drop_rate", b"drop_rate", "drop_reply_rate", b"drop_reply_rate", "duplicate_rate", b"duplicate_rate", "message", b"message", "peer", b"peer", "reorder_delay_ms", b"reorder_delay_ms", "reorder_rate", b"reorder_rate"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -464,3 +468,53 @@ class PingReply(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___PingReply: _TypeAlias = PingReply  # noqa: Y015
+
+@_typing.final
+class ArmCrashRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    POINTS_FIELD_NUMBER: _builtins.int
+    GROUP_FIELD_NUMBER: _builtins.int
+    ANY_GROUP_FIELD_NUMBER: _builtins.int
+    group: _builtins.str
+    """only the core of this group; "" = any core of the process"""
+    any_group: _builtins.bool
+    """true: every group (group is then ignored)"""
+    @_builtins.property
+    def points(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """e.g. "after_persist:CommitRecord"; replaces what was armed"""
+
+    def __init__(
+        self,
+        *,
+        points: _abc.Iterable[_builtins.str] | None = ...,
+        group: _builtins.str = ...,
+        any_group: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["any_group", b"any_group", "group", b"group", "points", b"points"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ArmCrashRequest: _TypeAlias = ArmCrashRequest  # noqa: Y015
+
+@_typing.final
+class ArmCrashReply(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ARMED_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def armed(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        armed: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["armed", b"armed"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ArmCrashReply: _TypeAlias = ArmCrashReply  # noqa: Y015

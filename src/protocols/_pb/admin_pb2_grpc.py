@@ -59,6 +59,11 @@ class AdminStub:
                 request_serializer=protocols_dot___pb_dot_admin__pb2.ShutdownRequest.SerializeToString,
                 response_deserializer=protocols_dot___pb_dot_admin__pb2.ShutdownReply.FromString,
                 _registered_method=True)
+        self.ArmCrash = channel.unary_unary(
+                '/protocols.admin.v1.Admin/ArmCrash',
+                request_serializer=protocols_dot___pb_dot_admin__pb2.ArmCrashRequest.SerializeToString,
+                response_deserializer=protocols_dot___pb_dot_admin__pb2.ArmCrashReply.FromString,
+                _registered_method=True)
 
 
 class AdminServicer:
@@ -94,6 +99,14 @@ class AdminServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ArmCrash(self, request, context):
+        """crash points (src/protocols/common/crashpoints.py): the process exits as if killed
+        the moment one is reached (after_persist:RecordType, before_send:MessageType)
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -121,6 +134,11 @@ def add_AdminServicer_to_server(servicer, server):
                     servicer.Shutdown,
                     request_deserializer=protocols_dot___pb_dot_admin__pb2.ShutdownRequest.FromString,
                     response_serializer=protocols_dot___pb_dot_admin__pb2.ShutdownReply.SerializeToString,
+            ),
+            'ArmCrash': grpc.unary_unary_rpc_method_handler(
+                    servicer.ArmCrash,
+                    request_deserializer=protocols_dot___pb_dot_admin__pb2.ArmCrashRequest.FromString,
+                    response_serializer=protocols_dot___pb_dot_admin__pb2.ArmCrashReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -258,6 +276,33 @@ class Admin:
             '/protocols.admin.v1.Admin/Shutdown',
             protocols_dot___pb_dot_admin__pb2.ShutdownRequest.SerializeToString,
             protocols_dot___pb_dot_admin__pb2.ShutdownReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ArmCrash(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/protocols.admin.v1.Admin/ArmCrash',
+            protocols_dot___pb_dot_admin__pb2.ArmCrashRequest.SerializeToString,
+            protocols_dot___pb_dot_admin__pb2.ArmCrashReply.FromString,
             options,
             channel_credentials,
             insecure,

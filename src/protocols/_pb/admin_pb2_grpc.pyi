@@ -41,6 +41,10 @@ class AdminStub:
     SetMessageFaults: _grpc.UnaryUnaryMultiCallable[_admin_pb2.SetMessageFaultsRequest, _admin_pb2.SetMessageFaultsReply]
     ProbePeers: _grpc.UnaryUnaryMultiCallable[_admin_pb2.ProbeRequest, _admin_pb2.ProbeReply]
     Shutdown: _grpc.UnaryUnaryMultiCallable[_admin_pb2.ShutdownRequest, _admin_pb2.ShutdownReply]
+    ArmCrash: _grpc.UnaryUnaryMultiCallable[_admin_pb2.ArmCrashRequest, _admin_pb2.ArmCrashReply]
+    """crash points (src/protocols/common/crashpoints.py): the process exits as if killed
+    the moment one is reached (after_persist:RecordType, before_send:MessageType)
+    """
 
 @_typing.type_check_only
 class AdminAsyncStub(AdminStub):
@@ -50,6 +54,10 @@ class AdminAsyncStub(AdminStub):
     SetMessageFaults: _aio.UnaryUnaryMultiCallable[_admin_pb2.SetMessageFaultsRequest, _admin_pb2.SetMessageFaultsReply]  # type: ignore[assignment]
     ProbePeers: _aio.UnaryUnaryMultiCallable[_admin_pb2.ProbeRequest, _admin_pb2.ProbeReply]  # type: ignore[assignment]
     Shutdown: _aio.UnaryUnaryMultiCallable[_admin_pb2.ShutdownRequest, _admin_pb2.ShutdownReply]  # type: ignore[assignment]
+    ArmCrash: _aio.UnaryUnaryMultiCallable[_admin_pb2.ArmCrashRequest, _admin_pb2.ArmCrashReply]  # type: ignore[assignment]
+    """crash points (src/protocols/common/crashpoints.py): the process exits as if killed
+    the moment one is reached (after_persist:RecordType, before_send:MessageType)
+    """
 
 class AdminServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -86,6 +94,16 @@ class AdminServicer(metaclass=_abc_1.ABCMeta):
         request: _admin_pb2.ShutdownRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_admin_pb2.ShutdownReply, _abc.Awaitable[_admin_pb2.ShutdownReply]]: ...
+
+    @_abc_1.abstractmethod
+    def ArmCrash(
+        self,
+        request: _admin_pb2.ArmCrashRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.ArmCrashReply, _abc.Awaitable[_admin_pb2.ArmCrashReply]]:
+        """crash points (src/protocols/common/crashpoints.py): the process exits as if killed
+        the moment one is reached (after_persist:RecordType, before_send:MessageType)
+        """
 
 def add_AdminServicer_to_server(servicer: AdminServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
 

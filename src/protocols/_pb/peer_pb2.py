@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18protocols/_pb/peer.proto\x12\x11protocols.peer.v1\"\xd5\x01\n\x05\x46rame\x12\n\n\x02id\x18\x01 \x01(\x04\x12\x0e\n\x06method\x18\x02 \x01(\t\x12\x0c\n\x04\x62ody\x18\x03 \x01(\x0c\x12\x13\n\x0b\x64\x65\x61\x64line_ms\x18\x04 \x01(\r\x12\x0f\n\x07one_way\x18\x05 \x01(\x08\x12\r\n\x05\x65rror\x18\x06 \x01(\t\x12\x32\n\x05\x63lock\x18\x07 \x03(\x0b\x32#.protocols.peer.v1.Frame.ClockEntry\x12\x0b\n\x03mid\x18\x08 \x01(\t\x1a,\n\nClockEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x04:\x02\x38\x01\x32H\n\x04Peer\x12@\n\x06Stream\x12\x18.protocols.peer.v1.Frame\x1a\x18.protocols.peer.v1.Frame(\x01\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18protocols/_pb/peer.proto\x12\x11protocols.peer.v1\"\x8d\x02\n\x05\x46rame\x12\n\n\x02id\x18\x01 \x01(\x04\x12\x0e\n\x06method\x18\x02 \x01(\t\x12\x0c\n\x04\x62ody\x18\x03 \x01(\x0c\x12\x13\n\x0b\x64\x65\x61\x64line_ms\x18\x04 \x01(\r\x12\x0f\n\x07one_way\x18\x05 \x01(\x08\x12\r\n\x05\x65rror\x18\x06 \x01(\t\x12\x32\n\x05\x63lock\x18\x07 \x03(\x0b\x32#.protocols.peer.v1.Frame.ClockEntry\x12\x0b\n\x03mid\x18\x08 \x01(\t\x12\r\n\x05group\x18\t \x01(\t\x12\'\n\x05\x62\x61tch\x18\n \x03(\x0b\x32\x18.protocols.peer.v1.Frame\x1a,\n\nClockEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x04:\x02\x38\x01\x32H\n\x04Peer\x12@\n\x06Stream\x12\x18.protocols.peer.v1.Frame\x1a\x18.protocols.peer.v1.Frame(\x01\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,9 +34,9 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_FRAME_CLOCKENTRY']._loaded_options = None
   _globals['_FRAME_CLOCKENTRY']._serialized_options = b'8\001'
   _globals['_FRAME']._serialized_start=48
-  _globals['_FRAME']._serialized_end=261
-  _globals['_FRAME_CLOCKENTRY']._serialized_start=217
-  _globals['_FRAME_CLOCKENTRY']._serialized_end=261
-  _globals['_PEER']._serialized_start=263
-  _globals['_PEER']._serialized_end=335
+  _globals['_FRAME']._serialized_end=317
+  _globals['_FRAME_CLOCKENTRY']._serialized_start=273
+  _globals['_FRAME_CLOCKENTRY']._serialized_end=317
+  _globals['_PEER']._serialized_start=319
+  _globals['_PEER']._serialized_end=391
 # @@protoc_insertion_point(module_scope)

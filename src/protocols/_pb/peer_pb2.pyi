@@ -59,6 +59,8 @@ class Frame(_message.Message):
     ERROR_FIELD_NUMBER: _builtins.int
     CLOCK_FIELD_NUMBER: _builtins.int
     MID_FIELD_NUMBER: _builtins.int
+    GROUP_FIELD_NUMBER: _builtins.int
+    BATCH_FIELD_NUMBER: _builtins.int
     id: _builtins.int
     """the sender's number for a request; a reply carries its request's"""
     method: _builtins.str
@@ -72,10 +74,21 @@ class Frame(_message.Message):
     error: _builtins.str
     """a reply: the receiver refused the request (it changed nothing)"""
     mid: _builtins.str
+    group: _builtins.str
+    """a request: the group (the core) of the receiving process it is for; "" is the
+    cluster's own protocol. A process hosts one core per group (runtime/slot.py).
+    """
     @_builtins.property
     def clock(self) -> _containers.ScalarMap[_builtins.str, _builtins.int]:
         """with the cluster's event_log on: the sender's vector clock and the message's id, so
         every node's event log pairs each send with its receive (space-time diagrams)
+        """
+
+    @_builtins.property
+    def batch(self) -> _containers.RepeatedCompositeFieldContainer[Global___Frame]:
+        """frames written in the same loop turn travel as one frame carrying them (only that
+        field set): many Raft groups' heartbeats between two processes become one message
+        (CockroachDB's coalesced heartbeats), in either direction
         """
 
     def __init__(
@@ -89,10 +102,12 @@ class Frame(_message.Message):
         error: _builtins.str = ...,
         clock: _abc.Mapping[_builtins.str, _builtins.int] | None = ...,
         mid: _builtins.str = ...,
+        group: _builtins.str = ...,
+        batch: _abc.Iterable[Global___Frame] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "clock", b"clock", "deadline_ms", b"deadline_ms", "error", b"error", "id", b"id", "method", b"method", "mid", b"mid", "one_way", b"one_way"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["batch", b"batch", "body", b"body", "clock", b"clock", "deadline_ms", b"deadline_ms", "error", b"error", "group", b"group", "id", b"id", "method", b"method", "mid", b"mid", "one_way", b"one_way"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

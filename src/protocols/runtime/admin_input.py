@@ -45,14 +45,18 @@ _RATES = ("drop_rate", "drop_reply_rate", "duplicate_rate", "reorder_rate")
 def link_faults(request: Any, peers: Collection[str], me: str) -> list[LinkFaults]:
     """A SetMessageFaultsRequest's links: each names a peer of ``me`` (or "*") once, with
     rates in [0, 1] and delays within ``MAX_FAULT_DELAY_MS``."""
-    seen: set[str] = set()
+    seen: set[tuple[str, str]] = set()
     out = []
     for i, link in enumerate(request.links):
         at = f"links[{i}]"
         _peer(f"{at}.peer", link.peer, peers, me, allow_all=True)
-        if link.peer in seen:
-            raise InvalidRequest(f"{at}.peer: {link.peer!r} is listed twice")
-        seen.add(link.peer)
+        if (link.peer, link.message) in seen:
+            what = f" for {link.message}" if link.message else ""
+            raise InvalidRequest(f"{at}.peer: {link.peer!r} is listed twice{what}")
+        seen.add((link.peer, link.message))
+        if link.message and not link.message.isidentifier():
+            raise InvalidRequest(f"{at}.message: {link.message!r} is not a message name "
+                                 "(e.g. AppendEntries)")
         for name in _RATES:
             value = getattr(link, name)
             if not 0.0 <= value <= 1.0:  # NaN fails this too

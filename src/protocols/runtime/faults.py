@@ -30,7 +30,10 @@ ALL_PEERS = "*"
 
 @dataclass(frozen=True, slots=True)
 class LinkFaults:
-    """Fault rates for RPCs sent to ``peer`` ("*" = every peer). Rates are in [0, 1]."""
+    """Fault rates for RPCs sent to ``peer`` ("*" = every peer), of one message type
+    (``message``, the route's name, e.g. "AppendEntries"; "" = every message): a
+    message hook. Rates are in [0, 1]. A message takes the rule of its type on its link
+    if there is one, else its link's, else the one for every peer."""
 
     peer: str = ALL_PEERS
     drop_rate: float = 0.0
@@ -40,6 +43,7 @@ class LinkFaults:
     delay_max_ms: int = 0
     reorder_rate: float = 0.0
     reorder_delay_ms: int = 0
+    message: str = ""
 
     def validated(self) -> LinkFaults:
         """Return self, or raise InvalidRequest saying which field is out of range."""
@@ -56,11 +60,18 @@ class LinkFaults:
             )
         if self.reorder_delay_ms < 0:
             raise InvalidRequest(f"link faults for {self.peer}: reorder_delay_ms < 0")
+        if self.message and not self.message.isidentifier():
+            raise InvalidRequest(f"link faults for {self.peer}: message {self.message!r} is "
+                                 "not a message name (e.g. AppendEntries)")
         return self
 
     @property
+    def key(self) -> tuple[str, str]:
+        return (self.peer, self.message)
+
+    @property
     def is_clean(self) -> bool:
-        return self == replace(LinkFaults(), peer=self.peer)
+        return self == replace(LinkFaults(), peer=self.peer, message=self.message)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,29 +93,38 @@ class MessageFaults:
     def __init__(self, node_id: NodeId, seed: int = 0) -> None:
         self._node_id = node_id
         self._seed = seed
-        self._links: dict[str, LinkFaults] = {}
-        self._rngs: dict[str, random.Random] = {}
+        self._links: dict[tuple[str, str], LinkFaults] = {}  # (peer, message) -> rates
+        self._rngs: dict[tuple[str, str], random.Random] = {}
 
     def set(self, links: Iterable[LinkFaults], seed: int | None = None) -> list[LinkFaults]:
         """Replace every fault (validated first, so a bad entry changes nothing)."""
         checked = [link.validated() for link in links]
         if seed is not None:
             self._seed = seed
-        self._links = {link.peer: link for link in checked if not link.is_clean}
+        self._links = {link.key: link for link in checked if not link.is_clean}
         self._rngs = {}
-        return [self._links[p] for p in sorted(self._links)]
+        return self.current()
 
     def current(self) -> list[LinkFaults]:
-        return [self._links[p] for p in sorted(self._links)]
+        return [self._links[k] for k in sorted(self._links)]
 
-    def decide(self, peer: NodeId) -> FaultDecision:
-        """Draw the fate of one RPC to ``peer``."""
-        link = self._links.get(peer) or self._links.get(ALL_PEERS)
+    def decide(self, peer: NodeId, message: str = "") -> FaultDecision:
+        """Draw the fate of one RPC (of route ``message``) to ``peer``."""
+        if not self._links:
+            return _NO_FAULT
+        link = None
+        for key in ((peer, message), (ALL_PEERS, message), (peer, ""), (ALL_PEERS, "")):
+            if message or not key[1]:
+                link = self._links.get(key)
+                if link is not None:
+                    break
         if link is None:
             return _NO_FAULT
-        rng = self._rngs.get(peer)
+        stream = (peer, link.message)  # a stream per peer and hook: one never shifts another
+        rng = self._rngs.get(stream)
         if rng is None:
-            rng = self._rngs[peer] = random.Random(f"{self._seed}/{self._node_id}->{peer}")
+            name = peer if not link.message else f"{peer}/{link.message}"
+            rng = self._rngs[stream] = random.Random(f"{self._seed}/{self._node_id}->{name}")
         delay_ms = rng.uniform(link.delay_min_ms, link.delay_max_ms) if link.delay_max_ms else 0.0
         if link.reorder_rate and rng.random() < link.reorder_rate:
             delay_ms += link.reorder_delay_ms

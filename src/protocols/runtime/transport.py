@@ -43,6 +43,7 @@ __all__ = ["CHANNEL_OPTIONS", "SERVER_OPTIONS", "STREAM_METHOD", "PeerUnreachabl
 
 STREAM_METHOD = "/protocols.peer.v1.Peer/Stream"
 OUTBOX_MAX = 4096  # frames waiting for one peer; beyond, a request fails, a one-way is lost
+BATCH_MAX = 256  # frames coalesced into one write
 
 R = TypeVar("R", bound=Message)
 
@@ -150,7 +151,7 @@ class Transport:
     ) -> R:
         """One RPC to ``peer`` (``method`` is the full path, e.g. "/pkg.Svc/Method")."""
         deadline = self.rpc_deadline_s if deadline_s is None else deadline_s
-        fault = self.faults.decide(peer)
+        fault = self.faults.decide(peer, method.rpartition("/")[2])
         fn = self._callable(peer, method, reply_type)
         started = time.monotonic()
         return await self._faulty_call(peer, fn, request, deadline, fault, started, metadata)
@@ -158,8 +159,9 @@ class Transport:
     def send(self, peer: NodeId, method: str, body: bytes, *, one_way: bool,
              on_reply: ReplyCallback | None = None, on_failure: FailureCallback | None = None,
              metadata: tuple[tuple[str, str], ...] = (),
-             clock: Mapping[str, int] | None = None, mid: str = "") -> None:
-        """Post one protocol message on ``peer``'s stream and return at once.
+             clock: Mapping[str, int] | None = None, mid: str = "",
+             deadline_s: float | None = None, group: str = "") -> None:
+        """Post one protocol message for ``group`` on ``peer``'s stream and return at once.
 
         A request's outcome arrives later, exactly once: ``on_reply(frame)`` with the reply
         frame, or ``on_failure(PeerUnreachable)`` when no reply came within the deadline
@@ -177,11 +179,12 @@ class Transport:
             if peer not in self.peers:
                 raise UnknownNode(peer, list(self.peers))
             stream = self._streams[peer] = _PeerStream(self, peer, metadata)
-        fault = self.faults.decide(peer)
-        deadline_s = self.rpc_deadline_s
+        fault = self.faults.decide(peer, method)
+        if deadline_s is None:
+            deadline_s = self.rpc_deadline_s
         frame = peer_pb2.Frame(id=next(stream.ids), method=method, body=body,
                                one_way=one_way, deadline_ms=max(1, int(deadline_s * 1000)),
-                               mid=mid)
+                               mid=mid, group=group)
         if clock:
             frame.clock.update(clock)
         expires_at = loop.time() + deadline_s
@@ -385,28 +388,46 @@ class _PeerStream:
         _settle(request.on_failure, PeerUnreachable(self.peer, reason))
 
     async def _write_loop(self) -> None:
+        """Write what is queued: everything posted since the last write travels as one
+        frame (``Frame.batch``), so the messages many cores send one peer process in one
+        loop turn cost one write, one HTTP/2 message (coalesced heartbeats)."""
         loop = asyncio.get_running_loop()
         while True:
             await self.wake.wait()
             self.wake.clear()
             while self.outbox:
-                frame, expires_at, request = self.outbox.popleft()
-                remaining = expires_at - loop.time()
-                if remaining <= 0 or (request is not None and request.failed):
-                    continue  # its sender stopped waiting: do not deliver it late
-                frame.deadline_ms = max(1, int(remaining * 1000))  # what is left of it
+                frames, requests = self._take_batch(loop.time())
+                if not frames:
+                    continue
                 current = self.call
                 call = current if current is not None and not current.done() else self._open()
-                if request is not None:
+                for request in requests:
                     request.call = call
+                out = frames[0] if len(frames) == 1 else peer_pb2.Frame(batch=frames)
                 try:
-                    await call.write(frame)
+                    await call.write(out)
                 except Exception as e:  # the stream broke: the next write opens a new one
                     if self.call is call:
                         self.call = None
                     call.cancel()  # its reader then fails what was written on it
-                    if request is not None:
+                    for request in requests:
                         self._fail(request, f"stream closed: {e!r}")
+
+    def _take_batch(self, now: float) -> tuple[list[Any], list[_Request]]:
+        """The frames to write next (at most ``BATCH_MAX``), with their requests; a frame
+        whose deadline passed or whose request failed is dropped, never delivered late."""
+        frames: list[Any] = []
+        requests: list[_Request] = []
+        while self.outbox and len(frames) < BATCH_MAX:
+            frame, expires_at, request = self.outbox.popleft()
+            remaining = expires_at - now
+            if remaining <= 0 or (request is not None and request.failed):
+                continue  # its sender stopped waiting: do not deliver it late
+            frame.deadline_ms = max(1, int(remaining * 1000))  # what is left of it
+            frames.append(frame)
+            if request is not None:
+                requests.append(request)
+        return frames, requests
 
     def _open(self) -> grpc.aio.StreamStreamCall:
         open_stream = self.transport.channel(self.peer).stream_stream(
@@ -421,20 +442,9 @@ class _PeerStream:
         it and still waits."""
         reason = "stream closed by the peer"
         try:
-            async for frame in call:
-                request = self.pending.get(frame.id)
-                if request is None or request.drop_reply:
-                    continue  # late (expired), a duplicate's reply, or dropped by a fault
-                del self.pending[frame.id]
-                if request.timer is not None:
-                    request.timer.cancel()
-                    request.timer = None
-                if frame.error:
-                    request.failed = True
-                    _settle(request.on_failure,
-                            PeerUnreachable(self.peer, f"refused: {frame.error}"))
-                else:
-                    _settle(request.on_reply, frame)
+            async for received in call:
+                for frame in received.batch or (received,):  # coalesced replies
+                    self._settle_reply(frame)
         except grpc.aio.AioRpcError as e:
             reason = f"{e.code().name}: {e.details()}"
         finally:
@@ -444,6 +454,20 @@ class _PeerStream:
                 call.cancel()
             for request in [r for r in self.pending.values() if r.call is call]:
                 self._fail(request, reason)
+
+    def _settle_reply(self, frame: Any) -> None:
+        request = self.pending.get(frame.id)
+        if request is None or request.drop_reply:
+            return  # late (expired), a duplicate's reply, or dropped by a fault
+        del self.pending[frame.id]
+        if request.timer is not None:
+            request.timer.cancel()
+            request.timer = None
+        if frame.error:
+            request.failed = True
+            _settle(request.on_failure, PeerUnreachable(self.peer, f"refused: {frame.error}"))
+        else:
+            _settle(request.on_reply, frame)
 
     def close(self) -> None:
         """Fail every request still waiting; send nothing more."""

@@ -56,12 +56,12 @@ from protocols.contract import (
     Core,
     Deferred,
     Envelope,
+    Inbox,
     NodeContext,
     NodeStatus,
     OneWay,
     Pump,
     PumpActions,
-    Reply,
     Storage,
     Write,
 )
@@ -107,7 +107,7 @@ class SimNode:
     incarnation: int = 0
     stalled_until: int = 0  # a paused process (SIGSTOP) takes no input before this time
     applied: list[Any] = field(default_factory=list)
-    deferred: dict[Deferred, _Request] = field(default_factory=dict)
+    inbox: Inbox | None = None  # the deferred replies it owes (protocols.contract.Inbox)
 
 
 class World:
@@ -261,13 +261,14 @@ class World:
             self.tick_ms / 1000, node.address,
             {p: self.nodes[p].address for p in self.ids if p != n}))
         node.core, node.storage, node.up = parts.core, parts.storage, True
+        node.inbox = inbox = Inbox(self.spec.messages)
         node.pump = Pump(parts.core, PumpActions(
             send=lambda env: self._send(n, env),
-            reply=lambda r: self._deferred_reply(n, r),
+            reply=inbox.release,
             apply=lambda entry: self._applied(n, entry),
             answer=self._answered,
             trace=lambda line: self.trace(f"{n} {line}")))
-        node.deferred, node.stalled_until = {}, 0
+        node.stalled_until = 0
         self.trace(f"start {n} incarnation {node.incarnation}")
         self._event(n, "start")
         self.schedule(first_tick, "tick", n, node.incarnation)
@@ -304,7 +305,7 @@ class World:
             with node.fs.fsyncs_held():  # reach the disk (the WAL keeps whole records)
                 node.storage.save(node.pump.writing.records)
         node.up, node.core, node.storage, node.pump = False, None, None, None
-        node.deferred = {}
+        node.inbox = None  # the deferred replies it owed die with it
         lost = node.fs.crash(self.rng(f"disk/{n}/{node.incarnation}"), self.torn_writes)
         self.trace(f"crash {n} (lost {lost} unsynced bytes)")
         self._event(n, "stop")
@@ -472,7 +473,7 @@ class World:
         for delay in delays:
             self.schedule(delay, "request", src, incarnation, to, env.msg, rpc, env.dst)
         if not one_way:
-            self.schedule(self.rpc_timeout_ms, "rpc_timeout", src, incarnation, env.dst,
+            self.schedule(self._deadline_ms(env.msg), "rpc_timeout", src, incarnation, env.dst,
                           env.msg, rpc)
 
     def _route(self, env: Envelope) -> NodeId | None:
@@ -489,37 +490,30 @@ class World:
             return  # lost; a request's sender times out
         if self._stalled(dst, "request", src, src_inc, dst, msg, rpc, sent_to):
             return
-        pump = node.pump
-        assert pump is not None
+        pump, inbox = node.pump, node.inbox
+        assert pump is not None and inbox is not None
+        request = _Request(src, src_inc, msg, rpc, sent_to)
         try:
-            reply = node.core.on_message(src, msg)
+            arrival = inbox.receive(pump, src, msg, lambda reply: self._reply(dst, request, reply))
         except InvalidRequest as e:  # bad input: refused, nothing changed (as the host does)
             self.trace(f"{dst} refused #{rpc}: {e}")
-            pump.note_input()
             self._drive(dst)
             return  # no reply: the sender times out
         if self.event_log is not None:
             self._received(dst, src, msg, f"{src}:{rpc}", self._pending_clock.get(rpc, {}))
-        request = _Request(src, src_inc, msg, rpc, sent_to)
-        seq = pump.note_input()
-        if self.spec.messages.is_one_way(msg):
-            if reply is not None:
-                raise AssertionError(f"{dst} replied to the one-way {type(msg).__name__}")
-        elif isinstance(reply, Deferred):
-            node.deferred[reply] = request
-            self.schedule(self.rpc_timeout_ms, "deferred_expired", dst, node.incarnation, reply)
-        elif reply is not None:  # persist before the reply leaves dst
-            pump.after_durable(seq, lambda: self._reply(dst, request, reply))
+        if isinstance(arrival, Deferred):  # owed until the sender's deadline, then lost
+            self.schedule(self._deadline_ms(msg), "deferred_expired", dst, node.incarnation,
+                          arrival)
         self._drive(dst)
 
-    def _deferred_reply(self, n: NodeId, r: Reply) -> None:
-        request = self.nodes[n].deferred.pop(r.to, None)
-        if request is not None:  # else the requester stopped waiting: the reply is lost
-            self._reply(n, request, r.msg)
+    def _deadline_ms(self, msg: Any) -> int:
+        """How long the sender of ``msg`` waits for its reply (its Rpc's own deadline)."""
+        return int(self.spec.messages.deadline_ms(msg, self.rpc_timeout_ms))
 
     def _on_deferred_expired(self, n: NodeId, incarnation: int, deferred: Deferred) -> None:
-        if self._alive(n, incarnation):
-            self.nodes[n].deferred.pop(deferred, None)
+        inbox = self.nodes[n].inbox
+        if self._alive(n, incarnation) and inbox is not None:
+            inbox.expire(deferred)
 
     def _reply(self, dst: NodeId, request: _Request, reply: Any) -> None:
         delay = self.network.reply_delay(request.src, dst)

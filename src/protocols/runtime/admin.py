@@ -1,0 +1,192 @@
+"""The Admin and Probe services every node process serves (protos/admin.proto).
+
+Admin: the node's status (what its core says of itself, and the process around it), a
+closed-loop load for benchmarks, message faults per directed peer, reachability probes,
+crash points, graceful shutdown. Probe: pings counted per sender, so tests see exactly
+what got through. Admin and health traffic bypass the fault proxies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import grpc
+import grpc.aio
+
+from protocols._pb import admin_pb2, admin_pb2_grpc
+from protocols.common.crashpoints import CrashPoint
+from protocols.common.errors import InvalidRequest, NotLeader, ProtocolError
+from protocols.common.ids import NodeId
+from protocols.runtime import admin_input
+from protocols.runtime.errors import abort_with
+from protocols.runtime.faults import LinkFaults
+from protocols.runtime.peers import SENDER_ID_KEY
+from protocols.runtime.transport import PeerUnreachable
+
+if TYPE_CHECKING:
+    from protocols.runtime.host import NodeHost
+
+__all__ = ["AdminServicer", "ProbeServicer", "run_load"]
+
+log = logging.getLogger("protocols.host")
+
+
+def _faults_to_pb(links: list[LinkFaults]) -> list[admin_pb2.LinkFaults]:
+    return [admin_pb2.LinkFaults(**{f: getattr(link, f) for f in LinkFaults.__slots__})
+            for link in links]
+
+
+class AdminServicer(admin_pb2_grpc.AdminServicer):
+    """Admin: status, message faults, reachability probes, graceful shutdown."""
+
+    def __init__(self, host: NodeHost) -> None:
+        self.host = host
+
+    async def Status(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        info = self.host.status()
+        return admin_pb2.NodeStatus(
+            node_id=self.host.node_id,
+            protocol=self.host.shell.name,
+            role=info.role,
+            epoch=info.epoch,
+            leader_id=info.leader_id,
+            leading=info.leading,
+            pid=os.getpid(),
+            uptime_s=time.monotonic() - self.host.started_at,
+            details=info.details,
+            pings_received=self.host.pings_received,
+        )
+
+    async def Load(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        try:
+            in_flight, seconds, payload_bytes = admin_input.load(request)
+        except InvalidRequest as e:
+            await abort_with(context, e)
+        make = self.host.shell.spec.bench_command
+        if make(0, "") is None:
+            await context.abort(grpc.StatusCode.UNIMPLEMENTED,
+                                f"protocol {self.host.shell.name} has no bench command")
+            raise AssertionError("abort() returned")
+        return await run_load(self.host, make, in_flight, seconds, "x" * payload_bytes)
+
+    async def SetMessageFaults(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        try:  # every link is checked before any is set: a bad one changes nothing
+            links = admin_input.link_faults(request, self.host.config.peers, self.host.node_id)
+            current = self.host.faults.set(links, seed=request.seed or None)
+        except InvalidRequest as e:
+            await abort_with(context, e)
+        log.info("node %s message faults: %s", self.host.node_id, current or "none")
+        return admin_pb2.SetMessageFaultsReply(links=_faults_to_pb(current))
+
+    async def ProbePeers(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        try:
+            peers, count, deadline = admin_input.probe(request, self.host.config.peers,
+                                                       self.host.node_id)
+        except InvalidRequest as e:
+            await abort_with(context, e)
+        results = await asyncio.gather(
+            *(self._probe(NodeId(p), count, deadline) for p in peers)
+        )
+        return admin_pb2.ProbeReply(peers=results)
+
+    async def _probe(self, peer: NodeId, count: int, deadline: float | None) -> Any:
+        result = admin_pb2.PeerProbe(peer=peer, sent=count)
+        rtts: list[float] = []
+        for seq in range(count):
+            started = time.monotonic()
+            try:
+                await self.host.transport.call(
+                    peer, "/protocols.admin.v1.Probe/Ping",
+                    admin_pb2.PingRequest(from_id=self.host.node_id, seq=seq),
+                    admin_pb2.PingReply, deadline_s=deadline,
+                    metadata=((SENDER_ID_KEY, self.host.node_id),),
+                )
+            except PeerUnreachable as e:
+                result.failed += 1
+                result.last_error = e.reason
+            else:
+                result.ok += 1
+                rtts.append((time.monotonic() - started) * 1000)
+        result.mean_rtt_ms = sum(rtts) / len(rtts) if rtts else 0.0
+        return result
+
+    async def Shutdown(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        try:
+            admin_input.shutdown_grace(request)  # checked; the host's own grace applies
+        except InvalidRequest as e:
+            await abort_with(context, e)
+        asyncio.get_running_loop().call_later(0.05, self.host.request_stop)
+        return admin_pb2.ShutdownReply()
+
+    async def ArmCrash(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        """Arm crash points (all checked first: a bad one arms nothing)."""
+        try:
+            points = [CrashPoint.parse(p) for p in request.points]
+            group = None if request.any_group else request.group
+            if group is not None and group not in self.host.slots:
+                raise InvalidRequest(f"node {self.host.node_id} hosts no group {group!r}; "
+                                     f"it hosts {sorted(self.host.slots)}")
+        except InvalidRequest as e:
+            await abort_with(context, e)
+        crash_points = self.host.crash_points
+        crash_points.disarm()
+        for point in points:
+            crash_points.arm(point, group)
+        log.info("node %s crash points: %s", self.host.node_id,
+                 ", ".join(map(str, points)) or "none")
+        return admin_pb2.ArmCrashReply(armed=[str(p) for p in points])
+
+
+async def run_load(host: NodeHost, make: Callable[[int, str], Any], in_flight: int,
+                   seconds: float, payload: str) -> Any:
+    """Closed loop: ``in_flight`` workers, each submitting the next command when the last
+    one answered, until ``seconds`` pass. Returns an admin_pb2.LoadReply."""
+    latencies: list[float] = []
+    failed = 0
+    last_error = ""
+    started = time.monotonic()
+    end = started + seconds
+    counter = iter(range(1 << 62))
+
+    async def worker() -> None:
+        nonlocal failed, last_error
+        while time.monotonic() < end:
+            t = time.monotonic()
+            try:
+                await host.submit(make(next(counter), payload), timeout_s=max(0.1, end - t + 5))
+            except NotLeader as e:
+                failed += 1
+                last_error = str(e)
+                return  # proposals here cannot succeed: the load is for the leader
+            except (ProtocolError, TimeoutError) as e:
+                failed += 1
+                last_error = str(e) or type(e).__name__
+                await asyncio.sleep(0.01)
+            else:
+                latencies.append(time.monotonic() - t)
+
+    await asyncio.gather(*(worker() for _ in range(in_flight)))
+    latencies.sort()
+    n = len(latencies)
+    return admin_pb2.LoadReply(
+        ok=n, failed=failed, elapsed_s=time.monotonic() - started, last_error=last_error,
+        p50_ms=latencies[n // 2] * 1000 if n else 0.0,
+        p99_ms=latencies[min(n - 1, int(n * 0.99))] * 1000 if n else 0.0,
+    )
+
+
+class ProbeServicer(admin_pb2_grpc.ProbeServicer):
+    """Counts pings per sender, so tests can see exactly what got through."""
+
+    def __init__(self, host: NodeHost) -> None:
+        self.host = host
+
+    async def Ping(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        src = request.from_id
+        self.host.pings_received[src] = self.host.pings_received.get(src, 0) + 1
+        return admin_pb2.PingReply(node_id=self.host.node_id, seq=request.seq)
