@@ -43,6 +43,7 @@ import grpc
 import grpc.aio
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from cluster.nemesis import Nemesis
 from cluster.ports import PortLease, allocate_ports
 from cluster.procs import find_processes, kill_group, runs, spawn, wait_gone
 from cluster.toxi import ToxiproxyClient
@@ -121,9 +122,7 @@ class LocalCluster:
         self.toxi: ToxiproxyClient | None = None
         self._proxy_proc: subprocess.Popen[bytes] | None = None
         self._lease = PortLease()
-        from cluster.nemesis import Nemesis  # the nemesis needs a cluster to act on
-
-        self.nemesis = Nemesis(self)
+        self.nemesis = Nemesis(self)  # it acts on this cluster (it names it for types only)
 
     @staticmethod
     def check_protocol(protocol: str, options: Mapping[str, Any], nodes: int) -> None:
