@@ -94,17 +94,24 @@ class ElleResult:
     def names(self) -> list[str]:
         return sorted({a.name for a in self.anomalies})
 
-    def summary(self, limit: int = 5) -> str:
+    def summary(self, per_kind: int = 2) -> str:
+        """Counts, then the first ``per_kind`` anomalies of each kind, cycles first."""
         counts = {s: sum(t.status == s for t in self.txns.values())
                   for s in ("ok", "info", "fail")}
         head = (f"list-append: {len(self.txns)} txns ({counts['ok']} ok, {counts['info']} "
                 f"info, {counts['fail']} fail), {self.edges} dependency edges: ")
         if self.valid:
             return head + "strictly serializable (no anomaly found)"
-        shown = "\n".join(a.render() for a in self.anomalies[:limit])
-        more = (f"\n... and {len(self.anomalies) - limit} more" if len(self.anomalies) > limit
-                else "")
-        return head + f"anomalies {', '.join(self.names())}\n{shown}{more}"
+        by_name: dict[str, list[Anomaly]] = {}
+        for a in self.anomalies:
+            by_name.setdefault(a.name, []).append(a)
+        names = sorted(by_name, key=lambda n: (not by_name[n][0].cycle, n))
+        lines = [head + "anomalies " + ", ".join(f"{n} ({len(by_name[n])})" for n in names)]
+        for n in names:
+            lines += [a.render() for a in by_name[n][:per_kind]]
+            if len(by_name[n]) > per_kind:
+                lines.append(f"... and {len(by_name[n]) - per_kind} more {n}")
+        return "\n".join(lines)
 
 
 def check_list_append(history: History | Iterable[Any], *, realtime: bool = True,
@@ -161,8 +168,12 @@ def _ops(idx: int, ops: Any) -> tuple[tuple[str, Any, Any], ...]:
 
 
 def _show(v: Any) -> str:
+    """A list as Elle prints it, long ones cut in the middle (the tail tells most)."""
     if isinstance(v, tuple):
-        return "[" + " ".join(map(str, v)) + "]"
+        items = [str(x) for x in v]
+        if len(items) > 8:
+            items = [*items[:2], f"...({len(items) - 5} more)...", *items[-3:]]
+        return "[" + " ".join(items) + "]"
     return "nil" if v is None else str(v)
 
 

@@ -15,7 +15,7 @@ from protocols.paxos import SPEC, SYNOD_SPEC, PaxosSpec, SynodSpec
 from protocols.paxos.core import PaxosCore
 from protocols.paxos.synod import SynodCore
 from protocols.sim.api import SimAdapter, Verdict, WorkloadFactory, WorkloadParams
-from protocols.sim.workload import kv_workload
+from protocols.sim.workload import kv_workload, list_append_workload
 
 if TYPE_CHECKING:
     from protocols.check.history import History
@@ -158,7 +158,8 @@ class PaxosAdapter(SimAdapter):
         return [PaxosInvariants()]
 
     def workloads(self) -> Mapping[str, WorkloadFactory]:
-        return {"kv": kv_workload(KV_BINDING)}
+        return {"kv": kv_workload(KV_BINDING),
+                "list-append": list_append_workload(KV_BINDING)}
 
 
 ADAPTER = PaxosAdapter()

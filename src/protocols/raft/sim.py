@@ -18,7 +18,7 @@ from protocols.raft.core import RaftCore
 from protocols.raft.messages import TransferLeadership
 from protocols.sim.api import SimAdapter, WorkloadFactory
 from protocols.sim.nemesis import NemesisAction
-from protocols.sim.workload import kv_workload
+from protocols.sim.workload import kv_workload, list_append_workload
 
 if TYPE_CHECKING:
     from protocols.sim.world import World
@@ -60,7 +60,8 @@ class RaftAdapter(SimAdapter):
         return [RaftInvariants()]
 
     def workloads(self) -> Mapping[str, WorkloadFactory]:
-        return {"kv": kv_workload(KV_BINDING)}
+        return {"kv": kv_workload(KV_BINDING),
+                "list-append": list_append_workload(KV_BINDING)}
 
     def nemesis_actions(self) -> Mapping[str, NemesisAction]:
         return {"transfer": transfer_leadership}

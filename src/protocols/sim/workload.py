@@ -7,6 +7,10 @@ attempt gets no answer within ``attempt_timeout_ms`` (same ``seq``, so a retried
 applies once), and gives up after ``op_timeout_ms`` with an ``info`` (unknown outcome).
 Every invocation and completion goes into a ``protocols.check.history.History`` in
 simulated time, ready for the linearizability checker.
+
+``ListAppendWorkload`` is the same clients issuing transactions instead (Jepsen's Elle
+list-append workload): each txn is 1-4 micro-ops, reads of whole lists and appends of
+values unique per key, judged by ``protocols.check.elle`` (strict serializability).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from protocols.check.elle import check_list_append
 from protocols.check.history import Event, History
 from protocols.check.linearizability import check_history
 from protocols.contract import Answer
@@ -24,7 +29,7 @@ from protocols.sim.api import KvBinding, Verdict, WorkloadFactory, WorkloadParam
 if TYPE_CHECKING:
     from protocols.sim.world import World
 
-__all__ = ["KvWorkload", "kv_workload"]
+__all__ = ["KvWorkload", "ListAppendWorkload", "kv_workload", "list_append_workload"]
 
 
 @dataclass(slots=True)
@@ -55,6 +60,15 @@ def kv_workload(binding: KvBinding) -> WorkloadFactory:
     def make(world: World, params: WorkloadParams) -> KvWorkload:
         return KvWorkload(world, binding, clients=params.clients, keys=params.keys,
                           stop_at_ms=params.stop_at_ms, check_timeout_s=params.check_timeout_s)
+    return make
+
+
+def list_append_workload(binding: KvBinding) -> WorkloadFactory:
+    """The ``list-append`` workload: transactions over ``keys`` lists, checked by Elle."""
+    def make(world: World, params: WorkloadParams) -> ListAppendWorkload:
+        return ListAppendWorkload(world, binding, clients=params.clients, keys=params.keys,
+                                  stop_at_ms=params.stop_at_ms,
+                                  check_timeout_s=params.check_timeout_s)
     return make
 
 
@@ -99,21 +113,23 @@ class KvWorkload:
             c.op = _Op(None, "register", "", None, 0, self.world.now)
             self._attempt(c, c.op)
             return
-        roll = c.rng.random()
-        key = f"k{c.rng.randrange(self.keys)}"
         c.seq += 1
-        value: Any
-        if roll < 0.4:
-            f, value = "get", None
-        elif roll < 0.8:
-            f, value = "put", f"{c.index}.{c.seq}"
-        else:
-            f, value = "cas", [None if c.rng.random() < 0.2 else
-                               f"{c.rng.randrange(self.clients)}.{c.rng.randrange(1, c.seq + 1)}",
-                               f"{c.index}.{c.seq}"]
-        inv = self.history.invoke(c.index, f, key, value, float(self.world.now))
+        f, key, value = self._choose(c)
+        inv = self.history.invoke(c.index, f, key or None, value, float(self.world.now))
         c.op = _Op(inv, f, key, value, c.seq, self.world.now)
         self._attempt(c, c.op)
+
+    def _choose(self, c: _Client) -> tuple[str, str, Any]:
+        """The client's next operation: (f, key, argument)."""
+        roll = c.rng.random()
+        key = f"k{c.rng.randrange(self.keys)}"
+        if roll < 0.4:
+            return "get", key, None
+        if roll < 0.8:
+            return "put", key, f"{c.index}.{c.seq}"
+        return "cas", key, [None if c.rng.random() < 0.2 else
+                            f"{c.rng.randrange(self.clients)}.{c.rng.randrange(1, c.seq + 1)}",
+                            f"{c.index}.{c.seq}"]
 
     def _attempt(self, c: _Client, op: _Op, node: str | None = None) -> None:
         if op.done:
@@ -171,3 +187,28 @@ class KvWorkload:
             self.history.complete(op.invocation, status, result,  # type: ignore[arg-type]
                                   float(self.world.now), error=error)
         self.world.at(c.rng.randrange(1, self.think_ms + 2), lambda: self._next(c))
+
+
+@dataclass
+class ListAppendWorkload(KvWorkload):
+    """KV clients issuing list-append transactions (``f="txn"``, key None in the
+    history, the micro-ops as value); appended values are unique per key."""
+
+    max_txn_len: int = 4
+    _appended: dict[str, int] = field(default_factory=dict)  # key -> values appended
+
+    def _choose(self, c: _Client) -> tuple[str, str, Any]:
+        ops: list[list[Any]] = []
+        for _ in range(c.rng.randint(1, self.max_txn_len)):
+            key = f"k{c.rng.randrange(self.keys)}"
+            if c.rng.random() < 0.5:
+                ops.append(["r", key, None])
+            else:
+                self._appended[key] = n = self._appended.get(key, 0) + 1
+                ops.append(["append", key, str(n)])
+        return "txn", "", ops
+
+    def verdict(self) -> Verdict:
+        """Is the history strictly serializable (Elle's list-append inference)?"""
+        result = check_list_append(self.history)
+        return Verdict("strict-serializability", result.verdict, result.summary())
