@@ -8,7 +8,9 @@ Read beside "In Search of an Understandable Consensus Algorithm" (Ongaro & Ouste
 
 The class reads in the paper's order, one section per rule of Figure 2:
 
-1. state (Figure 2, "State"), terms and roles (§5.1);
+1. state (Figure 2, "State"), terms and roles (§5.1), and one step function per role
+   (etcd's ``stepLeader``/``stepCandidate``/``stepFollower``): what each role does with
+   each input, dispatched once;
 2. leader election (§5.2), with the election restriction (§5.4.1), pre-vote (thesis
    §9.6) and check-quorum (thesis §6.2);
 3. log replication (§5.3): AppendEntries, sender and receiver, with fast backtracking
@@ -29,6 +31,7 @@ import enum
 import random
 from collections import deque
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from protocols.common.errors import ConfigError, InvalidRequest, NotLeader, Unavailable
@@ -62,7 +65,8 @@ from protocols.raft.reads import LEASE_DRIFT, PendingRead, ReadIndex, lease_hold
 from protocols.raft.records import AppendEntry, HardState, SaveSnapshot, TruncateFrom
 from protocols.raft.snapshots import SnapshotReceiver, SnapshotSender
 
-__all__ = ["RaftCore", "RaftOptions", "Role"]
+__all__ = ["TICK", "Answered", "Proposal", "RaftCore", "RaftOptions", "Role", "SendFailed",
+           "Tick"]
 
 
 class Role(enum.StrEnum):
@@ -73,6 +77,41 @@ class Role(enum.StrEnum):
     PRE_CANDIDATE = "pre-candidate"
     CANDIDATE = "candidate"
     LEADER = "leader"
+
+
+# ---------------------------------------------------------------------- inputs a role decides
+# What a role step function is handed besides the peers' messages themselves
+# (AppendEntries, InstallSnapshot, TimeoutNow): etcd turns these into messages too (MsgBeat
+# or MsgHup, MsgAppResp ..., MsgUnreachable, MsgProp).
+@dataclass(frozen=True, slots=True)
+class Tick:
+    """One tick of the logical clock: the driver called ``tick()``."""
+
+
+TICK = Tick()
+
+
+@dataclass(frozen=True, slots=True)
+class Answered:
+    """A peer answered our ``request`` with ``reply``."""
+
+    request: Any
+    reply: Any
+
+
+@dataclass(frozen=True, slots=True)
+class SendFailed:
+    """Our ``request`` got no reply (the driver's ``on_send_failed``)."""
+
+    request: Any
+
+
+@dataclass(frozen=True, slots=True)
+class Proposal:
+    """A client's command, already known to be one Raft serves."""
+
+    request_id: Any
+    command: KvCommand | ChangeMembership | TransferLeadership
 
 
 class RaftCore(Core):
@@ -183,23 +222,100 @@ class RaftCore(Core):
             self._ready.answers.append(Answer(read.request_id, error=NotLeader(self.leader_id)))
         self.progress.clear()
 
-    def _progress_for_reply(self, src: str, request_term: int, reply_term: int
-                            ) -> Progress | None:
-        """A reply with a newer term turns us into a follower (§5.1); a stale one, or one
-        from a peer no longer in the configuration, is ignored. Else: src's progress."""
-        if reply_term > self.current_term:
-            self._become_follower(reply_term, None)
-            return None
-        if self.role is not Role.LEADER or request_term != self.current_term:
+    # ------------------------------------------------------------------ one step function per role
+    # As in etcd's raft: every input a role decides (a tick, a leader's message, a reply,
+    # a request that got none, a client's command) goes to the step function of the role
+    # in force, which lists all that the role does. What every role does alike comes
+    # first, in the driver interface below: anyone answers RequestVote (Figure 2), and a
+    # reply carrying a newer term makes any role a follower (§5.1).
+    def _step(self, src: str, event: Any) -> Any:
+        """Hand ``event`` to the role in force; what it returns answers a request."""
+        if self.role is Role.LEADER:
+            return self._step_leader(src, event)
+        if self.role is Role.FOLLOWER:
+            return self._step_follower(src, event)
+        return self._step_candidate(src, event)  # a candidate or a pre-candidate
+
+    def _step_follower(self, src: str, event: Any) -> Any:
+        """A follower answers the leader (Figure 2's and Figure 13's receivers) and waits;
+        it campaigns when its election timer runs out (§5.2) or when the leader hands over
+        to it (TimeoutNow, thesis §3.10). Clients are told who leads; replies to what it
+        sent in another role are stale."""
+        match event:
+            case Tick():
+                self._tick_election()
+            case AppendEntries():
+                return self.on_append_entries(src, event)
+            case InstallSnapshot():
+                return self.on_install_snapshot(src, event)
+            case TimeoutNow():
+                return self.on_timeout_now(src, event)
+            case Proposal():
+                self._reject(event.request_id, NotLeader(self.leader_id))
+        return None
+
+    def _step_candidate(self, src: str, event: Any) -> Any:
+        """A candidate (or pre-candidate, thesis §9.6) counts votes (§5.2). AppendEntries
+        or InstallSnapshot from a leader of its term or a newer one means it lost: it
+        becomes that leader's follower and takes the message as one (a stale one is
+        refused there, by rule 1)."""
+        match event:
+            case Tick():
+                self._tick_election()
+            case AppendEntries() | InstallSnapshot():
+                if event.term >= self.current_term:
+                    self._become_follower(event.term, event.leader_id)
+                return self._step_follower(src, event)
+            case Answered(request=RequestVote() as request, reply=RequestVoteReply() as reply):
+                self.on_request_vote_reply(src, request, reply)
+            case TimeoutNow():
+                return TimeoutNowReply(self.current_term)
+            case Proposal():
+                self._reject(event.request_id, NotLeader(self.leader_id))
+        return None
+
+    def _step_leader(self, src: str, event: Any) -> Any:
+        """The leader sends heartbeats and checks that a majority still hears it (tick),
+        moves each follower's replication on from its replies, serves clients and hands
+        leadership over on request. A leader's message of a newer term (or of its own,
+        which Election Safety rules out) makes it a follower of the sender."""
+        match event:
+            case Tick():
+                self._tick_leader()
+            case AppendEntries() | InstallSnapshot():
+                if event.term >= self.current_term:
+                    self._become_follower(event.term, event.leader_id)
+                return self._step_follower(src, event)
+            case Answered(request=AppendEntries() as request,
+                          reply=AppendEntriesReply() as reply):
+                self.on_append_entries_reply(src, request, reply)
+            case Answered(request=InstallSnapshot() as request,
+                          reply=InstallSnapshotReply() as reply):
+                self.on_install_snapshot_reply(src, request, reply)
+            case SendFailed():
+                self._send_failed(src, event.request)
+            case Proposal(command=TransferLeadership() as transfer):
+                self._transfer(event.request_id, transfer.target)
+            case Proposal(command=KvCommand() | ChangeMembership() as command):
+                self._take_command(event.request_id, command)
+            case TimeoutNow():
+                return TimeoutNowReply(self.current_term)
+        return None
+
+    def _progress_for_reply(self, src: str, request_term: int) -> Progress | None:
+        """The leader's view of ``src``, for its reply; None if the reply is to a request
+        of an earlier term, or from a peer no longer in the configuration."""
+        if request_term != self.current_term:
             return None
         return self.progress.get(src)
 
     # ================================================================== 2. leader election (§5.2)
     def tick(self) -> None:
         self.ticks += 1
-        if self.role is Role.LEADER:
-            self._tick_leader()
-            return
+        self._step(self.node_id, TICK)
+
+    def _tick_election(self) -> None:
+        """Followers and candidates: §5.2, campaign once the election timer runs out."""
         self.election_elapsed += 1
         if self.election_elapsed >= self.randomized_timeout:
             if self.node_id not in self.voters:  # learners and removed servers never campaign
@@ -285,9 +401,7 @@ class RaftCore(Core):
 
     def on_request_vote_reply(self, src: str, request: RequestVote,
                               reply: RequestVoteReply) -> None:
-        if reply.term > self.current_term and not (reply.pre_vote and reply.vote_granted):
-            self._become_follower(reply.term, None)
-            return
+        """A vote (or a pre-vote) for this campaign: a majority wins it (§5.2)."""
         expected = Role.PRE_CANDIDATE if request.pre_vote else Role.CANDIDATE
         if self.role is not expected or request.term != (self.current_term + 1 if request.pre_vote
                                                          else self.current_term):
@@ -311,6 +425,8 @@ class RaftCore(Core):
         self._maybe_commit()
 
     def _tick_leader(self) -> None:
+        """The leader: a heartbeat every heartbeat interval (§5.2), check-quorum every
+        election timeout (thesis §6.2), and a transfer bounded in time (thesis §3.10)."""
         self.heartbeat_elapsed += 1
         self.election_elapsed += 1
         if self.transfer_target is not None:
@@ -384,11 +500,11 @@ class RaftCore(Core):
             pr.next_index = entries[-1].index + 1  # optimistic: the window moves on
 
     def on_append_entries(self, src: str, m: AppendEntries) -> AppendEntriesReply:
-        """AppendEntries RPC, receiver implementation (Figure 2)."""
+        """AppendEntries RPC, receiver implementation (Figure 2), on a follower (the other
+        roles' step functions make the receiver one first)."""
         if m.term < self.current_term:  # 1. reply false if term < currentTerm
             return AppendEntriesReply(self.current_term, False)
-        if m.term > self.current_term or self.role is not Role.FOLLOWER \
-                or self.leader_id != m.leader_id:
+        if m.term > self.current_term or self.leader_id != m.leader_id:
             self._become_follower(m.term, m.leader_id)
         self._reset_election_timer()
         if m.prev_log_index < self.log.snapshot_index:
@@ -439,7 +555,7 @@ class RaftCore(Core):
 
     def on_append_entries_reply(self, src: str, request: AppendEntries,
                                 reply: AppendEntriesReply) -> None:
-        pr = self._progress_for_reply(src, request.term, reply.term)
+        pr = self._progress_for_reply(src, request.term)
         if pr is None:
             return
         pr.recently_active = True
@@ -473,8 +589,10 @@ class RaftCore(Core):
                 next_index = last + 1
         pr.become_probe(max(pr.match_index + 1, min(next_index, self.log.last_index + 1), 1))
 
-    def on_send_failed(self, dst: NodeId, request: Any) -> None:
-        pr = self.progress.get(dst) if self.role is Role.LEADER else None
+    def _send_failed(self, dst: str, request: Any) -> None:
+        """The leader: a request to ``dst`` got no reply, so what it carried is not in
+        flight any more."""
+        pr = self.progress.get(dst)
         if pr is None:
             return
         if isinstance(request, InstallSnapshot):
@@ -517,15 +635,17 @@ class RaftCore(Core):
 
     # ================================================================== 6. clients (§8, thesis §6)
     def submit(self, request_id: Any, command: Any) -> None:
-        if isinstance(command, TransferLeadership):
-            self._transfer(request_id, command.target)
-            return
-        if not isinstance(command, KvCommand | ChangeMembership):
+        if not isinstance(command, KvCommand | ChangeMembership | TransferLeadership):
             self._reject(request_id, InvalidRequest(
                 f"Raft serves KvCommand, ChangeMembership and TransferLeadership, not "
                 f"{type(command).__name__}"))
             return
-        if self.role is not Role.LEADER or self.transfer_target is not None:
+        self._step(self.node_id, Proposal(request_id, command))
+
+    def _take_command(self, request_id: Any, command: KvCommand | ChangeMembership) -> None:
+        """The leader: a client's command, unless it is handing leadership over (thesis
+        §3.10: it stops taking requests meanwhile)."""
+        if self.transfer_target is not None:
             self._reject(request_id, NotLeader(self.leader_id))
             return
         if isinstance(command, ChangeMembership):
@@ -601,9 +721,6 @@ class RaftCore(Core):
 
     def _transfer(self, request_id: Any, target: str) -> None:
         """Thesis §3.10: stop taking requests, bring the target up to date, TimeoutNow."""
-        if self.role is not Role.LEADER:
-            self._reject(request_id, NotLeader(self.leader_id))
-            return
         if target not in self.progress or target not in self.voters:
             self._reject(request_id, InvalidRequest(
                 f"cannot transfer leadership to {target!r}: not a voting peer of "
@@ -623,7 +740,9 @@ class RaftCore(Core):
         self._send(target, TimeoutNow(self.current_term, self.node_id))
 
     def on_timeout_now(self, src: str, m: TimeoutNow) -> TimeoutNowReply:
-        if m.term == self.current_term and self.role is Role.FOLLOWER:
+        """A follower: the leader of our term hands over, so we campaign at once, with
+        no pre-vote, and its voters skip stickiness for us (thesis §3.10)."""
+        if m.term == self.current_term:
             self._campaign(pre_vote=False, transfer=True)
         return TimeoutNowReply(self.current_term)
 
@@ -709,8 +828,7 @@ class RaftCore(Core):
         memory; the whole snapshot is written atomically once the last one arrives."""
         if m.term < self.current_term:  # 1. reply immediately if term < currentTerm
             return InstallSnapshotReply(self.current_term)
-        if m.term > self.current_term or self.role is not Role.FOLLOWER \
-                or self.leader_id != m.leader_id:
+        if m.term > self.current_term or self.leader_id != m.leader_id:
             self._become_follower(m.term, m.leader_id)
         self._reset_election_timer()
         if m.last_included_index <= self.commit_index:  # we already have all of it
@@ -740,7 +858,7 @@ class RaftCore(Core):
 
     def on_install_snapshot_reply(self, src: str, request: InstallSnapshot,
                                   reply: InstallSnapshotReply) -> None:
-        pr = self._progress_for_reply(src, request.term, reply.term)
+        pr = self._progress_for_reply(src, request.term)
         if pr is None:
             return
         pr.inflight, pr.recently_active = 0, True
@@ -756,27 +874,24 @@ class RaftCore(Core):
     # ================================================================== the driver interface
     def on_message(self, src: NodeId, msg: Any) -> Any:
         match msg:
-            case RequestVote():
+            case RequestVote():  # every role answers it alike (Figure 2)
                 return self.on_request_vote(src, msg)
-            case AppendEntries():
-                return self.on_append_entries(src, msg)
-            case TimeoutNow():
-                return self.on_timeout_now(src, msg)
-            case InstallSnapshot():
-                return self.on_install_snapshot(src, msg)
+            case AppendEntries() | InstallSnapshot() | TimeoutNow():
+                return self._step(src, msg)
         raise InvalidRequest(f"Raft does not handle {type(msg).__name__}")
 
     def on_reply(self, src: NodeId, request: Any, reply: Any) -> None:
-        match request, reply:
-            case RequestVote(), RequestVoteReply():
-                self.on_request_vote_reply(src, request, reply)
-            case AppendEntries(), AppendEntriesReply():
-                self.on_append_entries_reply(src, request, reply)
-            case InstallSnapshot(), InstallSnapshotReply():
-                self.on_install_snapshot_reply(src, request, reply)
-            case TimeoutNow(), TimeoutNowReply():
-                if reply.term > self.current_term:
-                    self._become_follower(reply.term, None)
+        """Every role: a reply with a newer term makes us a follower (§5.1), except a
+        granted pre-vote, which carries the term we would campaign in (thesis §9.6).
+        Otherwise the role decides what the reply means."""
+        if reply.term > self.current_term and not (
+                isinstance(reply, RequestVoteReply) and reply.pre_vote and reply.vote_granted):
+            self._become_follower(reply.term, None)
+            return
+        self._step(src, Answered(request, reply))
+
+    def on_send_failed(self, dst: NodeId, request: Any) -> None:
+        self._step(dst, SendFailed(request))
 
     def ready(self) -> Ready:
         if self._replicate_pending:
