@@ -12,6 +12,14 @@ conflict. Every operation is recorded as invoke + ok / fail / info in a
 
 Written values are unique per (worker, counter), so a lost or duplicated write is visible
 to the linearizability checker.
+
+``ListAppendWorkload`` is Jepsen's Elle list-append workload on the same clients: each
+operation is one transaction (``KvClient.txn``) of 1-4 micro-ops over a few keys, whole-
+list reads and appends of values unique per key, recorded as ``f="txn"`` with the
+micro-ops (reads filled in on ``ok``), for ``protocols.check.elle``.
+
+Both have ``final_reads(duration_s)``: after the faults heal, reads of every key that must
+see every acknowledged write (the chaos harness runs them before checking).
 """
 
 from __future__ import annotations
@@ -28,7 +36,7 @@ from protocols.check.history import Event, History
 from protocols.common.errors import InvalidRequest, SessionExpired, Timeout, Unavailable
 from protocols.kv.client import KvChannels, KvClient
 
-__all__ = ["KvWorkload", "WorkloadStats"]
+__all__ = ["KvWorkload", "ListAppendWorkload", "WorkloadStats"]
 
 
 @dataclass(slots=True)
@@ -79,6 +87,13 @@ class KvWorkload:
         finally:
             await channels.close()
         return self.history
+
+    async def final_reads(self, duration_s: float = 2.0) -> None:
+        """One client reading every key, after the faults heal, into the same history."""
+        final = KvWorkload(self.addresses, clients=1, keys=self.keys, seed=self.seed,
+                           read_ratio=1.0, history=self.history, op_deadline_s=15.0)
+        final._t0 = self.t0
+        await final.run(duration_s, max_ops_per_client=2 * self.keys)
 
     async def read_from(self, node: str, duration_s: float, process: int) -> None:
         """Reads sent to ``node`` alone, never redirected, recorded like the workers': a
@@ -143,3 +158,90 @@ class KvWorkload:
             self.history.complete(invocation, "ok", result, self.now())
             if invocation.f == "put":
                 self.stats.acked_writes.append((invocation.key, invocation.value))
+
+
+@dataclass(slots=True)
+class ListAppendWorkload:
+    """``clients`` concurrent KvClients issuing list-append transactions for
+    ``duration_s``; ``history`` holds them as ``f="txn"`` operations."""
+
+    addresses: Mapping[str, str]
+    clients: int = 5
+    keys: int = 4
+    seed: int = 0
+    max_txn_len: int = 4
+    read_ratio: float = 0.5  # of micro-ops
+    op_deadline_s: float = 5.0
+    attempt_timeout_s: float = 0.5
+    history: History = field(default_factory=History)
+    stats: WorkloadStats = field(default_factory=WorkloadStats)
+    _t0: float = 0.0
+    _appended: dict[str, int] = field(default_factory=dict)  # key -> values appended
+    _run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
+
+    def now(self) -> float:
+        return time.monotonic() - self._t0
+
+    @property
+    def t0(self) -> float:
+        return self._t0
+
+    async def run(self, duration_s: float, max_ops_per_client: int = 100_000) -> History:
+        if self.clients < 1 or self.keys < 1 or self.max_txn_len < 1:
+            raise InvalidRequest("a list-append workload needs at least one client, one "
+                                 "key and one micro-op per txn")
+        self._t0 = self._t0 or time.monotonic()
+        channels = KvChannels(self.addresses)
+        try:
+            stop_at = self.now() + duration_s
+            await asyncio.gather(*(self._worker(p, channels, stop_at, max_ops_per_client)
+                                   for p in range(self.clients)))
+        finally:
+            await channels.close()
+        return self.history
+
+    async def final_reads(self, duration_s: float = 2.0) -> None:
+        """One txn reading every key, by a client of its own, after the faults heal."""
+        self._t0 = self._t0 or time.monotonic()
+        async with KvClient(self.addresses, client_id=f"final-{self.seed}-{self._run_id}",
+                            deadline_s=max(duration_s, 15.0)) as client:
+            ops = [["r", f"k{k}", None] for k in range(self.keys)]
+            invocation = self.history.invoke(self.clients, "txn", None, ops, self.now())
+            await self._complete(invocation, client.txn(ops))
+
+    def next_txn(self, rng: random.Random) -> list[list[Any]]:
+        ops: list[list[Any]] = []
+        for _ in range(rng.randint(1, self.max_txn_len)):
+            key = f"k{rng.randrange(self.keys)}"
+            if rng.random() < self.read_ratio:
+                ops.append(["r", key, None])
+            else:  # unique per key: the checker reads the order of appends off the lists
+                self._appended[key] = n = self._appended.get(key, 0) + 1
+                ops.append(["append", key, str(n)])
+        return ops
+
+    async def _worker(self, process: int, channels: KvChannels, stop_at: float,
+                      max_ops: int) -> None:
+        rng = random.Random(f"{self.seed}/txn-client/{process}")
+        client = KvClient(channels, client_id=f"t{self.seed}-{self._run_id}-{process}",
+                          deadline_s=self.op_deadline_s, attempt_timeout_s=self.attempt_timeout_s)
+        for _ in range(max_ops):
+            if self.now() >= stop_at:
+                return
+            ops = self.next_txn(rng)
+            invocation = self.history.invoke(process, "txn", None, ops, self.now())
+            await self._complete(invocation, client.txn(ops))
+
+    async def _complete(self, invocation: Event, call: Any) -> None:
+        self.stats.by_f["txn"] = self.stats.by_f.get("txn", 0) + 1
+        try:
+            result = await call
+        except (Unavailable, InvalidRequest) as e:  # refused, or aborted: nothing applied
+            self.stats.fail += 1
+            self.history.complete(invocation, "fail", None, self.now(), error=str(e))
+        except (Timeout, SessionExpired) as e:  # it may have happened
+            self.stats.info += 1
+            self.history.complete(invocation, "info", None, self.now(), error=str(e))
+        else:
+            self.stats.ok += 1
+            self.history.complete(invocation, "ok", result, self.now())
