@@ -37,7 +37,7 @@ class ProtocolEntry:
 
 PROTOCOLS: dict[str, ProtocolEntry] = {e.name: e for e in (
     ProtocolEntry("bare", "a node with no algorithm: the runner's own tests use it",
-                  spec="protocols.bare.core:SPEC", shell="protocols.bare.node:SHELL"),
+                  spec="protocols.bare:SPEC", shell="protocols.bare.node:SHELL"),
     ProtocolEntry("raft", "Raft: a linearizable replicated KV store (Ongaro & Ousterhout)",
                   spec="protocols.raft:SPEC", shell="protocols.raft.node:SHELL",
                   sim="protocols.raft.sim:ADAPTER"),

@@ -28,7 +28,7 @@ from protocols.runtime.config import NodeConfig
 from protocols.runtime.host import SENDER_ID_KEY, NodeHost
 from protocols.runtime.shell import routes_for
 from protocols.runtime.transport import PeerUnreachable, Transport
-from tests.toy.protocol.core import ToySpec
+from tests.toy.protocol import ToySpec
 from tests.toy.protocol.messages import Committed
 from tests.toy.protocol.node import ToyShell
 

@@ -8,6 +8,23 @@ a protocol plugging into ``protocols.runtime``.
 
 from __future__ import annotations
 
-from protocols.bare.core import SPEC, BareCore
+from typing import Any
 
-__all__ = ["SPEC", "BareCore"]
+from protocols.bare.core import BareCore
+from protocols.contract import NodeContext, NodeParts, NoStorage, ProtocolSpec
+
+__all__ = ["SPEC", "BareCore", "BareSpec"]
+
+
+class BareSpec(ProtocolSpec):
+    name = "bare"
+
+    def create_node(self, ctx: NodeContext) -> NodeParts:
+        return NodeParts(BareCore(ctx.node_id), NoStorage())
+
+    def bench_command(self, i: int, payload: str) -> Any:
+        """Admin.Load on a bare node measures the shell alone (submit -> pump -> answer)."""
+        return payload
+
+
+SPEC = BareSpec()

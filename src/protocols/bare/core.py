@@ -5,18 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from protocols.common.ids import NodeId
-from protocols.contract import (
-    Answer,
-    Core,
-    NodeContext,
-    NodeParts,
-    NodeStatus,
-    NoStorage,
-    ProtocolSpec,
-    Ready,
-)
+from protocols.contract import Answer, Core, NodeStatus, Ready
 
-__all__ = ["SPEC", "BareCore", "BareSpec"]
+__all__ = ["BareCore"]
 
 
 class BareCore(Core):
@@ -40,17 +31,3 @@ class BareCore(Core):
 
     def status(self) -> NodeStatus:
         return NodeStatus(role="bare", details={"ticks": str(self.ticks)})
-
-
-class BareSpec(ProtocolSpec):
-    name = "bare"
-
-    def create_node(self, ctx: NodeContext) -> NodeParts:
-        return NodeParts(BareCore(ctx.node_id), NoStorage())
-
-    def bench_command(self, i: int, payload: str) -> Any:
-        """Admin.Load on a bare node measures the shell alone (submit -> pump -> answer)."""
-        return payload
-
-
-SPEC = BareSpec()

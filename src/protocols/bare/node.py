@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from protocols.bare.core import SPEC, BareSpec
+from protocols.bare import SPEC, BareSpec
 from protocols.runtime.shell import ProtocolShell
 
 __all__ = ["SHELL"]

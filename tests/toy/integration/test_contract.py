@@ -6,12 +6,13 @@ simulator. Also: the shared Kv service and KvClient work on a second protocol.""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 import pytest
 
 from cluster.pytest_plugin import wait_until
 from cluster.runner import LocalCluster
-from protocols.common.errors import Timeout, Unavailable
+from protocols.common.errors import ConfigError, Timeout, Unavailable
 from protocols.kv.client import KvClient
 from tests.toy.scenario import NODES, check_after_cut, check_after_forward
 
@@ -60,3 +61,27 @@ async def test_kv_semantics_through_any_node(cluster: Factory) -> None:
         assert [await kv.get(f"from-{n}") for n in ("n1", "n2", "n3")] == ["n1", "n2", "n3"]
         assert await kv.cas("from-n1", "n1", "x") is True
         assert await kv.cas("from-n1", "n1", "y") is False
+
+
+async def test_options_reach_the_processes_and_on_persisted_is_reported(
+        cluster: Factory, tmp_path: Path) -> None:
+    """On real processes: a bad option is refused before any process starts; a good one
+    is taken; the host reports each write's fsync to the core (``on_persisted``), so the
+    primary's own durable copy catches up with its log."""
+    with pytest.raises(ConfigError, match="toy option resend_ticks must be an integer >= 1"):
+        LocalCluster(TOY, nodes=3, data_dir=tmp_path / "bad", options={"resend_ticks": 0})
+    assert not (tmp_path / "bad").exists()
+    c = await cluster(TOY, nodes=3, options={"resend_ticks": 5})
+    async with KvClient({"n1": c.node("n1").client_address}, deadline_s=10) as kv:
+        for i in range(5):
+            await kv.put(f"k{i}", str(i))
+
+    async def primary() -> dict[str, str]:
+        return (await details(c))["n1"]
+
+    async def durable() -> bool:
+        d = await primary()
+        return d["durable"] == d["log_length"] == d["commit_index"] \
+            and int(d["commit_index"]) >= 5  # the five puts (and any session entries)
+
+    await wait_until(durable, 10, describe=primary, what="n1's log durable and committed")

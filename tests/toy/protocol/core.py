@@ -1,14 +1,17 @@
 """A small but real protocol: primary-backup replication of the KV store.
 
-The worked example of ``docs/adding-a-protocol.md``: the smallest core that uses every
-part of the contract (``protocols.contract``) and the shared replicated-state-machine
-helper (``protocols.kv.rsm``), on real processes and in the simulator.
+The worked example of ``docs/adding-a-protocol.md``: a small core that uses the parts of
+the contract (``protocols.contract``) a replicated log needs — every message kind,
+``ahead_of_persist`` with ``on_persisted``, trace lines, options — and the shared
+replicated-state-machine helper (``protocols.kv.rsm``), on real processes and in the
+simulator. (What it has no use for is shown elsewhere: the guide says where.)
 
 The first node (sorted) is the primary; it never changes (no failover: this is a toy).
-A write is appended to the primary's log, fsynced through the WAL and sent to every
-backup (``Replicate``), which fsyncs it and acknowledges (``Ack``, held by the pump until
-durable). Once a majority holds it the primary commits it, applies it in log order,
-answers the client, and tells backups how far to apply (``Committed``, one-way). A client
+A write is appended to the primary's log and sent to every backup (``Replicate``) while
+the primary's own fsync is still running (``ahead_of_persist``); a backup fsyncs it and
+acknowledges (``Ack``, held by the pump until durable). Once a majority holds it (the
+primary's copy counts from ``on_persisted`` on), the primary commits it, applies it in log
+order, answers the client, and tells backups how far to apply (``Committed``, one-way). A client
 command that reaches a backup is forwarded to the primary (``Forward``), whose reply is
 *deferred* until the command is applied. Reads are served by the primary from committed
 state. ``unsafe=True`` acknowledges before fsync: the bug the simulated disk catches.
@@ -16,59 +19,47 @@ state. ``unsafe=True`` acknowledges before fsync: the bug the simulated disk cat
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from protocols.common.errors import InvalidRequest, ProtocolError, Unavailable
 from protocols.common.ids import NodeId
+from protocols.common.options import Options, option
 from protocols.common.quorum import majority
-from protocols.common.wal import SyncPolicy, WriteAheadLog
-from protocols.contract import (
-    Answer,
-    Core,
-    Deferred,
-    Envelope,
-    MessageTable,
-    NodeContext,
-    NodeParts,
-    NodeStatus,
-    OneWay,
-    ProtocolSpec,
-    Ready,
-    Reply,
-    Rpc,
-    Storage,
-)
+from protocols.contract import Answer, Core, Deferred, Envelope, NodeStatus, Ready, Reply
 from protocols.kv.commands import KvCommand, KvResult
 from protocols.kv.rsm import ReplicatedKv
 from tests.toy.protocol.messages import Ack, Committed, Forward, Forwarded, Replicate
 
-__all__ = ["SPEC", "UNSAFE_SPEC", "ToyCore", "ToySpec"]
+__all__ = ["ToyCore", "ToyOptions"]
 
-RESEND_TICKS = 10  # the primary resends what is unacknowledged, and Committed, this often
-RESEND_MAX = 64  # entries resent to one backup per round
 EPOCH = 1  # the primary never changes: one epoch for the whole run
 
 
-class ToyStorage(Storage):
-    """The log, one WAL record per entry: the encoded KvCommand."""
+@dataclass(frozen=True, slots=True)
+class ToyOptions(Options):
+    """What a cluster file may set (``protocols.common.options`` parses it)."""
 
-    def __init__(self, wal: WriteAheadLog) -> None:
-        self.wal = wal
+    protocol = "toy"
 
-    def save(self, records: Sequence[bytes]) -> None:
-        self.wal.append(list(records))
-
-    def close(self) -> None:
-        self.wal.close()
+    resend_ticks: int = option(10, "the primary resends what is unacknowledged, and "
+                               "Committed, this often", min=1)
+    resend_max: int = option(64, "entries resent to one backup per round", min=1)
+    fsync: bool = option(True, "fsync every write (false: acknowledged writes may be lost)")
 
 
 class ToyCore(Core):
-    def __init__(self, node_id: NodeId, peers: Sequence[NodeId], log: list[bytes]) -> None:
+    def __init__(self, node_id: NodeId, peers: Sequence[NodeId], log: list[bytes],
+                 options: ToyOptions | None = None) -> None:
         self.node_id = node_id
         self.peers = sorted(peers)
         self.primary = NodeId(min([node_id, *peers]))
+        self.options = options or ToyOptions()
         self.log = log
+        self.durable = len(log)  # entries of our own log on disk (what recovery found is)
+        self._unsaved: deque[int] = deque()  # log length at each drained, unsaved persist
         self.kv = ReplicatedKv()
         self.commit_index = 0
         self.match = {p: 0 for p in self.peers}  # the primary's view: what each backup holds
@@ -91,10 +82,11 @@ class ToyCore(Core):
     # ------------------------------------------------------------------ inputs
     def tick(self) -> None:
         self.ticks += 1
-        if self.is_primary and self.ticks % RESEND_TICKS == 0:
+        if self.is_primary and self.ticks % self.options.resend_ticks == 0:
             for peer in self.peers:
                 first = self.match[peer] + 1
-                for index in range(first, min(len(self.log), first + RESEND_MAX - 1) + 1):
+                last = min(len(self.log), first + self.options.resend_max - 1)
+                for index in range(first, last + 1):
                     self._send(peer, Replicate(index, self.log[index - 1]))
                 self._send(peer, Committed(self.commit_index))
 
@@ -169,18 +161,28 @@ class ToyCore(Core):
 
     # ------------------------------------------------------------------ the algorithm
     def _append(self, cmd: KvCommand) -> int:
+        """Log a client's write and send it to every backup *while* our own write of it
+        is still on its way to disk (``ahead_of_persist``: Raft thesis §10.2.1, a leader
+        writes in parallel with its followers). Our own copy counts towards a majority
+        only once ``on_persisted`` says it is durable."""
         self.log.append(cmd.encode())
         self._ready.persist.append(self.log[-1])
         index = len(self.log)
         for peer in self.peers:
-            self._send(peer, Replicate(index, self.log[-1]))
-        self._advance()
+            self._send(peer, Replicate(index, self.log[-1]), ahead_of_persist=True)
         return index
 
+    def on_persisted(self) -> None:
+        """The oldest unsaved persist is on disk: our copy of its entries now counts."""
+        self.durable = max(self.durable, self._unsaved.popleft())
+        if self.is_primary:
+            self._advance()
+
     def _advance(self) -> None:
-        """Commit every entry a majority holds (the primary's own copy counts: the pump
-        writes it before anything about it leaves)."""
-        held = sorted([len(self.log), *self.match.values()], reverse=True)
+        """Commit every entry a majority holds: each backup's acknowledged entries and
+        our own durable ones (never an entry still being written here: a crash could
+        lose it, and with it the majority that committed it)."""
+        held = sorted([self.durable, *self.match.values()], reverse=True)
         index = held[majority(len(self.peers) + 1) - 1]  # what a majority of nodes holds
         if index > self.commit_index:
             self._commit(index)
@@ -189,6 +191,8 @@ class ToyCore(Core):
 
     def _commit(self, index: int) -> None:
         """Apply entries up to ``index``, answering whoever waits on each."""
+        if index > self.commit_index:
+            self._ready.trace.append(f"commit {self.commit_index + 1}..{index}")
         while self.commit_index < index:
             self.commit_index += 1
             i = self.commit_index
@@ -199,16 +203,19 @@ class ToyCore(Core):
                 self.counts["deferred_replies"] += 1
                 self._ready.replies.append(Reply(deferred, _forwarded(result)))
 
-    def _send(self, peer: NodeId, msg: Any) -> None:
-        self._ready.messages.append(Envelope(peer, msg))
+    def _send(self, peer: NodeId, msg: Any, ahead_of_persist: bool = False) -> None:
+        self._ready.messages.append(Envelope(peer, msg, ahead_of_persist=ahead_of_persist))
 
     # ------------------------------------------------------------------ the driver interface
     def ready(self) -> Ready:
         ready, self._ready = self._ready, Ready()
+        if ready.persist:  # on_persisted will report this one, in order
+            self._unsaved.append(len(self.log))
         return ready
 
     def status(self) -> NodeStatus:
         details = {"commit_index": str(self.commit_index), "log_length": str(len(self.log)),
+                   "durable": str(self.durable),
                    **{k: str(v) for k, v in self.counts.items()}}
         return NodeStatus(role="leader" if self.is_primary else "backup", epoch=EPOCH,
                           leader_id=self.primary, details=details, leading=self.is_primary)
@@ -216,23 +223,3 @@ class ToyCore(Core):
 
 def _forwarded(result: KvResult) -> Forwarded:
     return Forwarded(result.found, result.value, result.ok)
-
-
-class ToySpec(ProtocolSpec):
-    name = "toy"
-    messages = MessageTable((Rpc(Replicate, Ack), OneWay(Committed), Rpc(Forward, Forwarded)))
-
-    def __init__(self, unsafe: bool = False) -> None:
-        self.unsafe = unsafe
-
-    def create_node(self, ctx: NodeContext) -> NodeParts:
-        sync = SyncPolicy.NEVER if self.unsafe else SyncPolicy.ALWAYS
-        wal, records = WriteAheadLog.open(ctx.fs, f"{ctx.data_dir}/log", sync=sync)
-        return NodeParts(ToyCore(ctx.node_id, ctx.peers, list(records)), ToyStorage(wal))
-
-    def bench_command(self, i: int, payload: str) -> Any:
-        return KvCommand("put", f"bench{i % 100}", payload or str(i))
-
-
-SPEC = ToySpec()
-UNSAFE_SPEC = ToySpec(unsafe=True)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from protocols._pb import kv_pb2_grpc, toy_pb2
 from protocols.kv.service import SERVICE_NAME, KvServicer
 from protocols.runtime.shell import ProtocolShell, routes_for
-from tests.toy.protocol.core import SPEC, ToySpec
+from tests.toy.protocol import SPEC, ToySpec
 
 if TYPE_CHECKING:
     import grpc.aio
