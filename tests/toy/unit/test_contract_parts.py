@@ -84,4 +84,3 @@ def test_message_size_counts_the_commands_carried() -> None:
     assert SPEC.message_size(Forward(1, command)) == 12 + len(command)
     assert SPEC.message_size(Forwarded(value="abc")) == 11
     assert SPEC.message_size(Committed(4)) == SPEC.message_size(Ack(4)) == 8
-
