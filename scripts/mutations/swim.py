@@ -15,7 +15,6 @@ CHECK = "src/protocols/check/swim.py"
 SIM = "src/protocols/swim/sim.py"
 
 SWIM = "tests/swim/paper/test_swim_rules.py"
-LG = "tests/swim/paper/test_lifeguard_rules.py"
 JOIN = "tests/swim/paper/test_join_by_address.py"
 CHECKS = "tests/check/test_swim_checks.py"
 SIM_TESTS = "tests/swim/sim/test_swim_sim.py"

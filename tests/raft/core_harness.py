@@ -72,10 +72,6 @@ class Net:
         pump.note_input()
         pump.run_sync(self.persisted[node].extend)
 
-    def drain_all(self) -> None:
-        for node in sorted(self.cores):
-            self.drain(node)
-
     def isolate(self, node: str) -> None:
         for other in self.cores:
             if other != node:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -120,10 +120,6 @@ class History:
 
     def to_jsonl(self) -> str:
         return "".join(json.dumps(asdict(e), sort_keys=True) + "\n" for e in self.events)
-
-    @classmethod
-    def from_events(cls, events: Iterable[Event]) -> History:
-        return cls(list(events))
 
     @classmethod
     def from_jsonl(cls, text: str) -> History:

@@ -190,10 +190,6 @@ class PaxosCore(Core):
         self.timeout = self.rng.randrange(o.election_timeout_min_ticks,
                                           o.election_timeout_max_ticks)
 
-    @property
-    def is_leader(self) -> bool:
-        return self.leader.active
-
     # ================================================================== clients
     def submit(self, request_id: Any, command: Any) -> None:
         try:
