@@ -8,6 +8,8 @@ from __future__ import annotations
 from mutations import Mutation
 
 CORE = "src/protocols/swim/core.py"
+SYNC = "src/protocols/swim/antientropy.py"
+ENTRIES = "src/protocols/swim/entries.py"
 LIFEGUARD = "src/protocols/swim/lifeguard.py"
 QUEUE = "src/protocols/swim/dissemination.py"
 COMMANDS = "src/protocols/swim/commands.py"
@@ -133,17 +135,17 @@ MUTATIONS = [
     _m("reap-this-death", "a member is reaped for its latest death, not an earlier one", CORE,
        " and m.since == since:", ":", (JOIN,)),
     # ------------------------------------------------------------ anti-entropy
-    _m("digest-ack2", "Cassandra: ACK2 sends the entries the other side wanted", CORE,
-       "        entries = tuple(self.entries[n] for n in ack.wanted if n in self.entries)",
-       "        entries = ()"),
+    _m("digest-ack2", "Cassandra: ACK2 sends the entries the other side wanted", SYNC,
+       "        wanted = tuple(entries[n] for n in ack.wanted if n in entries)",
+       "        wanted = ()"),
     _m("remote-dead-suspect", "memberlist's mergeRemoteState: a remote dead is only a "
-       "suspicion", CORE, "                u = replace(u, state=State.SUSPECT)\n",
+       "suspicion", SYNC, "                u = replace(u, state=State.SUSPECT)\n",
        "                pass\n", (SWIM,)),
-    _m("own-entry", "an entry is written only by its member", CORE,
+    _m("own-entry", "an entry is written only by its member", ENTRIES,
        "        if e.member == self.node_id:\n            return  # our own entry",
        "        if False:\n            return  # our own entry"),
     _m("reconnect-dead", "serf's reconnect: anti-entropy with a dead member heals "
-       "partitions", CORE, "            self._push_pull(State.DEAD)  # serf's reconnect",
+       "partitions", SYNC, "            due.append(State.DEAD)  # serf's reconnect",
        "            pass  # serf's reconnect",
        (f"{SIM_TESTS}::test_membership_converges_after_a_partition_into_halves_heals",)),
     _m("phi-first-interval", "Cassandra: phi's first estimate is twice the heartbeat "

@@ -17,11 +17,12 @@ Read in the paper's order:
 * Around it, what a usable membership needs: joining by address (a member's address
   travels in its Alive update, as in memberlist: a member started with nothing but a
   seed's address joins, one that comes back at another address is found there, and the
-  dead are forgotten after ``reap_ms``), graceful leave,
-  anti-entropy (Cassandra's digest SYN/ACK/ACK2 plus memberlist's full-state push-pull)
-  with reconnects to dead members so a healed partition converges, a small replicated
-  state (each member's metadata and its share of a PN-counter), user events, and a
-  phi-accrual detector (``phi.py``, Cassandra's) as an alternative suspicion source.
+  dead are forgotten after ``reap_ms``), graceful leave, anti-entropy
+  (``antientropy.py``: Cassandra's digest SYN/ACK/ACK2 plus memberlist's full-state
+  push-pull) with reconnects to dead members so a healed partition converges, a small
+  replicated state and user events (``entries.py``: each member's metadata and its share
+  of a PN-counter), and a phi-accrual detector (``phi.py``, Cassandra's) as an
+  alternative suspicion source.
 
 Times are counted in ticks. Only a member's own incarnation, entry version and event
 sequence are durable (``SelfRecord``): the rest is soft state relearned from the group.
@@ -33,8 +34,8 @@ import bisect
 import math
 import random
 from collections import deque
-from collections.abc import Hashable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Hashable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 from protocols.common.errors import InvalidRequest
@@ -48,6 +49,7 @@ from protocols.contract import (
     Ready,
     Reply,
 )
+from protocols.swim.antientropy import AntiEntropy
 from protocols.swim.commands import (
     Broadcast,
     Incr,
@@ -58,12 +60,12 @@ from protocols.swim.commands import (
     SetMeta,
 )
 from protocols.swim.dissemination import BroadcastQueue
+from protocols.swim.entries import ReplicatedState
 from protocols.swim.lifeguard import Awareness, Suspicion
 from protocols.swim.messages import (
     MAX_COUNT,
     MAX_KEYS,
     Ack,
-    Digest,
     DigestAck,
     DigestAck2,
     DigestSyn,
@@ -84,7 +86,6 @@ from protocols.swim.phi import PhiDetectors
 __all__ = ["Member", "SelfRecord", "SwimCore"]
 
 _LIVE = {State.ALIVE: 1, State.SUSPECT: 1, State.DEAD: 0, State.LEFT: 0}
-RECENT_EVENTS = 100  # user events kept for Members (all are delivered once)
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,25 +126,6 @@ class _Probe:
 
 
 @dataclass(slots=True)
-class _Seen:
-    """User events seen from one origin: every seq up to ``prefix``, and the few beyond
-    (events arrive out of order), so memory stays bounded by what is still in flight."""
-
-    prefix: int = 0
-    beyond: set[int] = field(default_factory=set)
-
-    def add(self, seq: int) -> bool:
-        """True if ``seq`` is new."""
-        if seq <= self.prefix or seq in self.beyond:
-            return False
-        self.beyond.add(seq)
-        while self.prefix + 1 in self.beyond:
-            self.prefix += 1
-            self.beyond.discard(self.prefix)
-        return True
-
-
-@dataclass(slots=True)
 class _Relay:
     """A ping we send for someone's ping-req; answered through the ``Deferred``."""
 
@@ -177,22 +159,21 @@ class SwimCore(Core):
         # a restart starts a new life: one incarnation and one entry version above the
         # last durable ones, so nothing the group remembers of the old life outranks it
         if recovered is None:  # a first start
-            self.incarnation, self.entry, self.event_seq = 0, Entry(node_id, 0), 0
+            self.incarnation, entry, event_seq = 0, Entry(node_id, 0), 0
         else:
             self.incarnation = recovered.incarnation + 1
-            self.entry = replace(recovered.entry, version=recovered.entry.version + 1,
-                                 heartbeat=0)
-            self.event_seq = recovered.event_seq
+            entry = replace(recovered.entry, version=recovered.entry.version + 1,
+                            heartbeat=0)
+            event_seq = recovered.event_seq
         self.members: dict[str, Member] = {
             node_id: Member(State.ALIVE, self.incarnation, 0, address)}
-        self._full: tuple[MemberUpdate, ...] | None = None  # _full_state(), cached
         self.others_live: list[str] = []  # every other member alive or suspect, sorted
-        self.entries: dict[str, Entry] = {node_id: self.entry}
         self.suspicions: dict[str, Suspicion] = {}
         self.queue = BroadcastQueue()
         self.queue.on_done = self._broadcast_done
-        self.seen_events: dict[str, _Seen] = {}  # per origin: a prefix and what is beyond
-        self.events_delivered: deque[UserEvent] = deque(maxlen=RECENT_EVENTS)
+        # what is replicated besides membership: entries and user events (entries.py)
+        self.replicated = ReplicatedState(node_id, entry, event_seq, self._pass_on,
+                                          self._heard_heartbeat)
         # heartbeats come every period (phi mode's push-pull); Cassandra seeds the window
         # with twice its gossip interval (phi.py)
         self.phi = PhiDetectors(threshold=o.phi_threshold,
@@ -205,7 +186,10 @@ class SwimCore(Core):
         self.probe_index = 0
         self.next_probe_at = 1 + rng.randrange(self.period_ticks)  # spread the periods
         self.relays: dict[int, _Relay] = {}
-        # anti-entropy and joining: each seed as (the name we send to, its address)
+        # anti-entropy (antientropy.py) and joining: each seed as (the name we send to,
+        # its address)
+        self.sync = AntiEntropy(node_id, o, self.members, self.replicated, self._apply,
+                                rng, self._ticks)
         self.seeds = self._resolve_seeds(o.seeds if o.seeds is not None
                                          else self._default_seeds())
         self.joined = o.join == "all" or not self.seeds
@@ -227,21 +211,13 @@ class SwimCore(Core):
                 self.members[p] = Member(State.ALIVE, 0, 0, self.book.get(p, ""))
             self.live += len(self.peers)
             self.others_live = sorted(self.peers)
-        # the first exchanges fall anywhere in their (scaled) interval
-        self.next_push_pull_at = self._jitter(
-            round(o.push_pull_interval_ms * o.push_pull_scale(self.live)))
-        self.next_reconnect_at = self._jitter(o.reconnect_interval_ms)
+        self.sync.start(self.live)
         self.out.persist.append(self._self_record())
         self._gossip_member(node_id)
 
     # ================================================================ helpers
     def _ticks(self, ms: float) -> int:
         return max(1, round(ms / 1000 / self.tick_s))
-
-    def _jitter(self, ms: int) -> int:
-        if ms <= 0:
-            return 0
-        return 1 + self.rng.randrange(self._ticks(ms))
 
     def _default_seeds(self) -> list[str]:
         """The first two members of the cluster (n1, n2, ...), other than ourselves: the
@@ -269,7 +245,7 @@ class SwimCore(Core):
 
     def _changed(self) -> None:
         """The membership changed: drop the full state cached from it."""
-        self._full = None
+        self.sync.changed()
 
     def _update_of(self, name: str) -> MemberUpdate:
         m = self.members[name]
@@ -522,35 +498,21 @@ class SwimCore(Core):
         for u in g.members:
             self._apply(u)
         for e in g.entries:
-            self._merge_entry(e, rumor=True)
+            self.replicated.merge(e, rumor=True)
         for ev in g.events:
-            self._deliver(ev)
+            self.replicated.deliver(ev)
 
-    def _merge_entry(self, e: Entry, rumor: bool = False) -> None:
-        """A newer copy of a member's entry replaces ours. Only a *rumor* (piggybacked)
-        is passed on: what anti-entropy brings, anti-entropy spreads."""
-        if e.member == self.node_id:
-            return  # our own entry is ours alone to write
-        cur = self.entries.get(e.member)
-        if cur is not None and cur.stamp >= e.stamp:
-            return
-        if (cur is not None and e.heartbeat > cur.heartbeat) or (cur is None and e.heartbeat):
-            self.phi.heartbeat(e.member, self.now * self.tick_s)
-        self.entries[e.member] = e
-        if rumor and (cur is None or e.version > cur.version):  # not heartbeats alone
-            self.queue.enqueue(("entry", e.member), e)
-
-    def _deliver(self, ev: UserEvent) -> None:
-        key = (ev.origin, ev.seq)
-        seen = self.seen_events.setdefault(ev.origin, _Seen())
-        if not seen.add(ev.seq):
-            return
-        self.events_delivered.append(ev)
-        self.queue.enqueue(("event", *key), ev)
+    def _heard_heartbeat(self, member: str) -> None:
+        """A newer heartbeat of ``member`` arrived in its entry (phi-accrual counts)."""
+        self.phi.heartbeat(member, self.now * self.tick_s)
 
     # ================================================================ dissemination
     def _gossip_member(self, name: str) -> None:
-        self.queue.enqueue(("member", name), self._update_of(name))
+        self._pass_on(("member", name), self._update_of(name))
+
+    def _pass_on(self, key: Hashable, item: Any) -> None:
+        """Queue ``item``, the news about ``key``, to be piggybacked (§4.1)."""
+        self.queue.enqueue(key, item)
 
     def _piggyback(self, buddy: str | None = None) -> Gossip:
         """§4.1 piggybacking, as many updates as fit ``piggyback_bytes``; Lifeguard's
@@ -589,25 +551,13 @@ class SwimCore(Core):
 
     # ================================================================ anti-entropy
     def _anti_entropy(self) -> None:
-        o = self.options
+        """The exchanges due now (antientropy.py), once this member has joined."""
         if not self.joined:
             return
-        live = self._live_count()
-        if o.push_pull_interval_ms and self.now >= self.next_push_pull_at:
-            interval = o.push_pull_interval_ms * o.push_pull_scale(live)
-            if o.detector == "phi":  # Cassandra gossips its heartbeats every period
-                interval = o.probe_interval_ms
-            self.next_push_pull_at = self.now + self._ticks(interval)
-            self._push_pull(State.ALIVE)
-        if o.reconnect_interval_ms and self.now >= self.next_reconnect_at:
-            self.next_reconnect_at = self.now + self._ticks(o.reconnect_interval_ms)
-            self._push_pull(State.DEAD)  # serf's reconnect: heals partitions
-
-    def _push_pull(self, among: State) -> None:
-        candidates = self.others_live if among == State.ALIVE else sorted(
-            n for n, m in self.members.items() if m.state == State.DEAD)
-        if candidates:
-            self._send(self.rng.choice(candidates), self._digest_syn())
+        for among in self.sync.due(self.now, self._live_count()):
+            partner = self.sync.partner(among, self.others_live)
+            if partner is not None:
+                self._send(partner, self._digest_syn())
 
     def _join(self) -> None:
         self.next_join_at = self.now + self._ticks(self.options.join_retry_ms)
@@ -616,53 +566,10 @@ class SwimCore(Core):
             self.out.messages.append(Envelope(NodeId(name), syn, address=address))
 
     def _digest_syn(self) -> DigestSyn:
-        if self.options.detector == "phi":
-            self.entry = replace(self.entry, heartbeat=self.entry.heartbeat + 1)
-            self.entries[self.node_id] = self.entry
-        return DigestSyn(self._full_state(), tuple(
-            Digest(e.member, e.version, e.heartbeat) for e in self.entries.values()))
+        return self.sync.syn()
 
     def _full_state(self) -> tuple[MemberUpdate, ...]:
-        if self._full is None:  # cached until the membership changes
-            self._full = tuple(m.summary or self._summary(n, m)
-                               for n, m in self.members.items())
-        return self._full
-
-    def _summary(self, name: str, m: Member) -> MemberUpdate:
-        """``m`` as a full state lists it (kept in ``m`` until it changes)."""
-        m.summary = MemberUpdate(name, m.state, m.incarnation, self.node_id,
-                                 m.address if m.state == State.ALIVE else "")
-        return m.summary
-
-    def _merge_full_state(self, members: Iterable[MemberUpdate]) -> None:
-        """memberlist's mergeRemoteState: a remote "dead" is only a suspicion here (we
-        may know better), so a healed partition is settled by refutations, not deaths."""
-        for u in members:
-            cur = self.members.get(u.member)
-            if cur is not None and cur.state == u.state and cur.incarnation == u.incarnation:
-                continue  # nothing new: the common case, made cheap
-            if u.state == State.DEAD:
-                u = replace(u, state=State.SUSPECT)
-            self._apply(u)
-
-    def _on_digest_syn(self, src: NodeId, syn: DigestSyn) -> DigestAck:
-        self.joined = True
-        self._merge_full_state(syn.members)
-        theirs = {d.member: (d.version, d.heartbeat) for d in syn.digests}
-        send = tuple(e for n, e in self.entries.items() if theirs.get(n, (-1, -1)) < e.stamp)
-        wanted = tuple(d.member for d in syn.digests if d.member != self.node_id
-                       and (d.member not in self.entries
-                            or self.entries[d.member].stamp < (d.version, d.heartbeat)))
-        return DigestAck(self._full_state(), send, wanted)
-
-    def _on_digest_ack(self, src: NodeId, ack: DigestAck) -> None:
-        self.joined = True
-        self._merge_full_state(ack.members)
-        for e in ack.entries:
-            self._merge_entry(e)
-        entries = tuple(self.entries[n] for n in ack.wanted if n in self.entries)
-        if entries:
-            self._send(src, DigestAck2(entries))
+        return self.sync.full_state()
 
     def _phi_round(self) -> None:
         """Cassandra's convict: a member whose heartbeats stopped long enough, judged by
@@ -733,10 +640,10 @@ class SwimCore(Core):
                 self._merge(msg.gossip)
                 return self._relay(msg)
             case DigestSyn():
-                return self._on_digest_syn(src, msg)
+                self.joined = True
+                return self.sync.on_syn(msg)
             case DigestAck2():
-                for e in msg.entries:
-                    self._merge_entry(e)
+                self.sync.on_ack2(msg)
                 return None
             case Rumor():
                 self._merge(msg.gossip)
@@ -772,7 +679,10 @@ class SwimCore(Core):
                     else:
                         probe.nacks += 1
             case DigestAck():
-                self._on_digest_ack(src, reply)
+                self.joined = True
+                ack2 = self.sync.on_ack(reply)
+                if ack2 is not None:
+                    self._send(src, ack2)
 
     def _on_ack(self, ping: Ping) -> None:
         probe = self.probe
@@ -813,33 +723,52 @@ class SwimCore(Core):
                 self._write_entry(meta=dict(sorted(meta.items())))
                 self.out.answers.append(Answer(request_id, None))
             case Broadcast(name=name, payload=payload):
-                self.event_seq += 1
-                self.out.persist.append(self._self_record())
-                self._deliver(UserEvent(self.node_id, self.event_seq, name, payload))
-                self.out.answers.append(Answer(request_id, self.event_seq))
+                event = self.replicated.new_event(name, payload)
+                self.out.persist.append(self._self_record())  # its number is durable
+                self.replicated.deliver(event)
+                self.out.answers.append(Answer(request_id, event.seq))
             case Leave():
                 self._start_leave(request_id)
             case _:
                 raise InvalidRequest(f"SWIM takes no {type(command).__name__} command")
 
     def _write_entry(self, **changes: Any) -> None:
-        self.entry = replace(self.entry, version=self.entry.version + 1, **changes)
-        self.entries[self.node_id] = self.entry
+        self.replicated.write(**changes)
         self.out.persist.append(self._self_record())  # answered only once durable
-        self.queue.enqueue(("entry", self.node_id), self.entry)
+
+    # the replicated state, by the names the rest of the project reads (entries.py)
+    @property
+    def entry(self) -> Entry:
+        """This member's own entry."""
+        return self.replicated.entry
+
+    @entry.setter
+    def entry(self, entry: Entry) -> None:
+        self.replicated.entry = entry
+
+    @property
+    def entries(self) -> dict[str, Entry]:
+        """Every member's entry, as far as we know."""
+        return self.replicated.entries
+
+    @property
+    def event_seq(self) -> int:
+        return self.replicated.event_seq
+
+    @property
+    def events_delivered(self) -> deque[UserEvent]:
+        return self.replicated.delivered
 
     def counter(self) -> int:
-        """The PN-counter's total: the sum of every member's increments minus decrements
-        (entries of dead and departed members still count: their increments happened)."""
-        return sum(e.p - e.n for e in self.entries.values())
+        """The PN-counter's total (entries.py)."""
+        return self.replicated.counter()
 
     def view(self) -> MembersView:
         return MembersView(
             tuple(MemberView(n, m.state, m.incarnation, m.address)
                   for n, m in sorted(self.members.items())),
-            {f"{e.member}/{k}": v for e in sorted(self.entries.values(), key=lambda e: e.member)
-             for k, v in e.meta.items()},
-            self.counter(), tuple(self.events_delivered), self.awareness.score)
+            self.replicated.metadata(), self.counter(), tuple(self.events_delivered),
+            self.awareness.score)
 
     # ================================================================ outbox, status
     def ready(self) -> Ready:
