@@ -16,6 +16,7 @@ import sys
 
 from protocols.common.errors import ProtocolError
 from protocols.common.lifeline import die_with_parent_from_env
+from protocols.contract import check_assignment
 from protocols.registry import load_shell
 from protocols.runtime.config import load_cluster_config
 from protocols.runtime.host import NodeHost
@@ -34,8 +35,14 @@ def main(argv: list[str] | None = None) -> int:
         stream=sys.stderr,
     )
     try:
-        config = load_cluster_config(args.config).node(args.node_id)
-        host = NodeHost(config, load_shell(config.protocol))
+        cluster = load_cluster_config(args.config)
+        config = cluster.node(args.node_id)
+        shell = load_shell(config.protocol)
+        check_assignment(shell.spec, cluster.node_ids, cluster.options, cluster.roles,
+                         cluster.node_options)  # a bad role or option: exit 2, saying which
+        for group in config.groups.values():  # the other cores it hosts: known protocols
+            load_shell(group.protocol).spec.check_options(group.options, len(group.members))
+        host = NodeHost(config, shell, shells=load_shell)
         return asyncio.run(host.run())
     except ProtocolError as e:
         print(f"error: {e}", file=sys.stderr)

@@ -64,6 +64,31 @@ class AdminStub:
                 request_serializer=protocols_dot___pb_dot_admin__pb2.ArmCrashRequest.SerializeToString,
                 response_deserializer=protocols_dot___pb_dot_admin__pb2.ArmCrashReply.FromString,
                 _registered_method=True)
+        self.PauseDisk = channel.unary_unary(
+                '/protocols.admin.v1.Admin/PauseDisk',
+                request_serializer=protocols_dot___pb_dot_admin__pb2.PauseDiskRequest.SerializeToString,
+                response_deserializer=protocols_dot___pb_dot_admin__pb2.PauseDiskReply.FromString,
+                _registered_method=True)
+        self.CreateGroup = channel.unary_unary(
+                '/protocols.admin.v1.Admin/CreateGroup',
+                request_serializer=protocols_dot___pb_dot_admin__pb2.CreateGroupRequest.SerializeToString,
+                response_deserializer=protocols_dot___pb_dot_admin__pb2.GroupReply.FromString,
+                _registered_method=True)
+        self.RemoveGroup = channel.unary_unary(
+                '/protocols.admin.v1.Admin/RemoveGroup',
+                request_serializer=protocols_dot___pb_dot_admin__pb2.RemoveGroupRequest.SerializeToString,
+                response_deserializer=protocols_dot___pb_dot_admin__pb2.GroupReply.FromString,
+                _registered_method=True)
+        self.AddPeer = channel.unary_unary(
+                '/protocols.admin.v1.Admin/AddPeer',
+                request_serializer=protocols_dot___pb_dot_admin__pb2.AddPeerRequest.SerializeToString,
+                response_deserializer=protocols_dot___pb_dot_admin__pb2.PeersReply.FromString,
+                _registered_method=True)
+        self.RemovePeer = channel.unary_unary(
+                '/protocols.admin.v1.Admin/RemovePeer',
+                request_serializer=protocols_dot___pb_dot_admin__pb2.RemovePeerRequest.SerializeToString,
+                response_deserializer=protocols_dot___pb_dot_admin__pb2.PeersReply.FromString,
+                _registered_method=True)
 
 
 class AdminServicer:
@@ -107,6 +132,42 @@ class AdminServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def PauseDisk(self, request, context):
+        """The disk stops for duration_ms: writes under way or started meanwhile complete only
+        after it (the node runs on; its clients and peers wait for what needs the disk).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateGroup(self, request, context):
+        """Many cores in one process: a group (one core of `protocol` on each member) created or
+        removed while the node runs; its messages travel on the same peer streams.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RemoveGroup(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AddPeer(self, request, context):
+        """A node joined or left the cluster while it runs (LocalCluster.add_node/remove_node):
+        the node's peers, address book and cores learn it (protocols.runtime.membership).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RemovePeer(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -139,6 +200,31 @@ def add_AdminServicer_to_server(servicer, server):
                     servicer.ArmCrash,
                     request_deserializer=protocols_dot___pb_dot_admin__pb2.ArmCrashRequest.FromString,
                     response_serializer=protocols_dot___pb_dot_admin__pb2.ArmCrashReply.SerializeToString,
+            ),
+            'PauseDisk': grpc.unary_unary_rpc_method_handler(
+                    servicer.PauseDisk,
+                    request_deserializer=protocols_dot___pb_dot_admin__pb2.PauseDiskRequest.FromString,
+                    response_serializer=protocols_dot___pb_dot_admin__pb2.PauseDiskReply.SerializeToString,
+            ),
+            'CreateGroup': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateGroup,
+                    request_deserializer=protocols_dot___pb_dot_admin__pb2.CreateGroupRequest.FromString,
+                    response_serializer=protocols_dot___pb_dot_admin__pb2.GroupReply.SerializeToString,
+            ),
+            'RemoveGroup': grpc.unary_unary_rpc_method_handler(
+                    servicer.RemoveGroup,
+                    request_deserializer=protocols_dot___pb_dot_admin__pb2.RemoveGroupRequest.FromString,
+                    response_serializer=protocols_dot___pb_dot_admin__pb2.GroupReply.SerializeToString,
+            ),
+            'AddPeer': grpc.unary_unary_rpc_method_handler(
+                    servicer.AddPeer,
+                    request_deserializer=protocols_dot___pb_dot_admin__pb2.AddPeerRequest.FromString,
+                    response_serializer=protocols_dot___pb_dot_admin__pb2.PeersReply.SerializeToString,
+            ),
+            'RemovePeer': grpc.unary_unary_rpc_method_handler(
+                    servicer.RemovePeer,
+                    request_deserializer=protocols_dot___pb_dot_admin__pb2.RemovePeerRequest.FromString,
+                    response_serializer=protocols_dot___pb_dot_admin__pb2.PeersReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -303,6 +389,141 @@ class Admin:
             '/protocols.admin.v1.Admin/ArmCrash',
             protocols_dot___pb_dot_admin__pb2.ArmCrashRequest.SerializeToString,
             protocols_dot___pb_dot_admin__pb2.ArmCrashReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PauseDisk(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/protocols.admin.v1.Admin/PauseDisk',
+            protocols_dot___pb_dot_admin__pb2.PauseDiskRequest.SerializeToString,
+            protocols_dot___pb_dot_admin__pb2.PauseDiskReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateGroup(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/protocols.admin.v1.Admin/CreateGroup',
+            protocols_dot___pb_dot_admin__pb2.CreateGroupRequest.SerializeToString,
+            protocols_dot___pb_dot_admin__pb2.GroupReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RemoveGroup(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/protocols.admin.v1.Admin/RemoveGroup',
+            protocols_dot___pb_dot_admin__pb2.RemoveGroupRequest.SerializeToString,
+            protocols_dot___pb_dot_admin__pb2.GroupReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AddPeer(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/protocols.admin.v1.Admin/AddPeer',
+            protocols_dot___pb_dot_admin__pb2.AddPeerRequest.SerializeToString,
+            protocols_dot___pb_dot_admin__pb2.PeersReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RemovePeer(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/protocols.admin.v1.Admin/RemovePeer',
+            protocols_dot___pb_dot_admin__pb2.RemovePeerRequest.SerializeToString,
+            protocols_dot___pb_dot_admin__pb2.PeersReply.FromString,
             options,
             channel_credentials,
             insecure,

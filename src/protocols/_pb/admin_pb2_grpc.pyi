@@ -45,6 +45,20 @@ class AdminStub:
     """crash points (src/protocols/common/crashpoints.py): the process exits as if killed
     the moment one is reached (after_persist:RecordType, before_send:MessageType)
     """
+    PauseDisk: _grpc.UnaryUnaryMultiCallable[_admin_pb2.PauseDiskRequest, _admin_pb2.PauseDiskReply]
+    """The disk stops for duration_ms: writes under way or started meanwhile complete only
+    after it (the node runs on; its clients and peers wait for what needs the disk).
+    """
+    CreateGroup: _grpc.UnaryUnaryMultiCallable[_admin_pb2.CreateGroupRequest, _admin_pb2.GroupReply]
+    """Many cores in one process: a group (one core of `protocol` on each member) created or
+    removed while the node runs; its messages travel on the same peer streams.
+    """
+    RemoveGroup: _grpc.UnaryUnaryMultiCallable[_admin_pb2.RemoveGroupRequest, _admin_pb2.GroupReply]
+    AddPeer: _grpc.UnaryUnaryMultiCallable[_admin_pb2.AddPeerRequest, _admin_pb2.PeersReply]
+    """A node joined or left the cluster while it runs (LocalCluster.add_node/remove_node):
+    the node's peers, address book and cores learn it (protocols.runtime.membership).
+    """
+    RemovePeer: _grpc.UnaryUnaryMultiCallable[_admin_pb2.RemovePeerRequest, _admin_pb2.PeersReply]
 
 @_typing.type_check_only
 class AdminAsyncStub(AdminStub):
@@ -58,6 +72,20 @@ class AdminAsyncStub(AdminStub):
     """crash points (src/protocols/common/crashpoints.py): the process exits as if killed
     the moment one is reached (after_persist:RecordType, before_send:MessageType)
     """
+    PauseDisk: _aio.UnaryUnaryMultiCallable[_admin_pb2.PauseDiskRequest, _admin_pb2.PauseDiskReply]  # type: ignore[assignment]
+    """The disk stops for duration_ms: writes under way or started meanwhile complete only
+    after it (the node runs on; its clients and peers wait for what needs the disk).
+    """
+    CreateGroup: _aio.UnaryUnaryMultiCallable[_admin_pb2.CreateGroupRequest, _admin_pb2.GroupReply]  # type: ignore[assignment]
+    """Many cores in one process: a group (one core of `protocol` on each member) created or
+    removed while the node runs; its messages travel on the same peer streams.
+    """
+    RemoveGroup: _aio.UnaryUnaryMultiCallable[_admin_pb2.RemoveGroupRequest, _admin_pb2.GroupReply]  # type: ignore[assignment]
+    AddPeer: _aio.UnaryUnaryMultiCallable[_admin_pb2.AddPeerRequest, _admin_pb2.PeersReply]  # type: ignore[assignment]
+    """A node joined or left the cluster while it runs (LocalCluster.add_node/remove_node):
+    the node's peers, address book and cores learn it (protocols.runtime.membership).
+    """
+    RemovePeer: _aio.UnaryUnaryMultiCallable[_admin_pb2.RemovePeerRequest, _admin_pb2.PeersReply]  # type: ignore[assignment]
 
 class AdminServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -104,6 +132,50 @@ class AdminServicer(metaclass=_abc_1.ABCMeta):
         """crash points (src/protocols/common/crashpoints.py): the process exits as if killed
         the moment one is reached (after_persist:RecordType, before_send:MessageType)
         """
+
+    @_abc_1.abstractmethod
+    def PauseDisk(
+        self,
+        request: _admin_pb2.PauseDiskRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.PauseDiskReply, _abc.Awaitable[_admin_pb2.PauseDiskReply]]:
+        """The disk stops for duration_ms: writes under way or started meanwhile complete only
+        after it (the node runs on; its clients and peers wait for what needs the disk).
+        """
+
+    @_abc_1.abstractmethod
+    def CreateGroup(
+        self,
+        request: _admin_pb2.CreateGroupRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.GroupReply, _abc.Awaitable[_admin_pb2.GroupReply]]:
+        """Many cores in one process: a group (one core of `protocol` on each member) created or
+        removed while the node runs; its messages travel on the same peer streams.
+        """
+
+    @_abc_1.abstractmethod
+    def RemoveGroup(
+        self,
+        request: _admin_pb2.RemoveGroupRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.GroupReply, _abc.Awaitable[_admin_pb2.GroupReply]]: ...
+
+    @_abc_1.abstractmethod
+    def AddPeer(
+        self,
+        request: _admin_pb2.AddPeerRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.PeersReply, _abc.Awaitable[_admin_pb2.PeersReply]]:
+        """A node joined or left the cluster while it runs (LocalCluster.add_node/remove_node):
+        the node's peers, address book and cores learn it (protocols.runtime.membership).
+        """
+
+    @_abc_1.abstractmethod
+    def RemovePeer(
+        self,
+        request: _admin_pb2.RemovePeerRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.PeersReply, _abc.Awaitable[_admin_pb2.PeersReply]]: ...
 
 def add_AdminServicer_to_server(servicer: AdminServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
 

@@ -9,6 +9,7 @@ what got through. Admin and health traffic bypass the fault proxies.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import time
@@ -22,7 +23,7 @@ from protocols._pb import admin_pb2, admin_pb2_grpc
 from protocols.common.crashpoints import CrashPoint
 from protocols.common.errors import InvalidRequest, NotLeader, ProtocolError
 from protocols.common.ids import NodeId
-from protocols.runtime import admin_input
+from protocols.runtime import admin_input, membership
 from protocols.runtime.errors import abort_with
 from protocols.runtime.faults import LinkFaults
 from protocols.runtime.peers import SENDER_ID_KEY
@@ -56,10 +57,13 @@ class AdminServicer(admin_pb2_grpc.AdminServicer):
             epoch=info.epoch,
             leader_id=info.leader_id,
             leading=info.leading,
+            configured_role=self.host.config.role,
             pid=os.getpid(),
             uptime_s=time.monotonic() - self.host.started_at,
             details=info.details,
             pings_received=self.host.pings_received,
+            groups=[_group_status(g, slot) for g, slot in sorted(self.host.slots.items())
+                    if g],
         )
 
     async def Load(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
@@ -123,6 +127,35 @@ class AdminServicer(admin_pb2_grpc.AdminServicer):
         asyncio.get_running_loop().call_later(0.05, self.host.request_stop)
         return admin_pb2.ShutdownReply()
 
+    async def PauseDisk(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        if request.duration_ms > admin_input.MAX_FAULT_DELAY_MS * 10:
+            await abort_with(context, InvalidRequest(
+                f"duration_ms: {request.duration_ms} is over the limit of "
+                f"{admin_input.MAX_FAULT_DELAY_MS * 10} ms"))
+        self.host.pause_disk(request.duration_ms / 1000)
+        log.info("node %s disk paused for %d ms", self.host.node_id, request.duration_ms)
+        return admin_pb2.PauseDiskReply()
+
+    async def CreateGroup(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        try:
+            options = json.loads(request.options_json) if request.options_json else {}
+            if not isinstance(options, dict):
+                raise InvalidRequest("options_json: expected a JSON object")
+            await self.host.create_group(request.group, request.protocol,
+                                         list(request.members), options)
+        except json.JSONDecodeError as e:
+            await abort_with(context, InvalidRequest(f"options_json: not JSON: {e}"))
+        except InvalidRequest as e:
+            await abort_with(context, e)
+        return admin_pb2.GroupReply(groups=sorted(self.host.slots))
+
+    async def RemoveGroup(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        try:
+            await self.host.remove_group(request.group)
+        except InvalidRequest as e:
+            await abort_with(context, e)
+        return admin_pb2.GroupReply(groups=sorted(self.host.slots))
+
     async def ArmCrash(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         """Arm crash points (all checked first: a bad one arms nothing)."""
         try:
@@ -140,6 +173,34 @@ class AdminServicer(admin_pb2_grpc.AdminServicer):
         log.info("node %s crash points: %s", self.host.node_id,
                  ", ".join(map(str, points)) or "none")
         return admin_pb2.ArmCrashReply(armed=[str(p) for p in points])
+
+
+    async def AddPeer(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        """A node joined the cluster (``protocols.runtime.membership.add_peer``)."""
+        try:
+            peers = membership.add_peer(self.host, request.node_id, request.address,
+                                        request.dial_address, request.role)
+        except InvalidRequest as e:
+            await abort_with(context, e)
+        log.info("node %s: peer %s joined at %s", self.host.node_id, request.node_id,
+                 request.address)
+        return admin_pb2.PeersReply(peers=peers)
+
+    async def RemovePeer(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        """A node left the cluster for good (``membership.remove_peer``)."""
+        try:
+            peers = membership.remove_peer(self.host, request.node_id)
+        except InvalidRequest as e:
+            await abort_with(context, e)
+        log.info("node %s: peer %s left", self.host.node_id, request.node_id)
+        return admin_pb2.PeersReply(peers=peers)
+
+
+def _group_status(group: str, slot: Any) -> Any:
+    info = slot.status()
+    return admin_pb2.GroupStatus(group=group, protocol=slot.shell.name, role=info.role,
+                                 epoch=info.epoch, leader_id=info.leader_id,
+                                 leading=info.leading, details=info.details)
 
 
 async def run_load(host: NodeHost, make: Callable[[int, str], Any], in_flight: int,

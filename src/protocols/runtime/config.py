@@ -7,7 +7,9 @@ own id (``python -m protocols.node --config cluster.json --node-id n1``)::
       "protocol": "raft",
       "nodes": {                         # where each node's gRPC server listens
         "n1": {"address": "127.0.0.1:7001", "data_dir": "/tmp/c/n1"},
-        "n2": {"address": "127.0.0.1:7002", "data_dir": "/tmp/c/n2"}
+        "n2": {"address": "127.0.0.1:7002", "data_dir": "/tmp/c/n2",
+               "role": "primary",        # optional: its role (ProtocolSpec.roles)
+               "options": {}}            # optional: overlays the cluster's options
       },
       "links": {                         # optional: how node i reaches node j
         "n1": {"n2": "127.0.0.1:9012"}   # (the runner points these at proxies i -> j)
@@ -16,6 +18,8 @@ own id (``python -m protocols.node --config cluster.json --node-id n1``)::
       "rpc_deadline_ms": 1000,           # deadline of every peer RPC
       "seed": 0,                         # seeds the node's RNG and its fault hook
       "event_log": false,                # write events.<node>.jsonl beside the data dirs
+      "tls": {"ca": "/tmp/c/tls/ca.pem",  # optional: mutual TLS (protocols.runtime.tls)
+              "nodes": {"n1": {"cert": "/tmp/c/tls/n1.pem", "key": "/tmp/c/tls/n1.key"}}},
       "options": {}                      # protocol options (validated by the protocol)
     }
 
@@ -33,11 +37,31 @@ from typing import Any
 
 from protocols.common.errors import ConfigError, UnknownNode
 from protocols.common.ids import NodeId, validate_node_id
+from protocols.contract import node_options
+from protocols.runtime.tls import TlsFiles, cluster_tls_of, cluster_tls_to_json
 
-__all__ = ["ClusterConfig", "NodeConfig", "load_cluster_config", "parse_address"]
+__all__ = ["ClusterConfig", "GroupConfig", "NodeConfig", "load_cluster_config", "parse_address",
+           "parse_groups"]
 
 _KNOWN_KEYS = {"protocol", "nodes", "links", "tick_ms", "rpc_deadline_ms", "seed", "options",
-               "event_log"}
+               "event_log", "tls", "groups"}
+
+
+@dataclass(frozen=True, slots=True)
+class GroupConfig:
+    """A group of cores beside the cluster's own protocol: one core of ``protocol`` on
+    each of ``members`` (a Raft group of one range, a SWIM membership ...). Its messages
+    travel on the processes' peer streams addressed to the group; each member keeps its
+    state in ``<data_dir>/groups/<name>``."""
+
+    name: str
+    protocol: str
+    members: tuple[NodeId, ...]
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"protocol": self.protocol, "members": list(self.members),
+                "options": dict(self.options)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +81,10 @@ class NodeConfig:
     # peer id -> the address it listens on (what ``peers`` dials, before any proxy): the
     # address book a membership protocol starts from and gossips (NodeContext.addresses)
     addresses: Mapping[NodeId, str] = field(default_factory=dict)
+    role: str = ""  # its configured role ("": none); ``options`` already overlaid
+    roles: Mapping[NodeId, str] = field(default_factory=dict)  # every member's role
+    tls: TlsFiles | None = None  # mutual TLS: the CA, this node's certificate and key
+    groups: Mapping[str, GroupConfig] = field(default_factory=dict)  # the ones it is in
 
     @property
     def event_log_path(self) -> str:
@@ -84,6 +112,10 @@ class ClusterConfig:
     seed: int
     options: Mapping[str, Any]
     event_log: bool = False
+    roles: Mapping[NodeId, str] = field(default_factory=dict)  # nodes given a role
+    node_options: Mapping[NodeId, Mapping[str, Any]] = field(default_factory=dict)
+    tls: Mapping[NodeId, TlsFiles] = field(default_factory=dict)  # empty: plaintext
+    groups: Mapping[str, GroupConfig] = field(default_factory=dict)  # more cores per node
 
     @property
     def node_ids(self) -> list[NodeId]:
@@ -100,14 +132,20 @@ class ClusterConfig:
             if p != nid
         }
         return NodeConfig(nid, self.protocol, self.addresses[nid], self.data_dirs[nid], peers,
-                          self.tick_ms, self.rpc_deadline_ms, self.seed, dict(self.options),
+                          self.tick_ms, self.rpc_deadline_ms, self.seed,
+                          node_options(self.options, self.node_options.get(nid)),
                           self.event_log,
-                          {p: self.addresses[p] for p in self.node_ids if p != nid})
+                          {p: self.addresses[p] for p in self.node_ids if p != nid},
+                          self.roles.get(nid, ""), dict(self.roles), tls=self.tls.get(nid),
+                          groups={g: c for g, c in self.groups.items() if nid in c.members})
 
     def to_json(self) -> dict[str, Any]:
         return {
             "protocol": self.protocol,
-            "nodes": {n: {"address": self.addresses[n], "data_dir": self.data_dirs[n]}
+            "nodes": {n: {"address": self.addresses[n], "data_dir": self.data_dirs[n],
+                          **({"role": self.roles[n]} if n in self.roles else {}),
+                          **({"options": dict(self.node_options[n])}
+                             if n in self.node_options else {})}
                       for n in self.node_ids},
             "links": {i: dict(sorted(self.links[i].items())) for i in sorted(self.links)},
             "tick_ms": self.tick_ms,
@@ -115,6 +153,9 @@ class ClusterConfig:
             "seed": self.seed,
             "options": dict(self.options),
             "event_log": self.event_log,
+            **({"tls": cluster_tls_to_json(self.tls)} if self.tls else {}),
+            **({"groups": {g: c.to_json() for g, c in sorted(self.groups.items())}}
+               if self.groups else {}),
         }
 
 
@@ -133,6 +174,59 @@ def _positive(raw: Any, what: str, default: float) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
         raise ConfigError(f"{what} must be a positive number, got {raw!r}")
     return float(value)
+
+
+def _parse_roles(raw: Any) -> tuple[dict[NodeId, str], dict[NodeId, dict[str, Any]]]:
+    """Each node's ``role`` (a non-empty string) and ``options`` (an object), if given;
+    which roles the protocol takes is the protocol's to check (``check_assignment``)."""
+    roles: dict[NodeId, str] = {}
+    options: dict[NodeId, dict[str, Any]] = {}
+    for key in sorted(raw):
+        spec = raw[key]
+        nid = NodeId(key)
+        if "role" in spec:
+            role = spec["role"]
+            if not isinstance(role, str) or not role:
+                raise ConfigError(f"node {nid}: 'role' must be a non-empty string, got {role!r}")
+            roles[nid] = role
+        if "options" in spec:
+            if not isinstance(spec["options"], dict):
+                raise ConfigError(f"node {nid}: 'options' must be an object")
+            options[nid] = dict(spec["options"])
+    return roles, options
+
+
+def parse_groups(raw: Any, members: Mapping[NodeId, str]) -> dict[str, GroupConfig]:
+    """``groups``: name -> {protocol, members, options}; the protocol and its options are
+    checked by the caller (it knows the protocols), the rest here."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise ConfigError("'groups' must be an object: group name -> {protocol, members, "
+                          "options}")
+    groups: dict[str, GroupConfig] = {}
+    for name in sorted(raw):
+        spec = raw[name]
+        if not isinstance(name, str) or not name.replace("-", "_").isidentifier():
+            raise ConfigError(f"groups: {name!r} is not a group name (letters, digits, _ -)")
+        if not isinstance(spec, dict) or not isinstance(spec.get("protocol"), str):
+            raise ConfigError(f"groups.{name}: expected an object with a 'protocol'")
+        unknown = sorted(set(spec) - {"protocol", "members", "options"})
+        if unknown:
+            raise ConfigError(f"groups.{name}: unknown key(s) {', '.join(unknown)}")
+        group_members = spec.get("members", sorted(members))
+        if (not isinstance(group_members, list) or not group_members
+                or len(set(group_members)) != len(group_members)):
+            raise ConfigError(f"groups.{name}: 'members' must be a list of distinct node ids")
+        for m in group_members:
+            if m not in members:
+                raise ConfigError(f"groups.{name}: {UnknownNode(str(m), list(members))}")
+        options = spec.get("options", {})
+        if not isinstance(options, dict):
+            raise ConfigError(f"groups.{name}: 'options' must be an object")
+        groups[name] = GroupConfig(name, spec["protocol"],
+                                   tuple(sorted(NodeId(m) for m in group_members)), options)
+    return groups
 
 
 def _parse_nodes(raw: Any) -> tuple[dict[NodeId, str], dict[NodeId, str]]:
@@ -199,6 +293,7 @@ def cluster_config_from_dict(raw: Any, source: str = "config") -> ClusterConfig:
         if not isinstance(protocol, str) or not protocol:
             raise ConfigError("'protocol' must name a protocol, e.g. \"raft\"")
         addresses, data_dirs = _parse_nodes(raw.get("nodes"))
+        roles, per_node = _parse_roles(raw["nodes"])
         seed = raw.get("seed", 0)
         if isinstance(seed, bool) or not isinstance(seed, int):
             raise ConfigError(f"'seed' must be an integer, got {seed!r}")
@@ -218,6 +313,10 @@ def cluster_config_from_dict(raw: Any, source: str = "config") -> ClusterConfig:
             seed=seed,
             options=options,
             event_log=event_log,
+            roles=roles,
+            node_options=per_node,
+            tls=cluster_tls_of(raw.get("tls"), addresses),
+            groups=parse_groups(raw.get("groups"), addresses),
         )
     except ConfigError as e:
         raise ConfigError(f"{source}: {e}") from None

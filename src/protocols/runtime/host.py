@@ -26,9 +26,11 @@ import fcntl
 import logging
 import os
 import random
+import shutil
 import signal
 import sys
 import time
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import grpc
@@ -37,8 +39,16 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from protocols._pb import admin_pb2_grpc
-from protocols.common.errors import ProtocolError, StorageError, Timeout, Unavailable
+from protocols.common.errors import (
+    ConfigError,
+    InvalidRequest,
+    ProtocolError,
+    StorageError,
+    Timeout,
+    Unavailable,
+)
 from protocols.common.fs import OsFileSystem
+from protocols.common.ids import NodeId
 from protocols.contract import Core, NodeContext, NodeStatus, Pump, Storage
 from protocols.runtime.admin import AdminServicer, ProbeServicer
 from protocols.runtime.config import NodeConfig, parse_address
@@ -50,6 +60,7 @@ from protocols.runtime.malformed import RefuseMalformed
 from protocols.runtime.peers import GROUP_KEY, SENDER_ID_KEY, PeerServer, metadata
 from protocols.runtime.shell import ProtocolShell
 from protocols.runtime.slot import CoreSlot
+from protocols.runtime.tls import server_credentials
 from protocols.runtime.transport import SERVER_OPTIONS, Transport
 
 __all__ = ["DEFAULT_GROUP", "SENDER_ID_KEY", "NodeHost", "StartupError"]
@@ -67,16 +78,22 @@ class NodeHost:
     """Runs one node: ``await NodeHost(config, shell).run()`` until SIGTERM or Shutdown."""
 
     def __init__(self, config: NodeConfig, shell: ProtocolShell, *,
-                 inline_writes: bool = True) -> None:
+                 inline_writes: bool = True,
+                 shells: Callable[[str], ProtocolShell] | None = None) -> None:
         """``inline_writes=False`` puts every WAL write on the I/O thread (tests that
-        hold a write open use it; see ``CoreSlot._persist``)."""
+        hold a write open use it; see ``CoreSlot._persist``). ``shells`` finds the shell
+        of a protocol by name, for the groups the node hosts besides its own protocol
+        (``config.groups``, ``Admin.CreateGroup``)."""
         self.config = config
         self.shell = shell
+        self._shells = shells
         self.node_id = config.node_id
         self.faults = MessageFaults(config.node_id, config.seed)
         self.crash_points = CrashPoints(config.node_id)
+        # mutual TLS (protocols.runtime.tls): a missing or bad file is a ConfigError now
+        self.tls = config.tls.load(f"node {config.node_id}") if config.tls else None
         self.transport = Transport(config.node_id, config.peers, config.rpc_deadline_s,
-                                   self.faults)
+                                   self.faults, tls=self.tls)
         self.sender_metadata = ((SENDER_ID_KEY, str(config.node_id)),)
         self.open_membership = shell.spec.open_membership
         # a peer's listening address -> what this node dials to reach it (its link's proxy,
@@ -84,6 +101,11 @@ class NodeHost:
         self._dial = {config.addresses[p]: config.peers[p] for p in config.peers
                       if p in config.addresses}
         self.slots: dict[str, CoreSlot] = {}
+        self.disk_running = asyncio.Event()  # cleared while the disk is paused
+        self.disk_running.set()
+        self._disk_resume: asyncio.TimerHandle | None = None
+        self._pump_tasks: dict[str, asyncio.Task[None]] = {}
+        self._served: set[str] = set()  # protocols whose services the server has
         self.peer_server = PeerServer(self)
         self.started_at = time.monotonic()
         self.pings_received: dict[str, int] = {}
@@ -141,8 +163,8 @@ class NodeHost:
             self._install_signal_handlers()
             async with asyncio.TaskGroup() as tg:
                 self._tasks = tg
-                for slot in self.slots.values():
-                    tg.create_task(slot.pump_loop())
+                for group, slot in self.slots.items():
+                    self._pump_tasks[group] = tg.create_task(slot.pump_loop())
                 tg.create_task(self._ticker())
                 await self._set_serving(True)
                 log.info("node %s (%s) serving on %s", self.node_id, self.shell.name,
@@ -190,27 +212,92 @@ class NodeHost:
         if self.config.event_log:
             self.events = EventLog(self.node_id, self.config.event_log_path)
         self.add_group(DEFAULT_GROUP, self.shell, data_dir, self.config.options)
+        for name, group in sorted(self.config.groups.items()):
+            self.add_group(name, self.shell_of(group.protocol), self.group_dir(name),
+                           group.options, group.members)
+
+    def shell_of(self, protocol: str) -> ProtocolShell:
+        if protocol == self.shell.name:
+            return self.shell
+        if self._shells is None:
+            raise ConfigError(f"node {self.node_id} cannot host protocol {protocol!r}: it "
+                              "was started without a way to find other protocols' shells")
+        return self._shells(protocol)
+
+    def group_dir(self, group: str) -> str:
+        """Where the core of ``group`` keeps its state: its own directory."""
+        base = self.config.data_dir or f"/tmp/protocols-{self.node_id}-{os.getpid()}"
+        return os.path.join(base, "groups", group)
 
     def add_group(self, group: str, shell: ProtocolShell, data_dir: str,
-                  options: Any) -> CoreSlot:
-        """Build the core of ``group`` from what its storage in ``data_dir`` holds."""
+                  options: Any, members: Sequence[str] | None = None) -> CoreSlot:
+        """Build the core of ``group`` from what its storage in ``data_dir`` holds; its
+        peers are the other ``members`` (every peer process by default). The node's
+        configured role is its role in the cluster's own group."""
+        OsFileSystem().makedirs(data_dir)
+        peers = sorted(self.config.peers if members is None
+                       else (m for m in members if m != self.node_id))
+        own = group == DEFAULT_GROUP
         # seeded per node, group and incarnation (NodeContext): a process start is a new
         # life, and a node on a wiped disk must not draw what a past life drew (vkv's ids)
         rng = random.Random(f"{self.config.seed}/{self.node_id}/{group}/"
                             f"{os.urandom(8).hex()}")
         try:
             parts = shell.spec.create_node(NodeContext(
-                self.node_id, tuple(sorted(self.config.peers)), OsFileSystem(), data_dir, rng,
-                time.monotonic, options, self.config.tick_s, self.config.address,
-                dict(self.config.addresses)))
+                self.node_id, tuple(NodeId(p) for p in peers), OsFileSystem(), data_dir,
+                rng, time.monotonic, options, self.config.tick_s, self.config.address,
+                {p: a for p, a in self.config.addresses.items() if p in peers},
+                self.config.role if own else "", dict(self.config.roles) if own else {}))
         except StorageError as e:
             raise StartupError(f"node {self.node_id}: cannot recover from {data_dir}: {e}") from e
         slot = CoreSlot(self, group, shell, parts.core, parts.storage,
                         inline_writes=self._inline_writes)
         self.slots[group] = slot
         if self._tasks is not None:  # the node runs: the new core's pump starts now
-            self._tasks.create_task(slot.pump_loop())
+            self._pump_tasks[group] = self._tasks.create_task(slot.pump_loop())
         return slot
+
+    async def create_group(self, group: str, protocol: str, members: Sequence[str],
+                           options: Mapping[str, Any]) -> CoreSlot:
+        """A group created while the node runs (``Admin.CreateGroup``): every input is
+        checked before anything changes; its services are served from now on."""
+        if not group or group in self.slots:
+            raise InvalidRequest(f"group {group!r} is empty or already hosted here")
+        if self.node_id not in members:
+            raise InvalidRequest(f"group {group}: node {self.node_id} is not among its "
+                                 f"members {sorted(members)}")
+        strangers = sorted(set(members) - set(self.config.peers) - {self.node_id})
+        if strangers:
+            raise InvalidRequest(f"group {group}: {strangers} are not peers of "
+                                 f"{self.node_id} ({sorted(self.config.peers)})")
+        try:
+            shell = self.shell_of(protocol)
+            shell.spec.check_options(options, len(members))
+        except ConfigError as e:
+            raise InvalidRequest(f"group {group}: {e}") from None
+        slot = self.add_group(group, shell, self.group_dir(group), options, members)
+        self._serve(shell, self._server)
+        log.info("node %s hosts group %s (%s) with %s", self.node_id, group, protocol,
+                 sorted(members))
+        return slot
+
+    async def remove_group(self, group: str) -> None:
+        """Stop the core of ``group`` and destroy its state (a removed replica is
+        garbage-collected, as CockroachDB does): its messages are refused from now on."""
+        slot = self.slots.get(group)
+        if slot is None or group == DEFAULT_GROUP:
+            raise InvalidRequest(f"node {self.node_id} hosts no group {group!r} to remove"
+                                 if slot is None else "the cluster's own group stays")
+        del self.slots[group]
+        slot.halted = True
+        task = self._pump_tasks.pop(group, None)
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await asyncio.get_running_loop().run_in_executor(None, slot.close)
+        shutil.rmtree(self.group_dir(group), ignore_errors=True)
+        log.info("node %s removed group %s", self.node_id, group)
 
     def _lock_data_dir(self, data_dir: str) -> None:
         """Two processes on one data dir would corrupt it: refuse the second."""
@@ -229,20 +316,18 @@ class NodeHost:
         ours: Any = RefuseMalformed(server)  # undecodable requests: INVALID_ARGUMENT
         admin_pb2_grpc.add_AdminServicer_to_server(AdminServicer(self), ours)
         admin_pb2_grpc.add_ProbeServicer_to_server(ProbeServicer(self), ours)
-        names = [
-            "protocols.admin.v1.Admin",
-            "protocols.admin.v1.Probe",
-            *self.peer_server.add_routes(ours, list(self.shell.routes)),
-            self.peer_server.add_stream(server),
-            *self.shell.add_services(ours, self),
-        ]
+        names = ["protocols.admin.v1.Admin", "protocols.admin.v1.Probe",
+                 self.peer_server.add_stream(server)]
+        for slot in self.slots.values():
+            names += self._serve(slot.shell, ours)
         self._service_names = sorted(set(names))
         reflection.enable_server_reflection(
             [*self._service_names, health.SERVICE_NAME, reflection.SERVICE_NAME], server
         )
         host, port = parse_address(self.config.address, f"node {self.node_id} address")
         try:
-            bound = server.add_insecure_port(f"{host}:{port}")
+            bound = (server.add_secure_port(f"{host}:{port}", server_credentials(self.tls))
+                     if self.tls else server.add_insecure_port(f"{host}:{port}"))
         except RuntimeError as e:
             raise StartupError(f"node {self.node_id}: cannot listen on {self.config.address}: "
                                f"{e} (is the port in use?)") from None
@@ -251,6 +336,17 @@ class NodeHost:
                                "(port in use?)")
         await server.start()
         self._server = server
+
+    def _serve(self, shell: ProtocolShell, server: Any) -> list[str]:
+        """Serve a protocol's routes and client services, once per protocol (groups of
+        one protocol share them: a call names its group in ``x-group`` metadata)."""
+        if shell.name in self._served or server is None:
+            return []
+        self._served.add(shell.name)
+        if server is self._server:  # the node runs already: same checks on what comes in
+            server = RefuseMalformed(server)
+        return [*self.peer_server.add_routes(server, list(shell.routes)),
+                *shell.add_services(server, self)]
 
     def _install_signal_handlers(self) -> None:
         loop = asyncio.get_running_loop()
@@ -300,6 +396,18 @@ class NodeHost:
                 self.events.state(st.role, st.epoch)
                 self.events.maybe_flush()
             next_at = max(next_at + tick_s, loop.time())
+
+    def pause_disk(self, duration_s: float) -> None:
+        """The disk stops for ``duration_s`` (0: resumes now): every core's writes wait."""
+        if self._disk_resume is not None:
+            self._disk_resume.cancel()
+            self._disk_resume = None
+        if duration_s <= 0:
+            self.disk_running.set()
+            return
+        self.disk_running.clear()
+        self._disk_resume = asyncio.get_running_loop().call_later(duration_s,
+                                                                  self.disk_running.set)
 
     def drain_all(self) -> None:
         """Step every core's pump (after a batch of inputs from the network)."""

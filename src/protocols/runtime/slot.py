@@ -142,6 +142,7 @@ class CoreSlot:
         would stall the loop (heartbeats, reads), so after a write slower than
         ``SLOW_WRITE_S`` the next ones go to the I/O thread until one is fast again."""
         loop = asyncio.get_running_loop()
+        await self.host.disk_running.wait()  # a paused disk (Admin.PauseDisk)
         if self._disk_slow or not self._inline_writes:
             took = await loop.run_in_executor(self._io, _timed, self.storage.save, records)
         else:

@@ -5,8 +5,10 @@ node.py, sim.py), registered for the runner and the simulator as
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
+from protocols.common.errors import ConfigError
 from protocols.common.wal import SyncPolicy
 from protocols.contract import MessageTable, NodeContext, NodeParts, OneWay, ProtocolSpec, Rpc
 from protocols.kv.commands import KvCommand
@@ -15,13 +17,28 @@ from tests.toy.protocol.core import ToyCore, ToyOptions
 from tests.toy.protocol.messages import Ack, Committed, Forward, Forwarded, Replicate
 from tests.toy.protocol.storage import ToyStorage
 
-__all__ = ["ENTRY", "SPEC", "UNSAFE_ENTRY", "UNSAFE_SPEC", "ToySpec"]
+__all__ = ["ENTRY", "FORWARD_DEADLINE_MS", "SPEC", "UNSAFE_ENTRY", "UNSAFE_SPEC", "ToySpec"]
+
+
+FORWARD_DEADLINE_MS = 1500
 
 
 class ToySpec(ProtocolSpec):
     name = "toy"
-    messages = MessageTable((Rpc(Replicate, Ack), OneWay(Committed), Rpc(Forward, Forwarded)))
+    # a Forward is answered once its write commits (a deferred reply): its sender waits
+    # longer for it than for an Ack (Rpc.deadline_ms; the driver's default otherwise)
+    messages = MessageTable((Rpc(Replicate, Ack), OneWay(Committed),
+                             Rpc(Forward, Forwarded, deadline_ms=FORWARD_DEADLINE_MS)))
     options_class = ToyOptions
+    roles = ("primary", "backup")
+
+    def check_roles(self, roles: Mapping[str, str]) -> None:
+        """Roles it knows, and one primary at most (none given: the first node is)."""
+        super().check_roles(roles)
+        primaries = sorted(n for n, role in roles.items() if role == "primary")
+        if len(primaries) > 1:
+            raise ConfigError(f"the toy has one primary, but {', '.join(primaries)} are all "
+                              "given the role 'primary'")
 
     def __init__(self, unsafe: bool = False) -> None:
         self.unsafe = unsafe  # acknowledge before fsync, whatever the options say
@@ -31,7 +48,9 @@ class ToySpec(ProtocolSpec):
         durable = options.fsync and not self.unsafe
         storage = ToyStorage(ctx.fs, ctx.data_dir,
                              SyncPolicy.ALWAYS if durable else SyncPolicy.NEVER)
-        return NodeParts(ToyCore(ctx.node_id, ctx.peers, storage.recovered, options), storage)
+        primary = next((n for n, role in sorted(ctx.roles.items()) if role == "primary"), None)
+        return NodeParts(ToyCore(ctx.node_id, ctx.peers, storage.recovered, options, primary),
+                         storage)
 
     def message_size(self, msg: Any) -> int:
         """Bytes on the wire, estimated for the simulator's counters: the commands carried,

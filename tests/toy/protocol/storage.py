@@ -4,12 +4,22 @@ through the ``FileSystem`` it is given (real on processes, simulated in the simu
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from protocols.common.fs import FileSystem
 from protocols.common.wal import SyncPolicy, WriteAheadLog
 from protocols.contract import Storage
 
-__all__ = ["ToyStorage"]
+__all__ = ["LogEntry", "ToyStorage"]
+
+
+@dataclass(frozen=True, slots=True)
+class LogEntry:
+    """One persist record: entry ``index`` of the log, the encoded KvCommand (a crash
+    point names it: ``after_persist:LogEntry``)."""
+
+    index: int
+    command: bytes
 
 
 class ToyStorage(Storage):
@@ -20,8 +30,8 @@ class ToyStorage(Storage):
         self.wal, records = WriteAheadLog.open(fs, f"{data_dir}/log", sync=sync)
         self.recovered = list(records)
 
-    def save(self, records: Sequence[bytes]) -> None:
-        self.wal.append(list(records))
+    def save(self, records: Sequence[LogEntry]) -> None:
+        self.wal.append([r.command for r in records])
 
     def close(self) -> None:
         self.wal.close()
