@@ -6,7 +6,11 @@ the contract (``protocols.contract``) a replicated log needs — every message k
 replicated-state-machine helper (``protocols.kv.rsm``), on real processes and in the
 simulator. (What it has no use for is shown elsewhere: the guide says where.)
 
-The first node (sorted) is the primary; it never changes (no failover: this is a toy).
+The node given the role "primary" is the primary (a cluster file's ``nodes.<id>.role``,
+``cluster up --role n2=primary``, ``World(roles=...)``), else the first node (sorted); it
+never changes (no failover: this is a toy). A backup added while the cluster runs is
+caught up from the first entry by the primary's resends (``on_peers_changed``); one
+removed is no longer waited for.
 A write is appended to the primary's log and sent to every backup (``Replicate``) while
 the primary's own fsync is still running (``ahead_of_persist``); a backup fsyncs it and
 acknowledges (``Ack``, held by the pump until durable). Once a majority holds it (the
@@ -20,11 +24,11 @@ state. ``unsafe=True`` acknowledges before fsync: the bug the simulated disk cat
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from protocols.common.errors import InvalidRequest, ProtocolError, Unavailable
+from protocols.common.errors import InvalidRequest, ProtocolError, SessionExpired, Unavailable
 from protocols.common.ids import NodeId
 from protocols.common.options import Options, option
 from protocols.common.quorum import majority
@@ -32,6 +36,7 @@ from protocols.contract import Answer, Core, Deferred, Envelope, NodeStatus, Rea
 from protocols.kv.commands import KvCommand, KvResult
 from protocols.kv.rsm import ReplicatedKv
 from tests.toy.protocol.messages import Ack, Committed, Forward, Forwarded, Replicate
+from tests.toy.protocol.storage import LogEntry
 
 __all__ = ["ToyCore", "ToyOptions"]
 
@@ -52,10 +57,10 @@ class ToyOptions(Options):
 
 class ToyCore(Core):
     def __init__(self, node_id: NodeId, peers: Sequence[NodeId], log: list[bytes],
-                 options: ToyOptions | None = None) -> None:
+                 options: ToyOptions | None = None, primary: NodeId | None = None) -> None:
         self.node_id = node_id
         self.peers = sorted(peers)
-        self.primary = NodeId(min([node_id, *peers]))
+        self.primary = primary or NodeId(min([node_id, *peers]))
         self.options = options or ToyOptions()
         self.log = log
         self.durable = len(log)  # entries of our own log on disk (what recovery found is)
@@ -110,7 +115,7 @@ class ToyCore(Core):
             case Replicate(index, command):
                 if index == len(self.log) + 1:
                     self.log.append(command)
-                    self._ready.persist.append(command)
+                    self._ready.persist.append(LogEntry(index, command))
                 return Ack(index) if index <= len(self.log) else None  # None: a gap, dropped
             case Committed(commit_index):
                 self.counts["one_way_received"] += 1
@@ -150,6 +155,17 @@ class ToyCore(Core):
             case _:
                 raise AssertionError(f"a reply to {request!r}: {reply!r}")
 
+    def on_peers_changed(self, peers: tuple[NodeId, ...], roles: Mapping[NodeId, str]
+                         ) -> None:
+        """A backup joined (the primary's next resend replicates to it from entry 1) or
+        left (no longer counted: the majority follows the configuration; what was
+        committed stays committed). The primary itself never changes."""
+        self.peers = sorted(peers)
+        self.match = {p: self.match.get(p, 0) for p in self.peers}
+        self._ready.trace.append(f"peers {','.join(self.peers)}")
+        if self.is_primary:
+            self._advance()
+
     def on_send_failed(self, dst: NodeId, request: Any) -> None:
         self.counts[f"send_failed.{type(request).__name__}"] += 1  # never a one-way message
         if isinstance(request, Forward):  # it may have been applied: the client retries
@@ -166,8 +182,8 @@ class ToyCore(Core):
         writes in parallel with its followers). Our own copy counts towards a majority
         only once ``on_persisted`` says it is durable."""
         self.log.append(cmd.encode())
-        self._ready.persist.append(self.log[-1])
         index = len(self.log)
+        self._ready.persist.append(LogEntry(index, self.log[-1]))
         for peer in self.peers:
             self._send(peer, Replicate(index, self.log[-1]), ahead_of_persist=True)
         return index
@@ -216,10 +232,13 @@ class ToyCore(Core):
     def status(self) -> NodeStatus:
         details = {"commit_index": str(self.commit_index), "log_length": str(len(self.log)),
                    "durable": str(self.durable),
+                   **{f"match.{p}": str(m) for p, m in self.match.items() if self.is_primary},
                    **{k: str(v) for k, v in self.counts.items()}}
         return NodeStatus(role="leader" if self.is_primary else "backup", epoch=EPOCH,
                           leader_id=self.primary, details=details, leading=self.is_primary)
 
 
-def _forwarded(result: KvResult) -> Forwarded:
+def _forwarded(result: KvResult | SessionExpired) -> Forwarded:
+    if isinstance(result, SessionExpired):  # the toy's clients open no sessions: a bug
+        return Forwarded(error=str(result))
     return Forwarded(result.found, result.value, result.ok)
