@@ -71,6 +71,8 @@ __all__ = [
     "Rpc",
     "Storage",
     "Write",
+    "check_assignment",
+    "node_options",
 ]
 
 
@@ -264,6 +266,16 @@ class Core:
     def status(self) -> NodeStatus:
         raise NotImplementedError
 
+    def on_peers_changed(self, peers: tuple[NodeId, ...], roles: Mapping[NodeId, str]
+                         ) -> None:
+        """Optional: a node joined or left the cluster while it ran (``World.add_node`` /
+        ``remove_node``, ``LocalCluster.add_node`` / ``remove_node``): ``peers`` are the
+        configured peers now, ``roles`` every member's configured role. The driver's
+        address book already reaches the newcomer. Default: ignore it. A protocol with a
+        configuration of its own changes it through its own path (Raft's membership
+        change); one that joins by address (SWIM) needs nothing; one that keeps a fixed
+        peer list (the toy's primary) adopts it here."""
+
 
 class Storage:
     """A protocol's durable state, written through a ``FileSystem``."""
@@ -310,6 +322,40 @@ class NodeContext:
     tick_s: float = 0.01  # the driver calls tick() at most this often (ticks may be skipped)
     address: str = ""
     addresses: Mapping[NodeId, str] = field(default_factory=dict)
+    role: str = ""  # this node's configured role ("": none); see ProtocolSpec.roles
+    roles: Mapping[NodeId, str] = field(default_factory=dict)  # every member's, if any
+
+
+def node_options(options: Mapping[str, Any], own: Mapping[str, Any] | None) -> dict[str, Any]:
+    """A node's options: the cluster's, overlaid with the node's own (``nodes.<id>.options``
+    of a cluster file, ``World(node_options=...)``): what ``NodeContext.options`` holds."""
+    return {**options, **(own or {})}
+
+
+def check_assignment(spec: ProtocolSpec, members: Sequence[str], options: Mapping[str, Any],
+                     roles: Mapping[Any, str] | None = None,
+                     per_node: Mapping[Any, Mapping[str, Any]] | None = None) -> None:
+    """Check a cluster's roles and per-node options before any node starts: every role
+    and every per-node entry names a member, ``spec.check_roles`` accepts the roles, and
+    each node's overlaid options pass ``spec.check_options``. ConfigError naming the node
+    otherwise (the runner, ``cluster up`` and the simulator all call this)."""
+    for what, table in (("role", roles or {}), ("options", per_node or {})):
+        for node in sorted(table):
+            if node not in members:
+                raise ConfigError(f"{what} given for {node!r}, which is not a node of the "
+                                  f"cluster ({', '.join(sorted(members))})")
+    for node, table in sorted((per_node or {}).items()):
+        if not isinstance(table, Mapping):
+            raise ConfigError(f"node {node}: its options must be an object, got {table!r}")
+    spec.check_roles({n: r for n, r in (roles or {}).items() if r != ""})
+    for node in sorted(members):
+        own = (per_node or {}).get(node)
+        try:
+            spec.check_options(node_options(options, own), len(members))
+        except ConfigError as e:
+            if not own:
+                raise
+            raise ConfigError(f"node {node}: {e}") from None
 
 
 @dataclass(slots=True)
@@ -354,6 +400,21 @@ class ProtocolSpec:
         if options:
             raise ConfigError(f"protocol {self.name!r} takes no options, got "
                               f"{', '.join(sorted(options))}")
+
+    roles: tuple[str, ...] = ()
+    """The roles a node of this protocol may be given (a 2PC "coordinator", a "witness"):
+    ``NodeContext.role``. Empty: it takes none, and any role is a ConfigError."""
+
+    def check_roles(self, roles: Mapping[str, str]) -> None:
+        """Raise ``ConfigError`` naming the node whose role is not one of ``roles`` (called
+        with every member given one, before any process starts). Override it to add rules
+        across nodes ("exactly one coordinator"), calling this first."""
+        for node, role in sorted(roles.items()):
+            if not isinstance(role, str) or role not in self.roles:
+                known = (f"it knows {', '.join(self.roles)}" if self.roles
+                         else "it takes no roles")
+                raise ConfigError(f"node {node}: protocol {self.name!r} has no role "
+                                  f"{role!r} ({known})")
 
     def message_size(self, msg: Any) -> int:
         """Bytes ``msg`` would take on the wire, for the simulator's counters (estimate)."""

@@ -131,6 +131,13 @@ class Transport:
     ) -> grpc.aio.UnaryUnaryMultiCallable:
         key = (peer, method)
         fn = self._calls.get(key)
+    def forget(self, peer: NodeId) -> None:
+        """``peer`` left the cluster: its address, stream and channel go (what still waits
+        on them fails, as on a new address); sending to it is then ``UnknownNode``."""
+        if peer in self.peers:
+            self.set_address(peer, "")
+            del self.peers[peer]
+
         if fn is None:
             fn = self.channel(peer).unary_unary(
                 method,
