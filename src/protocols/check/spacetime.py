@@ -446,6 +446,20 @@ def _natural_key(text: str) -> list[Any]:
 
 # --------------------------------------------------------------------------- rendering
 
+def _absences(evs: Sequence[EventRecord], t0: float, t1: float
+              ) -> list[tuple[str, float, float, str]]:
+    """Where a node was no member (``join`` and ``leave`` events: a node added or
+    removed while the cluster ran): its lane starts at its join and ends at its leave.
+    (node, start, end relative to ``t0``, why)."""
+    out = []
+    for e in evs:
+        if e["kind"] == "join":
+            out.append((e["node"], 0.0, e["t"] - t0, "not yet in the cluster (joined later)"))
+        elif e["kind"] == "leave":
+            out.append((e["node"], e["t"] - t0, t1 - t0, "removed from the cluster"))
+    return out
+
+
 _LEFT = 110  # px for lane and key labels
 _RIGHT = 16
 _PLOT_W = 1250  # initial width of the time axis; the page fits it to the window
@@ -650,6 +664,11 @@ def render_spacetime(events: Iterable[EventRecord], path: str | Path, *,
             f'<rect class="{down_cls}" data-node="{_esc(down.node)}"'
             f' {span_attrs(s, e, lane_y[down.node] - 18, 36)}><title>'
             f'{_esc(f"{down.node} {why}")}&#10;+{s:.6f} s .. +{e:.6f} s</title></rect>')
+    for node, s, e, why in _absences(evs, t0, t1):  # before a join, after a leave
+        down_svg.append(
+            f'<rect class="absent" data-node="{_esc(node)}"'
+            f' {span_attrs(s, e, lane_y[node] - 3, 6)}><title>'
+            f'{_esc(f"{node} {why}")}&#10;+{s:.6f} s .. +{e:.6f} s</title></rect>')
     band_svg = []
     for band in bands:
         s, e = rel(band.start), rel(band.end)
@@ -818,6 +837,7 @@ svg.spacetime.dragging {{ cursor: grabbing; }}
 .fault-head {{ fill: #ffb3b3; }}
 .fault-label {{ font-size: 10px; fill: #700; }}
 .down {{ fill: #9a9a9a; opacity: 0.55; }}
+.absent {{ fill: #fff; }}
 .down.inferred {{ opacity: 0.3; }}
 .band {{ opacity: 0.9; }}
 .band-label {{ font-size: 9px; fill: #333; pointer-events: none; }}

@@ -7,7 +7,9 @@ crashes timed to land inside a write (``crash-mid-write``: with ``disk_latency_m
 a node is crashed while a write is under way whose Ready already sent messages ahead of
 it — the window "Raft thesis §10.2.1" sending opens, where a core must not have relied
 on that write),
-and whatever faults the protocol's adapter adds
+nodes that come and go (``join``: a brand-new node is added, ``leave``: a node other
+than the leader is removed for good; opt-in, for protocols whose membership may change
+while they run: SWIM, the toy), and whatever faults the protocol's adapter adds
 (``SimAdapter.nemesis_actions``: Raft adds leadership transfers). Draws come from the
 world's ``nemesis`` stream only."""
 
@@ -27,7 +29,7 @@ __all__ = ["EXTRA_KINDS", "KINDS", "NemesisAction", "RandomNemesis"]
 
 KINDS = ("partition", "isolate", "one-way", "crash", "unreliable", "stall", "pause", "slow")
 # kinds a run asks for by name (they need a setting to bite: crash-mid-write a slow disk)
-EXTRA_KINDS = ("crash-mid-write",)
+EXTRA_KINDS = ("crash-mid-write", "join", "leave")
 DEFAULT_KINDS = ("partition", "isolate", "one-way", "crash", "unreliable")
 
 # A protocol's own fault: acts on the world, returns its label (None: nothing to do now).
@@ -50,6 +52,7 @@ class RandomNemesis:
         self.mean_fault_ms = mean_fault_ms
         self.stop_at_ms = stop_at_ms
         self.intervals: list[tuple[float, float, str]] = []
+        self.initial_nodes = len(world.ids)  # join grows to twice this, leave shrinks to 2
 
     def start(self) -> None:
         self.world.at(self._gap(), self._fault)
@@ -102,10 +105,27 @@ class RandomNemesis:
             n = self.rng.choice(ids)
             w.slow(n, self.rng.randint(100, 1000))
             return f"slow {n}"
+        if kind in ("join", "leave"):
+            return self._membership(kind)
         if kind == "unreliable":
             w.network.config = UNRELIABLE
             return "unreliable"
         return self.extra[kind](w, self.rng) or f"{kind} (nothing to do)"
+
+    def _membership(self, kind: str) -> str:
+        """Add a brand-new node, or remove one that does not lead, for good."""
+        w = self.world
+        if kind == "join":
+            if len(w.ids) >= 2 * self.initial_nodes:
+                return "join (the cluster is at twice its size)"
+            return f"join {w.add_node()}"
+        leader = w.leader()
+        candidates = [n for n in w.ids if n != leader]
+        if len(w.ids) <= 2 or not candidates:
+            return "leave (two nodes left)"
+        n = self.rng.choice(candidates)
+        w.remove_node(n)
+        return f"leave {n}"
 
     def _crash_mid_write(self, until: int) -> None:
         """Crash a node whose write is under way after messages of the same Ready left
