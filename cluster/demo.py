@@ -53,7 +53,7 @@ async def status_table(c: LocalCluster, title: str) -> Table:
             table.add_row(n, str(c.node(n).pid), "[red]down / unreachable[/red]", "", "", "",
                           "")
             continue
-        style = "bold green" if st.role == "leader" else ""
+        style = "bold green" if st.leading else ""
         table.add_row(n, str(st.pid), st.role, str(st.epoch), st.leader_id,
                       st.details.get("commit_index", ""),
                       st.details.get("snapshot_index", st.details.get("snapshot_slot", "")),

@@ -17,6 +17,11 @@ What it starts, in order (DESIGN.md, "Cluster runner"):
 4. it waits for every node to be SERVING on the gRPC health service, with a deadline
    and an error naming the node, its exit code and the tail of its log.
 
+With ``tls=True`` (``cluster up --tls``) it first makes a CA and certificates in
+``DIR/tls`` (``protocols.runtime.tls``): every node then speaks mutual TLS to its peers
+and clients, the proxies carry the TLS bytes untouched, and the runner's own admin and
+health calls, like every client, show ``client_tls`` (the client certificate).
+
 Everything is torn down on exit, on error and on cancellation (Ctrl-C): node process
 groups, the proxy server (or our proxies on an external one), and the ports. A
 ``state.json`` in the cluster directory lets other shells drive a running cluster
@@ -29,6 +34,7 @@ import asyncio
 import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -50,9 +56,17 @@ from cluster.toxi import ToxiproxyClient
 from cluster.waiting import wait_until
 from protocols._pb import admin_pb2, admin_pb2_grpc
 from protocols.common.errors import ConfigError, InvalidRequest, UnknownNode
-from protocols.common.ids import NodeId, node_ids
+from protocols.common.ids import NodeId, node_ids, validate_node_id
+from protocols.contract import check_assignment
 from protocols.registry import entry, load_spec
-from protocols.runtime.config import cluster_config_from_dict
+from protocols.runtime.config import cluster_config_from_dict, parse_groups
+from protocols.runtime.tls import (
+    TlsFiles,
+    TlsMaterial,
+    cluster_tls_to_json,
+    issue_cluster_tls,
+    open_channel,
+)
 
 __all__ = ["ClusterStartError", "LocalCluster", "NodeInfo", "cluster_processes"]
 
@@ -101,12 +115,24 @@ class LocalCluster:
         start_deadline_s: float = 30.0,
         direct: bool = False,
         event_log: bool = False,
+        tls: bool = False,
+        roles: Mapping[str, str] | None = None,
+        node_options: Mapping[str, Mapping[str, Any]] | None = None,
+        groups: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> None:
         self.protocol = protocol
         self.direct = direct  # no proxies: peers and clients connect straight to nodes
         self.event_log = event_log  # nodes write events.<node>.jsonl (space-time diagrams)
-        self.check_protocol(protocol, options or {}, nodes)
+        self.tls = tls  # mutual TLS between everyone (certificates in DIR/tls)
+        self.client_tls: TlsMaterial | None = None  # what clients show: made by start()
+        self.node_tls: dict[NodeId, TlsFiles] = {}
+        self.check_protocol(protocol, options or {}, nodes, roles, node_options)
+        # each node's configured role and own options (cluster.json nodes.<id>.role/options)
+        self.roles: dict[str, str] = {n: r for n, r in (roles or {}).items() if r}
+        self.node_options = {n: dict(o) for n, o in (node_options or {}).items()}
         self.ids = node_ids(nodes)
+        # more cores per node process: group -> {protocol, members, options} (cluster.json)
+        self.groups = self.check_groups(groups or {}, self.ids)
         self.dir = Path(data_dir or tempfile.mkdtemp(prefix=f"cluster-{protocol}-")).resolve()
         self.external_url = toxiproxy_url
         self.options = dict(options or {})
@@ -125,12 +151,32 @@ class LocalCluster:
         self.nemesis = Nemesis(self)  # it acts on this cluster (it names it for types only)
 
     @staticmethod
-    def check_protocol(protocol: str, options: Mapping[str, Any], nodes: int) -> None:
-        """An unknown protocol or a bad option fails here, before any process starts."""
+    def check_protocol(protocol: str, options: Mapping[str, Any], nodes: int,
+                       roles: Mapping[str, str] | None = None,
+                       node_options: Mapping[str, Mapping[str, Any]] | None = None) -> None:
+        """An unknown protocol, a bad option or role fails here, before any process
+        starts."""
         if entry(protocol).shell is None:
             raise ConfigError(f"protocol {protocol!r} has no node shell: it runs in the "
                               "simulator only")
-        load_spec(protocol).check_options(options, nodes)
+        check_assignment(load_spec(protocol), node_ids(nodes), options, roles, node_options)
+
+    @staticmethod
+    def check_groups(groups: Mapping[str, Mapping[str, Any]], ids: list[NodeId]
+                     ) -> dict[str, dict[str, Any]]:
+        """The groups of cores beside the cluster's own protocol, as the cluster file
+        holds them (``protocols.runtime.config.parse_groups``), each protocol's shell
+        and options checked: ConfigError before any process starts."""
+        raw = {g: {"protocol": spec.get("protocol"),
+                   "members": list(spec.get("members") or ids),
+                   "options": dict(spec.get("options") or {})} for g, spec in groups.items()}
+        parsed = parse_groups(raw, {n: "" for n in ids})
+        for name, group in parsed.items():
+            if entry(group.protocol).shell is None:
+                raise ConfigError(f"group {name}: protocol {group.protocol!r} has no node "
+                                  "shell")
+            load_spec(group.protocol).check_options(group.options, len(group.members))
+        return raw
 
     # ------------------------------------------------------------------ lifecycle
     async def __aenter__(self) -> LocalCluster:
@@ -155,6 +201,8 @@ class LocalCluster:
         else:
             await self._start_proxy_server(ports)
             await self._create_proxies(ports)
+        if self.tls:
+            self._issue_certificates()
         self._write_config(ports)
         for node in self.ids:
             self._spawn_node(node)
@@ -211,11 +259,17 @@ class LocalCluster:
                                     f"127.0.0.1:{port}")
             self.links[key] = f"127.0.0.1:{port}"
 
+    def _issue_certificates(self) -> None:
+        """A new CA and its certificates in ``DIR/tls``: one per node, one for clients."""
+        nodes, client = issue_cluster_tls(self.dir / "tls", self.ids)
+        self.node_tls = {NodeId(n): f for n, f in nodes.items()}
+        self.client_tls = client.load("the cluster's client certificate")
+
     def _write_config(self, ports: Any) -> None:
         raw: dict[str, Any] = {
             "protocol": self.protocol,
-            "nodes": {n: {"address": f"127.0.0.1:{self._node_ports[n]}",
-                          "data_dir": str(self.dir / n)} for n in self.ids},
+            "nodes": {n: self._node_entry(n, f"127.0.0.1:{self._node_ports[n]}")
+                      for n in self.ids},
             "links": {s: {d: self.links[(s, d)] for d in self.ids if d != s} for s in self.ids},
             "tick_ms": self.tick_ms,
             "rpc_deadline_ms": self.rpc_deadline_ms,
@@ -223,6 +277,10 @@ class LocalCluster:
             "options": self.options,
             "event_log": self.event_log,
         }
+        if self.groups:
+            raw["groups"] = self.groups
+        if self.node_tls:
+            raw["tls"] = cluster_tls_to_json(self.node_tls)
         cluster_config_from_dict(raw, "cluster")  # validate before any process starts
         (self.dir / "cluster.json").write_text(json.dumps(raw, indent=2))
         for n in self.ids:
@@ -292,7 +350,7 @@ class LocalCluster:
         deadline = self.start_deadline_s if deadline_s is None else deadline_s
         end = time.monotonic() + deadline
         last = "no answer"
-        async with grpc.aio.insecure_channel(info.address) as ch:
+        async with self.admin_channel(node) as ch:
             stub = health_pb2_grpc.HealthStub(ch)
             while time.monotonic() < end:
                 if info.proc is not None and info.proc.poll() is not None:
@@ -378,7 +436,7 @@ class LocalCluster:
 
     async def status(self, node: str, timeout_s: float = 2.0) -> admin_pb2.NodeStatus | None:
         """Admin.Status of a node, or None if it does not answer in time."""
-        async with grpc.aio.insecure_channel(self.node(node).address) as ch:
+        async with self.admin_channel(node) as ch:
             try:
                 reply: admin_pb2.NodeStatus = await admin_pb2_grpc.AdminStub(ch).Status(
                     admin_pb2.StatusRequest(), timeout=timeout_s)
@@ -401,7 +459,7 @@ class LocalCluster:
         async def found() -> str | None:
             seen = await self.statuses()
             leaders = [(st.epoch, n) for n, st in seen.items()
-                       if n in group and st is not None and st.role == "leader"]
+                       if n in group and st is not None and st.leading]
             if not leaders:
                 return None
             newest = max(epoch for epoch, _ in leaders)
@@ -420,9 +478,78 @@ class LocalCluster:
 
     async def admin_call(self, node: str, method: str, request: Any,
                          timeout_s: float = 10.0) -> Any:
-        async with grpc.aio.insecure_channel(self.node(node).address) as ch:
+        async with self.admin_channel(node) as ch:
             return await getattr(admin_pb2_grpc.AdminStub(ch), method)(request,
                                                                        timeout=timeout_s)
+
+    # ------------------------------------------------------------------ targeted faults
+    async def crash_at(self, node: str, *points: str, group: str | None = None) -> None:
+        """Arm crash points on ``node`` (``protocols.common.crashpoints``): its process
+        exits as if killed the moment one is reached. Replaces what was armed there."""
+        await self.admin_call(node, "ArmCrash", admin_pb2.ArmCrashRequest(
+            points=list(points), group=group or "", any_group=group is None))
+
+    async def hook(self, message: str, src: str, dst: str = "*", *, drop: float = 0.0,
+                   drop_reply: float = 0.0, duplicate: float = 0.0, delay_ms: int = 0,
+                   seed: int = 0) -> None:
+        """A message hook: messages of route ``message`` from ``src`` to ``dst`` ("*":
+        every peer) are dropped / lose their reply / are duplicated at these rates, or
+        delayed. Set on the sender, beside its other message faults; ``heal`` ends it."""
+        link = admin_pb2.LinkFaults(peer=dst, message=message, drop_rate=drop,
+                                    drop_reply_rate=drop_reply, duplicate_rate=duplicate,
+                                    delay_min_ms=delay_ms, delay_max_ms=delay_ms)
+        current = await self.admin_call(src, "SetMessageFaults",
+                                        admin_pb2.SetMessageFaultsRequest(seed=seed))
+        kept = [f for f in current.links if (f.peer, f.message) != (dst, message)]
+        await self.admin_call(src, "SetMessageFaults", admin_pb2.SetMessageFaultsRequest(
+            links=[*kept, link], seed=seed))
+
+    async def pause_disk(self, node: str, duration_ms: int) -> None:
+        """``node``'s disk stops for ``duration_ms`` (0 resumes it)."""
+        await self.admin_call(node, "PauseDisk",
+                              admin_pb2.PauseDiskRequest(duration_ms=duration_ms))
+
+    # ------------------------------------------------------------------ groups
+    async def create_group(self, group: str, protocol: str,
+                           members: Sequence[str] | None = None,
+                           options: Mapping[str, Any] | None = None) -> None:
+        """Start a group of cores (one of ``protocol`` on each member) while the
+        cluster runs; the cluster file records it, so a restarted member recovers it."""
+        spec = self.check_groups({group: {"protocol": protocol, "members": members,
+                                          "options": options}}, self.ids)[group]
+        if group in self.groups:
+            raise ConfigError(f"group {group!r} exists already")
+        request = admin_pb2.CreateGroupRequest(group=group, protocol=protocol,
+                                               members=spec["members"],
+                                               options_json=json.dumps(spec["options"]))
+        for n in spec["members"]:
+            await self.admin_call(n, "CreateGroup", request)
+        self.groups[group] = spec
+        self._rewrite_groups()
+
+    async def remove_group(self, group: str) -> None:
+        spec = self.groups.pop(group, None)
+        if spec is None:
+            raise ConfigError(f"no group {group!r}; groups: {sorted(self.groups)}")
+        self._rewrite_groups()
+        for n in spec["members"]:
+            if self.running(n):
+                await self.admin_call(n, "RemoveGroup", admin_pb2.RemoveGroupRequest(
+                    group=group))
+
+    def _rewrite_groups(self) -> None:
+        path = self.dir / "cluster.json"
+        raw = json.loads(path.read_text())
+        raw["groups"] = self.groups
+        if not self.groups:
+            raw.pop("groups")
+        cluster_config_from_dict(raw, str(path))
+        path.write_text(json.dumps(raw, indent=2))
+
+    def admin_channel(self, node: str) -> grpc.aio.Channel:
+        """A channel straight to ``node`` (admin and health: no proxy), with the client
+        certificate when the cluster runs with TLS."""
+        return open_channel(self.node(node).address, self.client_tls, node)
 
     def _toxi(self) -> ToxiproxyClient:
         if self.direct:
@@ -447,6 +574,9 @@ class LocalCluster:
                       for n, i in self.nodes.items()},
             "links": {f"{s}->{d}": a for (s, d), a in self.links.items()},
             "ports": list(self._lease.ports),
+            "tls": self.client_tls.files.to_json() if self.client_tls else None,
+            "roles": self.roles,
+            "node_options": self.node_options,
         }
         tmp = self.dir / (STATE_FILE + ".tmp")
         tmp.write_text(json.dumps(state, indent=2))
@@ -461,6 +591,13 @@ class LocalCluster:
         state = json.loads(path.read_text())
         c = cls(state["protocol"], len(state["nodes"]), data_dir=path.parent, owned=False,
                 toxiproxy_url=state["toxiproxy_url"], direct=state.get("direct", False))
+        c.ids = [NodeId(n) for n in state["nodes"]]  # nodes may have come and gone
+        c.roles = dict(state.get("roles", {}))
+        c.node_options = dict(state.get("node_options", {}))
+        c.options = json.loads((c.dir / "cluster.json").read_text()).get("options", {})
+        if state.get("tls"):
+            c.tls = True
+            c.client_tls = TlsFiles.from_json(state["tls"]).load(f"cluster state {path}")
         c.external_url = state["toxiproxy_url"] if state["external"] else None
         c.proxy_pid = state["proxy_pid"]
         if not c.direct:
@@ -473,6 +610,144 @@ class LocalCluster:
             s, d = key.split("->")
             c.links[(s, d)] = address
         return c
+
+    # ------------------------------------------------------------------ nodes that come and go
+    def _node_entry(self, n: str, address: str) -> dict[str, Any]:
+        """A node's entry in cluster.json: where it listens, its data, role and options."""
+        entry_: dict[str, Any] = {"address": address, "data_dir": str(self.dir / n)}
+        if n in self.roles:
+            entry_["role"] = self.roles[n]
+        if n in self.node_options:
+            entry_["options"] = self.node_options[n]
+        return entry_
+
+    async def add_node(self, node_id: str | None = None, role: str = "",
+                       options: Mapping[str, Any] | None = None) -> NodeId:
+        """Start a brand-new node while the cluster runs: a fresh id (the next free
+        ``nN`` unless given), its own port and data dir, a proxy on every link to and
+        from it and a client proxy, the cluster file and state file rewritten (so
+        ``status``, ``kill``, ``down`` and restarts see it). The running members learn it
+        first (``Admin.AddPeer``: their peer lists, address books and cores), so they
+        accept its first messages; a member that is down or paused reads it from the
+        cluster file when it restarts. A bad id, role or option is a ConfigError and
+        changes nothing. Logged as ``join`` in the nemesis log (and the node's event log,
+        where its lane starts)."""
+        n = validate_node_id(node_id) if node_id else self._fresh_id()
+        if n in self.nodes:
+            raise ConfigError(f"node {n} is already in the cluster")
+        roles = {**self.roles, n: role} if role else dict(self.roles)
+        per_node = {**self.node_options, n: dict(options)} if options else self.node_options
+        check_assignment(load_spec(self.protocol), [*self.ids, n], self.options, roles,
+                         per_node)
+        peers = list(self.ids)
+        first = len(self._lease.ports)
+        allocate_ports(1 if self.direct else 2 + 2 * len(peers), self._lease)
+        ports = iter(self._lease.ports[first:])
+        address = f"127.0.0.1:{next(ports)}"
+        await self._links_of(n, address, peers, ports)
+        self.roles, self.node_options = roles, per_node
+        self._rewrite_config(n, address)
+        self.ids.append(n)
+        self.nodes[n] = NodeInfo(n, address, self.links[("client", n)], str(self.dir / n),
+                                 str(self.dir / f"{n}.log"))
+        self.save_state()
+        for p in self._reachable(peers):
+            await self.admin_call(p, "AddPeer", admin_pb2.AddPeerRequest(
+                node_id=n, address=address, dial_address=self.links[(p, n)], role=role))
+        self._log_membership(n, "join")
+        self._spawn_node(n)
+        self.save_state()
+        await self.wait_healthy(n)
+        return n
+
+    async def remove_node(self, node: str) -> None:
+        """Take a node out of the running cluster for good: its process stopped (SIGTERM,
+        SIGKILL after 10 s), its proxies deleted, its data dir discarded, the cluster and
+        state files rewritten, and every running member told (``Admin.RemovePeer``).
+        Logged as ``leave`` (its lane in the space-time diagram ends there)."""
+        info = self.node(node)
+        n = info.node_id
+        if len(self.ids) == 1:
+            raise InvalidRequest(f"node {n} is the last node of the cluster")
+        if self.running(n):
+            kill_group(info.pid, signal.SIGCONT)
+            kill_group(info.pid, signal.SIGTERM)
+            if await asyncio.to_thread(wait_gone, [info.pid], 10.0):
+                kill_group(info.pid, signal.SIGKILL)
+            if info.proc is not None:
+                await asyncio.to_thread(info.proc.wait)
+        self._log_membership(n, "leave")
+        for key in [k for k in self.links if n in k]:
+            del self.links[key]
+            if not self.direct:
+                name = link_name(*key) if key[0] != "client" else client_link_name(n)
+                await asyncio.to_thread(self._toxi().delete_proxy, name)
+        self.nemesis.forget_node(n)
+        self.ids.remove(n)
+        del self.nodes[n]
+        self.roles.pop(n, None)
+        self.node_options.pop(n, None)
+        self._rewrite_config(n, None)
+        self.save_state()
+        shutil.rmtree(info.data_dir, ignore_errors=True)
+        for p in self._reachable(self.ids):
+            await self.admin_call(p, "RemovePeer", admin_pb2.RemovePeerRequest(node_id=n))
+
+    def _fresh_id(self) -> NodeId:
+        """The next ``nN`` no node of this cluster has, nor had (its data dir exists)."""
+        k = len(self.ids) + 1
+        while NodeId(f"n{k}") in self.nodes or (self.dir / f"n{k}").exists():
+            k += 1
+        return NodeId(f"n{k}")
+
+    def _reachable(self, nodes: Sequence[str]) -> list[str]:
+        """The nodes an admin call reaches now: running and not paused (the others read
+        the cluster file when they restart)."""
+        return [p for p in nodes if self.running(p) and not self.node(p).paused]
+
+    async def _links_of(self, n: NodeId, address: str, peers: list[NodeId],
+                        ports: Any) -> None:
+        """The links to and from a new node (its proxies), and its client link."""
+        if self.direct:
+            for p in peers:
+                self.links[(n, p)] = self.nodes[p].address
+                self.links[(p, n)] = address
+            self.links[("client", n)] = address
+            return
+        toxi = self._toxi()
+        for src, dst, upstream in [*((n, p, self.nodes[p].address) for p in peers),
+                                   *((p, n, address) for p in peers), ("client", n, address)]:
+            listen = f"127.0.0.1:{next(ports)}"
+            name = link_name(src, dst) if src != "client" else client_link_name(dst)
+            await asyncio.to_thread(toxi.create_proxy, name, upstream, listen)
+            self.links[(src, dst)] = listen
+
+    def _rewrite_config(self, n: NodeId, address: str | None) -> None:
+        """cluster.json with node ``n`` added (at ``address``) or, with None, removed."""
+        path = self.dir / "cluster.json"
+        raw = json.loads(path.read_text())
+        if address is None:
+            raw["nodes"].pop(n, None)
+            raw["links"].pop(n, None)
+            for table in raw["links"].values():
+                table.pop(n, None)
+        else:
+            raw["nodes"][n] = self._node_entry(n, address)
+            raw["links"][n] = {p: self.links[(n, p)] for p in self.ids}
+            for p in self.ids:
+                raw["links"].setdefault(p, {})[n] = self.links[(p, n)]
+        cluster_config_from_dict(raw, "cluster")
+        tmp = path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(raw, indent=2))
+        os.replace(tmp, path)
+
+    def _log_membership(self, n: str, kind: str) -> None:
+        """A node joined or left: in the nemesis log, and in its own event log (where
+        the space-time diagram starts or ends its lane)."""
+        self.nemesis.log_event(kind, node=n)
+        if self.event_log or (self.dir / f"events.{n}.jsonl").exists():
+            with open(self.dir / f"events.{n}.jsonl", "a", encoding="utf-8") as f:
+                f.write(json.dumps({"kind": kind, "t": time.time(), "node": n}) + "\n")
 
     def leftover_processes(self) -> list[int]:
         """Every live node or proxy-server process of this cluster, found through the OS."""

@@ -435,3 +435,34 @@ async def test_closing_fails_what_waits_and_sends_nothing_more(
         await asyncio.wait_for(send(t, b"after"), 1.0)
     await asyncio.sleep(0.2)  # past the delay: a late post would have been sent by now
     assert echo.received == [b"unanswered"]
+
+
+async def test_frames_posted_in_one_loop_turn_travel_as_one_write(
+        stream_peer: tuple[str, EchoStream]) -> None:
+    """Coalescing (CockroachDB's coalesced heartbeats, for every message): what many
+    cores post for one peer in one loop turn leaves as one frame carrying them, in
+    order, and each request still gets its own reply."""
+    address, echo = stream_peer
+    t = transport_to(address)
+    await send(t, b"warm-up")  # the stream is open
+    writes = echo.writes
+    replies = await asyncio.gather(*(send(t, f"m{i}".encode()) for i in range(40)))
+    assert replies == [f"m{i}".encode() for i in range(40)]
+    assert echo.received[-40:] == [f"m{i}".encode() for i in range(40)]  # in order
+    assert echo.writes - writes < 5, f"{echo.writes - writes} writes for 40 frames"
+    await t.close()
+
+
+def test_a_message_hook_takes_precedence_for_its_message_type_only() -> None:
+    """A rule naming a message type applies to that type on its link; the link's own
+    rule (or the every-peer one) to the rest."""
+    faults = MessageFaults(NodeId("n1"), seed=1)
+    faults.set([LinkFaults(peer="n2", message="Commit", drop_rate=1.0),
+                LinkFaults(peer="*", duplicate_rate=1.0)])
+    commit = faults.decide(NodeId("n2"), "Commit")
+    assert commit.drop and not commit.duplicate
+    other = faults.decide(NodeId("n2"), "Prepare")
+    assert other.duplicate and not other.drop
+    assert faults.decide(NodeId("n3"), "Commit").duplicate  # the hook names n2 only
+    with pytest.raises(InvalidRequest, match="not a message name"):
+        faults.set([LinkFaults(peer="n2", message="no such", drop_rate=1.0)])

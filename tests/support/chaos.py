@@ -205,7 +205,7 @@ async def commit_indexes(c: LocalCluster) -> dict[str, int]:
     for n in c.ids:
         st = await c.status(n)
         out[n] = int(st.details["commit_index"]) if st is not None else -1
-        if st is not None and st.role == "leader" and "voters" in st.details:
+        if st is not None and st.leading and "voters" in st.details:
             members = [m for m in (st.details["voters"] + "," + st.details["learners"])
                        .split(",") if m]
     return {n: ci for n, ci in out.items() if n in members}

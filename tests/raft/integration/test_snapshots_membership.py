@@ -32,7 +32,7 @@ async def read_through(c: LocalCluster, node: str, keys: dict[str, str]) -> None
 
 async def _is_leader(c: LocalCluster, node: str) -> bool:
     st = await c.status(node)
-    return st is not None and st.role == "leader"
+    return st is not None and st.leading
 
 
 async def test_snapshot_install_after_kill_9(cluster: Factory) -> None:
