@@ -1,6 +1,7 @@
 """``python -m cluster``: drive a local cluster from any shell.
 
     python -m cluster up raft -n 5          start it (detached) and print its table
+    python -m cluster up raft --tls         ... with mutual TLS (certificates in DIR/tls)
     python -m cluster status                live role / epoch / leader of every node
     python -m cluster partition n1,n2 n3,n4,n5 [--mode blackhole|refuse]
     python -m cluster heal
@@ -10,7 +11,8 @@
     python -m cluster down                  stop everything (even after a crashed `up`)
 
 The cluster lives in ``--dir`` (default ``$PROTOCOLS_CLUSTER_DIR`` or
-``$TMPDIR/protocols-cluster``); its ``state.json`` is how every command finds it.
+``$TMPDIR/protocols-cluster``); its ``state.json`` is how every command finds it, and
+for a cluster started with ``--tls`` the client certificate every command shows.
 """
 
 from __future__ import annotations
@@ -63,7 +65,8 @@ def default_dir() -> str:
 
 
 def node_table(c: LocalCluster) -> Table:
-    table = Table(title=f"{c.protocol} cluster in {c.dir}")
+    tls = f" (mutual TLS: CA {c.client_tls.files.ca})" if c.client_tls else ""
+    table = Table(title=f"{c.protocol} cluster in {c.dir}{tls}")
     client = "client (direct)" if c.direct else "client (via proxy)"
     for col in ("node", "pid", "admin (direct)", client, "data dir"):
         table.add_column(col)
@@ -92,7 +95,7 @@ async def cmd_up(args: argparse.Namespace) -> int:
     shutil.rmtree(directory, ignore_errors=True)
     c = LocalCluster(args.protocol, args.nodes, data_dir=directory, owned=False,
                      toxiproxy_url=args.toxiproxy_url, tick_ms=args.tick_ms,
-                     direct=args.direct, event_log=args.event_log,
+                     direct=args.direct, event_log=args.event_log, tls=args.tls,
                      rpc_deadline_ms=args.rpc_deadline_ms, seed=args.seed,
                      options=options)
     try:
@@ -297,6 +300,9 @@ def parser() -> argparse.ArgumentParser:
     up.add_argument("--event-log", action="store_true",
                     help="nodes stamp messages with vector clocks and write events.<node>"
                          ".jsonl; `cluster draw` turns them into a space-time diagram")
+    up.add_argument("--tls", action="store_true",
+                    help="mutual TLS: a CA and certificates in DIR/tls; nodes, clients and "
+                         "the CLI show a certificate the CA signed, others are refused")
     up.add_argument("--tick-ms", type=float, default=10.0)
     up.add_argument("--rpc-deadline-ms", type=float, default=500.0)
     up.add_argument("--seed", type=int, default=0)

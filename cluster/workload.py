@@ -35,6 +35,7 @@ from typing import Any
 from protocols.check.history import Event, History
 from protocols.common.errors import InvalidRequest, SessionExpired, Timeout, Unavailable
 from protocols.kv.client import KvChannels, KvClient
+from protocols.runtime.tls import TlsMaterial
 
 __all__ = ["KvWorkload", "ListAppendWorkload", "WorkloadStats"]
 
@@ -60,6 +61,7 @@ class KvWorkload:
     cas_ratio: float = 0.2
     op_deadline_s: float = 5.0
     attempt_timeout_s: float = 0.5
+    tls: TlsMaterial | None = None  # the client certificate, for a cluster with TLS
     pause_s: float = 0.0  # think time between a worker's operations
     history: History = field(default_factory=History)
     stats: WorkloadStats = field(default_factory=WorkloadStats)
@@ -79,7 +81,7 @@ class KvWorkload:
         if self.clients < 1 or self.keys < 1:
             raise InvalidRequest("a workload needs at least one client and one key")
         self._t0 = self._t0 or time.monotonic()
-        channels = KvChannels(self.addresses)
+        channels = KvChannels(self.addresses, tls=self.tls)
         try:
             stop_at = self.now() + duration_s
             await asyncio.gather(*(self._worker(p, channels, stop_at, max_ops_per_client)
@@ -91,7 +93,8 @@ class KvWorkload:
     async def final_reads(self, duration_s: float = 2.0) -> None:
         """One client reading every key, after the faults heal, into the same history."""
         final = KvWorkload(self.addresses, clients=1, keys=self.keys, seed=self.seed,
-                           read_ratio=1.0, history=self.history, op_deadline_s=15.0)
+                           read_ratio=1.0, history=self.history, op_deadline_s=15.0,
+                           tls=self.tls)
         final._t0 = self.t0
         await final.run(duration_s, max_ops_per_client=2 * self.keys)
 
@@ -104,7 +107,7 @@ class KvWorkload:
         rng = random.Random(f"{self.seed}/probe/{process}")
         stop_at = self.now() + duration_s
         async with KvClient({node: self.addresses[node]}, client_id=f"probe-{process}",
-                            deadline_s=0.5, attempt_timeout_s=0.25) as client:
+                            deadline_s=0.5, attempt_timeout_s=0.25, tls=self.tls) as client:
             while self.now() < stop_at:
                 key = f"k{rng.randrange(self.keys)}"
                 invocation = self.history.invoke(process, "get", key, None, self.now())
@@ -173,6 +176,7 @@ class ListAppendWorkload:
     read_ratio: float = 0.5  # of micro-ops
     op_deadline_s: float = 5.0
     attempt_timeout_s: float = 0.5
+    tls: TlsMaterial | None = None  # the client certificate, for a cluster with TLS
     history: History = field(default_factory=History)
     stats: WorkloadStats = field(default_factory=WorkloadStats)
     _t0: float = 0.0
@@ -191,7 +195,7 @@ class ListAppendWorkload:
             raise InvalidRequest("a list-append workload needs at least one client, one "
                                  "key and one micro-op per txn")
         self._t0 = self._t0 or time.monotonic()
-        channels = KvChannels(self.addresses)
+        channels = KvChannels(self.addresses, tls=self.tls)
         try:
             stop_at = self.now() + duration_s
             await asyncio.gather(*(self._worker(p, channels, stop_at, max_ops_per_client)
@@ -204,7 +208,7 @@ class ListAppendWorkload:
         """One txn reading every key, by a client of its own, after the faults heal."""
         self._t0 = self._t0 or time.monotonic()
         async with KvClient(self.addresses, client_id=f"final-{self.seed}-{self._run_id}",
-                            deadline_s=max(duration_s, 15.0)) as client:
+                            deadline_s=max(duration_s, 15.0), tls=self.tls) as client:
             ops = [["r", f"k{k}", None] for k in range(self.keys)]
             invocation = self.history.invoke(self.clients, "txn", None, ops, self.now())
             await self._complete(invocation, client.txn(ops))

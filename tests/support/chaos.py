@@ -172,7 +172,7 @@ async def chaos_run(c: LocalCluster, seed: int, duration_s: float, tmp_path: Pat
     KvClients on four keys, linearizable per key (no acknowledged write lost: the final
     reads are in the history), then every node converges to one commit index."""
     workload = KvWorkload(c.client_addresses, clients=5, keys=4, seed=seed,
-                          op_deadline_s=4.0, attempt_timeout_s=0.5)
+                          op_deadline_s=4.0, attempt_timeout_s=0.5, tls=c.client_tls)
     workload._t0 = time.monotonic()
     await run_chaos(c, workload, Linearizable(), seed=seed, duration_s=duration_s,
                     tmp_path=tmp_path, kinds=kinds, alongside=alongside)
@@ -212,7 +212,7 @@ async def commit_indexes(c: LocalCluster) -> dict[str, int]:
 
 
 async def converged(c: LocalCluster) -> bool:
-    async with KvClient(c.client_addresses, deadline_s=10) as kv:
+    async with KvClient(c.client_addresses, deadline_s=10, tls=c.client_tls) as kv:
         await kv.put("__barrier__", str(time.time()))  # commits a current-term entry
     seen = await commit_indexes(c)
     return len(set(seen.values())) == 1 and -1 not in seen.values()

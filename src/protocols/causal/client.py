@@ -7,13 +7,15 @@ from collections.abc import Mapping
 
 from protocols._pb import causal_pb2, causal_pb2_grpc
 from protocols.runtime.channels import NodeChannels
+from protocols.runtime.tls import TlsMaterial
 
 __all__ = ["BroadcastClient"]
 
 
 class BroadcastClient(NodeChannels[causal_pb2_grpc.BroadcasterStub]):
-    def __init__(self, addresses: Mapping[str, str], timeout_s: float = 5.0) -> None:
-        super().__init__(addresses, causal_pb2_grpc.BroadcasterStub)
+    def __init__(self, addresses: Mapping[str, str], timeout_s: float = 5.0, *,
+                 tls: TlsMaterial | None = None) -> None:
+        super().__init__(addresses, causal_pb2_grpc.BroadcasterStub, tls=tls)
         self.timeout_s = timeout_s
 
     async def send(self, node: str, payload: bytes) -> tuple[str, int]:

@@ -12,6 +12,9 @@ clientv3):
   (that attempt changed nothing, earlier ones may have) and is never resent blindly;
 * bound everything: ``attempt_timeout_s`` per try, ``deadline_s`` per operation, a
   capped backoff between tries;
+* with mutual TLS (``tls=``, the cluster's client certificate), fail at once, in one
+  line, when every node refuses the handshake (no certificate, or one from another CA):
+  nothing was sent, nothing applied; retrying cannot help;
 * say honestly what happened: success; ``Unavailable`` when no attempt can have taken
   effect (every attempt was refused by a server before it reached the log: "not the
   leader", a malformed request — the server says so structurally, ``ProtocolError.refused``)
@@ -45,6 +48,7 @@ from protocols.common.errors import (
 )
 from protocols.runtime.channels import NodeChannels
 from protocols.runtime.errors import error_of
+from protocols.runtime.tls import TlsMaterial
 
 __all__ = ["KvChannels", "KvClient"]
 
@@ -55,8 +59,9 @@ _BACKOFF_MAX_S = 0.25
 class KvChannels(NodeChannels[kv_pb2_grpc.KvStub]):
     """gRPC channels to every node, shared by many clients (one HTTP/2 connection each)."""
 
-    def __init__(self, addresses: Mapping[str, str]) -> None:
-        super().__init__(addresses, kv_pb2_grpc.KvStub)
+    def __init__(self, addresses: Mapping[str, str], *,
+                 tls: TlsMaterial | None = None) -> None:
+        super().__init__(addresses, kv_pb2_grpc.KvStub, tls=tls)
 
 
 class KvClient:
@@ -70,9 +75,13 @@ class KvClient:
         client_id: str | None = None,
         deadline_s: float = 10.0,
         attempt_timeout_s: float = 1.0,
+        tls: TlsMaterial | None = None,
     ) -> None:
+        """``tls``: the client's certificate and the cluster's CA (a cluster started with
+        ``--tls``: ``LocalCluster.client_tls``); ignored when ``addresses`` are channels."""
         self._owns_channels = not isinstance(addresses, KvChannels)
-        self.channels = addresses if isinstance(addresses, KvChannels) else KvChannels(addresses)
+        self.channels = (addresses if isinstance(addresses, KvChannels)
+                         else KvChannels(addresses, tls=tls))
         self.client_id = client_id or uuid.uuid4().hex[:12]
         self.deadline_s = deadline_s
         self.attempt_timeout_s = attempt_timeout_s
@@ -80,6 +89,7 @@ class KvClient:
         self.seq = 0
         self.registered = False  # the session is opened before the first write
         self.attempts = 0  # total RPCs sent, for benchmarks and tests
+        self.tls_refused: dict[str, str] = {}  # node -> why it refused our handshake
         self._order = itertools.cycle(list(self.channels.addresses))
         self._busy = asyncio.Lock()
 
@@ -151,6 +161,13 @@ class KvClient:
                     request, timeout=min(self.attempt_timeout_s, remaining))
             except grpc.aio.AioRpcError as e:
                 last = error_of(e)
+                refusal = await self.channels.refusal(node, e, min(1.0, remaining))
+                if refusal is not None:  # nothing reached the node: not applied
+                    self.tls_refused[node] = refusal
+                    last = Unavailable(refusal, refused=True)
+                    if set(self.tls_refused) >= set(self.channels.addresses):
+                        raise Unavailable(f"{name}: not applied: {refusal} (every node "
+                                          "refused)", refused=True) from None
                 if isinstance(last, InvalidRequest):
                     raise last from None
                 if isinstance(last, SessionExpired):  # never resend: it could apply twice
@@ -166,6 +183,7 @@ class KvClient:
                 backoff = min(backoff * 2, _BACKOFF_MAX_S)
                 continue
             self.leader = node
+            self.channels.answered.add(node)
             return reply
         what = f"{name}({getattr(request, 'key', self.client_id)!r}) after {self.deadline_s}s"
         if maybe_applied:

@@ -30,6 +30,7 @@ from protocols.common.errors import (
 )
 from protocols.raft.messages import Membership
 from protocols.runtime.errors import error_of
+from protocols.runtime.tls import TlsMaterial, open_channel
 from protocols.runtime.transport import CHANNEL_OPTIONS
 
 __all__ = ["RaftAdminClient"]
@@ -37,13 +38,14 @@ __all__ = ["RaftAdminClient"]
 
 class RaftAdminClient:
     def __init__(self, addresses: Mapping[str, str], *, deadline_s: float = 30.0,
-                 attempt_timeout_s: float = 2.0) -> None:
+                 attempt_timeout_s: float = 2.0, tls: TlsMaterial | None = None) -> None:
+        """``tls``: the client's certificate, for a cluster with mutual TLS."""
         if not addresses:
             raise InvalidRequest("RaftAdminClient needs at least one node address")
         self.addresses = dict(sorted(addresses.items()))
         self.deadline_s = deadline_s
         self.attempt_timeout_s = attempt_timeout_s
-        self._channels = {n: grpc.aio.insecure_channel(a, options=CHANNEL_OPTIONS)
+        self._channels = {n: open_channel(a, tls, n, CHANNEL_OPTIONS)
                           for n, a in self.addresses.items()}
         self._stubs = {n: raft_pb2_grpc.RaftAdminStub(c) for n, c in self._channels.items()}
         self._order = itertools.cycle(list(self.addresses))

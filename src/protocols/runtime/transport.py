@@ -8,6 +8,8 @@
   backoff grows to 120 s, so a healed partition could stay "down" for minutes;
 * keepalive pings, so a black-holed connection (data silently dropped) is detected and
   replaced instead of waiting on a dead TCP stream forever;
+* mutual TLS when the cluster has it (``protocols.runtime.tls``): the peer must show the
+  certificate naming it, signed by the cluster's CA;
 * the message-fault hook (``protocols.runtime.faults``): drop / drop reply / duplicate /
   delay / reorder, per directed peer, seeded;
 * protocol messages on one long-lived bidirectional stream per peer (``send``, and
@@ -37,6 +39,7 @@ from protocols._pb import peer_pb2
 from protocols.common.errors import Unavailable, UnknownNode
 from protocols.common.ids import NodeId
 from protocols.runtime.faults import FaultDecision, MessageFaults
+from protocols.runtime.tls import TlsMaterial, open_channel
 
 __all__ = ["CHANNEL_OPTIONS", "SERVER_OPTIONS", "STREAM_METHOD", "PeerUnreachable",
            "Transport"]
@@ -90,9 +93,11 @@ class Transport:
         peers: Mapping[NodeId, str],
         rpc_deadline_s: float,
         faults: MessageFaults | None = None,
+        tls: TlsMaterial | None = None,
     ) -> None:
         self.node_id = node_id
         self.peers = dict(peers)
+        self.tls = tls  # mutual TLS: show our certificate, accept only the peer's own
         self.rpc_deadline_s = rpc_deadline_s
         self.faults = faults or MessageFaults(node_id)
         self._channels: dict[NodeId, grpc.aio.Channel] = {}
@@ -106,7 +111,7 @@ class Transport:
             raise UnknownNode(peer, list(self.peers))
         ch = self._channels.get(peer)
         if ch is None:
-            ch = grpc.aio.insecure_channel(self.peers[peer], options=CHANNEL_OPTIONS)
+            ch = open_channel(self.peers[peer], self.tls, peer, CHANNEL_OPTIONS)
             self._channels[peer] = ch
         return ch
 
@@ -126,11 +131,6 @@ class Transport:
         if channel is not None:
             self.spawn(channel.close(grace=None))
 
-    def _callable(
-        self, peer: NodeId, method: str, reply_type: type[R]
-    ) -> grpc.aio.UnaryUnaryMultiCallable:
-        key = (peer, method)
-        fn = self._calls.get(key)
     def forget(self, peer: NodeId) -> None:
         """``peer`` left the cluster: its address, stream and channel go (what still waits
         on them fails, as on a new address); sending to it is then ``UnknownNode``."""
@@ -138,6 +138,11 @@ class Transport:
             self.set_address(peer, "")
             del self.peers[peer]
 
+    def _callable(
+        self, peer: NodeId, method: str, reply_type: type[R]
+    ) -> grpc.aio.UnaryUnaryMultiCallable:
+        key = (peer, method)
+        fn = self._calls.get(key)
         if fn is None:
             fn = self.channel(peer).unary_unary(
                 method,

@@ -10,6 +10,7 @@ import grpc.aio
 
 from protocols._pb import swim_pb2, swim_pb2_grpc
 from protocols.runtime.channels import NodeChannels
+from protocols.runtime.tls import TlsMaterial
 from protocols.swim.messages import State, UserEvent
 
 __all__ = ["MembershipClient", "View"]
@@ -32,8 +33,9 @@ class View:
 
 
 class MembershipClient(NodeChannels[swim_pb2_grpc.MembershipStub]):
-    def __init__(self, addresses: Mapping[str, str], timeout_s: float = 5.0) -> None:
-        super().__init__(addresses, swim_pb2_grpc.MembershipStub)
+    def __init__(self, addresses: Mapping[str, str], timeout_s: float = 5.0, *,
+                 tls: TlsMaterial | None = None) -> None:
+        super().__init__(addresses, swim_pb2_grpc.MembershipStub, tls=tls)
         self.timeout_s = timeout_s
 
     async def view(self, node: str) -> View:

@@ -8,13 +8,15 @@ from collections.abc import Mapping
 
 from protocols._pb import vkv_pb2, vkv_pb2_grpc
 from protocols.runtime.channels import NodeChannels
+from protocols.runtime.tls import TlsMaterial
 
 __all__ = ["VersionedKvClient"]
 
 
 class VersionedKvClient(NodeChannels[vkv_pb2_grpc.VersionedKvStub]):
-    def __init__(self, addresses: Mapping[str, str], timeout_s: float = 5.0) -> None:
-        super().__init__(addresses, vkv_pb2_grpc.VersionedKvStub)
+    def __init__(self, addresses: Mapping[str, str], timeout_s: float = 5.0, *,
+                 tls: TlsMaterial | None = None) -> None:
+        super().__init__(addresses, vkv_pb2_grpc.VersionedKvStub, tls=tls)
         self.timeout_s = timeout_s
 
     async def get(self, node: str, key: str) -> tuple[list[str], dict[str, int]]:
