@@ -61,6 +61,7 @@ from protocols.contract import check_assignment
 from protocols.registry import entry, load_spec
 from protocols.runtime.config import cluster_config_from_dict, parse_groups
 from protocols.runtime.tls import (
+    CertificateAuthority,
     TlsFiles,
     TlsMaterial,
     cluster_tls_to_json,
@@ -731,11 +732,16 @@ class LocalCluster:
             raw["links"].pop(n, None)
             for table in raw["links"].values():
                 table.pop(n, None)
+            raw.get("tls", {}).get("nodes", {}).pop(n, None)
         else:
             raw["nodes"][n] = self._node_entry(n, address)
             raw["links"][n] = {p: self.links[(n, p)] for p in self.ids}
             for p in self.ids:
                 raw["links"].setdefault(p, {})[n] = self.links[(p, n)]
+            if "tls" in raw:  # the cluster's CA signs the newcomer's certificate
+                files = CertificateAuthority.load(self.dir / "tls").issue(
+                    n, self.dir / "tls", server=True)
+                raw["tls"]["nodes"][n] = {"cert": files.cert, "key": files.key}
         cluster_config_from_dict(raw, "cluster")
         tmp = path.with_suffix(".json.tmp")
         tmp.write_text(json.dumps(raw, indent=2))

@@ -123,6 +123,23 @@ async def test_a_rogue_node_gets_no_message_through(cluster: Factory, tmp_path: 
         assert await kv.get("after") == "rogue"
 
 
+async def test_a_node_added_to_a_tls_cluster_gets_a_certificate_from_its_ca(
+        cluster: Factory) -> None:
+    """``add_node`` on a TLS cluster: the CA signs the newcomer's certificate, so it and
+    the members take each other's pings, through the proxies, both ways."""
+    c = await cluster("bare", nodes=2, tls=True)
+    n = await c.add_node()
+    probe = admin_pb2.ProbeRequest(peers=["n1", "n2"], count=2, deadline_ms=2000)
+    out = await c.admin_call(n, "ProbePeers", probe)
+    assert [(p.peer, p.ok) for p in out.peers] == [("n1", 2), ("n2", 2)], out
+    back = await c.admin_call("n1", "ProbePeers",
+                              admin_pb2.ProbeRequest(peers=[n], count=2, deadline_ms=2000))
+    assert [(p.peer, p.ok) for p in back.peers] == [(n, 2)], back
+    await c.remove_node(n)
+    config = json.loads((c.dir / "cluster.json").read_text())
+    assert sorted(config["tls"]["nodes"]) == ["n1", "n2"]
+
+
 async def _serving(ch: grpc.aio.Channel) -> bool:
     try:
         reply = await health_pb2_grpc.HealthStub(ch).Check(health_pb2.HealthCheckRequest(),
