@@ -158,7 +158,8 @@ def _cli(directory: Path, *args: str) -> subprocess.CompletedProcess[str]:
 def test_the_cli_drives_a_tls_cluster_with_its_certificate(tmp_path: Path) -> None:
     """``up --tls``, then commands in other processes that only have the state file:
     ``status`` gets every node's answer and ``restart`` waits for the new process's
-    health, both over TLS with the client certificate the state file names."""
+    health, both over TLS with the client certificate the state file names; the Raft
+    operator's CLI, which reads the cluster file, finds the certificate beside the CA."""
     d = tmp_path / "cli"
     try:
         up = _cli(d, "up", "raft", "-n", "3", "--tls")
@@ -168,6 +169,10 @@ def test_the_cli_drives_a_tls_cluster_with_its_certificate(tmp_path: Path) -> No
         assert state["tls"] == {"ca": str(d / "tls" / "ca.pem"),
                                 "cert": str(d / "tls" / "client.pem"),
                                 "key": str(d / "tls" / "client.key")}
+        raft = subprocess.run([sys.executable, "-m", "protocols.raft", "transfer", "n2",
+                               "--config", str(d / "cluster.json")],
+                              capture_output=True, text=True, timeout=90)
+        assert raft.stdout.strip() == "leadership transferred to n2", raft.stdout + raft.stderr
         restart = _cli(d, "restart", "n3")
         assert restart.returncode == 0, restart.stdout + restart.stderr
         status = _cli(d, "status")

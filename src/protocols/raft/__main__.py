@@ -10,6 +10,8 @@ The cluster is found through its cluster file (``--config``; default: the one
 ``python -m cluster up`` wrote in ``$PROTOCOLS_CLUSTER_DIR`` or /tmp/protocols-cluster).
 Start a cluster with spare nodes with e.g.
 ``python -m cluster up raft -n 4 -o 'initial_voters=["n1","n2","n3"]'``.
+A cluster with mutual TLS (``up --tls``) is reached with the client certificate beside
+its CA (``DIR/tls/client.pem`` and ``client.key``), or the one ``--cert``/``--key`` name.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import tempfile
 from protocols.common.errors import ProtocolError
 from protocols.raft.admin_client import RaftAdminClient
 from protocols.runtime.config import load_cluster_config
+from protocols.runtime.tls import TlsFiles
 
 
 def _default_config() -> str:
@@ -36,7 +39,13 @@ async def _run(args: argparse.Namespace) -> str:
     if config.protocol != "raft":
         raise ProtocolError(f"{args.config} describes a {config.protocol} cluster, not raft")
     addresses = {str(n): config.addresses[n] for n in config.node_ids}
-    async with RaftAdminClient(addresses, deadline_s=args.deadline_s) as admin:
+    tls = None
+    if config.tls:  # the cluster's CA, and a client certificate it signed
+        ca = next(iter(config.tls.values())).ca
+        tls = TlsFiles(ca, args.cert or os.path.join(os.path.dirname(ca), "client.pem"),
+                       args.key or os.path.join(os.path.dirname(ca), "client.key"),
+                       ).load("python -m protocols.raft")
+    async with RaftAdminClient(addresses, deadline_s=args.deadline_s, tls=tls) as admin:
         if args.action == "transfer":
             return f"leadership transferred to {await admin.transfer_leadership(args.node)}"
         change = {"add": admin.add_node, "add-learner": admin.add_learner,
@@ -52,6 +61,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("node")
     p.add_argument("--config", default=_default_config(), help="the cluster file")
     p.add_argument("--deadline-s", type=float, default=30.0)
+    p.add_argument("--cert", help="client certificate (TLS cluster; default: beside its CA)")
+    p.add_argument("--key", help="its private key")
     args = p.parse_args(argv)
     try:
         print(asyncio.run(_run(args)))
