@@ -31,6 +31,7 @@ from protocols.runtime.transport import PeerUnreachable, Transport
 from tests.toy.protocol import ToySpec
 from tests.toy.protocol.messages import Committed
 from tests.toy.protocol.node import ToyShell
+from tests.toy.protocol.storage import LogEntry
 
 SERVICE = "/protocols.toy.v1.Toy/"
 
@@ -122,7 +123,7 @@ async def test_a_reply_never_leaves_before_its_persist(
     assert spec.storage.saved == []
     spec.storage.release.set()
     ack = await rpc
-    assert ack.index == 1 and spec.storage.saved == [command]
+    assert ack.index == 1 and spec.storage.saved == [LogEntry(1, command)]
 
 
 def peer_transport(node: NodeHost, sender: str, deadline_s: float) -> Transport:
@@ -154,7 +155,7 @@ async def test_a_reply_on_the_peer_stream_never_leaves_before_its_persist(
         assert spec.storage.saved == []
         spec.storage.release.set()
         reply = toy_pb2.Ack.FromString((await ack).body)
-        assert reply.index == 1 and spec.storage.saved == [command]
+        assert reply.index == 1 and spec.storage.saved == [LogEntry(1, command)]
     finally:
         await t.close()
 
