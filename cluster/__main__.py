@@ -6,6 +6,7 @@
     python -m cluster partition n1,n2 n3,n4,n5 [--mode blackhole|refuse]
     python -m cluster heal
     python -m cluster kill n3 | restart n3 | pause n3 | resume n3
+    python -m cluster add-node [--role R] | remove-node n4   nodes that come and go
     python -m cluster logs n3 [-f]
     python -m cluster draw                  the run as a space-time diagram (up --event-log)
     python -m cluster down                  stop everything (even after a crashed `up`)
@@ -59,6 +60,30 @@ def parse_options(pairs: list[str]) -> dict[str, object]:
     return options
 
 
+def parse_roles(pairs: list[str]) -> dict[str, str]:
+    """``NODE=ROLE`` pairs (``--role n1=primary``)."""
+    roles: dict[str, str] = {}
+    for pair in pairs:
+        node, sep, role = pair.partition("=")
+        if not sep or not node or not role:
+            raise ConfigError(f"--role wants NODE=ROLE, not {pair!r}")
+        if node in roles:
+            raise ConfigError(f"--role: node {node} is given two roles")
+        roles[node] = role
+    return roles
+
+
+def parse_node_options(pairs: list[str]) -> dict[str, dict[str, object]]:
+    """``NODE:KEY=JSON`` pairs (``--node-option n2:fsync=false``)."""
+    table: dict[str, dict[str, object]] = {}
+    for pair in pairs:
+        node, sep, option = pair.partition(":")
+        if not sep or not node:
+            raise ConfigError(f"--node-option wants NODE:KEY=VALUE, not {pair!r}")
+        table.setdefault(node, {}).update(parse_options([option]))
+    return table
+
+
 def default_dir() -> str:
     return os.environ.get("PROTOCOLS_CLUSTER_DIR",
                           os.path.join(tempfile.gettempdir(), "protocols-cluster"))
@@ -91,13 +116,15 @@ async def cmd_up(args: argparse.Namespace) -> int:
                       "run `python -m cluster down` first[/red]")
         return 2
     options = parse_options(args.option)
-    LocalCluster.check_protocol(args.protocol, options, args.nodes)  # before anything
+    roles, per_node = parse_roles(args.role), parse_node_options(args.node_option)
+    LocalCluster.check_protocol(args.protocol, options, args.nodes, roles,
+                                per_node)  # before anything
     shutil.rmtree(directory, ignore_errors=True)
     c = LocalCluster(args.protocol, args.nodes, data_dir=directory, owned=False,
                      toxiproxy_url=args.toxiproxy_url, tick_ms=args.tick_ms,
                      direct=args.direct, event_log=args.event_log, tls=args.tls,
                      rpc_deadline_ms=args.rpc_deadline_ms, seed=args.seed,
-                     options=options)
+                     options=options, roles=roles, node_options=per_node)
     try:
         await c.start()
     except BaseException:
@@ -131,7 +158,8 @@ def status_report(protocol: str, statuses: Mapping[str, admin_pb2.NodeStatus | N
         if st is None:
             rows.append((n, str(pids.get(n, "")), "no answer", "", "", Text()))
         else:
-            rows.append((n, str(st.pid), st.role, str(st.epoch), st.leader_id,
+            role = f"{st.role} [{st.configured_role}]" if st.configured_role else st.role
+            rows.append((n, str(st.pid), role, str(st.epoch), st.leader_id,
                          _summary({k: v for k, v in st.details.items()
                                    if not k.startswith(MEMBER_KEY)}, everything)))
     parts: list[RenderableType] = [_StatusTable(f"{protocol} cluster status", rows)]
@@ -238,6 +266,24 @@ async def cmd_process(args: argparse.Namespace) -> int:
     return 0
 
 
+async def cmd_add_node(args: argparse.Namespace) -> int:
+    c = LocalCluster.attach(args.dir)
+    n = await c.add_node(args.id, args.role, parse_options(args.option))
+    info = c.node(n)
+    console.print(f"add-node {n}: serving on {info.address} (client {info.client_address}, "
+                  f"pid {info.pid})")
+    return 0
+
+
+async def cmd_remove_node(args: argparse.Namespace) -> int:
+    c = LocalCluster.attach(args.dir)
+    _load_cuts(c)
+    await c.remove_node(args.node)
+    _save_cuts(c)
+    console.print(f"remove-node {args.node}: stopped, its links and data gone")
+    return 0
+
+
 async def cmd_logs(args: argparse.Namespace) -> int:
     c = LocalCluster.attach(args.dir)
     path = c.node(args.node).log_path
@@ -308,6 +354,19 @@ def parser() -> argparse.ArgumentParser:
     up.add_argument("--seed", type=int, default=0)
     up.add_argument("-o", "--option", action="append", default=[], metavar="KEY=JSON",
                     help="a protocol option, e.g. snapshot_threshold=100 (repeatable)")
+    up.add_argument("--role", action="append", default=[], metavar="NODE=ROLE",
+                    help="a node's role, e.g. n2=primary (repeatable; the protocol says "
+                         "which roles it takes)")
+    up.add_argument("--node-option", action="append", default=[], metavar="NODE:KEY=JSON",
+                    help="an option of one node, over the cluster's, e.g. n3:fsync=false "
+                         "(repeatable)")
+    add = sub.add_parser("add-node", help="start a brand-new node while the cluster runs")
+    add.add_argument("--id", help="its id (default: the next free nN)")
+    add.add_argument("--role", default="", help="its role")
+    add.add_argument("-o", "--option", action="append", default=[], metavar="KEY=JSON",
+                     help="an option of this node, over the cluster's (repeatable)")
+    sub.add_parser("remove-node", help="stop a node for good: its links and data go too"
+                   ).add_argument("node")
     status = sub.add_parser("status", help="live status of every node")
     status.add_argument("--details", action="store_true",
                         help="every detail, the per-peer ones too")
@@ -327,7 +386,8 @@ def parser() -> argparse.ArgumentParser:
 
 COMMANDS = {"up": cmd_up, "status": cmd_status, "partition": cmd_partition, "heal": cmd_heal,
             "kill": cmd_process, "restart": cmd_process, "pause": cmd_process,
-            "resume": cmd_process, "logs": cmd_logs, "draw": cmd_draw, "down": cmd_down}
+            "resume": cmd_process, "add-node": cmd_add_node, "remove-node": cmd_remove_node,
+            "logs": cmd_logs, "draw": cmd_draw, "down": cmd_down}
 
 
 def main(argv: list[str] | None = None) -> int:

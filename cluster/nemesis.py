@@ -12,7 +12,9 @@ to cut:
 
 Message faults (drop / duplicate / delay / reorder single RPCs) go through each node's
 Admin hook, since a TCP proxy cannot drop one message of a multiplexed HTTP/2 stream.
-Process faults (kill -9, restart, pause, resume) go through the runner.
+Process faults (kill -9, restart, pause, resume) go through the runner, and so do nodes
+that come and go (``join``: a brand-new node; ``leave``: one removed for good; opt-in
+kinds of ``random_schedule``, for protocols whose membership may change: SWIM, the toy).
 
 Every action is logged with wall-clock start and end times (``events``, and JSONL in
 ``nemesis.jsonl`` in the cluster dir), so a checked history can shade fault intervals.
@@ -180,6 +182,10 @@ class Nemesis:
                     await asyncio.to_thread(toxi.remove_toxic, name, f"{_CUT_TOXIC}_{stream}")
         self._cut.clear()
 
+    def forget_node(self, node: str) -> None:
+        """``node`` left the cluster: its links are gone, so no heal restores them."""
+        self._cut = {link: mode for link, mode in self._cut.items() if node not in link}
+
     # ------------------------------------------------------------------ link toxics
     def _links(self, links: Iterable[tuple[str, str]] | None) -> list[str]:
         if links is None:
@@ -276,6 +282,17 @@ class Nemesis:
     async def resume(self, node: str) -> None:
         self.c.resume(node)
 
+    async def join(self, role: str = "") -> str:
+        """A brand-new node joins (``LocalCluster.add_node``); logged as ``join``."""
+        return await self.c.add_node(role=role)
+
+    async def leave(self, node: str) -> None:
+        """``node`` leaves for good (``LocalCluster.remove_node``); logged as ``leave``.
+        A node already gone, or one of the last two, stays: a schedule drawn in advance
+        may name one twice."""
+        if node in self.c.ids and len(self.c.ids) > 2:
+            await self.c.remove_node(node)
+
     async def clear(self) -> None:
         """Undo everything: resume, restart dead nodes, heal, clear toxics and faults."""
         for n in self.c.ids:
@@ -318,7 +335,7 @@ def random_schedule(seed: int, nodes: Sequence[str], duration_s: float,
             return out
         kind = rng.choice(list(kinds))
         args: tuple[Any, ...] = ()
-        if kind in ("isolate", "kill", "pause"):
+        if kind in ("isolate", "kill", "pause", "leave"):
             args = (rng.choice(list(nodes)),)
         elif kind == "partition_one_way":
             src, dst = rng.sample(list(nodes), 2)

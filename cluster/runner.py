@@ -595,7 +595,10 @@ class LocalCluster:
         c.ids = [NodeId(n) for n in state["nodes"]]  # nodes may have come and gone
         c.roles = dict(state.get("roles", {}))
         c.node_options = dict(state.get("node_options", {}))
-        c.options = json.loads((c.dir / "cluster.json").read_text()).get("options", {})
+        config = c.dir / "cluster.json"  # what the nodes were started with, if still there
+        written = json.loads(config.read_text()) if config.exists() else {}
+        c.options = written.get("options", {})
+        c.groups = dict(written.get("groups", {}))
         if state.get("tls"):
             c.tls = True
             c.client_tls = TlsFiles.from_json(state["tls"]).load(f"cluster state {path}")

@@ -120,3 +120,43 @@ async def test_a_recorded_pid_another_process_now_has_is_never_signalled(
     finally:
         other.kill()
         other.wait()
+
+
+def test_cli_roles_and_nodes_that_come_and_go(tmp_path: Path) -> None:
+    """``up --role/--node-option``, ``add-node``, ``remove-node`` from other shells: the
+    roles shown by ``status``, the new node in the state file and served, the removed
+    one gone from both with its data, and ``down`` stopping everything, the newcomer
+    too."""
+    d = tmp_path / "cli"
+    toy = "tests.toy.protocol:ENTRY"
+    bad = run_cli(d, "up", toy, "-n", "3", "--role", "n1=witness")
+    assert bad.returncode == 2 and "node n1: protocol 'toy' has no role 'witness'" in \
+        bad.stdout.replace("\n", " "), bad.stdout
+    assert not d.exists() or cluster_processes(d) == []
+    try:
+        up = run_cli(d, "up", toy, "-n", "3", "--role", "n2=primary",
+                     "--node-option", "n3:resend_ticks=5")
+        assert up.returncode == 0, up.stdout + up.stderr
+        config = json.loads((d / "cluster.json").read_text())
+        assert config["nodes"]["n3"]["options"] == {"resend_ticks": 5}
+        status = run_cli(d, "status").stdout
+        assert "leader [primary]" in status and status.count("backup") == 2, status
+        added = run_cli(d, "add-node", "--role", "backup")
+        assert added.returncode == 0 and "add-node n4: serving" in added.stdout, added.stdout
+        assert list(state_of(d)["nodes"]) == ["n1", "n2", "n3", "n4"]
+        refused = run_cli(d, "add-node", "--role", "primary")
+        assert refused.returncode == 2 and "n2, n5 are all given" in \
+            refused.stdout.replace("\n", " "), refused.stdout
+        removed = run_cli(d, "remove-node", "n1")
+        assert removed.returncode == 0, removed.stdout
+        assert list(state_of(d)["nodes"]) == ["n2", "n3", "n4"] and not (d / "n1").exists()
+        status = run_cli(d, "status", "--details").stdout
+        assert LocalCluster.attach(d).ids == ["n2", "n3", "n4"]
+        assert "n4" in status and "backup [backup]" in status, status
+        assert [e["action"] for e in map(json.loads, (d / "nemesis.jsonl").read_text()
+                                         .splitlines()) if e["action"] in ("join", "leave")
+                ] == ["join", "leave"]
+    finally:
+        down = run_cli(d, "down")
+    assert down.returncode == 0, down.stdout
+    assert cluster_processes(d) == []

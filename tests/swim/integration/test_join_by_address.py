@@ -12,7 +12,7 @@ import json
 import signal
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -154,7 +154,7 @@ async def _stays_alive(client: MembershipClient, everyone: list[str], incarnatio
         await asyncio.sleep(0.5)  # a polling interval, not a synchronisation
 
 
-async def _seen(client: MembershipClient, members: list[str], state: State, what: str,
+async def _seen(client: MembershipClient, members: Sequence[str], state: State, what: str,
                 deadline_s: float) -> None:
     last: dict[str, View] = {}
 
@@ -167,7 +167,7 @@ async def _seen(client: MembershipClient, members: list[str], state: State, what
                      describe=lambda: {n: v.state("n6") for n, v in last.items()})
 
 
-async def _reaped(client: MembershipClient, members: list[str]) -> None:
+async def _reaped(client: MembershipClient, members: Sequence[str]) -> None:
     """Each member forgets n6 once it has held it dead for ``reap_ms``, not before: the
     start of the last poll that saw a member hold n6 alive or suspect bounds from below
     when it declared n6 dead, and the end of the first poll that found n6 gone bounds the

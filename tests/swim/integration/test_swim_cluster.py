@@ -7,7 +7,7 @@ nodes' own views."""
 from __future__ import annotations
 
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 from cluster.pytest_plugin import wait_until
 from cluster.runner import LocalCluster
@@ -27,7 +27,7 @@ async def start(cluster: Factory) -> tuple[LocalCluster, MembershipClient]:
     return c, client
 
 
-async def converged(c: LocalCluster, client: MembershipClient, live: list[str],
+async def converged(c: LocalCluster, client: MembershipClient, live: Sequence[str],
                     failed: tuple[str, ...] = (), deadline_s: float = 60) -> dict[str, View]:
     """Every live node sees every live node alive and every failed one dead or left."""
     last: dict[str, View | None] = {}
