@@ -22,7 +22,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from cluster.procs import kill_group, spawn
 from cluster.pytest_plugin import wait_until
 from cluster.runner import LocalCluster
-from protocols._pb import admin_pb2, admin_pb2_grpc
+from protocols._pb import admin_pb2, admin_pb2_grpc, raft_pb2
 from protocols.common.errors import Unavailable
 from protocols.kv.client import KvClient
 from protocols.runtime.tls import CertificateAuthority, TlsFiles, TlsMaterial, open_channel
@@ -182,3 +182,27 @@ def test_the_cli_drives_a_tls_cluster_with_its_certificate(tmp_path: Path) -> No
     finally:
         down = _cli(d, "down")
     assert down.returncode == 0, down.stdout + down.stderr
+
+
+async def test_a_client_certificate_cannot_speak_for_a_node(cluster: Factory) -> None:
+    """Signed by the cluster's CA is not enough to send peer messages: the certificate
+    must name the node the caller claims to be. The runner's client certificate, calling
+    as "n2", is refused, and n1's term does not move."""
+    c = await cluster("raft", nodes=3, tls=True)
+    assert c.client_tls is not None
+    await c.wait_for_leader()
+    before = await c.status("n1")
+    assert before is not None
+    vote = raft_pb2.RequestVote(term=before.epoch + 100, candidate_id="n2", last_log_index=0,
+                                last_log_term=0)
+    async with open_channel(c.node("n1").address, c.client_tls, "n1") as ch:
+        call = ch.unary_unary("/protocols.raft.v1.Raft/RequestVote",
+                              request_serializer=lambda m: m.SerializeToString(),
+                              response_deserializer=raft_pb2.RequestVoteReply.FromString)
+        with pytest.raises(grpc.aio.AioRpcError) as e:
+            await call(vote, metadata=(("x-node-id", "n2"),), timeout=5)
+    assert e.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    details = str(e.value.details())
+    assert "'client'" in details and "not the sender it claims ('n2')" in details, details
+    after = await c.status("n1")
+    assert after is not None and after.epoch < before.epoch + 100

@@ -7,6 +7,7 @@ whose writes the test holds."""
 from __future__ import annotations
 
 import asyncio
+import collections
 import threading
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -452,3 +453,43 @@ async def test_a_core_that_fails_on_a_reply_stops_the_node_with_exit_code_4(
             h.request_stop()
         assert await asyncio.wait_for(tasks[NodeId("n2")], 10) == 0
         lease.release()
+
+
+async def test_a_write_waits_for_the_idle_loop_which_only_cpython_internals_show() -> None:
+    """``until_idle`` (the group commit's wait before a write) reads the loop's private
+    ``_ready`` queue: this fails if a Python release drops it (the host would still be
+    correct, writing after one loop turn, with less group commit)."""
+    loop = asyncio.get_running_loop()
+    assert isinstance(getattr(loop, "_ready", None), collections.deque), (
+        "the event loop no longer keeps its ready callbacks in _ready")
+    ran: list[int] = []
+
+    def step(i: int) -> None:  # a chain of callbacks, each scheduling the next
+        ran.append(i)
+        if i < 20:
+            loop.call_soon(step, i + 1)
+
+    loop.call_soon(step, 0)
+    await slot_module.until_idle(loop)
+    assert ran == list(range(21)), "the write did not wait for the loop to be idle"
+
+
+@pytest.mark.parametrize("host", ["n2"], indirect=True)
+async def test_a_coalesced_batch_of_frames_is_taken_frame_by_frame(
+        host: tuple[NodeHost, HeldSpec, grpc.aio.Channel]) -> None:
+    """Frames a peer posts in one loop turn arrive as one frame carrying them all
+    (``Frame.batch``): the node takes each on its own, and each request gets its Ack."""
+    node, spec, _ = host
+    assert spec.storage is not None
+    spec.storage.release.set()
+    t = peer_transport(node, "n1", deadline_s=10)
+    meta = ((SENDER_ID_KEY, "n1"),)
+    commands = [KvCommand("put", f"k{i}", "v", None, "c", i).encode() for i in range(1, 21)]
+    try:
+        replies = await asyncio.gather(*(t.request(
+            node.node_id, "Replicate", frame_of(toy_pb2.Replicate(index=i, command=c)),
+            one_way=False, metadata=meta) for i, c in enumerate(commands, 1)))
+    finally:
+        await t.close()
+    assert [toy_pb2.Ack.FromString(r.body).index for r in replies] == list(range(1, 21))
+    assert node.status().details["log_length"] == "20"

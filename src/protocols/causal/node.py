@@ -13,7 +13,7 @@ from protocols.runtime.shell import ProtocolShell, routes_for
 if TYPE_CHECKING:
     import grpc.aio
 
-    from protocols.runtime.host import NodeHost
+    from protocols.runtime.shell import ServiceHost
 
 __all__ = ["SERVICE_NAME", "SHELL", "BroadcasterServicer"]
 
@@ -22,7 +22,7 @@ DEADLINE_S = 5.0
 
 
 class BroadcasterServicer(causal_pb2_grpc.BroadcasterServicer):
-    def __init__(self, host: NodeHost) -> None:
+    def __init__(self, host: ServiceHost) -> None:
         self.host = host
 
     async def Send(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
@@ -46,7 +46,7 @@ class CausalShell(ProtocolShell):
     spec: CausalSpec = SPEC
     routes = routes_for(SPEC, "protocols.causal.v1.Causal", causal_pb2)
 
-    def add_services(self, server: grpc.aio.Server, host: NodeHost) -> list[str]:
+    def add_services(self, server: grpc.aio.Server, host: ServiceHost) -> list[str]:
         causal_pb2_grpc.add_BroadcasterServicer_to_server(BroadcasterServicer(host), server)
         return [SERVICE_NAME]
 

@@ -1,5 +1,5 @@
 """The Kv gRPC service (protos/kv.proto), served by any protocol whose core takes
-``KvCommand``s through ``NodeHost.submit`` (Raft today, Paxos next).
+``KvCommand``s through the host's ``submit_for_rpc`` (Raft today, Paxos next).
 
 Errors go through the one mapping in ``protocols.runtime.errors``: not the leader ->
 FAILED_PRECONDITION with an ``x-leader-hint`` trailer; no quorum / leadership lost ->
@@ -30,7 +30,7 @@ from protocols.kv.commands import KvCommand, KvResult, MicroOp, Op, ReadValue
 from protocols.runtime.errors import abort_with
 
 if TYPE_CHECKING:
-    from protocols.runtime.host import NodeHost
+    from protocols.runtime.shell import ServiceHost
 
 __all__ = ["SERVICE_NAME", "KvServicer", "command", "micro_op_pb", "micro_ops_of", "txn_command"]
 
@@ -39,7 +39,7 @@ DEADLINE_S = 5.0  # when the client sent no deadline
 
 
 class KvServicer(kv_pb2_grpc.KvServicer):
-    def __init__(self, host: NodeHost) -> None:
+    def __init__(self, host: ServiceHost) -> None:
         self.host = host
 
     async def _run(self, context: grpc.aio.ServicerContext, build: Any) -> KvResult:

@@ -14,7 +14,7 @@ from protocols.runtime.shell import ProtocolShell, routes_for
 if TYPE_CHECKING:
     import grpc.aio
 
-    from protocols.runtime.host import NodeHost
+    from protocols.runtime.shell import ServiceHost
 
 __all__ = ["SHELL"]
 
@@ -24,7 +24,7 @@ class PaxosShell(ProtocolShell):
     spec: PaxosSpec = SPEC
     routes = routes_for(SPEC, "protocols.paxos.v1.Paxos", paxos_pb2)
 
-    def add_services(self, server: grpc.aio.Server, host: NodeHost) -> list[str]:
+    def add_services(self, server: grpc.aio.Server, host: ServiceHost) -> list[str]:
         kv_pb2_grpc.add_KvServicer_to_server(KvServicer(host), server)
         return [SERVICE_NAME]
 

@@ -16,7 +16,7 @@ from protocols.raft.messages import ChangeMembership, Membership, TransferLeader
 from protocols.runtime.shell import ProtocolShell, routes_for
 
 if TYPE_CHECKING:
-    from protocols.runtime.host import NodeHost
+    from protocols.runtime.shell import ServiceHost
 
 __all__ = ["ADMIN_SERVICE_NAME", "SHELL", "RaftAdminServicer"]
 
@@ -28,7 +28,7 @@ _DEADLINE_S = 10.0  # when the client sent none
 class RaftAdminServicer(raft_pb2_grpc.RaftAdminServicer):
     """Operator requests go through the log like any command (thesis §4.1)."""
 
-    def __init__(self, host: NodeHost) -> None:
+    def __init__(self, host: ServiceHost) -> None:
         self.host = host
 
     async def _run(self, context: grpc.aio.ServicerContext, command: Any) -> Any:
@@ -50,7 +50,7 @@ class RaftShell(ProtocolShell):
     spec: RaftSpec = SPEC
     routes = routes_for(SPEC, _SERVICE, raft_pb2)
 
-    def add_services(self, server: grpc.aio.Server, host: NodeHost) -> list[str]:
+    def add_services(self, server: grpc.aio.Server, host: ServiceHost) -> list[str]:
         kv_pb2_grpc.add_KvServicer_to_server(KvServicer(host), server)
         raft_pb2_grpc.add_RaftAdminServicer_to_server(RaftAdminServicer(host), server)
         return [SERVICE_NAME, ADMIN_SERVICE_NAME]

@@ -77,8 +77,12 @@ class PeerServer:
     # ------------------------------------------------------------------ who is speaking
     def sender_of(self, context: grpc.aio.ServicerContext) -> NodeId | None:
         """The peer named in the call's metadata, if this node may hear it: a configured
-        peer, or (open membership) any well-formed id but its own."""
+        peer, or (open membership) any well-formed id but its own. With TLS, only a
+        certificate issued to that very node may speak for it (a client's certificate,
+        signed by the same CA, may not)."""
         sender = metadata(context).get(SENDER_ID_KEY, "")
+        if self.host.tls is not None and sender not in certified_names(context):
+            return None
         if sender in self.host.peer_ids():
             return NodeId(sender)
         if self.host.open_membership and sender != self.host.node_id:
@@ -87,8 +91,13 @@ class PeerServer:
         return None
 
     async def _refuse_unknown(self, context: grpc.aio.ServicerContext) -> None:
-        await abort_with(context, UnknownNode(metadata(context).get(SENDER_ID_KEY, "?"),
-                                              sorted(self.host.peer_ids())))
+        sender = metadata(context).get(SENDER_ID_KEY, "?")
+        if self.host.tls is not None and sender not in certified_names(context):
+            await context.abort(grpc.StatusCode.PERMISSION_DENIED,
+                                f"node {self.host.node_id}: the caller's certificate names "
+                                f"{sorted(certified_names(context)) or 'nobody'}, not the "
+                                f"sender it claims ({sender!r})")
+        await abort_with(context, UnknownNode(sender, sorted(self.host.peer_ids())))
 
     # ------------------------------------------------------------------ the stream
     async def _peer_stream(self, frames: Any, context: grpc.aio.ServicerContext
@@ -223,6 +232,14 @@ class PeerServer:
             if isinstance(arrival, Deferred):
                 slot.inbox.expire(arrival)
         raise AssertionError("abort_with returned")
+
+
+def certified_names(context: grpc.aio.ServicerContext) -> set[str]:
+    """The names the caller's (CA-verified) TLS certificate carries: its common name and
+    its subject alternative names; empty without TLS."""
+    auth = context.auth_context() or {}
+    names = [*auth.get("x509_common_name", ()), *auth.get("x509_subject_alternative_name", ())]
+    return {n.decode() if isinstance(n, bytes) else str(n) for n in names}
 
 
 def metadata(context: grpc.aio.ServicerContext) -> dict[str, str]:

@@ -18,22 +18,20 @@ message faults, signals — is the host's job and is the same for every protocol
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from google.protobuf.message import Message
 
 from protocols._pb import common_pb2
-from protocols.contract import OneWay, ProtocolSpec, Rpc
+from protocols.contract import NodeStatus, OneWay, ProtocolSpec, Rpc
 
 if TYPE_CHECKING:
     import grpc.aio
 
-    from protocols.runtime.host import NodeHost
-
-__all__ = ["ProtocolShell", "Route", "routes_for"]
+__all__ = ["ProtocolShell", "Route", "ServiceHost", "routes_for"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +79,19 @@ def _pb(module: ModuleType, cls: type[Any]) -> type[Message]:
     return pb  # type: ignore[no-any-return]
 
 
+class ServiceHost(Protocol):
+    """What a protocol's client-facing services may ask of the node hosting them (the
+    host, ``protocols.runtime.host.NodeHost``, is one; the shell needs no more of it)."""
+
+    async def submit_for_rpc(self, context: grpc.aio.ServicerContext,
+                             build: Callable[[], Any], default_deadline_s: float) -> Any:
+        """Build the command from the request, submit it to the core the call is for,
+        answer or end the RPC with the mapped status."""
+        ...
+
+    def status(self) -> NodeStatus: ...
+
+
 class ProtocolShell:
     """The plug-in a protocol's node.py exports as ``SHELL``. Subclass it."""
 
@@ -88,6 +99,6 @@ class ProtocolShell:
     spec: ProtocolSpec
     routes: Sequence[Route] = ()
 
-    def add_services(self, server: grpc.aio.Server, host: NodeHost) -> list[str]:
+    def add_services(self, server: grpc.aio.Server, host: ServiceHost) -> list[str]:
         """Register client-facing servicers; return their full service names."""
         return []

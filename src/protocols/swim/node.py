@@ -14,7 +14,7 @@ from protocols.swim.commands import Broadcast, Incr, Leave, Members, MembersView
 if TYPE_CHECKING:
     import grpc.aio
 
-    from protocols.runtime.host import NodeHost
+    from protocols.runtime.shell import ServiceHost
 
 __all__ = ["SERVICE_NAME", "SHELL", "MembershipServicer"]
 
@@ -23,7 +23,7 @@ DEADLINE_S = 10.0  # when the client sent none (a leave waits for its disseminat
 
 
 class MembershipServicer(swim_pb2_grpc.MembershipServicer):
-    def __init__(self, host: NodeHost) -> None:
+    def __init__(self, host: ServiceHost) -> None:
         self.host = host
 
     async def _run(self, context: grpc.aio.ServicerContext, build: Any) -> Any:
@@ -61,7 +61,7 @@ class SwimShell(ProtocolShell):
     spec: SwimSpec = SPEC
     routes = routes_for(SPEC, "protocols.swim.v1.Swim", swim_pb2)
 
-    def add_services(self, server: grpc.aio.Server, host: NodeHost) -> list[str]:
+    def add_services(self, server: grpc.aio.Server, host: ServiceHost) -> list[str]:
         swim_pb2_grpc.add_MembershipServicer_to_server(MembershipServicer(host), server)
         return [SERVICE_NAME]
 

@@ -13,7 +13,7 @@ from protocols.vkv.core import Get, Put
 if TYPE_CHECKING:
     import grpc.aio
 
-    from protocols.runtime.host import NodeHost
+    from protocols.runtime.shell import ServiceHost
 
 __all__ = ["SERVICE_NAME", "SHELL", "VersionedKvServicer"]
 
@@ -22,7 +22,7 @@ DEADLINE_S = 5.0
 
 
 class VersionedKvServicer(vkv_pb2_grpc.VersionedKvServicer):
-    def __init__(self, host: NodeHost) -> None:
+    def __init__(self, host: ServiceHost) -> None:
         self.host = host
 
     async def Get(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
@@ -42,7 +42,7 @@ class VkvShell(ProtocolShell):
     spec: VkvSpec = SPEC
     routes = routes_for(SPEC, "protocols.vkv.v1.Vkv", vkv_pb2)
 
-    def add_services(self, server: grpc.aio.Server, host: NodeHost) -> list[str]:
+    def add_services(self, server: grpc.aio.Server, host: ServiceHost) -> list[str]:
         vkv_pb2_grpc.add_VersionedKvServicer_to_server(VersionedKvServicer(host), server)
         return [SERVICE_NAME]
 

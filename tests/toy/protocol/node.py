@@ -13,7 +13,7 @@ from tests.toy.protocol import SPEC, ToySpec
 if TYPE_CHECKING:
     import grpc.aio
 
-    from protocols.runtime.host import NodeHost
+    from protocols.runtime.shell import ServiceHost
 
 __all__ = ["SHELL"]
 
@@ -23,7 +23,7 @@ class ToyShell(ProtocolShell):
     spec: ToySpec = SPEC
     routes = routes_for(SPEC, "protocols.toy.v1.Toy", toy_pb2)
 
-    def add_services(self, server: grpc.aio.Server, host: NodeHost) -> list[str]:
+    def add_services(self, server: grpc.aio.Server, host: ServiceHost) -> list[str]:
         kv_pb2_grpc.add_KvServicer_to_server(KvServicer(host), server)
         return [SERVICE_NAME]
 
