@@ -128,9 +128,12 @@ class MessageTable:
     def is_one_way(self, msg: Any) -> bool:
         return isinstance(self.kind_of(msg), OneWay)
 
-    def deadline_ms(self, msg: Any, default_ms: float) -> float:
-        """How long the sender of ``msg`` waits for its reply: its ``Rpc``'s own
-        deadline, else ``default_ms`` (the driver's)."""
+    def deadline_ms(self, msg: Any, default_ms: float, envelope: Envelope | None = None
+                    ) -> float:
+        """How long the sender of ``msg`` waits for its reply: the deadline its core set
+        on the ``envelope``, else its ``Rpc``'s own, else ``default_ms`` (the driver's)."""
+        if envelope is not None and envelope.deadline_ms:
+            return envelope.deadline_ms
         kind = self.kind_of(msg)
         if isinstance(kind, Rpc) and kind.deadline_ms:
             return kind.deadline_ms
@@ -171,12 +174,17 @@ class Envelope:
     driver adds or replaces ``dst``'s entry in its book with it; "" leaves the book as it
     is. A message for a ``dst`` the book does not hold is lost (the sender hears
     ``on_send_failed``, as for any lost request).
+
+    ``deadline_ms``: how long the sender waits for this request's reply, when it depends
+    on the core's options (SWIM: a Ping's ack counts until the end of its protocol
+    period); 0 takes its ``Rpc``'s declared deadline, else the driver's default.
     """
 
     dst: NodeId
     msg: Any
     ahead_of_persist: bool = False
     address: str = ""
+    deadline_ms: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -415,6 +423,12 @@ class ProtocolSpec:
                          else "it takes no roles")
                 raise ConfigError(f"node {node}: protocol {self.name!r} has no role "
                                   f"{role!r} ({known})")
+
+    records: tuple[type[Any], ...] = ()
+    """The types of the records its core puts in ``Ready.persist`` (Raft's ``HardState``,
+    ``AppendEntry`` ...): the random nemesis arms ``after_persist:<Record>`` crash points
+    from them (``protocols.common.crashpoints``). Empty: it arms only ``before_send``
+    points, at the messages of ``messages``."""
 
     def message_size(self, msg: Any) -> int:
         """Bytes ``msg`` would take on the wire, for the simulator's counters (estimate)."""

@@ -200,8 +200,8 @@ class CoreSlot:
         events = self.host.events
         mid, clock = events.send(envelope.dst, route.method) if events else ("", None)
         body = to_proto(envelope.msg, route.request_pb).SerializeToString()
-        deadline_ms = self.shell.spec.messages.deadline_ms(envelope.msg,
-                                                           self.host.config.rpc_deadline_ms)
+        deadline_ms = self.shell.spec.messages.deadline_ms(
+            envelope.msg, self.host.config.rpc_deadline_ms, envelope)
         transport.send(
             envelope.dst, route.method, body, one_way=route.one_way,
             on_reply=lambda frame: self._replied(envelope, route, frame),

@@ -225,6 +225,7 @@ class World:
         self.groups: dict[str, Group] = {"": Group("", self.spec, tuple(self.ids),
                                                    self.options)}
         self.hooks: list[MessageHook] = []
+        self.hook_hits: Counter[MessageHook] = Counter()  # messages each hook acted on
         self._listening = {node.address: n for n, node in self.nodes.items()}
         self.answers: dict[Any, Answer] = {}
         self.answer_hooks: list[Callable[[Answer], None]] = []
@@ -584,6 +585,16 @@ class World:
         self.nodes[NodeId(n)].crash_points.append((CrashPoint.parse(point), group))
         self.trace(f"arm crash point {point} on {n}")
 
+    def disarm(self, n: str, point: str | None = None) -> int:
+        """Disarm node n's crash points (``point`` only, or all); returns how many were
+        still armed: 0 says an armed point already fired (a point fires once)."""
+        node = self.nodes[NodeId(n)]
+        kept = [(p, g) for p, g in node.crash_points if point is not None and str(p) != point]
+        removed, node.crash_points = len(node.crash_points) - len(kept), kept
+        if removed:
+            self.trace(f"disarm {point or 'every crash point'} on {n}")
+        return removed
+
     def _crash_point(self, node: SimNode, group: str, reached: Callable[[CrashPoint], bool]
                      ) -> bool:
         """If an armed crash point of ``node`` is reached, crash the node there."""
@@ -616,8 +627,9 @@ class World:
     def _hooked(self, src: str, dst: str, msg: Any, delays: list[int]) -> list[int]:
         """The delivery delays of a request after the hooks that match it."""
         for hook in self.hooks:
-            if not hook.matches(src, dst, msg):
-                continue
+            if hook.action == "drop_reply" or not hook.matches(src, dst, msg):
+                continue  # a drop_reply hook acts on the reply (_reply_hooked)
+            self.hook_hits[hook] += 1
             if hook.action == "drop":
                 return []
             if hook.action == "duplicate" and delays:
@@ -628,8 +640,11 @@ class World:
 
     def _reply_hooked(self, src: str, dst: str, request: Any) -> bool:
         """Is the reply to ``request`` (sent src -> dst) lost to a drop_reply hook?"""
-        return any(h.action == "drop_reply" and h.matches(src, dst, request)
-                   for h in self.hooks)
+        for hook in self.hooks:
+            if hook.action == "drop_reply" and hook.matches(src, dst, request):
+                self.hook_hits[hook] += 1
+                return True
+        return False
 
     def pause_disk(self, n: str, duration_ms: int) -> None:
         """Node n's disk stops for ``duration_ms``: writes under way or started meanwhile
@@ -694,11 +709,13 @@ class World:
         self.trace(f"send {src}->{env.dst}{where} #{rpc} {kind} delays={delays}")
         if self.event_log is not None:
             self._pending_clock[rpc] = self._stamp(src, env.dst, env.msg, f"{src}:{rpc}")
+        deadline = self._deadline_ms(env.msg, group, env)
         for delay in delays:
-            self.schedule(delay, "request", src, incarnation, to, env.msg, rpc, env.dst, group)
+            self.schedule(delay, "request", src, incarnation, to, env.msg, rpc, env.dst, group,
+                          deadline)
         if not one_way:
-            self.schedule(self._deadline_ms(env.msg, group), "rpc_timeout", src, incarnation,
-                          env.dst, env.msg, rpc, group)
+            self.schedule(deadline, "rpc_timeout", src, incarnation, env.dst, env.msg, rpc,
+                          group)
 
     def _route(self, env: Envelope) -> NodeId | None:
         """The node a message reaches: whoever listens at ``env.address`` when the core
@@ -708,12 +725,13 @@ class World:
         return env.dst if env.dst in self.nodes else None
 
     def _on_request(self, src: NodeId, src_inc: int, dst: NodeId, msg: Any, rpc: int,
-                    sent_to: NodeId, group: str = "") -> None:
+                    sent_to: NodeId, group: str = "", deadline: int = 0) -> None:
         node = self.nodes[dst]
         slot = node.slot(group)
         if slot is None:
             return  # lost (down, or no such group there); a request's sender times out
-        if self._stalled(dst, "request", src, src_inc, dst, msg, rpc, sent_to, group):
+        if self._stalled(dst, "request", src, src_inc, dst, msg, rpc, sent_to, group,
+                         deadline):
             return
         request = _Request(src, src_inc, msg, rpc, sent_to, group)
         try:
@@ -726,13 +744,16 @@ class World:
         if self.event_log is not None:
             self._received(dst, src, msg, f"{src}:{rpc}", self._pending_clock.get(rpc, {}))
         if isinstance(arrival, Deferred):  # owed until the sender's deadline, then lost
-            self.schedule(self._deadline_ms(msg, group), "deferred_expired", dst,
+            self.schedule(deadline or self._deadline_ms(msg, group), "deferred_expired", dst,
                           node.incarnation, arrival, group)
         self._drive(dst, group)
 
-    def _deadline_ms(self, msg: Any, group: str = "") -> int:
-        """How long the sender of ``msg`` waits for its reply (its Rpc's own deadline)."""
-        return int(self.groups[group].spec.messages.deadline_ms(msg, self.rpc_timeout_ms))
+    def _deadline_ms(self, msg: Any, group: str = "", envelope: Envelope | None = None
+                     ) -> int:
+        """How long the sender of ``msg`` waits for its reply: the deadline its core set
+        on the envelope, else its Rpc's own, else the world's ``rpc_timeout_ms``."""
+        return int(self.groups[group].spec.messages.deadline_ms(msg, self.rpc_timeout_ms,
+                                                                envelope))
 
     def _on_deferred_expired(self, n: NodeId, incarnation: int, deferred: Deferred,
                              group: str) -> None:

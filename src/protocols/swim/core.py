@@ -326,7 +326,9 @@ class SwimCore(Core):
         # ping); the period is, which leaves more time for indirect acks and nacks
         self.probe = _Probe(target, self.seq, self.members[target].incarnation,
                             timeout_at=self.now + self.timeout_ticks, ends_at=self.now + period)
-        self._send(target, Ping(self.seq, target, self._piggyback(buddy=target)))
+        # an ack counts until the end of the protocol period (the driver's deadline)
+        self._send(target, Ping(self.seq, target, self._piggyback(buddy=target)),
+                   self.options.probe_interval_ms)
 
     def _next_target(self) -> str | None:
         """SWIM §4.3: round-robin over a shuffled list, reshuffled after each pass, so
@@ -360,8 +362,9 @@ class SwimCore(Core):
         want_nack = self.options.nack
         address = self._address_of(probe.target)
         for helper in chosen:
+            # answered after a probe of its own: within the period, not a round trip
             self._send(helper, PingReq(probe.seq, probe.target, want_nack, self._piggyback(),
-                                       address))
+                                       address), self.options.probe_interval_ms)
         probe.nacks_expected = len(chosen) if want_nack else 0
 
     def _end_probe(self, probe: _Probe) -> None:
@@ -616,10 +619,11 @@ class SwimCore(Core):
         self.leaving = None
 
     # ================================================================ messages
-    def _send(self, dst: str, msg: Any) -> None:
+    def _send(self, dst: str, msg: Any, deadline_ms: int = 0) -> None:
         """Every message says where its destination listens, as far as we know: the
         driver's address book grows with what gossip taught us."""
-        self.out.messages.append(Envelope(NodeId(dst), msg, address=self._address_of(dst)))
+        self.out.messages.append(Envelope(NodeId(dst), msg, address=self._address_of(dst),
+                                          deadline_ms=deadline_ms))
 
     def _address_of(self, name: str) -> str:
         m = self.members.get(name)
@@ -662,7 +666,8 @@ class SwimCore(Core):
                                        self.now + max(1, math.ceil(self.timeout_ticks * 0.8)),
                                        req.want_nack)
         self.out.messages.append(Envelope(NodeId(req.target), Ping(
-            self.seq, req.target, self._piggyback(buddy=req.target)), address=address))
+            self.seq, req.target, self._piggyback(buddy=req.target)), address=address,
+            deadline_ms=self.options.probe_interval_ms))
         return deferred
 
     def on_reply(self, src: NodeId, request: Any, reply: Any) -> None:
