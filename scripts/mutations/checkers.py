@@ -1,5 +1,6 @@
 """The shared checkers (``protocols.check``: linearizability and its register model, the
-history, the invariant helpers): each mutation makes one accept what it must refuse,
+history, the invariant helpers, Elle's list-append checker, the KV transaction's atomicity
+that list-append histories rely on): each mutation makes one accept what it must refuse,
 miss a violation, or refuse what it must accept. The table is docs/checkers-rules.md.
 Protocol-specific checkers (raft, paxos, swim, causal, vkv) are in their protocols'
 groups."""
@@ -12,8 +13,11 @@ LIN = "src/protocols/check/linearizability.py"
 MODEL = "src/protocols/check/models.py"
 HISTORY = "src/protocols/check/history.py"
 INV = "src/protocols/check/invariants.py"
+ELLE = "src/protocols/check/elle.py"
+KV_SM = "src/protocols/kv/state_machine.py"
 LIN_TESTS = ("tests/check/test_linearizability.py",)
 INV_TESTS = ("tests/check/test_invariants.py",)
+ELLE_TESTS = "tests/check/test_elle.py"
 
 MUTATIONS = [
     # ------------------------------------------------------------ linearizability
@@ -84,4 +88,65 @@ MUTATIONS = [
     Mutation("inv-converged", "after healing, every node holds the same state", INV,
              "    differ = [n for n in nodes if states[n] != first]", "    differ = []",
              INV_TESTS),
+    # ------------------------------------------------------------ list-append (Elle)
+    Mutation("elle-ww-edges", "G0: the version order gives ww edges (dirty write)", ELLE,
+             "            if a is not None and b is not None:\n", "            if False:\n",
+             (f"{ELLE_TESTS}::test_g0_write_cycle",)),
+    Mutation("elle-g1a", "G1a: a committed read of a failed txn's append", ELLE,
+             '                elif w is not None and self.txns[w].status == "fail" and \\\n',
+             "                elif False and \\\n", (f"{ELLE_TESTS}::test_g1a_aborted_read",)),
+    Mutation("elle-g1b", "G1b: a read ending at an append its txn followed with another",
+             ELLE, "            if items[-1] != theirs[-1]:\n", "            if False:\n",
+             (f"{ELLE_TESTS}::test_g1b_intermediate_read",)),
+    Mutation("elle-wr-edges", "G1c: a read gives a wr edge from the txn of its last "
+             "element", ELLE,
+             "                if w is not None:\n                    self._edge(w, t.id, \"wr\"",
+             "                if False:\n                    self._edge(w, t.id, \"wr\"",
+             (f"{ELLE_TESTS}::test_g1c_circular_information_flow",)),
+    Mutation("elle-rw-edges", "G2: a read gives an rw edge to the txn that appended next",
+             ELLE, "            if order is not None and len(items) < len(order):\n",
+             "            if False:\n", (f"{ELLE_TESTS}::test_g2_write_skew",)),
+    Mutation("elle-g-single", "G-single: a cycle with exactly one rw edge is read skew, "
+             "not G2", ELLE, '("G-single" if rws == 1 else "G2")',
+             '("G-single" if rws == 0 else "G2")',
+             (f"{ELLE_TESTS}::test_g_single_read_skew",)),
+    Mutation("elle-realtime-edges", "strict serializability: a txn that completed "
+             "precedes every later one (rt edges)", ELLE,
+             "                for p in sorted(frontier):\n", "                for p in []:\n",
+             (f"{ELLE_TESTS}::test_a_stale_read_is_a_realtime_anomaly_only",)),
+    Mutation("elle-lost-append", "lost-append: an acknowledged append missing from a read "
+             "invoked after it completed", ELLE,
+             "            if n == 0 or (k in self.orders and len(items) >= needs[n - 1]):\n",
+             "            if True:\n", (f"{ELLE_TESTS}::test_lost_append",)),
+    Mutation("elle-lost-append-concurrent", "an append concurrent with a read may be "
+             "missing from it: not lost", ELLE,
+             "            n = bisect.bisect_left(rets, t.call)", "            n = len(rets)",
+             (f"{ELLE_TESTS}::test_an_append_nobody_read_yet_is_not_lost",)),
+    Mutation("elle-incompatible-order", "every read of a key is a prefix of the longest "
+             "one (else incompatible-order)", ELLE,
+             "            if full[:len(items)] != items and k not in broken:\n",
+             "            if False:\n", (f"{ELLE_TESTS}::test_incompatible_order",)),
+    Mutation("elle-internal", "internal: a txn reads its own appends", ELLE,
+             "        elif expected is None and mine and tuple(items[-len(mine):]) != "
+             "tuple(mine):\n", "        elif False:\n",
+             (f"{ELLE_TESTS}::test_duplicates_garbage_and_internal_reads",)),
+    Mutation("elle-duplicates", "duplicate-elements: a list holds each append once", ELLE,
+             "            if len(set(items)) != len(items):\n", "            if False:\n",
+             (f"{ELLE_TESTS}::test_duplicates_garbage_and_internal_reads",)),
+    Mutation("elle-garbage-read", "garbage-read: a value nobody appended", ELLE,
+             '                if w is None and ("garbage", k, v) not in reported:\n',
+             "                if False:\n",
+             (f"{ELLE_TESTS}::test_duplicates_garbage_and_internal_reads",)),
+    Mutation("elle-info-read-committed", "an info txn whose append someone read took "
+             "effect: it joins the graph", ELLE,
+             '                if w is not None and self.txns[w].status == "info":\n',
+             "                if False:\n", (f"{ELLE_TESTS}::test_info_txns_count_when_read",)),
+    # ------------------------------------------------------------ what list-append checks
+    Mutation("kv-txn-atomic", "a KV txn whose micro-op fails applies nothing (all or "
+             "nothing)", KV_SM,
+             "                overlay[key] = value if f == \"w\" else _appended(i, key, now, "
+             "value)\n",
+             "                overlay[key] = value if f == \"w\" else _appended(i, key, now, "
+             "value)\n                self._write(key, overlay[key])\n",
+             ("tests/kv/unit/test_txn.py::test_an_aborted_txn_changes_nothing",)),
 ]
