@@ -9,7 +9,9 @@ far the primary knows each backup holds the log (``match.<backup>``, from their 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 import grpc
 import pytest
@@ -22,6 +24,7 @@ from protocols.common.wal import SyncPolicy
 from protocols.kv.client import KvClient
 from protocols.runtime.crashpoints import CRASH_EXIT_CODE
 from protocols.runtime.peers import GROUP_KEY
+from tests.toy.protocol import FORWARD_DEADLINE_MS
 from tests.toy.protocol.storage import ToyStorage
 
 Factory = Callable[..., Awaitable[LocalCluster]]
@@ -113,7 +116,12 @@ async def test_a_process_hosts_several_cores_with_their_own_state(cluster: Facto
     a restarted process recovers every group; a removed group is gone."""
     c = await cluster(TOY, nodes=3, groups={"g2": {"protocol": TOY}})
     await put(c, "k", "own")
+    own = await detail(c, "n1", "log_length")
+    await wait_until(lambda: _is(c, "n3", "log_length", own), 15, what="n3 holds own's")
     await group_put(c, "g2", "k", "second")
+    await wait_until(lambda: _group_is(c, "n3", "g2", "log_length", "1"), 15,
+                     what="n3's core of g2 holds g2's write (frames go to their group)")
+    assert await detail(c, "n3", "log_length") == own  # its own core: not g2's write
     await c.create_group("g3", TOY, ["n1", "n2", "n3"])
     await group_put(c, "g3", "k", "third")
     st = await c.status("n2")
@@ -124,12 +132,20 @@ async def test_a_process_hosts_several_cores_with_their_own_state(cluster: Facto
     assert await group_get(c, "n1", "g2", "k") == "second"
     assert await group_get(c, "n1", "g3", "k") == "third"
     await c.remove_group("g3")
+    for n in ("n1", "n2", "n3"):  # its state destroyed, as a removed replica's is
+        assert not (Path(c.node(n).data_dir) / "groups" / "g3").exists(), n
     with pytest.raises(grpc.aio.AioRpcError) as e:
         await group_get(c, "n1", "g3", "k")
     assert e.value.code() == grpc.StatusCode.UNAVAILABLE and "no group 'g3'" in str(
         e.value.details())
     st = await c.status("n1")
     assert st is not None and [g.group for g in st.groups] == ["g2"]
+
+
+async def _group_is(c: LocalCluster, node: str, group: str, key: str, value: str) -> bool:
+    st = await c.status(node)
+    return st is not None and any(g.group == group and g.details.get(key) == value
+                                  for g in st.groups)
 
 
 async def test_a_bad_group_is_refused_and_changes_nothing(cluster: Factory) -> None:
@@ -151,3 +167,36 @@ async def test_a_bad_group_is_refused_and_changes_nothing(cluster: Factory) -> N
         assert why in str(e.value.details()), e.value.details()
     st = await c.status("n1")
     assert st is not None and list(st.groups) == []
+
+
+async def test_a_crash_point_before_a_request_leaves_sends_nothing(cluster: Factory) -> None:
+    """The primary dies right before its first Replicate leaves (it is sent ahead of the
+    primary's own write): no backup ever hears of the write."""
+    c = await cluster(TOY, nodes=3)
+    await c.crash_at("n1", "before_send:Replicate")
+    with pytest.raises(grpc.aio.AioRpcError):
+        async with grpc.aio.insecure_channel(c.node("n1").client_address) as ch:
+            await kv_pb2_grpc.KvStub(ch).Put(kv_pb2.PutRequest(key="k", value="v"), timeout=10)
+    proc = c.node("n1").proc
+    assert proc is not None
+    await wait_until(lambda: proc.poll() is not None, 15, what="n1 crashed at its point")
+    assert proc.returncode == CRASH_EXIT_CODE
+    for n in ("n2", "n3"):
+        assert await detail(c, n, "log_length") == "0", n
+
+
+async def test_each_request_waits_for_its_own_deadline(cluster: Factory) -> None:
+    """A Forward declares a deadline of its own (FORWARD_DEADLINE_MS, its answer waits
+    for a commit), three times the cluster's rpc_deadline_ms: a Forward the primary never
+    gets fails its client only after that deadline, not the cluster's."""
+    c = await cluster(TOY, nodes=3)
+    assert c.rpc_deadline_ms * 2 < FORWARD_DEADLINE_MS
+    await c.hook("Forward", "n2", "n1", drop=1.0)
+    started = time.monotonic()
+    with pytest.raises(grpc.aio.AioRpcError) as e:
+        async with grpc.aio.insecure_channel(c.node("n2").client_address) as ch:
+            await kv_pb2_grpc.KvStub(ch).Put(kv_pb2.PutRequest(key="k", value="v"), timeout=30)
+    elapsed = time.monotonic() - started
+    assert e.value.code() == grpc.StatusCode.UNAVAILABLE, e.value
+    assert "no answer from the primary" in str(e.value.details())
+    assert FORWARD_DEADLINE_MS / 1000 <= elapsed < FORWARD_DEADLINE_MS / 1000 + 10, elapsed

@@ -11,14 +11,19 @@ import pytest
 from protocols.common.ids import NodeId
 from protocols.contract import (
     Answer,
+    Arrival,
     Core,
     Deferred,
     Envelope,
+    Inbox,
+    MessageTable,
     NodeStatus,
+    OneWay,
     Pump,
     PumpActions,
     Ready,
     Reply,
+    Rpc,
 )
 
 
@@ -154,3 +159,53 @@ def test_a_deferred_reply_waits_for_the_persist_of_its_ready() -> None:
     assert pump.step() is not None and log == []
     pump.write_done()
     assert log == ["reply result"]
+
+
+# ---------------------------------------------------------------------- the inbox
+class Request:
+    pass
+
+
+class Note:
+    pass
+
+
+class Answers(Scripted):
+    """A core whose answer to the next peer message the test sets."""
+
+    def __init__(self, answer: Any) -> None:
+        super().__init__()
+        self.answer = answer
+
+    def on_message(self, src: NodeId, msg: Any) -> Any:
+        return self.answer
+
+
+def inbox_of(core: Scripted) -> tuple[Inbox, Pump, list[str]]:
+    pump, log = pump_with_log(core)
+    return Inbox(MessageTable([Rpc(Request, str), OneWay(Note)])), pump, log
+
+
+def test_a_one_way_message_that_is_answered_is_a_bug_in_the_core() -> None:
+    inbox, pump, _ = inbox_of(Answers("a reply nobody waits for"))
+    with pytest.raises(AssertionError, match="replied to the one-way Note"):
+        inbox.receive(pump, NodeId("n2"), Note(), lambda reply: None)
+    inbox, pump, _ = inbox_of(Answers(None))
+    assert inbox.receive(pump, NodeId("n2"), Note(), lambda reply: None) is Arrival.ONE_WAY
+
+
+def test_a_deferred_reply_let_go_at_its_deadline_is_never_sent() -> None:
+    """The sender stopped waiting (``expire``, at its deadline): when the core answers
+    later, nothing leaves; a deferred reply still owed leaves as usual."""
+    late, owed = Deferred("late"), Deferred("owed")
+    sent: list[Any] = []
+    inbox, pump, _ = inbox_of(Answers(late))
+    assert inbox.receive(pump, NodeId("n2"), Request(), sent.append) is late
+    pump.core.answer = owed  # type: ignore[attr-defined]
+    assert inbox.receive(pump, NodeId("n3"), Request(), sent.append) is owed
+    assert inbox.waiting == 2
+    inbox.expire(late)
+    assert inbox.waiting == 1
+    inbox.release(Reply(late, "too late"))
+    inbox.release(Reply(owed, "in time"))
+    assert sent == ["in time"] and inbox.waiting == 0

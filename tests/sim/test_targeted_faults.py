@@ -56,7 +56,10 @@ def test_after_persist_the_record_survives_and_its_reply_never_leaves() -> None:
     assert match(w, "n2") == 0
     w.restart("n2")
     assert len(log_of(w, "n2")) == 1  # the record was durable
-    w.run_until(lambda: match(w, "n2") == 1, max_ms=1000)  # the point fires once only
+    w.run_until(lambda: match(w, "n2") == 1, max_ms=1000)
+    put(w, "v2")  # a second LogEntry: the point fired once, it is not armed any more
+    w.run_until(lambda: match(w, "n2") == 2, max_ms=1000)
+    assert "n2" in w.up_nodes()
 
 
 def test_before_send_the_reply_never_leaves_and_what_it_waited_for_is_durable() -> None:
@@ -186,3 +189,24 @@ def test_two_groups_on_the_same_nodes_keep_their_own_state_and_survive_a_crash()
     gone = w.submit("n1", KvCommand("get", "k"), group="g2")
     w.run_for(500)
     assert gone not in w.answers  # no such core: as a request to a down node
+
+
+def test_a_deferred_reply_is_let_go_at_its_senders_deadline() -> None:
+    """n2 forwards a write to the primary, which owes a deferred reply until it commits;
+    cut off from n3, n4, n5 it cannot commit before n2's Forward deadline passes. The
+    primary then forgets the reply, and when the write commits after the heal, no
+    Forwarded leaves for a sender that stopped waiting."""
+    w = World(ADAPTER, 5, seed=1)
+    w.trace_lines = []
+    for other in ("n3", "n4", "n5"):
+        w.cut("n1", other)
+    rid = w.submit("n2", KvCommand("put", "k", "v"))
+    w.run_until(lambda: w.nodes[NodeId("n1")].inbox.waiting == 1, max_ms=100)  # type: ignore[union-attr]
+    w.run_until(lambda: rid in w.answers, max_ms=FORWARD_DEADLINE_MS + 1000)
+    assert isinstance(w.answers[rid].error, Unavailable)
+    w.run_for(50)  # past the deadline as the primary counts it (from the arrival)
+    assert w.nodes[NodeId("n1")].inbox.waiting == 0  # type: ignore[union-attr]
+    w.heal()
+    w.run_until(lambda: len(log_of(w, "n3")) == 1, max_ms=2000)
+    w.run_for(500)
+    assert not [line for line in lines(w, "reply n1->n2") if "Forwarded" in line]
