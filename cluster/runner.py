@@ -736,6 +736,17 @@ class LocalCluster:
             for table in raw["links"].values():
                 table.pop(n, None)
             raw.get("tls", {}).get("nodes", {}).pop(n, None)
+            # its cores in other groups are gone with it: each group's cluster-file
+            # membership loses it (a group's running cores keep their own view of their
+            # members, as a protocol's membership is its own; a restart reads the file)
+            for name, group in list(self.groups.items()):
+                group["members"] = [m for m in group["members"] if m != n]
+                if not group["members"]:
+                    del self.groups[name]
+            if self.groups:
+                raw["groups"] = self.groups
+            else:
+                raw.pop("groups", None)
         else:
             raw["nodes"][n] = self._node_entry(n, address)
             raw["links"][n] = {p: self.links[(n, p)] for p in self.ids}

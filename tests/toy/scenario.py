@@ -34,3 +34,39 @@ def check_after_cut(details: Mapping[str, Mapping[str, str]]) -> None:
     """After step 2."""
     assert int(details["n2"]["send_failed.Forward"]) >= 1, details["n2"]
     assert details["n1"]["send_failed.Committed"] == "0", details["n1"]
+
+
+# ------------------------------------------------------------------ the composed scenario
+# Everything the platform gives composed systems, in one run, on real processes
+# (tests/toy/integration/test_composed.py) and in the simulator
+# (tests/toy/sim/test_composed.py), which must record the same history:
+# two cores per node process (the cluster's own toy, primary n3 by role, and group "g2",
+# a second toy whose primary is n1), a node added and one removed while it runs, and a
+# crash at a named point (n2 dies right before its first Ack of the own group leaves).
+COMPOSED_NODES = 3
+COMPOSED_ROLES = {"n3": "primary"}
+COMPOSED_GROUP = "g2"
+PRIMARY = {"": "n3", COMPOSED_GROUP: "n1"}  # where each group's clients send
+CRASH_POINT = "before_send:Ack"
+COMPOSED_STEPS: list[tuple[str, ...]] = [
+    ("put", "", "a", "1"),
+    ("put", COMPOSED_GROUP, "a", "x"),
+    ("add_node", "n4"),
+    ("put", "", "b", "2"),
+    ("crash_at", "n2"),  # CRASH_POINT, in the own group's core only
+    ("put", "", "c", "3"),
+    ("await_crash", "n2"),
+    ("restart", "n2"),
+    ("remove_node", "n2"),
+    ("put", "", "d", "4"),
+    ("put", COMPOSED_GROUP, "b", "y"),
+    *[("get", "", k) for k in "abcd"],
+    *[("get", COMPOSED_GROUP, k) for k in "ab"],
+]
+# what every driver must see: one entry per put/get, in order
+COMPOSED_HISTORY = [
+    ("put", "", "a", "ok"), ("put", "g2", "a", "ok"), ("put", "", "b", "ok"),
+    ("put", "", "c", "ok"), ("put", "", "d", "ok"), ("put", "g2", "b", "ok"),
+    ("get", "", "a", "1"), ("get", "", "b", "2"), ("get", "", "c", "3"), ("get", "", "d", "4"),
+    ("get", "g2", "a", "x"), ("get", "g2", "b", "y"),
+]

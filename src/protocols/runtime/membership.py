@@ -9,8 +9,9 @@ process already running learns it here:
   node's, unless the protocol's membership is open;
 * its transport's address book (through the link's proxy, when the runner made one), and
   the address a membership protocol may learn from gossip is dialed the same way;
-* every core, through ``Core.on_peers_changed`` (an input like any other: the pump runs
-  after it). Cores that keep their own configuration ignore it (see the contract).
+* the core of the cluster's own protocol, through ``Core.on_peers_changed`` (an input
+  like any other: the pump runs after it). Cores that keep their own configuration
+  ignore it (see the contract); the cores of other groups keep their group's members.
 """
 
 from __future__ import annotations
@@ -92,11 +93,14 @@ def _with_role(roles: Mapping[NodeId, str], peer: NodeId, role: str) -> dict[Nod
 
 
 def _tell_cores(host: NodeHost) -> None:
-    """Every core hears the new membership, as an input (its pump runs after it)."""
+    """The core of the cluster's own protocol hears the new membership, as an input (its
+    pump runs after it). The cores of other groups (``NodeHost.slots``) keep the members
+    their group was made with: their membership is their own protocol's business (a Raft
+    group of a range changes it by its own configuration change), as in the simulator."""
     peers = tuple(sorted(host.config.peers))
     roles = dict(host.config.roles)
-    for slot in list(host.slots.values()):
-        if slot.halted:
+    for group, slot in list(host.slots.items()):
+        if slot.halted or group:
             continue
         try:
             slot.core.on_peers_changed(peers, roles)
