@@ -131,6 +131,8 @@ def write_spacetime(result: RunResult, directory: str) -> None:
 
 def report(result: RunResult) -> None:
     print(result.describe())
+    for start, end, label in result.faults:  # the nemesis's log: what it did, when
+        print(f"  fault {start:7.3f}-{end:7.3f} s  {label}")
     if result.failure:
         print(f"FAILED: {result.failure}")
     else:

@@ -15,7 +15,13 @@ from typing import Any
 from protocols.common.wal import SyncPolicy
 from protocols.contract import MessageTable, NodeContext, NodeParts, OneWay, ProtocolSpec, Rpc
 from protocols.kv.commands import KvCommand
-from protocols.paxos.core import PaxosCore
+from protocols.paxos.core import (
+    AcceptRecord,
+    BallotRecord,
+    PaxosCore,
+    RoundRecord,
+    SnapshotRecord,
+)
 from protocols.paxos.messages import (
     CatchUp,
     CatchUpReply,
@@ -42,6 +48,9 @@ class PaxosSpec(ProtocolSpec):
         Rpc(Heartbeat, HeartbeatReply),
         Rpc(CatchUp, CatchUpReply),
     ))
+    # what the core persists (core.py; storage.py writes DecisionRecords only inside a
+    # snapshot's rewrite)
+    records = (BallotRecord, AcceptRecord, RoundRecord, SnapshotRecord)
     options_class = PaxosOptions
 
     def create_node(self, ctx: NodeContext) -> NodeParts:

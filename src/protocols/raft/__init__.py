@@ -26,6 +26,7 @@ from protocols.raft.messages import (
     TimeoutNowReply,
 )
 from protocols.raft.options import RaftOptions, ReadMode
+from protocols.raft.records import AppendEntry, HardState, SaveSnapshot, TruncateFrom
 from protocols.raft.storage import RaftStorage
 
 __all__ = ["SPEC", "RaftCore", "RaftOptions", "RaftSpec", "ReadMode", "Role"]
@@ -39,6 +40,7 @@ class RaftSpec(ProtocolSpec):
         Rpc(InstallSnapshot, InstallSnapshotReply),
         Rpc(TimeoutNow, TimeoutNowReply),
     ))
+    records = (HardState, AppendEntry, TruncateFrom, SaveSnapshot)  # records.py
     options_class = RaftOptions
 
     def create_node(self, ctx: NodeContext) -> NodeParts:

@@ -34,7 +34,8 @@ class RunResult:
     failure: str | None = None
     trace: list[str] = field(default_factory=list)
     replay: str = ""
-    # with event_log: the run's event log and fault intervals, in simulated seconds
+    # with event_log: the run's event log; and the nemesis's fault intervals (what each
+    # fault was and how it ended), in simulated seconds
     event_log: list[dict[str, Any]] = field(default_factory=list)
     faults: list[tuple[float, float, str]] = field(default_factory=list)
 
@@ -125,8 +126,8 @@ def run_once(adapter: SimAdapter, seed: int, *, nodes: int = 5,
     result.trace_hash, result.events, result.time_ms = world.trace_hash(), world.events, world.now
     if world.event_log is not None:
         result.event_log = world.event_log
-        result.faults = [(s / 1000, e / 1000, label) for s, e, label in
-                         (nemesis_run.intervals if nemesis_run is not None else [])]
+    result.faults = [(s / 1000, e / 1000, label) for s, e, label in
+                     (nemesis_run.intervals if nemesis_run is not None else [])]
     if load is not None:
         if load.history is not None:
             result.history = load.history

@@ -15,7 +15,7 @@ from protocols.kv.commands import KvCommand
 from protocols.registry import ProtocolEntry
 from tests.toy.protocol.core import ToyCore, ToyOptions
 from tests.toy.protocol.messages import Ack, Committed, Forward, Forwarded, Replicate
-from tests.toy.protocol.storage import ToyStorage
+from tests.toy.protocol.storage import LogEntry, ToyStorage
 
 __all__ = ["ENTRY", "FORWARD_DEADLINE_MS", "SPEC", "UNSAFE_ENTRY", "UNSAFE_SPEC", "ToySpec"]
 
@@ -29,6 +29,7 @@ class ToySpec(ProtocolSpec):
     # longer for it than for an Ack (Rpc.deadline_ms; the driver's default otherwise)
     messages = MessageTable((Rpc(Replicate, Ack), OneWay(Committed),
                              Rpc(Forward, Forwarded, deadline_ms=FORWARD_DEADLINE_MS)))
+    records = (LogEntry,)  # what its core persists: a crash point after_persist:LogEntry
     options_class = ToyOptions
     roles = ("primary", "backup")
 
