@@ -7,6 +7,10 @@
     python -m cluster heal
     python -m cluster kill n3 | restart n3 | pause n3 | resume n3
     python -m cluster add-node [--role R] | remove-node n4   nodes that come and go
+    python -m cluster up raft --group r2=raft   many cores per process (groups)
+    python -m cluster create-group r3 raft [--members n1,n2,n3] | remove-group r3
+    python -m cluster crash-at n2 after_persist:EntryRecord   targeted faults
+    python -m cluster pause-disk n2 5000
     python -m cluster logs n3 [-f]
     python -m cluster draw                  the run as a space-time diagram (up --event-log)
     python -m cluster down                  stop everything (even after a crashed `up`)
@@ -30,6 +34,7 @@ import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console, ConsoleOptions, RenderableType
 from rich.table import Table
@@ -41,6 +46,7 @@ from cluster.procs import kill_group, wait_gone
 from cluster.runner import STATE_FILE, LocalCluster, cluster_processes
 from protocols._pb import admin_pb2
 from protocols.common.errors import ConfigError, ProtocolError
+from protocols.common.ids import node_ids
 from protocols.registry import PROTOCOLS
 
 console = Console()
@@ -119,12 +125,13 @@ async def cmd_up(args: argparse.Namespace) -> int:
     roles, per_node = parse_roles(args.role), parse_node_options(args.node_option)
     LocalCluster.check_protocol(args.protocol, options, args.nodes, roles,
                                 per_node)  # before anything
+    groups = LocalCluster.check_groups(parse_groups_arg(args.group), node_ids(args.nodes))
     shutil.rmtree(directory, ignore_errors=True)
     c = LocalCluster(args.protocol, args.nodes, data_dir=directory, owned=False,
                      toxiproxy_url=args.toxiproxy_url, tick_ms=args.tick_ms,
                      direct=args.direct, event_log=args.event_log, tls=args.tls,
                      rpc_deadline_ms=args.rpc_deadline_ms, seed=args.seed,
-                     options=options, roles=roles, node_options=per_node)
+                     options=options, roles=roles, node_options=per_node, groups=groups)
     try:
         await c.start()
     except BaseException:
@@ -135,6 +142,43 @@ async def cmd_up(args: argparse.Namespace) -> int:
         console.print(link_table(c))
     console.print(f"state: {c.dir / STATE_FILE}   stop with: python -m cluster down "
                   f"--dir {c.dir}")
+    return 0
+
+
+def parse_groups_arg(raw: list[str]) -> dict[str, dict[str, Any]]:
+    """``NAME=PROTOCOL`` or ``NAME=PROTOCOL@n1,n2,n3`` (members; default every node)."""
+    groups: dict[str, dict[str, Any]] = {}
+    for item in raw:
+        name, sep, spec = item.partition("=")
+        protocol, _, members = spec.partition("@")
+        if not sep or not name or not protocol:
+            raise ConfigError(f"--group {item!r}: expected NAME=PROTOCOL[@n1,n2,...]")
+        groups[name] = {"protocol": protocol,
+                        "members": members.split(",") if members else None}
+    return groups
+
+
+async def cmd_group(args: argparse.Namespace) -> int:
+    c = LocalCluster.attach(args.dir)
+    if args.command == "create-group":
+        members = args.members.split(",") if args.members else None
+        await c.create_group(args.name, args.protocol, members, parse_options(args.option))
+        console.print(f"group {args.name} ({args.protocol}) created")
+    else:
+        await c.remove_group(args.name)
+        console.print(f"group {args.name} removed")
+    return 0
+
+
+async def cmd_targeted(args: argparse.Namespace) -> int:
+    c = LocalCluster.attach(args.dir)
+    if args.command == "crash-at":
+        await c.crash_at(args.node, *args.points, group=args.group)
+        console.print(f"{args.node} exits the moment it reaches {', '.join(args.points)}")
+    else:
+        await c.pause_disk(args.node, args.ms)
+        console.print(f"{args.node}'s disk " + (f"paused for {args.ms} ms" if args.ms
+                                                 else "resumed"))
     return 0
 
 
@@ -163,6 +207,13 @@ def status_report(protocol: str, statuses: Mapping[str, admin_pb2.NodeStatus | N
                          _summary({k: v for k, v in st.details.items()
                                    if not k.startswith(MEMBER_KEY)}, everything)))
     parts: list[RenderableType] = [_StatusTable(f"{protocol} cluster status", rows)]
+    grouped = [(f"{n} {g.group}", g.protocol, g.role, str(g.epoch), g.leader_id,
+                _summary(dict(g.details), everything))
+               for n, st in statuses.items() if st is not None for g in st.groups]
+    if grouped:  # the other cores the processes host (one row per node and group)
+        parts.append(_StatusTable("groups", sorted(grouped, key=lambda r: r[0].split()[::-1]),
+                                  columns=("node group", "protocol", "role", "epoch",
+                                           "leader")))
     views = views_of({n: st.details for n, st in statuses.items() if st is not None})
     if any(views.values()):
         parts.append(membership_matrix(views))
@@ -175,9 +226,11 @@ class _StatusTable:
 
     COLUMNS = ("node", "pid", "role", "epoch", "leader")
 
-    def __init__(self, title: str, rows: list[tuple[str, str, str, str, str, Text]]) -> None:
+    def __init__(self, title: str, rows: list[tuple[str, str, str, str, str, Text]],
+                 columns: tuple[str, ...] = COLUMNS) -> None:
         self.title = title
         self.rows = rows
+        self.columns = columns
 
     def __rich_console__(self, console: Console, options: ConsoleOptions
                          ) -> Iterator[RenderableType]:
@@ -188,7 +241,7 @@ class _StatusTable:
         yield Text(self.title, style="bold", justify="center")
         for *fixed, details in self.rows:
             line = Text(f"{fixed[0]}: ", style="bold")
-            line.append(" ".join(f"{k}={v}" for k, v in zip(self.COLUMNS[1:], fixed[1:],
+            line.append(" ".join(f"{k}={v}" for k, v in zip(self.columns[1:], fixed[1:],
                                                              strict=True) if v))
             if details:
                 line.append(" ")
@@ -200,7 +253,7 @@ class _StatusTable:
         """The table; ``probe``: with 12 characters of details, to measure what the fixed
         columns need (rich would squash them to fit, cutting pids and roles)."""
         table = Table(title=self.title)
-        for col in self.COLUMNS:
+        for col in self.columns:
             table.add_column(col, no_wrap=True)
         table.add_column("details", overflow="fold", ratio=1, min_width=12)
         for *fixed, details in self.rows:
@@ -360,6 +413,25 @@ def parser() -> argparse.ArgumentParser:
     up.add_argument("--node-option", action="append", default=[], metavar="NODE:KEY=JSON",
                     help="an option of one node, over the cluster's, e.g. n3:fsync=false "
                          "(repeatable)")
+    up.add_argument("--group", action="append", default=[],
+                    metavar="NAME=PROTOCOL[@n1,n2,...]",
+                    help="another protocol's cores beside the cluster's own, one on each "
+                         "member (default every node), e.g. r2=raft (repeatable)")
+    cg = sub.add_parser("create-group", help="start a group of cores while the cluster runs")
+    cg.add_argument("name")
+    cg.add_argument("protocol")
+    cg.add_argument("--members", help="n1,n2,... (default: every node)")
+    cg.add_argument("-o", "--option", action="append", default=[], metavar="KEY=JSON")
+    sub.add_parser("remove-group", help="stop a group and destroy its state"
+                   ).add_argument("name")
+    crash = sub.add_parser("crash-at", help="a node exits the moment it reaches a point, "
+                                            "e.g. after_persist:LogEntry, before_send:Ack")
+    crash.add_argument("node")
+    crash.add_argument("points", nargs="+")
+    crash.add_argument("--group", help="only in this group's core (default: any)")
+    disk = sub.add_parser("pause-disk", help="a node's writes wait (0 ms: resume)")
+    disk.add_argument("node")
+    disk.add_argument("ms", type=int)
     add = sub.add_parser("add-node", help="start a brand-new node while the cluster runs")
     add.add_argument("--id", help="its id (default: the next free nN)")
     add.add_argument("--role", default="", help="its role")
@@ -387,7 +459,9 @@ def parser() -> argparse.ArgumentParser:
 COMMANDS = {"up": cmd_up, "status": cmd_status, "partition": cmd_partition, "heal": cmd_heal,
             "kill": cmd_process, "restart": cmd_process, "pause": cmd_process,
             "resume": cmd_process, "add-node": cmd_add_node, "remove-node": cmd_remove_node,
-            "logs": cmd_logs, "draw": cmd_draw, "down": cmd_down}
+            "logs": cmd_logs, "draw": cmd_draw, "down": cmd_down,
+            "create-group": cmd_group, "remove-group": cmd_group, "crash-at": cmd_targeted,
+            "pause-disk": cmd_targeted}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -55,6 +55,7 @@ from cluster.procs import find_processes, kill_group, runs, spawn, wait_gone
 from cluster.toxi import ToxiproxyClient
 from cluster.waiting import wait_until
 from protocols._pb import admin_pb2, admin_pb2_grpc
+from protocols.common.crashpoints import CrashPoint
 from protocols.common.errors import ConfigError, InvalidRequest, UnknownNode
 from protocols.common.ids import NodeId, node_ids, validate_node_id
 from protocols.contract import check_assignment
@@ -486,7 +487,10 @@ class LocalCluster:
     # ------------------------------------------------------------------ targeted faults
     async def crash_at(self, node: str, *points: str, group: str | None = None) -> None:
         """Arm crash points on ``node`` (``protocols.common.crashpoints``): its process
-        exits as if killed the moment one is reached. Replaces what was armed there."""
+        exits as if killed the moment one is reached. Replaces what was armed there.
+        A malformed point is refused here (InvalidRequest), before anything is armed."""
+        for point in points:
+            CrashPoint.parse(point)
         await self.admin_call(node, "ArmCrash", admin_pb2.ArmCrashRequest(
             points=list(points), group=group or "", any_group=group is None))
 

@@ -160,3 +160,29 @@ def test_cli_roles_and_nodes_that_come_and_go(tmp_path: Path) -> None:
         down = run_cli(d, "down")
     assert down.returncode == 0, down.stdout
     assert cluster_processes(d) == []
+
+
+def test_cli_groups_and_targeted_faults(tmp_path: Path) -> None:
+    """``up --group``, ``create-group``/``remove-group`` and ``crash-at`` from other
+    shells: the groups shown by ``status``, a bad group refused before anything starts,
+    a node exiting at its crash point."""
+    d = tmp_path / "cli"
+    toy = "tests.toy.protocol:ENTRY"
+    bad = run_cli(d, "up", toy, "-n", "3", "--group", "g2=nope")
+    assert bad.returncode == 2 and "unknown protocol 'nope'" in bad.stdout.replace("\n", " ")
+    try:
+        up = run_cli(d, "up", toy, "-n", "3", "--group", f"g2={toy}@n1,n2")
+        assert up.returncode == 0, up.stdout + up.stderr
+        assert run_cli(d, "create-group", "g3", toy).returncode == 0
+        status = run_cli(d, "status").stdout
+        assert "groups" in status and "n1 g2" in status and "n3 g3" in status, status
+        assert "n3 g2" not in status
+        assert run_cli(d, "remove-group", "g3").returncode == 0
+        assert "g3" not in run_cli(d, "status").stdout
+        assert run_cli(d, "crash-at", "n2", "before_send:Nope").returncode == 0
+        wrong = run_cli(d, "crash-at", "n2", "sometime")
+        assert wrong.returncode == 2 and "MOMENT:TypeName" in wrong.stdout.replace("\n", " ")
+    finally:
+        down = run_cli(d, "down")
+    assert down.returncode == 0, down.stdout
+    assert cluster_processes(d) == []
