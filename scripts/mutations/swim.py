@@ -121,7 +121,7 @@ MUTATIONS = [
        "                            m.address if m.state == State.ALIVE else \"\")",
        "        return MemberUpdate(name, m.state, m.incarnation, source, \"\")"),
     _m("dial-learned-address", "every message names where its destination listens", CORE,
-       "address=self._address_of(dst)))", "address=\"\"))"),
+       "address=self._address_of(dst),", "address=\"\","),
     _m("conflicting-address", "memberlist: a member moves only once its old life is dead "
        "or left", CORE, "        return not address or address == cur.address or "
        "cur.state in (State.DEAD,", "        return True or cur.state in (State.DEAD,"),
