@@ -9,7 +9,7 @@
     python -m cluster add-node [--role R] | remove-node n4   nodes that come and go
     python -m cluster up raft --group r2=raft   many cores per process (groups)
     python -m cluster create-group r3 raft [--members n1,n2,n3] | remove-group r3
-    python -m cluster crash-at n2 after_persist:EntryRecord   targeted faults
+    python -m cluster crash-at n2 after_persist:AppendEntry   targeted faults
     python -m cluster pause-disk n2 5000
     python -m cluster logs n3 [-f]
     python -m cluster draw                  the run as a space-time diagram (up --event-log)
