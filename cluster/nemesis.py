@@ -15,6 +15,10 @@ Admin hook, since a TCP proxy cannot drop one message of a multiplexed HTTP/2 st
 Process faults (kill -9, restart, pause, resume) go through the runner, and so do nodes
 that come and go (``join``: a brand-new node; ``leave``: one removed for good; opt-in
 kinds of ``random_schedule``, for protocols whose membership may change: SWIM, the toy).
+Targeted faults too (opt-in kinds, drawn from the protocol's spec): ``crash_point`` arms
+one crash point on a node (its process exits 137 when it is reached, and ``clear``
+restarts it; one that never fired is disarmed), ``hook`` drops one message type on one
+link, loses its replies, duplicates or delays it, ``disk_pause`` stops a node's disk.
 
 Every action is logged with wall-clock start and end times (``events``, and JSONL in
 ``nemesis.jsonl`` in the cluster dir), so a checked history can shade fault intervals.
@@ -31,13 +35,17 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import grpc
+
 from protocols._pb import admin_pb2
 from protocols.common import quorum
 from protocols.common.errors import InvalidRequest
+from protocols.sim.nemesis import HOOK_ACTIONS, crash_points, hook_targets
 
 if TYPE_CHECKING:
     from cluster.runner import LocalCluster
     from cluster.toxi import ToxiproxyClient
+    from protocols.contract import ProtocolSpec
 
 __all__ = ["CUT_MODES", "Nemesis", "ScheduledFault", "random_schedule"]
 
@@ -62,6 +70,8 @@ class Nemesis:
         # cuts and heals from concurrent coroutines (a schedule and a test's own faults)
         # must not interleave: one removing a toxic the other is adding fails with 404
         self._links_lock = asyncio.Lock()
+        self._armed: dict[str, str] = {}  # node -> the crash point armed there
+        self._disks: set[str] = set()  # nodes whose disk is paused
 
     # ------------------------------------------------------------------ log
     def log_event(self, action: str, **args: Any) -> None:
@@ -267,6 +277,77 @@ class Nemesis:
                 await self.c.admin_call(n, "SetMessageFaults",
                                         admin_pb2.SetMessageFaultsRequest())
         self.end_fault("message-faults")
+        self.end_fault("hook")
+
+    # ------------------------------------------------------------------ targeted faults
+    async def crash_point(self, node: str, point: str) -> None:
+        """Arm ``point`` on ``node`` (``LocalCluster.crash_at``): its process exits (137)
+        the moment it is reached, a crashed node ``clear`` restarts. Fault
+        ``crash-point-<node>``; ``clear`` logs whether it fired."""
+        if not self.c.running(node) or self.c.node(node).paused:
+            return  # a schedule drawn in advance may name a node that is gone
+        self.start_fault(f"crash-point-{node}", point=point)
+        self._armed[node] = point
+        await self.c.crash_at(node, point)
+
+    async def hook(self, message: str, src: str, dst: str, action: str,
+                   delay_ms: int = 0) -> None:
+        """Every ``message`` from ``src`` to ``dst`` is dropped (``action`` "drop"), loses
+        its reply ("drop_reply"), is duplicated or delayed by ``delay_ms`` ("delay"), until
+        ``clear`` (``LocalCluster.hook``)."""
+        if action not in HOOK_ACTIONS:
+            raise InvalidRequest(f"hook action {action!r}: expected one of "
+                                 f"{', '.join(HOOK_ACTIONS)}")
+        if not self.c.running(src) or self.c.node(src).paused:
+            return
+        self.start_fault("hook", message=message, src=src, dst=dst, effect=action,
+                         delay_ms=delay_ms)
+        await self.c.hook(message, src, dst, drop=float(action == "drop"),
+                          drop_reply=float(action == "drop_reply"),
+                          duplicate=float(action == "duplicate"),
+                          delay_ms=delay_ms if action == "delay" else 0)
+
+    async def disk_pause(self, node: str, duration_ms: int) -> None:
+        """``node``'s disk stops for ``duration_ms`` (``clear`` resumes it earlier)."""
+        if not self.c.running(node) or self.c.node(node).paused:
+            return
+        self.start_fault(f"disk-pause-{node}", ms=duration_ms)
+        self._disks.add(node)
+        await self.c.pause_disk(node, duration_ms)
+
+    async def _end_crash_points(self) -> list[str]:
+        """Log, for each armed crash point, whether it fired (its process is gone: exit
+        137) or not (then disarmed); the nodes whose point fired, for ``clear`` to
+        restart and to end their faults."""
+        fired = []
+        for node, point in sorted(self._armed.items()):
+            if self.c.running(node):
+                try:
+                    await self.c.crash_at(node)  # no points: disarm
+                except grpc.aio.AioRpcError:
+                    if self.c.running(node):
+                        raise  # it did not fire: the node failed to answer
+            proc = self.c.node(node).proc
+            gone = not self.c.running(node)
+            self.log_event("crash-point", node=node, point=point, fired=gone,
+                           exit_code=proc.returncode if gone and proc is not None else None)
+            if gone:
+                fired.append(node)
+            else:
+                self.end_fault(f"crash-point-{node}")
+        self._armed.clear()
+        return fired
+
+    async def _resume_disks(self) -> None:
+        for node in sorted(self._disks):
+            if self.c.running(node):
+                await self.c.pause_disk(node, 0)
+            self.end_fault(f"disk-pause-{node}")
+        self._disks.clear()
+
+    def crash_points_fired(self) -> list[dict[str, Any]]:
+        """The log's crash points that fired: node, point and its process's exit code."""
+        return [e for e in self.events if e["action"] == "crash-point" and e["fired"]]
 
     # ------------------------------------------------------------------ processes
     # the runner logs these itself, so a demo or the CLI calling it directly is logged too
@@ -294,13 +375,18 @@ class Nemesis:
             await self.c.remove_node(node)
 
     async def clear(self) -> None:
-        """Undo everything: resume, restart dead nodes, heal, clear toxics and faults."""
+        """Undo everything: resume, disarm crash points, restart dead nodes (those a
+        crash point ended too), heal, clear toxics and faults, resume paused disks."""
         for n in self.c.ids:
             if self.c.node(n).paused:
                 await self.resume(n)
+        crashed = await self._end_crash_points()
         for n in self.c.ids:
             if not self.c.running(n):
                 await self.restart(n)
+        for node in crashed:
+            self.end_fault(f"crash-point-{node}")
+        await self._resume_disks()
         await self.heal()
         await self.clear_toxics()
         await self.clear_message_faults()
@@ -324,8 +410,14 @@ def random_schedule(seed: int, nodes: Sequence[str], duration_s: float,
                     kinds: Sequence[str] = ("partition_halves", "isolate", "kill", "pause",
                                             "latency", "unreliable", "partition_one_way"),
                     fault_s: tuple[float, float] = (1.0, 3.0),
-                    calm_s: tuple[float, float] = (0.5, 1.5)) -> list[ScheduledFault]:
-    """A seeded sequence of faults, one at a time, separated by calm periods."""
+                    calm_s: tuple[float, float] = (0.5, 1.5),
+                    spec: ProtocolSpec | None = None) -> list[ScheduledFault]:
+    """A seeded sequence of faults, one at a time, separated by calm periods. The
+    targeted kinds (``crash_point``, ``hook``) draw their points and messages from the
+    protocol's ``spec``, which they need."""
+    if spec is None and {"crash_point", "hook"} & set(kinds):
+        raise InvalidRequest("nemesis kinds crash_point and hook need the protocol's spec "
+                             "(random_schedule(..., spec=load_spec(protocol)))")
     rng = random.Random(f"nemesis/{seed}")
     out: list[ScheduledFault] = []
     t = rng.uniform(*calm_s)
@@ -346,9 +438,25 @@ def random_schedule(seed: int, nodes: Sequence[str], duration_s: float,
             args = ("blackhole", rng.randrange(1 << 30))
         elif kind == "unreliable":
             args = (None, rng.randrange(1 << 30))
+        elif kind in ("crash_point", "hook") and spec is not None:
+            args = _targeted(rng, kind, spec, nodes)
+        elif kind == "disk_pause":
+            args = (rng.choice(list(nodes)), int(duration * 1000))
         out.append(ScheduledFault(round(t, 3), kind, args, round(duration, 3)))
         t += duration + rng.uniform(*calm_s)
     return out
+
+
+def _targeted(rng: random.Random, kind: str, spec: ProtocolSpec, nodes: Sequence[str]
+              ) -> tuple[Any, ...]:
+    """A crash point on a node, or a hook on a link: what the simulator's nemesis draws
+    (``protocols.sim.nemesis``), named the same way."""
+    if kind == "crash_point":
+        return (rng.choice(list(nodes)), rng.choice(crash_points(spec)))
+    src, dst = rng.sample(list(nodes), 2)
+    message, actions = rng.choice(hook_targets(spec))
+    action = rng.choice(actions)
+    return (message, src, dst, action, rng.randint(50, 500) if action == "delay" else 0)
 
 
 def _label(kind: str, event: dict[str, Any]) -> str:

@@ -37,14 +37,17 @@ from protocols.check import CheckResult, check_history, render_timeline
 from protocols.check.elle import ElleResult, check_list_append
 from protocols.check.history import History
 from protocols.kv.client import KvClient
+from protocols.registry import load_spec
 from protocols.sim.api import Verdict
 
-__all__ = ["ALL_FAULTS", "ChaosWorkload", "Checker", "Linearizable", "Serializable",
-           "chaos_run", "chaos_test", "commit_indexes", "converged", "pause_stale_leader",
-           "run_chaos"]
+__all__ = ["ALL_FAULTS", "TARGETED_FAULTS", "ChaosWorkload", "Checker", "Linearizable",
+           "Serializable", "chaos_run", "chaos_test", "commit_indexes", "converged",
+           "pause_stale_leader", "run_chaos"]
 
 ALL_FAULTS = ("partition_halves", "isolate", "partition_one_way", "kill", "pause",
               "latency", "unreliable")
+# armed at random from the protocol's spec (cluster/nemesis.py): opt-in
+TARGETED_FAULTS = ("crash_point", "hook", "disk_pause")
 
 Shade = list[tuple[float, float, str]]  # fault intervals, seconds on the history's clock
 
@@ -123,7 +126,8 @@ async def run_chaos(c: LocalCluster, workload: ChaosWorkload, checker: Checker, 
     print(f"{c.protocol}: seed={seed} nodes={len(c.ids)} duration={duration_s}s "
           f"kinds={kinds} checker={checker.name}")
     schedule = random_schedule(seed, list(c.ids), duration_s, kinds=kinds,
-                               fault_s=(1.0, 2.5), calm_s=(0.5, 1.0))
+                               fault_s=(1.0, 2.5), calm_s=(0.5, 1.0),
+                               spec=load_spec(c.protocol))
     extra = [alongside(duration_s, workload)] if alongside is not None else []
     await asyncio.gather(workload.run(duration_s), c.nemesis.run_schedule(schedule), *extra)
     await c.nemesis.clear()
