@@ -122,6 +122,11 @@ MUTATIONS = [
              "        return int(self.rpc_timeout_ms) or int(self.groups[group].spec.messages."
              "deadline_ms(msg, self.rpc_timeout_ms,",
              (f"{SIM_FAULTS}::test_each_request_waits_for_its_own_deadline",)),
+    Mutation("envelope-deadline", "a deadline the core sets on an envelope (from its "
+             "options) comes before its Rpc's and the driver's", CONTRACT,
+             "        if envelope is not None and envelope.deadline_ms:\n",
+             "        if False:\n",
+             ("tests/contract/test_deadlines.py",)),
     Mutation("host-rpc-deadline", "the host sends a request with its Rpc's deadline",
              SLOT, "            deadline_s=deadline_ms / 1000, group=self.group)",
              "            deadline_s=None, group=self.group)",

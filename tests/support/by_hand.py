@@ -26,13 +26,12 @@ from protocols.common.ids import NodeId
 from protocols.contract import (
     Answer,
     Core,
-    Deferred,
     Envelope,
+    Inbox,
     NodeContext,
     ProtocolSpec,
     Pump,
     PumpActions,
-    Reply,
     Storage,
     Write,
 )
@@ -71,7 +70,7 @@ class _Node:
     incarnation: int = 0
     hold: bool = False
     pending: Write | None = None
-    deferred: dict[Deferred, InFlight] = field(default_factory=dict)
+    inbox: Inbox | None = None  # the contract's receiving side (deferred replies owed)
 
 
 class ByHand:
@@ -105,16 +104,17 @@ class ByHand:
             NodeId(n), tuple(NodeId(p) for p in self.ids if p != n), node.fs, f"/data/{n}",
             random.Random(f"{self.seed}/{n}/{node.incarnation}"), lambda: self.now_s,
             self.options, self.tick_s))
-        node.core, node.storage, node.pending, node.deferred = parts.core, parts.storage, None, {}
+        node.core, node.storage, node.pending = parts.core, parts.storage, None
+        node.inbox = inbox = Inbox(self.spec.messages)
         node.pump = Pump(parts.core, PumpActions(
-            send=lambda env: self._send(n, env), reply=lambda r: self._deferred(n, r),
+            send=lambda env: self._send(n, env), reply=inbox.release,
             answer=lambda a: self.answers.__setitem__(a.request_id, a)))
 
     def crash(self, n: str) -> None:
         """Power cut: the process, its pending write and every unsynced byte are gone.
         Messages it already sent stay in flight; replies to it are lost."""
         node = self.nodes[n]
-        node.core = node.storage = node.pump = node.pending = None
+        node.core = node.storage = node.pump = node.pending = node.inbox = None
         node.hold = False  # the disk is fast again after the restart
         node.fs.crash()
         self.flight = [m for m in self.flight if not (m.is_reply and m.src == n)]
@@ -198,27 +198,20 @@ class ByHand:
 
     # ------------------------------------------------------------------ plumbing
     def _request(self, m: InFlight) -> None:
+        """Through the contract's Inbox, as both drivers do: a reply joins the messages
+        in flight once what produced it is durable (a deferred one when the core emits
+        it); a dropped request, and a one-way message, get none."""
         node = self.nodes[m.dst]
-        if node.core is None or node.pump is None:
+        if node.pump is None or node.inbox is None:
             return  # the destination is down: the request is lost
-        reply = node.core.on_message(NodeId(m.src), m.msg)
-        seq = node.pump.note_input()
-        if isinstance(reply, Deferred):
-            node.deferred[reply] = m
-        elif reply is not None and not self.spec.messages.is_one_way(m.msg):
-            inc = node.incarnation
+        inc = node.incarnation
 
-            def release() -> None:
-                if self.nodes[m.dst].incarnation == inc:
-                    self.flight.append(InFlight(m.src, m.dst, m.msg, m.src_incarnation, reply))
+        def respond(reply: Any) -> None:
+            if self.nodes[m.dst].incarnation == inc:
+                self.flight.append(InFlight(m.src, m.dst, m.msg, m.src_incarnation, reply))
 
-            node.pump.after_durable(seq, release)
+        node.inbox.receive(node.pump, NodeId(m.src), m.msg, respond)
         self._pump(m.dst)
-
-    def _deferred(self, n: str, r: Reply) -> None:
-        m = self.nodes[n].deferred.pop(r.to, None)
-        if m is not None:
-            self.flight.append(InFlight(m.src, m.dst, m.msg, m.src_incarnation, r.msg))
 
     def _send(self, n: str, env: Envelope) -> None:
         m = InFlight(n, str(env.dst), env.msg, self.nodes[n].incarnation)
