@@ -610,7 +610,7 @@ class World:
              delay_ms: int = 0) -> MessageHook:
         """Drop (``"drop"``), lose the reply of (``"drop_reply"``), duplicate or delay
         (``"delay"``, by ``delay_ms``) every ``message`` from ``src`` to ``dst`` ("*":
-        any node) until ``unhook``/``heal``. The same hooks as a real node's message
+        any node) until ``unhook``. The same hooks as a real node's message
         faults (``LinkFaults.message``), applied on top of the network's own fate."""
         if action not in ("drop", "drop_reply", "duplicate", "delay"):
             raise ValueError(f"hook action {action!r}: expected drop, drop_reply, "
