@@ -115,4 +115,10 @@ MUTATIONS = [
              "        entries = self.log.slice(pr.next_index, self.options.max_batch_entries)"),
     _m("inflight-bytes", "etcd MaxInflightBytes: bytes in flight bounded", CORE,
              "or pr.inflight_bytes >= self.options.max_inflight_bytes", "or False"),
+    _m("heartbeats-aligned", "CockroachDB's coalesced heartbeats: a process's leaders "
+             "heartbeat in the same tick", CORE,
+             "        self.heartbeat_elapsed = self.ticks % "
+             "self.options.heartbeat_interval_ticks\n",
+             "        self.heartbeat_elapsed = 0\n",
+             ("tests/raft/sim/test_coalesced_heartbeats.py",)),
 ]

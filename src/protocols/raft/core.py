@@ -417,7 +417,12 @@ class RaftCore(Core):
         self._trace(f"leader for term {self.current_term}")
         self.progress = {p: Progress(next_index=self.log.last_index + 1) for p in self.peers}
         self.reads.forget_send_times()
-        self.heartbeat_elapsed = 0
+        # heartbeats fall on the multiples of the interval in this node's ticks (the next
+        # one comes sooner than a full interval, never later): the leaders of the many
+        # Raft groups of one process, ticked together, then heartbeat in the same tick,
+        # and the host sends their heartbeats to each peer process as one frame
+        # (CockroachDB's coalesced heartbeats)
+        self.heartbeat_elapsed = self.ticks % self.options.heartbeat_interval_ticks
         self.election_elapsed = 0
         # §8: a no-op lets the leader commit (and learn) everything from earlier terms
         self._append(EntryKind.NOOP, b"")
