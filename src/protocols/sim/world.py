@@ -138,29 +138,16 @@ class SimNode:
     applied: list[Any] = field(default_factory=list)
     crash_points: list[tuple[CrashPoint, str | None]] = field(default_factory=list)
 
+    # the core of the world's own protocol (group ""), its storage, pump and inbox: None
+    # while the node is down (plain fields, kept by the World: invariants read them
+    # after every event)
+    core: Core | None = None
+    storage: Storage | None = None
+    pump: Pump | None = None
+    inbox: Inbox | None = None
+
     def slot(self, group: str = "") -> SimSlot | None:
         return self.slots.get(group) if self.up else None
-
-    @property
-    def core(self) -> Core | None:
-        """The core of the world's own protocol (group ""), None while down."""
-        slot = self.slots.get("")
-        return slot.core if slot is not None and self.up else None
-
-    @property
-    def storage(self) -> Storage | None:
-        slot = self.slots.get("")
-        return slot.storage if slot is not None and self.up else None
-
-    @property
-    def pump(self) -> Pump | None:
-        slot = self.slots.get("")
-        return slot.pump if slot is not None and self.up else None
-
-    @property
-    def inbox(self) -> Inbox | None:
-        slot = self.slots.get("")
-        return slot.inbox if slot is not None and self.up else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -361,6 +348,8 @@ class World:
             answer=lambda answer: self._answered(answer, n, incarnation),
             trace=lambda line: self.trace(f"{n} {line}")))
         node.slots[g] = SimSlot(g, parts.core, parts.storage, pump, inbox)
+        if not g:
+            node.core, node.storage, node.pump, node.inbox = parts.core, parts.storage, pump, inbox
 
     # ------------------------------------------------------------------ groups
     def add_group(self, name: str, spec: ProtocolSpec, members: list[str],
@@ -433,6 +422,7 @@ class World:
                 with node.fs.fsyncs_held():
                     slot.storage.save(slot.pump.writing.records)
         node.up, node.slots = False, {}  # the deferred replies it owed die with it
+        node.core = node.storage = node.pump = node.inbox = None
         lost = node.fs.crash(self.rng(f"disk/{n}/{node.incarnation}"), self.torn_writes)
         self.trace(f"crash {n} (lost {lost} unsynced bytes)")
         self._event(n, "stop")
