@@ -29,7 +29,7 @@ async def test_list_append_on_raft_is_strictly_serializable(cluster: Factory,
                                                              tmp_path: Path) -> None:
     checker = Serializable()
     _, verdict = await chaos_test(cluster, "raft", list_append, checker, seed=11,
-                                  tmp_path=tmp_path, duration_s=10.0,
+                                  tmp_path=tmp_path, duration_s=6.0,
                                   kinds=("partition_halves", "isolate", "kill", "pause"))
     assert verdict.ok and checker.result is not None
     final = [e for e in checker.result.txns.values() if e.process == 5]
