@@ -115,6 +115,11 @@ MUTATIONS = [
              "        entries = self.log.slice(pr.next_index, self.options.max_batch_entries)"),
     _m("inflight-bytes", "etcd MaxInflightBytes: bytes in flight bounded", CORE,
              "or pr.inflight_bytes >= self.options.max_inflight_bytes", "or False"),
+    _m("transfer-to-self", "thesis §3.10 (etcd): a transfer to the leader itself is done "
+             "already", CORE,
+             "        if target == self.node_id:  # it leads already: done (etcd ignores it "
+             "likewise)\n",
+             "        if False:\n", ("tests/raft/paper/test_figure2.py",)),
     _m("heartbeats-aligned", "CockroachDB's coalesced heartbeats: a process's leaders "
              "heartbeat in the same tick", CORE,
              "        self.heartbeat_elapsed = self.ticks % "

@@ -726,6 +726,9 @@ class RaftCore(Core):
 
     def _transfer(self, request_id: Any, target: str) -> None:
         """Thesis §3.10: stop taking requests, bring the target up to date, TimeoutNow."""
+        if target == self.node_id:  # it leads already: done (etcd ignores it likewise)
+            self._ready.answers.append(Answer(request_id, target))
+            return
         if target not in self.progress or target not in self.voters:
             self._reject(request_id, InvalidRequest(
                 f"cannot transfer leadership to {target!r}: not a voting peer of "

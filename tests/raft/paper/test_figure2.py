@@ -193,3 +193,10 @@ def test_thesis_3_10_leadership_transfer() -> None:
     net.tick(times=3)
     assert net.leaders() == [target]
     assert net.cores[leader].role == Role.FOLLOWER
+    # to the leader itself: done already, answered at once, nothing changes
+    term = net.cores[target].current_term
+    net.submit(target, "self", TransferLeadership(target))
+    answer = net.answer(target, "self")
+    assert answer is not None and answer.error is None and answer.result == target
+    net.tick(times=3)
+    assert net.leaders() == [target] and net.cores[target].current_term == term
