@@ -47,23 +47,10 @@ from cluster.runner import STATE_FILE, LocalCluster, cluster_processes
 from protocols._pb import admin_pb2
 from protocols.common.errors import ConfigError, ProtocolError
 from protocols.common.ids import node_ids
+from protocols.common.options import option_pairs
 from protocols.registry import PROTOCOLS
 
 console = Console()
-
-
-def parse_options(pairs: list[str]) -> dict[str, object]:
-    """``KEY=JSON`` pairs; a value that is not JSON is taken as a string."""
-    options: dict[str, object] = {}
-    for pair in pairs:
-        key, sep, raw = pair.partition("=")
-        if not sep or not key:
-            raise ConfigError(f"--option wants KEY=VALUE, not {pair!r}")
-        try:
-            options[key] = json.loads(raw)
-        except ValueError:
-            options[key] = raw
-    return options
 
 
 def parse_roles(pairs: list[str]) -> dict[str, str]:
@@ -86,7 +73,7 @@ def parse_node_options(pairs: list[str]) -> dict[str, dict[str, object]]:
         node, sep, option = pair.partition(":")
         if not sep or not node:
             raise ConfigError(f"--node-option wants NODE:KEY=VALUE, not {pair!r}")
-        table.setdefault(node, {}).update(parse_options([option]))
+        table.setdefault(node, {}).update(option_pairs([option], "--node-option"))
     return table
 
 
@@ -121,7 +108,7 @@ async def cmd_up(args: argparse.Namespace) -> int:
         console.print(f"[red]a cluster is already running in {directory}; "
                       "run `python -m cluster down` first[/red]")
         return 2
-    options = parse_options(args.option)
+    options = option_pairs(args.option, "--option")
     roles, per_node = parse_roles(args.role), parse_node_options(args.node_option)
     LocalCluster.check_protocol(args.protocol, options, args.nodes, roles,
                                 per_node)  # before anything
@@ -162,7 +149,8 @@ async def cmd_group(args: argparse.Namespace) -> int:
     c = LocalCluster.attach(args.dir)
     if args.command == "create-group":
         members = args.members.split(",") if args.members else None
-        await c.create_group(args.name, args.protocol, members, parse_options(args.option))
+        options = option_pairs(args.option, "--option")
+        await c.create_group(args.name, args.protocol, members, options)
         console.print(f"group {args.name} ({args.protocol}) created")
     else:
         await c.remove_group(args.name)
@@ -321,7 +309,7 @@ async def cmd_process(args: argparse.Namespace) -> int:
 
 async def cmd_add_node(args: argparse.Namespace) -> int:
     c = LocalCluster.attach(args.dir)
-    n = await c.add_node(args.id, args.role, parse_options(args.option))
+    n = await c.add_node(args.id, args.role, option_pairs(args.option, "--option"))
     info = c.node(n)
     console.print(f"add-node {n}: serving on {info.address} (client {info.client_address}, "
                   f"pid {info.pid})")

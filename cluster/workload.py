@@ -30,7 +30,7 @@ import time
 import uuid
 from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from protocols.check.history import Event, History
 from protocols.common.errors import InvalidRequest, SessionExpired, Timeout, Unavailable
@@ -146,11 +146,14 @@ class KvWorkload:
         invocation = self.history.invoke(process, f, key, arg, self.now())
         await self._complete(invocation, call)
 
+    # what surely did not happen: nobody took it
+    DEFINITE_FAILURES: ClassVar[tuple[type[Exception], ...]] = (Unavailable,)
+
     async def _complete(self, invocation: Event, call: Any) -> None:
         self.stats.by_f[invocation.f] = self.stats.by_f.get(invocation.f, 0) + 1
         try:
             result = await call
-        except Unavailable as e:
+        except self.DEFINITE_FAILURES as e:
             self.stats.fail += 1
             self.history.complete(invocation, "fail", None, self.now(), error=str(e))
         except (Timeout, SessionExpired) as e:  # it may have happened
@@ -164,45 +167,23 @@ class KvWorkload:
 
 
 @dataclass(slots=True)
-class ListAppendWorkload:
+class ListAppendWorkload(KvWorkload):
     """``clients`` concurrent KvClients issuing list-append transactions for
-    ``duration_s``; ``history`` holds them as ``f="txn"`` operations."""
+    ``duration_s``; ``history`` holds them as ``f="txn"`` operations. The same workers,
+    sessions and recording as ``KvWorkload``; only each operation differs."""
 
-    addresses: Mapping[str, str]
-    clients: int = 5
     keys: int = 4
-    seed: int = 0
-    max_txn_len: int = 4
     read_ratio: float = 0.5  # of micro-ops
-    op_deadline_s: float = 5.0
-    attempt_timeout_s: float = 0.5
-    tls: TlsMaterial | None = None  # the client certificate, for a cluster with TLS
-    history: History = field(default_factory=History)
-    stats: WorkloadStats = field(default_factory=WorkloadStats)
-    _t0: float = 0.0
+    max_txn_len: int = 4
     _appended: dict[str, int] = field(default_factory=dict)  # key -> values appended
-    _run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
 
-    def now(self) -> float:
-        return time.monotonic() - self._t0
-
-    @property
-    def t0(self) -> float:
-        return self._t0
+    # an aborted txn (a micro-op refused) applied nothing: it surely did not happen
+    DEFINITE_FAILURES: ClassVar[tuple[type[Exception], ...]] = (Unavailable, InvalidRequest)
 
     async def run(self, duration_s: float, max_ops_per_client: int = 100_000) -> History:
-        if self.clients < 1 or self.keys < 1 or self.max_txn_len < 1:
-            raise InvalidRequest("a list-append workload needs at least one client, one "
-                                 "key and one micro-op per txn")
-        self._t0 = self._t0 or time.monotonic()
-        channels = KvChannels(self.addresses, tls=self.tls)
-        try:
-            stop_at = self.now() + duration_s
-            await asyncio.gather(*(self._worker(p, channels, stop_at, max_ops_per_client)
-                                   for p in range(self.clients)))
-        finally:
-            await channels.close()
-        return self.history
+        if self.max_txn_len < 1:
+            raise InvalidRequest("a list-append workload needs at least one micro-op per txn")
+        return await KvWorkload.run(self, duration_s, max_ops_per_client)
 
     async def final_reads(self, duration_s: float = 2.0) -> None:
         """One txn reading every key, by a client of its own, after the faults heal."""
@@ -224,28 +205,7 @@ class ListAppendWorkload:
                 ops.append(["append", key, str(n)])
         return ops
 
-    async def _worker(self, process: int, channels: KvChannels, stop_at: float,
-                      max_ops: int) -> None:
-        rng = random.Random(f"{self.seed}/txn-client/{process}")
-        client = KvClient(channels, client_id=f"t{self.seed}-{self._run_id}-{process}",
-                          deadline_s=self.op_deadline_s, attempt_timeout_s=self.attempt_timeout_s)
-        for _ in range(max_ops):
-            if self.now() >= stop_at:
-                return
-            ops = self.next_txn(rng)
-            invocation = self.history.invoke(process, "txn", None, ops, self.now())
-            await self._complete(invocation, client.txn(ops))
-
-    async def _complete(self, invocation: Event, call: Any) -> None:
-        self.stats.by_f["txn"] = self.stats.by_f.get("txn", 0) + 1
-        try:
-            result = await call
-        except (Unavailable, InvalidRequest) as e:  # refused, or aborted: nothing applied
-            self.stats.fail += 1
-            self.history.complete(invocation, "fail", None, self.now(), error=str(e))
-        except (Timeout, SessionExpired) as e:  # it may have happened
-            self.stats.info += 1
-            self.history.complete(invocation, "info", None, self.now(), error=str(e))
-        else:
-            self.stats.ok += 1
-            self.history.complete(invocation, "ok", result, self.now())
+    async def _one_op(self, process: int, client: KvClient, rng: random.Random, n: int) -> None:
+        ops = self.next_txn(rng)
+        invocation = self.history.invoke(process, "txn", None, ops, self.now())
+        await self._complete(invocation, client.txn(ops))

@@ -21,11 +21,11 @@ tests, a seed a sweep found becomes a regression test in one line::
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import Any
 
 from protocols.common.errors import ConfigError
+from protocols.common.options import option_pairs
 from protocols.registry import load_sim
 from protocols.sim import runner
 from protocols.sim.api import SimAdapter
@@ -48,20 +48,6 @@ def run_once(protocol: str | SimAdapter, seed: int, **kw: Any) -> RunResult:
 def replay(protocol: str | SimAdapter, seed: int, **kw: Any) -> RunResult:
     """``protocols.sim.replay`` by name: a failing seed as a one-line regression test."""
     return runner.replay(adapter_of(protocol), seed, **kw)
-
-
-def parse_options(pairs: list[str]) -> dict[str, Any]:
-    """``KEY=JSON`` pairs; a value that is not JSON is taken as a string."""
-    options: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, raw = pair.partition("=")
-        if not sep or not key:
-            raise ConfigError(f"-o wants KEY=JSON, not {pair!r}")
-        try:
-            options[key] = json.loads(raw)
-        except ValueError:
-            options[key] = raw
-    return options
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -93,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
             "nodes": args.nodes, "duration_ms": args.duration_ms,
             "nemesis": not args.no_nemesis, "clients": args.clients, "keys": args.keys,
             "disk_latency_ms": args.disk_latency_ms, "workload": args.workload,
-            "options": parse_options(args.option),
+            "options": option_pairs(args.option),
             "nemesis_kinds": tuple(args.nemesis.split(",")) if args.nemesis else None}
         if args.sweep:
             return sweep(args.protocol, args.sweep, kw)

@@ -159,3 +159,13 @@ def test_string_choices_are_enums_and_a_wrong_one_lists_the_choices(
     with pytest.raises(ConfigError, match=f"{option_name} must be one of {choices}.*"
                                           f"got 'nope'"):
         cls.from_mapping({option_name: "nope"})
+
+
+def test_command_line_pairs_are_json_or_strings_and_a_bad_pair_names_its_flag() -> None:
+    """``-o KEY=JSON`` (scripts/sim, cluster up): one parser for both command lines."""
+    from protocols.common.options import option_pairs
+
+    assert option_pairs(["a=1", 'b="x"', "c=lease", "d=[1,2]"]) == {
+        "a": 1, "b": "x", "c": "lease", "d": [1, 2]}
+    with pytest.raises(ConfigError, match="--option wants KEY=JSON, not 'oops'"):
+        option_pairs(["oops"], "--option")

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import json
 import types
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -30,7 +31,7 @@ from typing import Any, ClassVar, Self, TypeVar, Union, get_args, get_origin, ge
 
 from protocols.common.errors import ConfigError
 
-__all__ = ["OptionSpec", "Options", "option", "parse_options"]
+__all__ = ["OptionSpec", "Options", "option", "option_pairs", "parse_options"]
 
 T = TypeVar("T")
 OptionsT = TypeVar("OptionsT", bound="Options")
@@ -86,6 +87,21 @@ class Options:
         error messages)."""
         return {f.name: f"{_spec(f).help} ({_expected(hint, _spec(f))}, default {f.default!r})"
                 for f, hint in _fields(cls)}
+
+
+def option_pairs(pairs: Sequence[str], flag: str = "-o") -> dict[str, Any]:
+    """Options from a command line's ``KEY=JSON`` pairs (``-o read_mode='"lease"'``); a
+    value that is not JSON is taken as a string. The protocol checks them afterwards."""
+    options: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"{flag} wants KEY=JSON, not {pair!r}")
+        try:
+            options[key] = json.loads(raw)
+        except ValueError:
+            options[key] = raw
+    return options
 
 
 def parse_options(cls: type[OptionsT], raw: Mapping[str, Any],
