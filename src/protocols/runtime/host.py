@@ -149,6 +149,14 @@ class NodeHost:
         """What this node dials to reach a peer listening at ``address`` (its proxy)."""
         return self._dial.get(address, address)
 
+    def route(self, address: str, dial: str | None) -> None:
+        """A peer listening at ``address`` is reached by dialing ``dial`` (its link's
+        proxy) from now on; None forgets it (the peer left)."""
+        if dial is None:
+            self._dial.pop(address, None)
+        else:
+            self._dial[address] = dial
+
     # ------------------------------------------------------------------ lifecycle
     async def run(self) -> int:
         """Start, serve until asked to stop, stop gracefully. Returns the exit code."""

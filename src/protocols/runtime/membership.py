@@ -48,7 +48,7 @@ def add_peer(host: NodeHost, node_id: str, address: str, dial_address: str = "",
     host.config = dataclasses.replace(
         config, peers={**config.peers, peer: dial}, addresses={**config.addresses, peer: address},
         roles=_with_role(config.roles, peer, role))
-    host._dial[address] = dial  # an address gossip names is dialed through the proxy too
+    host.route(address, dial)  # an address gossip names is dialed through the proxy too
     host.transport.set_address(peer, dial)
     _tell_cores(host)
     return sorted(host.config.peers)
@@ -69,7 +69,7 @@ def remove_peer(host: NodeHost, node_id: str) -> list[str]:
         addresses={p: a for p, a in config.addresses.items() if p != peer},
         roles={p: r for p, r in config.roles.items() if p != peer})
     if address is not None:
-        host._dial.pop(address, None)
+        host.route(address, None)
     host.transport.forget(peer)
     _tell_cores(host)
     return sorted(host.config.peers)
