@@ -72,7 +72,7 @@ def parse_node_options(pairs: list[str]) -> dict[str, dict[str, object]]:
     for pair in pairs:
         node, sep, option = pair.partition(":")
         if not sep or not node:
-            raise ConfigError(f"--node-option wants NODE:KEY=VALUE, not {pair!r}")
+            raise ConfigError(f"--node-option wants NODE:KEY=JSON, not {pair!r}")
         table.setdefault(node, {}).update(option_pairs([option], "--node-option"))
     return table
 
