@@ -36,6 +36,7 @@ once the input that produced it is durable.
 from __future__ import annotations
 
 import enum
+import functools
 import random
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -603,7 +604,7 @@ class Inbox:
         if isinstance(reply, Deferred):
             self._waiting[reply] = respond
             return reply
-        pump.after_durable(seq, lambda: respond(reply))
+        pump.after_durable(seq, functools.partial(respond, reply))  # copyable (explorer)
         return Arrival.REPLY
 
     def release(self, reply: Reply) -> None:

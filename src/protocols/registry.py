@@ -23,7 +23,8 @@ if TYPE_CHECKING:
     from protocols.runtime.shell import ProtocolShell
     from protocols.sim.api import SimAdapter
 
-__all__ = ["PROTOCOLS", "ProtocolEntry", "entry", "load_shell", "load_sim", "load_spec"]
+__all__ = ["PROTOCOLS", "ProtocolEntry", "entry", "load_models", "load_shell", "load_sim",
+           "load_spec"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +34,7 @@ class ProtocolEntry:
     spec: str  # "package.module:ATTRIBUTE" of its ProtocolSpec
     shell: str | None = None  # ... of its ProtocolShell (None: it cannot run as processes)
     sim: str | None = None  # ... of its SimAdapter (None: it has no simulator adapter)
+    explore: str | None = None  # ... of its explorer models: {name: factory(size)}
 
 
 PROTOCOLS: dict[str, ProtocolEntry] = {e.name: e for e in (
@@ -54,7 +56,8 @@ PROTOCOLS: dict[str, ProtocolEntry] = {e.name: e for e in (
                   spec="protocols.vkv:SPEC", shell="protocols.vkv.node:SHELL",
                   sim="protocols.vkv.sim:ADAPTER"),
     ProtocolEntry("synod", "single-decree Paxos (Lamport, Paxos Made Simple)",
-                  spec="protocols.paxos:SYNOD_SPEC", sim="protocols.paxos.sim:SYNOD"),
+                  spec="protocols.paxos:SYNOD_SPEC", sim="protocols.paxos.sim:SYNOD",
+                  explore="protocols.paxos.explore:SYNOD_MODELS"),
 )}
 
 
@@ -95,6 +98,18 @@ def load_sim(name: str) -> SimAdapter:
                           f"{', '.join(sorted(n for n, p in PROTOCOLS.items() if p.sim))}")
     adapter: SimAdapter = _load(e.sim, e.name)
     return adapter
+
+
+def load_models(name: str) -> dict[str, Any]:
+    """The explorer's models of protocol ``name`` (``protocols.explore``): a dict of
+    model name -> ``factory(size)`` returning an ``ExploreAdapter``; ``size`` is "small"
+    (the default suite's bounds, seconds) or "full" (``scripts/check-models``)."""
+    e = entry(name)
+    if e.explore is None:
+        raise ConfigError(f"protocol {e.name!r} has no explorer models; protocols with some: "
+                          f"{', '.join(sorted(n for n, p in PROTOCOLS.items() if p.explore))}")
+    models: dict[str, Any] = _load(e.explore, e.name)
+    return models
 
 
 def _load(target: str, name: str) -> Any:
