@@ -22,7 +22,14 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, TextIO
 
 from protocols.explore.canon import fingerprint, symmetric_fingerprint
-from protocols.explore.model import Always, Eventually, ExploreAdapter, Property, Sometimes
+from protocols.explore.model import (
+    Always,
+    Eventually,
+    ExploreAdapter,
+    Property,
+    Sometimes,
+    sim_invariants,
+)
 from protocols.explore.system import CoreFailure, Move, System
 
 __all__ = ["Counterexample", "Explorer", "Result", "check_always"]
@@ -105,6 +112,8 @@ class Explorer:
         self.stop_at_first = stop_at_first
         self.plain = plain  # the baseline: pickled whole states, no canonical form
         self.properties: list[Property] = list(adapter.properties)
+        if adapter.sim is not None and adapter.sim_invariants:
+            self.properties += sim_invariants(adapter.sim)  # the simulator's checkers
 
     # ------------------------------------------------------------ the state's key
     def key(self, system: System) -> bytes:

@@ -28,11 +28,15 @@ def _learners_agree(system: System) -> str | None:
     return None if len(learned) <= 1 else f"nodes learned different values: {sorted(learned)}"
 
 
-def synod(bounds: Bounds | None = None) -> ExploreAdapter:
+def synod(size: str = "small") -> ExploreAdapter:
+    """``size`` "small": no timer fires and no request times out (each proposer tries
+    once: seconds); "full": each may time out and retry once."""
+    bounds = (Bounds(ticks=0, timeouts=False, persist_moves=False) if size == "small" else
+              Bounds(ticks=1, timeouts=True, persist_moves=False))
     return ExploreAdapter(
         "synod", SYNOD_SPEC, nodes=3,
         options={"retry_min_ticks": 1, "retry_max_ticks": 2},
-        bounds=bounds or Bounds(ticks=1, crashes=0, drops=0, persist_moves=False),
+        bounds=bounds,
         commands=("x", "y"), targets=(("n1",), ("n2",)),
         properties=(Always("learners agree", _learners_agree),
                     Sometimes("a value is chosen", _chosen)),
