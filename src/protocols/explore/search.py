@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal, TextIO
 
+from protocols.check.linearizability import check_history
 from protocols.explore.canon import fingerprint, symmetric_fingerprint
 from protocols.explore.model import (
     Always,
@@ -114,6 +115,8 @@ class Explorer:
         self.properties: list[Property] = list(adapter.properties)
         if adapter.sim is not None and adapter.sim_invariants:
             self.properties += sim_invariants(adapter.sim)  # the simulator's checkers
+        if adapter.kv is not None:
+            self.properties.append(Always("linearizable", linearizable))
 
     # ------------------------------------------------------------ the state's key
     def key(self, system: System) -> bytes:
@@ -233,6 +236,18 @@ def check_always(p: Always, system: System) -> str | None:
     if verdict is None or verdict is True:
         return None
     return "it does not hold" if verdict is False else str(verdict)
+
+
+def linearizable(system: System) -> str | None:
+    """The clients' history so far is linearizable (Herlihy & Wing; the project's
+    checker, ``protocols.check.linearizability``): unanswered commands may have taken
+    effect or not."""
+    if not any(e.type == "ok" for e in system.history.events):
+        return None
+    result = check_history(system.history, timeout_s=10.0)
+    if result.verdict == "violation":
+        return result.summary()
+    return None
 
 
 def _path(parents: dict[Any, tuple[Any, Move] | None], vkey: Any) -> list[Move]:
