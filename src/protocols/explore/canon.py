@@ -21,6 +21,7 @@ import enum
 import hashlib
 import itertools
 import random
+import re
 from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Any
 
@@ -146,16 +147,34 @@ def _fields(obj: Any, ignore: Collection[str], seen: frozenset[int]) -> tuple[An
     return tuple(out)
 
 
-def rename(value: Any, mapping: Mapping[str, str]) -> Any:
+def rename(value: Any, mapping: Mapping[str, str], _bytes: Any = None) -> Any:
     """``value`` (a canonical encoding) with every string that is a key of ``mapping``
-    replaced by its image, re-sorted where order was canonical."""
+    replaced by its image, re-sorted where order was canonical. In bytes (a disk's
+    content) a node id is renamed where it stands as a whole word: the result is only
+    ever hashed, never read back."""
     if isinstance(value, str):
         return mapping.get(value, value)
+    if isinstance(value, bytes):
+        if _bytes is None:
+            _bytes = _byte_renamer(mapping)
+        return _bytes(value)
     if isinstance(value, tuple):
         if len(value) == 2 and value[0] in ("set", "map") and isinstance(value[1], tuple):
-            return (value[0], tuple(sorted((rename(v, mapping) for v in value[1]), key=repr)))
-        return tuple(rename(v, mapping) for v in value)
+            return (value[0], tuple(sorted((rename(v, mapping, _bytes) for v in value[1]),
+                                           key=repr)))
+        if value and all(isinstance(v, str) and v in mapping for v in value) and \
+                list(value) == sorted(value):
+            return tuple(sorted(mapping[v] for v in value))  # a sorted list of ids stays so
+        return tuple(rename(v, mapping, _bytes) for v in value)
     return value
+
+
+def _byte_renamer(mapping: Mapping[str, str]) -> Callable[[bytes], bytes]:
+    table = {k.encode(): v.encode() for k, v in mapping.items()}
+    pattern = re.compile(rb"(?<![\w.~-])(" + b"|".join(re.escape(k) for k in
+                                                        sorted(table, key=len, reverse=True))
+                         + rb")(?![\w.~-])")
+    return lambda data: pattern.sub(lambda m: table[m.group(1)], data)
 
 
 def fingerprint(encoding: Any) -> bytes:

@@ -82,6 +82,7 @@ class Bounds:
     in_flight: int = 12
     persist_moves: bool = True
     timeouts: bool = True  # an outstanding request may time out (on_send_failed)
+    restarts: bool = True  # a crashed node may start again (False: it stays down)
 
     def describe(self) -> str:
         return ", ".join(f"{k}={getattr(self, k)}" for k in self.__dataclass_fields__)
@@ -110,6 +111,9 @@ class ExploreAdapter:
     describe_command: Callable[[Any], tuple[str, Any, Any]] | None = None
     sim_invariants: bool = True  # check the simulator adapter's invariants as Always
     roles: Mapping[str, str] = field(default_factory=dict)
+    # a state it says False of is checked but not expanded (TLC's CONSTRAINT, Stateright's
+    # within_boundary): the model's own bound, e.g. "the crash comes early"
+    within: Callable[[System], bool] | None = None
 
 
 def sim_invariants(adapter: SimAdapter) -> list[Always]:

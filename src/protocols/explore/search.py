@@ -153,7 +153,8 @@ class Explorer:
             if self._check(system, vkey, parents, result, sometimes):
                 return
             if len(system.network) > self.adapter.bounds.in_flight or \
-                    system.depth >= self.adapter.bounds.depth:
+                    system.depth >= self.adapter.bounds.depth or \
+                    (self.adapter.within is not None and not self.adapter.within(system)):
                 result.pruned += 1
                 if system.depth >= self.adapter.bounds.depth:
                     result.complete = False
@@ -174,7 +175,7 @@ class Explorer:
                     _path(parents, vkey)))
                 continue
             for move in moves:
-                child = system.clone()
+                child = system.fork(move)
                 try:
                     child.apply(move)
                 except CoreFailure as e:

@@ -49,7 +49,7 @@ from protocols.contract import (
     check_assignment,
     node_options,
 )
-from protocols.explore.canon import FixedRandom, canon, key_of
+from protocols.explore.canon import FixedRandom, canon
 from protocols.explore.model import ExploreAdapter
 from protocols.sim.disk import SimFileSystem
 
@@ -96,7 +96,8 @@ class Packet:
     msg: Any
     request: Any = None  # a reply: the request it answers
     incarnation: int = 0  # a reply: its requester's incarnation when it asked
-    key: str = ""
+    key: str = ""  # names it in a move
+    enc: Any = None  # its canonical encoding (node ids renameable for symmetry)
 
     def describe(self) -> str:
         what = "reply " if self.kind == "reply" else ""
@@ -110,6 +111,7 @@ class Outstanding:
     dst: NodeId
     request: Any
     key: str
+    enc: Any = None
 
 
 @dataclass(slots=True)
@@ -128,9 +130,39 @@ class XNode:
     ticks: int = 0
     clock_s: float = 0.0
     outstanding: list[Outstanding] = field(default_factory=list)
+    # what the pump's actions produced during the current input, drained into the
+    # system right after it: the actions are bound to the node, not to the system, so a
+    # node copies on its own (``System.fork``)
+    outbox: list[tuple[Any, ...]] = field(default_factory=list)
 
     def clock(self) -> float:
         return self.clock_s
+
+
+def _queue_send(outbox: list[tuple[Any, ...]], env: Envelope) -> None:
+    outbox.append(("send", env))
+
+
+def _queue_reply(outbox: list[tuple[Any, ...]], requester: NodeId, request: Any,
+                 incarnation: int, reply: Any) -> None:
+    outbox.append(("reply", requester, request, incarnation, reply))
+
+
+def _queue_answer(outbox: list[tuple[Any, ...]], answer: Answer) -> None:
+    outbox.append(("answer", answer))
+
+
+def _nothing(_: Any) -> None:
+    """Applied entries are in the core's state; trace lines are not state."""
+
+
+def _callback_state(f: Any, ignore: frozenset[str]) -> Any:
+    """What a held callback will do, without the outbox it writes to."""
+    out = []
+    while isinstance(f, functools.partial):
+        out.append(tuple(canon(a, ignore) for a in f.args if not isinstance(a, list)))
+        f = f.func
+    return tuple(out)
 
 
 class System:
@@ -145,6 +177,7 @@ class System:
         self.nodes: dict[NodeId, XNode] = {n: XNode(n) for n in self.ids}
         self.network: list[Packet] = []
         self.crashes = self.drops = self.duplicates = 0
+        self.late = False  # a node's timer fired while a message to or from it was in flight
         self.depth = 0
         self.submitted: dict[int, NodeId] = {}  # command index -> the node it went to
         self.history = History()
@@ -163,6 +196,25 @@ class System:
         spec (shared, never changed) travel by reference (``__getstate__``)."""
         child: System = pickle.loads(pickle.dumps(self, pickle.HIGHEST_PROTOCOL))
         child._encoded = dict(self._encoded)  # immutable tuples: shared, not copied
+        return child
+
+    def fork(self, move: Move) -> System:
+        """A copy to apply ``move`` to: only what a move may change is copied (the node
+        it happens at, the network's list, the clients' history and the checkers'
+        memory); every other node is shared with this state, unchanged."""
+        child = System.__new__(System)
+        child.__dict__.update(self.__dict__)
+        child.nodes = dict(self.nodes)
+        if move.node and move.kind not in ("drop", "duplicate"):
+            n = NodeId(move.node)
+            child.nodes[n] = pickle.loads(pickle.dumps(self.nodes[n], pickle.HIGHEST_PROTOCOL))
+        child.network = list(self.network)
+        child.submitted = dict(self.submitted)
+        child.history = History(list(self.history.events))
+        child._invocations = dict(self._invocations)
+        if self.ghosts:
+            child.ghosts = pickle.loads(pickle.dumps(self.ghosts, pickle.HIGHEST_PROTOCOL))
+        child._encoded = dict(self._encoded)
         return child
 
     def __getstate__(self) -> dict[str, Any]:
@@ -223,7 +275,8 @@ class System:
         for n in self.ids:
             node = self.nodes[n]
             if not node.up:
-                out.append(Move("restart", n, label=f"restart {n}"))
+                if b.restarts:
+                    out.append(Move("restart", n, label=f"restart {n}"))
                 continue
             if b.timeouts:
                 for key in sorted({o.key for o in node.outstanding}):
@@ -282,6 +335,8 @@ class System:
             assert node is not None and node.core is not None
             node.ticks += 1
             node.clock_s += TICK_S
+            self.late = self.late or any(node.node_id in (p.src, p.dst) and self.nodes[p.dst].up
+                                         for p in self.network)
             self._input(node, node.core.tick)
         elif kind == "persist":
             assert node is not None and node.pump is not None and node.storage is not None
@@ -318,9 +373,9 @@ class System:
             if encoded is None:
                 encoded = self._encoded[n] = self._encode_node(node, ignore)
             nodes[n] = encoded
-        net = tuple(sorted(p.key for p in self.network))
+        net = ("set", tuple(sorted((p.enc for p in self.network), key=repr)))  # a multiset
         return (("map", tuple(sorted(nodes.items()))), net,
-                (self.crashes, self.drops, self.duplicates),
+                (self.crashes, self.drops, self.duplicates, self.late),
                 ("map", tuple(sorted(self.submitted.items()))),
                 tuple((e.type, e.process, repr(e.value), e.error) for e in self.history.events),
                 canon(self.ghosts, ignore))
@@ -333,13 +388,14 @@ class System:
             return ("down", node.incarnation, node.ticks, disk)
         assert node.pump is not None and node.inbox is not None
         pump = node.pump
-        held = tuple((seq - pump.durable, canon(release.args, ignore))  # type: ignore[attr-defined]
+        held = tuple((seq - pump.durable, _callback_state(release, ignore))
                      for seq, release in pump._held)
         writing = canon(pump.writing.records, ignore) if pump.writing is not None else None
-        waiting = tuple(sorted(repr(canon(r.args, ignore))  # type: ignore[attr-defined]
-                               for r in node.inbox._waiting.values()))
+        waiting = ("set", tuple(sorted((_callback_state(r, ignore)
+                                        for r in node.inbox._waiting.values()), key=repr)))
         return ("up", node.incarnation, node.ticks, disk, canon(node.core, ignore),
-                writing, held, waiting, tuple(sorted(o.key for o in node.outstanding)))
+                writing, held, waiting,
+                ("set", tuple(sorted((o.enc for o in node.outstanding), key=repr))))
 
     # ------------------------------------------------------------ driving the cores
     def _start(self, n: NodeId) -> None:
@@ -355,15 +411,12 @@ class System:
         inbox = Inbox(self.spec.messages)
         node.core, node.storage, node.inbox, node.up = parts.core, parts.storage, inbox, True
         node.pump = Pump(parts.core, PumpActions(
-            send=functools.partial(self._send, n), reply=inbox.release,
-            apply=self._nothing, answer=functools.partial(self._answered, n),
-            trace=self._nothing))
+            send=functools.partial(_queue_send, node.outbox), reply=inbox.release,
+            apply=_nothing, answer=functools.partial(_queue_answer, node.outbox),
+            trace=_nothing))
         if self.recorder is not None:
             self.recorder.event(n, "start")
         self._pump(node)
-
-    def _nothing(self, _: Any) -> None:
-        """Applied entries are in the core's state; trace lines are not state."""
 
     def _input(self, node: XNode, call: Any) -> None:
         """Give the core one input, then act on its outbox."""
@@ -385,9 +438,21 @@ class System:
             if write is None:
                 continue
             if self.bounds.persist_moves:
-                return  # the write is under way until a persist (or crash) move
+                break  # the write is under way until a persist (or crash) move
             node.storage.save(write.records)
             pump.write_done()
+        self._drain(node)
+
+    def _drain(self, node: XNode) -> None:
+        """Put what the node's pump sent, replied and answered into the system."""
+        outbox, node.outbox[:] = list(node.outbox), []
+        for item in outbox:
+            if item[0] == "send":
+                self._send(node.node_id, item[1])
+            elif item[0] == "reply":
+                self._respond(node.node_id, *item[1:])
+            else:
+                self._answered(node.node_id, item[1])
 
     def _deliver(self, p: Packet) -> None:
         node = self.nodes[p.dst]
@@ -405,7 +470,7 @@ class System:
             self._input(node, functools.partial(core.on_reply, p.src, p.request, p.msg))
             return
         assert node.inbox is not None
-        respond = functools.partial(self._respond, p.dst, p.src, p.msg,
+        respond = functools.partial(_queue_reply, node.outbox, p.src, p.msg,
                                     self.nodes[p.src].incarnation)
         try:
             node.inbox.receive(node.pump, p.src, p.msg, respond)
@@ -422,9 +487,10 @@ class System:
             return  # nobody by that name: a request of it times out
         rpc = isinstance(self.spec.messages.kind_of(env.msg), Rpc)
         p = Packet("request" if rpc else "oneway", src, env.dst, env.msg)
-        p.key = key_of((p.kind, src, env.dst, env.msg), self.adapter.ignore)
+        p.enc = canon((p.kind, src, env.dst, env.msg), self.adapter.ignore)
+        p.key = repr(p.enc)
         if rpc:
-            node.outstanding.append(Outstanding(env.dst, env.msg, p.key))
+            node.outstanding.append(Outstanding(env.dst, env.msg, p.key, p.enc))
         self.network.append(p)
         if self.recorder is not None:
             self.recorder.event(src, "send", peer=env.dst, msg=type(env.msg).__name__,
@@ -435,8 +501,9 @@ class System:
         if not self.nodes[responder].up:
             return
         p = Packet("reply", responder, requester, reply, request, incarnation)
-        p.key = key_of(("reply", responder, requester, request, reply, incarnation),
-                       self.adapter.ignore)
+        p.enc = canon(("reply", responder, requester, request, reply, incarnation),
+                      self.adapter.ignore)
+        p.key = repr(p.enc)
         self.network.append(p)
         if self.recorder is not None:
             self.recorder.event(responder, "send", peer=requester,

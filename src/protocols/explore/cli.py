@@ -1,0 +1,165 @@
+"""``scripts/explore``: model-check a protocol's cores, and replay what it finds.
+
+    scripts/explore --list                         the models of every protocol
+    scripts/explore synod                          check the Synod's model (small bounds)
+    scripts/explore raft --model prevote --size full --strategy dfs
+    scripts/explore paxos --model multipaxos --out /tmp/cx   write the counterexample,
+                                                   its space-time diagram and the browser
+    scripts/explore replay /tmp/cx/counterexample.json       replay it step by step
+    scripts/explore synod --plant synod-promise-majority     (scripts/explore only) the
+                                                   code with one rule removed
+
+The report reads like Stateright's: states generated, unique states, maximum depth,
+seconds, states per second; then each property: holds, VIOLATED (with the shortest path
+when searching breadth-first), reached or NEVER REACHED. Exit status: 0 when every
+property holds and every sometimes-property was reached, 1 otherwise, 2 on bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+from protocols.common.errors import ConfigError
+from protocols.explore.model import ExploreAdapter
+from protocols.explore.report import load, replay_path, save, write_spacetime
+from protocols.explore.search import Explorer, Result
+from protocols.registry import PROTOCOLS, load_models
+
+__all__ = ["main", "model"]
+
+
+def model(protocol: str, name: str | None, size: str) -> tuple[str, ExploreAdapter]:
+    """The named model of ``protocol`` (its first when ``name`` is None) at ``size``."""
+    models = load_models(protocol)
+    if name is None:
+        name = next(iter(models))
+    if name not in models:
+        raise ConfigError(f"protocol {protocol!r} has no model {name!r}; it has "
+                          f"{', '.join(models)}")
+    if size not in ("small", "full"):
+        raise ConfigError(f"size must be small or full, got {size!r}")
+    adapter: ExploreAdapter = models[name](size)
+    return name, adapter
+
+
+def _list() -> int:
+    for protocol, e in PROTOCOLS.items():
+        if e.explore is None:
+            continue
+        for name, factory in load_models(protocol).items():
+            adapter = factory("small")
+            print(f"{protocol:8} {name:16} {adapter.summary}")
+    return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    name, adapter = model(args.protocol, args.model, args.size)
+    print(f"exploring {args.protocol}/{name} ({args.size}): {adapter.summary}")
+    print(f"  bounds: {adapter.bounds.describe()}; symmetry "
+          f"{'on' if (adapter.symmetric and not args.no_symmetry) else 'off'}")
+    explorer = Explorer(adapter, symmetry=False if args.no_symmetry else None,
+                        progress=sys.stderr, max_states=args.max_states,
+                        stop_at_first=not args.keep_going)
+    result = explorer.run(args.strategy)
+    print(result.summary())
+    print("\n".join(result.verdicts()))
+    if result.counterexamples:
+        _counterexample(args, name, adapter, result)
+    elif not result.ok:
+        print("a model that never reaches a sometimes-property checks nothing there: "
+              "widen its bounds")
+    return 0 if result.ok else 1
+
+
+def _counterexample(args: argparse.Namespace, name: str, adapter: ExploreAdapter,
+                    result: Result) -> None:
+    cx = result.counterexamples[0]
+    shortest = "the shortest " if args.strategy == "bfs" else ""
+    print(f"\n{shortest}counterexample: {len(cx.path)} moves breaking {cx.kind} {cx.prop}")
+    print(replay_path(adapter, cx.path).text())
+    out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="explore-"))
+    out.mkdir(parents=True, exist_ok=True)
+    saved = save(out / "counterexample.json", protocol=args.protocol, model=name,
+                 size=args.size, counterexample=cx)
+    spacetime = write_spacetime(replay_path(adapter, cx.path, verbose=False),
+                                out / "spacetime.html", title=f"{args.protocol}/{name}: {cx.prop}")
+    print(f"\nsaved: {saved}\n  space-time diagram: {spacetime}")
+    browser = _browser(adapter, cx.path, out / "explorer.html")
+    if browser is not None:
+        print(f"  state-space browser: {browser}")
+    plant = f" --plant {args.plant}" if getattr(args, "plant", None) else ""
+    print(f"  replay: scripts/explore replay {saved}{plant}")
+
+
+def _browser(adapter: ExploreAdapter, path: list, out: Path) -> Path | None:  # type: ignore[type-arg]
+    try:
+        from protocols.explore.browse import write_browser
+    except ImportError:
+        return None
+    return write_browser(adapter, out, path=path)
+
+
+def _replay(args: argparse.Namespace) -> int:
+    header, moves = load(args.file)
+    _, adapter = model(header["protocol"], header["model"], header["size"])
+    try:
+        replay = replay_path(adapter, moves)
+    except ValueError as e:
+        print(f"{args.file}: {e} (has the code changed since it was found?)", file=sys.stderr)
+        return 2
+    print(f"replaying {header['protocol']}/{header['model']} ({header['size']}): "
+          f"{len(moves)} moves, expected to break {header.get('property')}")
+    print(replay.text())
+    if args.spacetime:
+        print(f"space-time diagram: {write_spacetime(replay, args.spacetime)}")
+    if replay.broken is None:
+        print("no always-property broke on this path")
+        return 0
+    print(f"\nbroken at step {replay.broken_at}: {replay.broken}")
+    return 1
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="scripts/explore", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("protocol", nargs="?", help="a protocol with models (see --list), "
+                   "or 'replay'")
+    p.add_argument("file", nargs="?", help="replay: the counterexample.json to replay")
+    p.add_argument("--list", action="store_true", help="list the models and exit")
+    p.add_argument("--model", help="which of the protocol's models (default: its first)")
+    p.add_argument("--size", default="small", help="small (seconds) or full (the "
+                   "issue's targets; scripts/check-models)")
+    p.add_argument("--strategy", choices=("bfs", "dfs"), default="bfs",
+                   help="bfs finds the shortest counterexample; dfs uses less memory")
+    p.add_argument("--no-symmetry", action="store_true",
+                   help="visit a state and its renamings of node ids separately")
+    p.add_argument("--max-states", type=int, help="stop after this many states")
+    p.add_argument("--keep-going", action="store_true",
+                   help="after a violation, go on to find the other properties' ones")
+    p.add_argument("--out", help="where the counterexample, its diagram and the browser "
+                   "page go (default: a new temporary directory)")
+    p.add_argument("--spacetime", help="replay: also write the space-time diagram here")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        if args.list:
+            return _list()
+        if args.protocol == "replay":
+            if not args.file:
+                raise ConfigError("replay needs the counterexample's file")
+            return _replay(args)
+        if args.protocol is None:
+            parser().print_usage(sys.stderr)
+            return 2
+        if args.max_states is not None and args.max_states < 1:
+            raise ConfigError("--max-states must be at least 1")
+        return _check(args)
+    except ConfigError as e:
+        print(f"scripts/explore: {e}", file=sys.stderr)
+        return 2
