@@ -26,6 +26,7 @@ from protocols.common.errors import ConfigError
 from protocols.explore.model import ExploreAdapter
 from protocols.explore.report import load, replay_path, save, write_spacetime
 from protocols.explore.search import Explorer, Result
+from protocols.explore.system import Move
 from protocols.registry import PROTOCOLS, load_models
 
 __all__ = ["main", "model"]
@@ -87,19 +88,17 @@ def _counterexample(args: argparse.Namespace, name: str, adapter: ExploreAdapter
     spacetime = write_spacetime(replay_path(adapter, cx.path, verbose=False),
                                 out / "spacetime.html", title=f"{args.protocol}/{name}: {cx.prop}")
     print(f"\nsaved: {saved}\n  space-time diagram: {spacetime}")
-    browser = _browser(adapter, cx.path, out / "explorer.html")
+    browser = _browser(adapter, cx.path, out / "explorer.html", args.browser_limit)
     if browser is not None:
         print(f"  state-space browser: {browser}")
     plant = f" --plant {args.plant}" if getattr(args, "plant", None) else ""
     print(f"  replay: scripts/explore replay {saved}{plant}")
 
 
-def _browser(adapter: ExploreAdapter, path: list, out: Path) -> Path | None:  # type: ignore[type-arg]
-    try:
-        from protocols.explore.browse import write_browser
-    except ImportError:
-        return None
-    return write_browser(adapter, out, path=path)
+def _browser(adapter: ExploreAdapter, path: list[Move], out: Path, limit: int) -> Path:
+    from protocols.explore.browse import write_browser
+
+    return write_browser(adapter, out, path=path, limit=limit)
 
 
 def _replay(args: argparse.Namespace) -> int:
@@ -142,6 +141,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="where the counterexample, its diagram and the browser "
                    "page go (default: a new temporary directory)")
     p.add_argument("--spacetime", help="replay: also write the space-time diagram here")
+    p.add_argument("--browser-limit", type=int, default=500,
+                   help="states the counterexample's browser page explores beyond its "
+                   "path (default 500)")
     return p
 
 
