@@ -21,6 +21,7 @@ JOIN = "tests/swim/paper/test_join_by_address.py"
 CHECKS = "tests/check/test_swim_checks.py"
 SIM_TESTS = "tests/swim/sim/test_swim_sim.py"
 PAPER = ("tests/swim/paper", "tests/swim/unit")
+EXPLORE = "tests/explore/test_swim_model.py"
 
 
 def _m(name: str, rule: str, path: str, old: str, new: str,
@@ -37,7 +38,7 @@ MUTATIONS = [
        CORE, "                self._ping_req(probe)\n", "                pass\n", (SWIM,)),
     _m("suspect-silent", "§3.1: no ack at all by the end of the period: suspect", CORE,
        "        if self.options.detector == \"swim\" and m is not None \\\n",
-       "        if False and m is not None \\\n"),
+       "        if False and m is not None \\\n", (*PAPER, EXPLORE)),
     _m("round-robin", "§4.3: the probe list is reshuffled after each pass", CORE,
        "            self.rng.shuffle(self.probe_list)\n", ""),
     # ------------------------------------------------------------ §4.2 suspicion
@@ -68,7 +69,7 @@ MUTATIONS = [
        CORE, "            self.incarnation = recovered.incarnation + 1\n",
        "            self.incarnation = recovered.incarnation\n"),
     _m("suspicion-timeout", "§4.2: a suspicion that stands its timeout is confirmed (dead)",
-       CORE, "            if s.due(self.now):\n", "            if False:\n", (SWIM,)),
+       CORE, "            if s.due(self.now):\n", "            if False:\n", (SWIM, EXPLORE)),
     _m("refutation-cancels", "§4.2: a refutation cancels the suspicion timer", CORE,
        "        if state != State.SUSPECT:\n            self.suspicions.pop(name, None)\n",
        ""),

@@ -48,7 +48,7 @@ PROTOCOLS: dict[str, ProtocolEntry] = {e.name: e for e in (
                   sim="protocols.paxos.sim:ADAPTER"),
     ProtocolEntry("swim", "SWIM membership and failure detection with Lifeguard, gossip",
                   spec="protocols.swim:SPEC", shell="protocols.swim.node:SHELL",
-                  sim="protocols.swim.sim:ADAPTER"),
+                  sim="protocols.swim.sim:ADAPTER", explore="protocols.swim.explore:MODELS"),
     ProtocolEntry("causal", "causal broadcast (Birman, Schiper, Stephenson: the BSS rule)",
                   spec="protocols.causal:SPEC", shell="protocols.causal.node:SHELL",
                   sim="protocols.causal.sim:ADAPTER"),
