@@ -7,6 +7,7 @@ from mutations import Mutation
 
 CORE = "src/protocols/raft/core.py"
 PAPER = ("tests/raft/paper", "tests/raft/unit")
+EXPLORE = "tests/explore/test_raft_model.py"  # the explorer finds it (protocols.raft.explore)
 
 
 def _m(name: str, rule: str, path: str, old: str, new: str,
@@ -16,7 +17,7 @@ def _m(name: str, rule: str, path: str, old: str, new: str,
 MUTATIONS = [
     _m("term-update", "§5.1: a larger term turns a server into a follower of it",
              CORE, "            self.current_term, self.voted_for = term, None\n",
-             "            pass\n"),
+             "            pass\n", (*PAPER, EXPLORE)),
     _m("vote-stale-term", "RequestVote 1: reply false if term < currentTerm",
              CORE, "        if m.term < self.current_term:  # 1. reply false if term < "
              "currentTerm\n"
@@ -24,7 +25,7 @@ MUTATIONS = [
              ""),
     _m("vote-once", "RequestVote 2: grant only if votedFor is null or candidateId",
              CORE, "granted = up_to_date and self.voted_for in (None, m.candidate_id)",
-             "granted = up_to_date"),
+             "granted = up_to_date", (*PAPER, EXPLORE)),
     _m("election-restriction", "§5.4.1: vote only for an up-to-date log",
              CORE, "up_to_date = self.log.is_up_to_date(m.last_log_index, m.last_log_term)",
              "up_to_date = True"),

@@ -42,7 +42,7 @@ PROTOCOLS: dict[str, ProtocolEntry] = {e.name: e for e in (
                   spec="protocols.bare:SPEC", shell="protocols.bare.node:SHELL"),
     ProtocolEntry("raft", "Raft: a linearizable replicated KV store (Ongaro & Ousterhout)",
                   spec="protocols.raft:SPEC", shell="protocols.raft.node:SHELL",
-                  sim="protocols.raft.sim:ADAPTER"),
+                  sim="protocols.raft.sim:ADAPTER", explore="protocols.raft.explore:MODELS"),
     ProtocolEntry("paxos", "Multi-Paxos serving the same KV store (van Renesse, PMMC)",
                   spec="protocols.paxos:SPEC", shell="protocols.paxos.node:SHELL",
                   sim="protocols.paxos.sim:ADAPTER"),
