@@ -3,8 +3,7 @@ proves the fixed code complete (the crashed member is declared dead by every liv
 SWIM §3.1) and accurate (no live member is declared dead without a loss or a pause,
 §4.2) on every path within the bounds, and finds a planted bug that breaks detection,
 naming the property it breaks. The small model (3 members, synchronous rounds) takes a
-few seconds; the issue's full target (4 members, any of them crashing, messages late)
-runs with ``--run-slow``."""
+few seconds; the issue's full target (4 members) runs with ``--run-slow``."""
 
 from __future__ import annotations
 
