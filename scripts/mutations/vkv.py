@@ -10,6 +10,7 @@ CORE = "src/protocols/vkv/core.py"
 CHECK = "src/protocols/check/vkv.py"
 PAPER = ("tests/vkv/paper",)
 UNIT = ("tests/vkv/unit",)
+EXPLORE = "tests/explore/test_causal_vkv_models.py"
 
 
 def _m(name: str, rule: str, path: str, old: str, new: str,
@@ -25,7 +26,8 @@ MUTATIONS = [
     _m("context-discard", "§4.4: a write replaces exactly what its context covers (the "
        "values its client read)", CORE,
        "                    VectorClock(dict(context)), self.replica_id, value))",
-       "                    VectorClock(), self.replica_id, value))"),
+       "                    VectorClock(), self.replica_id, value))",
+       (*PAPER, EXPLORE)),
     _m("eager-replication", "§4.4: a write is sent to every other replica", CORE,
        "                for p in self.peers:  # eager replication; anti-entropy repairs "
        "losses\n", "                for p in ():  # eager replication; anti-entropy "
@@ -41,10 +43,11 @@ MUTATIONS = [
     _m("put-reply-siblings", "#31 bug 3: a write's answer lists every sibling its "
        "context covers", CORE,
        "                self.out.answers.append(Answer(request_id, (sorted(s.values()),",
-       "                self.out.answers.append(Answer(request_id, ([value],", UNIT),
+       "                self.out.answers.append(Answer(request_id, ([value],",
+       (*UNIT, EXPLORE)),
     _m("context-claims", "#31 bug 4: a context names no more of a replica's writes than "
        "this replica has seen", CORE, "            if n > seen[rid]:",
-       "            if False:", UNIT),
+       "            if False:", (*UNIT, EXPLORE)),
     _m("peer-state-claims", "#31 bug 4: a peer's state names no more of our writes than "
        "we made", CORE, "        if claimed[self.replica_id] > made:", "        if False:",
        UNIT),
