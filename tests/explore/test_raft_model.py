@@ -72,14 +72,6 @@ def test_every_small_model_is_safe_and_commits(name: str) -> None:
     assert result.reached[COMMITTED] is not None
 
 
-@pytest.mark.slow
-def test_two_candidates_are_safe_without_the_bugs() -> None:
-    """The elections the planted bugs below break, on the fixed code: every order of
-    the two campaigns' votes elects at most one leader per term."""
-    result = Explorer(model("raft", **ELECTIONS)).run("bfs")  # type: ignore[arg-type]
-    assert result.ok, result.verdicts()
-
-
 @pytest.mark.parametrize("mutation", ["vote-once", "term-update"])
 def test_a_planted_election_bug_elects_two_leaders_in_one_term(mutation: str) -> None:
     """vote-once (RequestVote 2: one vote per term) and term-update (§5.1: a larger
@@ -122,7 +114,7 @@ def test_a_planted_unpersisted_vote_is_forgotten_in_a_crash() -> None:
 @pytest.mark.parametrize("name", ["raft", "raft-checkquorum", "raft-prevote",
                                   "raft-prevote-checkquorum"])
 def test_the_full_model_is_safe(name: str) -> None:
-    """The issue's target: two candidates, the client at any node, every write reaching
-    the disk as a move of its own (minutes each)."""
+    """The issue's target: two candidates and the client at any node (many minutes
+    each; scripts/check-models prints the figures)."""
     result = Explorer(model(name, "full")).run("bfs")
     assert result.ok, result.verdicts()
