@@ -31,8 +31,8 @@ TOY_MEMBERSHIP = "tests/toy/integration/test_roles_and_membership.py"
 MUTATIONS = [
     Mutation("persist-before-reply", "Figure 2 / etcd Ready: a reply leaves once durable "
              "(the contract's Inbox, for the unary path, the peer stream and the simulator)",
-             CONTRACT, "        pump.after_durable(seq, lambda: respond(reply))\n",
-             "        respond(reply)\n", (HOST_TESTS, "tests/contract")),
+             CONTRACT, "        pump.after_durable(seq, functools.partial(respond, reply))",
+             "        respond(reply)", (HOST_TESTS, "tests/contract")),
     Mutation("pump-order", "the contract: persist before anything else is acted on",
              CONTRACT,
              "        for envelope in ready.messages:\n            if envelope.ahead_of_persist:",
