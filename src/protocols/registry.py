@@ -45,7 +45,7 @@ PROTOCOLS: dict[str, ProtocolEntry] = {e.name: e for e in (
                   sim="protocols.raft.sim:ADAPTER", explore="protocols.raft.explore:MODELS"),
     ProtocolEntry("paxos", "Multi-Paxos serving the same KV store (van Renesse, PMMC)",
                   spec="protocols.paxos:SPEC", shell="protocols.paxos.node:SHELL",
-                  sim="protocols.paxos.sim:ADAPTER"),
+                  sim="protocols.paxos.sim:ADAPTER", explore="protocols.paxos.explore:MODELS"),
     ProtocolEntry("swim", "SWIM membership and failure detection with Lifeguard, gossip",
                   spec="protocols.swim:SPEC", shell="protocols.swim.node:SHELL",
                   sim="protocols.swim.sim:ADAPTER", explore="protocols.swim.explore:MODELS"),
