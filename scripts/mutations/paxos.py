@@ -14,6 +14,8 @@ STORAGE = "src/protocols/paxos/storage.py"
 CHECK = "src/protocols/check/paxos.py"
 
 PAPER = ("tests/paxos/paper/test_synod.py",)
+EXPLORE = "tests/explore/test_paxos_model.py"  # the explorer finds it (synod-highest-value,
+# round-durable)
 UNIT = ("tests/paxos/unit",)
 SCHEDULES = ("tests/paxos/unit/test_schedules.py",)
 PMMC = ("tests/paxos/unit", "tests/paxos/paper/test_pmmc.py")
@@ -29,7 +31,7 @@ MUTATIONS = [
     Mutation("synod-highest-value", "PMS §2.2 phase 2a: propose the highest-numbered "
              "accepted value", SYNOD,
              "            value = p.best[1] if p.best[0] > BOTTOM else p.value",
-             "            value = p.value", PAPER),
+             "            value = p.value", (*PAPER, EXPLORE)),
     Mutation("synod-promise-majority", "PMS §2.2: phase 2a needs a majority of promises",
              SYNOD, "        if len(p.promises) >= self.majority:",
              "        if len(p.promises) >= 1:", PAPER),
@@ -87,7 +89,9 @@ MUTATIONS = [
     Mutation("round-durable", "PMS §2.2: a ballot is never reused after a crash (round on "
              "disk before P1a)", CORE,
              "        self._ready.persist.append(RoundRecord(self.max_round))  # before its "
-             "P1a leave\n", "", SCHEDULES),
+             "P1a leave\n",
+             # as before the fix: never written, yet its P2a leave ahead of the write
+             "        self.round_durable = self.max_round\n", (*SCHEDULES, EXPLORE)),
     Mutation("own-vote-durable", "thesis §10.2.1: the leader's own vote counts once written",
              CORE, "                self._pending.own_p2b.append((m, self._acceptor_p2a(m)))",
              "                self._on_p2b(self.node_id, m, self._acceptor_p2a(m))", SCHEDULES),

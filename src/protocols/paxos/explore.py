@@ -1,21 +1,37 @@
 """The Synod and Multi-Paxos as models for the explorer (``protocols.explore``).
 
 The Synod: 3 acceptors, 2 proposers (n1 and n2, each asked by one client for its own
-value), every order of messages, losses, timeouts and timer firings: at most one value
-is chosen (P2 of "Paxos Made Simple" §2.2, ``SynodAgreement`` over every acceptance
-seen), and "a value is chosen" is reachable (a model that does nothing does not pass).
+value), every order of messages, timeouts and timer firings: at most one value is chosen
+(P2 of "Paxos Made Simple" §2.2, ``SynodAgreement`` over every acceptance seen), and "a
+value is chosen" is reachable (a model that does nothing does not pass).
+
+Multi-Paxos: 3 nodes run the cores of ``protocols.paxos.core`` (replica, leader and
+acceptor in one, "Paxos Made Moderately Complex" §3) with the shortest timers the
+options allow; a client asks n1 for two puts through the KV binding. Every write
+reaches the disk as a move of its own and one node may crash: so a message that left
+ahead of its write (Raft thesis §10.2.1) may outlive the write. Checked in every state:
+the simulator's ``PaxosInvariants`` (one command per slot, one command per ballot and
+slot, decisions chosen by a phase-2 quorum, PMMC's acceptor and replica invariants),
+the client's history is linearizable (the engine adds it: ``kv`` is set), and, so the
+model is not vacuous, that a leader is adopted and that a command is decided.
+Paxos orders ballots by node id (``Ballot(round, leader_id)``): the model is not
+symmetric under renaming nodes.
 """
 
 from __future__ import annotations
 
+from protocols.common.ids import NodeId
 from protocols.explore import Always, Bounds, ExploreAdapter, Sometimes, System
-from protocols.paxos import SYNOD_SPEC
-from protocols.paxos.sim import SYNOD
+from protocols.kv.rsm import KV_BINDING
+from protocols.paxos import SPEC, SYNOD_SPEC
+from protocols.paxos.core import PaxosCore
+from protocols.paxos.sim import ADAPTER, SYNOD
 from protocols.paxos.synod import SynodCore
 
-__all__ = ["SYNOD_MODELS", "synod"]
+__all__ = ["MODELS", "SYNOD_MODELS", "multipaxos", "synod"]
 
 
+# ====================================================================== the Synod
 def _chosen(system: System) -> bool:
     """Some node learned a value (a majority accepted it and the proposer heard)."""
     return any(isinstance(node.core, SynodCore) and node.core.chosen is not None
@@ -29,10 +45,13 @@ def _learners_agree(system: System) -> str | None:
 
 
 def synod(size: str = "small") -> ExploreAdapter:
-    """``size`` "small": no timer fires and no request times out (each proposer tries
-    once: seconds); "full": each may time out and retry once."""
-    bounds = (Bounds(ticks=0, timeouts=False, persist_moves=False) if size == "small" else
-              Bounds(ticks=1, timeouts=True, persist_moves=False))
+    """``size`` "small": each proposer tries once (no timer fires, no request times
+    out) and the network holds at most 4 messages, so the second proposer starts while
+    the first is under way but not at its very start (seconds); "full": at most 12
+    messages in flight (every order) and each proposer may time out and retry once."""
+    bounds = (Bounds(ticks=0, timeouts=False, persist_moves=False, in_flight=4)
+              if size == "small" else
+              Bounds(ticks=1, timeouts=True, persist_moves=False, in_flight=12))
     return ExploreAdapter(
         "synod", SYNOD_SPEC, nodes=3,
         options={"retry_min_ticks": 1, "retry_max_ticks": 2},
@@ -44,4 +63,92 @@ def synod(size: str = "small") -> ExploreAdapter:
         summary="the Synod: 3 acceptors, 2 proposers asked for x and y")
 
 
+# ====================================================================== Multi-Paxos
+# the shortest timers the options allow: heartbeat < election_min < election_max; a
+# window below 4 so a P2a is never held back for batching (``PaxosCore._flush``)
+TIMERS = {"election_timeout_min_ticks": 2, "election_timeout_max_ticks": 3,
+          "heartbeat_interval_ticks": 1, "window": 3}
+
+PUTS = (KV_BINDING.kv_command("put", "k", "X", "", 0),  # no session: nothing to dedup
+        KV_BINDING.kv_command("put", "k", "Y", "", 0))
+
+# attributes that are not state: counters and statistics, the lease's clock (reads go
+# through the log here), and tables keyed by ``id()`` of a message (a copied state
+# gives its messages new ids: those entries are stale in every copy; with a window
+# below 4 they change nothing the core does)
+IGNORE = frozenset({
+    "PaxosCore.ticks", "PaxosCore.lease_reads", "PaxosCore.lease_from",
+    "PaxosCore._sent_at", "PaxosCore._batches",
+})
+
+
+def _cores(system: System) -> list[PaxosCore]:
+    return [node.core for node in system.nodes.values()
+            if node.up and isinstance(node.core, PaxosCore)]
+
+
+def _adopted(system: System) -> bool:
+    """Some node's leader was adopted by a phase-1 quorum (PMMC "adopted")."""
+    return any(core.leader.active for core in _cores(system))
+
+
+def _decided(system: System) -> bool:
+    """Some replica learned a decision (a phase-2 quorum accepted a client's put)."""
+    return any(core.replica.decisions for core in _cores(system))
+
+
+def _n1_leads_alone(system: System) -> bool:
+    """The model's own bound (a state it says False of is checked, not expanded): only
+    n1's election timer fires (n2 and n3 follow it)."""
+    return all(node.ticks == 0 for n, node in system.nodes.items() if n != "n1")
+
+
+def _n1_leads_crashes_and_leads_again(system: System) -> bool:
+    """The model's bound: n1 alone times out and crashes (n2 and n3 stay up), is asked
+    only while it leads, X in its first life and Y in its second, and its timer fires
+    only while it does not lead (a leader's firing only sends heartbeats). What is
+    left: every order of messages and disk writes around one leader that crashes and
+    leads again."""
+    n1 = system.nodes[NodeId("n1")]
+    core = n1.core
+    return (_n1_leads_alone(system)
+            and all(node.up and node.incarnation == 1
+                    for n, node in system.nodes.items() if n != "n1")
+            and all(e.type != "fail" for e in system.history.events)
+            and (0 in system.submitted or n1.incarnation == 1)  # X before the crash,
+            and (1 not in system.submitted or n1.incarnation == 2)  # Y after it
+            and not (isinstance(core, PaxosCore) and core.leader.active
+                     and core.leader_elapsed > 0))
+
+
+def _multipaxos_bounds(size: str) -> Bounds:
+    """"full": 4 timer firings (n1 leads, crashes and leads again: 2 each with the
+    shortest timers), one crash, every write a move of its own, no loss; "small": 2
+    firings, no crash, each write done with its input, at most 3 messages in flight
+    (n1 leads once and X is decided; seconds)."""
+    if size == "small":
+        return Bounds(depth=60, ticks=2, crashes=0, persist_moves=False, timeouts=False,
+                      in_flight=3)
+    return Bounds(depth=60, ticks=4, crashes=1, persist_moves=True, timeouts=False,
+                  in_flight=5)
+
+
+def multipaxos(size: str = "small") -> ExploreAdapter:
+    """Multi-Paxos, 3 nodes, two puts asked of n1, one crash (``_multipaxos_bounds``)."""
+    return ExploreAdapter(
+        "multipaxos", SPEC, nodes=3,
+        options=TIMERS,
+        bounds=_multipaxos_bounds(size),
+        commands=PUTS, targets=(("n1",), ("n1",)),
+        properties=(Sometimes("a leader is adopted", _adopted),
+                    Sometimes("a command is decided", _decided)),
+        symmetric=False,  # ballots are ordered by node id
+        within=_n1_leads_crashes_and_leads_again,
+        ignore=IGNORE,
+        kv=KV_BINDING,
+        sim=ADAPTER,
+        summary="Multi-Paxos: 3 nodes, puts X and Y asked of n1, one crash")
+
+
 SYNOD_MODELS = {"synod": synod}
+MODELS = {"multipaxos": multipaxos}
