@@ -34,7 +34,7 @@ def main(argv: list[str]) -> int:
     with planted(plant) if plant is not None else nullcontext():
         from protocols.explore.cli import main as cli
 
-        return cli(argv)
+        return cli(argv, plant=plant)
 
 
 if __name__ == "__main__":

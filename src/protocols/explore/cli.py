@@ -24,7 +24,7 @@ from pathlib import Path
 
 from protocols.common.errors import ConfigError
 from protocols.explore.model import ExploreAdapter
-from protocols.explore.report import load, replay_path, save, write_spacetime
+from protocols.explore.report import load, quiet_torn_tails, replay_path, save, write_spacetime
 from protocols.explore.search import Explorer, Result
 from protocols.explore.system import Move
 from protocols.registry import PROTOCOLS, load_models
@@ -91,7 +91,7 @@ def _counterexample(args: argparse.Namespace, name: str, adapter: ExploreAdapter
     browser = _browser(adapter, cx.path, out / "explorer.html", args.browser_limit)
     if browser is not None:
         print(f"  state-space browser: {browser}")
-    plant = f" --plant {args.plant}" if getattr(args, "plant", None) else ""
+    plant = f" --plant {args.plant}" if args.plant else ""
     print(f"  replay: scripts/explore replay {saved}{plant}")
 
 
@@ -147,8 +147,11 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, plant: str | None = None) -> int:
+    """``plant``: the mutation scripts/explore planted (named in the replay command)."""
     args = parser().parse_args(argv)
+    args.plant = plant
+    quiet_torn_tails()
     try:
         if args.list:
             return _list()

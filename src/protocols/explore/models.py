@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from protocols.common.errors import ConfigError
+from protocols.explore.report import quiet_torn_tails
 from protocols.explore.search import Explorer
 from protocols.registry import PROTOCOLS, load_models
 
@@ -30,7 +31,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--strategy", choices=("bfs", "dfs"), default="bfs")
     p.add_argument("--json", help="also write the figures to this file")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
+    p.add_argument("--max-states", type=int, help="stop each model after this many states "
+                   "(its row then says 'bounded')")
     args = p.parse_args(argv)
+    quiet_torn_tails()
     names = args.protocols or [n for n, e in PROTOCOLS.items() if e.explore]
     rows: list[dict[str, Any]] = []
     ok = True
@@ -40,7 +44,8 @@ def main(argv: list[str] | None = None) -> int:
                 adapter = factory(args.size)
                 print(f"== {protocol}/{name} ({args.size}): {adapter.summary}", flush=True)
                 result = Explorer(adapter, progress=None if args.quiet else sys.stderr,
-                                  progress_every_s=30).run(args.strategy)
+                                  progress_every_s=30,
+                                  max_states=args.max_states).run(args.strategy)
                 print(result.summary())
                 print("\n".join(result.verdicts()), flush=True)
                 ok = ok and result.ok

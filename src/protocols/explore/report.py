@@ -10,6 +10,7 @@ the space-time events (``protocols.check.spacetime``'s format, one time unit per
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +21,7 @@ from protocols.explore.model import Always, Eventually, ExploreAdapter, Sometime
 from protocols.explore.search import Counterexample, Explorer, check_always
 from protocols.explore.system import Move, Recorder, System, describe_nodes
 
-__all__ = ["Replay", "load", "replay_path", "save", "write_spacetime"]
+__all__ = ["Replay", "load", "quiet_torn_tails", "replay_path", "save", "write_spacetime"]
 
 FORMAT = "protocols.explore/counterexample/1"
 
@@ -77,6 +78,12 @@ def replay_path(adapter: ExploreAdapter, path: Sequence[Move], *, verbose: bool 
     out.events = system.recorder.events
     out.final = system
     return out
+
+
+def quiet_torn_tails() -> None:
+    """A torn write is a move the explorer makes thousands of times: the WAL's warning
+    on each recovery that cuts a torn tail says nothing new there."""
+    logging.getLogger("protocols.common.wal").setLevel(logging.ERROR)
 
 
 def _roles(system: System, last: dict[str, tuple[str, int]]) -> dict[str, tuple[str, int]]:
