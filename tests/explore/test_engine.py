@@ -193,3 +193,23 @@ def test_a_move_not_possible_here_names_its_step() -> None:
     system = System(synod("small"))
     with pytest.raises(ValueError, match="step 1: .* is not possible here"):
         system.find(Move("deliver", "n1", "no such message"))
+
+
+def test_explored_histories_are_checked_for_linearizability() -> None:
+    """A model with a KV binding gets the "linearizable" property: the project's checker
+    over what its clients saw so far. A read that misses an acknowledged write breaks it
+    (planted in the history itself: no protocol here loses one within small bounds)."""
+    from protocols.raft.explore import MODELS
+
+    adapter = MODELS["raft"]("small")
+    explorer = Explorer(adapter)
+    prop = next(p for p in explorer.properties if p.name == "linearizable")
+    system = System(adapter)
+    assert isinstance(prop, Always) and prop.check(system) is None
+    h = system.history
+    put = h.invoke(0, "put", "x", "1", 0)
+    h.complete(put, "ok", None, 1)
+    get = h.invoke(1, "get", "x", None, 2)
+    h.complete(get, "ok", None, 3)
+    why = prop.check(system)
+    assert why is not None and "violation" in why
