@@ -31,11 +31,15 @@ async def test_chaos_3_nodes(cluster: Factory, tmp_path: Path, seed: int) -> Non
     await chaos_run(c, seed, 12.0, tmp_path, ALL_FAULTS)
 
 
+# slow: suite time (#33's explorer tests); the simulator covers it in the default suite
+@pytest.mark.slow
 async def test_chaos_5_nodes(cluster: Factory, tmp_path: Path) -> None:
     c = await cluster("paxos", nodes=5, event_log=True, seed=3)
     await chaos_run(c, 3, 12.0, tmp_path, ALL_FAULTS)
 
 
+# slow: suite time (#33's explorer tests); the simulator covers it in the default suite
+@pytest.mark.slow
 async def test_chaos_with_snapshots(cluster: Factory, tmp_path: Path) -> None:
     """Small snapshots: nodes that were killed, paused or cut off catch up from one."""
     c = await cluster("paxos", nodes=3, event_log=True, seed=5, options={"snapshot_threshold": 25})
@@ -45,6 +49,8 @@ async def test_chaos_with_snapshots(cluster: Factory, tmp_path: Path) -> None:
     assert all(v > 1 for v in slots.values()), f"no snapshot taken: {slots}"
 
 
+# slow: suite time (#33's explorer tests); the simulator covers it in the default suite
+@pytest.mark.slow
 async def test_chaos_flexible_quorums(cluster: Factory, tmp_path: Path) -> None:
     c = await cluster("paxos", nodes=5, event_log=True, seed=8,
                       options={"phase1_quorum": 4, "phase2_quorum": 2})

@@ -33,11 +33,15 @@ async def test_chaos_3_nodes(cluster: Factory, tmp_path: Path, seed: int) -> Non
     await chaos_run(c, seed, 12.0, tmp_path, ALL_FAULTS)
 
 
+# slow: suite time (#33's explorer tests); the simulator covers it in the default suite
+@pytest.mark.slow
 async def test_chaos_5_nodes(cluster: Factory, tmp_path: Path) -> None:
     c = await cluster("raft", nodes=5, event_log=True, seed=3)
     await chaos_run(c, 3, 12.0, tmp_path, ALL_FAULTS)
 
 
+# slow: suite time (#33's explorer tests); the simulator covers it in the default suite
+@pytest.mark.slow
 async def test_chaos_with_snapshots(cluster: Factory, tmp_path: Path) -> None:
     """A small snapshot threshold and chunk size: nodes that were killed, paused or cut
     off catch up through InstallSnapshot in several chunks, under the same faults."""
