@@ -83,6 +83,8 @@ class Bounds:
     persist_moves: bool = True
     timeouts: bool = True  # an outstanding request may time out (on_send_failed)
     restarts: bool = True  # a crashed node may start again (False: it stays down)
+    crash_in_writes: bool = False  # a node crashes only with a write under way (the
+    # window where what it sent ahead of its persist outlives the write)
 
     def describe(self) -> str:
         return ", ".join(f"{k}={getattr(self, k)}" for k in self.__dataclass_fields__)

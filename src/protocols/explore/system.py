@@ -289,7 +289,8 @@ class System:
             if node.pump.writing is not None:
                 out.append(Move("persist", n, label=f"persist {n}: "
                                 f"{_short(node.pump.writing.records)} reaches the disk"))
-            if self.crashes < b.crashes:
+            if self.crashes < b.crashes and (not b.crash_in_writes or
+                                             node.pump.writing is not None):
                 out.append(Move("crash", n, label=f"crash {n}"))
                 if b.torn and node.pump.writing is not None:
                     for cut in self._cuts(node):
