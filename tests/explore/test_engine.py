@@ -220,3 +220,25 @@ def test_explored_histories_are_checked_for_linearizability() -> None:
     h.complete(get, "ok", None, 3)
     why = prop.check(system)
     assert why is not None and "violation" in why
+
+
+def test_persist_moves_only_where_asked() -> None:
+    """A write is a move of its own at the nodes of ``persist_moves_at`` only; elsewhere
+    it is made with its input (a node that never crashes gains nothing from it)."""
+    def after_prepare_at_n2(at: tuple[str, ...] | None) -> System:
+        adapter = _one_proposer(bounds=dataclasses.replace(SMALL, persist_moves=True,
+                                                           persist_moves_at=at))
+        system = System(adapter)  # type: ignore[arg-type]
+        system.apply(system.find(Move("submit", "n1", "0")))
+        system.apply(system.find(Move("persist", "n1")))  # its round, before the Prepares
+        prepare = next(p for p in system.network if p.dst == "n2")
+        system.apply(system.find(Move("deliver", "n2", prepare.key)))
+        return system
+
+    everywhere = after_prepare_at_n2(None)
+    assert everywhere.nodes[NodeId("n2")].pump.writing is not None  # type: ignore[union-attr]
+    assert "persist n2" in {f"{m.kind} {m.node}" for m in everywhere.moves()}
+    only_n1 = after_prepare_at_n2(("n1",))
+    assert only_n1.nodes[NodeId("n2")].pump.writing is None  # type: ignore[union-attr]
+    assert "persist n2" not in {f"{m.kind} {m.node}" for m in only_n1.moves()}
+    assert any(p.kind == "reply" and p.src == "n2" for p in only_n1.network)

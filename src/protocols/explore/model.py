@@ -85,6 +85,9 @@ class Bounds:
     restarts: bool = True  # a crashed node may start again (False: it stays down)
     crash_in_writes: bool = False  # a node crashes only with a write under way (the
     # window where what it sent ahead of its persist outlives the write)
+    persist_moves_at: tuple[str, ...] | None = None  # only these nodes' writes are moves
+    # (None: every node's): a node that never crashes gains nothing from a write under
+    # way that a delayed message does not already give (its outputs wait, as if late)
 
     def describe(self) -> str:
         return ", ".join(f"{k}={getattr(self, k)}" for k in self.__dataclass_fields__)

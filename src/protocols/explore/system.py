@@ -438,7 +438,8 @@ class System:
             write = pump.step()
             if write is None:
                 continue
-            if self.bounds.persist_moves:
+            at = self.bounds.persist_moves_at
+            if self.bounds.persist_moves and (at is None or node.node_id in at):
                 break  # the write is under way until a persist (or crash) move
             node.storage.save(write.records)
             pump.write_done()

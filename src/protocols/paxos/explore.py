@@ -129,8 +129,10 @@ def _multipaxos_bounds(size: str) -> Bounds:
     if size == "small":
         return Bounds(depth=60, ticks=2, crashes=0, persist_moves=False, timeouts=False,
                       in_flight=3)
+    # n1 alone crashes (``within``): only its writes are moves, and it crashes only
+    # with one under way (the window of the ballot reuse)
     return Bounds(depth=60, ticks=4, crashes=1, persist_moves=True, timeouts=False,
-                  in_flight=5)
+                  in_flight=5, crash_in_writes=True, persist_moves_at=("n1",))
 
 
 def multipaxos(size: str = "small") -> ExploreAdapter:
