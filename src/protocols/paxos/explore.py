@@ -152,5 +152,47 @@ def multipaxos(size: str = "small") -> ExploreAdapter:
         summary="Multi-Paxos: 3 nodes, puts X and Y asked of n1, one crash")
 
 
+def _two_leaders_one_crash(system: System) -> bool:
+    """The ballot-reuse model's bound: n2 leads first (only its timer fires, X is asked
+    of n2 only while it leads); then only n1's timer fires, n1 alone crashes (once, with
+    a write under way), n2 and n3 stay up, and Y is asked of n1 only in its second life
+    while it leads. A leader's timer fires only while it does not lead."""
+    n1, n2 = system.nodes[NodeId("n1")], system.nodes[NodeId("n2")]
+    n2_led = 0 in system.submitted
+    return (all(node.up for n, node in system.nodes.items() if n != "n1")
+            and (n2_led or n1.ticks == 0)  # n1 waits until n2 led and was asked X
+            and (not n2_led or n2.ticks <= 2)
+            and system.nodes[NodeId("n3")].ticks == 0
+            and (1 not in system.submitted or n1.incarnation == 2)
+            and all(not (isinstance(node.core, PaxosCore) and node.core.leader.active
+                         and node.core.leader_elapsed > 0)
+                    for node in system.nodes.values() if node.up)
+            and not any(pv.ballot.leader_id == "n2"  # X reaches n2's acceptor alone
+                        for n, node in system.nodes.items() if n != "n2"
+                        and isinstance(node.core, PaxosCore)
+                        for pv in node.core.acceptor.accepted.values()))
+
+
+def ballot_reuse(size: str = "small") -> ExploreAdapter:
+    """Multi-Paxos, 3 nodes, two leaders and one crash: PMS §2.2's "a proposal number is
+    never used twice", crashes included. n2 leads and gets X accepted (by itself, say);
+    n1 runs phase 1, finds X, and sends its P2a ahead of its own write; a crash erases
+    that write; n1 leads again. "small" and "full" are the same model."""
+    return ExploreAdapter(
+        "ballot-reuse", SPEC, nodes=3,
+        options={**TIMERS, "stickiness": False},  # n2 may promise n1 while it leads
+        bounds=Bounds(depth=60, ticks=4, crashes=1, persist_moves=True, timeouts=False,
+                      in_flight=4, crash_in_writes=True, persist_moves_at=("n1",)),
+        commands=PUTS, targets=(("n2",), ("n1",)),
+        properties=(Sometimes("a leader is adopted", _adopted),
+                    Sometimes("a command is decided", _decided)),
+        symmetric=False,
+        within=_two_leaders_one_crash,
+        ignore=IGNORE,
+        kv=KV_BINDING,
+        sim=ADAPTER,
+        summary="Multi-Paxos: n2 leads with X, n1 leads, crashes inside a write, leads again")
+
+
 SYNOD_MODELS = {"synod": synod}
-MODELS = {"multipaxos": multipaxos}
+MODELS = {"multipaxos": multipaxos, "ballot-reuse": ballot_reuse}
