@@ -1,4 +1,4 @@
-"""``scripts/explore``: ``protocols.explore.cli``, plus ``--plant MUTATION``: explore the
+"""``scripts/explore``: ``protocols.modelcheck``, plus ``--plant MUTATION``: explore the
 code with one rule of ``scripts/mutations`` removed (in memory, this process only), to
 see the counterexample the rule prevents."""
 
@@ -32,7 +32,7 @@ def main(argv: list[str]) -> int:
             return 2
         print(f"planted: {plant}: {mutation(plant).rule} removed")
     with planted(plant) if plant is not None else nullcontext():
-        from protocols.explore.cli import main as cli
+        from protocols.modelcheck import main as cli
 
         return cli(argv, plant=plant)
 

@@ -56,8 +56,8 @@ def _package(module: str) -> str:
 PROTOCOLS = tuple(sorted({_package(_module(e.spec)) for e in ENTRIES.values()}
                          | {"protocols.kv"}))
 # knowing the list of protocols is knowing them: only protocols.simulate, above the
-# simulator, resolves a protocol by name
-REGISTRY = ("protocols.registry", "protocols.simulate")
+# simulator, and protocols.modelcheck, above the explorer, resolve a protocol by name
+REGISTRY = ("protocols.registry", "protocols.simulate", "protocols.modelcheck")
 
 RULES: dict[str, tuple[str, ...]] = {
     "protocols.contract": (*SHELL_AND_IO, *PROTOCOLS, *REGISTRY, "protocols.sim",
@@ -67,6 +67,10 @@ RULES: dict[str, tuple[str, ...]] = {
     "protocols.sim.runner": (*SHELL_AND_IO, *PROTOCOLS, *REGISTRY),
     "protocols.sim.nemesis": (*SHELL_AND_IO, *PROTOCOLS, *REGISTRY),
     "protocols.check": (*SHELL_AND_IO, *PROTOCOLS, "protocols.sim"),
+    "protocols.explore": (*SHELL_AND_IO, *PROTOCOLS, *REGISTRY),
+    "protocols.explore.search": (*SHELL_AND_IO, *PROTOCOLS, *REGISTRY),
+    "protocols.explore.report": (*SHELL_AND_IO, *PROTOCOLS, *REGISTRY),
+    "protocols.explore.browse": (*SHELL_AND_IO, *PROTOCOLS, *REGISTRY),
 }
 for _name, _e in ENTRIES.items():  # a protocol's package, core and simulator adapter: no IO
     for _m in (_module(_e.spec), _package(_module(_e.spec)), _core_module(_name),

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from protocols.explore.cli import main as explore
-from protocols.explore.models import main as check_models
+from protocols.modelcheck import check_models
+from protocols.modelcheck import main as explore
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "scripts"))
