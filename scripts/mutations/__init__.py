@@ -29,11 +29,12 @@ class Mutation:
 
 
 def _groups() -> dict[str, list[Mutation]]:
-    from mutations import causal, checkers, clocks, host, paxos, raft, swim, vkv
+    from mutations import causal, checkers, clocks, explore, host, paxos, raft, swim, vkv
 
     return {"raft": raft.MUTATIONS, "paxos": paxos.MUTATIONS, "swim": swim.MUTATIONS,
             "causal": causal.MUTATIONS, "clocks": clocks.MUTATIONS, "vkv": vkv.MUTATIONS,
-            "host": host.MUTATIONS, "checkers": checkers.MUTATIONS}
+            "host": host.MUTATIONS, "checkers": checkers.MUTATIONS,
+            "explore": explore.MUTATIONS}
 
 
 GROUPS: dict[str, list[Mutation]] = _groups()
