@@ -243,3 +243,28 @@ def test_persist_moves_only_where_asked() -> None:
     assert only_n1.nodes[NodeId("n2")].pump.writing is None  # type: ignore[union-attr]
     assert "persist n2" not in {f"{m.kind} {m.node}" for m in only_n1.moves()}
     assert any(p.kind == "reply" and p.src == "n2" for p in only_n1.network)
+
+
+def test_a_node_that_is_down_hears_nothing_and_a_reply_goes_to_the_life_that_asked() -> None:
+    """As on the gRPC nodes: what is sent to a crashed node is lost (its connection is
+    refused), not delivered after its restart; a request sent by a node's first life
+    and delivered after it restarted is answered to nobody (the reply goes back on the
+    stream the request came on, which died with that life), even if the second life
+    waits on an equal request."""
+    adapter = _one_proposer(bounds=dataclasses.replace(SMALL, crashes=1, restarts=True))
+    system = System(adapter)  # type: ignore[arg-type]
+    system.apply(system.find(Move("crash", "n2")))
+    system.apply(system.find(Move("submit", "n1", "0")))
+    assert {p.dst for p in system.network} == {"n1", "n3"}  # the Prepare to n2 is lost
+    assert any(o.dst == "n2" for o in system.nodes[NodeId("n1")].outstanding)  # it waits
+    system.apply(system.find(Move("restart", "n2")))
+    assert {p.dst for p in system.network} == {"n1", "n3"}
+
+    old = System(adapter)  # type: ignore[arg-type]
+    old.apply(old.find(Move("submit", "n1", "0")))
+    to_n2 = next(p for p in old.network if p.dst == "n2")
+    old.apply(old.find(Move("crash", "n1")))
+    old.apply(old.find(Move("restart", "n1")))
+    assert to_n2 in old.network and to_n2.incarnation == 1  # from n1's first life
+    old.apply(old.find(Move("deliver", "n2", to_n2.key)))
+    assert not any(p.kind == "reply" for p in old.network)  # nobody to answer

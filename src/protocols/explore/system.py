@@ -16,7 +16,9 @@ A *move* is one of (Lamport's "next-state actions"; DSLabs' and Stateright's eve
 * ``persist``: a node's write under way reaches its disk (with ``Bounds.persist_moves``:
   a message marked ``ahead_of_persist`` has left before it);
 * ``crash``: a power cut: the node and its unsynced bytes are gone (with ``Bounds.torn``,
-  the write under way may keep a prefix cut at a record boundary or inside a record);
+  the write under way may keep a prefix cut at a record boundary or inside a record),
+  and so are the messages to it; what is sent to it while it is down is lost too (no
+  process listens: a stream's connection is refused), as on the gRPC nodes;
 * ``restart``: a crashed node starts again from its disk;
 * ``submit``: a client hands one of the model's commands to one node.
 
@@ -95,7 +97,9 @@ class Packet:
     dst: NodeId
     msg: Any
     request: Any = None  # a reply: the request it answers
-    incarnation: int = 0  # a reply: its requester's incarnation when it asked
+    # a request: its sender's incarnation (its reply goes back to that life only, as a
+    # reply goes back on the stream the request came on); a reply: the same, copied
+    incarnation: int = 0
     key: str = ""  # names it in a move
     enc: Any = None  # its canonical encoding (node ids renameable for symmetry)
 
@@ -472,8 +476,7 @@ class System:
             self._input(node, functools.partial(core.on_reply, p.src, p.request, p.msg))
             return
         assert node.inbox is not None
-        respond = functools.partial(_queue_reply, node.outbox, p.src, p.msg,
-                                    self.nodes[p.src].incarnation)
+        respond = functools.partial(_queue_reply, node.outbox, p.src, p.msg, p.incarnation)
         try:
             node.inbox.receive(node.pump, p.src, p.msg, respond)
         except InvalidRequest:
@@ -488,20 +491,25 @@ class System:
         if env.dst not in self.nodes:
             return  # nobody by that name: a request of it times out
         rpc = isinstance(self.spec.messages.kind_of(env.msg), Rpc)
-        p = Packet("request" if rpc else "oneway", src, env.dst, env.msg)
-        p.enc = canon((p.kind, src, env.dst, env.msg), self.adapter.ignore)
+        p = Packet("request" if rpc else "oneway", src, env.dst, env.msg,
+                   incarnation=node.incarnation)
+        # a request names its sender's life: after a restart the same request is another
+        p.enc = canon((p.kind, src, env.dst, env.msg, *((node.incarnation,) if rpc else ())),
+                      self.adapter.ignore)
         p.key = repr(p.enc)
         if rpc:
             node.outstanding.append(Outstanding(env.dst, env.msg, p.key, p.enc))
-        self.network.append(p)
         if self.recorder is not None:
             self.recorder.event(src, "send", peer=env.dst, msg=type(env.msg).__name__,
                                 mid=p.key)
+        if self.nodes[env.dst].up:  # a node that is down hears nothing: its connections
+            self.network.append(p)  # are refused (a request of it times out)
 
     def _respond(self, responder: NodeId, requester: NodeId, request: Any, incarnation: int,
                  reply: Any) -> None:
-        if not self.nodes[responder].up:
-            return
+        asker = self.nodes[requester]
+        if not self.nodes[responder].up or not asker.up or asker.incarnation != incarnation:
+            return  # nobody waits for it: the requester crashed since it asked
         p = Packet("reply", responder, requester, reply, request, incarnation)
         p.enc = canon(("reply", responder, requester, request, reply, incarnation),
                       self.adapter.ignore)
