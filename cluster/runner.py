@@ -121,8 +121,16 @@ class LocalCluster:
         roles: Mapping[str, str] | None = None,
         node_options: Mapping[str, Mapping[str, Any]] | None = None,
         groups: Mapping[str, Mapping[str, Any]] | None = None,
+        stepped: Mapping[str, Any] | None = None,
+        source: str | os.PathLike[str] | None = None,
     ) -> None:
+        """``stepped``: step mode (cluster.json "stepped", ``cluster.replay``): the nodes
+        do nothing but what ``Admin.Step`` says. ``source``: the nodes import
+        ``protocols`` from this directory (a copy of ``src`` with a bug planted in it)
+        instead of the installed one."""
         self.protocol = protocol
+        self.stepped = dict(stepped) if stepped is not None else None
+        self.source = str(Path(source).resolve()) if source is not None else None
         self.direct = direct  # no proxies: peers and clients connect straight to nodes
         self.event_log = event_log  # nodes write events.<node>.jsonl (space-time diagrams)
         self.tls = tls  # mutual TLS between everyone (certificates in DIR/tls)
@@ -279,6 +287,8 @@ class LocalCluster:
             "options": self.options,
             "event_log": self.event_log,
         }
+        if self.stepped is not None:
+            raw["stepped"] = self.stepped
         if self.groups:
             raw["groups"] = self.groups
         if self.node_tls:
@@ -291,9 +301,13 @@ class LocalCluster:
 
     def _spawn_node(self, node: NodeId) -> None:
         info = self.node(node)
+        env = None
+        if self.source is not None:  # ahead of the installed package
+            env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+                p for p in (self.source, os.environ.get("PYTHONPATH", "")) if p)}
         info.proc = spawn([sys.executable, "-m", "protocols", "--config",
                            str(self.dir / "cluster.json"), "--node-id", node],
-                          Path(info.log_path), owned=self.owned)
+                          Path(info.log_path), owned=self.owned, env=env)
         info.pid = info.proc.pid
         info.paused = False
 

@@ -42,11 +42,19 @@ def main(argv: list[str] | None = None) -> int:
                          cluster.node_options)  # a bad role or option: exit 2, saying which
         for group in config.groups.values():  # the other cores it hosts: known protocols
             load_shell(group.protocol).spec.check_options(group.options, len(group.members))
-        host = NodeHost(config, shell, shells=load_shell)
+        host = NodeHost(config, shell, shells=load_shell,
+                        models=_model if config.stepped is not None else None)
         return asyncio.run(host.run())
     except ProtocolError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+
+
+def _model(protocol: str, name: str, size: str) -> object:
+    """An explorer model, for step mode (``protocols.runtime.stepper``)."""
+    from protocols.modelcheck import model
+
+    return model(protocol, name, size)[1]
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19protocols/_pb/admin.proto\x12\x12protocols.admin.v1\"\xd4\x03\n\nNodeStatus\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x10\n\x08protocol\x18\x02 \x01(\t\x12\x0c\n\x04role\x18\x03 \x01(\t\x12\r\n\x05\x65poch\x18\x04 \x01(\x04\x12\x11\n\tleader_id\x18\x05 \x01(\t\x12\x0b\n\x03pid\x18\x08 \x01(\x05\x12\x10\n\x08uptime_s\x18\t \x01(\x01\x12<\n\x07\x64\x65tails\x18\n \x03(\x0b\x32+.protocols.admin.v1.NodeStatus.DetailsEntry\x12I\n\x0epings_received\x18\x0b \x03(\x0b\x32\x31.protocols.admin.v1.NodeStatus.PingsReceivedEntry\x12\x0f\n\x07leading\x18\x0c \x01(\x08\x12\x17\n\x0f\x63onfigured_role\x18\r \x01(\t\x12/\n\x06groups\x18\x0e \x03(\x0b\x32\x1f.protocols.admin.v1.GroupStatus\x1a.\n\x0c\x44\x65tailsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a\x34\n\x12PingsReceivedEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x04:\x02\x38\x01J\x04\x08\x06\x10\x07J\x04\x08\x07\x10\x08\"\xde\x01\n\x0bGroupStatus\x12\r\n\x05group\x18\x01 \x01(\t\x12\x10\n\x08protocol\x18\x02 \x01(\t\x12\x0c\n\x04role\x18\x03 \x01(\t\x12\r\n\x05\x65poch\x18\x04 \x01(\x04\x12\x11\n\tleader_id\x18\x05 \x01(\t\x12\x0f\n\x07leading\x18\x06 \x01(\x08\x12=\n\x07\x64\x65tails\x18\x07 \x03(\x0b\x32,.protocols.admin.v1.GroupStatus.DetailsEntry\x1a.\n\x0c\x44\x65tailsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x0f\n\rStatusRequest\"\xcb\x01\n\nLinkFaults\x12\x0c\n\x04peer\x18\x01 \x01(\t\x12\x11\n\tdrop_rate\x18\x02 \x01(\x01\x12\x17\n\x0f\x64rop_reply_rate\x18\x03 \x01(\x01\x12\x16\n\x0e\x64uplicate_rate\x18\x04 \x01(\x01\x12\x14\n\x0c\x64\x65lay_min_ms\x18\x05 \x01(\r\x12\x14\n\x0c\x64\x65lay_max_ms\x18\x06 \x01(\r\x12\x14\n\x0creorder_rate\x18\x07 \x01(\x01\x12\x18\n\x10reorder_delay_ms\x18\x08 \x01(\r\x12\x0f\n\x07message\x18\t \x01(\t\"V\n\x17SetMessageFaultsRequest\x12-\n\x05links\x18\x01 \x03(\x0b\x32\x1e.protocols.admin.v1.LinkFaults\x12\x0c\n\x04seed\x18\x02 \x01(\x04\"F\n\x15SetMessageFaultsReply\x12-\n\x05links\x18\x01 \x03(\x0b\x32\x1e.protocols.admin.v1.LinkFaults\"A\n\x0cProbeRequest\x12\r\n\x05peers\x18\x01 \x03(\t\x12\r\n\x05\x63ount\x18\x02 \x01(\r\x12\x13\n\x0b\x64\x65\x61\x64line_ms\x18\x03 \x01(\r\"l\n\tPeerProbe\x12\x0c\n\x04peer\x18\x01 \x01(\t\x12\x0c\n\x04sent\x18\x02 \x01(\r\x12\n\n\x02ok\x18\x03 \x01(\r\x12\x0e\n\x06\x66\x61iled\x18\x04 \x01(\r\x12\x12\n\nlast_error\x18\x05 \x01(\t\x12\x13\n\x0bmean_rtt_ms\x18\x06 \x01(\x01\":\n\nProbeReply\x12,\n\x05peers\x18\x01 \x03(\x0b\x32\x1d.protocols.admin.v1.PeerProbe\"\"\n\x0fShutdownRequest\x12\x0f\n\x07grace_s\x18\x01 \x01(\x01\"\x0f\n\rShutdownReply\"H\n\x0bLoadRequest\x12\x11\n\tin_flight\x18\x01 \x01(\r\x12\x0f\n\x07seconds\x18\x02 \x01(\x01\x12\x15\n\rpayload_bytes\x18\x03 \x01(\r\"n\n\tLoadReply\x12\n\n\x02ok\x18\x01 \x01(\x04\x12\x0e\n\x06\x66\x61iled\x18\x02 \x01(\x04\x12\x11\n\telapsed_s\x18\x03 \x01(\x01\x12\x0e\n\x06p50_ms\x18\x04 \x01(\x01\x12\x0e\n\x06p99_ms\x18\x05 \x01(\x01\x12\x12\n\nlast_error\x18\x06 \x01(\t\"V\n\x0e\x41\x64\x64PeerRequest\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\x12\x14\n\x0c\x64ial_address\x18\x03 \x01(\t\x12\x0c\n\x04role\x18\x04 \x01(\t\"$\n\x11RemovePeerRequest\x12\x0f\n\x07node_id\x18\x01 \x01(\t\"\x1b\n\nPeersReply\x12\r\n\x05peers\x18\x01 \x03(\t\"<\n\x0bPingRequest\x12\x0f\n\x07\x66rom_id\x18\x01 \x01(\t\x12\x0b\n\x03seq\x18\x02 \x01(\x04\x12\x0f\n\x07payload\x18\x03 \x01(\x0c\")\n\tPingReply\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x0b\n\x03seq\x18\x02 \x01(\x04\"C\n\x0f\x41rmCrashRequest\x12\x0e\n\x06points\x18\x01 \x03(\t\x12\r\n\x05group\x18\x02 \x01(\t\x12\x11\n\tany_group\x18\x03 \x01(\x08\"\x1e\n\rArmCrashReply\x12\r\n\x05\x61rmed\x18\x01 \x03(\t\"\'\n\x10PauseDiskRequest\x12\x13\n\x0b\x64uration_ms\x18\x01 \x01(\r\"\x10\n\x0ePauseDiskReply\"\\\n\x12\x43reateGroupRequest\x12\r\n\x05group\x18\x01 \x01(\t\x12\x10\n\x08protocol\x18\x02 \x01(\t\x12\x0f\n\x07members\x18\x03 \x03(\t\x12\x14\n\x0coptions_json\x18\x04 \x01(\t\"#\n\x12RemoveGroupRequest\x12\r\n\x05group\x18\x01 \x01(\t\"\x1c\n\nGroupReply\x12\x0e\n\x06groups\x18\x01 \x03(\t2\xa9\x07\n\x05\x41\x64min\x12K\n\x06Status\x12!.protocols.admin.v1.StatusRequest\x1a\x1e.protocols.admin.v1.NodeStatus\x12\x46\n\x04Load\x12\x1f.protocols.admin.v1.LoadRequest\x1a\x1d.protocols.admin.v1.LoadReply\x12j\n\x10SetMessageFaults\x12+.protocols.admin.v1.SetMessageFaultsRequest\x1a).protocols.admin.v1.SetMessageFaultsReply\x12N\n\nProbePeers\x12 .protocols.admin.v1.ProbeRequest\x1a\x1e.protocols.admin.v1.ProbeReply\x12R\n\x08Shutdown\x12#.protocols.admin.v1.ShutdownRequest\x1a!.protocols.admin.v1.ShutdownReply\x12R\n\x08\x41rmCrash\x12#.protocols.admin.v1.ArmCrashRequest\x1a!.protocols.admin.v1.ArmCrashReply\x12U\n\tPauseDisk\x12$.protocols.admin.v1.PauseDiskRequest\x1a\".protocols.admin.v1.PauseDiskReply\x12U\n\x0b\x43reateGroup\x12&.protocols.admin.v1.CreateGroupRequest\x1a\x1e.protocols.admin.v1.GroupReply\x12U\n\x0bRemoveGroup\x12&.protocols.admin.v1.RemoveGroupRequest\x1a\x1e.protocols.admin.v1.GroupReply\x12M\n\x07\x41\x64\x64Peer\x12\".protocols.admin.v1.AddPeerRequest\x1a\x1e.protocols.admin.v1.PeersReply\x12S\n\nRemovePeer\x12%.protocols.admin.v1.RemovePeerRequest\x1a\x1e.protocols.admin.v1.PeersReply2O\n\x05Probe\x12\x46\n\x04Ping\x12\x1f.protocols.admin.v1.PingRequest\x1a\x1d.protocols.admin.v1.PingReplyb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19protocols/_pb/admin.proto\x12\x12protocols.admin.v1\"\xd4\x03\n\nNodeStatus\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x10\n\x08protocol\x18\x02 \x01(\t\x12\x0c\n\x04role\x18\x03 \x01(\t\x12\r\n\x05\x65poch\x18\x04 \x01(\x04\x12\x11\n\tleader_id\x18\x05 \x01(\t\x12\x0b\n\x03pid\x18\x08 \x01(\x05\x12\x10\n\x08uptime_s\x18\t \x01(\x01\x12<\n\x07\x64\x65tails\x18\n \x03(\x0b\x32+.protocols.admin.v1.NodeStatus.DetailsEntry\x12I\n\x0epings_received\x18\x0b \x03(\x0b\x32\x31.protocols.admin.v1.NodeStatus.PingsReceivedEntry\x12\x0f\n\x07leading\x18\x0c \x01(\x08\x12\x17\n\x0f\x63onfigured_role\x18\r \x01(\t\x12/\n\x06groups\x18\x0e \x03(\x0b\x32\x1f.protocols.admin.v1.GroupStatus\x1a.\n\x0c\x44\x65tailsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a\x34\n\x12PingsReceivedEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x04:\x02\x38\x01J\x04\x08\x06\x10\x07J\x04\x08\x07\x10\x08\"\xde\x01\n\x0bGroupStatus\x12\r\n\x05group\x18\x01 \x01(\t\x12\x10\n\x08protocol\x18\x02 \x01(\t\x12\x0c\n\x04role\x18\x03 \x01(\t\x12\r\n\x05\x65poch\x18\x04 \x01(\x04\x12\x11\n\tleader_id\x18\x05 \x01(\t\x12\x0f\n\x07leading\x18\x06 \x01(\x08\x12=\n\x07\x64\x65tails\x18\x07 \x03(\x0b\x32,.protocols.admin.v1.GroupStatus.DetailsEntry\x1a.\n\x0c\x44\x65tailsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x0f\n\rStatusRequest\"\xcb\x01\n\nLinkFaults\x12\x0c\n\x04peer\x18\x01 \x01(\t\x12\x11\n\tdrop_rate\x18\x02 \x01(\x01\x12\x17\n\x0f\x64rop_reply_rate\x18\x03 \x01(\x01\x12\x16\n\x0e\x64uplicate_rate\x18\x04 \x01(\x01\x12\x14\n\x0c\x64\x65lay_min_ms\x18\x05 \x01(\r\x12\x14\n\x0c\x64\x65lay_max_ms\x18\x06 \x01(\r\x12\x14\n\x0creorder_rate\x18\x07 \x01(\x01\x12\x18\n\x10reorder_delay_ms\x18\x08 \x01(\r\x12\x0f\n\x07message\x18\t \x01(\t\"V\n\x17SetMessageFaultsRequest\x12-\n\x05links\x18\x01 \x03(\x0b\x32\x1e.protocols.admin.v1.LinkFaults\x12\x0c\n\x04seed\x18\x02 \x01(\x04\"F\n\x15SetMessageFaultsReply\x12-\n\x05links\x18\x01 \x03(\x0b\x32\x1e.protocols.admin.v1.LinkFaults\"A\n\x0cProbeRequest\x12\r\n\x05peers\x18\x01 \x03(\t\x12\r\n\x05\x63ount\x18\x02 \x01(\r\x12\x13\n\x0b\x64\x65\x61\x64line_ms\x18\x03 \x01(\r\"l\n\tPeerProbe\x12\x0c\n\x04peer\x18\x01 \x01(\t\x12\x0c\n\x04sent\x18\x02 \x01(\r\x12\n\n\x02ok\x18\x03 \x01(\r\x12\x0e\n\x06\x66\x61iled\x18\x04 \x01(\r\x12\x12\n\nlast_error\x18\x05 \x01(\t\x12\x13\n\x0bmean_rtt_ms\x18\x06 \x01(\x01\":\n\nProbeReply\x12,\n\x05peers\x18\x01 \x03(\x0b\x32\x1d.protocols.admin.v1.PeerProbe\"\"\n\x0fShutdownRequest\x12\x0f\n\x07grace_s\x18\x01 \x01(\x01\"\x0f\n\rShutdownReply\"H\n\x0bLoadRequest\x12\x11\n\tin_flight\x18\x01 \x01(\r\x12\x0f\n\x07seconds\x18\x02 \x01(\x01\x12\x15\n\rpayload_bytes\x18\x03 \x01(\r\"n\n\tLoadReply\x12\n\n\x02ok\x18\x01 \x01(\x04\x12\x0e\n\x06\x66\x61iled\x18\x02 \x01(\x04\x12\x11\n\telapsed_s\x18\x03 \x01(\x01\x12\x0e\n\x06p50_ms\x18\x04 \x01(\x01\x12\x0e\n\x06p99_ms\x18\x05 \x01(\x01\x12\x12\n\nlast_error\x18\x06 \x01(\t\"G\n\x0bStepRequest\x12\x0e\n\x06\x61\x63tion\x18\x01 \x01(\t\x12\n\n\x02id\x18\x02 \x01(\x04\x12\x0b\n\x03\x63ut\x18\x03 \x01(\x03\x12\x0f\n\x07\x63ommand\x18\x04 \x01(\r\"\x0b\n\tStepReply\"\x12\n\x10StepStateRequest\"d\n\x0bHeldMessage\x12\n\n\x02id\x18\x01 \x01(\x04\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x0c\n\x04peer\x18\x03 \x01(\t\x12\x0e\n\x06method\x18\x04 \x01(\t\x12\x0c\n\x04\x62ody\x18\x05 \x01(\x0c\x12\x0f\n\x07request\x18\x06 \x01(\x04\"7\n\nStepAnswer\x12\x0f\n\x07\x63ommand\x18\x01 \x01(\r\x12\n\n\x02ok\x18\x02 \x01(\x08\x12\x0c\n\x04text\x18\x03 \x01(\t\"\xe2\x01\n\x0eStepStateReply\x12-\n\x04held\x18\x01 \x03(\x0b\x32\x1f.protocols.admin.v1.HeldMessage\x12\x34\n\x0boutstanding\x18\x02 \x03(\x0b\x32\x1f.protocols.admin.v1.HeldMessage\x12\x0f\n\x07writing\x18\x03 \x01(\x08\x12\x0c\n\x04\x62usy\x18\x04 \x01(\x08\x12\x0c\n\x04\x63ore\x18\x05 \x01(\t\x12/\n\x07\x61nswers\x18\x06 \x03(\x0b\x32\x1e.protocols.admin.v1.StepAnswer\x12\r\n\x05ticks\x18\x07 \x01(\r\"V\n\x0e\x41\x64\x64PeerRequest\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\x12\x14\n\x0c\x64ial_address\x18\x03 \x01(\t\x12\x0c\n\x04role\x18\x04 \x01(\t\"$\n\x11RemovePeerRequest\x12\x0f\n\x07node_id\x18\x01 \x01(\t\"\x1b\n\nPeersReply\x12\r\n\x05peers\x18\x01 \x03(\t\"<\n\x0bPingRequest\x12\x0f\n\x07\x66rom_id\x18\x01 \x01(\t\x12\x0b\n\x03seq\x18\x02 \x01(\x04\x12\x0f\n\x07payload\x18\x03 \x01(\x0c\")\n\tPingReply\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x0b\n\x03seq\x18\x02 \x01(\x04\"C\n\x0f\x41rmCrashRequest\x12\x0e\n\x06points\x18\x01 \x03(\t\x12\r\n\x05group\x18\x02 \x01(\t\x12\x11\n\tany_group\x18\x03 \x01(\x08\"\x1e\n\rArmCrashReply\x12\r\n\x05\x61rmed\x18\x01 \x03(\t\"\'\n\x10PauseDiskRequest\x12\x13\n\x0b\x64uration_ms\x18\x01 \x01(\r\"\x10\n\x0ePauseDiskReply\"\\\n\x12\x43reateGroupRequest\x12\r\n\x05group\x18\x01 \x01(\t\x12\x10\n\x08protocol\x18\x02 \x01(\t\x12\x0f\n\x07members\x18\x03 \x03(\t\x12\x14\n\x0coptions_json\x18\x04 \x01(\t\"#\n\x12RemoveGroupRequest\x12\r\n\x05group\x18\x01 \x01(\t\"\x1c\n\nGroupReply\x12\x0e\n\x06groups\x18\x01 \x03(\t2\xc8\x08\n\x05\x41\x64min\x12K\n\x06Status\x12!.protocols.admin.v1.StatusRequest\x1a\x1e.protocols.admin.v1.NodeStatus\x12\x46\n\x04Load\x12\x1f.protocols.admin.v1.LoadRequest\x1a\x1d.protocols.admin.v1.LoadReply\x12j\n\x10SetMessageFaults\x12+.protocols.admin.v1.SetMessageFaultsRequest\x1a).protocols.admin.v1.SetMessageFaultsReply\x12N\n\nProbePeers\x12 .protocols.admin.v1.ProbeRequest\x1a\x1e.protocols.admin.v1.ProbeReply\x12R\n\x08Shutdown\x12#.protocols.admin.v1.ShutdownRequest\x1a!.protocols.admin.v1.ShutdownReply\x12R\n\x08\x41rmCrash\x12#.protocols.admin.v1.ArmCrashRequest\x1a!.protocols.admin.v1.ArmCrashReply\x12U\n\tPauseDisk\x12$.protocols.admin.v1.PauseDiskRequest\x1a\".protocols.admin.v1.PauseDiskReply\x12U\n\x0b\x43reateGroup\x12&.protocols.admin.v1.CreateGroupRequest\x1a\x1e.protocols.admin.v1.GroupReply\x12U\n\x0bRemoveGroup\x12&.protocols.admin.v1.RemoveGroupRequest\x1a\x1e.protocols.admin.v1.GroupReply\x12M\n\x07\x41\x64\x64Peer\x12\".protocols.admin.v1.AddPeerRequest\x1a\x1e.protocols.admin.v1.PeersReply\x12S\n\nRemovePeer\x12%.protocols.admin.v1.RemovePeerRequest\x1a\x1e.protocols.admin.v1.PeersReply\x12\x46\n\x04Step\x12\x1f.protocols.admin.v1.StepRequest\x1a\x1d.protocols.admin.v1.StepReply\x12U\n\tStepState\x12$.protocols.admin.v1.StepStateRequest\x1a\".protocols.admin.v1.StepStateReply2O\n\x05Probe\x12\x46\n\x04Ping\x12\x1f.protocols.admin.v1.PingRequest\x1a\x1d.protocols.admin.v1.PingReplyb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -69,32 +69,44 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LOADREQUEST']._serialized_end=1490
   _globals['_LOADREPLY']._serialized_start=1492
   _globals['_LOADREPLY']._serialized_end=1602
-  _globals['_ADDPEERREQUEST']._serialized_start=1604
-  _globals['_ADDPEERREQUEST']._serialized_end=1690
-  _globals['_REMOVEPEERREQUEST']._serialized_start=1692
-  _globals['_REMOVEPEERREQUEST']._serialized_end=1728
-  _globals['_PEERSREPLY']._serialized_start=1730
-  _globals['_PEERSREPLY']._serialized_end=1757
-  _globals['_PINGREQUEST']._serialized_start=1759
-  _globals['_PINGREQUEST']._serialized_end=1819
-  _globals['_PINGREPLY']._serialized_start=1821
-  _globals['_PINGREPLY']._serialized_end=1862
-  _globals['_ARMCRASHREQUEST']._serialized_start=1864
-  _globals['_ARMCRASHREQUEST']._serialized_end=1931
-  _globals['_ARMCRASHREPLY']._serialized_start=1933
-  _globals['_ARMCRASHREPLY']._serialized_end=1963
-  _globals['_PAUSEDISKREQUEST']._serialized_start=1965
-  _globals['_PAUSEDISKREQUEST']._serialized_end=2004
-  _globals['_PAUSEDISKREPLY']._serialized_start=2006
-  _globals['_PAUSEDISKREPLY']._serialized_end=2022
-  _globals['_CREATEGROUPREQUEST']._serialized_start=2024
-  _globals['_CREATEGROUPREQUEST']._serialized_end=2116
-  _globals['_REMOVEGROUPREQUEST']._serialized_start=2118
-  _globals['_REMOVEGROUPREQUEST']._serialized_end=2153
-  _globals['_GROUPREPLY']._serialized_start=2155
-  _globals['_GROUPREPLY']._serialized_end=2183
-  _globals['_ADMIN']._serialized_start=2186
-  _globals['_ADMIN']._serialized_end=3123
-  _globals['_PROBE']._serialized_start=3125
-  _globals['_PROBE']._serialized_end=3204
+  _globals['_STEPREQUEST']._serialized_start=1604
+  _globals['_STEPREQUEST']._serialized_end=1675
+  _globals['_STEPREPLY']._serialized_start=1677
+  _globals['_STEPREPLY']._serialized_end=1688
+  _globals['_STEPSTATEREQUEST']._serialized_start=1690
+  _globals['_STEPSTATEREQUEST']._serialized_end=1708
+  _globals['_HELDMESSAGE']._serialized_start=1710
+  _globals['_HELDMESSAGE']._serialized_end=1810
+  _globals['_STEPANSWER']._serialized_start=1812
+  _globals['_STEPANSWER']._serialized_end=1867
+  _globals['_STEPSTATEREPLY']._serialized_start=1870
+  _globals['_STEPSTATEREPLY']._serialized_end=2096
+  _globals['_ADDPEERREQUEST']._serialized_start=2098
+  _globals['_ADDPEERREQUEST']._serialized_end=2184
+  _globals['_REMOVEPEERREQUEST']._serialized_start=2186
+  _globals['_REMOVEPEERREQUEST']._serialized_end=2222
+  _globals['_PEERSREPLY']._serialized_start=2224
+  _globals['_PEERSREPLY']._serialized_end=2251
+  _globals['_PINGREQUEST']._serialized_start=2253
+  _globals['_PINGREQUEST']._serialized_end=2313
+  _globals['_PINGREPLY']._serialized_start=2315
+  _globals['_PINGREPLY']._serialized_end=2356
+  _globals['_ARMCRASHREQUEST']._serialized_start=2358
+  _globals['_ARMCRASHREQUEST']._serialized_end=2425
+  _globals['_ARMCRASHREPLY']._serialized_start=2427
+  _globals['_ARMCRASHREPLY']._serialized_end=2457
+  _globals['_PAUSEDISKREQUEST']._serialized_start=2459
+  _globals['_PAUSEDISKREQUEST']._serialized_end=2498
+  _globals['_PAUSEDISKREPLY']._serialized_start=2500
+  _globals['_PAUSEDISKREPLY']._serialized_end=2516
+  _globals['_CREATEGROUPREQUEST']._serialized_start=2518
+  _globals['_CREATEGROUPREQUEST']._serialized_end=2610
+  _globals['_REMOVEGROUPREQUEST']._serialized_start=2612
+  _globals['_REMOVEGROUPREQUEST']._serialized_end=2647
+  _globals['_GROUPREPLY']._serialized_start=2649
+  _globals['_GROUPREPLY']._serialized_end=2677
+  _globals['_ADMIN']._serialized_start=2680
+  _globals['_ADMIN']._serialized_end=3776
+  _globals['_PROBE']._serialized_start=3778
+  _globals['_PROBE']._serialized_end=3857
 # @@protoc_insertion_point(module_scope)

@@ -495,6 +495,177 @@ class LoadReply(_message.Message):
 Global___LoadReply: _TypeAlias = LoadReply  # noqa: Y015
 
 @_typing.final
+class StepRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACTION_FIELD_NUMBER: _builtins.int
+    ID_FIELD_NUMBER: _builtins.int
+    CUT_FIELD_NUMBER: _builtins.int
+    COMMAND_FIELD_NUMBER: _builtins.int
+    action: _builtins.str
+    """tick | deliver | drop | duplicate (a held message: id) | timeout (an outstanding
+    request: id) | persist (the write under way) | crash (cut: bytes of the write under
+    way kept in each file it grows, then the process exits as if killed) | submit
+    (the model's command number `command`)
+    """
+    id: _builtins.int
+    cut: _builtins.int
+    command: _builtins.int
+    def __init__(
+        self,
+        *,
+        action: _builtins.str = ...,
+        id: _builtins.int = ...,
+        cut: _builtins.int = ...,
+        command: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "command", b"command", "cut", b"cut", "id", b"id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StepRequest: _TypeAlias = StepRequest  # noqa: Y015
+
+@_typing.final
+class StepReply(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StepReply: _TypeAlias = StepReply  # noqa: Y015
+
+@_typing.final
+class StepStateRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StepStateRequest: _TypeAlias = StepStateRequest  # noqa: Y015
+
+@_typing.final
+class HeldMessage(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    PEER_FIELD_NUMBER: _builtins.int
+    METHOD_FIELD_NUMBER: _builtins.int
+    BODY_FIELD_NUMBER: _builtins.int
+    REQUEST_FIELD_NUMBER: _builtins.int
+    id: _builtins.int
+    kind: _builtins.str
+    """request | oneway | reply (held at its receiver); outstanding"""
+    peer: _builtins.str
+    """who sent it (held); who it went to (outstanding)"""
+    method: _builtins.str
+    """the route (e.g. "AppendEntries")"""
+    body: _builtins.bytes
+    """the message (a reply: the reply) as the route's protobuf"""
+    request: _builtins.int
+    """a reply: the id of the outstanding request it answers"""
+    def __init__(
+        self,
+        *,
+        id: _builtins.int = ...,
+        kind: _builtins.str = ...,
+        peer: _builtins.str = ...,
+        method: _builtins.str = ...,
+        body: _builtins.bytes = ...,
+        request: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "id", b"id", "kind", b"kind", "method", b"method", "peer", b"peer", "request", b"request"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___HeldMessage: _TypeAlias = HeldMessage  # noqa: Y015
+
+@_typing.final
+class StepAnswer(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COMMAND_FIELD_NUMBER: _builtins.int
+    OK_FIELD_NUMBER: _builtins.int
+    TEXT_FIELD_NUMBER: _builtins.int
+    command: _builtins.int
+    ok: _builtins.bool
+    text: _builtins.str
+    """the result's repr, or the error's class name"""
+    def __init__(
+        self,
+        *,
+        command: _builtins.int = ...,
+        ok: _builtins.bool = ...,
+        text: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["command", b"command", "ok", b"ok", "text", b"text"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StepAnswer: _TypeAlias = StepAnswer  # noqa: Y015
+
+@_typing.final
+class StepStateReply(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    HELD_FIELD_NUMBER: _builtins.int
+    OUTSTANDING_FIELD_NUMBER: _builtins.int
+    WRITING_FIELD_NUMBER: _builtins.int
+    BUSY_FIELD_NUMBER: _builtins.int
+    CORE_FIELD_NUMBER: _builtins.int
+    ANSWERS_FIELD_NUMBER: _builtins.int
+    TICKS_FIELD_NUMBER: _builtins.int
+    writing: _builtins.bool
+    """a write is under way, waiting for a persist step"""
+    busy: _builtins.bool
+    """the node is still acting on the last step"""
+    core: _builtins.str
+    """the core's canonical encoding, addresses as the model names them"""
+    ticks: _builtins.int
+    @_builtins.property
+    def held(self) -> _containers.RepeatedCompositeFieldContainer[Global___HeldMessage]: ...
+    @_builtins.property
+    def outstanding(self) -> _containers.RepeatedCompositeFieldContainer[Global___HeldMessage]: ...
+    @_builtins.property
+    def answers(self) -> _containers.RepeatedCompositeFieldContainer[Global___StepAnswer]: ...
+    def __init__(
+        self,
+        *,
+        held: _abc.Iterable[Global___HeldMessage] | None = ...,
+        outstanding: _abc.Iterable[Global___HeldMessage] | None = ...,
+        writing: _builtins.bool = ...,
+        busy: _builtins.bool = ...,
+        core: _builtins.str = ...,
+        answers: _abc.Iterable[Global___StepAnswer] | None = ...,
+        ticks: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["answers", b"answers", "busy", b"busy", "core", b"core", "held", b"held", "outstanding", b"outstanding", "ticks", b"ticks", "writing", b"writing"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StepStateReply: _TypeAlias = StepStateReply  # noqa: Y015
+
+@_typing.final
 class AddPeerRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 

@@ -89,6 +89,16 @@ class AdminStub:
                 request_serializer=protocols_dot___pb_dot_admin__pb2.RemovePeerRequest.SerializeToString,
                 response_deserializer=protocols_dot___pb_dot_admin__pb2.PeersReply.FromString,
                 _registered_method=True)
+        self.Step = channel.unary_unary(
+                '/protocols.admin.v1.Admin/Step',
+                request_serializer=protocols_dot___pb_dot_admin__pb2.StepRequest.SerializeToString,
+                response_deserializer=protocols_dot___pb_dot_admin__pb2.StepReply.FromString,
+                _registered_method=True)
+        self.StepState = channel.unary_unary(
+                '/protocols.admin.v1.Admin/StepState',
+                request_serializer=protocols_dot___pb_dot_admin__pb2.StepStateRequest.SerializeToString,
+                response_deserializer=protocols_dot___pb_dot_admin__pb2.StepStateReply.FromString,
+                _registered_method=True)
 
 
 class AdminServicer:
@@ -168,6 +178,21 @@ class AdminServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Step(self, request, context):
+        """Step mode (cluster.json "stepped"; src/protocols/runtime/stepper.py): the node does
+        nothing on its own. Messages wait where they arrived, timers fire and writes reach the
+        disk only when a Step says so: a model checker's path, forced on the process.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def StepState(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -225,6 +250,16 @@ def add_AdminServicer_to_server(servicer, server):
                     servicer.RemovePeer,
                     request_deserializer=protocols_dot___pb_dot_admin__pb2.RemovePeerRequest.FromString,
                     response_serializer=protocols_dot___pb_dot_admin__pb2.PeersReply.SerializeToString,
+            ),
+            'Step': grpc.unary_unary_rpc_method_handler(
+                    servicer.Step,
+                    request_deserializer=protocols_dot___pb_dot_admin__pb2.StepRequest.FromString,
+                    response_serializer=protocols_dot___pb_dot_admin__pb2.StepReply.SerializeToString,
+            ),
+            'StepState': grpc.unary_unary_rpc_method_handler(
+                    servicer.StepState,
+                    request_deserializer=protocols_dot___pb_dot_admin__pb2.StepStateRequest.FromString,
+                    response_serializer=protocols_dot___pb_dot_admin__pb2.StepStateReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -524,6 +559,60 @@ class Admin:
             '/protocols.admin.v1.Admin/RemovePeer',
             protocols_dot___pb_dot_admin__pb2.RemovePeerRequest.SerializeToString,
             protocols_dot___pb_dot_admin__pb2.PeersReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Step(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/protocols.admin.v1.Admin/Step',
+            protocols_dot___pb_dot_admin__pb2.StepRequest.SerializeToString,
+            protocols_dot___pb_dot_admin__pb2.StepReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StepState(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/protocols.admin.v1.Admin/StepState',
+            protocols_dot___pb_dot_admin__pb2.StepStateRequest.SerializeToString,
+            protocols_dot___pb_dot_admin__pb2.StepStateReply.FromString,
             options,
             channel_credentials,
             insecure,

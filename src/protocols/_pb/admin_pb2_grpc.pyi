@@ -59,6 +59,12 @@ class AdminStub:
     the node's peers, address book and cores learn it (protocols.runtime.membership).
     """
     RemovePeer: _grpc.UnaryUnaryMultiCallable[_admin_pb2.RemovePeerRequest, _admin_pb2.PeersReply]
+    Step: _grpc.UnaryUnaryMultiCallable[_admin_pb2.StepRequest, _admin_pb2.StepReply]
+    """Step mode (cluster.json "stepped"; src/protocols/runtime/stepper.py): the node does
+    nothing on its own. Messages wait where they arrived, timers fire and writes reach the
+    disk only when a Step says so: a model checker's path, forced on the process.
+    """
+    StepState: _grpc.UnaryUnaryMultiCallable[_admin_pb2.StepStateRequest, _admin_pb2.StepStateReply]
 
 @_typing.type_check_only
 class AdminAsyncStub(AdminStub):
@@ -86,6 +92,12 @@ class AdminAsyncStub(AdminStub):
     the node's peers, address book and cores learn it (protocols.runtime.membership).
     """
     RemovePeer: _aio.UnaryUnaryMultiCallable[_admin_pb2.RemovePeerRequest, _admin_pb2.PeersReply]  # type: ignore[assignment]
+    Step: _aio.UnaryUnaryMultiCallable[_admin_pb2.StepRequest, _admin_pb2.StepReply]  # type: ignore[assignment]
+    """Step mode (cluster.json "stepped"; src/protocols/runtime/stepper.py): the node does
+    nothing on its own. Messages wait where they arrived, timers fire and writes reach the
+    disk only when a Step says so: a model checker's path, forced on the process.
+    """
+    StepState: _aio.UnaryUnaryMultiCallable[_admin_pb2.StepStateRequest, _admin_pb2.StepStateReply]  # type: ignore[assignment]
 
 class AdminServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -176,6 +188,24 @@ class AdminServicer(metaclass=_abc_1.ABCMeta):
         request: _admin_pb2.RemovePeerRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_admin_pb2.PeersReply, _abc.Awaitable[_admin_pb2.PeersReply]]: ...
+
+    @_abc_1.abstractmethod
+    def Step(
+        self,
+        request: _admin_pb2.StepRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.StepReply, _abc.Awaitable[_admin_pb2.StepReply]]:
+        """Step mode (cluster.json "stepped"; src/protocols/runtime/stepper.py): the node does
+        nothing on its own. Messages wait where they arrived, timers fire and writes reach the
+        disk only when a Step says so: a model checker's path, forced on the process.
+        """
+
+    @_abc_1.abstractmethod
+    def StepState(
+        self,
+        request: _admin_pb2.StepStateRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.StepStateReply, _abc.Awaitable[_admin_pb2.StepStateReply]]: ...
 
 def add_AdminServicer_to_server(servicer: AdminServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
 

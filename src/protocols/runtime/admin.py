@@ -196,6 +196,37 @@ class AdminServicer(admin_pb2_grpc.AdminServicer):
         return admin_pb2.PeersReply(peers=peers)
 
 
+    # ------------------------------------------------------------------ step mode
+    async def Step(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        stepper = await self._stepper(context)
+        try:
+            await stepper.step(request.action, request.id, request.cut, request.command)
+        except InvalidRequest as e:
+            await abort_with(context, e)
+        return admin_pb2.StepReply()
+
+    async def StepState(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        stepper = await self._stepper(context)
+        return admin_pb2.StepStateReply(
+            held=[admin_pb2.HeldMessage(id=i, kind=h.kind, peer=h.peer, method=h.method,
+                                        body=h.body, request=h.request)
+                  for i, h in sorted(stepper.live_held().items())],
+            outstanding=[admin_pb2.HeldMessage(id=i, kind="outstanding", peer=s.dst,
+                                               method=s.method, body=s.body)
+                         for i, s in sorted(stepper.outstanding.items())],
+            writing=stepper.writing(), busy=stepper.busy(), core=stepper.core_encoding(),
+            answers=[admin_pb2.StepAnswer(command=i, ok=ok, text=text)
+                     for i, (ok, text) in sorted(stepper.answers.items())],
+            ticks=stepper.ticks)
+
+    async def _stepper(self, context: grpc.aio.ServicerContext) -> Any:
+        if self.host.stepper is None:
+            await context.abort(grpc.StatusCode.FAILED_PRECONDITION,
+                                f"node {self.host.node_id} is not in step mode (cluster.json "
+                                "\"stepped\")")
+        return self.host.stepper
+
+
 def _group_status(group: str, slot: Any) -> Any:
     info = slot.status()
     return admin_pb2.GroupStatus(group=group, protocol=slot.shell.name, role=info.role,

@@ -20,7 +20,10 @@ own id (``python -m protocols.node --config cluster.json --node-id n1``)::
       "event_log": false,                # write events.<node>.jsonl beside the data dirs
       "tls": {"ca": "/tmp/c/tls/ca.pem",  # optional: mutual TLS (protocols.runtime.tls)
               "nodes": {"n1": {"cert": "/tmp/c/tls/n1.pem", "key": "/tmp/c/tls/n1.key"}}},
-      "options": {}                      # protocol options (validated by the protocol)
+      "options": {},                     # protocol options (validated by the protocol)
+      "stepped": {"model": "multipaxos",  # optional: step mode (protocols.runtime.stepper):
+                  "size": "full",      # nothing happens but what Admin.Step says
+                  "hold_writes": ["n1"]}
     }
 
 Admin and health traffic always goes to ``nodes[i].address`` directly; peer traffic
@@ -40,11 +43,26 @@ from protocols.common.ids import NodeId, validate_node_id
 from protocols.contract import node_options
 from protocols.runtime.tls import TlsFiles, cluster_tls_of, cluster_tls_to_json
 
-__all__ = ["ClusterConfig", "GroupConfig", "NodeConfig", "load_cluster_config", "parse_address",
-           "parse_groups"]
+__all__ = ["ClusterConfig", "GroupConfig", "NodeConfig", "SteppedConfig", "load_cluster_config",
+           "parse_address", "parse_groups"]
 
 _KNOWN_KEYS = {"protocol", "nodes", "links", "tick_ms", "rpc_deadline_ms", "seed", "options",
-               "event_log", "tls", "groups"}
+               "event_log", "tls", "groups", "stepped"}
+
+
+@dataclass(frozen=True, slots=True)
+class SteppedConfig:
+    """Step mode: the nodes run one explorer model's path (``protocols.runtime.stepper``).
+    ``model`` names the model (its commands and what its encoding ignores);
+    ``hold_writes``: the nodes whose writes wait for a persist step (the model's
+    ``Bounds.persist_moves``); the others write at once, as the model's do."""
+
+    model: str
+    size: str = "small"  # the model's size (small | full): its commands may differ
+    hold_writes: tuple[NodeId, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {"model": self.model, "size": self.size, "hold_writes": list(self.hold_writes)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +103,7 @@ class NodeConfig:
     roles: Mapping[NodeId, str] = field(default_factory=dict)  # every member's role
     tls: TlsFiles | None = None  # mutual TLS: the CA, this node's certificate and key
     groups: Mapping[str, GroupConfig] = field(default_factory=dict)  # the ones it is in
+    stepped: SteppedConfig | None = None  # step mode: a model checker drives the node
 
     @property
     def event_log_path(self) -> str:
@@ -116,6 +135,7 @@ class ClusterConfig:
     node_options: Mapping[NodeId, Mapping[str, Any]] = field(default_factory=dict)
     tls: Mapping[NodeId, TlsFiles] = field(default_factory=dict)  # empty: plaintext
     groups: Mapping[str, GroupConfig] = field(default_factory=dict)  # more cores per node
+    stepped: SteppedConfig | None = None
 
     @property
     def node_ids(self) -> list[NodeId]:
@@ -137,7 +157,8 @@ class ClusterConfig:
                           self.event_log,
                           {p: self.addresses[p] for p in self.node_ids if p != nid},
                           self.roles.get(nid, ""), dict(self.roles), tls=self.tls.get(nid),
-                          groups={g: c for g, c in self.groups.items() if nid in c.members})
+                          groups={g: c for g, c in self.groups.items() if nid in c.members},
+                          stepped=self.stepped)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -156,6 +177,7 @@ class ClusterConfig:
             **({"tls": cluster_tls_to_json(self.tls)} if self.tls else {}),
             **({"groups": {g: c.to_json() for g, c in sorted(self.groups.items())}}
                if self.groups else {}),
+            **({"stepped": self.stepped.to_json()} if self.stepped else {}),
         }
 
 
@@ -317,9 +339,30 @@ def cluster_config_from_dict(raw: Any, source: str = "config") -> ClusterConfig:
             node_options=per_node,
             tls=cluster_tls_of(raw.get("tls"), addresses),
             groups=parse_groups(raw.get("groups"), addresses),
+            stepped=_parse_stepped(raw.get("stepped"), addresses),
         )
     except ConfigError as e:
         raise ConfigError(f"{source}: {e}") from None
+
+
+def _parse_stepped(raw: Any, members: Mapping[NodeId, str]) -> SteppedConfig | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict) or set(raw) - {"model", "size", "hold_writes"}:
+        raise ConfigError("'stepped' must be an object with 'model', 'size' and "
+                          f"'hold_writes', got {raw!r}")
+    model = raw.get("model")
+    if not isinstance(model, str) or not model:
+        raise ConfigError("'stepped.model' must name an explorer model (scripts/explore "
+                          f"--list), got {model!r}")
+    hold = raw.get("hold_writes", [])
+    if not isinstance(hold, list) or any(h not in members for h in hold):
+        raise ConfigError(f"'stepped.hold_writes' must list nodes of {sorted(members)}, "
+                          f"got {hold!r}")
+    size = raw.get("size", "small")
+    if size not in ("small", "full"):
+        raise ConfigError(f"'stepped.size' must be small or full, got {size!r}")
+    return SteppedConfig(model, size, tuple(NodeId(h) for h in hold))
 
 
 def load_cluster_config(path: str) -> ClusterConfig:

@@ -31,7 +31,7 @@ import signal
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 import grpc.aio
@@ -63,6 +63,9 @@ from protocols.runtime.slot import CoreSlot
 from protocols.runtime.tls import server_credentials
 from protocols.runtime.transport import SERVER_OPTIONS, Transport
 
+if TYPE_CHECKING:
+    from protocols.runtime.stepper import Stepper
+
 __all__ = ["DEFAULT_GROUP", "SENDER_ID_KEY", "NodeHost", "StartupError"]
 
 log = logging.getLogger("protocols.host")
@@ -79,11 +82,13 @@ class NodeHost:
 
     def __init__(self, config: NodeConfig, shell: ProtocolShell, *,
                  inline_writes: bool = True,
-                 shells: Callable[[str], ProtocolShell] | None = None) -> None:
+                 shells: Callable[[str], ProtocolShell] | None = None,
+                 models: Callable[[str, str, str], Any] | None = None) -> None:
         """``inline_writes=False`` puts every WAL write on the I/O thread (tests that
         hold a write open use it; see ``CoreSlot._persist``). ``shells`` finds the shell
         of a protocol by name, for the groups the node hosts besides its own protocol
-        (``config.groups``, ``Admin.CreateGroup``)."""
+        (``config.groups``, ``Admin.CreateGroup``). ``models`` finds an explorer model
+        by (protocol, name, size), for step mode (``config.stepped``)."""
         self.config = config
         self.shell = shell
         self._shells = shells
@@ -118,6 +123,23 @@ class NodeHost:
         self._halted = False  # a core failed or the node is stopping: no input, no output
         self._tasks: asyncio.TaskGroup | None = None
         self.events: EventLog | None = None  # with the cluster's event_log on
+        self.base_fs = OsFileSystem()
+        self.stepper: Stepper | None = None  # step mode (protocols.runtime.stepper)
+        if config.stepped is not None:
+            self.stepper = self._stepper(config, models)
+
+    def _stepper(self, config: NodeConfig, models: Callable[[str, str, str], Any] | None
+                 ) -> Stepper:
+        from protocols.runtime.stepper import Stepper
+
+        stepped = config.stepped
+        assert stepped is not None
+        if models is None:
+            raise ConfigError(f"node {self.node_id}: step mode needs the explorer's models")
+        if config.groups:
+            raise ConfigError(f"node {self.node_id}: step mode runs one core, not groups")
+        adapter = models(self.shell.name, stepped.model, stepped.size)
+        return Stepper(self, stepped, adapter.commands, adapter.ignore)
 
     # ------------------------------------------------------------------ the default core
     @property
@@ -173,7 +195,8 @@ class NodeHost:
                 self._tasks = tg
                 for group, slot in self.slots.items():
                     self._pump_tasks[group] = tg.create_task(slot.pump_loop())
-                tg.create_task(self._ticker())
+                if self.stepper is None:  # in step mode a tick is a step
+                    tg.create_task(self._ticker())
                 await self._set_serving(True)
                 log.info("node %s (%s) serving on %s", self.node_id, self.shell.name,
                          self.config.address)
@@ -250,10 +273,14 @@ class NodeHost:
         # life, and a node on a wiped disk must not draw what a past life drew (vkv's ids)
         rng = random.Random(f"{self.config.seed}/{self.node_id}/{group}/"
                             f"{os.urandom(8).hex()}")
+        fs: Any = self.base_fs
+        clock: Callable[[], float] = time.monotonic
+        if self.stepper is not None:  # as the explorer's cores have them
+            rng, clock, fs = self.stepper.random, self.stepper.clock, self.stepper.fs
         try:
             parts = shell.spec.create_node(NodeContext(
-                self.node_id, tuple(NodeId(p) for p in peers), OsFileSystem(), data_dir,
-                rng, time.monotonic, options, self.config.tick_s, self.config.address,
+                self.node_id, tuple(NodeId(p) for p in peers), fs, data_dir,
+                rng, clock, options, self.config.tick_s, self.config.address,
                 {p: a for p, a in self.config.addresses.items() if p in peers},
                 self.config.role if own else "", dict(self.config.roles) if own else {}))
         except StorageError as e:

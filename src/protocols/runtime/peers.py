@@ -133,7 +133,16 @@ class PeerServer:
             reader.cancel()
 
     def on_frame(self, src: NodeId, frame: Any, send: Callable[[Any], None]) -> None:
-        """One request frame from ``src``: to its group's core, through the inbox."""
+        """One request frame from ``src``: to its group's core, through the inbox (in
+        step mode, once a step delivers it: ``protocols.runtime.stepper``)."""
+        stepper = self.host.stepper
+        if stepper is not None:
+            stepper.hold("oneway" if frame.one_way else "request", src, frame.method,
+                         frame.body, lambda: self.handle_frame(src, frame, send))
+            return
+        self.handle_frame(src, frame, send)
+
+    def handle_frame(self, src: NodeId, frame: Any, send: Callable[[Any], None]) -> None:
         def refuse(why: str) -> None:
             if not frame.one_way:
                 send(peer_pb2.Frame(id=frame.id, error=why))

@@ -55,6 +55,7 @@ log = logging.getLogger("protocols.host")
 
 SLOW_WRITE_S = 0.005  # a WAL write slower than this sends the next ones to the I/O thread
 DEADLINE_GRAIN_S = 0.01  # client commands' deadlines share one loop timer per 10 ms
+STEPPED_DEADLINE_S = 3600.0  # a request's deadline in step mode, where a timeout is a step
 
 
 class CoreFailed(Exception):
@@ -80,7 +81,8 @@ class CoreSlot:
         self.routes_by_method: dict[str, Route] = {r.method: r for r in shell.routes}
         self.answers: dict[int, asyncio.Future[Any]] = {}
         self.deadlines = Deadlines(self.answers)
-        self._next_request_id = 0
+        # in step mode (protocols.runtime.stepper) the model's commands are requests 0..k
+        self._next_request_id = 0 if host.stepper is None else 1 << 30
         self._wake = asyncio.Event()
         self._io = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="wal")
         self._inline_writes = inline_writes
@@ -125,6 +127,8 @@ class CoreSlot:
             self._wake.clear()
             self.drain()
             while (write := self.pump.writing) is not None:
+                if self.host.stepper is not None:
+                    await self.host.stepper.may_write()  # step mode: a persist step
                 await self._persist(write.records)
                 if self.halted:  # a failed core's output is never acted on
                     return
@@ -193,7 +197,8 @@ class CoreSlot:
         if envelope.address:  # the core knows where dst listens: the book grows
             transport.set_address(envelope.dst, self.host.dial_address(envelope.address))
         elif envelope.dst not in transport.peers:  # nowhere to send it: lost
-            asyncio.get_running_loop().call_soon(self._send_failed, envelope, route)
+            if self.host.stepper is None:  # (in step mode its timeout is a step)
+                asyncio.get_running_loop().call_soon(self._send_failed, envelope, route)
             return
         if not self.host.crash_points.before_send(self, envelope.msg):
             return  # a crash point fired: the process is gone, nothing leaves
@@ -202,12 +207,42 @@ class CoreSlot:
         body = to_proto(envelope.msg, route.request_pb).SerializeToString()
         deadline_ms = self.shell.spec.messages.deadline_ms(
             envelope.msg, self.host.config.rpc_deadline_ms, envelope)
+        if self.host.stepper is None:
+            on_reply, on_failure = self._callbacks(envelope, route)
+        else:  # step mode: a reply waits for a step, and a timeout is one
+            on_reply, on_failure = self._stepped(envelope, route, body)
+            deadline_ms = STEPPED_DEADLINE_S * 1000
         transport.send(
             envelope.dst, route.method, body, one_way=route.one_way,
-            on_reply=lambda frame: self._replied(envelope, route, frame),
-            on_failure=lambda _: self._send_failed(envelope, route),
+            on_reply=on_reply, on_failure=on_failure,
             metadata=self.host.sender_metadata, clock=clock, mid=mid,
             deadline_s=deadline_ms / 1000, group=self.group)
+
+    def _callbacks(self, envelope: Envelope, route: Route
+                   ) -> tuple[Callable[[Any], None], Callable[[Any], None]]:
+        """A request's reply and failure, into the core."""
+        def on_reply(frame: Any) -> None:
+            self._replied(envelope, route, frame)
+
+        def on_failure(_: Any) -> None:
+            self._send_failed(envelope, route)
+
+        return on_reply, on_failure
+
+    def _stepped(self, envelope: Envelope, route: Route, body: bytes
+                 ) -> tuple[Callable[[Any], None], Callable[[Any], None]]:
+        """Step mode (``protocols.runtime.stepper``): the request is outstanding until
+        a step delivers its reply or times it out; the transport's failures are silent."""
+        stepper = self.host.stepper
+        assert stepper is not None
+        sid = 0 if route.one_way else stepper.sent(
+            envelope.dst, route.method, body, lambda: self._send_failed(envelope, route))
+
+        def on_reply(frame: Any) -> None:
+            stepper.replied(sid, envelope.dst, route.method, frame.body,
+                            lambda: self._replied(envelope, route, frame))
+
+        return on_reply, _ignore
 
     def _replied(self, envelope: Envelope, route: Route, frame: Any) -> None:
         """A reply frame for ``envelope``: decode it and give it to the core."""
@@ -333,6 +368,10 @@ class Deadlines:
             fut = self._answers.get(request_id)
             if fut is not None and not fut.done():
                 fut.set_exception(TimeoutError())
+
+
+def _ignore(_: Any) -> None:
+    """Step mode: a transport failure is not reported (a timeout is a step)."""
 
 
 def _timed(save: Callable[[Sequence[Any]], None], records: Sequence[Any]) -> float:
