@@ -10,8 +10,14 @@ CANON = "src/protocols/explore/canon.py"
 SEARCH = "src/protocols/explore/search.py"
 SYSTEM = "src/protocols/explore/system.py"
 
+STEPPER = "src/protocols/runtime/stepper.py"
+HOST = "src/protocols/runtime/host.py"
+SLOT = "src/protocols/runtime/slot.py"
+PEERS = "src/protocols/runtime/peers.py"
+
 ENGINE = ("tests/explore/test_engine.py",)
 TORN = ("tests/explore/test_causal_vkv_models.py",)
+PROCESSES = ("tests/explore/test_replay_processes.py",)
 
 MUTATIONS = [
     Mutation("canonical-order", "a state's encoding does not depend on insertion order",
@@ -54,4 +60,30 @@ MUTATIONS = [
              "            child.nodes[n] = pickle.loads(pickle.dumps(self.nodes[n], "
              "pickle.HIGHEST_PROTOCOL))", "            child.nodes[n] = self.nodes[n]",
              ENGINE),
+    Mutation("down-hears-nothing", "a node that is down hears nothing: what is sent to "
+             "it is lost, as a refused connection is", SYSTEM,
+             "        if self.nodes[env.dst].up:", "        if True:", ENGINE),
+    Mutation("reply-to-its-life", "a reply goes back to the life of its requester that "
+             "asked (the stream the request came on)", SYSTEM,
+             "not asker.up or asker.incarnation != incarnation:", "not asker.up:", ENGINE),
+    # step mode (runtime.stepper): a process takes the path's moves and no others
+    Mutation("step-holds-arrivals", "step mode: a peer's message waits for a step",
+             PEERS, "        if stepper is not None:\n            stepper.hold(",
+             "        if False:\n            stepper.hold(", PROCESSES),
+    Mutation("step-no-ticker", "step mode: the timer fires only on a tick step", HOST,
+             "                if self.stepper is None:  # in step mode a tick is a step",
+             "                if True:", PROCESSES),
+    Mutation("step-fixed-random", "step mode: the core draws the explorer's FixedRandom",
+             HOST, "            rng, clock, fs = self.stepper.random, self.stepper.clock, "
+             "self.stepper.fs", "            clock, fs = self.stepper.clock, self.stepper.fs",
+             PROCESSES),
+    Mutation("step-holds-writes", "step mode: a held node's write waits for a persist step",
+             STEPPER, "        if self.hold_writes:\n            await self._permit.wait()",
+             "        if False:\n            await self._permit.wait()", PROCESSES),
+    Mutation("step-torn-write", "step mode: a crash with a cut keeps only the cut of the "
+             "write under way", STEPPER, "        room = max(0, self.fs.cut - self.torn)",
+             "        room = len(data)", PROCESSES),
+    Mutation("step-compares-cores", "the driver checks each process's core against the "
+             "model's after every step", "cluster/replay.py", "            if seen.core != "
+             "model_core:", "            if False:", PROCESSES),
 ]

@@ -26,6 +26,7 @@ import argparse
 import json
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -100,6 +101,7 @@ def _counterexample(args: argparse.Namespace, name: str, adapter: ExploreAdapter
         print(f"  state-space browser: {browser}")
     plant = f" --plant {args.plant}" if args.plant else ""
     print(f"  replay: scripts/explore replay {saved}{plant}")
+    print(f"  on processes: scripts/explore replay {saved} --processes{plant}")
 
 
 def _browser(adapter: ExploreAdapter, path: list[Move], out: Path, limit: int) -> Path:
@@ -111,6 +113,11 @@ def _browser(adapter: ExploreAdapter, path: list[Move], out: Path, limit: int) -
 def _replay(args: argparse.Namespace) -> int:
     header, moves = load(args.file)
     _, adapter = model(header["protocol"], header["model"], header["size"])
+    if args.processes:
+        if args.on_processes is None:
+            raise ConfigError("--processes: run it through scripts/explore (the cluster "
+                              "runner starts the processes)")
+        return int(args.on_processes(header, adapter, moves))
     try:
         replay = replay_path(adapter, moves)
     except ValueError as e:
@@ -148,16 +155,23 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="where the counterexample, its diagram and the browser "
                    "page go (default: a new temporary directory)")
     p.add_argument("--spacetime", help="replay: also write the space-time diagram here")
+    p.add_argument("--processes", action="store_true",
+                   help="replay: on gRPC node processes in step mode, checking after "
+                   "every step that they are in the model's state (cluster.replay)")
     p.add_argument("--browser-limit", type=int, default=500,
                    help="states the counterexample's browser page explores beyond its "
                    "path (default 500)")
     return p
 
 
-def main(argv: list[str] | None = None, plant: str | None = None) -> int:
-    """``plant``: the mutation scripts/explore planted (named in the replay command)."""
+def main(argv: list[str] | None = None, plant: str | None = None,
+         on_processes: Callable[[dict[str, Any], ExploreAdapter, list[Move]], int] | None
+         = None) -> int:
+    """``plant``: the mutation scripts/explore planted (named in the replay command);
+    ``on_processes``: replays a path on processes (``replay --processes``; the cluster
+    runner's, which this package may not import)."""
     args = parser().parse_args(argv)
-    args.plant = plant
+    args.plant, args.on_processes = plant, on_processes
     quiet_torn_tails()
     try:
         if args.list:

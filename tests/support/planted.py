@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib.abc
 import importlib.machinery
 import importlib.util
+import shutil
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -69,6 +70,21 @@ class _Planting(importlib.abc.MetaPathFinder, importlib.abc.Loader):
 def _ours(name: str) -> bool:
     return (name == "protocols" or name.startswith("protocols.")) and \
         not any(name == k or name.startswith(k + ".") for k in KEEP) and name != "protocols"
+
+
+def planted_tree(name: str, dest: Path) -> Path:
+    """A copy of ``src/protocols`` under ``dest`` with mutation ``name`` applied, for
+    node processes (``LocalCluster(source=dest)``) to run the planted code too."""
+    m = mutation(name)
+    shutil.copytree(ROOT / "src" / "protocols", dest / "protocols",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    target = dest / Path(m.path).relative_to("src")
+    text = target.read_text()
+    if text.count(m.old) == 1:
+        target.write_text(text.replace(m.old, m.new))
+    elif m.new not in text:  # scripts/mutate's copy is already mutated: use it
+        raise AssertionError(f"the mutation no longer applies to {m.path}")
+    return dest
 
 
 @contextmanager
