@@ -1,14 +1,23 @@
 """Checkers: pure functions over recorded histories and node states (DESIGN.md layer 5).
 
 Shared by the simulator, integration and chaos tests: linearizability with an HTML
-timeline on failure, strict serializability of list-append transactions (``elle``, Elle's
-dependency cycles), and invariant helpers (election safety, log matching, agreement,
+timeline on failure, isolation levels of transactions (``elle``: Elle's dependency
+cycles on list-append and rw-register keys; ``python -m protocols.check.txn`` from the
+shell), bank invariants (``bank``), and invariant helpers (election safety, log matching, agreement,
 monotonic commit, no acknowledged write lost, convergence).
 """
 
 from __future__ import annotations
 
-from protocols.check.elle import Anomaly, ElleResult, check_list_append
+from protocols.check.elle import (
+    LEVELS,
+    Anomaly,
+    ElleResult,
+    HistoryError,
+    TxnResult,
+    check_list_append,
+    check_transactions,
+)
 from protocols.check.history import Event, History, Operation
 from protocols.check.invariants import (
     InvariantViolation,
@@ -29,16 +38,19 @@ from protocols.check.models import KvRegister, Model
 from protocols.check.timeline import render_timeline
 
 __all__ = [
+    "LEVELS",
     "Anomaly",
     "CheckResult",
     "ElleResult",
     "Event",
     "History",
+    "HistoryError",
     "InvariantViolation",
     "KeyResult",
     "KvRegister",
     "Model",
     "Operation",
+    "TxnResult",
     "check_acked_writes_present",
     "check_agreement",
     "check_converged",
@@ -48,5 +60,6 @@ __all__ = [
     "check_monotonic",
     "check_operations",
     "check_single_leader_per_epoch",
+    "check_transactions",
     "render_timeline",
 ]
