@@ -816,8 +816,9 @@ class _TxnGraph(_Graph):
             who = " and ".join(f"T{i}" for i in ts) if len(ts) == 2 else \
                 ", ".join(f"T{i}" for i in ts)
             self.report("lost-update", f"{who} {'both' if len(ts) == 2 else 'all'} read "
-                        f"{k}={_show(version)} and then {verb} {k} ({wrote}): each wrote "
-                        "without seeing the others' writes, so one update is lost", ts)
+                        f"{k}={_show(version)} and then {verb} {k} ({wrote}): "
+                        f"{'neither' if len(ts) == 2 else 'none'} saw the other's write, so "
+                        "an update is lost", ts)
 
     def _process_order(self) -> None:
         """Session order: a process's committed txn follows its previous ok one."""

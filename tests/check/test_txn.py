@@ -1,0 +1,309 @@
+"""Isolation levels of transaction histories (protocols.check.elle.check_transactions).
+
+The anomaly histories are Adya's (PhD thesis, MIT 1999, ch. 3-4: H_wcycle, aborted and
+intermediate reads, circular information flow, read skew, write skew, lost update) and
+Elle's list-append forms of them (Kingsbury & Alvaro, VLDB 2020); each is found with
+its shortest cycle, and each level accepts exactly those it allows.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from protocols.check.elle import LEVELS, HistoryError, TxnResult, check_transactions
+from tests.check.test_elle import Hist
+
+RC, SI, SER, SESSION, STRICT = LEVELS  # in the order of the dict: weakest first
+
+
+def check(h: Hist, level: str = "serializable", model: str = "mixed") -> TxnResult:
+    result = check_transactions(h.history(), level=level, model=model)
+    print(result.summary())
+    return result
+
+
+def ids(result: TxnResult) -> dict[int, int]:
+    """process -> txn id (these histories run one txn per process)."""
+    return {t.process: t.id for t in result.txns.values()}
+
+
+def g0() -> Hist:
+    """Adya's H_wcycle as list-append: x says T0 wrote first, y says T1 did."""
+    return (Hist()
+            .ok(0, [["append", "x", 1], ["append", "y", 1]], 0, 5)
+            .ok(1, [["append", "x", 2], ["append", "y", 2]], 0, 5)
+            .ok(2, [["r", "x", [1, 2]], ["r", "y", [2, 1]]], 6, 7))
+
+
+def g1a() -> Hist:
+    """T0 wrote x=1 and aborted; T1 read x=1."""
+    return (Hist()
+            .fail(0, [["w", "x", 1]], 0, 1)
+            .ok(1, [["r", "x", 1]], 2, 3))
+
+
+def g1b() -> Hist:
+    """T0 wrote x=1 then x=2; T1 read the intermediate 1."""
+    return (Hist()
+            .ok(0, [["w", "x", 1], ["w", "x", 2]], 0, 5)
+            .ok(1, [["r", "x", 1]], 0, 5))
+
+
+def g1c() -> Hist:
+    """Each read the other's write: wr both ways."""
+    return (Hist()
+            .ok(0, [["w", "x", 1], ["r", "y", 1]], 0, 5)
+            .ok(1, [["w", "y", 1], ["r", "x", 1]], 0, 5))
+
+
+def g_single() -> Hist:
+    """Read skew: T1 read x before T0's write and y after it."""
+    return (Hist()
+            .ok(0, [["w", "x", 1], ["w", "y", 1]], 0, 5)
+            .ok(1, [["r", "x", None], ["r", "y", 1]], 0, 5))
+
+
+def g2_item() -> Hist:
+    """Write skew (Adya's H_2): both read x and y, each writes one of them."""
+    return (Hist()
+            .ok(0, [["r", "x", None], ["r", "y", None], ["w", "y", 1]], 0, 5)
+            .ok(1, [["r", "x", None], ["r", "y", None], ["w", "x", 1]], 0, 5))
+
+
+def lost_update() -> Hist:
+    """Adya's H_lost: T1 and T2 both read x=10 and both wrote x."""
+    return (Hist()
+            .ok(0, [["w", "x", 10]], 0, 1)
+            .ok(1, [["r", "x", 10], ["w", "x", 14]], 2, 5)
+            .ok(2, [["r", "x", 10], ["w", "x", 15]], 2, 5))
+
+
+def stale_read() -> Hist:
+    """T1 began after T0's write was acknowledged, yet read nil: fine unless real time
+    counts."""
+    return (Hist()
+            .ok(0, [["w", "x", 1]], 0, 1)
+            .ok(1, [["r", "x", None]], 2, 3))
+
+
+def own_write_unseen() -> Hist:
+    """Process 0 wrote x=1, then read nil in its next txn: breaks its own session."""
+    return (Hist()
+            .ok(0, [["w", "x", 1]], 0, 1)
+            .ok(0, [["r", "x", None]], 2, 3))
+
+
+# name, history, the anomaly, the processes of its cycle (None: not a cycle), levels
+# (weakest first) that reject it
+CASES: list[tuple[str, Callable[[], Hist], str, set[int] | None, set[str]]] = [
+    ("G0", g0, "G0", {0, 1}, {RC, SI, SER, SESSION, STRICT}),
+    ("G1a", g1a, "G1a", None, {RC, SI, SER, SESSION, STRICT}),
+    ("G1b", g1b, "G1b", None, {RC, SI, SER, SESSION, STRICT}),
+    ("G1c", g1c, "G1c", {0, 1}, {RC, SI, SER, SESSION, STRICT}),
+    ("G-single", g_single, "G-single", {0, 1}, {SI, SER, SESSION, STRICT}),
+    ("G2-item", g2_item, "G2-item", {0, 1}, {SER, SESSION, STRICT}),
+    ("lost-update", lost_update, "lost-update", None, {SI, SER, SESSION, STRICT}),
+    ("stale-read", stale_read, "G-single-realtime", {0, 1}, {STRICT}),
+]
+
+
+@pytest.mark.parametrize(("case", "build", "name", "procs", "rejected"), CASES,
+                         ids=[c[0] for c in CASES])
+def test_each_anomaly_is_found_with_its_cycle(case: str, build: Callable[[], Hist],
+                                              name: str, procs: set[int] | None,
+                                              rejected: set[str]) -> None:
+    result = check(build(), level=STRICT)
+    found = [a for a in result.anomalies if a.name == name]
+    assert found, result.summary()
+    if procs is not None:
+        cycle = found[0]
+        assert set(cycle.txns) == {ids(result)[p] for p in procs}
+        assert len(cycle.edges) == len(cycle.txns) == len(procs)  # the shortest cycle
+        assert [b for _, b, *_ in cycle.edges] == [*cycle.txns[1:], cycle.txns[0]]
+
+
+@pytest.mark.parametrize(("case", "build", "name", "procs", "rejected"), CASES,
+                         ids=[c[0] for c in CASES])
+def test_each_level_rejects_exactly_what_it_forbids(case: str, build: Callable[[], Hist],
+                                                    name: str, procs: set[int] | None,
+                                                    rejected: set[str]) -> None:
+    verdicts = {lv: check(build(), level=lv).valid for lv in LEVELS}
+    assert verdicts == {lv: lv not in rejected for lv in LEVELS}
+
+
+def test_write_skew_passes_snapshot_isolation_and_is_shown_as_allowed() -> None:
+    result = check(g2_item(), level=SI)
+    assert result.valid and result.names() == ["G2-item"]
+    assert result.allowed() and not result.violations()
+    assert "allowed at this level: G2-item" in result.summary()
+    rws = [kind for *_, kind, _ in result.anomalies[0].edges]
+    assert rws == ["rw", "rw"]
+
+
+def test_cycles_tell_why_each_edge_holds() -> None:
+    g = check(g_single()).anomalies[0]
+    assert [kind for _, _, kind, _ in g.edges].count("rw") == 1
+    assert "T1 read x=nil (the initial version), before T0 wrote 1" in g.explanation
+    assert "T1 read y=1, written by T0" in g.explanation
+    lost = check(lost_update(), level=SI)
+    text = next(a for a in lost.anomalies if a.name == "lost-update").explanation
+    assert "T2 and T3 both read x=10 and then wrote x (T2 14, T3 15): neither saw" in text
+
+
+def test_list_append_forms_of_the_anomalies() -> None:
+    """Elle's list-append versions: read skew, write skew, lost update. A list's order
+    is known from its reads only, so each has a later read of the whole list."""
+    single = (Hist()
+              .ok(0, [["append", "x", 1], ["append", "y", 1]], 0, 5)
+              .ok(1, [["r", "x", None], ["r", "y", [1]]], 0, 5)
+              .ok(2, [["r", "x", [1]]], 6, 7))
+    assert check(single, level=SI).names() == ["G-single"]
+    skew = (Hist()
+            .ok(0, [["r", "x", None], ["append", "y", 1]], 0, 5)
+            .ok(1, [["r", "y", None], ["append", "x", 1]], 0, 5)
+            .ok(2, [["r", "x", [1]], ["r", "y", [1]]], 6, 7))
+    assert check(skew, level=SI).valid and not check(skew).valid
+    lost = (Hist()
+            .ok(0, [["r", "x", None], ["append", "x", 1]], 0, 5)
+            .ok(1, [["r", "x", None], ["append", "x", 2]], 0, 5)
+            .ok(2, [["r", "x", [1, 2]]], 6, 7))
+    assert {"lost-update", "G-single"} <= set(check(lost, level=SI).names())
+    assert check(lost, level=RC).valid
+
+
+def test_session_order_only_matters_for_session_and_strict_levels() -> None:
+    assert check(own_write_unseen(), level=SER).valid
+    for level in (SESSION, STRICT):
+        result = check(own_write_unseen(), level=level)
+        assert result.names() == ["G-single-process"], level
+        assert [k for *_, k, _ in result.anomalies[0].edges] == ["process", "rw"] or \
+            sorted(k for *_, k, _ in result.anomalies[0].edges) == ["process", "rw"]
+
+
+def test_an_acknowledged_append_lost_is_strict_only() -> None:
+    h = (Hist()
+         .ok(0, [["append", "x", 1]], 0, 1)
+         .ok(1, [["append", "x", 2]], 2, 3)
+         .ok(2, [["r", "x", [2]]], 4, 5))
+    assert "lost-append" in check(h, level=STRICT).names()
+    assert check(h, level=SER).valid
+
+
+def test_version_order_known_only_from_a_read_then_a_write() -> None:
+    """Blind writes give no order: two txns writing x are not a cycle; the reader of the
+    first version that T2 overwrote after reading it gets an rw edge to T2."""
+    blind = (Hist()
+             .ok(0, [["w", "x", 1], ["w", "y", 2]], 0, 5)
+             .ok(1, [["w", "x", 2], ["w", "y", 1]], 0, 5))
+    assert check(blind).valid and check(blind).edges == 0
+    chain = (Hist()
+             .ok(0, [["w", "x", 1]], 0, 1)
+             .ok(1, [["r", "x", 1], ["w", "x", 2]], 2, 3)
+             .ok(2, [["r", "x", 1]], 2, 9))
+    result = check(chain)
+    assert result.valid and result.edges == 3  # T0 ww+wr T1, T0 wr T2, T2 rw T1
+
+
+def test_mixed_models_in_one_txn() -> None:
+    """The client API mixes micro-ops: read skew across a list and a register."""
+    h = (Hist()
+         .ok(0, [["r", "x", None], ["append", "x", 1], ["w", "y", 1]], 0, 5)
+         .ok(1, [["r", "x", None], ["r", "y", 1]], 0, 5)
+         .ok(2, [["r", "x", [1]]], 6, 7))
+    assert check(h).names() == ["G-single"]
+    with pytest.raises(HistoryError, match="rw-register micro-op"):
+        check(h, model="rw-register")
+
+
+def test_info_writes_someone_read_are_committed() -> None:
+    h = (Hist()
+         .info(0, [["w", "x", 1], ["w", "y", 1]], 0, math.inf)
+         .ok(1, [["r", "x", None], ["r", "y", 1]], 1, 2))
+    assert check(h).names() == ["G-single"]
+    nobody = Hist().info(0, [["w", "x", 1]], 0, math.inf).ok(1, [["r", "x", None]], 1, 2)
+    assert check(nobody, level=STRICT).valid
+
+
+def test_internal_and_garbage_register_reads() -> None:
+    h = (Hist()
+         .ok(0, [["w", "x", 1], ["r", "x", 2]], 0, 1)
+         .ok(1, [["r", "y", 9]], 2, 3))
+    assert set(check(h, level=RC).names()) == {"internal", "garbage-read"}
+
+
+@pytest.mark.parametrize(("ops", "match"), [
+    ([[["w", "x", 1]], [["w", "x", 1]]], "both wrote 1 to 'x'"),
+    ([[["w", "x", 1]], [["append", "x", 2]]], "a list in T.* and a register"),
+    ([[["w", "x", None]]], "writes nil"),
+    ([[["w", "x", [1]]]], "numbers or strings"),
+    ([[["cas", "x", 1]]], "not a mixed micro-op"),
+])
+def test_histories_it_cannot_judge(ops: list[list[list[Any]]], match: str) -> None:
+    h = Hist()
+    for p, txn in enumerate(ops):
+        h.ok(p, txn, 2 * p, 2 * p + 1)
+    with pytest.raises(HistoryError, match=match):
+        check(h)
+
+
+def test_unknown_level_or_model() -> None:
+    with pytest.raises(ValueError, match="levels: read-committed"):
+        check(g1c(), level="linearizable")
+    with pytest.raises(ValueError, match="models: list-append"):
+        check(g1c(), model="counter")
+
+
+# ------------------------------------------------------------------ random serial histories
+OPS = [("r", "x"), ("r", "y"), ("append", "x"), ("append", "y"),
+       ("r", "a"), ("r", "b"), ("w", "a"), ("w", "b")]
+TXN = st.tuples(st.lists(st.sampled_from(OPS), min_size=1, max_size=4),
+                st.sampled_from(["ok", "ok", "ok", "ok", "fail", "info"]),
+                st.integers(0, 25), st.integers(0, 25), st.booleans())
+
+
+def serial_history(txns: list[tuple[list[tuple[str, str]], str, int, int, bool]]) -> Hist:
+    """Run the txns one after another (txn i at time 10 i + 5) on lists x, y and registers
+    a, b; each txn's interval contains that point, so the history is strictly
+    serializable. Concurrent txns run on different processes; failed txns do nothing,
+    info ones happen or not."""
+    state: dict[str, Any] = {}
+    free: list[float] = []  # per process: when its last txn returned
+    h, value = Hist(), 0
+    for i, (spec, status, before, after, happens) in enumerate(txns):
+        at = 10 * i + 5
+        call, ret = at - before, at + after + 1
+        ops: list[list[Any]] = []
+        new = dict(state)
+        for f, k in spec:
+            value += 1
+            if f == "r":
+                cur = new.get(k)
+                ops.append(["r", k, list(cur) if isinstance(cur, tuple) else cur])
+            elif f == "append":
+                new[k] = (*new.get(k, ()), value)
+                ops.append(["append", k, value])
+            else:
+                new[k] = value
+                ops.append(["w", k, value])
+        if status == "ok" or (status == "info" and happens):
+            state = new
+        p = next((j for j, done in enumerate(free) if done <= call), len(free))
+        if p == len(free):
+            free.append(0.0)
+        free[p] = math.inf if status == "info" else ret
+        getattr(h, status)(p, ops, call, math.inf if status == "info" else ret)
+    return h
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(TXN, min_size=1, max_size=25))
+def test_random_serial_histories_are_never_flagged(
+        txns: list[tuple[list[tuple[str, str]], str, int, int, bool]]) -> None:
+    result = check_transactions(serial_history(txns).history(), level=STRICT)
+    assert result.anomalies == [], result.summary()
