@@ -68,6 +68,8 @@ class Event(enum.StrEnum):
     PREPARE = "prepare"  # the coordinator's vote request, with this participant's work
     PREPARE_CONFLICT = "prepare-conflict"  # the same, but its locks cannot be granted
     PREPARE_READ_ONLY = "prepare-read-only"  # the same, and it writes nothing here
+    PREPARE_ONE_PHASE = "prepare-one-phase"  # the only participant: commit at once
+    LOCKS_BUSY = "locks-busy"  # a PREPARE whose locks others hold: it waits for them
     COMMIT = "commit"  # the decision (or a peer's answer) says commit
     ABORT = "abort"  # the decision (or a peer's answer) says abort
     PRECOMMIT = "precommit"  # 3PC's second phase
@@ -80,8 +82,9 @@ COORDINATOR_EVENTS = (Event.BEGIN, Event.VOTE_YES, Event.LAST_VOTE_YES, Event.VO
                       Event.LAST_PRECOMMIT_ACK, Event.ACK, Event.LAST_ACK, Event.INQUIRY,
                       Event.TIMEOUT)
 PARTICIPANT_EVENTS = (Event.PREPARE, Event.PREPARE_CONFLICT, Event.PREPARE_READ_ONLY,
-                      Event.COMMIT, Event.ABORT, Event.PRECOMMIT, Event.PEER_INQUIRY,
-                      Event.TIMEOUT, Event.BECOME_COORDINATOR)
+                      Event.PREPARE_ONE_PHASE, Event.LOCKS_BUSY, Event.COMMIT, Event.ABORT,
+                      Event.PRECOMMIT, Event.PEER_INQUIRY, Event.TIMEOUT,
+                      Event.BECOME_COORDINATOR)
 
 
 class Action(enum.StrEnum):
@@ -112,6 +115,8 @@ class Action(enum.StrEnum):
     VOTE_YES = "vote YES"
     VOTE_NO = "vote NO"
     VOTE_READ_ONLY = "vote READ-ONLY"
+    FORCE_ONE_PHASE = "force the writes"  # one-phase commit: the outcome in one write
+    REPLY_COMMITTED = "reply COMMITTED"  # one-phase commit's answer to its coordinator
     FORCE_PRECOMMITTED = "force PRECOMMITTED"
     ACK_PRECOMMIT = "acknowledge PRECOMMIT"
     APPLY = "install the writes"
@@ -263,18 +268,26 @@ def participant_table(mode: Mode) -> Table:
         # transaction (BHG §7.5); a later ABORT finds it in INIT, a COMMIT never comes
         t[s, Event.PREPARE_READ_ONLY] = _move(State.INIT, Action.EXECUTE,
                                               Action.RELEASE_LOCKS, Action.VOTE_READ_ONLY)
-        # not voted yet: free to abort on its own (BHG §7.3), and so to answer "abort"
+        # one-phase commit (the only participant): no vote, no uncertainty
+        t[s, Event.PREPARE_ONE_PHASE] = _move(State.COMMITTED, Action.EXECUTE,
+                                              Action.FORCE_ONE_PHASE, Action.APPLY,
+                                              Action.RELEASE_LOCKS, Action.REPLY_COMMITTED)
+        t[s, Event.LOCKS_BUSY] = _move(State.WORKING)  # it waits, holding nothing
+        # not voted yet: free to abort on its own (BHG §7.3), and so to answer "abort";
+        # an abort someone else learns of is written first (a restart must not vote YES)
         t[s, Event.ABORT] = _move(State.ABORTED, Action.RELEASE_LOCKS,
                                   *(() if pa else (Action.ACK,)))
         t[s, Event.TIMEOUT] = _move(State.ABORTED, Action.RELEASE_LOCKS)
-        t[s, Event.PEER_INQUIRY] = _move(State.ABORTED, Action.RELEASE_LOCKS,
-                                         Action.REPLY_STATE)
+        t[s, Event.PEER_INQUIRY] = _move(State.ABORTED, Action.LOG_ABORT,
+                                         Action.RELEASE_LOCKS, Action.REPLY_STATE)
         t[s, Event.COMMIT] = _refuse(s, "a COMMIT before this participant voted YES")
         t[s, Event.PRECOMMIT] = _refuse(s, "a PRECOMMIT before this participant voted YES")
     # uncertain: voted yes, PREPARED forced, locks held until the outcome is known
     p = State.PREPARED
-    for dup in (Event.PREPARE, Event.PREPARE_CONFLICT, Event.PREPARE_READ_ONLY):
+    for dup in (Event.PREPARE, Event.PREPARE_CONFLICT, Event.PREPARE_READ_ONLY,
+                Event.PREPARE_ONE_PHASE):
         t[p, dup] = _move(p, Action.VOTE_YES)  # a resent request: the same vote again
+    t[p, Event.LOCKS_BUSY] = _refuse(p, "a prepared transaction holds its locks")
     t[p, Event.COMMIT] = _move(State.COMMITTED, Action.APPLY, Action.LOG_COMMIT,
                                Action.RELEASE_LOCKS, *((Action.ACK,) if pa else ()))
     t[p, Event.ABORT] = _move(State.ABORTED, Action.LOG_ABORT, Action.RELEASE_LOCKS,
@@ -292,8 +305,10 @@ def participant_table(mode: Mode) -> Table:
         t[q, Event.TIMEOUT] = _move(q, Action.ELECT)
         t[q, Event.BECOME_COORDINATOR] = _move(q, Action.DECIDE_FROM_STATES)
         t[q, Event.PEER_INQUIRY] = _move(q, Action.REPLY_STATE)
-        for dup in (Event.PREPARE, Event.PREPARE_CONFLICT, Event.PREPARE_READ_ONLY):
+        for dup in (Event.PREPARE, Event.PREPARE_CONFLICT, Event.PREPARE_READ_ONLY,
+                    Event.PREPARE_ONE_PHASE):
             t[q, dup] = _ignore(q, "late: the vote was counted")
+        t[q, Event.LOCKS_BUSY] = _refuse(q, "a precommitted transaction holds its locks")
     else:
         # 2PC blocks: it may not guess; it asks, keeps its locks and waits (BHG §7.4)
         t[p, Event.TIMEOUT] = _move(p, Action.ASK)
@@ -312,6 +327,10 @@ def participant_table(mode: Mode) -> Table:
         t[done, Event.PREPARE] = _ignore(done, "late: the outcome is known")
         t[done, Event.PREPARE_CONFLICT] = _ignore(done, "late: the outcome is known")
         t[done, Event.PREPARE_READ_ONLY] = _ignore(done, "late: the outcome is known")
+        t[done, Event.PREPARE_ONE_PHASE] = (
+            _move(done, Action.REPLY_COMMITTED) if done is State.COMMITTED
+            else _ignore(done, "late: aborted, and its coordinator was told"))
+        t[done, Event.LOCKS_BUSY] = _refuse(done, "an outcome known: no lock is requested")
         if mode.three_phase:
             t[done, Event.PRECOMMIT] = (_ignore(done, "late: committed") if done is
                                         State.COMMITTED else

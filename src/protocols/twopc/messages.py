@@ -1,0 +1,121 @@
+"""The messages of atomic commitment, as BHG ch. 7 names them (all one-way: each side
+counts its own timeouts in ticks and resends, as the textbook's protocols do).
+
+A transaction is a list of micro-operations on keys (Jepsen's shape, which the checker
+reads): ``r`` reads a key, ``w`` writes a register, ``append`` appends to a list, ``add``
+adds to a counter that may not go below zero (the bank's transfers). Values are integers.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+__all__ = ["OPS", "Ack", "Decision", "Inquiry", "MicroOp", "Outcome", "PreCommit",
+           "PreCommitAck", "Prepare", "Read", "Transact", "Vote", "VoteKind"]
+
+OPS = ("r", "w", "append", "add")
+
+
+@dataclass(frozen=True, slots=True)
+class MicroOp:
+    f: str  # one of OPS
+    key: str
+    value: int = 0  # w: the value; append: the element; add: the amount; r: unused
+
+    def __post_init__(self) -> None:
+        if self.f not in OPS:
+            raise ValueError(f"micro-op {self.f!r}: expected one of {', '.join(OPS)}")
+        if not self.key:
+            raise ValueError("a micro-op needs a key")
+
+    @property
+    def writes(self) -> bool:
+        return self.f != "r"
+
+
+@dataclass(frozen=True, slots=True)
+class Read:
+    """What an ``r`` saw: a register's value or a list's elements (``present`` False: the
+    key was never written)."""
+
+    key: str
+    values: tuple[int, ...] = ()
+    present: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Transact:
+    """A client's transaction, submitted to a coordinator."""
+
+    ops: tuple[MicroOp, ...]
+
+
+class VoteKind(enum.StrEnum):
+    YES = "yes"
+    NO = "no"
+    READ_ONLY = "read-only"
+    COMMITTED = "committed"  # one-phase commit: the only participant committed it
+
+
+@dataclass(frozen=True, slots=True)
+class Prepare:
+    """Phase one (the "vote request"), carrying this participant's share of the work.
+    ``participants``: everyone voting on it (cooperative termination asks them);
+    ``one_phase``: the only participant: commit at once (no vote, no phase two); ``ts``:
+    the transaction's age, its coordinator's timestamp (wait-die: lower is older)."""
+
+    txn: str
+    ops: tuple[MicroOp, ...]
+    participants: tuple[str, ...]
+    one_phase: bool = False
+    ts: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Vote:
+    txn: str
+    vote: VoteKind
+    reads: tuple[Read, ...] = ()
+    why: str = ""  # a NO's reason (a lock not granted in time, a balance below zero)
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """Phase two: the coordinator's durable decision."""
+
+    txn: str
+    commit: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Ack:
+    txn: str
+
+
+@dataclass(frozen=True, slots=True)
+class PreCommit:
+    """3PC's second phase: every vote was yes (Skeen 1981)."""
+
+    txn: str
+
+
+@dataclass(frozen=True, slots=True)
+class PreCommitAck:
+    txn: str
+
+
+@dataclass(frozen=True, slots=True)
+class Inquiry:
+    """An uncertain participant asks the coordinator, or a peer (cooperative
+    termination, BHG §7.4), what became of ``txn``."""
+
+    txn: str
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """The answer to an inquiry: the state the answerer knows ``txn`` to be in."""
+
+    txn: str
+    state: str  # committed | aborted | prepared (uncertain too) | unknown (not decided)
