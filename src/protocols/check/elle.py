@@ -880,10 +880,13 @@ class _TxnGraph(_Graph):
 def _cycle_through(g: Any, through: str, kinds: Sequence[str], max_starts: int
                    ) -> list[int] | None:
     """The shortest cycle made of one ``through`` edge a -> b and a path b -> a along
-    ``kinds``; the cycle starts at a."""
+    ``kinds``; the cycle starts at a. Of the first ``max_starts`` such edges, the ones
+    running furthest back in invocation order first (b invoked long before a): a cycle
+    must run back somewhere, and an anomaly's edge usually runs back far."""
     rest = _only(g, kinds)
     best: list[int] | None = None
-    firsts = sorted((a, b) for a, b, d in g.edges(data=True) if through in d["why"])
+    firsts = sorted(((a, b) for a, b, d in g.edges(data=True) if through in d["why"]),
+                    key=lambda e: (e[1] - e[0], e))
     for a, b in firsts[:max_starts]:
         try:
             path = nx.shortest_path(rest, b, a)
