@@ -9,6 +9,7 @@ monotonic commit, no acknowledged write lost, convergence).
 
 from __future__ import annotations
 
+from protocols.check.bank import BankResult, check_bank
 from protocols.check.elle import (
     LEVELS,
     Anomaly,
@@ -40,6 +41,7 @@ from protocols.check.timeline import render_timeline
 __all__ = [
     "LEVELS",
     "Anomaly",
+    "BankResult",
     "CheckResult",
     "ElleResult",
     "Event",
@@ -53,6 +55,7 @@ __all__ = [
     "TxnResult",
     "check_acked_writes_present",
     "check_agreement",
+    "check_bank",
     "check_converged",
     "check_history",
     "check_list_append",
