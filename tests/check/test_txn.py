@@ -205,9 +205,24 @@ def test_version_order_known_only_from_a_read_then_a_write() -> None:
     chain = (Hist()
              .ok(0, [["w", "x", 1]], 0, 1)
              .ok(1, [["r", "x", 1], ["w", "x", 2]], 2, 3)
-             .ok(2, [["r", "x", 1]], 2, 9))
+             .ok(2, [["r", "x", 1]], 2, 9)
+             .ok(3, [["r", "x", None]], 0, 9))
     result = check(chain)
-    assert result.valid and result.edges == 3  # T0 ww+wr T1, T0 wr T2, T2 rw T1
+    # T0 ww+wr T1, T0 wr T2, T2 rw T1, and T3 rw T0 only: nil's next version is 1, and
+    # 2 comes after 1 (an rw edge from T3 to T1 would follow from the path)
+    assert result.valid and result.edges == 4
+
+
+def test_g0_on_registers_needs_reads_before_the_writes() -> None:
+    """Adya's H_wcycle on registers: each txn's write of one key came after the other's
+    (it read it first), so the version orders say T0 < T1 on x and T1 < T0 on y."""
+    h = (Hist()
+         .ok(0, [["w", "x", 1], ["r", "y", 2], ["w", "y", 1]], 0, 5)
+         .ok(1, [["r", "x", 1], ["w", "x", 2], ["w", "y", 2]], 0, 5))
+    result = check(h, level=RC)
+    assert "G0" in result.names() and not result.valid
+    g0 = next(a for a in result.anomalies if a.name == "G0")
+    assert [k for *_, k, _ in g0.edges] == ["ww", "ww"]
 
 
 def test_mixed_models_in_one_txn() -> None:

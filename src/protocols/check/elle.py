@@ -630,6 +630,17 @@ def check_transactions(history: History | Iterable[Any], *, model: str = "mixed"
                        ) -> TxnResult:
     """Check a history of transactions at an isolation ``level`` (``LEVELS``).
 
+    What each level forbids (Adya 1999: PL-2, PL-SI, PL-3, and Elle, Kingsbury & Alvaro
+    2020, for the session and strict variants; every level also forbids ``ALWAYS``):
+
+    ==========================  ==========================================================
+    read-committed              G0, G1a, G1b, G1c
+    snapshot-isolation          those, G-single and lost-update (G2-item allowed)
+    serializable                those and G2-item: no cycle of ww/wr/rw at all
+    strong-session-serializable those, with each process's order (``-process`` cycles)
+    strict-serializable         those, with real time (``-realtime`` cycles, lost-append)
+    ==========================  ==========================================================
+
     ``model``: ``list-append`` (micro-ops ``r`` and ``append``), ``rw-register`` (``r``
     and ``w``: each key a register, each written value unique per key, nil the initial
     version) or ``mixed`` (both, each key in the model of the ops on it). Raises
