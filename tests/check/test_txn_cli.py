@@ -106,6 +106,8 @@ def test_usage_errors_exit_2(tmp_path: Path) -> None:
     assert missing.returncode == 2 and "cannot read" in missing.stderr
     level = run(write(tmp_path, []), "--level", "linearizable")
     assert level.returncode == 2 and "invalid choice: 'linearizable'" in level.stderr
+    empty = run(write(tmp_path, [{"process": 0, "type": "info", "f": "kill"}]))
+    assert empty.returncode == 2 and "no transactions in the file" in empty.stderr
 
 
 def test_time_defaults_to_the_line_order(tmp_path: Path) -> None:

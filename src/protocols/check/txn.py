@@ -161,6 +161,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     lines: list[int] = []
     try:
         history, lines = load_history(args.history, args.model)
+        if not len(history):
+            raise HistoryError("no transactions in the file (no line with \"f\": \"txn\" "
+                               "or without \"f\")")
         result = check_transactions(history, model=args.model, level=args.level)
     except HistoryError as e:
         print(f"{args.history}: cannot tell: {_where(e, lines)}", file=sys.stderr)
