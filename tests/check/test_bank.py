@@ -80,6 +80,9 @@ def test_a_valid_history_passes() -> None:
     ({"a": (90, [1]), "b": (100, [1]), "c": (10, [])}, {"wrong-balance"}),
     # an id nobody transferred
     ({"a": (90, [1, 99]), "b": (110, [1]), "c": (0, [])}, {"unknown-transfer"}),
+    # a transfer listed by an account it does not touch, or listed twice
+    ({"a": (90, [1]), "b": (110, [1]), "c": (0, [1])}, {"unknown-transfer"}),
+    ({"a": (90, [1, 1]), "b": (110, [1]), "c": (0, [])}, {"unknown-transfer"}),
 ])
 def test_planted_violations_in_a_read(read: dict[str, Any], expected: set[str]) -> None:
     bank = base().read(2, read, 4, 5)

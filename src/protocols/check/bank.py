@@ -203,14 +203,15 @@ def _check_ledger(result: BankResult, r: Read, applied: Mapping[str, list[Any]],
     aborted: set[Any] = set()
     for account, ids in sorted(applied.items()):
         expected = initial[account]
+        counted: set[Any] = set()
         for tid in ids:
             t = transfers.get(tid)
-            if t is None or account not in (t.source, t.target) or ids.count(tid) > 1:
-                why = "twice" if t is not None and ids.count(tid) > 1 else \
-                    "which no transfer of this account has"
+            if t is None or account not in (t.source, t.target) or tid in counted:
+                why = "twice" if tid in counted else "which no transfer of this account has"
                 _report(result, "unknown-transfer", f"read R{r.index}: {account}'s ledger "
                         f"lists transfer {tid!r}, {why}", r)
                 continue
+            counted.add(tid)
             expected += t.amount if account == t.target else -t.amount
             other = t.target if account == t.source else t.source
             if tid not in sides[other] and tid not in torn:
