@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from protocols.check.elle import LEVELS, HistoryError, TxnResult, check_transactions
@@ -282,14 +282,18 @@ TXN = st.tuples(st.lists(st.sampled_from(OPS), min_size=1, max_size=4),
                 st.integers(0, 25), st.integers(0, 25), st.booleans())
 
 
-def serial_history(txns: list[tuple[list[tuple[str, str]], str, int, int, bool]]) -> Hist:
+Record = tuple[int, list[list[Any]], str, float, float]  # process, ops, status, call, ret
+
+
+def serial_run(txns: list[tuple[list[tuple[str, str]], str, int, int, bool]]) -> list[Record]:
     """Run the txns one after another (txn i at time 10 i + 5) on lists x, y and registers
     a, b; each txn's interval contains that point, so the history is strictly
     serializable. Concurrent txns run on different processes; failed txns do nothing,
     info ones happen or not."""
     state: dict[str, Any] = {}
     free: list[float] = []  # per process: when its last txn returned
-    h, value = Hist(), 0
+    out: list[Record] = []
+    value = 0
     for i, (spec, status, before, after, happens) in enumerate(txns):
         at = 10 * i + 5
         call, ret = at - before, at + after + 1
@@ -312,8 +316,36 @@ def serial_history(txns: list[tuple[list[tuple[str, str]], str, int, int, bool]]
         if p == len(free):
             free.append(0.0)
         free[p] = math.inf if status == "info" else ret
-        getattr(h, status)(p, ops, call, math.inf if status == "info" else ret)
+        out.append((p, ops, status, call, math.inf if status == "info" else ret))
+    return out
+
+
+def as_hist(records: list[Record]) -> Hist:
+    h = Hist()
+    for p, ops, status, call, ret in records:
+        getattr(h, status)(p, ops, call, ret)
     return h
+
+
+def serial_history(txns: list[tuple[list[tuple[str, str]], str, int, int, bool]]) -> Hist:
+    return as_hist(serial_run(txns))
+
+
+def plant_stale_read(records: list[Record]) -> bool:
+    """Make the last ok txn's first read of a register, which saw a value acknowledged
+    before that txn began, read nil instead; False if there is no such read."""
+    acked = {(op[1], op[2]): ret for _, ops, status, _, ret in records if status == "ok"
+             for op in ops if op[0] == "w"}
+    for _, ops, status, call, _ in reversed(records):
+        first = {}
+        for j, (_, k, _) in enumerate(ops):
+            first.setdefault(k, j)
+        for k, j in first.items():
+            f, _, v = ops[j]
+            if status == "ok" and f == "r" and k in "ab" and acked.get((k, v), call) < call:
+                ops[j] = ["r", k, None]
+                return True
+    return False
 
 
 @settings(max_examples=150, deadline=None)
@@ -322,6 +354,19 @@ def test_random_serial_histories_are_never_flagged(
         txns: list[tuple[list[tuple[str, str]], str, int, int, bool]]) -> None:
     result = check_transactions(serial_history(txns).history(), level=STRICT)
     assert result.anomalies == [], result.summary()
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(TXN, min_size=2, max_size=25))
+def test_a_stale_read_planted_in_a_serial_history_is_always_caught(
+        txns: list[tuple[list[tuple[str, str]], str, int, int, bool]]) -> None:
+    """The reader of nil has an rw edge to the writer of a first version of the key,
+    which reaches the acknowledged writer by ww edges (each later version was written
+    by a txn that read the one before), which precedes the reader in real time."""
+    records = serial_run(txns)
+    assume(plant_stale_read(records))
+    result = check_transactions(as_hist(records).history(), level=STRICT)
+    assert not result.valid and any(a.edges for a in result.anomalies), result.summary()
 
 
 # ------------------------------------------------------------------ Elle's own cases
