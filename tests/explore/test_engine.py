@@ -268,3 +268,17 @@ def test_a_node_that_is_down_hears_nothing_and_a_reply_goes_to_the_life_that_ask
     assert to_n2 in old.network and to_n2.incarnation == 1  # from n1's first life
     old.apply(old.find(Move("deliver", "n2", to_n2.key)))
     assert not any(p.kind == "reply" for p in old.network)  # nobody to answer
+
+
+def test_eventually_after_is_owed_only_once_its_trigger_holds() -> None:
+    """``Eventually(after=...)`` is TLA's leads-to: a property owed only from a state where
+    ``after`` holds on; one never triggered holds, one triggered and never met fails on
+    a maximal path."""
+    never = _one_proposer(properties=(Eventually("never owed", lambda s: False,
+                                                 after=lambda s: False),))
+    assert Explorer(never).run("bfs").ok  # type: ignore[arg-type]
+    owed = _one_proposer(properties=(Eventually("owed once chosen", lambda s: False,
+                                                after=_chosen),))
+    result = Explorer(owed).run("bfs")  # type: ignore[arg-type]
+    assert [(c.prop, c.kind) for c in result.counterexamples] == [
+        ("owed once chosen", "eventually")]

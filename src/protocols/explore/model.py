@@ -53,8 +53,13 @@ class Sometimes:
 
 @dataclass(frozen=True, slots=True)
 class Eventually:
+    """``check`` holds at some point of every maximal path; with ``after``, every time
+    ``after`` holds, ``check`` holds then or later (TLA's ``after ~> check``, "leads to":
+    "an uncertain participant learns the outcome" is owed only once one is uncertain)."""
+
     name: str
     check: Check
+    after: Check | None = None
     kind = "eventually"
 
 
@@ -119,6 +124,10 @@ class ExploreAdapter:
     # a state it says False of is checked but not expanded (TLC's CONSTRAINT, Stateright's
     # within_boundary): the model's own bound, e.g. "the crash comes early"
     within: Callable[[System], bool] | None = None
+    # a node's timer is a move only while this says it is armed (None: always): a timer
+    # that would do nothing is not a choice the search needs (a 2PC participant's fires
+    # only while it waits for its locks or for an outcome)
+    armed: Callable[[System, str], bool] | None = None
 
 
 def sim_invariants(adapter: SimAdapter) -> list[Always]:

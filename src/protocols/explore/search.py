@@ -134,7 +134,8 @@ class Explorer:
             p.name: p.kind for p in self.properties})
         sometimes = [p for p in self.properties if isinstance(p, Sometimes)]
         result.reached = {p.name: None for p in sometimes}
-        eventually = frozenset(p.name for p in self.properties if isinstance(p, Eventually))
+        eventually = frozenset(p.name for p in self.properties
+                               if isinstance(p, Eventually) and p.after is None)
         started = last_report = time.monotonic()
         init = System(self.adapter)
         parents: dict[Any, tuple[Any, Move] | None] = {}
@@ -143,6 +144,7 @@ class Explorer:
         def visit(system: System, parent: Any, move: Move | None, owed: frozenset[str]
                   ) -> None:
             result.states += 1
+            owed = owed | self._triggered(system)
             owed = owed - self._met(system, owed)
             vkey = (self.key(system), owed)
             if vkey in parents:
@@ -196,6 +198,12 @@ class Explorer:
         if frontier and not self.stop_at_first:
             result.complete = False
         return result
+
+    def _triggered(self, system: System) -> frozenset[str]:
+        """The leads-to properties whose ``after`` holds here: owed from now on."""
+        return frozenset(p.name for p in self.properties
+                         if isinstance(p, Eventually) and p.after is not None and
+                         bool(p.after(system)))
 
     def _met(self, system: System, owed: frozenset[str]) -> frozenset[str]:
         if not owed:

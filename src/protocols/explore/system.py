@@ -287,7 +287,8 @@ class System:
                     o = next(o for o in node.outstanding if o.key == key)
                     out.append(Move("timeout", n, key, label=f"timeout {n}: no reply from "
                                     f"{o.dst} to {_short(o.request)}"))
-            if node.ticks < b.ticks:
+            armed = self.adapter.armed
+            if node.ticks < b.ticks and (armed is None or armed(self, n)):
                 out.append(Move("tick", n, label=f"tick {n}"))
             assert node.pump is not None
             if node.pump.writing is not None:
