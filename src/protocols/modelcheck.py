@@ -35,7 +35,7 @@ from protocols.explore.model import ExploreAdapter
 from protocols.explore.report import load, quiet_torn_tails, replay_path, save, write_spacetime
 from protocols.explore.search import Explorer, Result
 from protocols.explore.system import Move
-from protocols.registry import PROTOCOLS, load_models
+from protocols.registry import PROTOCOLS, entry, load_models
 
 __all__ = ["check_models", "main", "model"]
 
@@ -101,7 +101,8 @@ def _counterexample(args: argparse.Namespace, name: str, adapter: ExploreAdapter
         print(f"  state-space browser: {browser}")
     plant = f" --plant {args.plant}" if args.plant else ""
     print(f"  replay: scripts/explore replay {saved}{plant}")
-    print(f"  on processes: scripts/explore replay {saved} --processes{plant}")
+    if entry(args.protocol).shell is not None:  # a protocol with node processes
+        print(f"  on processes: scripts/explore replay {saved} --processes{plant}")
 
 
 def _browser(adapter: ExploreAdapter, path: list[Move], out: Path, limit: int) -> Path:
