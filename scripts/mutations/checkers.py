@@ -56,18 +56,17 @@ MUTATIONS = [
              "        unknown = False", LIN_TESTS),
     # ------------------------------------------------------------ the history
     Mutation("history-fail-dropped", "a fail certainly did not happen: it is dropped",
-             HISTORY, '            if e.type == "fail":\n                continue\n', "",
-             LIN_TESTS),
+             HISTORY, '            elif e.type != "fail":', '            else:', LIN_TESTS),
     Mutation("history-info-open", "an info may take effect any time after its call "
              "(ret = inf)", HISTORY,
              'ret = e.time if e.type == "ok" else math.inf', "ret = e.time", LIN_TESTS),
     Mutation("history-never-completed", "an invocation never completed is unknown, not "
              "dropped", HISTORY,
-             "        for idx, inv in sorted(open_ops.values(), key=lambda p: p[0]):\n",
-             "        for idx, inv in []:\n", LIN_TESTS),
+             "    for idx, inv in sorted(open_ops.values(), key=lambda p: p[0]):\n",
+             "    for idx, inv in []:\n", LIN_TESTS),
     Mutation("history-invoked-twice", "a process invoking twice without completing is a "
              "malformed history", HISTORY,
-             "                if e.process in open_ops:\n", "                if False:\n",
+             "            if e.process in open_ops:\n", "            if False:\n",
              LIN_TESTS),
     # ------------------------------------------------------------ invariants
     Mutation("inv-election-safety", "Raft §5.2: at most one leader per epoch", INV,

@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from protocols.check.elle import Anomaly, HistoryError
-from protocols.check.history import Event, History
+from protocols.check.history import Event, History, pairs
 
 __all__ = ["BankResult", "Read", "Transfer", "check_bank"]
 
@@ -106,29 +106,21 @@ def check_bank(history: History | Iterable[Event], initial: Mapping[str, int]) -
 # ====================================================================== the history
 def _parse(history: History | Iterable[Event], initial: Mapping[str, int]
            ) -> tuple[dict[Any, Transfer], list[Read]]:
-    open_: dict[int, tuple[int, Event]] = {}
     transfers: dict[Any, Transfer] = {}
     reads: list[Read] = []
-    for i, e in enumerate(history):
-        if e.type == "invoke":
-            if e.process in open_:
-                raise HistoryError(f"event {i}: process {e.process} invoked twice")
-            open_[e.process] = (i, e)
-            continue
-        if e.process not in open_:
-            raise HistoryError(f"event {i}: {e.type} for process {e.process} with no invoke")
-        idx, inv = open_.pop(e.process)
+    try:
+        paired = list(pairs(history))
+    except ValueError as malformed:
+        raise HistoryError(str(malformed)) from None
+    for idx, inv, e in paired:
         if inv.f == "transfer":
-            t = _transfer(idx, inv, e.type, e.time, initial)
+            t = (_transfer(idx, inv, "info", math.inf, initial) if e is None else
+                 _transfer(idx, inv, e.type, e.time, initial))
             if t.id in transfers:
                 raise HistoryError(f"event {idx}: transfer id {t.id!r} used twice")
             transfers[t.id] = t
-        elif inv.f == "read" and e.type == "ok":
-            reads.append(_read(i, idx, inv.time, e, initial))
-    for idx, inv in open_.values():
-        if inv.f == "transfer":
-            t = _transfer(idx, inv, "info", math.inf, initial)
-            transfers[t.id] = t
+        elif inv.f == "read" and e is not None and e.type == "ok":
+            reads.append(_read(idx, idx, inv.time, e, initial))
     return transfers, reads
 
 

@@ -52,7 +52,7 @@ from typing import Any, Literal
 
 import networkx as nx
 
-from protocols.check.history import History
+from protocols.check.history import History, pairs
 
 __all__ = ["Anomaly", "ElleResult", "HistoryError", "Txn", "check_list_append"]
 
@@ -144,25 +144,23 @@ def check_list_append(history: History | Iterable[Any], *, realtime: bool = True
 # ====================================================================== the history
 def _txns(history: History | Iterable[Any], model: str = "list-append") -> list[Txn]:
     """Pair each txn's invocation with its completion (fails included: G1a needs them)."""
-    open_: dict[int, tuple[int, Any]] = {}
     out: list[Txn] = []
-    for i, e in enumerate(history):
-        if e.type == "invoke":
-            if e.process in open_:
-                raise HistoryError(f"event {i}: process {e.process} invoked twice")
-            open_[e.process] = (i, e)
+    try:
+        paired = list(pairs(history))
+    except ValueError as malformed:
+        raise HistoryError(str(malformed)) from None
+    for idx, inv, e in paired:
+        if inv.f != "txn":
             continue
-        if e.process not in open_:
-            raise HistoryError(f"event {i}: {e.type} for process {e.process} with no invoke")
-        idx, inv = open_.pop(e.process)
-        if inv.f == "txn":
-            ops = e.value if e.type == "ok" else inv.value
-            out.append(Txn(idx, inv.process, e.type, _ops(idx, ops, model), inv.time,
-                           e.time if e.type == "ok" else math.inf))
-    for idx, inv in open_.values():
-        if inv.f == "txn":
+        if e is None:  # never completed: it may have happened
             out.append(Txn(idx, inv.process, "info", _ops(idx, inv.value, model), inv.time,
                            math.inf))
+        else:
+            ops = e.value if e.type == "ok" else inv.value
+            status: Literal["ok", "info", "fail"] = ("ok" if e.type == "ok" else "fail"
+                                                     if e.type == "fail" else "info")
+            out.append(Txn(idx, inv.process, status, _ops(idx, ops, model), inv.time,
+                           e.time if e.type == "ok" else math.inf))
     return sorted(out, key=lambda t: t.id)
 
 

@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-__all__ = ["Event", "EventType", "History", "Operation"]
+__all__ = ["Event", "EventType", "History", "Operation", "pairs"]
 
 EventType = Literal["invoke", "ok", "fail", "info"]
 
@@ -95,26 +95,16 @@ class History:
         Raises ValueError on a malformed history (a completion with no open invocation, or
         a process invoking twice without completing).
         """
-        open_ops: dict[int, tuple[int, Event]] = {}
         done: list[Operation] = []
-        for i, e in enumerate(self.events):
-            if e.type == "invoke":
-                if e.process in open_ops:
-                    raise ValueError(f"event {i}: process {e.process} invoked twice")
-                open_ops[e.process] = (i, e)
-                continue
-            if e.process not in open_ops:
-                raise ValueError(f"event {i}: {e.type} for process {e.process} with no invoke")
-            idx, inv = open_ops.pop(e.process)
-            if e.type == "fail":
-                continue
-            ret = e.time if e.type == "ok" else math.inf
-            out = e.value if e.type == "ok" else None
-            done.append(Operation(e.process, inv.f, inv.key, inv.value, out, inv.time, ret,
-                                  e.type, idx))
-        for idx, inv in sorted(open_ops.values(), key=lambda p: p[0]):
-            done.append(Operation(inv.process, inv.f, inv.key, inv.value, None, inv.time,
-                                  math.inf, "info", idx))
+        for idx, inv, e in pairs(self.events):
+            if e is None:  # never completed: it may have happened
+                done.append(Operation(inv.process, inv.f, inv.key, inv.value, None,
+                                      inv.time, math.inf, "info", idx))
+            elif e.type != "fail":
+                ret = e.time if e.type == "ok" else math.inf
+                out = e.value if e.type == "ok" else None
+                done.append(Operation(e.process, inv.f, inv.key, inv.value, out, inv.time,
+                                      ret, e.type, idx))
         done.sort(key=lambda op: op.index)
         return done
 
@@ -124,3 +114,23 @@ class History:
     @classmethod
     def from_jsonl(cls, text: str) -> History:
         return cls([Event(**json.loads(line)) for line in text.splitlines() if line.strip()])
+
+
+def pairs(events: Iterable[Event]) -> Iterator[tuple[int, Event, Event | None]]:
+    """Each invocation (with its position) and its completion, in completion order; then
+    the invocations never completed, with None, in invocation order. ValueError naming
+    the event on a malformed history (a completion with no open invocation, or a process
+    invoking twice without completing)."""
+    open_ops: dict[int, tuple[int, Event]] = {}
+    for i, e in enumerate(events):
+        if e.type == "invoke":
+            if e.process in open_ops:
+                raise ValueError(f"event {i}: process {e.process} invoked twice")
+            open_ops[e.process] = (i, e)
+            continue
+        if e.process not in open_ops:
+            raise ValueError(f"event {i}: {e.type} for process {e.process} with no invoke")
+        idx, inv = open_ops.pop(e.process)
+        yield idx, inv, e
+    for idx, inv in sorted(open_ops.values(), key=lambda p: p[0]):
+        yield idx, inv, None
