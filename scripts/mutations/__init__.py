@@ -29,12 +29,13 @@ class Mutation:
 
 
 def _groups() -> dict[str, list[Mutation]]:
-    from mutations import causal, checkers, clocks, explore, host, paxos, raft, swim, vkv
+    from mutations import (causal, checkers, clocks, explore, host, paxos, raft, swim,
+                           twopc, vkv)
 
     return {"raft": raft.MUTATIONS, "paxos": paxos.MUTATIONS, "swim": swim.MUTATIONS,
             "causal": causal.MUTATIONS, "clocks": clocks.MUTATIONS, "vkv": vkv.MUTATIONS,
             "host": host.MUTATIONS, "checkers": checkers.MUTATIONS,
-            "explore": explore.MUTATIONS}
+            "explore": explore.MUTATIONS, "twopc": twopc.MUTATIONS}
 
 
 GROUPS: dict[str, list[Mutation]] = _groups()

@@ -152,3 +152,18 @@ def test_cooperative_termination_learns_the_outcome_from_a_peer() -> None:
     w.crash("n1")
     w.run_until(lambda: value(w, Y) == 1, 5_000)
     assert not core(w, "n3").participant.in_doubt()  # type: ignore[union-attr]
+
+
+def test_the_atomicity_invariant_catches_a_split_outcome() -> None:
+    """The invariant can fail: one participant committed what another aborted."""
+    from protocols.check.invariants import InvariantViolation
+    from protocols.twopc.sim import Atomicity
+
+    w = world()
+    check = Atomicity()
+    check(w)
+    core(w, "n2").participant.outcomes["t"] = True  # type: ignore[union-attr]
+    core(w, "n3").participant.outcomes["t"] = False  # type: ignore[union-attr]
+    with pytest.raises(InvariantViolation, match=r"atomicity: t committed at \['n2'\] "
+                                                 r"and aborted at \['n3'\]"):
+        check(w)

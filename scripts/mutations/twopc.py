@@ -1,0 +1,65 @@
+"""Two-phase commit's rules (Gray 1978; Bernstein, Hadzilacos & Goodman ch. 3 and 7;
+Mohan, Lindsay & Obermarck 1986; Rosenkrantz, Stearns & Lewis 1978): the table is
+docs/twopc-rules.md."""
+
+from __future__ import annotations
+
+from mutations import Mutation
+
+TABLE = "src/protocols/twopc/table.py"
+PART = "src/protocols/twopc/participant.py"
+COORD = "src/protocols/twopc/coordinator.py"
+LOCKS = "src/protocols/twopc/locks.py"
+SIM = "src/protocols/twopc/sim.py"
+
+UNIT = ("tests/twopc/unit/test_participant.py", "tests/twopc/unit/test_table.py")
+SIMS = ("tests/twopc/sim/test_twopc_sim.py",)
+ALL = (*UNIT, *SIMS)
+
+MUTATIONS = [
+    Mutation("prepared-before-yes", "BHG §7.3: a participant forces PREPARED (its "
+             "after-images) before it votes YES", PART,
+             "            out.persist.append(Prepared(t.txn, str(t.coordinator), "
+             "t.participants,\n                                        t.work.writes, "
+             "reads, t.ts))", "            pass", ALL),
+    Mutation("decision-forced", "Gray 1978: the coordinator forces its decision before "
+             "phase two or the client's answer", COORD,
+             "            out.persist.append(Decided(t.txn, action is Action.FORCE_COMMIT, "
+             "t.participants))", "            pass", ALL),
+    Mutation("locks-held-while-uncertain", "strict 2PL (BHG ch. 3): a prepared "
+             "participant keeps its locks until the outcome", TABLE,
+             "_move(State.PREPARED, Action.EXECUTE, Action.FORCE_PREPARED,",
+             "_move(State.PREPARED, Action.EXECUTE, Action.RELEASE_LOCKS, "
+             "Action.FORCE_PREPARED,", ALL),
+    Mutation("uncertain-does-not-guess", "BHG §7.4: a 2PC participant that voted YES may "
+             "not decide alone: it asks and waits (blocking)", TABLE,
+             "t[p, Event.TIMEOUT] = _move(p, Action.ASK)",
+             "t[p, Event.TIMEOUT] = _move(State.ABORTED, Action.LOG_ABORT, "
+             "Action.RELEASE_LOCKS)", ALL),
+    Mutation("presumption", "Mohan et al. 1986: a coordinator that forgot a transaction "
+             "answers its presumption (commit under presumed commit)", TABLE,
+             "Action.REPLY_COMMIT if pc else Action.REPLY_ABORT", "Action.REPLY_ABORT",
+             ALL),
+    Mutation("unilateral-abort-durable", "BHG §7.4: a participant that aborts on a peer's "
+             "inquiry before voting writes it first (a restart must not vote YES)", TABLE,
+             "t[s, Event.PEER_INQUIRY] = _move(State.ABORTED, Action.LOG_ABORT,",
+             "t[s, Event.PEER_INQUIRY] = _move(State.ABORTED,", ALL),
+    Mutation("cooperative-termination", "BHG §7.4: an uncertain participant asks its "
+             "peers too, not only the coordinator", PART,
+             "{str(to_coordinator), *t.participants}", "{str(to_coordinator)}", ALL),
+    Mutation("wait-die", "Rosenkrantz et al. 1978: a younger transaction that meets an "
+             "older one dies (no deadlock across shards)", LOCKS,
+             "            if any(self.ages.get(o, age) < age for o in in_way):",
+             "            if False:", ALL),
+    Mutation("recovery-relocks", "BHG §7.3: a recovered in-doubt transaction takes its "
+             "locks back", PART,
+             "            self.locks.take(txn, (p.ts, txn), p.reads, (k for k, _ in "
+             "p.writes))", "            pass", ALL),
+    Mutation("coordinator-recovers-decisions", "BHG §7.3: a restarted coordinator resends "
+             "the decisions its log holds without END", COORD,
+             "        for d in recovered.decided.values():", "        for d in ():", ALL),
+    Mutation("atomicity-checked", "the simulator's invariant: no transaction committed at "
+             "one participant and aborted at another", SIM,
+             "                if len(set(seen.values())) > 1:", "                if False:",
+             ALL),
+]
