@@ -29,8 +29,7 @@ class Mutation:
 
 
 def _groups() -> dict[str, list[Mutation]]:
-    from mutations import (causal, checkers, clocks, explore, host, paxos, raft, swim,
-                           twopc, vkv)
+    from mutations import causal, checkers, clocks, explore, host, paxos, raft, swim, twopc, vkv
 
     return {"raft": raft.MUTATIONS, "paxos": paxos.MUTATIONS, "swim": swim.MUTATIONS,
             "causal": causal.MUTATIONS, "clocks": clocks.MUTATIONS, "vkv": vkv.MUTATIONS,
