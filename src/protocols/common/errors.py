@@ -11,6 +11,7 @@ this module, which cores import, stays free of any IO library.
 from __future__ import annotations
 
 __all__ = [
+    "Aborted",
     "ConfigError",
     "CorruptLogError",
     "InvalidRequest",
@@ -81,6 +82,13 @@ class Unavailable(ProtocolError):
 class SessionExpired(ProtocolError):
     """The client's session expired (or was never registered, Raft thesis §6.3): this
     attempt changed nothing, but earlier attempts of the same request may have."""
+
+    refused = True
+
+
+class Aborted(ProtocolError):
+    """The transaction did not happen (a participant voted no, a vote never came): this
+    attempt changed nothing, and the client may run it again as a new transaction."""
 
     refused = True
 

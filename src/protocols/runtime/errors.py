@@ -14,6 +14,7 @@ import grpc
 import grpc.aio
 
 from protocols.common.errors import (
+    Aborted,
     ConfigError,
     InvalidRequest,
     NotLeader,
@@ -25,14 +26,17 @@ from protocols.common.errors import (
     UnknownNode,
 )
 
-__all__ = ["LEADER_HINT_KEY", "REFUSED_KEY", "abort_with", "error_of", "grpc_status_of"]
+__all__ = ["ABORTED_KEY", "LEADER_HINT_KEY", "REFUSED_KEY", "abort_with", "error_of",
+           "grpc_status_of"]
 
 LEADER_HINT_KEY = "x-leader-hint"
 REFUSED_KEY = "x-refused"
+ABORTED_KEY = "x-aborted"  # ABORTED for a transaction that did not happen, not a session
 
 _STATUS: list[tuple[type[ProtocolError], grpc.StatusCode]] = [
     (NotLeader, grpc.StatusCode.FAILED_PRECONDITION),
     (SessionExpired, grpc.StatusCode.ABORTED),
+    (Aborted, grpc.StatusCode.ABORTED),
     (UnknownNode, grpc.StatusCode.NOT_FOUND),
     (InvalidRequest, grpc.StatusCode.INVALID_ARGUMENT),
     (ConfigError, grpc.StatusCode.INVALID_ARGUMENT),
@@ -56,6 +60,8 @@ async def abort_with(context: grpc.aio.ServicerContext, error: ProtocolError) ->
         trailers.append((LEADER_HINT_KEY, error.leader_hint or ""))
     if error.refused:
         trailers.append((REFUSED_KEY, "1"))
+    if isinstance(error, Aborted):
+        trailers.append((ABORTED_KEY, "1"))
     context.set_trailing_metadata(tuple(trailers))
     await context.abort(grpc_status_of(error), str(error))
 
@@ -76,5 +82,7 @@ def error_of(e: grpc.aio.AioRpcError) -> ProtocolError:
     if code == grpc.StatusCode.DATA_LOSS:
         return StorageError(details)
     if code == grpc.StatusCode.ABORTED:
+        if trailers.get(ABORTED_KEY) == "1":
+            return Aborted(details)
         return SessionExpired(details)
     return Unavailable(f"{code.name}: {details}", refused=trailers.get(REFUSED_KEY) == "1")

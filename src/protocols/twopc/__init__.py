@@ -22,6 +22,8 @@ from protocols.twopc.messages import (
     Decision,
     Inquiry,
     Outcome,
+    PreCommit,
+    PreCommitAck,
     Prepare,
     Vote,
 )
@@ -32,8 +34,8 @@ __all__ = ["SPEC", "TwoPcCore", "TwoPcOptions", "TwoPcSpec"]
 
 class TwoPcSpec(ProtocolSpec):
     name = "twopc"
-    messages = MessageTable(tuple(OneWay(m) for m in (Prepare, Vote, Decision, Ack, Inquiry,
-                                                        Outcome)))
+    messages = MessageTable(tuple(OneWay(m) for m in (Prepare, Vote, Decision, Ack, PreCommit,
+                                                        PreCommitAck, Inquiry, Outcome)))
     options_class = TwoPcOptions
     roles = ("coordinator", "participant")
     records = (Prepared, Decided, OnePhase)  # the crash points the nemesis may arm

@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from protocols.common.errors import InvalidRequest, ProtocolError, Unavailable
+from protocols.common.errors import Aborted, InvalidRequest, Unavailable
 from protocols.common.ids import NodeId
 from protocols.contract import Answer, Envelope, Ready
 from protocols.twopc.messages import (
@@ -42,7 +42,7 @@ from protocols.twopc.table import Action, Event, Kind, Mode, Presumption, State,
 __all__ = ["Coordinator", "TransactionAborted", "shard_of"]
 
 
-class TransactionAborted(ProtocolError):
+class TransactionAborted(Aborted):
     """The transaction did not happen (a participant voted NO, or a vote never came)."""
 
 
