@@ -60,8 +60,11 @@ class Read(_message.Message):
     KEY_FIELD_NUMBER: _builtins.int
     VALUES_FIELD_NUMBER: _builtins.int
     PRESENT_FIELD_NUMBER: _builtins.int
+    IS_LIST_FIELD_NUMBER: _builtins.int
     key: _builtins.str
     present: _builtins.bool
+    is_list: _builtins.bool
+    """the key holds a list (even of one element), not a register"""
     @_builtins.property
     def values(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]: ...
     def __init__(
@@ -70,10 +73,11 @@ class Read(_message.Message):
         key: _builtins.str = ...,
         values: _abc.Iterable[_builtins.int] | None = ...,
         present: _builtins.bool = ...,
+        is_list: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "present", b"present", "values", b"values"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["is_list", b"is_list", "key", b"key", "present", b"present", "values", b"values"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -307,19 +311,18 @@ class TransactReply(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     READS_FIELD_NUMBER: _builtins.int
-    TXN_FIELD_NUMBER: _builtins.int
-    txn: _builtins.str
     @_builtins.property
-    def reads(self) -> _containers.RepeatedCompositeFieldContainer[Global___Read]: ...
+    def reads(self) -> _containers.RepeatedCompositeFieldContainer[Global___Read]:
+        """what each r saw, in the order of the request's reads"""
+
     def __init__(
         self,
         *,
         reads: _abc.Iterable[Global___Read] | None = ...,
-        txn: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["reads", b"reads", "txn", b"txn"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["reads", b"reads"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

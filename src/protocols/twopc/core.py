@@ -84,6 +84,7 @@ class TwoPcCore(Core):
         self._ready = Ready()
         coordinators, participants = assignment([node_id, *peers], roles, options)
         self.participants = tuple(participants)
+        self.coordinators = tuple(coordinators)
         self.coordinator: Coordinator | None = None
         self.participant: Participant | None = None
         if node_id in participants:
@@ -141,7 +142,9 @@ class TwoPcCore(Core):
     def status(self) -> NodeStatus:
         roles = [r for r, part in (("coordinator", self.coordinator),
                                    ("participant", self.participant)) if part is not None]
-        details: dict[str, str] = {}
+        # the routing table, for clients: shards sorted (a key's is crc32 mod their count)
+        details: dict[str, str] = {"shards": ",".join(self.participants),
+                                   "coordinators": ",".join(self.coordinators)}
         if self.coordinator is not None:
             c = self.coordinator
             details.update(active=str(len(c.txns)), committed=str(c.committed),

@@ -37,11 +37,12 @@ class MicroOp:
 @dataclass(frozen=True, slots=True)
 class Read:
     """What an ``r`` saw: a register's value or a list's elements (``present`` False: the
-    key was never written)."""
+    key was never written; ``is_list``: the key holds a list, even of one element)."""
 
     key: str
     values: tuple[int, ...] = ()
     present: bool = False
+    is_list: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -62,7 +62,7 @@ def execute(data: dict[str, Value], ops: tuple[MicroOp, ...]) -> Work:
         if op.f == "r":
             reads.append(Read(op.key, () if current is None else
                               (current,) if isinstance(current, int) else current,
-                              current is not None))
+                              current is not None, isinstance(current, tuple)))
         elif op.f == "w":
             mine[op.key] = op.value
         elif op.f == "append":

@@ -60,7 +60,7 @@ def test_a_transaction_across_shards_commits_everywhere() -> None:
     assert a.error is None  # answered once the decision is durable; installed soon after
     w.run_until(lambda: (value(w, X), value(w, Y), value(w, Z)) == (1, (7,), 10), 1_000)
     b = run(w, ("r", Z, 0), ("r", X, 0), ("r", Y, 0), ("r", "nothing", 0))
-    assert b.result == (Read(Z, (10,), True), Read(X, (1,), True), Read(Y, (7,), True),
+    assert b.result == (Read(Z, (10,), True), Read(X, (1,), True), Read(Y, (7,), True, True),
                         Read("nothing", (), False))
     w.run_for(2_000)
     assert core(w, "n1").status().details["active"] == "0"  # acknowledged, ended
