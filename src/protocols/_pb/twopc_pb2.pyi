@@ -280,6 +280,53 @@ class Outcome(_message.Message):
 Global___Outcome: _TypeAlias = Outcome  # noqa: Y015
 
 @_typing.final
+class StateRequest(_message.Message):
+    """3PC's termination protocol (Skeen 1981; BHG 7.5): a participant whose coordinator is
+    silent asks its peers for their state; the lowest-named one that hears from all it can
+    reach decides. Always for the participant (never routed to a coordinator).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TXN_FIELD_NUMBER: _builtins.int
+    txn: _builtins.str
+    def __init__(
+        self,
+        *,
+        txn: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["txn", b"txn"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StateRequest: _TypeAlias = StateRequest  # noqa: Y015
+
+@_typing.final
+class StateReport(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TXN_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    txn: _builtins.str
+    state: _builtins.str
+    """prepared | precommitted | committed | aborted"""
+    def __init__(
+        self,
+        *,
+        txn: _builtins.str = ...,
+        state: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["state", b"state", "txn", b"txn"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StateReport: _TypeAlias = StateReport  # noqa: Y015
+
+@_typing.final
 class TransactRequest(_message.Message):
     """---------------------------------------------------------------- the client-facing side
     A transaction: micro-ops in order, run atomically across the shards they touch. A

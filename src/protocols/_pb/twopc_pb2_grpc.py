@@ -75,6 +75,16 @@ class TwoPcStub:
                 request_serializer=protocols_dot___pb_dot_twopc__pb2.Outcome.SerializeToString,
                 response_deserializer=protocols_dot___pb_dot_common__pb2.Empty.FromString,
                 _registered_method=True)
+        self.StateRequest = channel.unary_unary(
+                '/protocols.twopc.v1.TwoPc/StateRequest',
+                request_serializer=protocols_dot___pb_dot_twopc__pb2.StateRequest.SerializeToString,
+                response_deserializer=protocols_dot___pb_dot_common__pb2.Empty.FromString,
+                _registered_method=True)
+        self.StateReport = channel.unary_unary(
+                '/protocols.twopc.v1.TwoPc/StateReport',
+                request_serializer=protocols_dot___pb_dot_twopc__pb2.StateReport.SerializeToString,
+                response_deserializer=protocols_dot___pb_dot_common__pb2.Empty.FromString,
+                _registered_method=True)
 
 
 class TwoPcServicer:
@@ -128,6 +138,18 @@ class TwoPcServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def StateRequest(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def StateReport(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_TwoPcServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -169,6 +191,16 @@ def add_TwoPcServicer_to_server(servicer, server):
             'Outcome': grpc.unary_unary_rpc_method_handler(
                     servicer.Outcome,
                     request_deserializer=protocols_dot___pb_dot_twopc__pb2.Outcome.FromString,
+                    response_serializer=protocols_dot___pb_dot_common__pb2.Empty.SerializeToString,
+            ),
+            'StateRequest': grpc.unary_unary_rpc_method_handler(
+                    servicer.StateRequest,
+                    request_deserializer=protocols_dot___pb_dot_twopc__pb2.StateRequest.FromString,
+                    response_serializer=protocols_dot___pb_dot_common__pb2.Empty.SerializeToString,
+            ),
+            'StateReport': grpc.unary_unary_rpc_method_handler(
+                    servicer.StateReport,
+                    request_deserializer=protocols_dot___pb_dot_twopc__pb2.StateReport.FromString,
                     response_serializer=protocols_dot___pb_dot_common__pb2.Empty.SerializeToString,
             ),
     }
@@ -387,6 +419,60 @@ class TwoPc:
             target,
             '/protocols.twopc.v1.TwoPc/Outcome',
             protocols_dot___pb_dot_twopc__pb2.Outcome.SerializeToString,
+            protocols_dot___pb_dot_common__pb2.Empty.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StateRequest(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/protocols.twopc.v1.TwoPc/StateRequest',
+            protocols_dot___pb_dot_twopc__pb2.StateRequest.SerializeToString,
+            protocols_dot___pb_dot_common__pb2.Empty.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StateReport(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/protocols.twopc.v1.TwoPc/StateReport',
+            protocols_dot___pb_dot_twopc__pb2.StateReport.SerializeToString,
             protocols_dot___pb_dot_common__pb2.Empty.FromString,
             options,
             channel_credentials,

@@ -44,6 +44,8 @@ class TwoPcStub:
     PreCommitAck: _grpc.UnaryUnaryMultiCallable[_twopc_pb2.PreCommitAck, _common_pb2.Empty]
     Inquiry: _grpc.UnaryUnaryMultiCallable[_twopc_pb2.Inquiry, _common_pb2.Empty]
     Outcome: _grpc.UnaryUnaryMultiCallable[_twopc_pb2.Outcome, _common_pb2.Empty]
+    StateRequest: _grpc.UnaryUnaryMultiCallable[_twopc_pb2.StateRequest, _common_pb2.Empty]
+    StateReport: _grpc.UnaryUnaryMultiCallable[_twopc_pb2.StateReport, _common_pb2.Empty]
 
 @_typing.type_check_only
 class TwoPcAsyncStub(TwoPcStub):
@@ -56,6 +58,8 @@ class TwoPcAsyncStub(TwoPcStub):
     PreCommitAck: _aio.UnaryUnaryMultiCallable[_twopc_pb2.PreCommitAck, _common_pb2.Empty]  # type: ignore[assignment]
     Inquiry: _aio.UnaryUnaryMultiCallable[_twopc_pb2.Inquiry, _common_pb2.Empty]  # type: ignore[assignment]
     Outcome: _aio.UnaryUnaryMultiCallable[_twopc_pb2.Outcome, _common_pb2.Empty]  # type: ignore[assignment]
+    StateRequest: _aio.UnaryUnaryMultiCallable[_twopc_pb2.StateRequest, _common_pb2.Empty]  # type: ignore[assignment]
+    StateReport: _aio.UnaryUnaryMultiCallable[_twopc_pb2.StateReport, _common_pb2.Empty]  # type: ignore[assignment]
 
 class TwoPcServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -111,6 +115,20 @@ class TwoPcServicer(metaclass=_abc_1.ABCMeta):
     def Outcome(
         self,
         request: _twopc_pb2.Outcome,
+        context: _ServicerContext,
+    ) -> _typing.Union[_common_pb2.Empty, _abc.Awaitable[_common_pb2.Empty]]: ...
+
+    @_abc_1.abstractmethod
+    def StateRequest(
+        self,
+        request: _twopc_pb2.StateRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_common_pb2.Empty, _abc.Awaitable[_common_pb2.Empty]]: ...
+
+    @_abc_1.abstractmethod
+    def StateReport(
+        self,
+        request: _twopc_pb2.StateReport,
         context: _ServicerContext,
     ) -> _typing.Union[_common_pb2.Empty, _abc.Awaitable[_common_pb2.Empty]]: ...
 

@@ -1,7 +1,7 @@
 """Atomic commitment: two-phase commit (Gray 1978; Bernstein, Hadzilacos & Goodman 1987,
 ch. 7), with presumed abort or presumed commit (Mohan, Lindsay & Obermarck 1986), over
-shards of a KV store kept with strict two-phase locking. Issue #34, being built: the
-three-phase mode (Skeen 1981) is in the state table, not yet in the cores.
+shards of a KV store kept with strict two-phase locking; or three-phase commit (Skeen
+1981, option ``commit_protocol="3pc"``) with its termination protocol (BHG §7.5).
 
 Read in order: ``table.py`` (the protocol as data) -> ``messages.py`` -> ``locks.py`` ->
 ``participant.py`` -> ``coordinator.py`` -> ``core.py`` -> ``storage.py``; ``sim.py``
@@ -25,6 +25,8 @@ from protocols.twopc.messages import (
     PreCommit,
     PreCommitAck,
     Prepare,
+    StateReport,
+    StateRequest,
     Vote,
 )
 from protocols.twopc.storage import Decided, OnePhase, Prepared, TwoPcStorage
@@ -35,7 +37,8 @@ __all__ = ["SPEC", "TwoPcCore", "TwoPcOptions", "TwoPcSpec"]
 class TwoPcSpec(ProtocolSpec):
     name = "twopc"
     messages = MessageTable(tuple(OneWay(m) for m in (Prepare, Vote, Decision, Ack, PreCommit,
-                                                        PreCommitAck, Inquiry, Outcome)))
+                                                        PreCommitAck, Inquiry, Outcome,
+                                                        StateRequest, StateReport)))
     options_class = TwoPcOptions
     roles = ("coordinator", "participant")
     records = (Prepared, Decided, OnePhase)  # the crash points the nemesis may arm

@@ -11,6 +11,16 @@ unended transactions from its log and sends their decisions again; under presume
 it aborts the ones it was collecting votes for. A transaction on one shard skips the
 protocol: one PREPARE that commits at once (one-phase commit).
 
+Three-phase commit (Skeen, "Nonblocking Commit Protocols", SIGMOD 1981, §4, Fig. 4; BHG
+§7.5): every vote YES leads not to COMMIT but to PRECOMMIT, sent to the YES voters; the
+coordinator forces COMMIT, sends it and answers the client once each acknowledged it. A
+vote missing at the timeout still means abort; a PRECOMMIT-ACK missing at the timeout
+means commit anyway (Skeen: every site voted yes, so no site can have aborted; the silent
+one is taken for failed and learns the outcome from the termination protocol when it
+recovers). Nothing is forced for PRECOMMIT here: a coordinator that dies in the second
+phase leaves the transaction to the participants' termination protocol
+(``participant.py``), and one that recovers never answers for it.
+
 Every rule is looked up in ``table.coordinator_table``.
 """
 
@@ -30,6 +40,8 @@ from protocols.twopc.messages import (
     Inquiry,
     MicroOp,
     Outcome,
+    PreCommit,
+    PreCommitAck,
     Prepare,
     Read,
     Transact,
@@ -61,6 +73,7 @@ class CTxn:
     state: State = State.INIT
     votes: dict[str, Vote] = field(default_factory=dict)
     awaiting_acks: set[str] = field(default_factory=set)
+    awaiting_precommit_acks: set[str] = field(default_factory=set)  # 3PC
     waited: int = 0
     answered: bool = False
     ts: int = 0  # its age: this life's number, then its sequence number (wait-die)
@@ -149,6 +162,15 @@ class Coordinator:
         t.awaiting_acks.discard(str(src))
         self.step(t, Event.ACK if t.awaiting_acks else Event.LAST_ACK)
 
+    def on_precommit_ack(self, src: NodeId, msg: PreCommitAck) -> None:
+        """3PC: a YES voter is PRECOMMITTED (its record forced)."""
+        t = self.txns.get(msg.txn)
+        if t is None:
+            return  # forgotten: decided and ended
+        t.awaiting_precommit_acks.discard(str(src))
+        self.step(t, Event.PRECOMMIT_ACK if t.awaiting_precommit_acks
+                  else Event.LAST_PRECOMMIT_ACK)
+
     def on_inquiry(self, src: NodeId, msg: Inquiry) -> None:
         t = self.txns.get(msg.txn) or CTxn(msg.txn, None, {}, answered=True)
         self.step(t, Event.INQUIRY, asker=src)
@@ -161,6 +183,8 @@ class Coordinator:
                     self._give_up(t)
                 else:
                     self.step(t, Event.TIMEOUT)
+            elif t.state is State.PRECOMMITTED and t.waited >= self.vote_timeout_ticks:
+                self.step(t, Event.TIMEOUT)  # an ack missing: commit anyway (Skeen)
             elif t.state in (State.COMMITTED, State.ABORTED) and \
                     t.waited % self.resend_ticks == 0:
                 self.step(t, Event.TIMEOUT)
@@ -169,7 +193,7 @@ class Coordinator:
     def step(self, t: CTxn, event: Event, asker: NodeId | None = None) -> None:
         rule = self.table[t.state, event]
         if rule.kind is Kind.REFUSE:
-            raise InvalidRequest(f"2PC coordinator {self.node_id}: {event} for {t.txn} in "
+            raise InvalidRequest(f"{self.mode} coordinator {self.node_id}: {event} for {t.txn} in "
                                  f"state {t.state}: {rule.why}")
         if rule.kind is Kind.IGNORE:
             return
@@ -197,6 +221,13 @@ class Coordinator:
                 out.persist.append(End(t.txn))
         elif action in (Action.SEND_COMMIT, Action.SEND_ABORT):
             self._send_decision(t, self._told(t))
+        elif action is Action.SEND_PRECOMMIT:
+            t.awaiting_precommit_acks = {p for p, v in t.votes.items()
+                                         if v.vote is VoteKind.YES}
+            for p in sorted(t.awaiting_precommit_acks):
+                self._send(p, PreCommit(t.txn))
+            if not t.awaiting_precommit_acks:  # every vote read-only: nobody to wait for
+                self.step(t, Event.LAST_PRECOMMIT_ACK)
         elif action is Action.RESEND_DECISION:
             self._send_decision(t, t.awaiting_acks)
         elif action in (Action.ANSWER_COMMITTED, Action.ANSWER_ABORTED):
@@ -209,8 +240,8 @@ class Coordinator:
             if asker is not None:
                 self._send(asker, Outcome(t.txn, state))
         else:
-            raise InvalidRequest(f"2PC coordinator {self.node_id}: {action} is 3PC's, which "
-                                 "this build does not run")
+            raise AssertionError(f"coordinator {self.node_id}: {action} is not a "
+                                 "coordinator's action")
 
     # ------------------------------------------------------------------ helpers
     def _told(self, t: CTxn) -> set[str]:

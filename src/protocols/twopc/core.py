@@ -8,8 +8,11 @@ are the participants, sorted: a key belongs to ``shard_of(key, participants)``.
 Messages are routed by kind: PREPARE and decisions go to the participant, votes and acks
 to the coordinator; an inquiry goes to the transaction's coordinator when this node is
 it (a transaction id names its coordinator), else to the participant (a peer asking,
-BHG §7.4's cooperative termination). Read ``table.py`` first, then ``participant.py`` and
-``coordinator.py``.
+BHG §7.4's cooperative termination). ``commit_protocol="3pc"`` runs three-phase commit
+(Skeen 1981): PRECOMMIT goes to the participant; a PRECOMMIT-ACK to the participant when
+it leads the termination protocol for that transaction, else to the coordinator; the
+termination protocol's StateRequest and StateReport always to the participant. Read
+``table.py`` first, then ``participant.py`` and ``coordinator.py``.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from protocols.common.errors import InvalidRequest
+from protocols.common.errors import ConfigError, InvalidRequest
 from protocols.common.ids import NodeId
 from protocols.common.options import Options, option
 from protocols.contract import Core, NodeStatus, Ready
@@ -29,7 +32,11 @@ from protocols.twopc.messages import (
     Decision,
     Inquiry,
     Outcome,
+    PreCommit,
+    PreCommitAck,
     Prepare,
+    StateReport,
+    StateRequest,
     Transact,
     Vote,
 )
@@ -37,7 +44,12 @@ from protocols.twopc.participant import Participant
 from protocols.twopc.storage import Recovered, Started
 from protocols.twopc.table import Mode, Presumption
 
-__all__ = ["Coordinators", "TwoPcCore", "TwoPcOptions", "assignment"]
+__all__ = ["CommitProtocol", "Coordinators", "TwoPcCore", "TwoPcOptions", "assignment"]
+
+
+class CommitProtocol(enum.StrEnum):
+    TWO_PHASE = "2pc"  # Gray 1978: blocks when the coordinator dies after the votes
+    THREE_PHASE = "3pc"  # Skeen 1981: does not block on site failures; splits on partitions
 
 
 class Coordinators(enum.StrEnum):
@@ -49,6 +61,9 @@ class Coordinators(enum.StrEnum):
 class TwoPcOptions(Options):
     protocol = "2PC"
 
+    commit_protocol: CommitProtocol = option(
+        CommitProtocol.TWO_PHASE, "2pc (Gray 1978) or 3pc (Skeen 1981: a PRECOMMIT phase "
+        "and a termination protocol among the participants; presumed abort only)")
     presume: Presumption = option(Presumption.ABORT, "what a coordinator that forgot a "
                                   "transaction answers (Mohan et al. 1986)")
     coordinators: Coordinators = option(Coordinators.ONE, "who coordinates: one node, or "
@@ -61,7 +76,25 @@ class TwoPcOptions(Options):
                                      "many ticks votes NO", min=1)
     inquiry_ticks: int = option(20, "an uncertain participant asks its coordinator and "
                                 "peers this often", min=1)
+    termination_ticks: int = option(100, "3pc: a participant that voted YES and hears "
+                                    "nothing this long starts (and then repeats) the "
+                                    "termination protocol; keep it above "
+                                    "vote_timeout_ticks: Skeen's 3PC is safe only while a "
+                                    "timeout means a failure", min=1)
     fsync: bool = option(True, "fsync every write (false: a crash may break a promise)")
+
+    def validate(self, members: tuple[str, ...]) -> None:
+        if self.commit_protocol is CommitProtocol.THREE_PHASE and \
+                self.presume is not Presumption.ABORT:
+            raise ConfigError(
+                "commit_protocol=3pc runs with presume=abort only: 3PC's participants "
+                "terminate without the coordinator (Skeen 1981), so a coordinator that "
+                "recovers cannot answer by presumption, and presumed commit's COLLECTING "
+                "record would only let it abort what they committed")
+
+    @property
+    def mode(self) -> Mode:
+        return Mode(self.commit_protocol is CommitProtocol.THREE_PHASE, self.presume)
 
 
 def assignment(members: Sequence[str], roles: Mapping[str, str], options: TwoPcOptions
@@ -80,7 +113,7 @@ class TwoPcCore(Core):
                  recovered: Recovered, roles: Mapping[str, str]) -> None:
         self.node_id = node_id
         self.options = options
-        self.mode = Mode(False, options.presume)
+        self.mode = options.mode
         self._ready = Ready()
         coordinators, participants = assignment([node_id, *peers], roles, options)
         self.participants = tuple(participants)
@@ -89,7 +122,8 @@ class TwoPcCore(Core):
         self.participant: Participant | None = None
         if node_id in participants:
             self.participant = Participant(node_id, self.mode, recovered, self.outbox,
-                                           options.lock_timeout_ticks, options.inquiry_ticks)
+                                           options.lock_timeout_ticks, options.inquiry_ticks,
+                                           options.termination_ticks)
         if node_id in coordinators:
             self.coordinator = Coordinator(node_id, self.mode, participants, recovered,
                                            self.outbox, options.vote_timeout_ticks,
@@ -126,6 +160,17 @@ class TwoPcCore(Core):
             self._coordinator(msg).on_vote(src, msg)
         elif isinstance(msg, Ack):
             self._coordinator(msg).on_ack(src, msg)
+        elif isinstance(msg, PreCommit):
+            self._participant(msg).on_precommit(src, msg)
+        elif isinstance(msg, PreCommitAck):
+            if self.participant is not None and self.participant.leads(msg.txn):
+                self.participant.on_precommit_ack(src, msg)
+            else:
+                self._coordinator(msg).on_precommit_ack(src, msg)
+        elif isinstance(msg, StateRequest):
+            self._participant(msg).on_state_request(src, msg)
+        elif isinstance(msg, StateReport):
+            self._participant(msg).on_state_report(src, msg)
         elif isinstance(msg, Inquiry):
             if self.coordinator is not None and msg.txn.startswith(f"{self.node_id}."):
                 self.coordinator.on_inquiry(src, msg)

@@ -12,7 +12,8 @@ import enum
 from dataclasses import dataclass
 
 __all__ = ["OPS", "Ack", "Decision", "Inquiry", "MicroOp", "Outcome", "PreCommit",
-           "PreCommitAck", "Prepare", "Read", "Transact", "Vote", "VoteKind"]
+           "PreCommitAck", "Prepare", "Read", "StateReport", "StateRequest", "Transact",
+           "Vote", "VoteKind"]
 
 OPS = ("r", "w", "append", "add")
 
@@ -96,13 +97,16 @@ class Ack:
 
 @dataclass(frozen=True, slots=True)
 class PreCommit:
-    """3PC's second phase: every vote was yes (Skeen 1981)."""
+    """3PC's second phase: every vote was yes (Skeen 1981). Sent by the coordinator, or
+    by a participant elected by the termination protocol to the uncertain ones."""
 
     txn: str
 
 
 @dataclass(frozen=True, slots=True)
 class PreCommitAck:
+    """To whoever sent the PRECOMMIT (the coordinator, or the elected participant)."""
+
     txn: str
 
 
@@ -120,3 +124,23 @@ class Outcome:
 
     txn: str
     state: str  # committed | aborted | prepared (uncertain too) | unknown (not decided)
+
+
+@dataclass(frozen=True, slots=True)
+class StateRequest:
+    """3PC's termination protocol (Skeen 1981, §5; BHG §7.5): a participant whose
+    coordinator went silent asks its peers for their state of ``txn``. The answers are
+    also its election: the lowest-named participant that hears from everyone it can
+    reach decides (always routed to the participant, never to a coordinator)."""
+
+    txn: str
+
+
+@dataclass(frozen=True, slots=True)
+class StateReport:
+    """The answer to a StateRequest: the state the participant is in (``table.State``'s
+    value: prepared, precommitted, committed or aborted; one that had not voted aborts
+    first, and says so)."""
+
+    txn: str
+    state: str

@@ -23,6 +23,18 @@ here rather than restating them. ``Mode`` picks 2PC or 3PC and the presumption: 
 so it forces nothing before its decision to abort and nobody acknowledges an abort; with
 *presumed commit*, it answers "commit", so it forces a COLLECTING record before asking for
 votes, forces an abort, and nobody acknowledges a commit.
+
+3PC (Skeen 1981, §4-5; BHG §7.5): after every YES the coordinator sends PRECOMMIT and
+commits once each YES voter acknowledged it (or at the timeout: Skeen takes a silent site
+for a failed one); a participant that voted YES and hears nothing more does not block but
+starts the *termination protocol* (``Action.ELECT``): the participants elect one of them
+(``Event.BECOME_COORDINATOR``), which decides from the states it collects
+(``Action.DECIDE_FROM_STATES``): any COMMITTED, commit; any ABORTED, abort; any
+PRECOMMITTED, PRECOMMIT the uncertain ones, then commit; all PREPARED, abort. The tables
+are built for 3PC under both presumptions, but the cores run it with presumed abort only
+(``TwoPcOptions.validate``): a 3PC coordinator that recovers must not answer for a
+transaction its participants may have terminated without it, and no 3PC participant asks
+it.
 """
 
 from __future__ import annotations
@@ -301,7 +313,9 @@ def participant_table(mode: Mode) -> Table:
         q = State.PRECOMMITTED
         t[q, Event.PRECOMMIT] = _move(q, Action.ACK_PRECOMMIT)  # a resent one
         t[q, Event.COMMIT] = t[p, Event.COMMIT]
-        t[q, Event.ABORT] = t[p, Event.ABORT]  # a termination that found someone uncertain
+        # an elected participant found only uncertain ones while this one was down (or,
+        # once the network partitions, cut off: the split Skeen's model rules out)
+        t[q, Event.ABORT] = t[p, Event.ABORT]
         t[q, Event.TIMEOUT] = _move(q, Action.ELECT)
         t[q, Event.BECOME_COORDINATOR] = _move(q, Action.DECIDE_FROM_STATES)
         t[q, Event.PEER_INQUIRY] = _move(q, Action.REPLY_STATE)
