@@ -272,8 +272,8 @@ class Nemesis:
                                   delay_min_ms=0, delay_max_ms=27)
 
     async def clear_message_faults(self) -> None:
-        for n in self.c.ids:
-            if not self.c.node(n).paused:
+        for n in self.c.ids:  # a dead node has none: its next life starts without them
+            if self.c.running(n) and not self.c.node(n).paused:
                 await self.c.admin_call(n, "SetMessageFaults",
                                         admin_pb2.SetMessageFaultsRequest())
         self.end_fault("message-faults")

@@ -513,7 +513,8 @@ class LocalCluster:
                    seed: int = 0) -> None:
         """A message hook: messages of route ``message`` from ``src`` to ``dst`` ("*":
         every peer) are dropped / lose their reply / are duplicated at these rates, or
-        delayed. Set on the sender, beside its other message faults; ``heal`` ends it."""
+        delayed. Set on the sender, beside its other message faults;
+        ``nemesis.clear_message_faults()`` ends it."""
         link = admin_pb2.LinkFaults(peer=dst, message=message, drop_rate=drop,
                                     drop_reply_rate=drop_reply, duplicate_rate=duplicate,
                                     delay_min_ms=delay_ms, delay_max_ms=delay_ms)
