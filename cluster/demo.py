@@ -61,7 +61,7 @@ async def status_table(c: LocalCluster, title: str) -> Table:
     return table
 
 
-NAMES = {"raft": "Raft", "paxos": "Multi-Paxos", "swim": "SWIM"}
+NAMES = {"raft": "Raft", "paxos": "Multi-Paxos", "swim": "SWIM", "twopc": "2PC"}
 
 
 async def run(protocol: str, nodes: int, directory: Path, seconds: float) -> int:
@@ -136,8 +136,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m cluster.demo", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("protocol", nargs="?", default="raft", choices=sorted(NAMES),
-                        help="raft or paxos (a replicated KV store), or swim (membership "
-                             "and failure detection; see cluster/demo_swim.py)")
+                        help="raft or paxos (a replicated KV store), swim (membership "
+                             "and failure detection; see cluster/demo_swim.py), or twopc "
+                             "(a bank over 2PC's shards; cluster/demo_twopc.py)")
     parser.add_argument("-n", "--nodes", type=int, help="default: 5 (swim: 16)")
     parser.add_argument("--seconds", type=float, default=20.0, help="workload duration")
     parser.add_argument("--dir", help="where logs go (default: a new temporary directory)")
@@ -149,6 +150,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.protocol == "swim":
         from cluster.demo_swim import run as run_swim
         return asyncio.run(run_swim(nodes, directory))
+    if args.protocol == "twopc":
+        from cluster.demo_twopc import run as run_twopc
+        return asyncio.run(run_twopc(directory, args.seconds))
     return asyncio.run(run(args.protocol, nodes, directory, args.seconds))
 
 

@@ -1,0 +1,226 @@
+"""The 2PC demo: a bank across three shards on real processes, transfers under crashes,
+the total shown to stay constant, and 2PC's blocking window drawn.
+
+``scripts/demo twopc`` runs this (about 40 s):
+
+1. ``LocalCluster`` starts the proxy server and four ``twopc`` processes: n1 coordinates,
+   n2-n4 each own a shard of the KV store (``python -m cluster up twopc -n 4``);
+2. six accounts of 100, two per shard; clients transfer money between random accounts
+   (each transfer one transaction over two shards) and read the whole bank, every
+   operation recorded;
+3. the coordinator is crashed the moment its next decision is durable (a crash point:
+   ``after_persist:Decided``), before any COMMIT left: the shards that voted yes are *in
+   doubt*, holding their locks; they ask the coordinator and each other, and none can
+   guess (BHG §7.4). The table shows them blocked; then the coordinator restarts, reads
+   its decision from its log, and they finish;
+4. a shard is killed with SIGKILL and restarted: transactions it was part of abort or
+   finish from its PREPARED records;
+5. the history is checked by the bank checker (``protocols.check.bank``): every read
+   sums to the same total, no balance below zero, no transfer half-applied or lost;
+6. teardown, no process left; the run is drawn as a space-time diagram with the blocked
+   window shaded (``spacetime.html``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from cluster.diagrams import write_diagrams
+from cluster.runner import LocalCluster, cluster_processes
+from cluster.waiting import wait_until
+from protocols.check.bank import check_bank
+from protocols.check.history import History
+from protocols.common.errors import Aborted, ProtocolError
+from protocols.twopc.bank import Bank
+from protocols.twopc.client import TwoPcClient
+
+console = Console()
+INQUIRY_TICKS = 20
+REASONS = ("wait-die", "below zero", "locks not granted", "did not come")
+
+
+def ops_of(micro: Any) -> list[list[Any]]:
+    return [[op.f, op.key, None if op.f == "r" else op.value] for op in micro]
+
+
+async def status_table(c: LocalCluster, title: str) -> Table:
+    table = Table(title=title)
+    for col in ("node", "role", "in doubt", "locks", "ticks in doubt", "commits",
+                "aborts"):
+        table.add_column(col, no_wrap=True)
+    for n in c.ids:
+        st = await c.status(n, timeout_s=1.0)
+        if st is None:
+            table.add_row(n, "[red]down[/red]", *[""] * 5)
+            continue
+        d = st.details
+        doubt = [t for t in d.get("in_doubt", "").split(",") if t]
+        table.add_row(n, st.role, f"{doubt[0]} (+{len(doubt) - 1})" if doubt else "",
+                      d.get("locked", ""), d.get("blocked_ticks", ""),
+                      d.get("committed", ""), d.get("aborted", ""),
+                      style="bold yellow" if doubt else "")
+    return table
+
+
+class BankClients:
+    """``clients`` tasks transferring and reading until told to stop; a history."""
+
+    def __init__(self, tpc: TwoPcClient, bank: Bank, clients: int, seed: int) -> None:
+        self.tpc, self.bank, self.clients = tpc, bank, clients
+        self.rng = random.Random(seed)
+        self.history = History()
+        self.t0 = time.monotonic()
+        self.tids = iter(range(1, 1 << 30))
+        self.stopping = asyncio.Event()
+        self.counts = {"ok": 0, "fail": 0, "info": 0}
+        self.why: dict[str, int] = {}  # why transactions aborted
+
+    def now(self) -> float:
+        return time.monotonic() - self.t0
+
+    async def run(self) -> None:
+        await asyncio.gather(*(self._client(p) for p in range(self.clients)))
+
+    async def _client(self, process: int) -> None:
+        while not self.stopping.is_set():
+            if self.rng.random() < 0.3:
+                await self.read(process)
+            else:
+                src, dst = self.rng.sample(self.bank.accounts, 2)
+                await self._transfer(process, next(self.tids), src, dst,
+                                     self.rng.randint(1, 20))
+
+    async def _transfer(self, process: int, tid: int, src: str, dst: str, amount: int
+                        ) -> None:
+        value = {"id": tid, "from": src, "to": dst, "amount": amount}
+        inv = self.history.invoke(process, "transfer", None, value, self.now())
+        try:
+            await self.tpc.txn(ops_of(self.bank.transfer_ops(tid, src, dst, amount)))
+        except Aborted as e:
+            self._done(inv, "fail", None, str(e))
+        except ProtocolError as e:
+            self._done(inv, "info", None, str(e))
+            await asyncio.sleep(0.2)  # a client's back-off while its coordinator is away
+        else:
+            self._done(inv, "ok", value)
+
+    async def read(self, process: int) -> bool:
+        inv = self.history.invoke(process, "read", None, None, self.now())
+        keys = [op.key for op in self.bank.read_ops()]
+        try:
+            seen = await self.tpc.transact(reads=keys)
+        except Aborted as e:  # its locks met an in-doubt transaction's
+            self._done(inv, "fail", None, str(e))
+            return False
+        except ProtocolError as e:
+            self._done(inv, "info", None, str(e))
+            await asyncio.sleep(0.2)  # back-off, as above
+            return False
+        self._done(inv, "ok", self.bank.balances_of(seen))
+        return True
+
+    def _done(self, inv: Any, status: Any, value: Any, error: str | None = None) -> None:
+        self.history.complete(inv, status, value, self.now(), error)
+        self.counts[status] += 1
+        if status == "fail" and error:
+            reason = next((r for r in REASONS if r in error), "other")
+            self.why[reason] = self.why.get(reason, 0) + 1
+
+
+async def in_doubt(c: LocalCluster, shards: list[str]) -> list[str]:
+    statuses = await c.statuses(timeout_s=1.0)
+    return [n for n in shards if (st := statuses.get(n)) is not None
+            and st.details.get("in_doubt")]
+
+
+async def run(directory: Path, seconds: float, seed: int = 1) -> int:
+    console.rule("[bold]1. start a coordinator and three shards on the embedded proxy")
+    async with LocalCluster("twopc", 4, data_dir=directory, event_log=True,
+                            options={"inquiry_ticks": INQUIRY_TICKS}) as c, \
+            TwoPcClient(c.client_addresses, timeout_s=5.0) as tpc:
+        routing = await tpc.routing()
+        shards = list(routing.participants)
+        bank = Bank(shards, accounts_n=6, balance=100)
+        await tpc.txn(ops_of(bank.seed_ops()))
+        console.print(f"coordinator {', '.join(routing.coordinators)}; shards "
+                      f"{', '.join(shards)}; accounts "
+                      + ", ".join(f"{a} on {routing.shard(a)}" for a in bank.accounts)
+                      + f"; total {bank.total}")
+
+        console.rule("[bold]2. clients transfer money and read the bank (recorded)")
+        clients = BankClients(tpc, bank, clients=4, seed=seed)
+        running = asyncio.create_task(clients.run())
+        await asyncio.sleep(seconds * 0.2)  # the workload's own duration, not a wait
+
+        console.rule("[bold]3. crash the coordinator the moment a decision is durable")
+        await c.crash_at("n1", "after_persist:Decided")
+        await wait_until(lambda: not c.running("n1"), 20)
+        blocked_from = time.time()
+        c.nemesis.start_fault("kill-n1")
+        stuck = await wait_until(lambda: in_doubt(c, shards), 10, what="a shard in doubt")
+        await wait_until(lambda: _asked(c, stuck, 3 * INQUIRY_TICKS), 20)
+        console.print(await status_table(
+            c, f"coordinator down: {', '.join(stuck)} voted yes and hold their locks; they "
+               f"ask again every {INQUIRY_TICKS} ticks and do not guess"))
+        await c.restart("n1")
+        await wait_until(lambda: _none(in_doubt(c, shards)), 30, what="in doubt resolved")
+        blocked_to = time.time()
+        console.print(f"coordinator restarted: it read its decision from its log and the "
+                      f"shards finished after [bold]{blocked_to - blocked_from:.2f}s[/bold] "
+                      "blocked")
+        await asyncio.sleep(seconds * 0.2)
+
+        victim = shards[1]
+        console.rule(f"[bold]4. kill -9 shard {victim}, then restart it from its log")
+        await c.nemesis.kill(victim)
+        await asyncio.sleep(seconds * 0.1)  # the fault's length
+        await c.nemesis.restart(victim)
+        await asyncio.sleep(seconds * 0.2)
+        clients.stopping.set()
+        await running
+        await wait_until(lambda: _none(in_doubt(c, shards)), 30, what="in doubt resolved")
+        await wait_until(lambda: clients.read(99), 30, what="a final read")
+        console.print(await status_table(c, "after the faults"))
+        faults = [*c.nemesis.intervals(),
+                  (blocked_from, blocked_to, f"blocked: {', '.join(stuck)} in doubt, "
+                                             "locks held")]
+
+        console.rule("[bold]5. is the bank consistent?")
+        result = check_bank(clients.history, bank.initial)
+        final = clients.history.events[-1].value
+        total = sum(v["balance"] for v in final.values())
+        why = ", ".join(f"{n} {r}" for r, n in sorted(clients.why.items(),
+                                                       key=lambda kv: -kv[1]))
+        console.print(f"{clients.counts['ok']} ok, {clients.counts['fail']} aborted ({why}), "
+                      f"{clients.counts['info']} unknown; final balances "
+                      + ", ".join(f"{a}={v['balance']}" for a, v in final.items())
+                      + f": total {total} (started at {bank.total})")
+        colour = "green" if result.valid and total == bank.total else "red"
+        console.print(f"[bold {colour}]bank checker: {result.summary()}[/bold {colour}]")
+        console.rule("[bold]6. teardown")
+    diagrams = write_diagrams(directory, faults=faults,
+                              title="2PC: a bank on 3 shards, the coordinator crashed "
+                                    "after its decision, a shard killed")
+    if diagrams is not None:
+        console.print(f"space-time diagram (the blocked window shaded): {diagrams[0]}")
+    left = cluster_processes(directory)
+    console.print(f"processes left running: {left or 'none'}")
+    console.print(f"node logs and nemesis log: {directory}")
+    return 0 if result.valid and total == bank.total and not left else 1
+
+
+async def _asked(c: LocalCluster, nodes: list[str], ticks: int) -> bool:
+    statuses = await c.statuses(timeout_s=1.0)
+    return all((st := statuses.get(n)) is not None
+               and int(st.details.get("blocked_ticks", "0")) >= ticks for n in nodes)
+
+
+async def _none(x: Any) -> bool:
+    return not await x
