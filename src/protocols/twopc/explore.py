@@ -19,12 +19,29 @@ another); reached in some: the transaction commits, and it aborts.
   participants voted YES, the decision died with the coordinator, and asking each other
   (cooperative termination) cannot help, since neither knows (BHG §7.4).
 
+Three-phase commit (``commit_protocol="3pc"``, Skeen 1981; BHG §7.5), the same cluster and
+transaction, the coordinator crashing once and never coming back. A participant's timer
+stands for Skeen's failure detector: it fires only once the coordinator is down (no
+participant suspects a live one), and the coordinator's fires only once every vote or
+acknowledgement on its way has arrived; what the two models differ in is only how long
+the participants' own messages may take:
+
+* ``nonblocking``: synchronous, as Skeen assumes: every timer waits until the network is
+  quiet (a timeout never overtakes a message). Atomicity on every path, both outcomes
+  reached, and "an uncertain participant learns the outcome" holds: where the
+  ``blocking`` model finds 2PC stuck, 3PC's termination protocol finishes.
+* ``split``: the participants' messages may be delayed past their timeouts (the network
+  partitions between them). The shortest counterexample to atomicity: the PRECOMMIT
+  reached n2 only, the coordinator crashed, n2 and n3 each ask the other and hear nothing,
+  and each, alone, decides from its own state: n2 (PRECOMMITTED) commits, n3 (PREPARED)
+  aborts.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+from protocols.common.ids import NodeId
 from protocols.explore import Bounds, Eventually, ExploreAdapter, Sometimes, System
 from protocols.twopc import SPEC
 from protocols.twopc.coordinator import shard_of
@@ -129,4 +146,55 @@ def blocking(size: str = "small") -> ExploreAdapter:
     return _model("blocking", size, False, ("n1",))
 
 
-MODELS = {"atomic": atomic, "blocking": blocking}
+# ====================================================================== 3PC
+THREE = {**OPTIONS, "commit_protocol": "3pc", "termination_ticks": 1}
+
+
+def _coordinator_down(system: System) -> bool:
+    return not system.nodes[NodeId("n1")].up
+
+
+def _quiet(system: System) -> bool:
+    """No message in flight: every timeout waits for what was sent (synchrony)."""
+    return not system.network
+
+
+def _armed_3pc(synchronous: bool) -> Callable[[System, str], bool]:
+    def armed(system: System, n: str) -> bool:
+        if not _armed(system, n):
+            return False
+        if n == "n1":  # the coordinator's votes and acks come before its timeouts
+            return _quiet(system)
+        # a perfect failure detector: a participant suspects only a crashed coordinator
+        return _coordinator_down(system) and (not synchronous or _quiet(system))
+    return armed
+
+
+def _three(name: str, synchronous: bool) -> ExploreAdapter:
+    return ExploreAdapter(
+        name, SPEC, nodes=3, options=THREE,
+        bounds=Bounds(depth=40, ticks=2, crashes=1, drops=0, duplicates=0, timeouts=False,
+                      restarts=False, in_flight=6, persist_moves=True,
+                      persist_moves_at=("n1",)),
+        commands=(TXN,), targets=(("n1",),),
+        properties=(Sometimes("the transaction commits", _committed),
+                    Sometimes("the transaction aborts", _aborted),
+                    Eventually("an uncertain participant learns the outcome",
+                               _nobody_in_doubt, after=_somebody_in_doubt)),
+        symmetric=False, ignore=IGNORE, sim=ADAPTER,
+        within=_within(("n1",)), armed=_armed_3pc(synchronous),
+        summary=f"3PC: a coordinator and two participants, the coordinator crashes for "
+                f"good; the participants' messages "
+                f"{'arrive before any timeout' if synchronous else 'may be late'}")
+
+
+def nonblocking(size: str = "small") -> ExploreAdapter:
+    return _three("nonblocking", synchronous=True)
+
+
+def split(size: str = "small") -> ExploreAdapter:
+    return _three("split", synchronous=False)
+
+
+MODELS = {"atomic": atomic, "blocking": blocking, "nonblocking": nonblocking,
+          "split": split}
