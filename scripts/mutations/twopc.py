@@ -1,6 +1,6 @@
 """Two-phase commit's rules (Gray 1978; Bernstein, Hadzilacos & Goodman ch. 3 and 7;
-Mohan, Lindsay & Obermarck 1986; Rosenkrantz, Stearns & Lewis 1978): the table is
-docs/twopc-rules.md."""
+Mohan, Lindsay & Obermarck 1986; Rosenkrantz, Stearns & Lewis 1978) and three-phase
+commit's (Skeen 1981; BHG §7.5): the table is docs/twopc-rules.md."""
 
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ COORD = "src/protocols/twopc/coordinator.py"
 LOCKS = "src/protocols/twopc/locks.py"
 SIM = "src/protocols/twopc/sim.py"
 
-UNIT = ("tests/twopc/unit/test_participant.py", "tests/twopc/unit/test_table.py")
-SIMS = ("tests/twopc/sim/test_twopc_sim.py",)
+UNIT = ("tests/twopc/unit/test_participant.py", "tests/twopc/unit/test_table.py",
+        "tests/twopc/unit/test_threepc.py")
+SIMS = ("tests/twopc/sim/test_twopc_sim.py", "tests/twopc/sim/test_threepc_sim.py")
 ALL = (*UNIT, *SIMS)
 
 MUTATIONS = [
@@ -58,6 +59,47 @@ MUTATIONS = [
     Mutation("coordinator-recovers-decisions", "BHG §7.3: a restarted coordinator resends "
              "the decisions its log holds without END", COORD,
              "        for d in recovered.decided.values():", "        for d in ():", ALL),
+    # ------------------------------------------------------------------ 3PC (Skeen 1981)
+    Mutation("3pc-precommit-before-commit", "Skeen 1981 §4: after every YES the 3PC "
+             "coordinator sends PRECOMMIT, and commits only after (nobody commits while "
+             "another is uncertain)", TABLE,
+             "_move(State.PRECOMMITTED, Action.RECORD_VOTE, Action.SEND_PRECOMMIT)",
+             "_move(State.COMMITTED, Action.RECORD_VOTE, *commit)", ALL),
+    Mutation("3pc-coordinator-waits-for-precommit-acks", "Skeen 1981 §4: the 3PC "
+             "coordinator commits once every YES voter acknowledged PRECOMMIT", TABLE,
+             "t[p, Event.PRECOMMIT_ACK] = _move(p, Action.RECORD_ACK)",
+             "t[p, Event.PRECOMMIT_ACK] = _move(State.COMMITTED, *commit)", ALL),
+    Mutation("3pc-missing-precommit-ack-commits", "Skeen 1981 §4: a PRECOMMIT-ACK missing "
+             "at the timeout means a failed site, not a NO: the coordinator commits", TABLE,
+             "t[p, Event.TIMEOUT] = _move(State.COMMITTED, *commit)",
+             "t[p, Event.TIMEOUT] = _move(State.ABORTED, *abort)", ALL),
+    Mutation("3pc-precommitted-forced", "Skeen 1981: a participant forces PRECOMMITTED "
+             "before it acknowledges PRECOMMIT", PART,
+             "            out.persist.append(PreCommitted(t.txn))", "            pass", ALL),
+    Mutation("3pc-does-not-block", "Skeen 1981 §5: a 3PC participant that voted YES and "
+             "hears nothing starts the termination protocol (2PC's would ask and wait)",
+             TABLE, "t[p, Event.TIMEOUT] = _move(p, Action.ELECT)",
+             "t[p, Event.TIMEOUT] = _move(p, Action.ASK)", ALL),
+    Mutation("3pc-lowest-is-elected", "termination protocol: only the lowest-named "
+             "participant among those heard from decides", PART,
+             "        return self.node_id == min({self.node_id, *t.reports})",
+             "        return True", ALL),
+    Mutation("3pc-all-uncertain-aborts", "Skeen's termination rule (BHG §7.5): all "
+             "PREPARED, none PRECOMMITTED: abort (the coordinator cannot have committed)",
+             PART, "elif State.ABORTED in states or State.PRECOMMITTED not in states:",
+             "elif State.ABORTED in states:", ALL),
+    Mutation("3pc-any-precommitted-commits", "Skeen's termination rule (BHG §7.5): any "
+             "PRECOMMITTED: every vote was YES, commit", PART,
+             "elif State.ABORTED in states or State.PRECOMMITTED not in states:",
+             "elif True:", ALL),
+    Mutation("3pc-termination-precommits-the-uncertain", "Skeen 1981 §5: the elected "
+             "participant PRECOMMITs the uncertain ones before it commits", PART,
+             "t.awaiting = {n for n, s in t.reports.items() if s == State.PREPARED}",
+             "t.awaiting = set()", ALL),
+    Mutation("3pc-recovers-precommitted", "Skeen 1981: a participant recovers PRECOMMITTED "
+             "from its log (the termination protocol counts on it)", PART,
+             "State.PRECOMMITTED if doubt.precommitted else State.PREPARED",
+             "State.PREPARED", ALL),
     Mutation("atomicity-checked", "the simulator's invariant: no transaction committed at "
              "one participant and aborted at another", SIM,
              "                if len(set(seen.values())) > 1:", "                if False:",
