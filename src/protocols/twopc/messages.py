@@ -1,5 +1,7 @@
-"""The messages of atomic commitment, as BHG ch. 7 names them (all one-way: each side
-counts its own timeouts in ticks and resends, as the textbook's protocols do).
+"""The messages of atomic commitment, as BHG ch. 7 names them, and three-phase commit's
+(Skeen 1981: PreCommit, PreCommitAck, and the termination protocol's StateRequest and
+StateReport). All one-way: each side counts its own timeouts in ticks and resends, as the
+textbook's protocols do.
 
 A transaction is a list of micro-operations on keys (Jepsen's shape, which the checker
 reads): ``r`` reads a key, ``w`` writes a register, ``append`` appends to a list, ``add``

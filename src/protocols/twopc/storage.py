@@ -2,7 +2,9 @@
 
 A participant forces ``Prepared`` (its after-images: the values its writes will install,
 and who decides) before it votes YES, so a crash cannot break the promise; ``Committed``
-installs them, ``Aborted`` drops them; 3PC adds ``PreCommitted``. A single-shard
+installs them, ``Aborted`` drops them; 3PC adds ``PreCommitted`` (Skeen 1981: forced
+before a PRECOMMIT is acknowledged; an in-doubt transaction recovers PRECOMMITTED, which
+the termination protocol counts as proof that every vote was YES). A single-shard
 transaction commits in one write (``OnePhase``). A coordinator writes ``Started`` once per
 life (its transaction ids carry it, so a restarted coordinator never reuses one),
 ``Collecting`` before asking for votes when it presumes commit, ``Decided`` (forced
