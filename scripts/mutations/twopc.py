@@ -100,6 +100,10 @@ MUTATIONS = [
              "from its log (the termination protocol counts on it)", PART,
              "State.PRECOMMITTED if doubt.precommitted else State.PREPARED",
              "State.PREPARED", ALL),
+    Mutation("3pc-no-read-only-vote", "3PC has no read-only vote: a voter that forgot "
+             "the transaction would report it aborted to the termination protocol", PART,
+             "elif not t.work.writes and not self.mode.three_phase:",
+             "elif not t.work.writes:", ALL),
     Mutation("atomicity-checked", "the simulator's invariant: no transaction committed at "
              "one participant and aborted at another", SIM,
              "                if len(set(seen.values())) > 1:", "                if False:",

@@ -30,6 +30,11 @@ it runs the *termination protocol* (Skeen ยง5, "the termination protocol"; BHG ย
   uncertain ones, then commit once they acknowledged (or at its next timeout); all
   PREPARED, abort. It tells every peer the decision.
 
+3PC has no read-only vote (Skeen's has none): a read-only voter forgets the transaction,
+and asked for its state later it could only abort as one that never voted, which the
+termination rule would count as a real abort after a commit. A participant with nothing
+to write votes YES under 3PC and holds its read locks to the outcome.
+
 The rule is safe only when a silent peer is a failed peer (Skeen's model: sites fail, the
 network does not): once a partition separates a PRECOMMITTED participant from PREPARED
 ones, each side elects its own coordinator and they decide differently.
@@ -394,8 +399,8 @@ class Participant:
             event = Event.PREPARE_CONFLICT
         elif t.one_phase:
             event = Event.PREPARE_ONE_PHASE
-        elif not t.work.writes:
-            event = Event.PREPARE_READ_ONLY
+        elif not t.work.writes and not self.mode.three_phase:
+            event = Event.PREPARE_READ_ONLY  # (3PC: no read-only vote, see the module)
         else:
             event = Event.PREPARE
         t.waited = 0

@@ -182,6 +182,17 @@ def test_a_participant_that_has_not_voted_aborts_when_asked_for_its_state() -> N
     assert sent(out) == [("n2", StateReport("t", "aborted"))]
 
 
+def test_a_participant_with_nothing_to_write_votes_yes_under_3pc() -> None:
+    """No read-only vote in 3PC: a voter that forgot the transaction would later report
+    it aborted to the termination protocol, after a commit."""
+    p, box = participant()
+    p.on_prepare(C, Prepare("t", (MicroOp("r", "x"),), PEERS, ts=1))
+    out = box.take()
+    assert [type(r) for r in out.persist] == [Prepared]
+    assert [m.msg.vote for m in out.messages] == [VoteKind.YES]
+    assert p.state_of("t") is State.PREPARED and p.locks.holds("t")
+
+
 def test_the_termination_rules_are_in_the_table() -> None:
     t = participant_table(THREE)
     assert t[State.PREPARED, Event.PRECOMMIT].actions == (Action.FORCE_PRECOMMITTED,
