@@ -24,7 +24,6 @@ the total shown to stay constant, and 2PC's blocking window drawn.
 from __future__ import annotations
 
 import asyncio
-import random
 import time
 from pathlib import Path
 from typing import Any
@@ -35,19 +34,12 @@ from rich.table import Table
 from cluster.diagrams import write_diagrams
 from cluster.runner import LocalCluster, cluster_processes
 from cluster.waiting import wait_until
+from cluster.workload_twopc import BankWorkload
 from protocols.check.bank import check_bank
-from protocols.check.history import History
-from protocols.common.errors import Aborted, ProtocolError
-from protocols.twopc.bank import Bank
 from protocols.twopc.client import TwoPcClient
 
 console = Console()
 INQUIRY_TICKS = 20
-REASONS = ("wait-die", "below zero", "locks not granted", "did not come")
-
-
-def ops_of(micro: Any) -> list[list[Any]]:
-    return [[op.f, op.key, None if op.f == "r" else op.value] for op in micro]
 
 
 async def status_table(c: LocalCluster, title: str) -> Table:
@@ -69,72 +61,8 @@ async def status_table(c: LocalCluster, title: str) -> Table:
     return table
 
 
-class BankClients:
-    """``clients`` tasks transferring and reading until told to stop; a history."""
-
-    def __init__(self, tpc: TwoPcClient, bank: Bank, clients: int, seed: int) -> None:
-        self.tpc, self.bank, self.clients = tpc, bank, clients
-        self.rng = random.Random(seed)
-        self.history = History()
-        self.t0 = time.monotonic()
-        self.tids = iter(range(1, 1 << 30))
-        self.stopping = asyncio.Event()
-        self.counts = {"ok": 0, "fail": 0, "info": 0}
-        self.why: dict[str, int] = {}  # why transactions aborted
-
-    def now(self) -> float:
-        return time.monotonic() - self.t0
-
-    async def run(self) -> None:
-        await asyncio.gather(*(self._client(p) for p in range(self.clients)))
-
-    async def _client(self, process: int) -> None:
-        while not self.stopping.is_set():
-            if self.rng.random() < 0.3:
-                await self.read(process)
-            else:
-                src, dst = self.rng.sample(self.bank.accounts, 2)
-                await self._transfer(process, next(self.tids), src, dst,
-                                     self.rng.randint(1, 20))
-
-    async def _transfer(self, process: int, tid: int, src: str, dst: str, amount: int
-                        ) -> None:
-        value = {"id": tid, "from": src, "to": dst, "amount": amount}
-        inv = self.history.invoke(process, "transfer", None, value, self.now())
-        try:
-            await self.tpc.txn(ops_of(self.bank.transfer_ops(tid, src, dst, amount)))
-        except Aborted as e:
-            self._done(inv, "fail", None, str(e))
-        except ProtocolError as e:
-            self._done(inv, "info", None, str(e))
-            await asyncio.sleep(0.2)  # a client's back-off while its coordinator is away
-        else:
-            self._done(inv, "ok", value)
-
-    async def read(self, process: int) -> bool:
-        inv = self.history.invoke(process, "read", None, None, self.now())
-        keys = [op.key for op in self.bank.read_ops()]
-        try:
-            seen = await self.tpc.transact(reads=keys)
-        except Aborted as e:  # its locks met an in-doubt transaction's
-            self._done(inv, "fail", None, str(e))
-            return False
-        except ProtocolError as e:
-            self._done(inv, "info", None, str(e))
-            await asyncio.sleep(0.2)  # back-off, as above
-            return False
-        self._done(inv, "ok", self.bank.balances_of(seen))
-        return True
-
-    def _done(self, inv: Any, status: Any, value: Any, error: str | None = None) -> None:
-        self.history.complete(inv, status, value, self.now(), error)
-        self.counts[status] += 1
-        if status == "fail" and error:
-            reason = next((r for r in REASONS if r in error), "other")
-            self.why[reason] = self.why.get(reason, 0) + 1
-
-
 async def in_doubt(c: LocalCluster, shards: list[str]) -> list[str]:
+    """The shards holding a transaction in doubt (voted yes, outcome unknown)."""
     statuses = await c.statuses(timeout_s=1.0)
     return [n for n in shards if (st := statuses.get(n)) is not None
             and st.details.get("in_doubt")]
@@ -147,34 +75,53 @@ async def run(directory: Path, seconds: float, seed: int = 1) -> int:
             TwoPcClient(c.client_addresses, timeout_s=5.0) as tpc:
         routing = await tpc.routing()
         shards = list(routing.participants)
-        bank = Bank(shards, accounts_n=6, balance=100)
-        await tpc.txn(ops_of(bank.seed_ops()))
+        clients = BankWorkload(c.client_addresses, clients=4, seed=seed, accounts=6,
+                               balance=100)
+        await clients.setup(tpc)
+        bank = clients.bank
+        assert bank is not None
         console.print(f"coordinator {', '.join(routing.coordinators)}; shards "
                       f"{', '.join(shards)}; accounts "
                       + ", ".join(f"{a} on {routing.shard(a)}" for a in bank.accounts)
                       + f"; total {bank.total}")
 
         console.rule("[bold]2. clients transfer money and read the bank (recorded)")
-        clients = BankClients(tpc, bank, clients=4, seed=seed)
-        running = asyncio.create_task(clients.run())
+        stop = asyncio.Event()
+        running = asyncio.create_task(clients.run(3600, stop))
         await asyncio.sleep(seconds * 0.2)  # the workload's own duration, not a wait
 
-        console.rule("[bold]3. crash the coordinator the moment a decision is durable")
+        console.rule("[bold]3. crash the coordinator the moment a transfer's decision is "
+                     "durable")
+        stop.set()  # the clients pause: one transfer, alone, meets the crash
+        await running
+        await wait_until(lambda: _none(in_doubt(c, shards)), 30, what="in doubt resolved")
+        before = await tpc.transact(reads=bank.accounts)
+        src = max(bank.accounts, key=lambda a: before[a] or 0)
+        dst = next(a for a in bank.accounts if routing.shard(a) != routing.shard(src))
         await c.crash_at("n1", "after_persist:Decided")
+        f, value, ops = clients.transfer(src, dst, 1)
+        heard = await clients.call(tpc, 0, f, value, ops)
         await wait_until(lambda: not c.running("n1"), 20)
         blocked_from = time.time()
-        c.nemesis.start_fault("kill-n1")
-        stuck = await wait_until(lambda: in_doubt(c, shards), 10, what="a shard in doubt")
-        await wait_until(lambda: _asked(c, stuck, 3 * INQUIRY_TICKS), 20)
+        stuck = sorted({routing.shard(src), routing.shard(dst)})
+        await wait_until(lambda: _asked(c, stuck, 3 * INQUIRY_TICKS), 20,
+                         what=f"{stuck} asked three times")
+        console.print(f"transfer {value['id']}: 1 from {src} to {dst}; the client heard "
+                      f"'{heard}' (outcome unknown: the coordinator died before answering)")
         console.print(await status_table(
-            c, f"coordinator down: {', '.join(stuck)} voted yes and hold their locks; they "
-               f"ask again every {INQUIRY_TICKS} ticks and do not guess"))
+            c, f"coordinator down: {' and '.join(stuck)} voted yes and hold their locks; "
+               f"they ask the coordinator and each other every {INQUIRY_TICKS} ticks, "
+               "neither knows, and neither guesses"))
         await c.restart("n1")
         await wait_until(lambda: _none(in_doubt(c, shards)), 30, what="in doubt resolved")
         blocked_to = time.time()
-        console.print(f"coordinator restarted: it read its decision from its log and the "
-                      f"shards finished after [bold]{blocked_to - blocked_from:.2f}s[/bold] "
-                      "blocked")
+        after = await tpc.transact(reads=[src, dst])
+        console.print(f"coordinator restarted: it read its decision from its log; the shards "
+                      f"finished after [bold]{blocked_to - blocked_from:.2f}s[/bold] blocked. "
+                      f"The transfer committed: {src} {before[src]} -> {after[src]}, {dst} "
+                      f"{before[dst]} -> {after[dst]}")
+        stop = asyncio.Event()
+        running = asyncio.create_task(clients.run(3600, stop))
         await asyncio.sleep(seconds * 0.2)
 
         victim = shards[1]
@@ -183,13 +130,13 @@ async def run(directory: Path, seconds: float, seed: int = 1) -> int:
         await asyncio.sleep(seconds * 0.1)  # the fault's length
         await c.nemesis.restart(victim)
         await asyncio.sleep(seconds * 0.2)
-        clients.stopping.set()
+        stop.set()
         await running
         await wait_until(lambda: _none(in_doubt(c, shards)), 30, what="in doubt resolved")
-        await wait_until(lambda: clients.read(99), 30, what="a final read")
+        await clients.final_reads()
         console.print(await status_table(c, "after the faults"))
         faults = [*c.nemesis.intervals(),
-                  (blocked_from, blocked_to, f"blocked: {', '.join(stuck)} in doubt, "
+                  (blocked_from, blocked_to, f"blocked: {' and '.join(stuck)} in doubt, "
                                              "locks held")]
 
         console.rule("[bold]5. is the bank consistent?")
@@ -198,8 +145,9 @@ async def run(directory: Path, seconds: float, seed: int = 1) -> int:
         total = sum(v["balance"] for v in final.values())
         why = ", ".join(f"{n} {r}" for r, n in sorted(clients.why.items(),
                                                        key=lambda kv: -kv[1]))
-        console.print(f"{clients.counts['ok']} ok, {clients.counts['fail']} aborted ({why}), "
-                      f"{clients.counts['info']} unknown; final balances "
+        stats = clients.stats
+        console.print(f"{stats.ok} ok, {stats.fail} aborted ({why}), "
+                      f"{stats.info} unknown; final balances "
                       + ", ".join(f"{a}={v['balance']}" for a, v in final.items())
                       + f": total {total} (started at {bank.total})")
         colour = "green" if result.valid and total == bank.total else "red"

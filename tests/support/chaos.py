@@ -34,14 +34,15 @@ from cluster.pytest_plugin import wait_until
 from cluster.runner import LocalCluster
 from cluster.workload import KvWorkload, WorkloadStats
 from protocols.check import CheckResult, check_history, render_timeline
+from protocols.check.bank import BankResult, check_bank
 from protocols.check.elle import ElleResult, check_list_append
 from protocols.check.history import History
 from protocols.kv.client import KvClient
 from protocols.registry import load_spec
 from protocols.sim.api import Verdict
 
-__all__ = ["ALL_FAULTS", "TARGETED_FAULTS", "ChaosWorkload", "Checker", "Linearizable",
-           "Serializable", "chaos_run", "chaos_test", "commit_indexes", "converged",
+__all__ = ["ALL_FAULTS", "TARGETED_FAULTS", "BankConsistent", "ChaosWorkload", "Checker",
+           "Linearizable", "Serializable", "chaos_run", "chaos_test", "commit_indexes", "converged",
            "pause_stale_leader", "run_chaos"]
 
 ALL_FAULTS = ("partition_halves", "isolate", "partition_one_way", "kill", "pause",
@@ -111,6 +112,28 @@ class Serializable:
     def artifacts(self, history: History, out: Path, shade: Shade) -> list[Path]:
         assert self.result is not None
         path = out / "anomalies.txt"
+        path.write_text("\n\n".join(a.render() for a in self.result.anomalies) + "\n")
+        return [path]
+
+
+class BankConsistent:
+    """Jepsen's bank (``protocols.check.bank``): totals kept, nothing negative, no
+    transfer torn, aborted-but-applied or lost."""
+
+    name = "bank"
+
+    def __init__(self, initial: Callable[[], Mapping[str, int]]) -> None:
+        self.initial = initial  # known once the workload opened the accounts
+        self.result: BankResult | None = None
+
+    def __call__(self, history: History) -> Verdict:
+        self.result = check_bank(history, self.initial())
+        return Verdict(self.name, "ok" if self.result.valid else "violation",
+                       self.result.summary())
+
+    def artifacts(self, history: History, out: Path, shade: Shade) -> list[Path]:
+        assert self.result is not None
+        path = out / "bank-anomalies.txt"
         path.write_text("\n\n".join(a.render() for a in self.result.anomalies) + "\n")
         return [path]
 
