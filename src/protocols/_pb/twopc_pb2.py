@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from protocols._pb import common_pb2 as protocols_dot___pb_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19protocols/_pb/twopc.proto\x12\x12protocols.twopc.v1\x1a\x1aprotocols/_pb/common.proto\"0\n\x07MicroOp\x12\t\n\x01\x66\x18\x01 \x01(\t\x12\x0b\n\x03key\x18\x02 \x01(\t\x12\r\n\x05value\x18\x03 \x01(\x12\"E\n\x04Read\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x0e\n\x06values\x18\x02 \x03(\x12\x12\x0f\n\x07present\x18\x03 \x01(\x08\x12\x0f\n\x07is_list\x18\x04 \x01(\x08\"u\n\x07Prepare\x12\x0b\n\x03txn\x18\x01 \x01(\t\x12(\n\x03ops\x18\x02 \x03(\x0b\x32\x1b.protocols.twopc.v1.MicroOp\x12\x14\n\x0cparticipants\x18\x03 \x03(\t\x12\x11\n\tone_phase\x18\x04 \x01(\x08\x12\n\n\x02ts\x18\x05 \x01(\x04\"W\n\x04Vote\x12\x0b\n\x03txn\x18\x01 \x01(\t\x12\x0c\n\x04vote\x18\x02 \x01(\t\x12\'\n\x05reads\x18\x03 \x03(\x0b\x32\x18.protocols.twopc.v1.Read\x12\x0b\n\x03why\x18\x04 \x01(\t\"\'\n\x08\x44\x65\x63ision\x12\x0b\n\x03txn\x18\x01 \x01(\t\x12\x0e\n\x06\x63ommit\x18\x02 \x01(\x08\"\x12\n\x03\x41\x63k\x12\x0b\n\x03txn\x18\x01 \x01(\t\"\x18\n\tPreCommit\x12\x0b\n\x03txn\x18\x01 \x01(\t\"\x1b\n\x0cPreCommitAck\x12\x0b\n\x03txn\x18\x01 \x01(\t\"\x16\n\x07Inquiry\x12\x0b\n\x03txn\x18\x01 \x01(\t\"%\n\x07Outcome\x12\x0b\n\x03txn\x18\x01 \x01(\t\x12\r\n\x05state\x18\x02 \x01(\t\"\x1b\n\x0cStateRequest\x12\x0b\n\x03txn\x18\x01 \x01(\t\")\n\x0bStateReport\x12\x0b\n\x03txn\x18\x01 \x01(\t\x12\r\n\x05state\x18\x02 \x01(\t\";\n\x0fTransactRequest\x12(\n\x03ops\x18\x01 \x03(\x0b\x32\x1b.protocols.twopc.v1.MicroOp\"8\n\rTransactReply\x12\'\n\x05reads\x18\x01 \x03(\x0b\x32\x18.protocols.twopc.v1.Read\"\x10\n\x0eRoutingRequest\":\n\x0cRoutingReply\x12\x14\n\x0cparticipants\x18\x01 \x03(\t\x12\x14\n\x0c\x63oordinators\x18\x02 \x03(\t2\xc3\x05\n\x05TwoPc\x12\x42\n\x07Prepare\x12\x1b.protocols.twopc.v1.Prepare\x1a\x1a.protocols.common.v1.Empty\x12<\n\x04Vote\x12\x18.protocols.twopc.v1.Vote\x1a\x1a.protocols.common.v1.Empty\x12\x44\n\x08\x44\x65\x63ision\x12\x1c.protocols.twopc.v1.Decision\x1a\x1a.protocols.common.v1.Empty\x12:\n\x03\x41\x63k\x12\x17.protocols.twopc.v1.Ack\x1a\x1a.protocols.common.v1.Empty\x12\x46\n\tPreCommit\x12\x1d.protocols.twopc.v1.PreCommit\x1a\x1a.protocols.common.v1.Empty\x12L\n\x0cPreCommitAck\x12 .protocols.twopc.v1.PreCommitAck\x1a\x1a.protocols.common.v1.Empty\x12\x42\n\x07Inquiry\x12\x1b.protocols.twopc.v1.Inquiry\x1a\x1a.protocols.common.v1.Empty\x12\x42\n\x07Outcome\x12\x1b.protocols.twopc.v1.Outcome\x1a\x1a.protocols.common.v1.Empty\x12L\n\x0cStateRequest\x12 .protocols.twopc.v1.StateRequest\x1a\x1a.protocols.common.v1.Empty\x12J\n\x0bStateReport\x12\x1f.protocols.twopc.v1.StateReport\x1a\x1a.protocols.common.v1.Empty2\xb3\x01\n\x0cTransactions\x12R\n\x08Transact\x12#.protocols.twopc.v1.TransactRequest\x1a!.protocols.twopc.v1.TransactReply\x12O\n\x07Routing\x12\".protocols.twopc.v1.RoutingRequest\x1a .protocols.twopc.v1.RoutingReplyb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19protocols/_pb/twopc.proto\x12\x12protocols.twopc.v1\x1a\x1aprotocols/_pb/common.proto\"0\n\x07MicroOp\x12\t\n\x01\x66\x18\x01 \x01(\t\x12\x0b\n\x03key\x18\x02 \x01(\t\x12\r\n\x05value\x18\x03 \x01(\x12\"E\n\x04Read\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x0e\n\x06values\x18\x02 \x03(\x12\x12\x0f\n\x07present\x18\x03 \x01(\x08\x12\x0f\n\x07is_list\x18\x04 \x01(\x08\"\x88\x01\n\x07Prepare\x12\x0b\n\x03txn\x18\x01 \x01(\t\x12(\n\x03ops\x18\x02 \x03(\x0b\x32\x1b.protocols.twopc.v1.MicroOp\x12\x14\n\x0cparticipants\x18\x03 \x03(\t\x12\x11\n\tone_phase\x18\x04 \x01(\x08\x12\n\n\x02ts\x18\x05 \x01(\x04\x12\x11\n\tread_only\x18\x06 \x01(\x08\"W\n\x04Vote\x12\x0b\n\x03txn\x18\x01 \x01(\t\x12\x0c\n\x04vote\x18\x02 \x01(\t\x12\'\n\x05reads\x18\x03 \x03(\x0b\x32\x18.protocols.twopc.v1.Read\x12\x0b\n\x03why\x18\x04 \x01(\t\"\'\n\x08\x44\x65\x63ision\x12\x0b\n\x03txn\x18\x01 \x01(\t\x12\x0e\n\x06\x63ommit\x18\x02 \x01(\x08\"\x12\n\x03\x41\x63k\x12\x0b\n\x03txn\x18\x01 \x01(\t\"\x18\n\tPreCommit\x12\x0b\n\x03txn\x18\x01 \x01(\t\"\x1b\n\x0cPreCommitAck\x12\x0b\n\x03txn\x18\x01 \x01(\t\"\x16\n\x07Inquiry\x12\x0b\n\x03txn\x18\x01 \x01(\t\"%\n\x07Outcome\x12\x0b\n\x03txn\x18\x01 \x01(\t\x12\r\n\x05state\x18\x02 \x01(\t\"\x1b\n\x0cStateRequest\x12\x0b\n\x03txn\x18\x01 \x01(\t\")\n\x0bStateReport\x12\x0b\n\x03txn\x18\x01 \x01(\t\x12\r\n\x05state\x18\x02 \x01(\t\";\n\x0fTransactRequest\x12(\n\x03ops\x18\x01 \x03(\x0b\x32\x1b.protocols.twopc.v1.MicroOp\"8\n\rTransactReply\x12\'\n\x05reads\x18\x01 \x03(\x0b\x32\x18.protocols.twopc.v1.Read\"\x10\n\x0eRoutingRequest\":\n\x0cRoutingReply\x12\x14\n\x0cparticipants\x18\x01 \x03(\t\x12\x14\n\x0c\x63oordinators\x18\x02 \x03(\t2\xc3\x05\n\x05TwoPc\x12\x42\n\x07Prepare\x12\x1b.protocols.twopc.v1.Prepare\x1a\x1a.protocols.common.v1.Empty\x12<\n\x04Vote\x12\x18.protocols.twopc.v1.Vote\x1a\x1a.protocols.common.v1.Empty\x12\x44\n\x08\x44\x65\x63ision\x12\x1c.protocols.twopc.v1.Decision\x1a\x1a.protocols.common.v1.Empty\x12:\n\x03\x41\x63k\x12\x17.protocols.twopc.v1.Ack\x1a\x1a.protocols.common.v1.Empty\x12\x46\n\tPreCommit\x12\x1d.protocols.twopc.v1.PreCommit\x1a\x1a.protocols.common.v1.Empty\x12L\n\x0cPreCommitAck\x12 .protocols.twopc.v1.PreCommitAck\x1a\x1a.protocols.common.v1.Empty\x12\x42\n\x07Inquiry\x12\x1b.protocols.twopc.v1.Inquiry\x1a\x1a.protocols.common.v1.Empty\x12\x42\n\x07Outcome\x12\x1b.protocols.twopc.v1.Outcome\x1a\x1a.protocols.common.v1.Empty\x12L\n\x0cStateRequest\x12 .protocols.twopc.v1.StateRequest\x1a\x1a.protocols.common.v1.Empty\x12J\n\x0bStateReport\x12\x1f.protocols.twopc.v1.StateReport\x1a\x1a.protocols.common.v1.Empty2\xb3\x01\n\x0cTransactions\x12R\n\x08Transact\x12#.protocols.twopc.v1.TransactRequest\x1a!.protocols.twopc.v1.TransactReply\x12O\n\x07Routing\x12\".protocols.twopc.v1.RoutingRequest\x1a .protocols.twopc.v1.RoutingReplyb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,36 +36,36 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_MICROOP']._serialized_end=125
   _globals['_READ']._serialized_start=127
   _globals['_READ']._serialized_end=196
-  _globals['_PREPARE']._serialized_start=198
-  _globals['_PREPARE']._serialized_end=315
-  _globals['_VOTE']._serialized_start=317
-  _globals['_VOTE']._serialized_end=404
-  _globals['_DECISION']._serialized_start=406
-  _globals['_DECISION']._serialized_end=445
-  _globals['_ACK']._serialized_start=447
-  _globals['_ACK']._serialized_end=465
-  _globals['_PRECOMMIT']._serialized_start=467
-  _globals['_PRECOMMIT']._serialized_end=491
-  _globals['_PRECOMMITACK']._serialized_start=493
-  _globals['_PRECOMMITACK']._serialized_end=520
-  _globals['_INQUIRY']._serialized_start=522
-  _globals['_INQUIRY']._serialized_end=544
-  _globals['_OUTCOME']._serialized_start=546
-  _globals['_OUTCOME']._serialized_end=583
-  _globals['_STATEREQUEST']._serialized_start=585
-  _globals['_STATEREQUEST']._serialized_end=612
-  _globals['_STATEREPORT']._serialized_start=614
-  _globals['_STATEREPORT']._serialized_end=655
-  _globals['_TRANSACTREQUEST']._serialized_start=657
-  _globals['_TRANSACTREQUEST']._serialized_end=716
-  _globals['_TRANSACTREPLY']._serialized_start=718
-  _globals['_TRANSACTREPLY']._serialized_end=774
-  _globals['_ROUTINGREQUEST']._serialized_start=776
-  _globals['_ROUTINGREQUEST']._serialized_end=792
-  _globals['_ROUTINGREPLY']._serialized_start=794
-  _globals['_ROUTINGREPLY']._serialized_end=852
-  _globals['_TWOPC']._serialized_start=855
-  _globals['_TWOPC']._serialized_end=1562
-  _globals['_TRANSACTIONS']._serialized_start=1565
-  _globals['_TRANSACTIONS']._serialized_end=1744
+  _globals['_PREPARE']._serialized_start=199
+  _globals['_PREPARE']._serialized_end=335
+  _globals['_VOTE']._serialized_start=337
+  _globals['_VOTE']._serialized_end=424
+  _globals['_DECISION']._serialized_start=426
+  _globals['_DECISION']._serialized_end=465
+  _globals['_ACK']._serialized_start=467
+  _globals['_ACK']._serialized_end=485
+  _globals['_PRECOMMIT']._serialized_start=487
+  _globals['_PRECOMMIT']._serialized_end=511
+  _globals['_PRECOMMITACK']._serialized_start=513
+  _globals['_PRECOMMITACK']._serialized_end=540
+  _globals['_INQUIRY']._serialized_start=542
+  _globals['_INQUIRY']._serialized_end=564
+  _globals['_OUTCOME']._serialized_start=566
+  _globals['_OUTCOME']._serialized_end=603
+  _globals['_STATEREQUEST']._serialized_start=605
+  _globals['_STATEREQUEST']._serialized_end=632
+  _globals['_STATEREPORT']._serialized_start=634
+  _globals['_STATEREPORT']._serialized_end=675
+  _globals['_TRANSACTREQUEST']._serialized_start=677
+  _globals['_TRANSACTREQUEST']._serialized_end=736
+  _globals['_TRANSACTREPLY']._serialized_start=738
+  _globals['_TRANSACTREPLY']._serialized_end=794
+  _globals['_ROUTINGREQUEST']._serialized_start=796
+  _globals['_ROUTINGREQUEST']._serialized_end=812
+  _globals['_ROUTINGREPLY']._serialized_start=814
+  _globals['_ROUTINGREPLY']._serialized_end=872
+  _globals['_TWOPC']._serialized_start=875
+  _globals['_TWOPC']._serialized_end=1582
+  _globals['_TRANSACTIONS']._serialized_start=1585
+  _globals['_TRANSACTIONS']._serialized_end=1764
 # @@protoc_insertion_point(module_scope)

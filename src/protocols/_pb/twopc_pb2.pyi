@@ -94,11 +94,14 @@ class Prepare(_message.Message):
     PARTICIPANTS_FIELD_NUMBER: _builtins.int
     ONE_PHASE_FIELD_NUMBER: _builtins.int
     TS_FIELD_NUMBER: _builtins.int
+    READ_ONLY_FIELD_NUMBER: _builtins.int
     txn: _builtins.str
     one_phase: _builtins.bool
     """the only participant: commit at once"""
     ts: _builtins.int
     """the transaction's age (wait-die: lower is older)"""
+    read_only: _builtins.bool
+    """asked last: with nothing to write it may vote READ-ONLY"""
     @_builtins.property
     def ops(self) -> _containers.RepeatedCompositeFieldContainer[Global___MicroOp]: ...
     @_builtins.property
@@ -111,10 +114,11 @@ class Prepare(_message.Message):
         participants: _abc.Iterable[_builtins.str] | None = ...,
         one_phase: _builtins.bool = ...,
         ts: _builtins.int = ...,
+        read_only: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["one_phase", b"one_phase", "ops", b"ops", "participants", b"participants", "ts", b"ts", "txn", b"txn"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["one_phase", b"one_phase", "ops", b"ops", "participants", b"participants", "read_only", b"read_only", "ts", b"ts", "txn", b"txn"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

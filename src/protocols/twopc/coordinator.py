@@ -11,6 +11,20 @@ unended transactions from its log and sends their decisions again; under presume
 it aborts the ones it was collecting votes for. A transaction on one shard skips the
 protocol: one PREPARE that commits at once (one-phase commit).
 
+Read-only participants (BHG §7.5's optimization): one whose share writes nothing votes
+READ-ONLY, releases its locks at once and leaves phase two. The textbook can allow that
+because a transaction there has done its work, and taken every lock, before the vote is
+asked for; here a participant takes its locks *at* PREPARE (conservative 2PL), so a
+read-only participant releasing at once could let another transaction in before this
+one locked elsewhere, and two-phase locking (BHG §3.2: no lock released before the last
+one is acquired) would be broken — a transfer seen half-done. So the coordinator asks
+one read-only participant *last*, once every other one voted YES and holds its locks
+(the transaction's lock point): that one may vote READ-ONLY and leave. Any other
+read-only participant votes YES and holds its read locks to the outcome, as a writer
+does. Only the YES voters are named to each other (``Prepare.participants``), for the
+cooperative termination protocol: one that left phase two knows nothing to tell. Under
+3PC nobody votes READ-ONLY (``participant.py`` says why).
+
 Three-phase commit (Skeen, "Nonblocking Commit Protocols", SIGMOD 1981, §4, Fig. 4; BHG
 §7.5): every vote YES leads not to COMMIT but to PRECOMMIT, sent to the YES voters; the
 coordinator forces COMMIT, sends it and answers the client once each acknowledged it. A
@@ -77,10 +91,16 @@ class CTxn:
     waited: int = 0
     answered: bool = False
     ts: int = 0  # its age: this life's number, then its sequence number (wait-die)
+    last: str | None = None  # the read-only participant asked at the lock point, if any
 
     @property
     def participants(self) -> tuple[str, ...]:
         return tuple(sorted(self.work))
+
+    @property
+    def voters(self) -> tuple[str, ...]:
+        """The participants that vote YES (or NO): all but the one asked last."""
+        return tuple(p for p in sorted(self.work) if p != self.last)
 
 
 class Coordinator:
@@ -128,6 +148,9 @@ class Coordinator:
             t.state = State.WORKING
             self._send(p, Prepare(txn, t.work[p], (p,), one_phase=True, ts=t.ts))
             return
+        reading = [p for p, ops in sorted(t.work.items()) if not any(o.writes for o in ops)]
+        if reading and not self.mode.three_phase:
+            t.last = reading[-1]  # asked once every other participant holds its locks
         self.step(t, Event.BEGIN)
 
     # ------------------------------------------------------------------ inputs
@@ -149,6 +172,9 @@ class Coordinator:
         last = t.state is State.WORKING and len(t.votes) == len(t.work)
         if msg.vote is VoteKind.NO:
             event = Event.VOTE_NO
+        elif msg.vote is VoteKind.YES and t.last is not None and \
+                set(t.work) - set(t.votes) == {t.last}:
+            event = Event.LOCK_POINT  # every voter yes: now the read-only one
         elif msg.vote is VoteKind.READ_ONLY:
             event = Event.LAST_VOTE_READ_ONLY if last else Event.VOTE_READ_ONLY
         else:
@@ -208,14 +234,19 @@ class Coordinator:
     def _do(self, action: Action, t: CTxn, asker: NodeId | None) -> None:
         out = self.out()
         if action is Action.FORCE_COLLECTING:
-            out.persist.append(Collecting(t.txn, t.participants))
+            out.persist.append(Collecting(t.txn, t.voters))
         elif action is Action.SEND_PREPARE:
-            for p, ops in sorted(t.work.items()):
-                self._send(p, Prepare(t.txn, ops, t.participants, ts=t.ts))
+            for p in t.voters:
+                self._send(p, Prepare(t.txn, t.work[p], t.voters, ts=t.ts))
+        elif action is Action.SEND_PREPARE_READ_ONLY:
+            if t.last is not None:
+                self._send(t.last, Prepare(t.txn, t.work[t.last], t.voters, ts=t.ts,
+                                           read_only=True))
         elif action in (Action.RECORD_VOTE, Action.RECORD_ACK):
             pass  # recorded by on_vote / on_ack before the step
         elif action in (Action.FORCE_COMMIT, Action.FORCE_ABORT, Action.LOG_ABORT):
-            out.persist.append(Decided(t.txn, action is Action.FORCE_COMMIT, t.participants))
+            out.persist.append(Decided(t.txn, action is Action.FORCE_COMMIT,
+                                       tuple(sorted(self._told(t)))))
             t.awaiting_acks = set(self._ackers(t))
             if not t.awaiting_acks:  # the presumed outcome: nothing to hear, forget it
                 out.persist.append(End(t.txn))
@@ -247,7 +278,7 @@ class Coordinator:
     def _told(self, t: CTxn) -> set[str]:
         """Who hears the decision: those that voted YES or may have (a READ-ONLY or NO
         voter is done with it already)."""
-        return {p for p in t.work if p not in t.votes or t.votes[p].vote is VoteKind.YES}
+        return {p for p in t.voters if p not in t.votes or t.votes[p].vote is VoteKind.YES}
 
     def _ackers(self, t: CTxn) -> list[str]:
         """Who must acknowledge: those told, unless the decision is the presumed one."""

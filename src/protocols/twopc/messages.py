@@ -67,13 +67,17 @@ class Prepare:
     """Phase one (the "vote request"), carrying this participant's share of the work.
     ``participants``: everyone voting on it (cooperative termination asks them);
     ``one_phase``: the only participant: commit at once (no vote, no phase two); ``ts``:
-    the transaction's age, its coordinator's timestamp (wait-die: lower is older)."""
+    the transaction's age, its coordinator's timestamp (wait-die: lower is older);
+    ``read_only``: asked after every other participant voted YES, so a participant with
+    nothing to write may vote READ-ONLY and release its locks at once (the coordinator's
+    docstring says why only then)."""
 
     txn: str
     ops: tuple[MicroOp, ...]
     participants: tuple[str, ...]
     one_phase: bool = False
     ts: int = 0
+    read_only: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -132,6 +132,7 @@ class PTxn:
     participants: tuple[str, ...] = ()
     one_phase: bool = False
     ts: int = 0  # its age (wait-die)
+    read_only: bool = False  # asked last: it may vote READ-ONLY (``Prepare.read_only``)
     work: Work = field(default_factory=Work)
     waited: int = 0  # ticks waiting for locks (WORKING) or for the outcome (PREPARED)
     asker: NodeId | None = None  # who asked (REPLY_STATE) or precommitted (ACK_PRECOMMIT)
@@ -183,7 +184,8 @@ class Participant:
                                               participants=msg.participants,
                                               one_phase=msg.one_phase, ts=msg.ts)
         if t.state in (State.INIT, State.WORKING):
-            t.ops, t.one_phase, t.ts = msg.ops, msg.one_phase, msg.ts
+            t.ops, t.one_phase, t.ts, t.read_only = msg.ops, msg.one_phase, msg.ts, \
+                msg.read_only
             self._try_locks(t)
         else:
             self.step(t, Event.PREPARE_ONE_PHASE if msg.one_phase else Event.PREPARE)
@@ -399,8 +401,8 @@ class Participant:
             event = Event.PREPARE_CONFLICT
         elif t.one_phase:
             event = Event.PREPARE_ONE_PHASE
-        elif not t.work.writes and not self.mode.three_phase:
-            event = Event.PREPARE_READ_ONLY  # (3PC: no read-only vote, see the module)
+        elif not t.work.writes and t.read_only:
+            event = Event.PREPARE_READ_ONLY  # asked last, after the lock point
         else:
             event = Event.PREPARE
         t.waited = 0

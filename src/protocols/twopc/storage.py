@@ -91,6 +91,9 @@ class End:
 @dataclass(frozen=True, slots=True)
 class Snapshot:
     data: tuple[tuple[str, Value], ...]
+    # every outcome this participant reached: a peer may still ask (cooperative
+    # termination), and one with no record of a transaction would answer "aborted"
+    finished: tuple[tuple[str, bool], ...] = ()
 
 
 @dataclass(slots=True)
@@ -138,6 +141,7 @@ class Recovered:
             self.decided.pop(r.txn, None)
         elif isinstance(r, Snapshot):
             self.data = dict(r.data)
+            self.finished = dict(r.finished)
         else:
             raise TypeError(f"not a 2PC record: {r!r}")
 
@@ -169,14 +173,14 @@ class TwoPcStorage(Storage):
 
     def _compact(self) -> None:
         s = self.state
-        keep: list[Any] = [Started(s.life), Snapshot(tuple(sorted(s.data.items())))]
+        keep: list[Any] = [Started(s.life), Snapshot(tuple(sorted(s.data.items())),
+                                                     tuple(sorted(s.finished.items())))]
         for d in s.in_doubt.values():
             keep.append(d.prepared)
             if d.precommitted:
                 keep.append(PreCommitted(d.prepared.txn))
         keep += [Collecting(t, p) for t, p in s.collecting.items()]
         keep += list(s.decided.values())
-        s.finished.clear()  # outcomes of finished txns: answered from the coordinator now
         self.wal.rewrite([encode(r) for r in keep])
         self.records = len(keep)
 
@@ -214,6 +218,8 @@ def decode(raw: bytes) -> Any:
     for name in ("writes", "data"):
         if name in doc:
             doc[name] = _pairs(doc[name])
+    if "finished" in doc:
+        doc["finished"] = tuple((str(t), bool(c)) for t, c in doc["finished"])
     for name in ("participants", "reads"):
         if name in doc:
             doc[name] = tuple(str(x) for x in doc[name])

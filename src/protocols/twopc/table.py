@@ -70,6 +70,7 @@ class Event(enum.StrEnum):
     VOTE_NO = "vote-no"
     VOTE_READ_ONLY = "vote-read-only"  # not the last: that participant leaves phase two
     LAST_VOTE_READ_ONLY = "last-vote-read-only"  # the last awaited; no other vote was no
+    LOCK_POINT = "lock-point"  # every vote yes but the read-only participant's, not asked yet
     PRECOMMIT_ACK = "precommit-ack"  # 3PC, not the last one awaited
     LAST_PRECOMMIT_ACK = "last-precommit-ack"
     ACK = "ack"  # a participant acknowledged the decision, not the last one awaited
@@ -90,7 +91,8 @@ class Event(enum.StrEnum):
 
 
 COORDINATOR_EVENTS = (Event.BEGIN, Event.VOTE_YES, Event.LAST_VOTE_YES, Event.VOTE_NO,
-                      Event.VOTE_READ_ONLY, Event.LAST_VOTE_READ_ONLY, Event.PRECOMMIT_ACK,
+                      Event.VOTE_READ_ONLY, Event.LAST_VOTE_READ_ONLY, Event.LOCK_POINT,
+                      Event.PRECOMMIT_ACK,
                       Event.LAST_PRECOMMIT_ACK, Event.ACK, Event.LAST_ACK, Event.INQUIRY,
                       Event.TIMEOUT)
 PARTICIPANT_EVENTS = (Event.PREPARE, Event.PREPARE_CONFLICT, Event.PREPARE_READ_ONLY,
@@ -104,7 +106,8 @@ class Action(enum.StrEnum):
 
     # the coordinator's
     FORCE_COLLECTING = "force COLLECTING"  # presumed commit: before asking for votes
-    SEND_PREPARE = "send PREPARE"
+    SEND_PREPARE = "send PREPARE"  # to all but the read-only participant asked last
+    SEND_PREPARE_READ_ONLY = "send PREPARE to the read-only participant"  # at the lock point
     RECORD_VOTE = "record the vote"
     FORCE_COMMIT = "force COMMIT"
     LOG_COMMIT = "write COMMIT"  # not forced (a participant: it can ask again)
@@ -218,8 +221,8 @@ def coordinator_table(mode: Mode) -> Table:
     t[State.INIT, Event.TIMEOUT] = _ignore(State.INIT, "nothing is awaited")
     # forgotten (END written, or never logged before a crash): its voters will inquire
     for e in (Event.VOTE_YES, Event.LAST_VOTE_YES, Event.VOTE_NO, Event.VOTE_READ_ONLY,
-              Event.LAST_VOTE_READ_ONLY, Event.PRECOMMIT_ACK, Event.LAST_PRECOMMIT_ACK,
-              Event.ACK, Event.LAST_ACK):
+              Event.LAST_VOTE_READ_ONLY, Event.LOCK_POINT, Event.PRECOMMIT_ACK,
+              Event.LAST_PRECOMMIT_ACK, Event.ACK, Event.LAST_ACK):
         t[State.INIT, e] = _ignore(State.INIT, "about a forgotten transaction")
     # phase one: collecting votes
     t[State.WORKING, Event.VOTE_YES] = _move(State.WORKING, Action.RECORD_VOTE)
@@ -228,6 +231,11 @@ def coordinator_table(mode: Mode) -> Table:
     # the last vote read-only, every other yes or read-only: commit (with nobody to tell
     # if all were read-only: the sends and acks then concern no one)
     t[State.WORKING, Event.LAST_VOTE_READ_ONLY] = all_yes
+    # every participant but the read-only one holds its locks: the transaction's lock
+    # point; only now may that one lock, read and release at once (BHG §3.2, two-phase
+    # locking: no lock is released before the last is acquired)
+    t[State.WORKING, Event.LOCK_POINT] = _move(State.WORKING, Action.RECORD_VOTE,
+                                               Action.SEND_PREPARE_READ_ONLY)
     t[State.WORKING, Event.VOTE_NO] = _move(State.ABORTED, Action.RECORD_VOTE, *abort)
     t[State.WORKING, Event.TIMEOUT] = _move(State.ABORTED, *abort)  # a vote is missing
     t[State.WORKING, Event.INQUIRY] = _move(State.WORKING, Action.REPLY_UNKNOWN)
@@ -241,7 +249,7 @@ def coordinator_table(mode: Mode) -> Table:
         t[p, Event.TIMEOUT] = _move(State.COMMITTED, *commit)
         t[p, Event.INQUIRY] = _move(p, Action.REPLY_UNKNOWN)
         for e in (Event.VOTE_YES, Event.LAST_VOTE_YES, Event.VOTE_READ_ONLY,
-                  Event.LAST_VOTE_READ_ONLY):
+                  Event.LAST_VOTE_READ_ONLY, Event.LOCK_POINT):
             t[p, e] = _ignore(p, "a duplicate vote")
         t[p, Event.BEGIN] = _ignore(p, "a duplicate request")
     # phase two: the decision is durable; resend it until every participant acknowledged
@@ -253,7 +261,8 @@ def coordinator_table(mode: Mode) -> Table:
         t[done, Event.INQUIRY] = _move(done, reply)
         t[done, Event.BEGIN] = _ignore(done, "a duplicate request: already answered")
         for e in (Event.VOTE_YES, Event.LAST_VOTE_YES, Event.VOTE_READ_ONLY,
-                  Event.LAST_VOTE_READ_ONLY, Event.PRECOMMIT_ACK, Event.LAST_PRECOMMIT_ACK):
+                  Event.LAST_VOTE_READ_ONLY, Event.LOCK_POINT, Event.PRECOMMIT_ACK,
+                  Event.LAST_PRECOMMIT_ACK):
             t[done, e] = _ignore(done, "late: the decision is made")
     t[State.ABORTED, Event.VOTE_NO] = _ignore(State.ABORTED, "late: already aborted")
     t[State.COMMITTED, Event.VOTE_NO] = _refuse(
@@ -276,8 +285,9 @@ def participant_table(mode: Mode) -> Table:
                                     Action.VOTE_YES)
         t[s, Event.PREPARE_CONFLICT] = _move(State.ABORTED, Action.RELEASE_LOCKS,
                                              Action.VOTE_NO)
-        # read-only: nothing to install, so nothing to wait for: it forgets the
-        # transaction (BHG §7.5); a later ABORT finds it in INIT, a COMMIT never comes
+        # read-only, asked last (``Prepare.read_only``: every other participant holds its
+        # locks already): nothing to install, nothing to wait for, its locks released at
+        # once; it forgets the transaction (BHG §7.5), and nobody will ask it about it
         t[s, Event.PREPARE_READ_ONLY] = _move(State.INIT, Action.EXECUTE,
                                               Action.RELEASE_LOCKS, Action.VOTE_READ_ONLY)
         # one-phase commit (the only participant): no vote, no uncertainty

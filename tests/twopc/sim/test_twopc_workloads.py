@@ -3,20 +3,11 @@ at every crash point the textbook draws (BHG §7.3-7.4), under the random nemesi
 with the protocol's rules removed one at a time (``planted``), where the *checkers*, not
 only the Atomicity invariant, must catch the broken mode.
 
-Two bugs of the cores (not of this file) show here, each as an ``xfail(strict=True)``
-test that starts failing (XPASS) once the core is fixed:
-
-* a READ-ONLY vote releases that shard's locks before the transaction holds its locks
-  on the other shards (locks are taken at PREPARE): reads are not two-phase, and
-  concurrent clients see torn transfers and G-single with no fault at all;
-* a participant that voted READ-ONLY forgets the transaction, so a peer's inquiry
-  (cooperative termination) finds it in INIT and it answers "aborted": the uncertain
-  peer aborts a transaction the coordinator committed and acknowledged.
-
-Until they are fixed, the runs that must pass use one client (no concurrent writer: the
-first cannot happen) and, for list-append under the nemesis, transactions whose every
-shard writes (``rmw``: the second cannot happen); the bank's transfers write on both
-shards and its reads write nowhere, so it never meets the second.
+Three clients run concurrently. Read-only participants are where the subtle rules are:
+with locks taken at PREPARE, a read-only one may release at its vote only when asked
+last, at the lock point; it is never asked by an uncertain peer (it knows nothing); and
+the coordinator's decision record names only who must acknowledge (the section "read-only
+voters" below, each test the one its mutation breaks).
 """
 
 from __future__ import annotations
@@ -50,7 +41,7 @@ def core(w: World, n: str) -> TwoPcCore:
     return w.core(n)  # type: ignore[return-value]  # (a planted one is another class)
 
 
-def start(workload: str, *, seed: int = 1, clients: int = 1, stop_at_ms: int = 2000,
+def start(workload: str, *, seed: int = 1, clients: int = 3, stop_at_ms: int = 2000,
           adapter: SimAdapter = ADAPTER, extra: Mapping[str, Any] | None = None,
           invariants: bool = True, **world: Any) -> tuple[World, TxnWorkload]:
     w = World(adapter, 4, seed, **world)
@@ -214,8 +205,7 @@ def _nemesis_run(seed: int, nemesis: str, workload: str, duration_ms: int
                  ) -> tuple[Verdict, int]:
     """What ``run_once`` does (nemesis until ``duration_ms``, then heal, restart, the
     final read), with the workload's ``extra``, which the runner has no flag for."""
-    w, load = start(workload, seed=seed, stop_at_ms=duration_ms,
-                    extra={"rmw": True} if workload == "list-append" else {})
+    w, load = start(workload, seed=seed, stop_at_ms=duration_ms)
     kinds = NEMESES[nemesis]
     nemesis_run = (RandomNemesis(w, stop_at_ms=duration_ms) if kinds is None else
                    RandomNemesis(w, stop_at_ms=duration_ms, kinds=kinds))
@@ -251,7 +241,7 @@ def test_scripts_sim_runs_a_workload_under_the_nemesis_and_prints_a_replay() -> 
 
 # ====================================================================== broken modes
 # every share of every transaction writes until the final read: no READ-ONLY vote, so
-# neither core bug below plays a part in what the checkers find
+# what the checkers find is the planted bug's alone
 WRITING: dict[str, dict[str, Any]] = {"bank": {"read_share": 0.0},
                                       "list-append": {"rmw": True}}
 
@@ -338,27 +328,28 @@ def test_locks_released_at_prepare_break_the_bank_and_serializability(workload: 
     assert_checked(load, finish(w, load))
 
 
-# ====================================================================== the cores' bugs
-@pytest.mark.xfail(strict=True, reason="core bug: a READ-ONLY vote releases its locks "
-                   "before the transaction holds its locks on its other shards")
+# ====================================================================== read-only voters
 @pytest.mark.parametrize("workload", WORKLOADS)
 def test_concurrent_clients_without_faults(workload: str) -> None:
-    """Three clients, no fault. A whole-bank read R older than transfer T: R reads
-    shard A and releases (READ-ONLY) before T's PREPARE gets there; T prepared at B
-    first, where R waits (older waits); T commits; R reads B: half a transfer. The
-    list-append history has G-single. Holding read locks to the decision (READ-ONLY
-    only once the transaction holds every lock, or a vote that keeps them) fixes it."""
+    """Three clients, no fault. Were a read-only participant to release its locks at its
+    vote while the transaction had not yet locked elsewhere, a whole-bank read R older
+    than a transfer T could read shard A and release before T's PREPARE got there, wait
+    at B where T prepared, and read B after T committed: half a transfer (G-single in
+    list-append). The coordinator asks the read-only participant last, at the lock
+    point (``read-only-after-lock-point``)."""
     w, load = start(workload, clients=3)
     assert_checked(load, finish(w, load))
+    assert load.counts["ok"] > 50
 
 
-@pytest.mark.xfail(strict=True, reason="core bug: a participant that voted READ-ONLY "
-                   "forgot the transaction and answers a peer's inquiry 'aborted'")
-def test_a_read_only_peer_does_not_abort_a_committed_transaction() -> None:
+def test_a_read_only_peer_is_not_asked_and_so_cannot_abort_a_committed_transaction(
+        ) -> None:
     """T appends on n2 and reads on n3; committed and acknowledged; its COMMIT to n2 is
-    lost and the coordinator crashes. n2, uncertain, asks its peers: n3 voted READ-ONLY,
-    forgot T, finds it in INIT, "aborts" it and says so; n2 aborts a transaction the
-    client was told committed. Atomicity holds (both say aborted); the write is lost."""
+    lost and the coordinator crashes. n3 voted READ-ONLY and forgot T: asked, it would
+    find T in INIT and answer "aborted" as one that never voted, and n2 would abort what
+    the client was told committed. n3 is not among the voters n2 may ask
+    (``read-only-voter-not-asked``): n2 blocks until the coordinator returns, then
+    commits."""
     w = World(ADAPTER, 4, 1, options={"inquiry_ticks": 5})
     x, y = key_on("x", "n2", PARTS), key_on("y", "n3", PARTS)
     w.hook("Decision", "drop", src="n1", dst="n2")
@@ -367,21 +358,19 @@ def test_a_read_only_peer_does_not_abort_a_committed_transaction() -> None:
     w.crash("n1")
     p = core(w, "n2").participant
     assert p is not None
-    w.run_until(lambda: not p.in_doubt(), 3_000)
+    w.run_for(1_000)
+    assert p.in_doubt() and p.data.get(x) is None  # blocked, not aborted
     w.unhook()
     w.restart("n1")
-    w.run_for(2_000)
+    w.run_until(lambda: not core(w, "n2").participant.in_doubt(), 3_000)  # type: ignore[union-attr]
     assert core(w, "n2").participant.data.get(x) == (1,)  # type: ignore[union-attr]
 
 
-@pytest.mark.xfail(strict=True, reason="core bug: a coordinator that recovers a commit "
-                   "resends COMMIT forever to a participant that voted READ-ONLY")
 def test_a_recovered_coordinator_ends_a_commit_with_a_read_only_voter() -> None:
     """The decision durable, the coordinator crashed before any COMMIT left. Its log
-    names every participant, not how each voted: on restart it awaits an ack from the
-    READ-ONLY voter too, which refuses a COMMIT it never voted YES on. The writer has
-    committed; the coordinator never writes END (the run's ``settled`` does not wait for
-    it)."""
+    names who must hear the decision: the YES voters, not the READ-ONLY one, which
+    would refuse a COMMIT it never voted YES on and never acknowledge it
+    (``decided-names-the-told``). On restart it commits at the writer and ends."""
     w = World(ADAPTER, 4, 1, options={"inquiry_ticks": 5})
     x, y = key_on("x", "n2", PARTS), key_on("y", "n3", PARTS)
     w.crash_at("n1", "after_persist:Decided")
