@@ -11,10 +11,12 @@ PART = "src/protocols/twopc/participant.py"
 COORD = "src/protocols/twopc/coordinator.py"
 LOCKS = "src/protocols/twopc/locks.py"
 SIM = "src/protocols/twopc/sim.py"
+STORE = "src/protocols/twopc/storage.py"
 
 UNIT = ("tests/twopc/unit/test_participant.py", "tests/twopc/unit/test_table.py",
-        "tests/twopc/unit/test_threepc.py")
-SIMS = ("tests/twopc/sim/test_twopc_sim.py", "tests/twopc/sim/test_threepc_sim.py")
+        "tests/twopc/unit/test_threepc.py", "tests/twopc/unit/test_storage.py")
+SIMS = ("tests/twopc/sim/test_twopc_sim.py", "tests/twopc/sim/test_threepc_sim.py",
+        "tests/twopc/sim/test_twopc_workloads.py")
 ALL = (*UNIT, *SIMS)
 
 MUTATIONS = [
@@ -25,8 +27,9 @@ MUTATIONS = [
              "reads, t.ts))", "            pass", ALL),
     Mutation("decision-forced", "Gray 1978: the coordinator forces its decision before "
              "phase two or the client's answer", COORD,
-             "            out.persist.append(Decided(t.txn, action is Action.FORCE_COMMIT, "
-             "t.participants))", "            pass", ALL),
+             "            out.persist.append(Decided(t.txn, action is Action.FORCE_COMMIT,\n"
+             "                                       tuple(sorted(self._told(t)))))",
+             "            pass", ALL),
     Mutation("locks-held-while-uncertain", "strict 2PL (BHG ch. 3): a prepared "
              "participant keeps its locks until the outcome", TABLE,
              "_move(State.PREPARED, Action.EXECUTE, Action.FORCE_PREPARED,",
@@ -101,9 +104,30 @@ MUTATIONS = [
              "State.PRECOMMITTED if doubt.precommitted else State.PREPARED",
              "State.PREPARED", ALL),
     Mutation("3pc-no-read-only-vote", "3PC has no read-only vote: a voter that forgot "
-             "the transaction would report it aborted to the termination protocol", PART,
-             "elif not t.work.writes and not self.mode.three_phase:",
-             "elif not t.work.writes:", ALL),
+             "the transaction would report it aborted to the termination protocol", COORD,
+             "        if reading and not self.mode.three_phase:", "        if reading:", ALL),
+    Mutation("read-only-after-lock-point", "BHG §3.2 and §7.5: a read-only participant "
+             "releases its locks at its vote only when asked last, once every other holds "
+             "its locks (the lock point)", COORD,
+             "            for p in t.voters:\n                self._send(p, Prepare(t.txn, "
+             "t.work[p], t.voters, ts=t.ts))",
+             "            for p in t.participants:\n                self._send(p, Prepare("
+             "t.txn, t.work[p], t.voters, ts=t.ts, read_only=True))", ALL),
+    Mutation("read-only-voter-not-asked", "BHG §7.4: the cooperative termination protocol "
+             "asks only the participants that voted: one that left phase two would answer "
+             "'aborted'", COORD,
+             "                self._send(p, Prepare(t.txn, t.work[p], t.voters, ts=t.ts))",
+             "                self._send(p, Prepare(t.txn, t.work[p], t.participants, "
+             "ts=t.ts))", ALL),
+    Mutation("decided-names-the-told", "BHG §7.3: the decision record names who must hear "
+             "it (not a read-only voter, which never acknowledges)", COORD,
+             "                                       tuple(sorted(self._told(t)))))",
+             "                                       t.participants))", ALL),
+    Mutation("outcomes-survive-compaction", "BHG §7.4: a participant keeps the outcomes it "
+             "reached (a peer may ask; no record would mean 'never voted': abort)", STORE,
+             "                                                     "
+             "tuple(sorted(s.finished.items())))]",
+             "                                                     ())]", ALL),
     Mutation("atomicity-checked", "the simulator's invariant: no transaction committed at "
              "one participant and aborted at another", SIM,
              "                if len(set(seen.values())) > 1:", "                if False:",

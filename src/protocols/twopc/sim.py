@@ -50,6 +50,7 @@ from protocols.common.ids import NodeId
 from protocols.contract import Answer
 from protocols.sim.api import SimAdapter, Verdict, WorkloadFactory, WorkloadParams
 from protocols.twopc import SPEC
+from protocols.twopc.bank import Bank, keys_on_shards
 from protocols.twopc.coordinator import shard_of
 from protocols.twopc.core import TwoPcCore
 from protocols.twopc.messages import MicroOp, Read, Transact
@@ -58,7 +59,7 @@ if TYPE_CHECKING:
     from protocols.sim.world import World
 
 __all__ = ["ADAPTER", "Atomicity", "BankWorkload", "ListAppendWorkload", "TwoPcAdapter",
-           "TxnWorkload", "keys_on_shards", "settled"]
+           "TxnWorkload", "settled"]
 
 
 class Atomicity:
@@ -100,23 +101,6 @@ def settled(world: World) -> bool:
         return False
     return not any(core.participant is not None and core.participant.in_doubt()
                    for core in _cores(world).values())
-
-
-def keys_on_shards(names: Sequence[str], shards: Sequence[str]) -> list[str]:
-    """A key for each of ``names``, the i-th on shard ``sorted(shards)[i % len(shards)]``:
-    the name itself if it lands there, else the name with the first suffix ``-j`` that
-    does."""
-    return [key_on(name, sorted(shards)[i % len(shards)], shards)
-            for i, name in enumerate(names)]
-
-
-def key_on(name: str, shard: str, shards: Sequence[str]) -> str:
-    """``name``, or ``name-j`` for the first ``j`` that lands on ``shard``."""
-    for j in itertools.count():
-        key = name if j == 0 else f"{name}-{j}"
-        if shard_of(key, shards) == shard:
-            return key
-    raise AssertionError("unreachable")
 
 
 @dataclass(slots=True)
@@ -349,33 +333,31 @@ class BankWorkload(TxnWorkload):
         self.balance = int(params.extra.get("balance", 10))
         self.max_amount = int(params.extra.get("max_amount", 5))
         self.read_share = float(params.extra.get("read_share", 0.35))  # of the client ops
+        self.bank: Bank | None = None  # setup(): once the shards are known
         self.accounts: list[str] = []
-        self.ledgers: dict[str, str] = {}  # account -> its ledger's key, on its shard
         self.initial: dict[str, int] = {}
         self._ids = itertools.count(1)
 
     def setup(self) -> None:
-        n = max(2, self.params.keys)
-        self.accounts = keys_on_shards([f"a{i}" for i in range(n)], self.shards)
-        self.ledgers = {a: key_on(f"{a}.ledger", shard_of(a, self.shards), self.shards)
-                        for a in self.accounts}
-        self.initial = {a: self.balance for a in self.accounts}
+        self.bank = Bank(self.shards, max(2, self.params.keys), self.balance)
+        self.accounts, self.initial = self.bank.accounts, self.bank.initial
 
     def seed_ops(self) -> tuple[MicroOp, ...]:
-        return tuple(MicroOp("w", a, self.balance) for a in self.accounts)
+        assert self.bank is not None
+        return self.bank.seed_ops()
 
     def read_ops(self) -> tuple[MicroOp, ...]:
-        return tuple(op for a in self.accounts
-                     for op in (MicroOp("r", a), MicroOp("r", self.ledgers[a])))
+        assert self.bank is not None
+        return self.bank.read_ops()
 
     def choose(self, c: _Client) -> tuple[str, tuple[MicroOp, ...], Any]:
         if c.rng.random() < self.read_share:
             return "read", self.read_ops(), None
         src, dst = c.rng.sample(self.accounts, 2)
         amount, tid = c.rng.randint(1, self.max_amount), next(self._ids)
-        ops = (MicroOp("add", src, -amount), MicroOp("append", self.ledgers[src], tid),
-               MicroOp("add", dst, amount), MicroOp("append", self.ledgers[dst], tid))
-        return "transfer", ops, {"id": tid, "from": src, "to": dst, "amount": amount}
+        assert self.bank is not None
+        return ("transfer", self.bank.transfer_ops(tid, src, dst, amount),
+                {"id": tid, "from": src, "to": dst, "amount": amount})
 
     def final_ops(self) -> tuple[MicroOp, ...]:
         return self.read_ops()
@@ -386,12 +368,8 @@ class BankWorkload(TxnWorkload):
     def ok_value(self, op: _Op, reads: tuple[Read, ...]) -> Any:
         if op.kind == "transfer":
             return op.invocation.value if op.invocation is not None else None
-        out: dict[str, Any] = {}
-        for i, a in enumerate(self.accounts):
-            balance, ledger = reads[2 * i], reads[2 * i + 1]
-            out[a] = {"balance": balance.values[0] if balance.present else 0,
-                      "applied": list(ledger.values)}
-        return out
+        assert self.bank is not None
+        return self.bank.balances(reads)
 
     def verdict(self) -> Verdict:
         try:

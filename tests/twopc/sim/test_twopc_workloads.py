@@ -25,9 +25,10 @@ from protocols.sim.api import SimAdapter, Verdict, WorkloadParams
 from protocols.sim.nemesis import RandomNemesis
 from protocols.sim.runner import run_once
 from protocols.sim.world import SimulationFailure, World
+from protocols.twopc.bank import key_on
 from protocols.twopc.core import TwoPcCore
 from protocols.twopc.messages import MicroOp, Transact
-from protocols.twopc.sim import ADAPTER, TxnWorkload, key_on
+from protocols.twopc.sim import ADAPTER, TxnWorkload
 from protocols.twopc.storage import Prepared
 from protocols.twopc.table import State
 from tests.support.planted import planted

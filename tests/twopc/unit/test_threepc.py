@@ -193,6 +193,21 @@ def test_a_participant_with_nothing_to_write_votes_yes_under_3pc() -> None:
     assert p.state_of("t") is State.PREPARED and p.locks.holds("t")
 
 
+def test_a_3pc_coordinator_asks_nobody_for_a_read_only_vote() -> None:
+    """The coordinator decides who may vote READ-ONLY (``Prepare.read_only``): under 3PC
+    nobody, so every participant, the reading ones too, is PREPAREd at once and named as
+    a voter (2PC would hold the reading one back to the lock point)."""
+    box = Box()
+    c = Coordinator(C, THREE, PEERS, Recovered(), box, vote_timeout_ticks=3,
+                    resend_ticks=5)
+    x, y = (next(f"k{i}" for i in range(100) if shard_of(f"k{i}", PEERS) == n)
+            for n in ("n2", "n3"))
+    c.submit("r1", Transact((MicroOp("w", x, 1), MicroOp("r", y))))
+    prepares = [(dst, m) for dst, m in sent(box.take()) if isinstance(m, Prepare)]
+    assert [dst for dst, _ in prepares] == ["n2", "n3"]
+    assert all(not m.read_only and m.participants == ("n2", "n3") for _, m in prepares)
+
+
 def test_the_termination_rules_are_in_the_table() -> None:
     t = participant_table(THREE)
     assert t[State.PREPARED, Event.PRECOMMIT].actions == (Action.FORCE_PRECOMMITTED,
