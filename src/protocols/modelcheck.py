@@ -227,12 +227,17 @@ def check_models(argv: list[str] | None = None) -> int:
                                   max_states=args.max_states).run(args.strategy)
                 print(result.summary())
                 print("\n".join(result.verdicts()), flush=True)
-                ok = ok and result.ok
+                passed = result.as_expected(adapter.expect_violation)
+                if adapter.expect_violation is not None:
+                    print(f"  (this model exists to break {adapter.expect_violation!r}: "
+                          f"{'it does' if passed else 'NOT AS EXPECTED'})", flush=True)
+                ok = ok and passed
                 rows.append({"protocol": protocol, "model": name, "size": args.size,
                              "states": result.states, "unique": result.unique,
                              "max_depth": result.max_depth,
                              "seconds": round(result.seconds, 2),
-                             "states_per_s": round(result.rate), "ok": result.ok,
+                             "states_per_s": round(result.rate), "ok": passed,
+                             "expected": adapter.expect_violation,
                              "complete": result.complete})
     except ConfigError as e:
         print(f"scripts/check-models: {e}", file=sys.stderr)
@@ -242,11 +247,17 @@ def check_models(argv: list[str] | None = None) -> int:
     for r in rows:
         print(f"| {r['protocol']}/{r['model']} | {r['states']:,} | {r['unique']:,} | "
               f"{r['max_depth']} | {r['seconds']} | {r['states_per_s']:,} | "
-              f"{'ok' if r['ok'] else 'FAILED'}{'' if r['complete'] else ' (bounded)'} |")
+              f"{_verdict(r)}{'' if r['complete'] else ' (bounded)'} |")
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1) + "\n")
     return 0 if ok else 1
 
+
+
+def _verdict(row: dict[str, Any]) -> str:
+    if not row["ok"]:
+        return "FAILED"
+    return f"broken as expected ({row['expected']})" if row["expected"] else "ok"
 
 
 if __name__ == "__main__":

@@ -80,3 +80,23 @@ def test_list_names_every_registered_model(capsys: pytest.CaptureFixture[str]) -
     out = capsys.readouterr().out
     for protocol in ("synod", "raft", "swim", "causal", "vkv"):
         assert f"\n{protocol}" in f"\n{out}", protocol
+
+
+def test_a_model_that_exists_to_break_one_property_passes_only_when_it_does() -> None:
+    """2PC's ``blocking`` and 3PC's ``split`` are lessons: ``scripts/check-models``
+    counts them as passing when exactly the property they name breaks."""
+    from protocols.explore.search import Counterexample, Result
+    from protocols.modelcheck import _verdict
+    from protocols.twopc.explore import MODELS
+    assert MODELS["blocking"]("small").expect_violation == \
+        "an uncertain participant learns the outcome"
+    assert MODELS["split"]("small").expect_violation == "sim:Atomicity"
+    assert MODELS["atomic"]("small").expect_violation is None
+    r = Result("m", "bfs", reached={"commits": []})
+    assert r.as_expected(None) and not r.as_expected("p")  # it had to break p
+    r.counterexamples.append(Counterexample("p", "always", "why", []))
+    assert r.as_expected("p") and not r.as_expected(None) and not r.as_expected("q")
+    r.counterexamples.append(Counterexample("q", "always", "why", []))
+    assert not r.as_expected("p")  # something else broke too
+    assert _verdict({"ok": True, "expected": "p"}) == "broken as expected (p)"
+    assert _verdict({"ok": False, "expected": "p"}) == "FAILED"

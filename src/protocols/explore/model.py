@@ -128,6 +128,9 @@ class ExploreAdapter:
     # that would do nothing is not a choice the search needs (a 2PC participant's fires
     # only while it waits for its locks or for an outcome)
     armed: Callable[[System, str], bool] | None = None
+    # the property this model exists to break (a lesson: 2PC's blocking, 3PC's split):
+    # ``scripts/check-models`` passes it when that one, and no other, is violated
+    expect_violation: str | None = None
 
 
 def sim_invariants(adapter: SimAdapter) -> list[Always]:

@@ -76,6 +76,14 @@ class Result:
     def ok(self) -> bool:
         return not self.counterexamples and all(p is not None for p in self.reached.values())
 
+    def as_expected(self, expect_violation: str | None) -> bool:
+        """``ok``, or, for a model that exists to break one property, exactly that one
+        broken (every other holds, every sometimes reached)."""
+        if expect_violation is None:
+            return self.ok
+        return ({c.prop for c in self.counterexamples} == {expect_violation}
+                and all(p is not None for p in self.reached.values()))
+
     def summary(self) -> str:
         return (f"{self.model} [{self.strategy}]: {self.states} states, {self.unique} unique, "
                 f"max depth {self.max_depth}, {self.seconds:.2f} s, {self.rate:,.0f} states/s"

@@ -102,6 +102,9 @@ def _armed(system: System, n: str) -> bool:
     return core.participant is not None and bool(core.participant.txns)
 
 
+LEARNS = "an uncertain participant learns the outcome"
+
+
 def _model(name: str, size: str, restarts: bool, crash_only: tuple[str, ...] | None
            ) -> ExploreAdapter:
     full = size == "full"
@@ -116,12 +119,12 @@ def _model(name: str, size: str, restarts: bool, crash_only: tuple[str, ...] | N
         commands=(TXN,), targets=(("n1",),),
         properties=(Sometimes("the transaction commits", _committed),
                     Sometimes("the transaction aborts", _aborted),
-                    *((Eventually("an uncertain participant learns the outcome",
-                                  _nobody_in_doubt, after=_somebody_in_doubt),)
+                    *((Eventually(LEARNS, _nobody_in_doubt, after=_somebody_in_doubt),)
                       if not restarts else ())),
         symmetric=False, ignore=IGNORE, sim=ADAPTER,
         within=_within(crash_only),
         armed=_armed,
+        expect_violation=None if restarts else LEARNS,
         summary=f"2PC: a coordinator and two participants, one crash "
                 f"({'with' if restarts else 'without'} recovery)")
 
@@ -179,10 +182,10 @@ def _three(name: str, synchronous: bool) -> ExploreAdapter:
         commands=(TXN,), targets=(("n1",),),
         properties=(Sometimes("the transaction commits", _committed),
                     Sometimes("the transaction aborts", _aborted),
-                    Eventually("an uncertain participant learns the outcome",
-                               _nobody_in_doubt, after=_somebody_in_doubt)),
+                    Eventually(LEARNS, _nobody_in_doubt, after=_somebody_in_doubt)),
         symmetric=False, ignore=IGNORE, sim=ADAPTER,
         within=_within(("n1",)), armed=_armed_3pc(synchronous),
+        expect_violation=None if synchronous else "sim:Atomicity",
         summary=f"3PC: a coordinator and two participants, the coordinator crashes for "
                 f"good; the participants' messages "
                 f"{'arrive before any timeout' if synchronous else 'may be late'}")
