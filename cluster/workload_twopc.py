@@ -58,6 +58,8 @@ class TxnClients:
         return self._t0
 
     def now(self) -> float:
+        """Seconds on the history's clock (its 0: this workload's first operation)."""
+        self._t0 = self._t0 or time.monotonic()
         return time.monotonic() - self._t0
 
     async def run(self, duration_s: float, stop: asyncio.Event | None = None) -> History:

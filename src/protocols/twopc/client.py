@@ -4,8 +4,8 @@
 runs a Jepsen-style micro-op list (``[["r", "x", None], ["append", "x", 3], ["w", "y",
 1], ["add", "z", -5]]``) and returns it with every read filled in. The client learns the
 routing table (the shards and the coordinators) from any node and sends each
-transaction to a coordinator; the coordinator splits it over the shards that own its
-keys. Errors say what happened to the transaction:
+transaction to a coordinator (in turn, when there are several); the coordinator splits it
+over the shards that own its keys. Errors say what happened to the transaction:
 
 * ``protocols.common.errors.Aborted``: it did not happen (a NO vote, a lock not granted,
   a vote that never came); run it again as a new transaction;
@@ -69,8 +69,9 @@ class TwoPcClient(NodeChannels[twopc_pb2_grpc.TransactionsStub]):
                  coordinator: str | None = None, tls: TlsMaterial | None = None) -> None:
         super().__init__(addresses, twopc_pb2_grpc.TransactionsStub, tls=tls)
         self.timeout_s = timeout_s
-        self.coordinator = coordinator  # None: the routing table's first
+        self.coordinator = coordinator  # None: the routing table's, in turn
         self._routing: Routing | None = None
+        self._turn = 0
 
     async def routing(self, refresh: bool = False) -> Routing:
         """The routing table, from the first node that answers."""
@@ -94,7 +95,7 @@ class TwoPcClient(NodeChannels[twopc_pb2_grpc.TransactionsStub]):
         written."""
         request = twopc_pb2.TransactRequest(ops=micro_ops(ops))
         if node is None:
-            node = self.coordinator or (await self.routing()).coordinators[0]
+            node = self.coordinator or await self._next_coordinator()
         try:
             reply = await self.stub(node).Transact(request, timeout=self.timeout_s)
         except grpc.aio.AioRpcError as e:
@@ -110,6 +111,14 @@ class TwoPcClient(NodeChannels[twopc_pb2_grpc.TransactionsStub]):
             else:
                 out.append([op.f, op.key, op.value])
         return out
+
+    async def _next_coordinator(self) -> str:
+        """The coordinators in turn (``coordinators="every"``: every node is one)."""
+        coordinators = (await self.routing()).coordinators
+        if not coordinators:
+            raise Unavailable("the routing table names no coordinator")
+        self._turn += 1
+        return coordinators[self._turn % len(coordinators)]
 
     async def transact(self, reads: Iterable[str] = (), writes: Mapping[str, int] | None
                        = None, node: str | None = None) -> dict[str, Any]:

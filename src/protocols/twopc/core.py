@@ -42,7 +42,7 @@ from protocols.twopc.messages import (
 )
 from protocols.twopc.participant import Participant
 from protocols.twopc.storage import Recovered, Started
-from protocols.twopc.table import Mode, Presumption
+from protocols.twopc.table import Mode, Presumption, State
 
 __all__ = ["CommitProtocol", "Coordinators", "TwoPcCore", "TwoPcOptions", "assignment"]
 
@@ -187,6 +187,8 @@ class TwoPcCore(Core):
     def status(self) -> NodeStatus:
         roles = [r for r, part in (("coordinator", self.coordinator),
                                    ("participant", self.participant)) if part is not None]
+        if self.participant is not None and self.participant.stuck():
+            roles[-1] = "participant in doubt"  # its band in the space-time diagram
         # the routing table, for clients: shards sorted (a key's is crc32 mod their count)
         details: dict[str, str] = {"shards": ",".join(self.participants),
                                    "coordinators": ",".join(self.coordinators)}
@@ -199,6 +201,9 @@ class TwoPcCore(Core):
             details.update(keys=str(len(p.data)), in_doubt=",".join(p.in_doubt()),
                            locked=str(len(p.locks.held)), waiting=str(len(p.locks.waiting)),
                            blocked_ticks=str(p.blocked_ticks))
+            if self.mode.three_phase:
+                details["precommitted"] = ",".join(sorted(
+                    t.txn for t in p.txns.values() if t.state is State.PRECOMMITTED))
         return NodeStatus("+".join(roles), self.coordinator.life if self.coordinator else 0,
                           details=details)
 

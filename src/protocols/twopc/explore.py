@@ -13,6 +13,9 @@ another); reached in some: the transaction commits, and it aborts.
   then learns the outcome is not checked here: with each timer bounded, a path can spend
   a participant's last tick before the restart, and the explorer has no fairness for
   timers yet; the simulator's tests show it with time unbounded.)
+* ``three-shards``: ``atomic`` with a coordinator and three participants (n2-n4), the
+  transaction writing on each: the coordinator crashes once in any of its writes and
+  restarts; atomicity on every path, both outcomes reached.
 * ``blocking``: the coordinator crashes and never comes back. Atomicity still holds, but
   "an uncertain participant learns the outcome" (a leads-to: ``Eventually(after=...)``)
   fails: the shortest counterexample is 2PC's blocking — the
@@ -105,18 +108,24 @@ def _armed(system: System, n: str) -> bool:
 LEARNS = "an uncertain participant learns the outcome"
 
 
-def _model(name: str, size: str, restarts: bool, crash_only: tuple[str, ...] | None
-           ) -> ExploreAdapter:
+SHARDS3 = ("n2", "n3", "n4")
+TXN3 = Transact(tuple(MicroOp("w", next(f"k{i}" for i in range(100)
+                                        if shard_of(f"k{i}", SHARDS3) == s), 1)
+                      for s in SHARDS3))
+
+
+def _model(name: str, size: str, restarts: bool, crash_only: tuple[str, ...] | None,
+           shards: int = 2) -> ExploreAdapter:
     full = size == "full"
     return ExploreAdapter(
-        name, SPEC, nodes=3, options=OPTIONS,
+        name, SPEC, nodes=shards + 1, options=OPTIONS,
         bounds=Bounds(depth=60, ticks=2 if full else 1, crashes=1, drops=1 if full else 0,
                       duplicates=0, timeouts=False, restarts=restarts, in_flight=6,
                       # the coordinator's forced writes are moves: a crash can fall
                       # between a decision's write and its messages
                       persist_moves=True, persist_moves_at=("n1",),
                       crash_in_writes=not full),
-        commands=(TXN,), targets=(("n1",),),
+        commands=(TXN if shards == 2 else TXN3,), targets=(("n1",),),
         properties=(Sometimes("the transaction commits", _committed),
                     Sometimes("the transaction aborts", _aborted),
                     *((Eventually(LEARNS, _nobody_in_doubt, after=_somebody_in_doubt),)
@@ -125,7 +134,7 @@ def _model(name: str, size: str, restarts: bool, crash_only: tuple[str, ...] | N
         within=_within(crash_only),
         armed=_armed,
         expect_violation=None if restarts else LEARNS,
-        summary=f"2PC: a coordinator and two participants, one crash "
+        summary=f"2PC: a coordinator and {shards} participants, one crash "
                 f"({'with' if restarts else 'without'} recovery)")
 
 
@@ -143,6 +152,12 @@ def atomic(size: str = "small") -> ExploreAdapter:
     """"small": the coordinator alone crashes, each timer fires once, nothing is lost;
     "full": any node crashes, timers fire twice, one message may be lost."""
     return _model("atomic", size, True, None if size == "full" else ("n1",))
+
+
+def three_shards(size: str = "small") -> ExploreAdapter:
+    """``atomic`` with a coordinator and three participants (the issue's size): the
+    coordinator crashes once, in any of its writes, and restarts."""
+    return _model("three-shards", size, True, ("n1",), shards=3)
 
 
 def blocking(size: str = "small") -> ExploreAdapter:
@@ -199,5 +214,5 @@ def split(size: str = "small") -> ExploreAdapter:
     return _three("split", synchronous=False)
 
 
-MODELS = {"atomic": atomic, "blocking": blocking, "nonblocking": nonblocking,
-          "split": split}
+MODELS = {"atomic": atomic, "three-shards": three_shards, "blocking": blocking,
+          "nonblocking": nonblocking, "split": split}

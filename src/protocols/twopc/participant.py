@@ -414,6 +414,12 @@ class Participant:
         state = State.INIT if known is None else State.COMMITTED if known else State.ABORTED
         return PTxn(txn, src, state)
 
+    def stuck(self) -> bool:
+        """Uncertain for a whole timeout (it has asked, or started the termination
+        protocol): 2PC's blocked window, as the space-time diagram's role band shows."""
+        period = self.termination_ticks if self.mode.three_phase else self.inquiry_ticks
+        return any(t.uncertain and t.waited >= period for t in self.txns.values())
+
     def in_doubt(self) -> list[str]:
         """The transactions it voted YES on and knows no outcome of (PREPARED, or 3PC's
         PRECOMMITTED)."""

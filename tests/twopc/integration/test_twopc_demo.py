@@ -13,4 +13,5 @@ async def test_the_twopc_demo_keeps_the_bank_consistent_and_draws_the_blocked_wi
         tmp_path: Path) -> None:
     assert await run(tmp_path, seconds=3.0) == 0
     page = (tmp_path / "spacetime.html").read_text()
-    assert "blocked: " in page and "in doubt, locks held" in page
+    assert "blocked: " in page and "in doubt, locks held" in page  # the shaded window
+    assert "participant in doubt" in page  # the blocked shards' role bands

@@ -10,20 +10,9 @@ from protocols.twopc.messages import Decision, Inquiry, MicroOp, Outcome, Prepar
 from protocols.twopc.participant import Participant, execute
 from protocols.twopc.storage import Prepared, Recovered
 from protocols.twopc.table import Mode, State
+from tests.twopc.harness import Box
 
 C = NodeId("n1")
-
-
-class Box:
-    def __init__(self) -> None:
-        self.ready = Ready()
-
-    def __call__(self) -> Ready:
-        return self.ready
-
-    def take(self) -> Ready:
-        out, self.ready = self.ready, Ready()
-        return out
 
 
 def participant(recovered: Recovered | None = None, lock_timeout: int = 3

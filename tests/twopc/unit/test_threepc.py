@@ -28,23 +28,12 @@ from protocols.twopc.messages import (
 from protocols.twopc.participant import Participant
 from protocols.twopc.storage import Decided, InDoubt, PreCommitted, Prepared, Recovered
 from protocols.twopc.table import Action, Event, Mode, State, participant_table
+from tests.twopc.harness import Box
 
 THREE = Mode(three_phase=True)
 C = NodeId("n1")
 PEERS = ("n2", "n3", "n4")
 TERMINATION = 4
-
-
-class Box:
-    def __init__(self) -> None:
-        self.ready = Ready()
-
-    def __call__(self) -> Ready:
-        return self.ready
-
-    def take(self) -> Ready:
-        out, self.ready = self.ready, Ready()
-        return out
 
 
 def sent(out: Ready) -> list[tuple[str, Any]]:
