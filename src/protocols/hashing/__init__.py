@@ -1,0 +1,14 @@
+"""Consistent hashing: six placement schemes behind one interface (``base.Placement``).
+
+Issue #35, being built. ``SCHEMES`` maps each scheme's short name to its class; every
+scheme is checked by the same properties (``tests/hashing/``) and measured side by side
+by ``scripts/bench hashing``.
+"""
+
+from __future__ import annotations
+
+from protocols.hashing.base import Key, Placement, hash64
+
+__all__ = ["SCHEMES", "Key", "Placement", "hash64"]
+
+SCHEMES: dict[str, type[Placement]] = {}
