@@ -8,7 +8,9 @@ by ``scripts/bench hashing``.
 from __future__ import annotations
 
 from protocols.hashing.base import Key, Placement, hash64
+from protocols.hashing.maglev import Maglev
 
 __all__ = ["SCHEMES", "Key", "Placement", "hash64"]
 
 SCHEMES: dict[str, type[Placement]] = {}
+SCHEMES["maglev"] = Maglev
