@@ -14,10 +14,12 @@ MODEL = "src/protocols/check/models.py"
 HISTORY = "src/protocols/check/history.py"
 INV = "src/protocols/check/invariants.py"
 ELLE = "src/protocols/check/elle.py"
+SETFULL = "src/protocols/check/setfull.py"
 KV_SM = "src/protocols/kv/state_machine.py"
 LIN_TESTS = ("tests/check/test_linearizability.py",)
 INV_TESTS = ("tests/check/test_invariants.py",)
 ELLE_TESTS = "tests/check/test_elle.py"
+SET_TESTS = "tests/check/test_setfull.py"
 
 MUTATIONS = [
     # ------------------------------------------------------------ linearizability
@@ -140,6 +142,31 @@ MUTATIONS = [
              "effect: it joins the graph", ELLE,
              '                if w is not None and self.txns[w].status == "info":\n',
              "                if False:\n", (f"{ELLE_TESTS}::test_info_txns_count_when_read",)),
+    # ------------------------------------------------------------ set-full (Jepsen)
+    Mutation("setfull-lost-began-after", "set-full: a lost element is one missing from "
+             "the last read, which began after it was known (acknowledged or seen)", SETFULL,
+             "        elif known is not None and m and reads[-1].call > known:\n",
+             "        elif known is not None and m:\n",
+             (f"{SET_TESTS}::test_a_read_concurrent_with_the_add_may_miss_it",)),
+    Mutation("setfull-stable-last-read", "set-full: stable only if the last read shows it; "
+             "seen, then missing for good, is lost", SETFULL,
+             "        if m and ls == m - 1:  # the last read shows it",
+             "        if m and ls is not None:  # the last read shows it",
+             (f"{SET_TESTS}::test_lost_an_acknowledged_element_missing_from_every_later_read",)),
+    Mutation("setfull-info-not-lost", "set-full: an info add never seen is not lost (it "
+             "may never have happened)", SETFULL,
+             "known_at = min(add.ret, seen.ret if seen is not None else math.inf)",
+             'known_at = min(add.call if add.status == "info" else add.ret, '
+             "seen.ret if seen is not None else math.inf)",
+             (f"{SET_TESTS}::test_an_unknown_add_never_seen_is_not_lost",)),
+    Mutation("setfull-linearizable-stale", "set-full, linearizable: a read that began after "
+             "an element was known must show it (stale is a violation)", SETFULL,
+             "    if linearizable:\n", "    if False:\n",
+             (f"{SET_TESTS}::test_stale_late_to_appear_and_flickering_are_reported_not_lost",)),
+    Mutation("setfull-per-key", "set-full: each key is an independent set (Jepsen's "
+             "independent)", SETFULL, "reads.setdefault(inv.key, []).append(r)",
+             "reads.setdefault(None, []).append(r)",
+             (f"{SET_TESTS}::test_keys_are_independent_sets",)),
     # ------------------------------------------------------------ what list-append checks
     Mutation("kv-txn-atomic", "a KV txn whose micro-op fails applies nothing (all or "
              "nothing)", KV_SM,

@@ -3,7 +3,8 @@
 Shared by the simulator, integration and chaos tests: linearizability with an HTML
 timeline on failure, isolation levels of transactions (``elle``: Elle's dependency
 cycles on list-append and rw-register keys; ``python -m protocols.check.txn`` from the
-shell), bank invariants (``bank``), and invariant helpers (election safety, log matching, agreement,
+shell), bank invariants (``bank``), lost writes in per-key sets (``setfull``: Jepsen's
+set-full), and invariant helpers (election safety, log matching, agreement,
 monotonic commit, no acknowledged write lost, convergence).
 """
 
@@ -36,6 +37,7 @@ from protocols.check.linearizability import (
     check_operations,
 )
 from protocols.check.models import KvRegister, Model
+from protocols.check.setfull import SetFullResult, check_set_full
 from protocols.check.timeline import render_timeline
 
 __all__ = [
@@ -52,6 +54,7 @@ __all__ = [
     "KvRegister",
     "Model",
     "Operation",
+    "SetFullResult",
     "TxnResult",
     "check_acked_writes_present",
     "check_agreement",
@@ -62,6 +65,7 @@ __all__ = [
     "check_log_matching",
     "check_monotonic",
     "check_operations",
+    "check_set_full",
     "check_single_leader_per_epoch",
     "check_transactions",
     "render_timeline",
