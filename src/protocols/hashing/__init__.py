@@ -8,9 +8,16 @@ by ``scripts/bench hashing``.
 from __future__ import annotations
 
 from protocols.hashing.base import Key, Placement, hash64
+from protocols.hashing.jump import Jump
 from protocols.hashing.maglev import Maglev
+from protocols.hashing.rendezvous import Rendezvous
+from protocols.hashing.ring import Ketama, Ring
 
 __all__ = ["SCHEMES", "Key", "Placement", "hash64"]
 
 SCHEMES: dict[str, type[Placement]] = {}
+SCHEMES["ring"] = Ring
+SCHEMES["ketama"] = Ketama
+SCHEMES["jump"] = Jump
+SCHEMES["rendezvous"] = Rendezvous
 SCHEMES["maglev"] = Maglev
