@@ -10,6 +10,7 @@ from __future__ import annotations
 from protocols.hashing.base import Key, Placement, hash64
 from protocols.hashing.jump import Jump
 from protocols.hashing.maglev import Maglev
+from protocols.hashing.multiprobe import MultiProbe
 from protocols.hashing.rendezvous import Rendezvous
 from protocols.hashing.ring import Ketama, Ring
 
@@ -21,3 +22,4 @@ SCHEMES["ketama"] = Ketama
 SCHEMES["jump"] = Jump
 SCHEMES["rendezvous"] = Rendezvous
 SCHEMES["maglev"] = Maglev
+SCHEMES["multiprobe"] = MultiProbe
