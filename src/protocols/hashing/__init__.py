@@ -8,6 +8,7 @@ by ``scripts/bench hashing``.
 from __future__ import annotations
 
 from protocols.hashing.base import Key, Placement, hash64
+from protocols.hashing.bounded import BoundedLoads
 from protocols.hashing.jump import Jump
 from protocols.hashing.maglev import Maglev
 from protocols.hashing.multiprobe import MultiProbe
@@ -23,3 +24,4 @@ SCHEMES["jump"] = Jump
 SCHEMES["rendezvous"] = Rendezvous
 SCHEMES["maglev"] = Maglev
 SCHEMES["multiprobe"] = MultiProbe
+SCHEMES["bounded"] = BoundedLoads
