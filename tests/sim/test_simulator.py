@@ -110,11 +110,12 @@ def test_a_violated_invariant_stops_the_run_with_its_replay_command() -> None:
 
 def test_the_simulator_catches_a_missing_fsync_and_a_seed_becomes_a_regression_test() -> None:
     # UNSAFE acknowledges replicated entries it did not fsync: a crash loses them
-    failing = [s for s in range(1, 13) if not run_once(UNSAFE, s, duration_ms=5000).ok]
-    assert failing, "the nemesis never caught the missing fsync in 12 seeds"
-    with pytest.raises(AssertionError, match=f"seed {failing[0]} failed"):
-        replay(UNSAFE, failing[0], duration_ms=5000)  # the one-line regression test
-    replay(ADAPTER, failing[0], duration_ms=5000)  # the correct protocol passes that seed
+    failing = next((s for s in range(1, 13) if not run_once(UNSAFE, s, duration_ms=5000).ok),
+                   None)  # the first seed that catches it (the sweep stops there)
+    assert failing is not None, "the nemesis never caught the missing fsync in 12 seeds"
+    with pytest.raises(AssertionError, match=f"seed {failing} failed"):
+        replay(UNSAFE, failing, duration_ms=5000)  # the one-line regression test
+    replay(ADAPTER, failing, duration_ms=5000)  # the correct protocol passes that seed
 
 
 def test_unreliable_network_still_makes_progress() -> None:

@@ -40,6 +40,7 @@ async def test_bank_under_the_nemesis_keeps_its_total(cluster: Factory, tmp_path
     assert [e["point"] for e in c.nemesis.crash_points_fired()] == ["before_send:Decision"]
 
 
+@pytest.mark.slow  # the simulator runs list-append under the nemesis in the default suite
 @pytest.mark.parametrize("seed", [9])  # a shard crashes right after PREPARED
 async def test_list_append_under_the_nemesis_is_strict_serializable(
         cluster: Factory, tmp_path: Path, seed: int) -> None:
