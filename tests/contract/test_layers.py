@@ -11,6 +11,7 @@ top or inside a function) cannot be read, tested or replaced one at a time. Impo
 from __future__ import annotations
 
 import ast
+import importlib.metadata
 import json
 import random
 import subprocess
@@ -84,6 +85,22 @@ def loaded_by(module: str) -> list[str]:
                          check=True)
     loaded: list[str] = json.loads(out.stdout)
     return loaded
+
+
+# protocols.hashing is a library as pure as a core: no IO, no shell; of the project it may
+# load protocols.common alone (every other package or module under protocols/, today's and
+# tomorrow's, is forbidden), and of the installed packages xxhash alone (the baselines its
+# tests compare against, uhashring, jump and clandestined, among those kept out). What a
+# bare interpreter already loads (site's startup hooks) is not the library's doing.
+_BARE = {m.partition(".")[0] for m in loaded_by("json")}
+RULES["protocols.hashing"] = (
+    *SHELL_AND_IO,
+    *sorted(f"protocols.{p.name.removesuffix('.py')}" for p in (ROOT / "src" / "protocols")
+            .iterdir() if (p.suffix == ".py" or (p / "__init__.py").is_file())
+            and p.name not in {"__init__.py", "common", "hashing"}),
+    *sorted(top for top, dists in importlib.metadata.packages_distributions().items()
+            if "xxhash" not in dists and top not in sys.stdlib_module_names
+            and top not in _BARE and top != "protocols"))
 
 
 @pytest.mark.parametrize("module", sorted(RULES))
