@@ -64,6 +64,8 @@ async def test_chaos_soak(cluster: Factory, tmp_path: Path, seed: int) -> None:
     await chaos_run(c, seed, 60.0, tmp_path, ALL_FAULTS)
 
 
+# 18 s: tests/paxos/sim/test_lease.py covers leases by default, Raft's lease chaos stays
+@pytest.mark.slow
 async def test_chaos_lease_reads_with_leader_pauses(cluster: Factory, tmp_path: Path) -> None:
     """Leader leases (read_mode=lease) under the faults that break careless ones
     (``pause_stale_leader``: a leader paused and cut off past its lease, resumed still

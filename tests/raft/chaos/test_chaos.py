@@ -53,6 +53,7 @@ async def test_chaos_with_snapshots(cluster: Factory, tmp_path: Path) -> None:
     assert all(v > 0 for v in snapshots.values()), f"no snapshot taken: {snapshots}"
 
 
+@pytest.mark.slow  # 17 s; the other Raft chaos runs stay in the default suite
 async def test_chaos_refused_connections_and_duplicates(cluster: Factory,
                                                         tmp_path: Path) -> None:
     c = await cluster("raft", nodes=3, event_log=True, seed=4)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import grpc.aio
+import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from cluster.ports import PortLease, allocate_ports
@@ -93,6 +94,8 @@ async def views_of(client: MembershipClient, nodes: list[str]) -> dict[str, View
     return {n: v for n, v in out.items() if v is not None}
 
 
+# 32 s: tests/swim/paper/test_join_by_address.py and the simulator cover it by default
+@pytest.mark.slow
 async def test_a_member_joins_by_address_moves_and_is_reaped(cluster: Factory,
                                                              tmp_path: Path) -> None:
     c = await cluster("swim", nodes=5, tick_ms=TICK_MS, options={"reap_ms": REAP_MS})

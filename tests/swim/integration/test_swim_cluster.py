@@ -9,6 +9,8 @@ from __future__ import annotations
 import random
 from collections.abc import Awaitable, Callable, Sequence
 
+import pytest
+
 from cluster.pytest_plugin import wait_until
 from cluster.runner import LocalCluster
 from protocols.swim.client import MembershipClient, View
@@ -92,6 +94,7 @@ async def _all_equal(client: MembershipClient, nodes: list[str], total: int) -> 
     return all(v is not None and v.counter == total for v in views.values())
 
 
+@pytest.mark.slow  # 23 s; refutation and Lifeguard under slow members are in tests/swim/{paper,sim}
 async def test_a_paused_member_refutes_and_latency_below_the_timeout_suspects_nobody(
         cluster: Factory) -> None:
     c, client = await start(cluster)
