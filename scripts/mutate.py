@@ -34,6 +34,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from mutations import GROUPS, Mutation
 
 ROOT = Path(__file__).resolve().parent.parent
+# one mutation's tests: minutes at most; a mutation that makes a loop spin forever is
+# reported as such instead of stalling the run (pytest-timeout's alarm is caught by
+# Hypothesis, which then shrinks the hanging example again and again)
+MUTATION_TIMEOUT_S = 600
 BEGIN, END = "<!-- mutations:begin -->", "<!-- mutations:end -->"
 
 
@@ -73,9 +77,15 @@ def run(m: Mutation) -> tuple[bool, list[str], str, float]:
         target.write_text(target.read_text().replace(m.old, m.new))
         env = {**os.environ, "PYTHONPATH": f"{tree / 'src'}{os.pathsep}{tree}"}
         started = time.monotonic()
-        out = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p",
-                              "no:cacheprovider", "-m", "not slow", *m.tests],
-                             cwd=tree, env=env, capture_output=True, text=True, timeout=1800)
+        try:
+            out = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p",
+                                  "no:cacheprovider", "-m", "not slow", *m.tests],
+                                 cwd=tree, env=env, capture_output=True, text=True,
+                                 timeout=MUTATION_TIMEOUT_S)
+        except subprocess.TimeoutExpired:  # a livelock Hypothesis keeps shrinking
+            return False, [], f"the tests did not finish in {MUTATION_TIMEOUT_S} s (the " \
+                              "mutation loops forever: make it fail fast)", \
+                time.monotonic() - started
         elapsed = time.monotonic() - started
         failed = [words[1] for words in map(str.split, out.stdout.splitlines())
                   if words[:1] in (["FAILED"], ["ERROR"]) and len(words) > 1
