@@ -189,8 +189,7 @@ class RequestBalls(BoundedLoads):
     ``key#request`` and placed at its key's point on the ring."""
 
     def __init__(self, epsilon: float = DEFAULT_EPSILON) -> None:
-        super().__init__(epsilon)
-        self._hash = self.key_point
+        super().__init__(epsilon, key_hash=self.key_point)
 
     @staticmethod
     def key_point(ball: Key) -> int:

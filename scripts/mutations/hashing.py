@@ -187,6 +187,11 @@ MUTATIONS = [
        "first node clockwise *under* its cap", BOUNDED,
        "        node = self._first_with_room(k, self.m + 1)",
        "        node = next(self._clockwise(k))  # full or not", f"{T}/test_bounded.py"),
+    _m("bounded-requests-as-balls", "Mirrokni, Thorup & Zadimoghaddam 2018 (as Vimeo uses "
+       "it): a ball lands at the point ``key_hash`` gives it, so every request of a hot key "
+       "starts its walk at that key's point", RING,
+       "key_hash or (ketama_hash if ketama else hash64)", "(ketama_hash if ketama else hash64)",
+       f"{T}/test_bounded.py"),
     _m("bounded-walk-from-successor", "Mirrokni, Thorup & Zadimoghaddam 2018: the walk "
        "starts at the key's ring successor (the plain ring when no cap binds)", BOUNDED,
        "        start = bisect_right(self._points, self._hash(k))\n        count",

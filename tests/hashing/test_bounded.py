@@ -170,3 +170,25 @@ def test_epsilon_at_or_above_zero_always_has_room() -> None:
 def test_epsilon_must_leave_caps_above_zero() -> None:
     with pytest.raises(InvalidRequest, match="above -1"):
         BoundedLoads(epsilon=-1)
+
+
+def test_requests_as_balls_one_hot_key_spreads_clockwise_under_the_cap() -> None:
+    """``key_hash`` places many names at one point: each request of a hot key is a ball
+    (Vimeo's use). Its first balls go to the key's node, the rest overflow clockwise, and
+    no node holds more than its cap: the hot key no longer makes one node hot."""
+    from protocols.hashing.base import hash64
+
+    def at_its_key(ball: str | bytes) -> int:
+        name = ball.decode() if isinstance(ball, bytes) else ball
+        return hash64(name.partition("#")[0])
+
+    b = BoundedLoads(0.25, key_hash=at_its_key)
+    plain = Ring()
+    for n in "abcdefgh":
+        b.add(n)
+        plain.add(n)
+    balls = [b.assign(f"hot#{i}") for i in range(80)]
+    # the caps are 1 for the first 6 balls (⌈1.25·6/8⌉): the walk from the key's point
+    assert balls[:6] == plain.nodes_for("hot", 6)
+    owners = Counter(balls)
+    assert max(owners.values()) <= math.ceil(1.25 * 80 / 8)  # the hot key spread out

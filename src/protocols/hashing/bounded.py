@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_right
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from fractions import Fraction
 
 from protocols.common.errors import InvalidRequest
@@ -75,10 +75,11 @@ class BoundedLoads(Ring):
 
     name = "bounded"
 
-    def __init__(self, epsilon: float = DEFAULT_EPSILON, vnodes: int = 160) -> None:
+    def __init__(self, epsilon: float = DEFAULT_EPSILON, vnodes: int = 160, *,
+                 key_hash: Callable[[Key], int] | None = None) -> None:
         if not epsilon > -1:
             raise InvalidRequest(f"bounded: ε must be above -1 (caps above 0), got {epsilon}")
-        super().__init__(vnodes)
+        super().__init__(vnodes, key_hash=key_hash)
         self.epsilon = epsilon
         self._c = 1 + Fraction(str(epsilon))  # exact: ⌈1.1·10⌉ is 11, not 12
         self._share: dict[str, Fraction] = {}  # w / W per node

@@ -63,7 +63,8 @@ class Ring(Placement):
 
     name = "ring"
 
-    def __init__(self, vnodes: int = 160, *, ketama: bool = False) -> None:
+    def __init__(self, vnodes: int = 160, *, ketama: bool = False,
+                 key_hash: Callable[[Key], int] | None = None) -> None:
         super().__init__()
         if vnodes < 1 or (ketama and vnodes % KETAMA_REPLICAS):
             raise InvalidRequest(f"{self.name}: vnodes must be a positive"
@@ -71,7 +72,9 @@ class Ring(Placement):
                                  f"number, got {vnodes}")
         self.vnodes = vnodes
         self.ketama = ketama
-        self._hash: Callable[[Key], int] = ketama_hash if ketama else hash64
+        # where a key lands: hash64 (ketama: uhashring's); ``key_hash`` may place several
+        # names at one point (bounded loads with each request a ball at its key's point)
+        self._hash: Callable[[Key], int] = key_hash or (ketama_hash if ketama else hash64)
         self._circle: list[tuple[int, str]] = []  # (point, node), sorted
         self._points: list[int] = []
         self._owners: list[str] = []
