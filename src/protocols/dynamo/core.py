@@ -109,7 +109,7 @@ class DynamoOptions(Options):
     fsync: bool = option(True, "fsync every write (false: faster, and not durable)")
 
     def validate(self, members: tuple[str, ...]) -> None:
-        if self.n > len(members):
+        if members and self.n > len(members):  # no members: parsed without a cluster
             raise ConfigError(f"dynamo n={self.n}: more replicas than the {len(members)} "
                               f"nodes of the cluster")
         for name, v in (("r", self.r), ("w", self.w)):
