@@ -38,7 +38,7 @@ MUTATIONS = [
     _m("anti-entropy-wanted", "§4.7 anti-entropy: the asker sends back what the answerer "
        "lacks", CORE, "            for key in reply.wanted:", "            for key in ():"),
     _m("durable-before-answer", "a write is answered once the key's new state is on disk",
-       CORE, "        self.out.persist.append(KeyRecord(key, encode(s)))  # answered once "
+       CORE, "        self.out.persist.append(KeyRecord(key, self._encode(s)))  # answered once "
        "durable\n", ""),
     _m("put-reply-siblings", "#31 bug 3: a write's answer lists every sibling its "
        "context covers", CORE,

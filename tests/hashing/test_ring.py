@@ -132,3 +132,25 @@ def test_str_and_bytes_keys_are_the_same_key() -> None:
 def test_a_bad_vnodes_is_refused(vnodes: int, ketama: bool) -> None:
     with pytest.raises(InvalidRequest, match="vnodes"):
         Ring(vnodes, ketama=ketama)
+
+
+def test_arcs_cut_the_circle_at_every_point_and_name_the_keys_owners() -> None:
+    """``Ring.arcs(n)``: one arc per point, the arcs tile the circle, and a key landing in
+    an arc has that arc's owners as its preference list."""
+    from protocols.hashing.base import hash64
+
+    ring = Ring(vnodes=8)
+    for node in ("a", "b", "c", "d"):
+        ring.add(node)
+    arcs = ring.arcs(3)
+    assert len(arcs) == 32
+    assert sum((end - start) % 2**64 for start, end, _ in arcs) == 2**64
+    found = 0
+    for i in range(300):
+        key = f"key{i}"
+        h = hash64(key)
+        for start, end, owners in arcs:
+            if (h - start) % 2**64 < (end - start) % 2**64:
+                assert ring.nodes_for(key, 3) == owners
+                found += 1
+    assert found == 300

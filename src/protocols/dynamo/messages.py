@@ -7,7 +7,9 @@ A coordinator sends a key's new version to the replicas of its preference list
 (``ReplicaGet`` -> ``ReplicaGetReply``); a node that is not among a key's top N
 replicas forwards the client's request to one that is (``Forward`` -> ``Forwarded``,
 §4.5: "the request is forwarded to the first among the top N nodes in the preference
-list"). A key's state (its siblings and their clock) travels encoded by
+list"). Two replicas compare their anti-entropy trees level by level (``AaeAsk`` ->
+``AaeAnswer``, §4.7). SWIM's own messages (``protocols.swim.messages``) travel beside
+these. A key's state (its siblings and their clock) travels encoded by
 ``protocols.vkv.state``: the same sibling store, on the wire and on disk.
 """
 
@@ -16,8 +18,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-__all__ = ["Forward", "Forwarded", "ReplicaGet", "ReplicaGetReply", "ReplicaPut",
-           "ReplicaPutAck"]
+__all__ = ["AaeAnswer", "AaeAsk", "AaeSegment", "Forward", "Forwarded", "ReplicaGet",
+           "ReplicaGetReply", "ReplicaPut", "ReplicaPutAck"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,3 +90,29 @@ class Forwarded:
     context: Mapping[str, int] = field(default_factory=dict)
     error: str = ""
     refused: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class AaeSegment:
+    """The (key, item hash) pairs of one segment of an anti-entropy tree."""
+
+    items: Mapping[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class AaeAsk:
+    """Anti-entropy (§4.7, ``aae.py``): "send me your hashes of these nodes of the tree
+    you keep for the keys we share", or with ``keys`` (at the segment level) "the items
+    of these segments"."""
+
+    level: int
+    indices: tuple[int, ...] = ()
+    keys: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class AaeAnswer:
+    """The hashes (node -> hash) or the items (segment -> its items) asked for."""
+
+    hashes: Mapping[int, int] = field(default_factory=dict)
+    items: Mapping[int, AaeSegment] = field(default_factory=dict)

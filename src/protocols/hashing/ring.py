@@ -133,6 +133,27 @@ class Ring(Placement):
         return [*chosen, *(node for node in self.nodes if node not in chosen)][:n]
 
 
+    def arcs(self, n: int = 1) -> list[tuple[int, int, list[str]]]:
+        """The circle cut at every point: each arc ``[start, end)`` of hash values with
+        the ``n`` distinct nodes that own a key landing in it (the node of the point at
+        ``end`` first, Dynamo §4.3); the first arc wraps past the top. A CLI's view of
+        who owns which range."""
+        self._need(n)
+        points = len(self._points)
+        out = []
+        for i, end in enumerate(self._points):
+            chosen: list[str] = []
+            for step in range(points):
+                node = self._owners[(i + step) % points]
+                if node not in chosen:
+                    chosen.append(node)
+                    if len(chosen) == n:
+                        break
+            chosen += [node for node in self.nodes if node not in chosen][:n - len(chosen)]
+            out.append((self._points[i - 1], end, chosen))
+        return out
+
+
 class Ketama(Ring):
     """``Ring(ketama=True)``: uhashring's ketama continuum, under its own scheme name."""
 

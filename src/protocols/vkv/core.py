@@ -122,7 +122,7 @@ class VkvCore(Core):
         self.replica_id = replica_id
         self.kind = options.clock
         self.sync_ticks = max(1, round(options.sync_interval_ms / 1000 / tick_s))
-        self.store: dict[str, State] = {k: decode(v, self.kind) for k, v in recovered.items()}
+        self.store: dict[str, State] = {k: self._decode(v) for k, v in recovered.items()}
         self.now = 0
         self.writes = 0
         self.merges = 0
@@ -186,14 +186,23 @@ class VkvCore(Core):
 
     def _write(self, key: str, s: State) -> State:
         self.store[key] = s
-        self.out.persist.append(KeyRecord(key, encode(s)))  # answered once durable
+        self.out.persist.append(KeyRecord(key, self._encode(s)))  # answered once durable
         return s
+
+    def _decode(self, raw: bytes) -> State:
+        """A key's state from the wire or the disk (ValueError if malformed); a store
+        built on this one may keep its versions another way (Dynamo's last-write-wins)."""
+        return decode(raw, self.kind)
+
+    @staticmethod
+    def _encode(s: State) -> bytes:
+        return encode(s)
 
     def _merge(self, key: str, raw: bytes) -> None:
         """Sync another replica's state of ``key`` into ours (Dynamo's reconciliation).
         It may know more of anyone's writes than we do, except of ours."""
         try:
-            theirs = decode(raw, self.kind)
+            theirs = self._decode(raw)
         except ValueError as e:
             raise InvalidRequest(f"state of {key!r}: {e}") from None
         mine = self.store.get(key)
