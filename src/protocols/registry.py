@@ -55,8 +55,9 @@ PROTOCOLS: dict[str, ProtocolEntry] = {e.name: e for e in (
     ProtocolEntry("vkv", "a Dynamo-style multi-version KV (siblings, dotted version vectors)",
                   spec="protocols.vkv:SPEC", shell="protocols.vkv.node:SHELL",
                   sim="protocols.vkv.sim:ADAPTER", explore="protocols.vkv.explore:MODELS"),
-    ProtocolEntry("dynamo", "Dynamo: a ring of N/R/W quorums, sloppy quorum, read repair "
-                  "(DeCandia et al.)", spec="protocols.dynamo:SPEC",
+    ProtocolEntry("dynamo", "Dynamo: consistent-hashing ring, N/R/W quorums, sloppy quorum "
+                  "and hinted handoff, anti-entropy, SWIM membership (DeCandia et al.)",
+                  spec="protocols.dynamo:SPEC", shell="protocols.dynamo.node:SHELL",
                   sim="protocols.dynamo.sim:ADAPTER"),
     ProtocolEntry("twopc", "two-phase commit over shards of a KV store (Gray; BHG ch. 7)",
                   spec="protocols.twopc:SPEC", shell="protocols.twopc.node:SHELL",
