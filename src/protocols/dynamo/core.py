@@ -303,6 +303,7 @@ class DynamoCore(VkvCore):
             swim_recovered, tick_s, address, addresses)
         memory = math.ceil(options.failure_memory_ms / 1000 / tick_s)
         self.view = Membership(node_id, self.members, options.vnodes, memory, self.swim)
+        self.configured = frozenset(peers)  # the runner's peers, to see one removed
         self.handoff_ticks = max(1, round(options.handoff_interval_ms / 1000 / tick_s))
         self.ops: dict[int, _Op] = {}
         self.forwards: dict[int, tuple[str, Any]] = {}  # op -> who waits for it
@@ -367,29 +368,38 @@ class DynamoCore(VkvCore):
     def _ring_changed(self) -> None:
         """SWIM (or the runner) changed who is on the ring: move the keys whose owners
         changed (§4.9)."""
-        if self.view.sync():
-            self.stats["ring_changes"] += 1
-            self.trees.clear()  # who shares which keys changed: rebuilt when next used
-            self.out.trace.append(f"ring: {','.join(sorted(self.view.nodes))}")
-            for key in sorted(self.store):
-                self._place(key)
+        if self.view.wanted() in (self.view.nodes, frozenset()):
+            return
+        before = {key: self.owners(key) for key in self.store}
+        self.view.sync()
+        self.stats["ring_changes"] += 1
+        self.trees.clear()  # who shares which keys changed: rebuilt when next used
+        self.out.trace.append(f"ring: {','.join(sorted(self.view.nodes))}")
+        for key in sorted(self.store):
+            self._place(key, before[key])
 
-    def _place(self, key: str) -> None:
-        """Owe ``key`` to each of its owners that may lack it: every owner if this node
-        is not one (it must hand the key over before dropping it), else none (anti-entropy
-        and read repair keep owners in step)."""
+    def _place(self, key: str, before: Sequence[str] = ()) -> None:
+        """Owe ``key`` to those of its owners that may lack it: every owner if this node
+        is not one (it hands the key over before dropping it); if it is one, and the
+        first of the owners that were owners ``before`` the ring changed, the owners new
+        to the key (one old owner streams it; anti-entropy covers the rest)."""
         owners = self.owners(key)
         if self.node_id not in owners:
             self.moving.setdefault(key, set()).update(owners)
-        else:
-            self.moving.pop(key, None)
+            return
+        gained = {o for o in owners if o not in before}
+        staying = [o for o in owners if o in before]
+        if before and gained and staying[0] == self.node_id:
+            self.moving.setdefault(key, set()).update(gained)
 
     def on_peers_changed(self, peers: tuple[NodeId, ...], roles: Mapping[NodeId, str]
                          ) -> None:
         """The runner removed a node for good (``remove-node``): off the ring, whatever
-        SWIM still says. An added node needs nothing: it joins by SWIM."""
-        for gone in sorted(self.members - {self.node_id, *peers}):
+        SWIM still says. An added node joins by SWIM (static membership: here)."""
+        for gone in sorted(self.configured - {*peers}):
             self.view.remove(gone)
+        self.configured = frozenset(peers)
+        self.view.configured = frozenset({self.node_id, *peers})  # static: the ring itself
         self._ring_changed()
 
     # ------------------------------------------------------------------ clients
@@ -508,7 +518,7 @@ class DynamoCore(VkvCore):
 
     def _write(self, key: str, s: State) -> State:
         super()._write(key, s)
-        if key in self.moving or self.node_id not in self.owners(key):
+        if self.node_id not in self.owners(key):
             self._place(key)  # written here on an older ring: it moves on
         self._index(key)
         return s
@@ -766,7 +776,9 @@ class DynamoCore(VkvCore):
         budget = self.options.transfer_batch - len(self.transfers)
         for key, owed in sorted(self.moving.items()):
             s = self.store.get(key)
-            if s is None:
+            owed.intersection_update(self.owners(key))  # the ring changed again since
+            if s is None or not owed:
+                self._settle(key)
                 continue
             for to in sorted(owed):
                 if budget <= 0:
@@ -797,12 +809,17 @@ class DynamoCore(VkvCore):
         owed.discard(t.to)
         self.stats["moved"] += 1
         if not owed:
-            del self.moving[t.key]
-            if self.node_id not in self.owners(t.key):
-                del self.store[t.key]  # every owner has it durably: not ours to keep
-                self._index(t.key)
-                self.stats["dropped"] += 1
-                self.out.persist.append(KeyRecord(t.key, b""))
+            self._settle(t.key)
+
+    def _settle(self, key: str) -> None:
+        """Nothing more is owed for ``key``: a node that is not one of its owners drops
+        it (every owner acknowledged it, durably)."""
+        self.moving.pop(key, None)
+        if key in self.store and self.node_id not in self.owners(key):
+            del self.store[key]
+            self._index(key)
+            self.stats["dropped"] += 1
+            self.out.persist.append(KeyRecord(key, b""))
 
     # ------------------------------------------------------------------ anti-entropy
     def _shared(self, key: str, peer: str) -> bool:

@@ -20,8 +20,24 @@ run that miss an element are *stale* (R < N under a sloppy quorum may read a sta
 which the checker reports but does not count as a violation (Dynamo is not
 linearizable).
 
-Invariants: none yet (what would hold after every event — a version never lost by a
-replica that acknowledged it — needs the handoff and anti-entropy slices to state).
+``set-rmw`` is the same check over read-modify-writes: the key's value is the set,
+written whole (comma-separated); a client adds an element by reading the key (the union
+of its siblings) and writing the set with the read's context. Each key has one writer
+(client c writes keys c, c + clients, ...; every client reads every key), so that under
+last-write-wins (``resolve="lww"``) nothing is lost unless clocks disagree: with a node's
+clock behind (``clock_offset_ms``), a write it coordinates loses to the older one before
+it, and the checker names the adds lost (``tests/dynamo/sim/test_lww.py``). Under
+siblings, nothing is lost either way.
+
+**Convergence** (both workloads): once the clients stop (the faults are over), the
+workload waits until every key's owners hold the same version and no node holds a hinted
+version or a key still to move (anti-entropy, hinted handoff and rebalancing have done
+their work), without reading anything, and reports how long that took; not converged
+within ``converge_ms`` is a violation. Then come the final reads.
+
+Invariants: none checked after every event (a version may legitimately be on one node
+only for a while); the explorer's model checks that no acknowledged write is lost on
+every path.
 """
 
 from __future__ import annotations
@@ -53,6 +69,7 @@ class _Pending:
     invocation: Event
     node: str
     done: bool = False
+    phase: str = ""  # set-rmw's add: "read", then "write"
 
 
 @dataclass
@@ -73,6 +90,11 @@ class SetFullWorkload:
     _process: dict[int, int] = field(default_factory=dict)
     _processes: Any = field(default_factory=itertools.count)
     _seq: Any = field(default_factory=lambda: itertools.count(1))
+    rmw: bool = False  # set-rmw: read-modify-write of a whole set, one writer per key
+    converge_ms: int = 20000
+    converged_after_ms: int | None = None  # from when the clients stopped
+    _converge_started_at: int = 0
+    _converge_gave_up: bool = False
     _stopped: set[int] = field(default_factory=set)
     _final_started: bool = False
     _gave_up: bool = False
@@ -94,8 +116,11 @@ class SetFullWorkload:
             return
         seq = next(self._seq)
         rng = w.rng(f"dynamo/{c}/{seq}")
-        key = f"k{rng.randrange(self.keys)}"
         node = rng.choice(w.ids)
+        if self.rmw:
+            self._next_rmw(c, seq, rng, node)
+            return
+        key = f"k{rng.randrange(self.keys)}"
         if rng.random() < self.add_share:
             element = f"c{c}-{seq}"  # unique per key: a client never repeats a seq
             inv = self.history.invoke(self._process[c], "add", key, element, float(w.now))
@@ -105,6 +130,24 @@ class SetFullWorkload:
             command = Get(key)
         self._submit(("dynamo", c, seq), _Pending(c, inv, node), command)
 
+    def _next_rmw(self, c: int, seq: int, rng: Any, node: str) -> None:
+        """set-rmw: an add reads the key first, then writes the set with that context."""
+        mine = [k for k in range(self.keys) if k % self.clients == c]
+        if mine and rng.random() < self.add_share:
+            key = f"k{rng.choice(mine)}"
+            element = f"c{c}-{seq}"
+            inv = self.history.invoke(self._process[c], "add", key, element, float(self.world.now))
+            self._submit(("dynamo", c, seq), _Pending(c, inv, node, phase="read"), Get(key))
+            return
+        key = f"k{rng.randrange(self.keys)}"
+        inv = self.history.invoke(self._process[c], "read", key, None, float(self.world.now))
+        self._submit(("dynamo", c, seq), _Pending(c, inv, node), Get(key))
+
+    @staticmethod
+    def _elements(values: Any) -> list[str]:
+        """set-rmw: a key's set is the union of its siblings' comma-separated sets."""
+        return sorted({e for v in values for e in v.split(",") if e})
+
     def _submit(self, rid: Any, p: _Pending, command: Any) -> None:
         self._pending[rid] = p
         self.world.submit(p.node, command, request_id=rid)
@@ -113,16 +156,27 @@ class SetFullWorkload:
     def _timeout(self, rid: Any) -> None:
         p = self._pending.get(rid)
         if p is not None:
-            self._finish(rid, "info", None, f"no answer from {p.node} in "
-                                            f"{self.op_timeout_ms} ms")
+            # an add still reading never wrote: it failed; anything else is in doubt
+            self._finish(rid, "fail" if p.phase == "read" else "info", None,
+                         f"no answer from {p.node} in {self.op_timeout_ms} ms")
 
     def _on_answer(self, answer: Answer) -> None:
         if answer.request_id not in self._pending:
             return
+        p = self._pending[answer.request_id]
+        if p.phase == "read" and answer.error is None:  # set-rmw: now write the set
+            values, context = answer.result
+            inv = p.invocation
+            new = ",".join(sorted({*self._elements(values), str(inv.value)}))
+            p.phase = "write"
+            self.world.submit(p.node, Put(inv.key, new, context), request_id=answer.request_id)
+            return
         if answer.error is None:
             values, _context = answer.result
-            self._finish(answer.request_id, "ok", sorted(values), None)
-        elif isinstance(answer.error, InvalidRequest):
+            got = self._elements(values) if self.rmw else sorted(values)
+            self._finish(answer.request_id, "ok", got, None)
+        elif isinstance(answer.error, InvalidRequest) or p.phase == "read":
+            # refused, or the read of a read-modify-write failed: the add never wrote
             self._finish(answer.request_id, "fail", None, str(answer.error))
         else:
             self._finish(answer.request_id, "info", None, str(answer.error))
@@ -156,7 +210,8 @@ class SetFullWorkload:
         if self._final_started or len(self._stopped) < self.clients or self._pending:
             return
         self._final_started = True
-        self.world.at(self._settle_ms(), self._final_next)
+        self._converge_started_at = self.world.now
+        self._check_converged()
 
     def _final_next(self) -> None:
         """Read the next key not read yet with R = N, at any node; retried."""
@@ -180,6 +235,38 @@ class SetFullWorkload:
         inv = self.history.invoke(next(self._processes), "read", key, None, float(w.now))
         self._submit(("dynamo-final", self.final_tries), _Pending(-1, inv, node), Get(key, n))
 
+    def _converged(self) -> bool:
+        """Every up node's keys are held, at one version, by all of each key's owners,
+        and nothing is left hinted or to move. Checked only with every node up."""
+        w = self.world
+        if any(not node.up for node in w.nodes.values()):
+            return False
+        cores = self._cores()
+        versions: dict[str, set[bytes]] = {}
+        for core in cores.values():
+            if core.hinted or core.moving:
+                return False
+            for key, s in core.store.items():
+                versions.setdefault(key, set()).add(core._encode(s))
+        for key, seen in versions.items():
+            owners = next(iter(cores.values())).owners(key)
+            if len(seen) != 1 or any(key not in cores[o].store for o in owners if o in cores):
+                return False
+        return True
+
+    def _check_converged(self) -> None:
+        """Poll until the replicas agree (or ``converge_ms`` passed), then read each key
+        once more: convergence is measured before the final reads' read repair helps."""
+        w = self.world
+        if self._converged():
+            self.converged_after_ms = w.now - self._converge_started_at
+        elif w.now - self._converge_started_at >= self.converge_ms:
+            self._converge_gave_up = True
+        else:
+            w.at(100, self._check_converged)
+            return
+        w.at(self._settle_ms(), self._final_next)
+
     @property
     def idle(self) -> bool:
         return self._gave_up or len(self.final_reads) == self.keys
@@ -197,12 +284,23 @@ class SetFullWorkload:
         if len(self.final_reads) < self.keys:
             return Verdict(check, "unknown", f"no final read of every key in "
                                              f"{self.final_tries} tries ({tally})")
-        return Verdict(check, "ok", f"{result.summary()} ({tally})")
+        if self.converged_after_ms is None:
+            return Verdict(check, "violation", f"{result.summary()}; replicas not converged "
+                                               f"{self.converge_ms} ms after the clients "
+                                               f"stopped ({tally})")
+        return Verdict(check, "ok", f"{result.summary()}; converged "
+                                    f"{self.converged_after_ms} ms after the clients "
+                                    f"stopped ({tally})")
 
 
 def set_full_workload(world: World, params: WorkloadParams) -> SetFullWorkload:
     return SetFullWorkload(world, clients=params.clients, keys=params.keys,
                            stop_at_ms=params.stop_at_ms)
+
+
+def set_rmw_workload(world: World, params: WorkloadParams) -> SetFullWorkload:
+    return SetFullWorkload(world, clients=params.clients, keys=params.keys,
+                           stop_at_ms=params.stop_at_ms, rmw=True)
 
 
 class DynamoAdapter(SimAdapter):
@@ -213,7 +311,7 @@ class DynamoAdapter(SimAdapter):
     rpc_timeout_ms = 300
 
     def workloads(self) -> Mapping[str, WorkloadFactory]:
-        return {"set-full": set_full_workload}
+        return {"set-full": set_full_workload, "set-rmw": set_rmw_workload}
 
 
 ADAPTER = DynamoAdapter()
