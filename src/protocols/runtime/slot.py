@@ -79,6 +79,9 @@ class CoreSlot:
                                            answer=self._answer, trace=self._trace))
         self.routes_by_type: dict[type[Any], Route] = {r.request_type: r for r in shell.routes}
         self.routes_by_method: dict[str, Route] = {r.method: r for r in shell.routes}
+        if len(self.routes_by_method) != len(shell.routes):  # routes on two services
+            raise TypeError(f"{shell.name}: two routes share a method name; a peer frame "
+                            f"names its route by method alone")
         self.answers: dict[int, asyncio.Future[Any]] = {}
         self.deadlines = Deadlines(self.answers)
         # in step mode (protocols.runtime.stepper) the model's commands are requests 0..k
