@@ -13,6 +13,7 @@
     python -m cluster pause-disk n2 5000
     python -m cluster logs n3 [-f]
     python -m cluster draw                  the run as a space-time diagram (up --event-log)
+    python -m cluster ring                  dynamo: each node's share of the ring and keys
     python -m cluster down                  stop everything (even after a crashed `up`)
 
 The cluster lives in ``--dir`` (default ``$PROTOCOLS_CLUSTER_DIR`` or
@@ -43,6 +44,7 @@ from rich.text import Text
 from cluster.membership import MEMBER_KEY, membership_matrix, views_of
 from cluster.nemesis import CUT_MODES
 from cluster.procs import kill_group, wait_gone
+from cluster.ring import ownerships, ring_table
 from cluster.runner import STATE_FILE, LocalCluster, cluster_processes
 from protocols._pb import admin_pb2
 from protocols.common.errors import ConfigError, ProtocolError
@@ -263,6 +265,12 @@ def _summary(details: dict[str, str], everything: bool) -> Text:
     return text
 
 
+async def cmd_ring(args: argparse.Namespace) -> int:
+    c = LocalCluster.attach(args.dir)
+    console.print(ring_table(await ownerships(c)))
+    return 0
+
+
 async def cmd_partition(args: argparse.Namespace) -> int:
     c = LocalCluster.attach(args.dir)
     groups = [g.split(",") for g in args.groups]
@@ -430,6 +438,8 @@ def parser() -> argparse.ArgumentParser:
     status = sub.add_parser("status", help="live status of every node")
     status.add_argument("--details", action="store_true",
                         help="every detail, the per-peer ones too")
+    sub.add_parser("ring", help="dynamo: each node's share of the key space (first owner, "
+                   "one of N), its keys, hinted versions and keys still moving")
     part = sub.add_parser("partition", help="split into groups, e.g. n1,n2 n3,n4,n5")
     part.add_argument("groups", nargs="+")
     part.add_argument("--mode", choices=CUT_MODES, default="blackhole")
@@ -449,7 +459,7 @@ COMMANDS = {"up": cmd_up, "status": cmd_status, "partition": cmd_partition, "hea
             "resume": cmd_process, "add-node": cmd_add_node, "remove-node": cmd_remove_node,
             "logs": cmd_logs, "draw": cmd_draw, "down": cmd_down,
             "create-group": cmd_group, "remove-group": cmd_group, "crash-at": cmd_targeted,
-            "pause-disk": cmd_targeted}
+            "pause-disk": cmd_targeted, "ring": cmd_ring}
 
 
 def main(argv: list[str] | None = None) -> int:

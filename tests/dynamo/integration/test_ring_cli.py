@@ -1,0 +1,72 @@
+"""``python -m cluster ring``: each node's share of a Dynamo ring (§4.2-4.3) and what it
+holds, end to end on a cluster ``python -m cluster up dynamo`` started, and the table's
+rows for a node that does not answer or sees another ring."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from rich.console import Console
+
+from cluster.ring import ring_table
+from protocols.dynamo.client import Ownership, Share
+
+
+def run(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "cluster", *args], env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_ring_shows_every_node_share_and_keys_of_a_running_cluster(tmp_path: Path) -> None:
+    env = {**os.environ, "PROTOCOLS_CLUSTER_DIR": str(tmp_path / "c"), "COLUMNS": "120"}
+    up = run("up", "dynamo", "-n", "4", "-o", "vnodes=32", env=env)
+    try:
+        assert up.returncode == 0, up.stdout + up.stderr
+        ring = run("ring", env=env)
+        assert ring.returncode == 0, ring.stdout + ring.stderr
+        assert "dynamo ring as n1 sees it: 4 nodes, N=3" in ring.stdout, ring.stdout
+        rows = {m[0]: m[1:] for m in re.findall(
+            r"(n\d)\s+│\s+([\d.]+)%\s+│\s+([\d.]+)%\s+│\s+(\d+)\s+│\s+(\d+)\s+│\s+(\d+)",
+            ring.stdout)}
+        assert sorted(rows) == ["n1", "n2", "n3", "n4"], ring.stdout
+        assert abs(sum(float(r[0]) for r in rows.values()) - 100) < 0.5
+        assert abs(sum(float(r[1]) for r in rows.values()) - 300) < 0.5
+        assert all(r[2:] == ("0", "0", "0") for r in rows.values())  # nothing written
+        status = run("status", env=env)
+        assert status.returncode == 0 and "keys=0" in status.stdout, status.stdout
+    finally:
+        down = run("down", env=env)
+    assert down.returncode == 0, down.stdout + down.stderr
+    assert "stopped 5 process(es)" in down.stdout  # four nodes and the proxy server
+
+
+def test_ring_refuses_a_cluster_of_another_protocol(tmp_path: Path) -> None:
+    env = {**os.environ, "PROTOCOLS_CLUSTER_DIR": str(tmp_path / "c")}
+    up = run("up", "bare", "-n", "1", "--direct", env=env)
+    try:
+        assert up.returncode == 0, up.stdout + up.stderr
+        ring = run("ring", env=env)
+        assert ring.returncode == 2 and "shows a dynamo cluster's ring" in ring.stdout
+    finally:
+        assert run("down", env=env).returncode == 0
+
+
+def test_the_table_names_silent_nodes_and_rings_not_yet_in_step() -> None:
+    shares = {n: Share(0.25, 0.75) for n in ("n1", "n2", "n3", "n4")}
+    views = {"n1": Ownership("n1", shares, 10, 1, 0), "n2": None,
+             "n3": Ownership("n3", {n: shares[n] for n in ("n1", "n3", "n4")}, 7, 0, 4),
+             "n4": Ownership("n4", shares, 9, 0, 0)}
+    console = Console(width=100, record=True, color_system=None)
+    with console.capture() as captured:
+        console.print(ring_table(views))
+    text = captured.get()
+    assert "dynamo ring as n1 sees it: 4 nodes, N=3" in text
+    lines = {line.split()[1]: line for line in text.splitlines()
+             if re.match(r"│ n\d ", line)}
+    assert "no answer" in lines["n2"] and "25.0%" in lines["n2"]
+    assert re.search(r"25\.0%\s+│\s+75\.0%\s+│\s+7\s+│\s+0\s+│\s+4", lines["n3"]), text
+    assert "n3 sees a different ring: n1, n3, n4" in text
