@@ -247,6 +247,11 @@ def hinted_key(owner: str, key: str) -> str:
     return f"{HINTED}{owner}{HINTED}{key}"
 
 
+def dropped_key(key: str) -> str:
+    """Where the count of our writes of a key handed over is kept: ``"\0\0key"``."""
+    return hinted_key("", key)
+
+
 def split_hinted_key(stored: str) -> tuple[str, str]:
     owner, _, key = stored[1:].partition(HINTED)
     return owner, key
@@ -294,10 +299,14 @@ class DynamoCore(VkvCore):
                          own, tick_s, replica_id)
         self.clock = clock or (lambda: 0.0)
         self.hinted: dict[str, dict[str, State]] = {}  # key -> owner -> its version
+        self.dropped: dict[str, int] = {}  # key handed over -> the writes we had made
         for stored, raw in sorted(recovered.items()):
             if stored.startswith(HINTED):
                 owner, key = split_hinted_key(stored)
-                self.hinted.setdefault(key, {})[owner] = self._decode(raw)
+                if owner:
+                    self.hinted.setdefault(key, {})[owner] = self._decode(raw)
+                else:
+                    self.dropped[key] = int(raw)
         self.swim = None if options.membership == MembershipKind.STATIC else SwimCore(
             node_id, peers, random.Random(rng.getrandbits(64)), options.swim,
             swim_recovered, tick_s, address, addresses)
@@ -330,6 +339,17 @@ class DynamoCore(VkvCore):
     @staticmethod
     def _encode(s: Any) -> bytes:
         return encode_lww(s) if isinstance(s, LwwRegister) else encode(s)
+
+    def _made(self, key: str) -> int:
+        """Our writes of ``key``, counting those made before we handed it over: a state
+        may claim them, and a new write must not reuse their dots."""
+        return max(super()._made(key), self.dropped.get(key, 0))
+
+    def _behind(self, key: str) -> bool:
+        """We handed ``key`` over after writing it, and hold no state covering those
+        writes: a new dot of ours could repeat one of them (and a DVV would take the two
+        writes for one), so a put must first read the key from the replicas."""
+        return key in self.dropped and super()._made(key) < self.dropped[key]
 
     def _check_ids(self, what: str, ids: Any) -> None:
         """Membership is open (nodes join and leave, and a version keeps naming a replica
@@ -478,9 +498,14 @@ class DynamoCore(VkvCore):
         op_id = self._new_op()
         self.stats["coordinated"] += 1
         deadline = self.options.replica_timeout_ms
-        if req.kind == "put" and not self.lww and self._unseen(key, req.context):
+        if req.kind == "put" and not self.lww and (self._unseen(key, req.context)
+                                                   or self._behind(key)):
             if reread or not others:
                 self._check_context(key, req.context)  # raises, naming the count
+                self._answer(reply_to, Forwarded(False, error=(
+                    f"put {key!r}: this node wrote the key before handing it over, and no "
+                    f"replica it reached holds those writes; nothing was written")))
+                return
             self.stats["prereads"] += 1
             op = _Op("preread", key, 0, reply_to, hints, set(others), then=req)
             for t in sorted(others):
@@ -518,6 +543,9 @@ class DynamoCore(VkvCore):
 
     def _write(self, key: str, s: State) -> State:
         super()._write(key, s)
+        if key in self.dropped and not self._behind(key):
+            del self.dropped[key]  # our writes are in the state again
+            self.out.persist.append(KeyRecord(dropped_key(key), b""))
         if self.node_id not in self.owners(key):
             self._place(key)  # written here on an older ring: it moves on
         self._index(key)
@@ -639,8 +667,7 @@ class DynamoCore(VkvCore):
             raise InvalidRequest(f"state of {key!r}: {e}") from None
         claimed = theirs.context()
         self._check_ids(f"state of {key!r}", claimed)
-        mine_own = self.store.get(key)
-        made = mine_own.context()[self.replica_id] if mine_own is not None else 0
+        made = self._made(key)
         if claimed[self.replica_id] > made:
             raise InvalidRequest(f"state of {key!r} claims {claimed[self.replica_id]} "
                                  f"writes of {self.replica_id}; it made {made}")
@@ -816,6 +843,9 @@ class DynamoCore(VkvCore):
         it (every owner acknowledged it, durably)."""
         self.moving.pop(key, None)
         if key in self.store and self.node_id not in self.owners(key):
+            if made := super()._made(key):  # a dot of ours must never be reused
+                self.dropped[key] = made
+                self.out.persist.append(KeyRecord(dropped_key(key), str(made).encode()))
             del self.store[key]
             self._index(key)
             self.stats["dropped"] += 1

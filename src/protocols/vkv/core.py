@@ -189,6 +189,11 @@ class VkvCore(Core):
         self.out.persist.append(KeyRecord(key, self._encode(s)))  # answered once durable
         return s
 
+    def _made(self, key: str) -> int:
+        """How many writes of ``key`` this replica has made (its dot counter)."""
+        mine = self.store.get(key)
+        return mine.context()[self.replica_id] if mine is not None else 0
+
     def _decode(self, raw: bytes) -> State:
         """A key's state from the wire or the disk (ValueError if malformed); a store
         built on this one may keep its versions another way (Dynamo's last-write-wins)."""
@@ -206,7 +211,7 @@ class VkvCore(Core):
         except ValueError as e:
             raise InvalidRequest(f"state of {key!r}: {e}") from None
         mine = self.store.get(key)
-        made = mine.context()[self.replica_id] if mine is not None else 0
+        made = self._made(key)
         claimed = theirs.context()
         self._check_ids(f"state of {key!r}", claimed)
         if claimed[self.replica_id] > made:

@@ -184,3 +184,45 @@ def test_a_context_no_replica_has_seen_is_refused() -> None:
     answer = call(w, o1, Put(KEY, "x", made_up))
     assert answer.error is not None and "claims" in str(answer.error)
     assert KEY not in core(w, o1).store
+
+
+def _key_that_leaves_and_returns(n: int = 2) -> tuple[str, str]:
+    """A key one of whose owners on n1..n4 is no owner once n5 joins: (key, that owner)."""
+    from protocols.hashing import Ring
+
+    four, five = Ring(64), Ring(64)
+    for i in range(1, 6):
+        five.add(f"n{i}")
+        if i < 5:
+            four.add(f"n{i}")
+    for i in range(1000):
+        key = f"key{i}"
+        gone = set(four.nodes_for(key, n)) - set(five.nodes_for(key, n))
+        if gone:
+            return key, gone.pop()
+    raise AssertionError("no such key")
+
+
+def test_a_node_that_handed_a_key_over_never_reuses_one_of_its_dots() -> None:
+    """A writes a key, hands it over when n5 joins (and drops it), and owns it again when
+    n5 is removed; its next write of the key must not reuse its first write's dot (a DVV
+    would take the two for one and keep only one value). A keeps the count of its writes
+    of every key it dropped, and reads the key from the replicas before writing it."""
+    key, a = _key_that_leaves_and_returns()
+    w = world(nodes=4, n=2, r=1, w=2, **FAST)
+    assert a in core(w, a).owners(key)
+    assert call(w, a, Put(key, "v1")).error is None
+    new = w.add_node()
+    w.run_until(lambda: key not in core(w, a).store, 10000)
+    assert core(w, a).dropped[key] == 1
+    w.crash(a)  # the count is durable
+    w.restart(a)
+    assert core(w, a).dropped[key] == 1
+    w.hook("ReplicaPut", "drop", dst=a)  # the key does not come back to a by itself
+    w.remove_node(new)
+    w.run_until(lambda: a in core(w, a).owners(key)
+                and all(a in core(w, n).owners(key) for n in w.ids), 5000)
+    assert key not in core(w, a).store
+    assert call(w, a, Put(key, "v2", w=1)).error is None  # a blind write: two siblings
+    w.unhook()
+    assert values(call(w, a, Get(key, r=2))) == ["v1", "v2"]
