@@ -13,8 +13,9 @@ A protocol plugs in a workload (``ChaosWorkload``: ``run``, ``final_reads``, ``h
 ``stats``, ``t0``) and a checker (``Checker``: a name, ``__call__(history) -> Verdict``,
 ``artifacts``). The KV workloads and checkers are here: ``chaos_run`` (KvWorkload,
 linearizability per key, then every node converges to one commit index), used by the
-Raft and Multi-Paxos chaos tests, and ``Serializable`` (``protocols.check.elle``) for
-``cluster.workload.ListAppendWorkload``'s transactions.
+Raft and Multi-Paxos chaos tests, ``Serializable`` (``protocols.check.elle``) for
+``cluster.workload.ListAppendWorkload``'s transactions, and ``SetFull``
+(``protocols.check.setfull``) for Dynamo's set-full (``cluster.workload_dynamo``).
 """
 
 from __future__ import annotations
@@ -37,13 +38,14 @@ from protocols.check import CheckResult, check_history, render_timeline
 from protocols.check.bank import BankResult, check_bank
 from protocols.check.elle import ElleResult, check_list_append
 from protocols.check.history import History
+from protocols.check.setfull import SetFullResult, check_set_full
 from protocols.kv.client import KvClient
 from protocols.registry import load_spec
 from protocols.sim.api import Verdict
 
 __all__ = ["ALL_FAULTS", "TARGETED_FAULTS", "BankConsistent", "ChaosWorkload", "Checker",
-           "Linearizable", "Serializable", "chaos_run", "chaos_test", "commit_indexes", "converged",
-           "pause_stale_leader", "run_chaos"]
+           "Linearizable", "Serializable", "SetFull", "chaos_run", "chaos_test",
+           "commit_indexes", "converged", "pause_stale_leader", "run_chaos"]
 
 ALL_FAULTS = ("partition_halves", "isolate", "partition_one_way", "kill", "pause",
               "latency", "unreliable")
@@ -134,6 +136,26 @@ class BankConsistent:
     def artifacts(self, history: History, out: Path, shade: Shade) -> list[Path]:
         assert self.result is not None
         path = out / "bank-anomalies.txt"
+        path.write_text("\n\n".join(a.render() for a in self.result.anomalies) + "\n")
+        return [path]
+
+
+class SetFull:
+    """Jepsen's set-full (``protocols.check.setfull``): no acknowledged add missing from
+    the final reads (lost), none duplicated or invented; stale reads allowed."""
+
+    name = "set-full"
+
+    def __init__(self) -> None:
+        self.result: SetFullResult | None = None
+
+    def __call__(self, history: History) -> Verdict:
+        self.result = check_set_full(history)
+        return Verdict(self.name, self.result.verdict, self.result.summary())
+
+    def artifacts(self, history: History, out: Path, shade: Shade) -> list[Path]:
+        assert self.result is not None
+        path = out / "set-full-anomalies.txt"
         path.write_text("\n\n".join(a.render() for a in self.result.anomalies) + "\n")
         return [path]
 
