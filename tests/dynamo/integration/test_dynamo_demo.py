@@ -1,7 +1,7 @@
-"""``scripts/demo dynamo`` at a small size (5 nodes, 2 s of clients): an owner of the clients' keys killed, puts
-acknowledged through hinted stand-ins (the hinted count rises), handed back once it
-restarts (back to 0), converged, no acknowledged add lost, nothing left running, and
-the space-time diagram drawn with the kill shaded."""
+"""``scripts/demo dynamo`` at a small size (5 nodes, 2 s of clients): an owner of the
+clients' keys killed, puts acknowledged through hinted stand-ins (the hinted count
+rises), handed back once it restarts (back to 0), converged, no acknowledged add lost,
+nothing left running, and the space-time diagram drawn with the kill shaded."""
 
 from __future__ import annotations
 
