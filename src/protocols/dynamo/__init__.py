@@ -45,7 +45,9 @@ class DynamoSpec(ProtocolSpec):
     records = (KeyRecord,)
 
     def create_node(self, ctx: NodeContext) -> NodeParts:
-        options = DynamoOptions.from_mapping(ctx.options, [ctx.node_id, *ctx.peers])
+        # checked against the cluster's size when it starts (check_options); a node built
+        # later may find fewer members than N (nodes left): it serves what it can
+        options = DynamoOptions.from_mapping(ctx.options)
         sync = SyncPolicy.ALWAYS if options.fsync else SyncPolicy.NEVER
         storage = DynamoStorage(ctx.fs, ctx.data_dir, ctx.node_id, sync)
         try:

@@ -190,7 +190,7 @@ class SetFullWorkload:
         if p.client < 0:  # the final read of a key
             if status == "ok":
                 self.final_reads[inv.key] = values
-            self._final_next()
+            self.world.at(1 if status == "ok" else 100, self._final_next)  # never re-entered
             return
         if status == "info":  # Jepsen: a process with an operation in doubt is not reused
             self._process[p.client] = next(self._processes)
@@ -230,7 +230,7 @@ class SetFullWorkload:
             return
         rng = w.rng(f"dynamo/final/{self.final_tries}")
         node = rng.choice(up)
-        n = next(iter(cores.values())).options.n
+        n = min(next(iter(cores.values())).options.n, len(w.ids))  # nodes may have left
         key = missing[0]
         inv = self.history.invoke(next(self._processes), "read", key, None, float(w.now))
         self._submit(("dynamo-final", self.final_tries), _Pending(-1, inv, node), Get(key, n))
@@ -239,7 +239,7 @@ class SetFullWorkload:
         """Every up node's keys are held, at one version, by all of each key's owners,
         and nothing is left hinted or to move. Checked only with every node up."""
         w = self.world
-        if any(not node.up for node in w.nodes.values()):
+        if any(not w.nodes[NodeId(n)].up for n in w.ids):  # a removed node is not one
             return False
         cores = self._cores()
         versions: dict[str, set[bytes]] = {}

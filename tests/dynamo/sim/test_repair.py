@@ -24,7 +24,7 @@ def test_swim_tells_the_coordinator_an_owner_is_down_before_any_request_fails() 
     """§4.8.3 with SWIM: a crashed owner is suspected by gossip alone, so the very first
     write after it goes to a stand-in with a hint instead of waiting out a timeout."""
     w = world(n=3, r=2, w=3)
-    o1, o2, o3, stand_in, *_ = preference(w)
+    o1, _o2, o3, stand_in, *_ = preference(w)
     w.crash(o3)
     w.run_until(lambda: not core(w, o1).healthy(o3), 5000)
     assert not core(w, o1).view.failed_at  # no request of o1's failed: SWIM told it
@@ -36,7 +36,7 @@ def test_a_hint_is_handed_back_to_its_owner_and_then_dropped() -> None:
     """§4.6: once the owner is back, the stand-in delivers the hinted version and drops
     it only after the owner acknowledged it (durable there)."""
     w = world(n=3, r=2, w=2, **FAST)
-    o1, o2, o3, stand_in, *_ = preference(w)
+    o1, _o2, o3, stand_in, *_ = preference(w)
     w.crash(o3)
     w.run_until(lambda: not core(w, o1).healthy(o3), 5000)
     assert call(w, o1, Put(KEY, "a")).error is None
@@ -52,7 +52,7 @@ def test_a_hint_is_handed_back_to_its_owner_and_then_dropped() -> None:
 
 def test_a_hint_is_kept_while_the_owner_does_not_acknowledge_it() -> None:
     w = world(n=3, r=2, w=2, **FAST)
-    o1, o2, o3, stand_in, *_ = preference(w)
+    o1, _o2, o3, stand_in, *_ = preference(w)
     w.crash(o3)
     w.run_until(lambda: not core(w, o1).healthy(o3), 5000)
     assert call(w, o1, Put(KEY, "a")).error is None
@@ -130,7 +130,7 @@ def test_anti_entropy_repairs_a_replica_nobody_reads(tree: str) -> None:
     were never handed back, handoff is off) gets them from its peers' trees alone."""
     w = world(n=3, r=1, w=1, anti_entropy=tree, aae_interval_ms=200,
               handoff_interval_ms=10**9)
-    o1, o2, o3, *_ = preference(w)
+    o1, _o2, o3, *_ = preference(w)
     w.partition([[o3], [n for n in w.ids if n != o3]])
     w.run_until(lambda: all(not core(w, n).healthy(o3) for n in w.ids if n != o3), 5000)
     written = {f"key{i}": f"v{i}" for i in range(60)}
@@ -147,7 +147,7 @@ def test_anti_entropy_repairs_a_replica_nobody_reads(tree: str) -> None:
 def test_without_anti_entropy_that_replica_stays_behind() -> None:
     """The control: the same run with anti-entropy off leaves the keys missing."""
     w = world(n=3, r=1, w=1, anti_entropy="off", handoff_interval_ms=10**9)
-    o1, o2, o3, *_ = preference(w)
+    o1, _o2, o3, *_ = preference(w)
     w.partition([[o3], [n for n in w.ids if n != o3]])
     w.run_until(lambda: all(not core(w, n).healthy(o3) for n in w.ids if n != o3), 5000)
     for i in range(60):
@@ -163,7 +163,7 @@ def test_a_context_read_elsewhere_is_taken_after_reading_the_replicas() -> None:
     replication was lost); o2, coordinating the next write with it, reads the key from
     the replicas first, and the write replaces what the client read."""
     w = world(n=3, r=1, w=1)
-    o1, o2, o3, *_ = preference(w)
+    o1, o2, _o3, *_ = preference(w)
     lost = w.hook("ReplicaPut", "drop", src=o1)
     first = call(w, o1, Put(KEY, "a"))
     assert first.error is None

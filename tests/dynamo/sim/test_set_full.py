@@ -14,7 +14,8 @@ from protocols.dynamo.core import Get, Put
 from protocols.simulate import run_once
 from tests.dynamo.harness import KEY, call, preference, values, world
 
-FAULTS = ("partition", "isolate", "crash", "unreliable", "one-way", "stall", "slow", "pause")
+FAULTS = ("partition", "isolate", "crash", "unreliable", "one-way", "stall", "slow", "pause",
+          "join", "leave")
 
 
 @pytest.mark.parametrize("seed", range(6))
@@ -64,3 +65,26 @@ def test_the_checker_sees_an_add_lost_without_fsync() -> None:
     assert got == []
     result = check_set_full(h)
     assert not result.valid and "1 lost" in result.summary()
+
+
+def test_a_cluster_shrunk_below_n_by_leaves_still_restarts_and_serves() -> None:
+    """Seed 23's nemesis removes nodes until two remain, fewer than N = 3: a node
+    restarting then must not refuse its options (they were checked against the cluster
+    it started in), and the final reads ask R = the nodes left."""
+    r = run_once("dynamo", 23, nodes=5, duration_ms=6000, nemesis_kinds=FAULTS,
+                 workload="set-full")
+    assert r.ok, f"{r.failure or r.describe()}\n  replay: {r.replay}"
+    assert " 0 lost" in r.verdicts[0].summary
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("workload", ["set-full", "set-rmw"])
+def test_a_sweep_of_seeds_loses_nothing_and_converges(workload: str) -> None:
+    """60 seeds of 6 s under every fault, joins and leaves among them (about 40 s)."""
+    failed = []
+    for seed in range(60):
+        r = run_once("dynamo", seed, nodes=5, duration_ms=6000, nemesis_kinds=FAULTS,
+                     workload=workload)
+        if not r.ok:
+            failed.append(r.replay)
+    assert not failed, "\n".join(failed)
