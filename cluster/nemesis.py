@@ -420,17 +420,22 @@ def random_schedule(seed: int, nodes: Sequence[str], duration_s: float,
                              "(random_schedule(..., spec=load_spec(protocol)))")
     rng = random.Random(f"nemesis/{seed}")
     out: list[ScheduledFault] = []
+    members = list(nodes)  # a node that left is never named again (joiners never are)
     t = rng.uniform(*calm_s)
     for i in itertools.count():
         duration = rng.uniform(*fault_s)
         if t + duration > duration_s or i > 10_000:
             return out
         kind = rng.choice(list(kinds))
+        if kind == "leave" and len(members) <= 2:
+            kind = "kill"  # keep two members: a cluster of one has no links to break
         args: tuple[Any, ...] = ()
         if kind in ("isolate", "kill", "pause", "leave"):
-            args = (rng.choice(list(nodes)),)
+            args = (rng.choice(members),)
+            if kind == "leave":
+                members.remove(args[0])
         elif kind == "partition_one_way":
-            src, dst = rng.sample(list(nodes), 2)
+            src, dst = rng.sample(members, 2)
             args = (src, dst)
         elif kind == "latency":
             args = (rng.choice([20, 50, 100]), 10)
@@ -439,9 +444,9 @@ def random_schedule(seed: int, nodes: Sequence[str], duration_s: float,
         elif kind == "unreliable":
             args = (None, rng.randrange(1 << 30))
         elif kind in ("crash_point", "hook") and spec is not None:
-            args = _targeted(rng, kind, spec, nodes)
+            args = _targeted(rng, kind, spec, members)
         elif kind == "disk_pause":
-            args = (rng.choice(list(nodes)), int(duration * 1000))
+            args = (rng.choice(members), int(duration * 1000))
         out.append(ScheduledFault(round(t, 3), kind, args, round(duration, 3)))
         t += duration + rng.uniform(*calm_s)
     return out
