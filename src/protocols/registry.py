@@ -58,7 +58,7 @@ PROTOCOLS: dict[str, ProtocolEntry] = {e.name: e for e in (
     ProtocolEntry("dynamo", "Dynamo: consistent-hashing ring, N/R/W quorums, sloppy quorum "
                   "and hinted handoff, anti-entropy, SWIM membership (DeCandia et al.)",
                   spec="protocols.dynamo:SPEC", shell="protocols.dynamo.node:SHELL",
-                  sim="protocols.dynamo.sim:ADAPTER"),
+                  sim="protocols.dynamo.sim:ADAPTER", explore="protocols.dynamo.explore:MODELS"),
     ProtocolEntry("twopc", "two-phase commit over shards of a KV store (Gray; BHG ch. 7)",
                   spec="protocols.twopc:SPEC", shell="protocols.twopc.node:SHELL",
                   sim="protocols.twopc.sim:ADAPTER",
