@@ -971,7 +971,8 @@ class DynamoCore(VkvCore):
             "merges": str(self.merges), "ring": ",".join(sorted(self.view.nodes)),
             "hinted": str(sum(len(o) for o in self.hinted.values())),
             "moving": str(len(self.moving)), "suspects": ",".join(self.suspects()),
-            "resolve": str(self.options.resolve),
+            "resolve": str(self.options.resolve), "n": str(self.options.n),
+            "r": str(self.options.r), "w": str(self.options.w),
             **{k: str(v) for k, v in self.stats.items()},
             **{f"aae_{k}": str(v) for k, v in self.aae.items()}}
         role = "replica"
