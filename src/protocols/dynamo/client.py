@@ -107,8 +107,7 @@ class DynamoClient(NodeChannels[dynamo_pb2_grpc.DynamoKvStub]):
         its answer). The next node
         is tried after a node that could not be reached or refused the request before
         acting on it, and, when ``retry`` (a read), after any ``Unavailable``."""
-        nodes: Sequence[str] = ([node] if node is not None
-                                else [next(self._turn) for _ in self.addresses])
+        nodes: Sequence[str] = [node] if node is not None else self._in_turn()
         last: ProtocolError | None = None
         for n in nodes:
             try:
@@ -124,6 +123,13 @@ class DynamoClient(NodeChannels[dynamo_pb2_grpc.DynamoKvStub]):
             return n, result
         assert last is not None
         raise last
+
+    def _in_turn(self) -> list[str]:
+        """Every node, starting one further along than the last call started: requests
+        spread over the nodes (each a coordinator, §4.5) instead of all starting at one."""
+        order = list(self.addresses)
+        first = order.index(next(self._turn))
+        return order[first:] + order[:first]
 
 
 def _unreached(e: grpc.aio.AioRpcError) -> bool:
