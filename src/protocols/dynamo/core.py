@@ -184,9 +184,9 @@ class DynamoOptions(Options):
                                      min=1)
     failure_memory_ms: int = option(1000, "a node that failed a request is skipped for "
                                           "this long (sloppy quorum, §4.6)", min=0)
-    handoff_interval_ms: int = option(500, "hinted handoff and rebalancing: stream "
+    handoff_interval_ms: int = option(250, "hinted handoff and rebalancing: stream "
                                            "versions to their owners this often", min=1)
-    transfer_batch: int = option(64, "... at most this many keys at a time", min=1)
+    transfer_batch: int = option(128, "... at most this many keys at a time", min=1)
     anti_entropy: AntiEntropy = option(AntiEntropy.MERKLE, "the tree replicas compare "
                                        "(§4.7), or off")
     aae_interval_ms: int = option(2000, "compare trees with one peer this often", min=1)
@@ -317,6 +317,7 @@ class DynamoCore(VkvCore):
         self.ops: dict[int, _Op] = {}
         self.forwards: dict[int, tuple[str, Any]] = {}  # op -> who waits for it
         self.transfers: dict[int, _Transfer] = {}  # op -> a version on its way
+        self.sending: set[tuple[str, str, str, str]] = set()  # (why, key, to, owner) of those
         self.moving: dict[str, set[str]] = {}  # key -> owners still to receive it
         self.next_op = 0
         self.aae_ticks = max(1, round(options.aae_interval_ms / 1000 / tick_s))
@@ -399,15 +400,20 @@ class DynamoCore(VkvCore):
             self._place(key, before[key])
 
     def _place(self, key: str, before: Sequence[str] = ()) -> None:
-        """Owe ``key`` to those of its owners that may lack it: every owner if this node
-        is not one (it hands the key over before dropping it); if it is one, and the
-        first of the owners that were owners ``before`` the ring changed, the owners new
-        to the key (one old owner streams it; anti-entropy covers the rest)."""
+        """Owe ``key`` to those of its owners that may lack it, before a node that is not
+        one drops it: the owners new to the key when it was one ``before`` the ring
+        changed, else every owner; and if it stays one, and is the first of the owners
+        that stay, the owners new to the key too (so a new owner gets the key even when
+        the one that left it is down; anti-entropy covers the rest)."""
         owners = self.owners(key)
-        if self.node_id not in owners:
-            self.moving.setdefault(key, set()).update(owners)
-            return
         gained = {o for o in owners if o not in before}
+        if self.node_id not in owners:
+            # an owner until now hands the key to the new owners only: the others hold it
+            # (anti-entropy settles any write one of them missed); any other holder (a
+            # write on an older ring, a restart) to every owner
+            self.moving.setdefault(key, set()).update(
+                gained if self.node_id in before else owners)
+            return
         staying = [o for o in owners if o in before]
         if before and gained and staying[0] == self.node_id:
             self.moving.setdefault(key, set()).update(gained)
@@ -543,12 +549,14 @@ class DynamoCore(VkvCore):
 
     def _write(self, key: str, s: State) -> State:
         super()._write(key, s)
+        raw = self.out.persist[-1].state  # the bytes the write just encoded
         if key in self.dropped and not self._behind(key):
             del self.dropped[key]  # our writes are in the state again
             self.out.persist.append(KeyRecord(dropped_key(key), b""))
-        if self.node_id not in self.owners(key):
+        owners = self.owners(key)
+        if self.node_id not in owners:
             self._place(key)  # written here on an older ring: it moves on
-        self._index(key)
+        self._index(key, owners, raw)
         return s
 
     def _progress(self, op_id: int, op: _Op) -> None:
@@ -698,7 +706,7 @@ class DynamoCore(VkvCore):
                     except InvalidRequest:
                         pass  # a bad version is not taken; the next exchange tries again
             case ReplicaPutAck() if request.op in self.transfers:
-                self._delivered(self.transfers.pop(request.op))
+                self._delivered(self._transfer_done(request.op))
             case ReplicaPutAck() | ReplicaGetReply():
                 op = self.ops.get(request.op)
                 if op is None or src not in op.waiting:
@@ -741,7 +749,7 @@ class DynamoCore(VkvCore):
                     + ("; the write may still take effect" if request.kind == "put" else ""))))
             return
         if isinstance(request, ReplicaPut) and request.op in self.transfers:
-            del self.transfers[request.op]  # tried again at the next handoff round
+            self._transfer_done(request.op)  # tried again at the next handoff round
             return
         if isinstance(request, (ReplicaPut, ReplicaGet)):
             op = self.ops.get(request.op)
@@ -762,14 +770,19 @@ class DynamoCore(VkvCore):
             self._start_exchange()
 
     def _in_flight(self, why: str, key: str, to: str, owner: str = "") -> bool:
-        return any(t.why == why and t.key == key and t.to == to and t.owner == owner
-                   for t in self.transfers.values())
+        return (why, key, to, owner) in self.sending
 
     def _send_transfer(self, t: _Transfer) -> None:
         op = self._new_op()
         self.transfers[op] = t
+        self.sending.add((t.why, t.key, t.to, t.owner))
         self.out.messages.append(Envelope(NodeId(t.to), ReplicaPut(t.key, t.sent, "", op),
                                           deadline_ms=self.options.replica_timeout_ms))
+
+    def _transfer_done(self, op: int) -> _Transfer:
+        t = self.transfers.pop(op)
+        self.sending.discard((t.why, t.key, t.to, t.owner))
+        return t
 
     def _hand_off(self) -> None:
         """§4.6: deliver each hinted version to its owner once the owner is healthy; an
@@ -870,12 +883,13 @@ class DynamoCore(VkvCore):
             self.trees[peer] = tree
         return tree
 
-    def _index(self, key: str) -> None:
-        """A write (or a drop) of ``key``: update the tree of every peer sharing it."""
-        s = self.store.get(key)
+    def _index(self, key: str, owners: Sequence[str] = (), raw: bytes = b"") -> None:
+        """A write of ``key`` (its ``owners`` and encoded state ``raw``) or a drop (no
+        raw): update the tree of every peer sharing it, hashing the version once."""
+        h = item_hash(key, raw) if raw and self.node_id in owners else None
         for peer, tree in self.trees.items():
-            if s is not None and self._shared(key, peer):
-                tree.set(key, item_hash(key, self._encode(s)))
+            if h is not None and peer in owners:
+                tree.set(key, h)
             elif tree.get(key) is not None:
                 tree.delete(key)
 
