@@ -29,6 +29,7 @@ class Mutation:
 
 
 def _groups() -> dict[str, list[Mutation]]:
+    import mutations.dynamo as dynamo
     import mutations.hashing as hashing
     from mutations import causal, checkers, clocks, explore, host, paxos, raft, swim, twopc, vkv
 
@@ -36,7 +37,7 @@ def _groups() -> dict[str, list[Mutation]]:
             "causal": causal.MUTATIONS, "clocks": clocks.MUTATIONS, "vkv": vkv.MUTATIONS,
             "host": host.MUTATIONS, "checkers": checkers.MUTATIONS,
             "explore": explore.MUTATIONS, "twopc": twopc.MUTATIONS,
-            "hashing": hashing.MUTATIONS}
+            "hashing": hashing.MUTATIONS, "dynamo": dynamo.MUTATIONS}
 
 
 GROUPS: dict[str, list[Mutation]] = _groups()
