@@ -102,6 +102,9 @@ async def test_chaos_soak(cluster: Factory, tmp_path: Path, seed: int) -> None:
     await chaos_run(c, seed, 60.0, tmp_path, ALL_FAULTS)
 
 
+# 18 s on processes: the slow suite; the simulator's 20 lease seeds of every fault, pauses
+# among them (tests/raft/sim/test_lease.py), run by default, as Paxos' lease chaos does
+@pytest.mark.slow
 async def test_chaos_lease_reads_with_leader_pauses(cluster: Factory, tmp_path: Path) -> None:
     """Lease reads (thesis §6.4.1) under the faults that broke them (issue #19): the
     leader is paused (SIGSTOP) and cut off from its peers for longer than its lease and

@@ -124,6 +124,9 @@ def test_a_killed_member_is_detected_within_the_papers_bounds(n: int) -> None:
     assert statistics.mean(spreads) <= min_suspicion(n) + 1
 
 
+# 15 s: the slow suite (with its seeds below); the bounds are checked by default up to
+# 256 members, and `scripts/bench swim` measures 1 000
+@pytest.mark.slow
 def test_a_thousand_members() -> None:
     """The same bounds at 1 000 members, over a few periods: an update reaches everyone
     in c*log2 N periods, a crash is first suspected within a few periods (a period
