@@ -6,9 +6,9 @@ and the SWIM view."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
-from protocols._pb import dynamo_pb2, dynamo_pb2_grpc, swim_pb2
+from protocols._pb import dynamo_pb2, dynamo_pb2_grpc
 from protocols.contract import MessageTable, ProtocolSpec
 from protocols.dynamo import SPEC, DynamoSpec
 from protocols.dynamo.core import Get, Ownership, Put
@@ -16,6 +16,7 @@ from protocols.runtime.shell import ProtocolShell, routes_for
 from protocols.swim import SPEC as SWIM_SPEC
 from protocols.swim.commands import Members, MembersView
 from protocols.swim.node import SHELL as SWIM_SHELL
+from protocols.swim.node import members_reply
 
 if TYPE_CHECKING:
     import grpc.aio
@@ -36,17 +37,6 @@ class _OwnMessages(ProtocolSpec):
     name = "dynamo"
     messages = MessageTable(k for k in SPEC.messages.kinds
                             if k not in SWIM_SPEC.messages.kinds)
-
-
-def members_reply(view: MembersView) -> Any:
-    """SWIM's view as SWIM's own shell sends it (``protocols.swim.node``)."""
-    return swim_pb2.MembersReply(
-        members=[swim_pb2.Member(member=m.member, state=cast(Any, int(m.state)),
-                                 incarnation=m.incarnation, address=m.address)
-                 for m in view.members],
-        meta=view.meta, counter=view.counter, health=view.health,
-        events=[swim_pb2.UserEvent(origin=e.origin, seq=e.seq, name=e.name,
-                                   payload=e.payload) for e in view.events])
 
 
 class DynamoKvServicer(dynamo_pb2_grpc.DynamoKvServicer):

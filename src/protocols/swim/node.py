@@ -16,10 +16,21 @@ if TYPE_CHECKING:
 
     from protocols.runtime.shell import ServiceHost
 
-__all__ = ["SERVICE_NAME", "SHELL", "MembershipServicer"]
+__all__ = ["SERVICE_NAME", "SHELL", "MembershipServicer", "members_reply"]
 
 SERVICE_NAME = "protocols.swim.v1.Membership"
 DEADLINE_S = 10.0  # when the client sent none (a leave waits for its dissemination)
+
+
+def members_reply(view: MembersView) -> Any:
+    """A member's view on the wire (also what a store embedding SWIM answers: Dynamo)."""
+    return swim_pb2.MembersReply(
+        members=[swim_pb2.Member(member=m.member, state=cast(Any, int(m.state)),
+                                 incarnation=m.incarnation, address=m.address)
+                 for m in view.members],
+        meta=view.meta, counter=view.counter, health=view.health,
+        events=[swim_pb2.UserEvent(origin=e.origin, seq=e.seq, name=e.name,
+                                   payload=e.payload) for e in view.events])
 
 
 class MembershipServicer(swim_pb2_grpc.MembershipServicer):
@@ -31,13 +42,7 @@ class MembershipServicer(swim_pb2_grpc.MembershipServicer):
 
     async def Members(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         view: MembersView = await self._run(context, Members)
-        return swim_pb2.MembersReply(
-            members=[swim_pb2.Member(member=m.member, state=cast(Any, int(m.state)),
-                                     incarnation=m.incarnation, address=m.address)
-                     for m in view.members],
-            meta=view.meta, counter=view.counter, health=view.health,
-            events=[swim_pb2.UserEvent(origin=e.origin, seq=e.seq, name=e.name,
-                                       payload=e.payload) for e in view.events])
+        return members_reply(view)
 
     async def Incr(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         total = await self._run(context, lambda: Incr(request.delta))

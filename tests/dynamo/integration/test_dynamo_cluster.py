@@ -68,6 +68,8 @@ async def test_quorum_round_trip_at_every_node_and_siblings_a_context_resolves(
         assert (await kv.put("cart", "milk+eggs", context, node="n5"))[0] == ["milk+eggs"]
         for n in ids:
             assert (await kv.get("cart", r=N, node=n))[0] == ["milk+eggs"]
+        view = await kv.members("n3")  # the SWIM member n3 embeds (§4.8)
+        assert sorted(view.members) == sorted(ids)
 
 
 async def test_a_put_through_a_hinted_stand_in_reaches_the_owner_once_it_returns(
