@@ -7,7 +7,8 @@ until their transaction record says otherwise, and a commit is one consensus rou
 
 * ``mvcc.py``: one range's multi-version store: committed versions by HLC timestamp,
   write intents, the uncertainty interval, intent resolution, GC; and the transaction's
-  header every intent carries (``TxnMeta``, ``TxnStatus``);
+  header every intent carries (``TxnMeta``); an intent is resolved by its record's
+  ``TxnStatus``, which ``record.py`` defines (the one import between the two);
 * ``tscache.py``: the timestamp cache: the highest read per key and span, and the rule
   that pushes a write above a served read (why serializable reads take no locks);
 * ``record.py``: transaction records and parallel-commit status resolution.

@@ -34,14 +34,14 @@ Raft log, in log order, on every replica alike.
 from __future__ import annotations
 
 import bisect
-import enum
 from dataclasses import dataclass, field, replace
 
 from protocols.clocks.hlc import MAX_LOGICAL, HLCTimestamp
 from protocols.common.errors import InvalidRequest, ProtocolError
+from protocols.txnkv.record import TxnStatus  # a record's status is what resolves an intent
 
 __all__ = ["Intent", "Key", "MVCCStore", "ReadBelowGCThresholdError",
-           "ReadWithinUncertaintyIntervalError", "TxnMeta", "TxnStatus", "Value", "Version",
+           "ReadWithinUncertaintyIntervalError", "TxnMeta", "Value", "Version",
            "WriteIntentError", "WriteTooOldError", "next_ts", "uncertainty_limit"]
 
 Key = str
@@ -60,19 +60,6 @@ def uncertainty_limit(ts: HLCTimestamp, max_offset: int) -> HLCTimestamp:
     if max_offset < 0:
         raise InvalidRequest(f"max_offset must be >= 0, got {max_offset}")
     return HLCTimestamp(ts.wall + max_offset, ts.logical)
-
-
-class TxnStatus(enum.Enum):
-    """A transaction record's status (CockroachDB's ``roachpb.TransactionStatus``).
-
-    PENDING and STAGING are not final (STAGING: parallel commits' "committed if every
-    in-flight write is present"); COMMITTED and ABORTED are, and never change.
-    """
-
-    PENDING = "pending"
-    STAGING = "staging"
-    COMMITTED = "committed"
-    ABORTED = "aborted"
 
 
 @dataclass(frozen=True, slots=True)

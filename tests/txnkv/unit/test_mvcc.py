@@ -16,7 +16,6 @@ from protocols.txnkv.mvcc import (
     ReadBelowGCThresholdError,
     ReadWithinUncertaintyIntervalError,
     TxnMeta,
-    TxnStatus,
     Value,
     Version,
     WriteIntentError,
@@ -24,6 +23,7 @@ from protocols.txnkv.mvcc import (
     next_ts,
     uncertainty_limit,
 )
+from protocols.txnkv.record import TxnStatus
 
 COMMITTED, ABORTED = TxnStatus.COMMITTED, TxnStatus.ABORTED
 
