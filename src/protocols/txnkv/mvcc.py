@@ -302,6 +302,8 @@ class MVCCStore:
             raise InvalidRequest("a STAGING record is not final: recover its status first")
         if status is TxnStatus.PENDING:
             return self._push(history, intent, commit_ts)
+        if status is not TxnStatus.COMMITTED and status is not TxnStatus.ABORTED:
+            raise InvalidRequest(f"resolve with {status!r}: not a record's status")
         commit = status is TxnStatus.COMMITTED and (epoch is None or intent.txn.epoch == epoch)
         if commit and commit_ts < intent.ts:
             raise InvalidRequest(f"commit of {txn_id} at {commit_ts!r} below its intent on "
