@@ -101,6 +101,18 @@ RULES["protocols.hashing"] = (
     *sorted(top for top, dists in importlib.metadata.packages_distributions().items()
             if "xxhash" not in dists and top not in sys.stdlib_module_names
             and top not in _BARE and top != "protocols"))
+# protocols.txnkv's library modules (issue #36: MVCC, the timestamp cache, transaction
+# records) are as pure as a core: of the project they may load protocols.common,
+# protocols.clocks and each other alone; of the installed packages, none.
+_TXNKV_FORBIDDEN = (
+    *SHELL_AND_IO,
+    *sorted(f"protocols.{p.name.removesuffix('.py')}" for p in (ROOT / "src" / "protocols")
+            .iterdir() if (p.suffix == ".py" or (p / "__init__.py").is_file())
+            and p.name not in {"__init__.py", "common", "clocks", "txnkv"}),
+    *sorted(top for top in importlib.metadata.packages_distributions()
+            if top not in sys.stdlib_module_names and top not in _BARE and top != "protocols"))
+for _m in ("", ".mvcc", ".tscache", ".record"):
+    RULES[f"protocols.txnkv{_m}"] = _TXNKV_FORBIDDEN
 
 
 @pytest.mark.parametrize("module", sorted(RULES))
