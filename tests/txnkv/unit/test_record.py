@@ -3,6 +3,8 @@ CockroachDB RFC 20180324 "Parallel Commits" and its TLA+ model)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from protocols.clocks.hlc import HLCTimestamp
@@ -60,7 +62,8 @@ def test_two_round_commit_from_pending() -> None:
 @pytest.mark.parametrize("move", [
     lambda r: commit(r), lambda r: abort(r), lambda r: stage(r, [W1], write_ts=T3),
     lambda r: heartbeat(r, T3)], ids=["commit", "abort", "stage", "heartbeat"])
-def test_finalized_record_never_changes(final, move) -> None:
+def test_finalized_record_never_changes(final: Callable[[TxnRecord], TxnRecord],
+                                        move: Callable[[TxnRecord], object]) -> None:
     done = final(staging())
     with pytest.raises(IllegalTransition, match="never changes"):
         move(done)
