@@ -298,12 +298,11 @@ class MVCCStore:
             return False  # already resolved, or never written
         if epoch is not None and intent.txn.epoch > epoch:
             return False  # a later epoch's intent: this resolution is stale
-        if status is TxnStatus.STAGING:
-            raise InvalidRequest("a STAGING record is not final: recover its status first")
         if status is TxnStatus.PENDING:
             return self._push(history, intent, commit_ts)
         if status is not TxnStatus.COMMITTED and status is not TxnStatus.ABORTED:
-            raise InvalidRequest(f"resolve with {status!r}: not a record's status")
+            raise InvalidRequest(f"resolve with {status!r}: a STAGING record is not final "
+                                 "(recover its status first)")
         commit = status is TxnStatus.COMMITTED and (epoch is None or intent.txn.epoch == epoch)
         if commit and commit_ts < intent.ts:
             raise InvalidRequest(f"commit of {txn_id} at {commit_ts!r} below its intent on "

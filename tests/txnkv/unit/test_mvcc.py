@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from protocols.clocks.hlc import MAX_LOGICAL, HLCTimestamp
@@ -144,6 +144,9 @@ def test_another_transactions_intent_in_the_uncertainty_interval_is_uncertain() 
     with pytest.raises(ReadWithinUncertaintyIntervalError) as e:
         store.get("k", ts(100), max_offset=10)
     assert e.value.value_ts == ts(105)
+    with pytest.raises(ReadWithinUncertaintyIntervalError):
+        store.get("k", ts(95), max_offset=10)  # at the top of the interval, closed
+    assert store.get("k", ts(95, 0), max_offset=9) is None  # a tick beyond it
 
 
 def test_uncertainty_names_the_newest_value_in_the_interval() -> None:
@@ -423,6 +426,9 @@ def run(store: MVCCStore, op: Op, n: int) -> object:
 
 
 @given(v=stamps, t=stamps, m=st.integers(0, 5), intent=st.booleans())
+@example(v=HLCTimestamp(7, 1), t=HLCTimestamp(4, 1), m=3, intent=True)  # the top, closed
+@example(v=HLCTimestamp(7, 1), t=HLCTimestamp(4, 1), m=3, intent=False)
+@example(v=HLCTimestamp(4, 2), t=HLCTimestamp(4, 1), m=0, intent=False)  # no offset
 def test_a_read_is_uncertain_exactly_when_the_value_is_in_its_interval(
         v: HLCTimestamp, t: HLCTimestamp, m: int, intent: bool) -> None:
     """For a version (or another's intent) at v and a read at t with max offset m:
