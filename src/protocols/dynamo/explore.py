@@ -54,13 +54,17 @@ ticks once here, so an exchange that loses a message is not retried.
 Models (each complete at the bounds below; ``scripts/check-models dynamo`` runs all five
 in about 70 s on the 2-core machine):
 
-| model | clients | faults | states | unique | depth |
-|---|---|---|---:|---:|---:|
-| ``dynamo`` | Ann and Bob on ``a``, blind (siblings) | one crash of any node tearing a write of n1, one lost message, timeouts, 4 messages in flight | 25 455 | 8 873 | 13 |
-| ``forward`` | Carol on ``b``, forwarded | the same, tearing n3's writes | 2 480 | 1 034 | 11 |
-| ``handoff`` | Ann's two writes | timeouts only: a hint and its handoff | 1 101 | 471 | 11 |
-| ``handoff-faults`` | Ann's two writes | as ``dynamo`` | 23 991 | 7 991 | 15 |
-| ``dynamo-aae`` | Ann, W = 1, Merkle anti-entropy every tick | one lost message, no timeout | 31 648 | 10 036 | 24 |
+* ``dynamo``: Ann and Bob on ``a``, blind (siblings); one crash of any node tearing a
+  write of n1, one lost message, timeouts, 4 messages in flight: 25 455 states, 8 873
+  unique, depth 13;
+* ``forward``: Carol on ``b``, forwarded; the same faults, tearing n3's writes: 2 480
+  states, 1 034 unique, depth 11;
+* ``handoff``: Ann's two writes; timeouts only (a hint and its handoff): 1 101 states,
+  471 unique, depth 11;
+* ``handoff-faults``: Ann's two writes under ``dynamo``'s faults: 23 991 states, 7 991
+  unique, depth 15;
+* ``dynamo-aae``: Ann, W = 1, Merkle anti-entropy every tick; one lost message, no
+  timeout: 31 648 states, 10 036 unique, depth 24.
 
 The four writes in one model, or any three of them with the faults, do not finish
 (past 80 000 unique states at depth 11): the keys' and clients' activities interleave
