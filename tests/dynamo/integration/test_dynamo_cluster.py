@@ -6,6 +6,11 @@ within a deadline; none sleeps."""
 
 from __future__ import annotations
 
+import asyncio
+import os
+import re
+import subprocess
+import sys
 from collections.abc import Awaitable, Callable, Sequence
 
 import grpc
@@ -146,6 +151,20 @@ async def test_keys_move_to_a_node_that_joins_and_every_acknowledged_write_stays
         ownership = await kv.ownership(new)
         assert (ownership.keys, ownership.moving, sorted(ownership.shares)) == (
             mine, 0, sorted(ids))
+    # `python -m cluster ring` from another shell, attached by the cluster's state file:
+    # a row per node, the shares summing to 1 and to N, the keys each holds
+    ring_cli = await asyncio.to_thread(subprocess.run, [
+        sys.executable, "-m", "cluster", "ring"], capture_output=True, text=True, timeout=120,
+        env={**os.environ, "PROTOCOLS_CLUSTER_DIR": str(c.dir), "COLUMNS": "120"})
+    assert ring_cli.returncode == 0, ring_cli.stdout + ring_cli.stderr
+    assert f"6 nodes, N={N}" in ring_cli.stdout, ring_cli.stdout
+    rows = {m[0]: m[1:] for m in re.findall(
+        r"(n\d)\s+│\s+([\d.]+)%\s+│\s+([\d.]+)%\s+│\s+(\d+)\s+│\s+(\d+)\s+│\s+(\d+)",
+        ring_cli.stdout)}
+    assert sorted(rows) == sorted(ids), ring_cli.stdout
+    assert abs(sum(float(r[0]) for r in rows.values()) - 100) < 0.5
+    assert abs(sum(float(r[1]) for r in rows.values()) - 100 * N) < 0.5
+    assert int(rows[new][2]) == mine and sum(int(r[2]) for r in rows.values()) == N * len(acked)
 
 
 async def test_bad_input_is_refused_with_invalid_argument_naming_the_field(

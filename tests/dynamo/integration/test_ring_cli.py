@@ -1,13 +1,11 @@
 """``python -m cluster ring``: each node's share of a Dynamo ring (§4.2-4.3) and what it
-holds, end to end on a cluster ``python -m cluster up dynamo`` started, and the table's
-rows for a node that does not answer or sees another ring."""
+holds. End to end on a running cluster it is run after a join, in
+``test_dynamo_cluster.py``; here, the refusal of another protocol's cluster and the
+table's rows for a node that does not answer or sees another ring."""
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,34 +15,6 @@ from cluster.ring import ownerships, ring_table
 from cluster.runner import LocalCluster
 from protocols.common.errors import ConfigError
 from protocols.dynamo.client import Ownership, Share
-
-
-def run(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "cluster", *args], env=env,
-                          capture_output=True, text=True, timeout=120)
-
-
-def test_ring_shows_every_node_share_and_keys_of_a_running_cluster(tmp_path: Path) -> None:
-    env = {**os.environ, "PROTOCOLS_CLUSTER_DIR": str(tmp_path / "c"), "COLUMNS": "120"}
-    up = run("up", "dynamo", "-n", "4", "-o", "vnodes=32", env=env)
-    try:
-        assert up.returncode == 0, up.stdout + up.stderr
-        ring = run("ring", env=env)
-        assert ring.returncode == 0, ring.stdout + ring.stderr
-        assert "dynamo ring as n1 sees it: 4 nodes, N=3" in ring.stdout, ring.stdout
-        rows = {m[0]: m[1:] for m in re.findall(
-            r"(n\d)\s+│\s+([\d.]+)%\s+│\s+([\d.]+)%\s+│\s+(\d+)\s+│\s+(\d+)\s+│\s+(\d+)",
-            ring.stdout)}
-        assert sorted(rows) == ["n1", "n2", "n3", "n4"], ring.stdout
-        assert abs(sum(float(r[0]) for r in rows.values()) - 100) < 0.5
-        assert abs(sum(float(r[1]) for r in rows.values()) - 300) < 0.5
-        assert all(r[2:] == ("0", "0", "0") for r in rows.values())  # nothing written
-        status = run("status", env=env)
-        assert status.returncode == 0 and "keys=0" in status.stdout, status.stdout
-    finally:
-        down = run("down", env=env)
-    assert down.returncode == 0, down.stdout + down.stderr
-    assert "stopped 5 process(es)" in down.stdout  # four nodes and the proxy server
 
 
 async def test_ring_refuses_a_cluster_of_another_protocol(tmp_path: Path) -> None:

@@ -64,6 +64,10 @@ async def test_chaos_refused_connections_and_duplicates(cluster: Factory,
     await chaos_run(c, 4, 8.0, tmp_path, ("partition_halves", "kill", "latency"))
 
 
+# 16 s on processes: the slow suite; membership changes under churn run by default in the
+# simulator (tests/raft/sim/test_membership.py) and on processes without faults
+# (tests/raft/integration/test_snapshots_membership.py)
+@pytest.mark.slow
 async def test_chaos_with_membership_changes(cluster: Factory, tmp_path: Path) -> None:
     """Voters come and go (add n4 as a learner, promote it, remove another voter, add
     that one back ...) through RaftAdmin while the nemesis runs: the history stays
