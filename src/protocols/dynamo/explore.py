@@ -75,14 +75,13 @@ bugs; ``--run-slow`` runs every model whole.
 
 from __future__ import annotations
 
-import copyreg
 import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from protocols.check.history import Event
 from protocols.check.vkv import Write, lost_writes
-from protocols.clocks import DVVSet, VVSiblings
+from protocols.clocks import DVVSet
 from protocols.common.wal import SyncPolicy
 from protocols.contract import NodeContext, NodeParts, ProtocolSpec
 from protocols.dynamo import DynamoSpec
@@ -90,28 +89,17 @@ from protocols.dynamo.core import DynamoCore, Put
 from protocols.dynamo.sim import ADAPTER
 from protocols.dynamo.storage import DynamoStorage
 from protocols.explore import Always, Bounds, ExploreAdapter, Sometimes, System
-from protocols.explore.canon import FixedRandom
 from protocols.sim.disk import SimFile, SimFileSystem
-from protocols.vkv import VkvStorage
-from protocols.vkv.core import Clock, ReplicaIdRecord
+from protocols.vkv.core import Clock
+
+# vkv's explore module also teaches pickle to copy the sibling stores (copyreg), which
+# the explorer needs to fork states holding them
+from protocols.vkv.explore import install_replica_id, replica_id
 from protocols.vkv.state import State, decode
 
 __all__ = ["FOLLOWS", "INSTALLED", "MODELS", "OPTIONS", "Installed", "dynamo",
            "replica_id"]
 
-
-def _reduce_dvv(s: DVVSet[Any]) -> tuple[Any, ...]:
-    return (DVVSet, (s.entries, s.anonymous))
-
-
-def _reduce_vv(s: VVSiblings[Any]) -> tuple[Any, ...]:
-    return (VVSiblings, (s.clock, s.siblings))
-
-
-# The explorer copies states by pickling; the sibling stores refuse attribute writes,
-# which pickle's default for a class with __slots__ makes: rebuild them from their parts.
-copyreg.pickle(DVVSet, _reduce_dvv)
-copyreg.pickle(VVSiblings, _reduce_vv)
 
 N = 2
 # static ring, no anti-entropy; a tick (10 ms) is a replica's deadline, the memory of a
@@ -132,22 +120,13 @@ IGNORE = frozenset({
     "Membership.memory_ticks", "Membership.node_id"})
 
 
-def replica_id(node: str) -> str:
-    """The id node ``node`` counts its writes under in the explorer (its randomness is
-    ``FixedRandom``: every disk of ``node`` draws the same id)."""
-    return f"{node}~{FixedRandom().getrandbits(32):08x}"
-
-
 class Installed(DynamoSpec):
     """Dynamo on disks that already hold their replica's id (the first record a node
     writes on an empty disk): a reachable state of ``protocols.dynamo:SPEC`` without each
     node's first write; the cores, storage and rules are ``SPEC``'s."""
 
     def create_node(self, ctx: NodeContext) -> NodeParts:
-        if not ctx.fs.exists(f"{ctx.data_dir}/vkv.wal"):
-            storage = VkvStorage(ctx.fs, ctx.data_dir, SyncPolicy.ALWAYS)
-            storage.save([ReplicaIdRecord(replica_id(ctx.node_id))])
-            storage.close()
+        install_replica_id(ctx)
         return super().create_node(ctx)
 
 

@@ -121,8 +121,11 @@ class Ring(Placement):
     def _preference(self, key: Key, n: int) -> list[str]:
         """Walk clockwise from the owner's point, skipping nodes already chosen (Dynamo
         §4.3). Nodes with no point (ketama's rounding) come last, in the order added."""
+        return self._walk(bisect_right(self._points, self._hash(key)), n)
+
+    def _walk(self, start: int, n: int) -> list[str]:
+        """The first ``n`` distinct nodes from point ``start`` clockwise."""
         points = len(self._points)
-        start = bisect_right(self._points, self._hash(key))
         chosen: list[str] = []
         for step in range(points):
             node = self._owners[(start + step) % points]
@@ -132,26 +135,14 @@ class Ring(Placement):
                     return chosen
         return [*chosen, *(node for node in self.nodes if node not in chosen)][:n]
 
-
     def arcs(self, n: int = 1) -> list[tuple[int, int, list[str]]]:
         """The circle cut at every point: each arc ``[start, end)`` of hash values with
         the ``n`` distinct nodes that own a key landing in it (the node of the point at
         ``end`` first, Dynamo §4.3); the first arc wraps past the top. A CLI's view of
         who owns which range."""
         self._need(n)
-        points = len(self._points)
-        out = []
-        for i, end in enumerate(self._points):
-            chosen: list[str] = []
-            for step in range(points):
-                node = self._owners[(i + step) % points]
-                if node not in chosen:
-                    chosen.append(node)
-                    if len(chosen) == n:
-                        break
-            chosen += [node for node in self.nodes if node not in chosen][:n - len(chosen)]
-            out.append((self._points[i - 1], end, chosen))
-        return out
+        return [(self._points[i - 1], end, self._walk(i, n))
+                for i, end in enumerate(self._points)]
 
 
 class Ketama(Ring):

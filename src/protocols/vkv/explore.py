@@ -43,7 +43,8 @@ from protocols.vkv import VkvSpec, VkvStorage
 from protocols.vkv.core import Put, ReplicaIdRecord, VkvCore, member_of
 from protocols.vkv.sim import ADAPTER
 
-__all__ = ["FOLLOWS", "INSTALLED", "MODELS", "made_up_context", "replica_id", "write_again"]
+__all__ = ["FOLLOWS", "INSTALLED", "MODELS", "install_replica_id", "made_up_context",
+           "replica_id", "write_again"]
 
 
 
@@ -74,16 +75,22 @@ def replica_id(node: str) -> str:
     return f"{node}~{FixedRandom().getrandbits(32):08x}"
 
 
+def install_replica_id(ctx: NodeContext) -> None:
+    """Put ``replica_id(node)`` on an empty disk, as a node's first write would (the
+    versioned KV's log, also Dynamo's: ``protocols.dynamo.explore`` uses it too)."""
+    if not ctx.fs.exists(f"{ctx.data_dir}/vkv.wal"):
+        storage = VkvStorage(ctx.fs, ctx.data_dir, SyncPolicy.ALWAYS)
+        storage.save([ReplicaIdRecord(replica_id(ctx.node_id))])
+        storage.close()
+
+
 class Installed(VkvSpec):
     """The versioned KV on disks that already hold their replica's id (the first record a
     replica writes on an empty disk): a reachable state of ``protocols.vkv:SPEC`` without
     each replica's first write; the cores, storage and rules are ``SPEC``'s."""
 
     def create_node(self, ctx: NodeContext) -> NodeParts:
-        if not ctx.fs.exists(f"{ctx.data_dir}/vkv.wal"):
-            storage = VkvStorage(ctx.fs, ctx.data_dir, SyncPolicy.ALWAYS)
-            storage.save([ReplicaIdRecord(replica_id(ctx.node_id))])
-            storage.close()
+        install_replica_id(ctx)
         return super().create_node(ctx)
 
 
