@@ -155,6 +155,9 @@ def _slept(client: MembershipClient, seconds: float) -> Callable[[], Awaitable[b
     return done
 
 
+# 15 s on processes: the slow suite (suite time); healed partitions converge by default in
+# the simulator's SWIM tests
+@pytest.mark.slow
 async def test_a_partition_into_halves_converges_after_it_heals(cluster: Factory) -> None:
     c, client = await start(cluster)
     async with client:

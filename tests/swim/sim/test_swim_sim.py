@@ -290,6 +290,9 @@ def test_a_lost_acknowledged_increment_fails_the_verdict(monkeypatch: pytest.Mon
 
 
 # ====================================================================== Lifeguard
+# 17 s (4 configurations x 2 seeds x 90 s): the slow suite (suite time); each Lifeguard rule
+# is caught by a default test of its own (docs/swim-rules.md)
+@pytest.mark.slow
 def test_lifeguard_cuts_false_positives_when_members_turn_slow() -> None:
     """Dadgar et al. report about 50x fewer false positives; here, 32 members with 6 of
     them CPU-starved (1-3 s per message) at any time, over 2 seeds x 90 s."""
