@@ -18,7 +18,7 @@ written once, here:
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from protocols.common.errors import (
     InvalidRequest,
@@ -31,11 +31,40 @@ from protocols.contract import Answer
 from protocols.kv.commands import KvCommand, KvResult
 from protocols.kv.state_machine import DEFAULT_MAX_SESSIONS, KvStateMachine
 
-__all__ = ["KV_BINDING", "KvBinding", "ReplicatedKv"]
+__all__ = ["KV_BINDING", "KvBinding", "ReplicatedKv", "ReplicatedMachine"]
+
+
+class ReplicatedMachine(Protocol):
+    """What a log (Raft's) drives: the state machine plus the requests waiting on slots.
+    ``ReplicatedKv`` is one; a composed system brings its own (``protocols.txnkv``'s
+    range). ``apply`` and ``settle`` answer whoever waits on the slot."""
+
+    serves: str  # the command type(s) it takes, for an error message
+
+    @property
+    def state_machine(self) -> Any: ...
+
+    def accepts(self, command: Any) -> bool: ...
+
+    def propose(self, slot: int, token: Any, request_id: Any, decoded: Any = None) -> None: ...
+
+    def apply(self, slot: int, token: Any, command: bytes, answers: list[Answer]) -> Any: ...
+
+    def settle(self, slot: int, token: Any, result: Any, answers: list[Answer]) -> None: ...
+
+    def abandon(self, leader_hint: str | None, answers: list[Answer]) -> None: ...
+
+    def read(self, key: str) -> Any: ...
+
+    def snapshot(self) -> bytes: ...
+
+    def restore(self, blob: bytes) -> None: ...
 
 
 class ReplicatedKv:
     """One replica's KV state machine plus the client requests waiting on its log."""
+
+    serves = "KvCommand"
 
     def __init__(self, state_machine: KvStateMachine | None = None,
                  max_sessions: int = DEFAULT_MAX_SESSIONS) -> None:
@@ -43,6 +72,10 @@ class ReplicatedKv:
         self.state_machine = state_machine or KvStateMachine(max_sessions)
         # slot -> (request id, token, the command proposed if the proposer has it decoded)
         self.proposals: dict[int, tuple[Any, Any, KvCommand | None]] = {}
+
+    @staticmethod
+    def accepts(command: Any) -> bool:
+        return isinstance(command, KvCommand)
 
     @staticmethod
     def command_of(command: Any) -> KvCommand:

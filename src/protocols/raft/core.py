@@ -38,7 +38,7 @@ from protocols.common.errors import ConfigError, InvalidRequest, NotLeader, Unav
 from protocols.common.ids import NodeId
 from protocols.contract import Answer, Core, Envelope, NodeStatus, Ready
 from protocols.kv.commands import KvCommand
-from protocols.kv.rsm import ReplicatedKv
+from protocols.kv.rsm import ReplicatedKv, ReplicatedMachine
 from protocols.kv.state_machine import KvStateMachine
 from protocols.raft import quorum
 from protocols.raft.log import RaftLog, entry_bytes
@@ -111,7 +111,7 @@ class Proposal:
     """A client's command, already known to be one Raft serves."""
 
     request_id: Any
-    command: KvCommand | ChangeMembership | TransferLeadership
+    command: Any  # KvCommand (or the machine's own command), ChangeMembership, ...
 
 
 class RaftCore(Core):
@@ -119,7 +119,11 @@ class RaftCore(Core):
     def __init__(self, node_id: NodeId, peers: Sequence[NodeId], rng: random.Random,
                  options: RaftOptions, current_term: int = 0, voted_for: str | None = None,
                  entries: Sequence[Entry] = (), snapshot: Snapshot | None = None,
-                 clock: Callable[[], float] | None = None, tick_s: float = 0.01) -> None:
+                 clock: Callable[[], float] | None = None, tick_s: float = 0.01,
+                 machine: ReplicatedMachine | None = None) -> None:
+        """``machine``: the replicated state machine the log drives (default: the KV
+        store, ``protocols.kv.rsm.ReplicatedKv``); a composed system brings its own, as
+        ``protocols.txnkv`` does for a range (its MVCC store and transaction records)."""
         self.node_id = node_id
         self.known_nodes = frozenset(peers) | {node_id}  # everyone we know how to reach
         self.rng = rng
@@ -149,8 +153,12 @@ class RaftCore(Core):
         self.last_applied = self.log.snapshot_index
         self.role = Role.FOLLOWER
         self.leader_id: str | None = None
-        self.kv = ReplicatedKv(KvStateMachine.restore(snapshot.data, options.max_sessions)
-                               if snapshot else None, options.max_sessions)
+        if machine is None:
+            machine = ReplicatedKv(KvStateMachine.restore(snapshot.data, options.max_sessions)
+                                   if snapshot else None, options.max_sessions)
+        elif snapshot is not None:
+            machine.restore(snapshot.data)
+        self.kv: ReplicatedMachine = machine
         self.incoming_snapshot = SnapshotReceiver()
         self.election_elapsed = 0
         self.randomized_timeout = 0
@@ -172,7 +180,8 @@ class RaftCore(Core):
         self._reset_election_timer()
 
     @property
-    def state_machine(self) -> KvStateMachine:
+    def state_machine(self) -> Any:
+        """The KV state machine (or the machine given, as it exposes its state)."""
         return self.kv.state_machine
 
     @property
@@ -296,7 +305,7 @@ class RaftCore(Core):
                 self._send_failed(src, event.request)
             case Proposal(command=TransferLeadership() as transfer):
                 self._transfer(event.request_id, transfer.target)
-            case Proposal(command=KvCommand() | ChangeMembership() as command):
+            case Proposal(command=command):
                 self._take_command(event.request_id, command)
             case TimeoutNow():
                 return TimeoutNowReply(self.current_term)
@@ -640,14 +649,15 @@ class RaftCore(Core):
 
     # ================================================================== 6. clients (§8, thesis §6)
     def submit(self, request_id: Any, command: Any) -> None:
-        if not isinstance(command, KvCommand | ChangeMembership | TransferLeadership):
+        if not (isinstance(command, ChangeMembership | TransferLeadership)
+                or self.kv.accepts(command)):
             self._reject(request_id, InvalidRequest(
-                f"Raft serves KvCommand, ChangeMembership and TransferLeadership, not "
-                f"{type(command).__name__}"))
+                f"Raft serves {self.kv.serves}, ChangeMembership and TransferLeadership, "
+                f"not {type(command).__name__}"))
             return
         self._step(self.node_id, Proposal(request_id, command))
 
-    def _take_command(self, request_id: Any, command: KvCommand | ChangeMembership) -> None:
+    def _take_command(self, request_id: Any, command: Any) -> None:
         """The leader: a client's command, unless it is handing leadership over (thesis
         §3.10: it stops taking requests meanwhile)."""
         if self.transfer_target is not None:
@@ -655,14 +665,14 @@ class RaftCore(Core):
             return
         if isinstance(command, ChangeMembership):
             self._change_membership(request_id, command)
-        elif command.is_read:
+        elif isinstance(command, KvCommand) and command.is_read:
             self._read(request_id, command.key)
-        else:  # KvCommand validated its sizes: an entry is at most MAX_COMMAND_BYTES
+        else:  # a command validated its sizes: an entry is at most MAX_COMMAND_BYTES
             self._propose(request_id, EntryKind.NORMAL, command.encode(), decoded=command)
 
     def _propose(self, request_id: Any, kind: EntryKind, command: bytes,
                  configuration: Membership | None = None,
-                 decoded: KvCommand | None = None) -> None:
+                 decoded: Any = None) -> None:
         """Append a command; its proposer is answered once it is applied. Entries
         proposed before the driver next drains the outbox travel together, behind one
         fsync and one AppendEntries per follower (batching, see ``ready()``). ``decoded``:
