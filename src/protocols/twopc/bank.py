@@ -11,7 +11,7 @@ answer into the value ``protocols.check.bank.check_bank`` takes.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,12 +43,19 @@ class Bank:
     shards: Sequence[str]
     accounts_n: int = 6
     balance: int = 100
+    # names -> keys, for a store not sharded by ``shard_of`` (txnkv's ranges); a ledger
+    # is then its account's key plus ".ledger"
+    place: Callable[[Sequence[str]], list[str]] | None = None
     accounts: list[str] = field(init=False)
     ledgers: dict[str, str] = field(init=False)  # account -> its ledger, on its shard
 
     def __post_init__(self) -> None:
-        self.accounts = keys_on_shards([f"a{i}" for i in range(max(2, self.accounts_n))],
-                                       self.shards)
+        names = [f"a{i}" for i in range(max(2, self.accounts_n))]
+        if self.place is not None:
+            self.accounts = self.place(names)
+            self.ledgers = {a: f"{a}.ledger" for a in self.accounts}
+            return
+        self.accounts = keys_on_shards(names, self.shards)
         self.ledgers = {a: key_on(f"{a}.ledger", shard_of(a, self.shards), self.shards)
                         for a in self.accounts}
 

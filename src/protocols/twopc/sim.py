@@ -179,13 +179,36 @@ class TxnWorkload:
         raise NotImplementedError
 
     # ------------------------------------------------------------------ the run
+    # ------------------------------------------------------------------ the store's shape
+    # 2PC's by default; a store of another shape (txnkv's ranges) overrides these four
+    def discover(self) -> tuple[list[str], tuple[str, ...]]:
+        """The nodes that take transactions, and the shards keys are spread over."""
+        cores = _cores(self.world)
+        coordinators = sorted(n for n, c in cores.items() if c.coordinator is not None)
+        shards = next(iter(cores.values())).participants
+        if not coordinators or not shards:
+            raise ValueError("2PC workloads need a coordinator and a participant")
+        return coordinators, shards
+
+    def place(self, names: Sequence[str]) -> list[str]:
+        """A key for each of ``names``, spread over the shards."""
+        return keys_on_shards(names, self.shards)
+
+    def shard_name(self, key: str) -> str:
+        return shard_of(key, self.shards)
+
+    def bank_placement(self) -> Callable[[Sequence[str]], list[str]] | None:
+        """How the bank names its keys: None, 2PC's way (each ledger on its account's
+        shard, found by ``shard_of``); else ``place`` (``Bank.place``)."""
+        return None
+
+    def is_settled(self) -> bool:
+        """May the final read begin? (2PC: no participant in doubt.)"""
+        return settled(self.world)
+
     def start(self) -> None:
         w = self.world
-        cores = _cores(w)
-        self.coordinators = sorted(n for n, c in cores.items() if c.coordinator is not None)
-        self.shards = next(iter(cores.values())).participants
-        if not self.coordinators or not self.shards:
-            raise ValueError("2PC workloads need a coordinator and a participant")
+        self.coordinators, self.shards = self.discover()
         self.setup()
         w.answer_hooks.append(self._on_answer)
         for i in range(self.clients_n):
@@ -292,7 +315,7 @@ class TxnWorkload:
 
     def _await_settled(self) -> None:
         w = self.world
-        if settled(w):
+        if self.is_settled():
             self.settled_at = w.now
         elif w.now - self._settle_from < self.settle_ms:
             w.at(50, self._await_settled)
@@ -339,7 +362,8 @@ class BankWorkload(TxnWorkload):
         self._ids = itertools.count(1)
 
     def setup(self) -> None:
-        self.bank = Bank(self.shards, max(2, self.params.keys), self.balance)
+        self.bank = Bank(self.shards, max(2, self.params.keys), self.balance,
+                         place=self.bank_placement())
         self.accounts, self.initial = self.bank.accounts, self.bank.initial
 
     def seed_ops(self) -> tuple[MicroOp, ...]:
@@ -382,7 +406,7 @@ class BankWorkload(TxnWorkload):
     def _tally(self) -> str:
         return (f"{self.counts['ok']} ok, {self.counts['fail']} fail, "
                 f"{self.counts['info']} info over {len(self.accounts)} accounts on "
-                f"{len({shard_of(a, self.shards) for a in self.accounts})} shards")
+                f"{len({self.shard_name(a) for a in self.accounts})} shards")
 
 
 # ====================================================================== list-append
@@ -401,8 +425,7 @@ class ListAppendWorkload(TxnWorkload):
         self._appended: dict[str, int] = {}
 
     def setup(self) -> None:
-        self.keys = keys_on_shards([f"k{i}" for i in range(max(1, self.params.keys))],
-                                   self.shards)
+        self.keys = self.place([f"k{i}" for i in range(max(1, self.params.keys))])
 
     def choose(self, c: _Client) -> tuple[str, tuple[MicroOp, ...], Any]:
         ops: list[MicroOp] = []

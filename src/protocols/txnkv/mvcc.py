@@ -75,6 +75,7 @@ class TxnMeta:
     epoch: int
     write_ts: HLCTimestamp
     anchor: Key | None = None
+    seq: int = 0  # which of the transaction's writes (a status resolution asks for it)
 
 
 @dataclass(frozen=True, slots=True)

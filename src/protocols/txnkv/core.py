@@ -1,0 +1,301 @@
+"""A txnkv node: the replicas of the ranges it hosts (a Raft group each) and a
+transaction coordinator, behind one hybrid logical clock.
+
+Many Raft groups live in this one core (``docs/adding-a-protocol.md``, "A core inside a
+core"): a range's Raft messages travel wrapped in ``RangeRaft`` with the range's id, and
+its persist records in ``RangeRecord``; ``ready()`` drains every range's core into one
+``Ready``, so what this node sends a peer in one turn leaves as one frame. The
+coordinator's requests to a leaseholder are ``BatchRequest``s, answered by a deferred
+``BatchResponse`` once the range has evaluated (and, for writes, committed) them; a
+request for a range this node hosts itself is delivered in process.
+
+The clock: every request and response carries the sender's HLC; the receiver takes it
+in, and refuses a message from further ahead than ``max_offset_ms``
+(``ClockOffsetError``): a node whose clock drifted beyond the bound is cut off.
+"""
+
+from __future__ import annotations
+
+import enum
+import random
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from protocols.clocks.hlc import ClockOffsetError, HLCTimestamp, HybridLogicalClock
+from protocols.common.errors import InvalidRequest
+from protocols.common.ids import NodeId
+from protocols.common.options import Options, option
+from protocols.contract import Answer, Core, Deferred, Envelope, NodeStatus, Ready, Reply
+from protocols.raft.core import RaftCore, Role
+from protocols.raft.options import RaftOptions
+from protocols.raft.storage import RecoveredState
+from protocols.twopc.messages import Transact
+from protocols.txnkv.coordinator import Coordinator, CoordinatorSettings
+from protocols.txnkv.messages import BatchRequest, BatchResponse, Err, RangeRaft, RangeRaftReply
+from protocols.txnkv.ranges import RangeDescriptor, static_split
+from protocols.txnkv.replica import RangeMachine, Replica, ReplicaSettings
+
+__all__ = ["CommitMode", "Isolation", "RangeRecord", "TxnKvCore", "TxnKvOptions"]
+
+
+class CommitMode(enum.StrEnum):
+    PARALLEL = "parallel"  # one consensus round to commit (RFC "Parallel Commits")
+    TWO_ROUND = "two-round"  # the record PENDING beside the writes, then COMMITTED
+
+
+class Isolation(enum.StrEnum):
+    SERIALIZABLE = "serializable"
+    SNAPSHOT = "snapshot"  # a pushed write commits higher without re-reading: write skew
+
+
+@dataclass(frozen=True, slots=True)
+class TxnKvOptions(Options):
+    protocol = "txnkv"
+
+    splits: tuple[str, ...] = option(("h", "p"), "the keys that start each range after the "
+                                     "first (a static split: ['', h), [h, p), [p, ...))")
+    replication: int = option(3, "replicas per range (a Raft group each)", min=1)
+    commit: CommitMode = option(CommitMode.PARALLEL, "parallel commits, or the two-round "
+                                "commit for comparison")
+    isolation: Isolation = option(Isolation.SERIALIZABLE, "serializable, or snapshot")
+    max_offset_ms: int = option(250, "the bound on clock offsets: uncertainty interval, "
+                                "lease stasis, and messages refused beyond it", min=0)
+    clock_offset_ms: int = option(0, "this node's clock skew (a fault to inject)")
+    lease_ms: int = option(2000, "a range lease's length (extended at half)", min=1)
+    txn_ttl_ms: int = option(1000, "a record without a heartbeat this long is abandoned: "
+                             "others abort or recover it", min=1)
+    heartbeat_ms: int = option(250, "the coordinator's heartbeat period", min=1)
+    max_attempts: int = option(8, "restarts before a transaction is refused", min=1)
+    election_timeout_min_ticks: int = option(30, "each range's Raft election timeout "
+                                             "(from)", min=1)
+    election_timeout_max_ticks: int = option(60, "... (to)", min=2)
+    heartbeat_interval_ticks: int = option(10, "each range's Raft heartbeat", min=1)
+    fsync: bool = option(True, "fsync every write (false: faster, and not durable)")
+
+
+@dataclass(frozen=True, slots=True)
+class RangeRecord:
+    """A range's Raft persist record (``HardState``, ``AppendEntry`` ...), tagged."""
+
+    range_id: str
+    record: Any
+
+
+class TxnKvCore(Core):
+    def __init__(self, node_id: NodeId, peers: Sequence[NodeId], rng: random.Random,
+                 options: TxnKvOptions, recovered: dict[str, RecoveredState],
+                 clock: Callable[[], float], tick_s: float = 0.01) -> None:
+        self.node_id, self.options, self.clock, self.tick_s = node_id, options, clock, tick_s
+        self.hlc = HybridLogicalClock(options.max_offset_ms)
+        self.ranges = static_split([node_id, *peers], options.splits, options.replication)
+        settings = ReplicaSettings(options.max_offset_ms, options.lease_ms, options.txn_ttl_ms)
+        self.replicas: dict[str, Replica] = {}
+        for desc in self.ranges:
+            if node_id in desc.replicas:
+                self.replicas[desc.range_id] = self._replica(desc, rng, recovered, settings)
+        self.coordinator = Coordinator(
+            node_id, self.ranges, self.now, random.Random(rng.getrandbits(64)),
+            CoordinatorSettings(options.commit.value, options.isolation.value,
+                                options.txn_ttl_ms, options.heartbeat_ms,
+                                options.max_attempts),
+            self._send_batch, self._answer, self._trace)
+        self._ready = Ready()
+        self._draining: deque[list[str]] = deque()
+        self._calls: dict[int, tuple[BatchRequest, Callable[[BatchResponse | None], None]]] = {}
+        self._local: dict[Deferred, Callable[[BatchResponse | None], None]] = {}
+        self._rpc_ids = 0
+        self.clock_refusals = 0
+
+    def _replica(self, desc: RangeDescriptor, rng: random.Random,
+                 recovered: dict[str, RecoveredState], settings: ReplicaSettings) -> Replica:
+        o = self.options
+        raft_options = RaftOptions.from_mapping({
+            "election_timeout_min_ticks": o.election_timeout_min_ticks,
+            "election_timeout_max_ticks": o.election_timeout_max_ticks,
+            "heartbeat_interval_ticks": o.heartbeat_interval_ticks,
+            "snapshot_threshold": 0, "fsync": o.fsync}, list(desc.replicas))
+        state = recovered.get(desc.range_id) or RecoveredState()
+        machine = RangeMachine(desc)
+        peers = [NodeId(n) for n in desc.replicas if n != self.node_id]
+        raft = RaftCore(self.node_id, peers, random.Random(rng.getrandbits(64)), raft_options,
+                        state.current_term, state.voted_for, state.entries, state.snapshot,
+                        clock=self.clock, tick_s=self.tick_s, machine=machine)
+        return Replica(desc, self.node_id, raft, machine, settings)
+
+    # ------------------------------------------------------------------ the clock
+    def physical(self) -> int:
+        """This node's physical clock, in ms, with its injected skew."""
+        return int(self.clock() * 1000) + self.options.clock_offset_ms
+
+    def now(self) -> HLCTimestamp:
+        return self.hlc.now(self.physical())
+
+    def _observe(self, ts: HLCTimestamp) -> bool:
+        """Take a peer's timestamp in; False (and nothing changes) if it is further ahead
+        of our clock than the bound allows."""
+        try:
+            self.hlc.update(ts, self.physical())
+        except ClockOffsetError as e:
+            self.clock_refusals += 1
+            self._trace(f"clock: {e}")
+            return False
+        return True
+
+    # ------------------------------------------------------------------ inputs
+    def tick(self) -> None:
+        now = self.now()
+        for replica in self.replicas.values():
+            replica.raft.tick()
+            replica.tick(now)
+        self.coordinator.tick()
+
+    def on_message(self, src: NodeId, msg: Any) -> Any:
+        match msg:
+            case RangeRaft(range_id=rid, msg=inner):
+                replica = self.replicas.get(rid)
+                if replica is None:
+                    raise InvalidRequest(f"{self.node_id} hosts no replica of {rid}")
+                reply = replica.raft.on_message(src, inner)
+                return None if reply is None else RangeRaftReply(rid, reply)
+            case BatchRequest():
+                if not self._observe(msg.header.now):
+                    return BatchResponse(error=Err("clock-offset", f"{self.node_id} refuses "
+                                                   f"a request stamped {msg.header.now!r}"),
+                                         now=self.now())
+                return self._on_batch(msg)
+        raise InvalidRequest(f"txnkv does not handle {type(msg).__name__}")
+
+    def _on_batch(self, msg: BatchRequest) -> BatchResponse | Deferred:
+        replica = self.replicas.get(msg.range_id)
+        if replica is None:
+            return BatchResponse(error=Err("not-leaseholder", f"{self.node_id} hosts no "
+                                           f"replica of {msg.range_id}"), now=self.now())
+        deferred = Deferred(msg.range_id)
+        replica.on_request(msg, deferred, self.now())
+        return deferred
+
+    def on_reply(self, src: NodeId, request: Any, reply: Any) -> None:
+        if isinstance(request, RangeRaft):
+            replica = self.replicas.get(request.range_id)
+            if replica is not None and isinstance(reply, RangeRaftReply):
+                replica.raft.on_reply(src, request.msg, reply.msg)
+            return
+        if isinstance(request, BatchRequest):
+            call = self._calls.pop(request.rpc, None)
+            if call is None:
+                return
+            if isinstance(reply, BatchResponse) and not self._observe(reply.now):
+                reply = None
+            call[1](reply)
+
+    def on_send_failed(self, dst: NodeId, request: Any) -> None:
+        if isinstance(request, RangeRaft):
+            replica = self.replicas.get(request.range_id)
+            if replica is not None:
+                replica.raft.on_send_failed(dst, request.msg)
+        elif isinstance(request, BatchRequest):
+            call = self._calls.pop(request.rpc, None)
+            if call is not None:
+                call[1](None)
+
+    def submit(self, request_id: Any, command: Any) -> None:
+        if not isinstance(command, Transact):
+            self._answer(request_id, None, InvalidRequest(
+                f"txnkv takes Transact, not {type(command).__name__}"))
+            return
+        if not command.ops:
+            self._answer(request_id, None, InvalidRequest("an empty transaction"))
+            return
+        self.coordinator.submit(request_id, command.ops)
+
+    # ------------------------------------------------------------------ the coordinator's IO
+    def _send_batch(self, node: str, request: BatchRequest,
+                    done: Callable[[BatchResponse | None], None]) -> None:
+        if node == self.node_id:  # our own replica: no network
+            result = self._on_batch(request)
+            if isinstance(result, Deferred):
+                self._local[result] = done
+            else:
+                done(result)
+            return
+        self._rpc_ids += 1
+        request = replace(request, rpc=self._rpc_ids)
+        self._calls[self._rpc_ids] = (request, done)
+        self._ready.messages.append(Envelope(NodeId(node), request))
+
+    def _answer(self, request_id: Any, result: Any, error: Exception | None) -> None:
+        self._ready.answers.append(Answer(request_id, result, error))
+
+    def _trace(self, line: str) -> None:
+        self._ready.trace.append(line)
+
+    # ------------------------------------------------------------------ the outbox
+    def ready(self) -> Ready:
+        """Drain every range's Raft core, deliver the leaseholders' replies (to peers, or
+        to our own coordinator), and repeat until nothing moves: a reply may start the
+        coordinator's next request, and an applied command the next evaluation."""
+        persisted: list[str] = []
+        for _ in range(100):
+            moved = False
+            now = self.now()
+            for rid, replica in self.replicas.items():
+                moved |= self._drain(rid, replica, now, persisted)
+            for replica in self.replicas.values():
+                replies, replica.replies = replica.replies, []
+                for deferred, response in replies:
+                    moved = True
+                    done = self._local.pop(deferred, None)
+                    if done is not None:
+                        done(response)
+                    else:
+                        self._ready.replies.append(Reply(deferred, response))
+            if not moved:
+                break
+        out, self._ready = self._ready, Ready()
+        if out.persist:
+            self._draining.append(persisted)
+        return out
+
+    def _drain(self, rid: str, replica: Replica, now: HLCTimestamp,
+               persisted: list[str]) -> bool:
+        r = replica.raft.ready()
+        if r.persist:
+            persisted.append(rid)
+            self._ready.persist.extend(RangeRecord(rid, p) for p in r.persist)
+        for env in r.messages:
+            self._ready.messages.append(Envelope(env.dst, RangeRaft(rid, env.msg),
+                                                 env.ahead_of_persist))
+        self._ready.trace.extend(f"{rid}: {line}" for line in r.trace)
+        if replica.trace:
+            self._ready.trace.extend(replica.trace)
+            replica.trace.clear()
+        rest = replica.on_answers(r.answers, now) if r.answers else []
+        for answer in rest:  # a proposal of no one's: a bug
+            raise AssertionError(f"{rid}: an answer nobody waits for: {answer!r}")
+        return bool(r.persist or r.messages or r.answers or r.trace or replica.replies)
+
+    def on_persisted(self) -> None:
+        if self._draining:
+            for rid in self._draining.popleft():
+                self.replicas[rid].raft.on_persisted()
+
+    # ------------------------------------------------------------------ status
+    def status(self) -> NodeStatus:
+        details: dict[str, str] = {"hlc": repr(self.hlc.current),
+                                   "clock_refusals": str(self.clock_refusals)}
+        for key, value in self.coordinator.stats.items():
+            details[f"txn.{key}"] = str(value)
+        now = self.hlc.current
+        for rid, replica in sorted(self.replicas.items()):
+            raft, lease = replica.raft, replica.machine.lease
+            details[f"{rid}.role"] = raft.role.value
+            details[f"{rid}.term"] = str(raft.current_term)
+            details[f"{rid}.applied"] = str(raft.last_applied)
+            details[f"{rid}.lease"] = (f"{lease.holder or '-'}#{lease.sequence} until "
+                                       f"{lease.expiration!r}")
+            details[f"{rid}.serving"] = str(replica.serving(now))
+        leading = sum(1 for r in self.replicas.values() if r.raft.role is Role.LEADER)
+        return NodeStatus(role="node", epoch=0, details={"ranges_led": str(leading),
+                                                          **details})

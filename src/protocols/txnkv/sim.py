@@ -1,0 +1,193 @@
+"""txnkv in the simulator: the properties of CockroachDB's TLA+ model of parallel commits
+checked after every event, Raft's safety in every range, and the 2PC store's bank and
+list-append workloads judged by the same checkers.
+
+The properties (``ParallelCommitProperties``; the model's names in brackets) are checked
+on the ranges' committed state: each range is read at its most advanced replica (what a
+replica has applied, its Raft group committed), which is the state a recovery would find.
+
+* a finalized record never changes (``RecordFinalized => []RecordFinalized``), on any
+  replica, across crashes;
+* an implicitly committed transaction is never aborted (the safety half of
+  ``ImplicitCommit ~> ExplicitCommit``): once a STAGING record and every write it names
+  (an intent of its epoch, at or below its timestamp) are committed in their ranges, its
+  record may only become COMMITTED;
+* a transaction acknowledged to its client is never aborted (``AckClient``'s assertion,
+  ``ImplicitCommit \/ ExplicitCommit``, kept forever after).
+
+The liveness halves (an implicit commit is eventually made explicit) are the workloads':
+their final read meets every intent left and resolves it, recovering a record if need be.
+
+The workloads are 2PC's (``protocols.twopc.sim``), with txnkv's shape: every node
+coordinates, and keys are placed round-robin over the ranges (``RangeDescriptor.key_in``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from protocols.check.invariants import InvariantViolation
+from protocols.check.raft import RaftSafety
+from protocols.sim.api import SimAdapter, WorkloadFactory, WorkloadParams
+from protocols.twopc.sim import BankWorkload, ListAppendWorkload
+from protocols.txnkv import SPEC
+from protocols.txnkv.core import TxnKvCore
+from protocols.txnkv.mvcc import MVCCStore
+from protocols.txnkv.ranges import RangeDescriptor, range_of
+from protocols.txnkv.record import Intent, TxnRecord, TxnStatus, implicitly_committed
+from protocols.txnkv.replica import Replica
+
+if TYPE_CHECKING:
+    from protocols.sim.world import World
+
+__all__ = ["ADAPTER", "ParallelCommitProperties", "TxnKvAdapter", "TxnKvBank",
+           "TxnKvListAppend", "committed_state"]
+
+
+def _cores(world: World) -> dict[str, TxnKvCore]:
+    return {n: c for n in world.up_nodes() if isinstance(c := world.core(n), TxnKvCore)}
+
+
+def committed_state(world: World) -> dict[str, Replica]:
+    """Each range's most advanced replica among the live nodes (its applied state is
+    the longest committed prefix seen)."""
+    best: dict[str, Replica] = {}
+    for core in _cores(world).values():
+        for rid, replica in core.replicas.items():
+            current = best.get(rid)
+            if current is None or replica.raft.last_applied > current.raft.last_applied:
+                best[rid] = replica
+    return best
+
+
+def _found(ranges: Sequence[RangeDescriptor], state: Mapping[str, Replica],
+           record: TxnRecord) -> list[Intent]:
+    out = []
+    for w in record.in_flight:
+        replica = state.get(range_of(ranges, w.key).range_id)
+        mvcc: MVCCStore | None = replica.machine.mvcc if replica is not None else None
+        intent = mvcc.intent(w.key) if mvcc is not None else None
+        if intent is not None and intent.txn.id == record.txn_id:
+            out.append(Intent(w.key, intent.txn.seq, intent.txn.epoch, intent.ts))
+    return out
+
+
+class ParallelCommitProperties:
+    """The TLA+ model's safety properties, after every event (see the module)."""
+
+    def __init__(self) -> None:
+        self.final: dict[str, TxnRecord] = {}
+        self.implicit: dict[str, TxnRecord] = {}  # txn -> the STAGING record seen implicit
+        self.acked: set[str] = set()
+        self.safety: dict[str, RaftSafety] = {}
+
+    def __call__(self, world: World) -> None:
+        cores = _cores(world)
+        if not cores:
+            return
+        ranges = next(iter(cores.values())).ranges
+        for core in cores.values():
+            self.acked |= core.coordinator.acked
+        self._raft(world)
+        for core in cores.values():
+            for replica in core.replicas.values():
+                for record in replica.machine.records.values():
+                    self._never_changes(record)
+        state = committed_state(world)
+        for replica in state.values():
+            for record in replica.machine.records.values():
+                if (record.status is TxnStatus.STAGING and record.txn_id not in self.implicit
+                        and implicitly_committed(record, _found(ranges, state, record))):
+                    self.implicit[record.txn_id] = record
+        for txn_id, record in self.final.items():
+            if record.status is TxnStatus.ABORTED and txn_id in self.implicit:
+                raise InvariantViolation(
+                    f"implicitly committed, then aborted: {txn_id} (STAGING at "
+                    f"{self.implicit[txn_id].write_ts!r} with every write in place)")
+            if record.status is TxnStatus.ABORTED and txn_id in self.acked:
+                raise InvariantViolation(f"acknowledged to its client, then aborted: "
+                                         f"{txn_id}")
+
+    def _never_changes(self, record: TxnRecord) -> None:
+        """A replica that has not applied as far may still show it live: not a change."""
+        if not record.status.finalized:
+            return
+        seen = self.final.setdefault(record.txn_id, record)
+        if record != seen:
+            raise InvariantViolation(f"a finalized record changed: {seen!r} -> {record!r}")
+
+    def _raft(self, world: World) -> None:
+        groups: dict[str, dict[str, tuple[int, Any]]] = {}
+        for n, node in world.nodes.items():
+            if node.up and isinstance(node.core, TxnKvCore):
+                for rid, replica in node.core.replicas.items():
+                    groups.setdefault(rid, {})[n] = (node.incarnation, replica.raft)
+        for rid, nodes in groups.items():
+            self.safety.setdefault(rid, RaftSafety()).observe(nodes)
+
+
+# ====================================================================== workloads
+class _TxnKvShape:
+    """2PC's workloads on txnkv: every node coordinates; keys go round-robin over the
+    ranges; the final read may start once every node is up and every range serves."""
+
+    world: World
+    shards: tuple[str, ...]
+
+    def discover(self) -> tuple[list[str], tuple[str, ...]]:
+        cores = _cores(self.world)
+        if not cores:
+            raise ValueError("txnkv workloads need a live node")
+        self._ranges = next(iter(cores.values())).ranges
+        return sorted(self.world.ids), tuple(r.range_id for r in self._ranges)
+
+    def place(self, names: Sequence[str]) -> list[str]:
+        return [self._ranges[i % len(self._ranges)].key_in(name)
+                for i, name in enumerate(names)]
+
+    def shard_name(self, key: str) -> str:
+        return range_of(self._ranges, key).range_id
+
+    def bank_placement(self) -> Callable[[Sequence[str]], list[str]] | None:
+        return self.place
+
+    def is_settled(self) -> bool:
+        if len(self.world.up_nodes()) != len(self.world.ids):
+            return False
+        serving = set()
+        for core in _cores(self.world).values():
+            now = core.hlc.current
+            serving |= {rid for rid, r in core.replicas.items() if r.serving(now)}
+        return serving == {r.range_id for r in self._ranges}
+
+
+class TxnKvBank(_TxnKvShape, BankWorkload):
+    """Jepsen's bank over the ranges (``protocols.twopc.sim.BankWorkload``)."""
+
+
+class TxnKvListAppend(_TxnKvShape, ListAppendWorkload):
+    """Elle's list-append over the ranges, strict serializable by default."""
+
+
+def bank_workload(world: World, params: WorkloadParams) -> TxnKvBank:
+    return TxnKvBank(world, params)
+
+
+def list_append_workload(world: World, params: WorkloadParams) -> TxnKvListAppend:
+    return TxnKvListAppend(world, params)
+
+
+class TxnKvAdapter(SimAdapter):
+    name = "txnkv"
+    spec = SPEC
+    rpc_timeout_ms = 1000  # a write's response waits for its range's Raft commit
+
+    def invariants(self) -> Sequence[Callable[[World], None]]:
+        return [ParallelCommitProperties()]
+
+    def workloads(self) -> Mapping[str, WorkloadFactory]:
+        return {"bank": bank_workload, "list-append": list_append_workload}
+
+
+ADAPTER = TxnKvAdapter()
