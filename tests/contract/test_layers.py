@@ -102,8 +102,9 @@ RULES["protocols.hashing"] = (
             if "xxhash" not in dists and top not in sys.stdlib_module_names
             and top not in _BARE and top != "protocols"))
 # protocols.txnkv's library modules (issue #36: MVCC, the timestamp cache, transaction
-# records) are as pure as a core: of the project they may load protocols.common,
-# protocols.clocks and each other alone; of the installed packages, none.
+# records, the split into ranges, the messages) are as pure as a core: of the project
+# they may load protocols.common, protocols.clocks and each other alone; of the installed
+# packages, none. (The spec, the core and the simulator adapter stand on Raft.)
 _TXNKV_FORBIDDEN = (
     *SHELL_AND_IO,
     *sorted(f"protocols.{p.name.removesuffix('.py')}" for p in (ROOT / "src" / "protocols")
@@ -111,7 +112,7 @@ _TXNKV_FORBIDDEN = (
             and p.name not in {"__init__.py", "common", "clocks", "txnkv"}),
     *sorted(top for top in importlib.metadata.packages_distributions()
             if top not in sys.stdlib_module_names and top not in _BARE and top != "protocols"))
-for _m in ("", ".mvcc", ".tscache", ".record"):
+for _m in ("", ".mvcc", ".tscache", ".record", ".ranges", ".messages"):
     RULES[f"protocols.txnkv{_m}"] = _TXNKV_FORBIDDEN
 
 

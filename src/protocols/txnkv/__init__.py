@@ -18,45 +18,11 @@ until their transaction record says otherwise, and a commit is one consensus rou
   leaseholder's evaluation (timestamp cache, latches, lease);
 * ``coordinator.py``: a transaction from its reads to its commit, pushes and recovery;
 * ``core.py``: a node: its ranges' Raft groups, the coordinator, the clock;
-* ``storage.py`` and ``sim.py`` (the bank and list-append workloads, the TLA+ model's
-  properties after every event).
+* ``storage.py``, ``spec.py`` (the ``ProtocolSpec``) and ``sim.py`` (the bank and
+  list-append workloads, the TLA+ model's properties after every event).
 
-``docs/txnkv.md`` says what exists and what comes next.
+``docs/txnkv.md`` says what exists and what comes next. This package's ``__init__`` loads
+nothing: its libraries stay as pure as a core (``tests/contract/test_layers.py``).
 """
 
-from __future__ import annotations
 
-from typing import Any
-
-from protocols.common.wal import SyncPolicy
-from protocols.contract import MessageTable, NodeContext, NodeParts, ProtocolSpec, Rpc
-from protocols.txnkv.core import RangeRecord, TxnKvCore, TxnKvOptions
-from protocols.txnkv.messages import BatchRequest, BatchResponse, RangeRaft, RangeRaftReply
-from protocols.txnkv.ranges import static_split
-from protocols.txnkv.storage import TxnKvStorage
-
-__all__ = ["SPEC", "TxnKvCore", "TxnKvOptions", "TxnKvSpec"]
-
-
-class TxnKvSpec(ProtocolSpec):
-    name = "txnkv"
-    messages = MessageTable((Rpc(RangeRaft, RangeRaftReply),
-                             Rpc(BatchRequest, BatchResponse, deadline_ms=1000)))
-    options_class = TxnKvOptions
-    records = (RangeRecord,)
-
-    def create_node(self, ctx: NodeContext) -> NodeParts:
-        options = TxnKvOptions.from_mapping(ctx.options)
-        ranges = static_split([ctx.node_id, *ctx.peers], options.splits, options.replication)
-        hosted = [r.range_id for r in ranges if ctx.node_id in r.replicas]
-        sync = SyncPolicy.ALWAYS if options.fsync else SyncPolicy.NEVER
-        storage = TxnKvStorage(ctx.fs, ctx.data_dir, hosted, sync)
-        core = TxnKvCore(ctx.node_id, ctx.peers, ctx.rng, options, storage.recovered,
-                         ctx.clock, ctx.tick_s)
-        return NodeParts(core, storage)
-
-    def message_size(self, msg: Any) -> int:
-        return len(repr(msg))
-
-
-SPEC = TxnKvSpec()

@@ -85,6 +85,9 @@ class CoordinatorSettings:
     txn_ttl_ms: int = 1000
     heartbeat_ms: int = 250
     max_attempts: int = 8  # a transaction restarted this often is refused (Aborted)
+    # no attempt starts, and no wait goes on, this long after the client asked: a client
+    # that gave up must not see its transaction begin again behind its back
+    txn_timeout_ms: int = 1500
     max_waits: int = 60  # rounds waiting on a live transaction's intent before giving up
     backoff_ticks: int = 5  # the first wait; it doubles up to 8x, with jitter
     route_tries: int = 12  # sends to a range (leaseholder changes, timeouts) per request
@@ -116,6 +119,7 @@ class _Txn:
     results: tuple[Read, ...] = ()
     answered: bool = False
     generation: int = 0  # bumps with every restart: stale callbacks are dropped
+    submitted_ms: int = 0  # the coordinator's clock (wall, ms) when the client asked
 
 
 class Coordinator:
@@ -190,7 +194,7 @@ class Coordinator:
 
     # ------------------------------------------------------------------ a transaction
     def submit(self, request_id: Any, ops: tuple[MicroOp, ...]) -> None:
-        txn = _Txn(request_id, ops)
+        txn = _Txn(request_id, ops, submitted_ms=self.now().wall)
         self.txns[request_id] = txn
         self._begin(txn)
 
@@ -201,10 +205,21 @@ class Coordinator:
             self._finish(txn, error=Aborted(f"restarted {self.settings.max_attempts} times "
                                             f"(conflicts): gave up, nothing written"))
             return
+        if self._overdue(txn):
+            return
         ts = self.now()
         txn.attempt = _Attempt(f"{self.node_id}.{self._nonce:06x}.{next(self._ids)}", 0, ts, ts)
         txn.reads = {}
         self._read(txn)
+
+    def _overdue(self, txn: _Txn) -> bool:
+        """Past its time (``txn_timeout_ms``), between attempts or while waiting (so no
+        attempt of it is open): it did not happen, and never will."""
+        if self.now().wall - txn.submitted_ms <= self.settings.txn_timeout_ms:
+            return False
+        self._finish(txn, error=Aborted(f"not committed within {self.settings.txn_timeout_ms}"
+                                        f" ms: gave up, nothing written"))
+        return True
 
     def _live(self, txn: _Txn, generation: int) -> bool:
         return not txn.answered and txn.generation == generation
@@ -262,6 +277,8 @@ class Coordinator:
         """Push the intent's transaction; then retry (after resolving what was final, or
         after waiting for a live one)."""
         txn.waits += 1
+        if self._overdue(txn):
+            return
         if txn.waits > self.settings.max_waits:
             self._finish(txn, error=Aborted("waited too long on another transaction's "
                                             "intent: nothing written"))

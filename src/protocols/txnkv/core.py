@@ -68,6 +68,8 @@ class TxnKvOptions(Options):
                              "others abort or recover it", min=1)
     heartbeat_ms: int = option(250, "the coordinator's heartbeat period", min=1)
     max_attempts: int = option(8, "restarts before a transaction is refused", min=1)
+    txn_timeout_ms: int = option(1500, "no attempt of a transaction starts this long after "
+                                 "its client asked (it is refused instead)", min=1)
     election_timeout_min_ticks: int = option(30, "each range's Raft election timeout "
                                              "(from)", min=1)
     election_timeout_max_ticks: int = option(60, "... (to)", min=2)
@@ -99,7 +101,7 @@ class TxnKvCore(Core):
             node_id, self.ranges, self.now, random.Random(rng.getrandbits(64)),
             CoordinatorSettings(options.commit.value, options.isolation.value,
                                 options.txn_ttl_ms, options.heartbeat_ms,
-                                options.max_attempts),
+                                options.max_attempts, txn_timeout_ms=options.txn_timeout_ms),
             self._send_batch, self._answer, self._trace)
         self._ready = Ready()
         self._draining: deque[list[str]] = deque()

@@ -402,10 +402,15 @@ class Replica:
                                intents=(intent,)))
         if intent is not None and intent.txn.epoch > txn.epoch:
             raise _Refused(Err("illegal", f"{txn.id} writes {op.key!r} below its epoch"))
-        if intent is not None and intent.txn.epoch == txn.epoch:
-            ts = max(ts, intent.ts)  # a retry of our own write: never moved down
         versions = mvcc.versions(op.key)
         too_old = bool(versions) and versions[0].ts > h.read_ts
+        if intent is not None and intent.txn.epoch == txn.epoch:
+            if intent.txn.seq >= op.seq:
+                # a replay (the reply was lost, the request resent): it landed already, and
+                # must not move, or it would stop counting for a STAGING record that may
+                # already be implicitly committed (CockroachDB: idempotent replays)
+                return PutResult(intent.ts, too_old)
+            ts = max(ts, intent.ts)  # a later write of ours to the key: never moved down
         if versions and versions[0].ts >= ts:
             ts = next_ts(versions[0].ts)
         effects.append(PutIntentEffect(op.key, op.value, replace(txn, write_ts=ts, seq=op.seq)))

@@ -1,4 +1,4 @@
-"""txnkv in the simulator: the properties of CockroachDB's TLA+ model of parallel commits
+r"""txnkv in the simulator: the properties of CockroachDB's TLA+ model of parallel commits
 checked after every event, Raft's safety in every range, and the 2PC store's bank and
 list-append workloads judged by the same checkers.
 
@@ -31,12 +31,12 @@ from protocols.check.invariants import InvariantViolation
 from protocols.check.raft import RaftSafety
 from protocols.sim.api import SimAdapter, WorkloadFactory, WorkloadParams
 from protocols.twopc.sim import BankWorkload, ListAppendWorkload
-from protocols.txnkv import SPEC
 from protocols.txnkv.core import TxnKvCore
 from protocols.txnkv.mvcc import MVCCStore
 from protocols.txnkv.ranges import RangeDescriptor, range_of
 from protocols.txnkv.record import Intent, TxnRecord, TxnStatus, implicitly_committed
 from protocols.txnkv.replica import Replica
+from protocols.txnkv.spec import SPEC
 
 if TYPE_CHECKING:
     from protocols.sim.world import World

@@ -1,0 +1,108 @@
+"""One txnkv node driven by hand: every range has this node as its only replica, so it
+leads every Raft group, holds every lease, and coordinates. No network: the core's
+coordinator reaches its own replicas in process. The clock is ours (``advance``).
+
+Used by the rule tests (``tests/txnkv/unit/test_replica_rules.py``): a request goes to a
+range as a ``BatchRequest`` the way a coordinator sends one (``batch``), or a whole
+transaction through the coordinator (``transact``)."""
+
+from __future__ import annotations
+
+import itertools
+import random
+from typing import Any
+
+from protocols.clocks.hlc import HLCTimestamp
+from protocols.common.ids import NodeId
+from protocols.contract import Answer
+from protocols.twopc.messages import MicroOp, Transact
+from protocols.txnkv.core import TxnKvCore, TxnKvOptions
+from protocols.txnkv.messages import BatchRequest, BatchResponse, Header
+from protocols.txnkv.mvcc import TxnMeta
+from protocols.txnkv.ranges import RangeDescriptor, range_of
+from protocols.txnkv.replica import Replica
+
+__all__ = ["OneNode", "ops"]
+
+
+def ops(*spec: tuple[Any, ...]) -> tuple[MicroOp, ...]:
+    return tuple(MicroOp(*s) for s in spec)
+
+
+class OneNode:
+    def __init__(self, **options: Any) -> None:
+        self.t = 1.0  # seconds: the HLC's wall is this in ms
+        opts = TxnKvOptions.from_mapping({"replication": 1, "fsync": False, **options})
+        self.core = TxnKvCore(NodeId("n1"), [], random.Random(7), opts, {},
+                              clock=lambda: self.t)
+        self.answers: dict[Any, Answer] = {}
+        self.trace: list[str] = []
+        self._ids = itertools.count(1)
+        self.run_until(lambda: all(r.serving(self.core.now())
+                                   for r in self.core.replicas.values()), 500)
+
+    # ------------------------------------------------------------------ driving
+    def drain(self) -> None:
+        for _ in range(10):
+            r = self.core.ready()
+            self.trace.extend(r.trace)
+            for a in r.answers:
+                self.answers[a.request_id] = a
+            if r.persist:
+                self.core.on_persisted()
+            else:
+                break
+
+    def step(self, ticks: int = 1) -> None:
+        for _ in range(ticks):
+            self.t += 0.01
+            self.core.tick()
+            self.drain()
+
+    def advance(self, ms: int) -> None:
+        """Let ``ms`` of time pass, ticking every 10 ms."""
+        self.step(max(1, ms // 10))
+
+    def run_until(self, done: Any, max_ticks: int = 1000) -> None:
+        for _ in range(max_ticks):
+            self.drain()
+            if done():
+                return
+            self.step()
+        raise AssertionError(f"not done after {max_ticks} ticks; trace: {self.trace[-20:]}")
+
+    # ------------------------------------------------------------------ asking
+    def transact(self, *spec: tuple[Any, ...]) -> Answer:
+        rid = ("t", next(self._ids))
+        self.core.submit(rid, Transact(ops(*spec)))
+        self.run_until(lambda: rid in self.answers)
+        return self.answers.pop(rid)
+
+    def batch(self, key: str, *request_ops: Any, txn: TxnMeta | None = None,
+              read_ts: HLCTimestamp | None = None, now: HLCTimestamp | None = None
+              ) -> BatchResponse:
+        """``request_ops`` on ``key``'s range, as a coordinator sends them."""
+        got: list[BatchResponse | None] = []
+        header = Header(now or self.core.now(), txn, read_ts or (txn.write_ts if txn
+                                                                  else self.core.now()))
+        request = BatchRequest(self.range(key).range_id, header, tuple(request_ops))
+        if now is not None:  # through the network path: the clock check applies
+            reply = self.core.on_message(NodeId("n2"), request)
+            if isinstance(reply, BatchResponse):
+                return reply
+            self.core._local[reply] = got.append  # answer it to us
+        else:
+            self.core._send_batch("n1", request, got.append)
+        self.run_until(lambda: bool(got))
+        assert got[0] is not None
+        return got[0]
+
+    # ------------------------------------------------------------------ looking
+    def range(self, key: str) -> RangeDescriptor:
+        return range_of(self.core.ranges, key)
+
+    def replica(self, key: str) -> Replica:
+        return self.core.replicas[self.range(key).range_id]
+
+    def now(self) -> HLCTimestamp:
+        return self.core.now()
