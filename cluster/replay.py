@@ -38,7 +38,6 @@ from protocols.explore.model import Always, ExploreAdapter
 from protocols.explore.search import Explorer, check_always
 from protocols.explore.system import TICK_S, Move, Packet, System
 from protocols.registry import load_shell, load_spec
-from protocols.runtime.codec import from_proto
 from protocols.runtime.stepper import MODEL_PORT
 
 __all__ = ["ProcessReplay", "ReplayDiverged", "replay_on_processes"]
@@ -239,10 +238,8 @@ class ProcessReplay:
 
     def _decoded(self, held: Any, reply: bool) -> str:
         route = self.routes[held.method]
-        pb, typ = (route.reply_pb, route.reply_type) if reply else (route.request_pb,
-                                                                    route.request_type)
-        assert typ is not None, f"{held.method} has no reply"
-        return repr(rename(canon(from_proto(pb.FromString(held.body), typ),
+        pb = route.reply_pb if reply else route.request_pb
+        return repr(rename(canon(route.decode(pb.FromString(held.body), reply),
                                  self.adapter.ignore), self.names))
 
     def _key(self, msg: Any) -> str:

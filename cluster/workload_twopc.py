@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -140,13 +140,16 @@ class BankWorkload(TxnClients):
     balance: int = 100
     max_amount: int = 20
     read_ratio: float = 0.3
+    # names -> keys, for a store not sharded by 2PC's hash (txnkv's ranges: Bank.place)
+    place: Callable[[Sequence[str]], list[str]] | None = None
     bank: Bank | None = None
     _tid: int = 0
 
     async def setup(self, tpc: TwoPcClient) -> None:
         if self.bank is not None:
             return
-        bank = Bank((await tpc.routing()).participants, self.accounts, self.balance)
+        bank = Bank((await tpc.routing()).participants, self.accounts, self.balance,
+                    place=self.place)
         while True:  # open the accounts (idempotent writes: a retry changes nothing)
             try:
                 await tpc.txn(ops_of(bank.seed_ops()))

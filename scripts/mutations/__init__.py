@@ -31,13 +31,15 @@ class Mutation:
 def _groups() -> dict[str, list[Mutation]]:
     import mutations.dynamo as dynamo
     import mutations.hashing as hashing
+    import mutations.txnkv as txnkv
     from mutations import causal, checkers, clocks, explore, host, paxos, raft, swim, twopc, vkv
 
     return {"raft": raft.MUTATIONS, "paxos": paxos.MUTATIONS, "swim": swim.MUTATIONS,
             "causal": causal.MUTATIONS, "clocks": clocks.MUTATIONS, "vkv": vkv.MUTATIONS,
             "host": host.MUTATIONS, "checkers": checkers.MUTATIONS,
             "explore": explore.MUTATIONS, "twopc": twopc.MUTATIONS,
-            "hashing": hashing.MUTATIONS, "dynamo": dynamo.MUTATIONS}
+            "hashing": hashing.MUTATIONS, "dynamo": dynamo.MUTATIONS,
+            "txnkv": txnkv.MUTATIONS}
 
 
 GROUPS: dict[str, list[Mutation]] = _groups()

@@ -65,7 +65,8 @@ PROTOCOLS: dict[str, ProtocolEntry] = {e.name: e for e in (
                   explore="protocols.twopc.explore:MODELS"),
     ProtocolEntry("txnkv", "a CockroachDB-style transactional store: ranges as Raft groups, "
                   "HLC timestamps, MVCC, parallel commits",
-                  spec="protocols.txnkv.spec:SPEC", sim="protocols.txnkv.sim:ADAPTER"),
+                  spec="protocols.txnkv.spec:SPEC", shell="protocols.txnkv.node:SHELL",
+                  sim="protocols.txnkv.sim:ADAPTER"),
     ProtocolEntry("synod", "single-decree Paxos (Lamport, Paxos Made Simple)",
                   spec="protocols.paxos:SYNOD_SPEC", sim="protocols.paxos.sim:SYNOD",
                   explore="protocols.paxos.explore:SYNOD_MODELS"),

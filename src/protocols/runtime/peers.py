@@ -26,7 +26,6 @@ from protocols._pb import peer_pb2
 from protocols.common.errors import ConfigError, InvalidRequest, Timeout, UnknownNode
 from protocols.common.ids import NodeId, validate_node_id
 from protocols.contract import Deferred
-from protocols.runtime.codec import from_proto, to_proto
 from protocols.runtime.errors import abort_with
 from protocols.runtime.shell import Route
 from protocols.runtime.slot import CoreFailed, CoreSlot
@@ -163,7 +162,7 @@ class PeerServer:
             if not self.host.crash_points.before_send(slot, message):
                 return  # a crash point fired: the process is gone
             reply_frame = peer_pb2.Frame(
-                id=frame.id, body=to_proto(message, route.reply_pb).SerializeToString())
+                id=frame.id, body=route.encode(message, reply=True).SerializeToString())
             if events is not None:
                 mid, clock = events.send(src, type(message).__name__)
                 reply_frame.mid = mid
@@ -171,7 +170,7 @@ class PeerServer:
             send(reply_frame)
 
         try:
-            msg = from_proto(route.request_pb.FromString(frame.body), route.request_type)
+            msg = route.decode(route.request_pb.FromString(frame.body))
             arrival = slot.receive(src, msg, respond)
         except (InvalidRequest, DecodeError) as e:
             refuse(str(e))
@@ -205,7 +204,7 @@ class PeerServer:
                     fut.set_result(message)
 
             try:
-                msg = from_proto(request_pb, route.request_type)
+                msg = route.decode(request_pb)
                 arrival = slot.receive(src, msg, respond)  # type: ignore[arg-type]
             except InvalidRequest as e:
                 await abort_with(context, e)
@@ -217,7 +216,7 @@ class PeerServer:
             slot.drain()
             if route.one_way:
                 return route.reply_pb()
-            return to_proto(await self._reply(slot, arrival, fut, context), route.reply_pb)
+            return route.encode(await self._reply(slot, arrival, fut, context), reply=True)
 
         return handle
 

@@ -8,7 +8,9 @@ A protocol declares:
   message *of the same name* in the protocol's generated module, on the method of the
   same name (``/protocols.raft.v1.Raft/AppendEntries``). ``routes_for`` builds that table;
   the host builds the server handlers and the client calls from it, with the generic
-  codec (``protocols.runtime.codec``). A one-way message returns ``common.v1.Empty``;
+  codec (``protocols.runtime.codec``), or the protocol's own for a message the generic
+  one cannot map (``routes_for(..., codecs={Message: codec})``: a field of any type, as
+  txnkv's range-wrapped Raft messages). A one-way message returns ``common.v1.Empty``;
 * optionally, client-facing services (the Kv service, an admin service) through
   ``add_services``.
 
@@ -27,11 +29,21 @@ from google.protobuf.message import Message
 
 from protocols._pb import common_pb2
 from protocols.contract import NodeStatus, OneWay, ProtocolSpec, Rpc
+from protocols.runtime import codec as generic
 
 if TYPE_CHECKING:
     import grpc.aio
 
-__all__ = ["ProtocolShell", "Route", "ServiceHost", "routes_for"]
+__all__ = ["ProtocolShell", "Route", "ServiceHost", "WireCodec", "routes_for"]
+
+
+class WireCodec(Protocol):
+    """How one route's messages become protobuf and back: ``protocols.runtime.codec``'s
+    two functions by default. Raise ``InvalidRequest`` on a message that does not decode."""
+
+    def to_proto(self, obj: Any, pb_type: type[Any]) -> Any: ...
+
+    def from_proto(self, msg: Any, cls: type[Any]) -> Any: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +58,24 @@ class Route:
     request_pb: type[Message]
     reply_type: type[Any] | None  # None: one-way
     reply_pb: type[Message]
+    codec: WireCodec | None = None  # None: the generic codec
+
+    def encode(self, obj: Any, reply: bool = False) -> Message:
+        """The request (or reply) ``obj`` as its protobuf message."""
+        pb_type = self.reply_pb if reply else self.request_pb
+        if self.codec is not None:
+            encoded: Message = self.codec.to_proto(obj, pb_type)
+            return encoded
+        return generic.to_proto(obj, pb_type)
+
+    def decode(self, msg: Message, reply: bool = False) -> Any:
+        """The request (or reply) ``msg`` as the core's dataclass; InvalidRequest if it
+        does not fit."""
+        cls = self.reply_type if reply else self.request_type
+        assert cls is not None, f"{self.method} has no reply"
+        if self.codec is not None:
+            return self.codec.from_proto(msg, cls)
+        return generic.from_proto(msg, cls)
 
     @property
     def path(self) -> str:
@@ -56,18 +86,22 @@ class Route:
         return self.reply_type is None
 
 
-def routes_for(spec: ProtocolSpec, service: str, pb_module: ModuleType) -> tuple[Route, ...]:
+def routes_for(spec: ProtocolSpec, service: str, pb_module: ModuleType,
+               codecs: dict[type[Any], WireCodec] | None = None) -> tuple[Route, ...]:
     """The route of every message in ``spec.messages``: the protobuf message of the same
-    name in ``pb_module``, on method ``/<service>/<MessageName>``."""
+    name in ``pb_module``, on method ``/<service>/<MessageName>``; ``codecs``: the codec
+    of a request type whose messages (request and reply) the generic one cannot map."""
     routes = []
     for kind in spec.messages.kinds:
         if isinstance(kind, Rpc):
             routes.append(Route(service, kind.request.__name__, kind.request,
                                 _pb(pb_module, kind.request), kind.reply,
-                                _pb(pb_module, kind.reply)))
+                                _pb(pb_module, kind.reply),
+                                (codecs or {}).get(kind.request)))
         elif isinstance(kind, OneWay):
             routes.append(Route(service, kind.message.__name__, kind.message,
-                                _pb(pb_module, kind.message), None, common_pb2.Empty))
+                                _pb(pb_module, kind.message), None, common_pb2.Empty,
+                                (codecs or {}).get(kind.message)))
     return tuple(routes)
 
 

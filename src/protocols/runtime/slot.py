@@ -43,7 +43,6 @@ from protocols.contract import (
     PumpActions,
     Storage,
 )
-from protocols.runtime.codec import from_proto, to_proto
 from protocols.runtime.shell import ProtocolShell, Route
 
 if TYPE_CHECKING:
@@ -207,7 +206,7 @@ class CoreSlot:
             return  # a crash point fired: the process is gone, nothing leaves
         events = self.host.events
         mid, clock = events.send(envelope.dst, route.method) if events else ("", None)
-        body = to_proto(envelope.msg, route.request_pb).SerializeToString()
+        body = route.encode(envelope.msg).SerializeToString()
         deadline_ms = self.shell.spec.messages.deadline_ms(
             envelope.msg, self.host.config.rpc_deadline_ms, envelope)
         if self.host.stepper is None:
@@ -255,7 +254,7 @@ class CoreSlot:
             self.host.events.recv(envelope.dst, route.reply_type.__name__, frame.mid,
                                   frame.clock)
         try:
-            reply = from_proto(route.reply_pb.FromString(frame.body), route.reply_type)
+            reply = route.decode(route.reply_pb.FromString(frame.body), reply=True)
         except (InvalidRequest, DecodeError):  # a malformed reply: as if none came
             self._send_failed(envelope, route)
             return

@@ -390,6 +390,8 @@ class Coordinator:
         if not written:  # read-only: the reads are the answer
             self._finish(txn, result=txn.results)
             return
+        if self._overdue(txn):  # the point of no return: nothing written yet
+            return
         a.writes, a.anchor = written, next(iter(written))
         self._write(txn)
 
@@ -584,12 +586,15 @@ class Coordinator:
                   err.record if err.kind == "txn-aborted" else None)
 
         def recovered(resp: BatchResponse) -> None:
-            record = resp.results[0] if resp.error is None else None
-            if record is not None and record.status.finalized:
-                final(record)
-            else:  # no STAGING record at this timestamp: abort (creates the record)
+            if resp.error is not None:  # no answer: it may be committed; we cannot tell
+                final(None)
+                return
+            record = resp.results[0]
+            if record is None:  # the STAGING record never landed: abort (creates it)
                 self.call(anchor, (EndTxn(a.txn_id, TxnStatus.ABORTED, a.epoch,
                                           a.write_ts),), self._header(txn), aborted)
+            else:
+                final(record if record.status.finalized else None)
 
         if commit:
             self.call(anchor, (Recover(a.txn_id, a.epoch, a.write_ts, True),), self._plain,

@@ -285,8 +285,11 @@ class TxnKvCore(Core):
 
     # ------------------------------------------------------------------ status
     def status(self) -> NodeStatus:
-        details: dict[str, str] = {"hlc": repr(self.hlc.current),
-                                   "clock_refusals": str(self.clock_refusals)}
+        details: dict[str, str] = {
+            "hlc": repr(self.hlc.current), "clock_refusals": str(self.clock_refusals),
+            # what 2PC's Routing call reads: the shards (here, ranges) and who coordinates
+            "shards": ",".join(r.range_id for r in self.ranges),
+            "coordinators": ",".join(sorted({n for r in self.ranges for n in r.replicas}))}
         for key, value in self.coordinator.stats.items():
             details[f"txn.{key}"] = str(value)
         now = self.hlc.current

@@ -18,7 +18,7 @@ from __future__ import annotations
 import enum
 import json
 from dataclasses import dataclass, fields, is_dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from protocols.clocks.hlc import HLCTimestamp
 from protocols.common.errors import InvalidRequest
@@ -31,11 +31,12 @@ __all__ = [
     "Heartbeat", "Lease", "Push", "Put", "PutIntentEffect", "PutRecordEffect", "PutResult",
     "QueryIntent",
     "RangeRaft", "RangeRaftReply", "Recover", "RequestLease", "Resolve", "ResolveEffect",
-    "WriteBatch", "decode", "encode",
+    "WriteBatch", "decode", "decode_as", "encode",
 ]
 
 
 ZERO = HLCTimestamp()  # the clock's origin: no time yet
+T = TypeVar("T")
 
 # ============================================================================ requests
 @dataclass(frozen=True, slots=True)
@@ -247,7 +248,10 @@ class WriteBatch:
 # ============================================================================ the codec
 _TYPES: dict[str, type[Any]] = {t.__name__: t for t in (
     HLCTimestamp, TxnMeta, TxnRecord, Write, MvccIntent, Lease, RequestLease,
-    PutIntentEffect, ResolveEffect, PutRecordEffect, WriteBatch)}
+    PutIntentEffect, ResolveEffect, PutRecordEffect, WriteBatch,
+    # what a batch and its response carry between nodes (the wire uses the same codec)
+    Header, Get, Put, EndTxn, Heartbeat, Push, QueryIntent, Resolve, Recover,
+    BatchRequest, BatchResponse, Err, PutResult)}
 _ENUMS: dict[str, type[enum.Enum]] = {"TxnStatus": TxnStatus}
 
 
@@ -281,15 +285,24 @@ def _from_json(obj: Any) -> Any:
     return cls(**{k: _from_json(v) for k, v in obj.items() if k != "@"})
 
 
-def encode(command: RequestLease | WriteBatch) -> bytes:
-    return json.dumps(_to_json(command), separators=(",", ":")).encode()
+def encode(obj: Any) -> bytes:
+    """A command of the Raft log, or a batch or response for the wire, as JSON."""
+    return json.dumps(_to_json(obj), separators=(",", ":")).encode()
+
+
+def decode_as(raw: bytes, cls: type[T]) -> T:
+    """``encode``'s bytes back, which must hold a ``cls``; InvalidRequest otherwise."""
+    try:
+        obj = _from_json(json.loads(raw))
+    except (ValueError, TypeError, KeyError, AttributeError) as e:
+        raise InvalidRequest(f"txnkv JSON for {cls.__name__} that does not decode: "
+                             f"{e}") from e
+    if not isinstance(obj, cls):
+        raise InvalidRequest(f"txnkv JSON holds {type(obj).__name__}, not {cls.__name__}")
+    return obj
 
 
 def decode(raw: bytes) -> RequestLease | WriteBatch:
-    try:
-        command = _from_json(json.loads(raw))
-    except (ValueError, TypeError, KeyError) as e:
-        raise InvalidRequest(f"a txnkv Raft entry that does not decode: {e}") from e
-    if not isinstance(command, RequestLease | WriteBatch):
-        raise InvalidRequest(f"a txnkv Raft entry holds {type(command).__name__}")
+    """A Raft entry's command."""
+    command: RequestLease | WriteBatch = decode_as(raw, RequestLease | WriteBatch)  # type: ignore[arg-type]
     return command

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from protocols.common.errors import ConfigError
 
-__all__ = ["RangeDescriptor", "range_of", "static_split"]
+__all__ = ["RangeDescriptor", "range_of", "spread", "static_split"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,3 +67,8 @@ def range_of(ranges: Sequence[RangeDescriptor], key: str) -> RangeDescriptor:
         if r.contains(key):
             return r
     raise AssertionError(f"no range holds {key!r}: the split covers the keyspace")
+
+
+def spread(ranges: Sequence[RangeDescriptor], names: Sequence[str]) -> list[str]:
+    """A key for each of ``names``, round-robin over the ranges (the workloads' keys)."""
+    return [ranges[i % len(ranges)].key_in(name) for i, name in enumerate(names)]

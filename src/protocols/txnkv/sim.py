@@ -15,8 +15,13 @@ replica has applied, its Raft group committed), which is the state a recovery wo
 * a transaction acknowledged to its client is never aborted (``AckClient``'s assertion,
   ``ImplicitCommit \/ ExplicitCommit``, kept forever after).
 
-The liveness halves (an implicit commit is eventually made explicit) are the workloads':
-their final read meets every intent left and resolves it, recovering a record if need be.
+The rest is judged on the final state, once the workload's final read has met (and so
+pushed, recovered and resolved) every intent left on its keys (``final_state_violations``,
+part of each workload's verdict): every COMMITTED record has each write it named in place
+(atomicity: a recovery that committed without checking is caught here), and no STAGING
+record is left implicitly committed (``ImplicitCommit ~> ExplicitCommit``, the liveness
+half; with the safety half above, a transaction acknowledged to its client ends
+COMMITTED).
 
 The workloads are 2PC's (``protocols.twopc.sim``), with txnkv's shape: every node
 coordinates, and keys are placed round-robin over the ranges (``RangeDescriptor.key_in``).
@@ -29,11 +34,11 @@ from typing import TYPE_CHECKING, Any
 
 from protocols.check.invariants import InvariantViolation
 from protocols.check.raft import RaftSafety
-from protocols.sim.api import SimAdapter, WorkloadFactory, WorkloadParams
+from protocols.sim.api import SimAdapter, Verdict, WorkloadFactory, WorkloadParams
 from protocols.twopc.sim import BankWorkload, ListAppendWorkload
 from protocols.txnkv.core import TxnKvCore
 from protocols.txnkv.mvcc import MVCCStore
-from protocols.txnkv.ranges import RangeDescriptor, range_of
+from protocols.txnkv.ranges import RangeDescriptor, range_of, spread
 from protocols.txnkv.record import Intent, TxnRecord, TxnStatus, implicitly_committed
 from protocols.txnkv.replica import Replica
 from protocols.txnkv.spec import SPEC
@@ -42,7 +47,7 @@ if TYPE_CHECKING:
     from protocols.sim.world import World
 
 __all__ = ["ADAPTER", "ParallelCommitProperties", "TxnKvAdapter", "TxnKvBank",
-           "TxnKvListAppend", "committed_state"]
+           "TxnKvListAppend", "committed_state", "final_state_violations"]
 
 
 def _cores(world: World) -> dict[str, TxnKvCore]:
@@ -127,6 +132,42 @@ class ParallelCommitProperties:
             self.safety.setdefault(rid, RaftSafety()).observe(nodes)
 
 
+def final_state_violations(world: World) -> list[str]:
+    """Atomicity and the liveness half of the model's properties, on the final state."""
+    cores = _cores(world)
+    if not cores:
+        return ["no live node to judge the final state on"]
+    ranges = next(iter(cores.values())).ranges
+    state = committed_state(world)
+    out: list[str] = []
+    for replica in state.values():
+        for record in replica.machine.records.values():
+            if record.status is TxnStatus.COMMITTED:
+                out.extend(f"atomicity: {record.txn_id} is COMMITTED at "
+                           f"{record.write_ts!r} without its write of {w.key!r}"
+                           for w in record.in_flight
+                           if not _in_place(ranges, state, record, w.key))
+            elif record.status is TxnStatus.STAGING and implicitly_committed(
+                    record, _found(ranges, state, record)):
+                out.append(f"liveness: {record.txn_id} is implicitly committed and its "
+                           f"record still STAGING after the final read")
+    return out
+
+
+def _in_place(ranges: Sequence[RangeDescriptor], state: Mapping[str, Replica],
+              record: TxnRecord, key: str) -> bool:
+    """The write is there: still an intent of the record's epoch (at or below its
+    timestamp), or resolved into a version at the record's timestamp."""
+    replica = state.get(range_of(ranges, key).range_id)
+    if replica is None:
+        return False
+    mvcc = replica.machine.mvcc
+    intent = mvcc.intent(key)
+    if intent is not None and intent.txn.id == record.txn_id:
+        return intent.txn.epoch == record.epoch and intent.ts <= record.write_ts
+    return any(v.ts == record.write_ts for v in mvcc.versions(key))
+
+
 # ====================================================================== workloads
 class _TxnKvShape:
     """2PC's workloads on txnkv: every node coordinates; keys go round-robin over the
@@ -143,8 +184,7 @@ class _TxnKvShape:
         return sorted(self.world.ids), tuple(r.range_id for r in self._ranges)
 
     def place(self, names: Sequence[str]) -> list[str]:
-        return [self._ranges[i % len(self._ranges)].key_in(name)
-                for i, name in enumerate(names)]
+        return spread(self._ranges, names)
 
     def shard_name(self, key: str) -> str:
         return range_of(self._ranges, key).range_id
@@ -162,12 +202,28 @@ class _TxnKvShape:
         return serving == {r.range_id for r in self._ranges}
 
 
+    def judged(self, verdict: Verdict) -> Verdict:
+        """The checker's verdict, and the final state's (``final_state_violations``)."""
+        problems = final_state_violations(self.world)
+        if not problems:
+            return verdict
+        shown = "; ".join(problems[:5]) + (f"; ... {len(problems) - 5} more"
+                                            if len(problems) > 5 else "")
+        return Verdict(verdict.check, "violation", f"{verdict.summary}; {shown}")
+
+
 class TxnKvBank(_TxnKvShape, BankWorkload):
     """Jepsen's bank over the ranges (``protocols.twopc.sim.BankWorkload``)."""
+
+    def verdict(self) -> Verdict:
+        return self.judged(super().verdict())
 
 
 class TxnKvListAppend(_TxnKvShape, ListAppendWorkload):
     """Elle's list-append over the ranges, strict serializable by default."""
+
+    def verdict(self) -> Verdict:
+        return self.judged(super().verdict())
 
 
 def bank_workload(world: World, params: WorkloadParams) -> TxnKvBank:

@@ -19,9 +19,12 @@ from protocols.common.errors import Aborted
 from protocols.twopc.messages import Read, Transact
 from protocols.txnkv.coordinator import encode_value
 from protocols.txnkv.messages import (
+    BatchRequest,
     EndTxn,
     Err,
     Get,
+    Header,
+    Heartbeat,
     Lease,
     Push,
     Put,
@@ -154,7 +157,8 @@ def test_a_replayed_write_stays_where_it_landed(node: OneNode) -> None:
     list-append sweep found this)."""
     t = node.now()
     first = node.batch("a", Put("a", b"1", 1), txn=meta("t1", t))
-    node.batch("a", Get("a"), txn=meta("reader", ts(t.wall + 80)))  # a read above it
+    replica = node.replica("a")  # the cache now starts above the intent (as after a
+    replica.tscache, replica.serving_sequence = None, -1  # lease moved: seed 15's case)
     replay = node.batch("a", Put("a", b"1", 1), txn=meta("t1", t))
     assert replay.results[0].ts == first.results[0].ts == t
     assert node.replica("a").machine.mvcc.intent("a").ts == t
@@ -363,3 +367,38 @@ def test_the_lease_and_a_pushed_intent_are_replayed_from_the_log() -> None:
 def test_a_txn_meta_keeps_its_write_sequence() -> None:
     m = meta("t", ts(1))
     assert replace(m, seq=3).seq == 3 and m.seq == 0
+
+
+def test_a_read_waits_for_a_write_in_raft_on_its_key(node: OneNode) -> None:
+    """Latches: a Get evaluated while a Put on its key is in Raft would read the state
+    without that intent, and record a read above it that the intent, once applied,
+    sits under. It waits, then meets the intent."""
+    t = node.now()
+    got: list[Any] = []
+    rid = node.range("a").range_id
+    put = BatchRequest(rid, Header(t, meta("w", t), t), (Put("a", b"1", 1),))
+    get = BatchRequest(rid, Header(t, meta("r", ts(t.wall + 50)), ts(t.wall + 50)),
+                       (Get("a"),))
+    node.core._send_batch("n1", put, got.append)  # both before the Put is applied
+    node.core._send_batch("n1", get, got.append)
+    node.run_until(lambda: len(got) == 2)
+    assert got[1].error is not None and got[1].error.kind == "write-intent"
+
+
+def test_no_attempt_starts_once_the_client_has_given_up(node: OneNode) -> None:
+    """A transaction waiting on a live one's intent is refused at ``txn_timeout_ms``:
+    its client gives up about then, and must not see it start again later."""
+    t = node.now()
+    node.batch("a", Put("a", b"1", 1), txn=meta("other", t))
+    node.batch("a", EndTxn("other", TxnStatus.PENDING, 0, t))
+    rid = "reader"
+    node.core.submit(rid, Transact(ops(("r", "a"))))
+    start = node.now().wall
+    while rid not in node.answers:
+        node.advance(100)
+        node.batch("a", Heartbeat("other"))
+        assert node.now().wall - start < 3000, "still waiting"
+    answer = node.answers[rid]
+    assert isinstance(answer.error, Aborted) and "within" in str(answer.error)
+    # the check runs at each retry, and retries back off by up to 8 x 5 ticks (x2)
+    assert node.now().wall - start <= node.core.options.txn_timeout_ms + 800

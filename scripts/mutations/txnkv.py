@@ -1,0 +1,95 @@
+"""The CockroachDB-style store's rules (issue #36): leases, the timestamp cache, latches,
+the uncertainty bound on clocks, transaction records, parallel commits and status
+recovery (CockroachDB's architecture docs; RFC "Parallel Commits" and its TLA+ model).
+The table is docs/txnkv-rules.md."""
+
+from __future__ import annotations
+
+from mutations import Mutation
+
+REPLICA = "src/protocols/txnkv/replica.py"
+COORD = "src/protocols/txnkv/coordinator.py"
+CORE = "src/protocols/txnkv/core.py"
+
+UNIT = ("tests/txnkv/unit/test_replica_rules.py",)
+SIMS = ("tests/txnkv/sim/test_coordinator_crash.py", "tests/txnkv/sim/test_txnkv_sim.py")
+ALL = (*UNIT, *SIMS)
+
+MUTATIONS = [
+    Mutation("txnkv-recovery-queries-writes", "RFC Parallel Commits: a recovery commits a "
+             "STAGING record only once it found every in-flight write (else prevents one "
+             "and aborts)", COORD, "        self._prevent(record, decided, failed)\n",
+             "        decided(True)\n", ALL),
+    Mutation("txnkv-coordinator-prevents-before-aborting", "TLA+ model: the coordinator "
+             "aborts its own STAGING record only once a write can never land (it resolves "
+             "its attempt's status as a recovery does)", COORD,
+             "            self._prevent(staged, lambda commit: self._end(txn, commit, final),\n"
+             "                          lambda: final(None))",
+             "            self._end(txn, False, final)", ALL),
+    Mutation("txnkv-replay-stays", "a replayed write (its reply lost) does not move its "
+             "intent: it may already count for an implicit commit", REPLICA,
+             "            if intent.txn.seq >= op.seq:", "            if False:", ALL),
+    Mutation("txnkv-lease-no-overlap", "a new holder's lease starts after the old one "
+             "expires", REPLICA, "        elif new.start <= old.expiration:",
+             "        elif False:", ALL),
+    Mutation("txnkv-lease-sequence-at-apply", "a batch evaluated under a lease no longer "
+             "in force applies nothing", REPLICA,
+             "        if command.lease_sequence != self.lease.sequence:",
+             "        if False:", ALL),
+    Mutation("txnkv-lease-stasis", "a lease stops serving max_offset before it expires",
+             REPLICA, "lease.expiration.wall - self.settings.max_offset_ms,",
+             "lease.expiration.wall,", ALL),
+    Mutation("txnkv-new-lease-low-water", "a lease acquired here starts its timestamp "
+             "cache at the lease's start (above every read the old holder served)",
+             REPLICA, "TimestampCache(low_water=lease.start, max_entries=4096)",
+             "TimestampCache(low_water=None, max_entries=4096)", ALL),
+    Mutation("txnkv-restart-low-water", "a lease found on starting starts its cache at "
+             "its expiration (reads served before the crash are unknown)", REPLICA,
+             "TimestampCache(low_water=lease.expiration, max_entries=4096)",
+             "TimestampCache(low_water=None, max_entries=4096)", ALL),
+    Mutation("txnkv-reads-recorded", "a served read is recorded in the timestamp cache",
+             REPLICA, "        tscache.add(op.key, h.read_ts, h.txn.id if h.txn else None)",
+             "        pass", ALL),
+    Mutation("txnkv-write-pushed", "a write below a served read is pushed above it",
+             REPLICA, "ts = self._timestamp_cache().pushed_ts(op.key, txn.write_ts, txn.id)",
+             "ts = txn.write_ts", ALL),
+    Mutation("txnkv-too-old", "a write over a version newer than its transaction's reads "
+             "is too old (a lost update): the attempt restarts", REPLICA,
+             "too_old = bool(versions) and versions[0].ts > h.read_ts", "too_old = False",
+             ALL),
+    Mutation("txnkv-prevent-raises-cache", "a query that finds nothing prevents the write: "
+             "the key's timestamp cache is raised to the record's timestamp", REPLICA,
+             "        self._timestamp_cache().add(op.write.key, op.ts, None)",
+             "        pass", ALL),
+    Mutation("txnkv-latches", "a batch waits while another touching its keys is in Raft",
+             REPLICA,
+             "if waiting.keys & blocked or any(self.latched[k] for k in waiting.keys):",
+             "if False:", ALL),
+    Mutation("txnkv-clock-bound", "a message from a clock further ahead than max_offset "
+             "is refused (ClockOffsetError)", CORE,
+             "                if not self._observe(msg.header.now):",
+             "                if False:", ALL),
+    Mutation("txnkv-aborted-stays-aborted", "an ABORTED record refuses to be staged or "
+             "committed (a pusher's abort wins)", REPLICA,
+             '            raise _Refused(Err("txn-aborted", f"{op.txn_id} was aborted", '
+             'record=current))', "            return current", ALL),
+    Mutation("txnkv-push-only-abandoned", "a push aborts a transaction without a record "
+             "only once it has been silent for the TTL", REPLICA,
+             "            if now.wall - pushee.write_ts.wall > ttl:",
+             "            if True:", ALL),
+    Mutation("txnkv-push-only-expired", "a push aborts a PENDING record only once it "
+             "expired (no heartbeat for the TTL)", REPLICA,
+             "if current.status is TxnStatus.PENDING and rec.expired(current, now, ttl):",
+             "if current.status is TxnStatus.PENDING:", ALL),
+    Mutation("txnkv-serializable-restarts", "serializable: an attempt pushed above its "
+             "reads restarts (snapshot isolation commits higher: write skew)", COORD,
+             '            if self.settings.isolation == "serializable":',
+             "            if False:", ALL),
+    Mutation("txnkv-ack-only-unpushed", "parallel commits: the client hears 'committed' "
+             "only when every write landed at or below the STAGING record's timestamp",
+             COORD, "        if top > a.write_ts:", "        if False:", ALL),
+    Mutation("txnkv-txn-timeout", "no attempt starts, and nothing is written, once the "
+             "client's time is up", COORD,
+             "        if self.now().wall - txn.submitted_ms <= self.settings.txn_timeout_ms:",
+             "        if True:", ALL),
+]

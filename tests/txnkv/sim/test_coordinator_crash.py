@@ -1,0 +1,120 @@
+"""The coordinator killed at every step of a parallel commit (issue #36), in the
+simulator, with the TLA+ model's properties checked after every event
+(``ParallelCommitProperties``) and the final state judged (``final_state_violations``).
+
+One transfer, coordinated by n1, writes an account in each of the three ranges (the
+record goes to the first's range, r1). n1 is killed:
+
+* before STAGING: its write batches never leave (dropped): nothing of it may survive;
+* after STAGING, with a write missing (the batch to one range dropped): a reader finds
+  the record abandoned, fails to find that write, prevents it, and aborts;
+* after every write landed, before n1 heard back: implicitly committed, never
+  acknowledged: a reader's recovery finds every write and commits;
+* after answering its client, before the COMMITTED record (the explicit commit is lost
+  on its way): the acknowledged transfer must end COMMITTED, by a recovery;
+* after the COMMITTED record, before resolving its intents: readers resolve them.
+
+A reader on n2 then reads every account (it meets the intents, pushes the record,
+recovers or resolves) and the bank must add up, with the transfer all there or not at
+all, as each case says.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from protocols.sim.world import World
+from protocols.txnkv.record import TxnStatus, implicitly_committed
+from protocols.txnkv.sim import _found, committed_state, final_state_violations
+from tests.txnkv.sim.scenarios import (
+    commits,
+    drop_batches_from_n1,
+    read_all,
+    record,
+    transfer,
+    world,
+    writes,
+)
+
+
+def _balances(w: World) -> list[int]:
+    reads = read_all(w)
+    assert not final_state_violations(w)
+    return [r.values[0] for r in reads]
+
+
+def _recoveries(w: World) -> int:
+    return w.core("n2").coordinator.stats["recoveries"]
+
+
+UNCHANGED, MOVED = [10, 10, 10], [7, 11, 12]
+
+
+def test_killed_before_staging_leaves_nothing() -> None:
+    w = world()
+    drop_batches_from_n1(w, writes)
+    transfer(w)
+    w.run_until(lambda: any(c.attempt is not None and c.attempt.record_written
+                            for c in w.core("n1").coordinator.txns.values()), max_ms=5000)
+    w.crash("n1")
+    assert _balances(w) == UNCHANGED
+
+
+def test_killed_after_staging_with_a_write_missing_aborts() -> None:
+    w = world()
+    drop_batches_from_n1(w, lambda r: writes(r) and r.range_id == "r3")
+    transfer(w)
+    w.run_until(lambda: (rec := record(w)) is not None
+                and rec.status is TxnStatus.STAGING, max_ms=5000)
+    w.crash("n1")
+    assert _balances(w) == UNCHANGED
+    assert record(w).status is TxnStatus.ABORTED
+    assert _recoveries(w) >= 1
+
+
+def _implicit(w: World) -> bool:
+    staged = record(w)
+    return staged is not None and implicitly_committed(
+        staged, _found(w.core("n2").ranges, committed_state(w), staged))
+
+
+def test_killed_after_every_write_before_hearing_back_commits() -> None:
+    w = world()
+    rid = transfer(w)
+    w.run_until(lambda: _implicit(w), max_ms=5000)
+    assert rid not in w.answers  # nobody was told
+    w.crash("n1")
+    assert _balances(w) == MOVED
+    assert record(w).status is TxnStatus.COMMITTED
+    assert _recoveries(w) >= 1
+
+
+def test_killed_after_acknowledging_before_the_committed_record() -> None:
+    w = world()
+    drop_batches_from_n1(w, commits)  # the explicit commit never lands
+    rid = transfer(w)
+    w.run_until(lambda: rid in w.answers, max_ms=5000)
+    assert w.answers[rid].error is None and record(w).status is TxnStatus.STAGING
+    w.crash("n1")
+    assert _balances(w) == MOVED
+    assert record(w).status is TxnStatus.COMMITTED
+    assert _recoveries(w) >= 1
+
+
+def test_killed_after_the_committed_record_before_resolving() -> None:
+    w = world()
+    rid = transfer(w)
+    w.run_until(lambda: (rec := record(w)) is not None
+                and rec.status is TxnStatus.COMMITTED, max_ms=5000)
+    w.crash("n1")
+    assert w.answers[rid].error is None
+    assert _balances(w) == MOVED
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_every_step_holds_on_other_seeds(seed: int) -> None:
+    w = world(seed)
+    rid = transfer(w)
+    w.run_until(lambda: rid in w.answers, max_ms=5000)
+    w.crash("n1")
+    assert _balances(w) == MOVED
