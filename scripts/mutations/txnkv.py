@@ -92,4 +92,14 @@ MUTATIONS = [
              "client's time is up", COORD,
              "        if self.now().wall - txn.submitted_ms <= self.settings.txn_timeout_ms:",
              "        if True:", ALL),
+    Mutation("txnkv-stale-copy-discarded", "an intent above its committed record (a write "
+             "resent after its transaction committed) is discarded on resolution, not "
+             "committed above its commit", REPLICA,
+             "            status = TxnStatus.ABORTED\n", "            pass\n", ALL),
+    Mutation("txnkv-blind-write-pushes", "an attempt stopped by another's intent pushes it "
+             "before the next attempt (a blind write reads nothing)", COORD,
+             "            if conflicts:\n                self._on_conflict(txn, conflicts, "
+             "restart)\n            else:\n                self._later(",
+             "            if False:\n                self._on_conflict(txn, conflicts, "
+             "restart)\n            else:\n                self._later(", ALL),
 ]

@@ -435,7 +435,8 @@ class Coordinator:
         a = txn.attempt
         assert a is not None
         if errors:
-            self._abandon(txn, why=", ".join(sorted({e.kind for e in errors})))
+            self._abandon(txn, why=", ".join(sorted({e.kind for e in errors})),
+                          conflicts=[i for e in errors for i in e.intents])
             return
         top = max(r.ts for r in results.values())
         if any(r.too_old for r in results.values()):
@@ -500,7 +501,7 @@ class Coordinator:
         self.call(self._range_of(a.anchor), (EndTxn(a.txn_id, TxnStatus.COMMITTED, a.epoch,
                                                     a.write_ts),), self._header(txn), done)
 
-    def _abandon(self, txn: _Txn, why: str) -> None:
+    def _abandon(self, txn: _Txn, why: str, conflicts: Sequence[Intent] = ()) -> None:
         """Abort this attempt and start the next one.
 
         A PENDING record (the two-round commit) is never implicitly committed: it is
@@ -508,7 +509,9 @@ class Coordinator:
         lost, a delayed duplicate): the coordinator may abort it only once a write can
         never land, so it resolves its own attempt's status as a recovery would: query
         and prevent each write, then commit if all were there, else abort. Either way
-        the record is final before the intents are touched."""
+        the record is final before the intents are touched. An attempt stopped by
+        another's intent pushes it before the next one (a blind write reads nothing, so
+        nothing else would ever resolve an abandoned transaction's intent in its way)."""
         a = txn.attempt
         assert a is not None and a.anchor is not None
         txn.generation += 1
@@ -532,7 +535,10 @@ class Coordinator:
                 if self._live(txn, generation):
                     self._begin(txn)
 
-            self._later(self._backoff(txn.attempts), restart)
+            if conflicts:
+                self._on_conflict(txn, conflicts, restart)
+            else:
+                self._later(self._backoff(txn.attempts), restart)
 
         if self.settings.commit == "parallel":
             staged = TxnRecord(a.txn_id, TxnStatus.STAGING, a.epoch, a.write_ts,

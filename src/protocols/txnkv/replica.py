@@ -491,11 +491,15 @@ class Replica:
         intent = self.machine.mvcc.intent(op.key)
         if intent is None or intent.txn.id != op.txn_id or intent.txn.epoch > op.epoch:
             return False
-        if (op.status is TxnStatus.COMMITTED and intent.txn.epoch == op.epoch
+        status = op.status
+        if (status is TxnStatus.COMMITTED and intent.txn.epoch == op.epoch
                 and op.commit_ts < intent.ts):
-            raise _Refused(Err("illegal", f"commit of {op.txn_id} at {op.commit_ts!r} below "
-                                          f"its intent on {op.key!r} at {intent.ts!r}"))
-        effects.append(ResolveEffect(op.key, op.txn_id, op.status, op.commit_ts, op.epoch))
+            # an intent above its committed record: a write that landed after its
+            # transaction committed (a request resent after its reply was lost, or a
+            # delayed copy). Every write was in place at the record's timestamp when it
+            # committed, so this one is a stale copy of one already resolved: discarded
+            status = TxnStatus.ABORTED
+        effects.append(ResolveEffect(op.key, op.txn_id, status, op.commit_ts, op.epoch))
         return True
 
     def _recover(self, op: Recover, effects: list[Any]) -> TxnRecord | None:

@@ -162,10 +162,11 @@ def _in_place(ranges: Sequence[RangeDescriptor], state: Mapping[str, Replica],
     if replica is None:
         return False
     mvcc = replica.machine.mvcc
+    if any(v.ts == record.write_ts for v in mvcc.versions(key)):
+        return True  # resolved (a stale copy landing later may sit above it: discarded)
     intent = mvcc.intent(key)
-    if intent is not None and intent.txn.id == record.txn_id:
-        return intent.txn.epoch == record.epoch and intent.ts <= record.write_ts
-    return any(v.ts == record.write_ts for v in mvcc.versions(key))
+    return (intent is not None and intent.txn.id == record.txn_id
+            and intent.txn.epoch == record.epoch and intent.ts <= record.write_ts)
 
 
 # ====================================================================== workloads

@@ -32,6 +32,7 @@ from protocols.txnkv.messages import (
     PutResult,
     QueryIntent,
     RequestLease,
+    Resolve,
     WriteBatch,
     decode,
 )
@@ -402,3 +403,34 @@ def test_no_attempt_starts_once_the_client_has_given_up(node: OneNode) -> None:
     assert isinstance(answer.error, Aborted) and "within" in str(answer.error)
     # the check runs at each retry, and retries back off by up to 8 x 5 ticks (x2)
     assert node.now().wall - start <= node.core.options.txn_timeout_ms + 800
+
+
+def test_a_write_landing_after_its_transaction_committed_is_discarded(node: OneNode
+                                                                        ) -> None:
+    """A Put resent after its reply was lost may land after its transaction committed
+    and its intent was resolved: a new intent, above the record. Resolving it as
+    committed would move the value above its commit; it is a stale copy: discarded
+    (bank seed 193 of the second sweep)."""
+    t = node.now()
+    txn = meta("t1", t)
+    node.batch("a", Put("a", b"1", 1), txn=txn)
+    node.batch("a", EndTxn("t1", TxnStatus.PENDING, 0, t))
+    node.batch("a", EndTxn("t1", TxnStatus.COMMITTED, 0, t))
+    node.batch("a", Resolve("a", "t1", TxnStatus.COMMITTED, t, 0))
+    late = node.batch("a", Put("a", b"1", 1), txn=txn)
+    assert late.results[0].ts > t  # above the committed version: a new intent
+    resolved = node.batch("a", Resolve("a", "t1", TxnStatus.COMMITTED, t, 0))
+    assert resolved.error is None
+    mvcc = node.replica("a").machine.mvcc
+    assert mvcc.intent("a") is None and [v.ts for v in mvcc.versions("a")] == [t]
+
+
+def test_a_blind_write_stopped_by_an_abandoned_intent_pushes_it(node: OneNode) -> None:
+    """A transaction that only writes reads nothing, so only its own push can clear an
+    intent left by a coordinator that died (bank seeds 110, 131, ...: the seed write
+    restarted forever)."""
+    node.batch("a", Put("a", b"7", 1), txn=meta("dead", node.now()))
+    node.advance(node.core.options.txn_ttl_ms + 50)
+    answer = node.transact(("w", "a", 5))
+    assert answer.error is None
+    assert node.transact(("r", "a")).result == (Read("a", (5,), True),)
