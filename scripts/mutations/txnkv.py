@@ -102,4 +102,11 @@ MUTATIONS = [
              "restart)\n            else:\n                self._later(",
              "            if False:\n                self._on_conflict(txn, conflicts, "
              "restart)\n            else:\n                self._later(", ALL),
+    Mutation("txnkv-commit-let-go", "a coordinator that cannot make its commit explicit "
+             "stops heartbeating, so a reader recovers the record", COORD,
+             "                else:  # left to a recovery: stop keeping the record alive\n"
+             "                    a.record_written = False\n"
+             "                    self.txns.pop(txn.request_id, None)\n",
+             "                else:  # left to a recovery: stop keeping the record alive\n"
+             "                    pass\n", ALL),
 ]

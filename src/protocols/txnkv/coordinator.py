@@ -91,6 +91,7 @@ class CoordinatorSettings:
     max_waits: int = 60  # rounds waiting on a live transaction's intent before giving up
     backoff_ticks: int = 5  # the first wait; it doubles up to 8x, with jitter
     route_tries: int = 12  # sends to a range (leaseholder changes, timeouts) per request
+    max_silences: int = 4  # ... of which without any reply (each waits a whole deadline)
 
 
 Done = Callable[[BatchResponse], None]
@@ -141,7 +142,8 @@ class Coordinator:
         self._timers: list[tuple[int, Callable[[], None]]] = []
         self._ids = itertools.count(1)
         self._nonce = rng.getrandbits(24)  # txn ids stay unique across restarts
-        self.stats = {"committed": 0, "aborted": 0, "restarts": 0, "recoveries": 0}
+        self.stats = {"committed": 0, "aborted": 0, "restarts": 0, "recoveries": 0,
+                      "uncertain": 0}  # reads restarted by a value in their uncertainty
         self.acked: set[str] = set()  # attempts with writes acknowledged as committed
 
     # ------------------------------------------------------------------ time
@@ -163,11 +165,12 @@ class Coordinator:
 
     # ------------------------------------------------------------------ routing
     def call(self, rd: RangeDescriptor, ops: tuple[Any, ...], header: Callable[[], Header],
-             done: Done, tries: int = 0) -> None:
+             done: Done, tries: int = 0, silences: int = 0) -> None:
         """Send ``ops`` to ``rd``'s leaseholder, finding it: a redirect or a silence moves
         on to the hinted or the next replica. Requests are idempotent, so a retry after a
-        silence is safe; after ``route_tries`` the caller gets ``unavailable``."""
-        if tries >= self.settings.route_tries:
+        silence is safe; after ``route_tries`` sends, or ``max_silences`` sends that got
+        no reply at all, the caller gets ``unavailable``."""
+        if tries >= self.settings.route_tries or silences >= self.settings.max_silences:
             done(BatchResponse(error=Err("unavailable", f"no leaseholder of {rd.range_id} "
                                                         f"answered in {tries} tries")))
             return
@@ -182,7 +185,8 @@ class Coordinator:
                 else:
                     following = rd.replicas[(rd.replicas.index(node) + 1) % len(rd.replicas)]
                     self.leaseholders[rd.range_id] = following
-                self._later(1 + tries, lambda: self.call(rd, ops, header, done, tries + 1))
+                self._later(1 + tries, lambda: self.call(rd, ops, header, done, tries + 1,
+                                                         silences + (resp is None)))
                 return
             self.leaseholders[rd.range_id] = node
             done(resp)
@@ -263,6 +267,7 @@ class Coordinator:
                                                                  next_ts(err.ts))
                 txn.generation += 1
                 txn.reads = {}
+                self.stats["uncertain"] += 1
                 self.trace(f"{txn.attempt.txn_id}: uncertain value at {err.ts!r}: reads "
                            f"restart at {txn.attempt.read_ts!r}")
                 self._read(txn)
@@ -478,7 +483,11 @@ class Coordinator:
         self._finish(txn, result=txn.results)
         self._commit_record(txn, answer_after=False)
 
-    def _commit_record(self, txn: _Txn, answer_after: bool) -> None:
+    def _commit_record(self, txn: _Txn, answer_after: bool, tries: int = 0) -> None:
+        """Make the commit explicit: the record COMMITTED, then the intents resolved.
+        After parallel commits it is committed already: a failed try is tried again, and
+        after a few the coordinator stops heartbeating, so that a reader that meets an
+        intent recovers the record (and finds every write) instead of waiting forever."""
         a = txn.attempt
         assert a is not None and a.anchor is not None
 
@@ -491,7 +500,13 @@ class Coordinator:
                     else:
                         self._finish(txn, error=Unavailable("the commit's outcome is "
                                                             "unknown"))
-                return  # parallel: committed already; a recovery makes it explicit
+                elif tries < 2:
+                    self._later(self._backoff(tries), lambda: self._commit_record(
+                        txn, answer_after, tries + 1))
+                else:  # left to a recovery: stop keeping the record alive
+                    a.record_written = False
+                    self.txns.pop(txn.request_id, None)
+                return
             a.record_written = False
             if answer_after:
                 self._finish(txn, result=txn.results)

@@ -50,9 +50,11 @@ def record(w: World) -> Any:
     return records[-1] if records else None
 
 
-def drop_batches_from_n1(w: World, drop: Callable[[BatchRequest], bool]) -> None:
+def drop_batches_from_n1(w: World, drop: Callable[[BatchRequest], bool],
+                         time_out: bool = False) -> None:
     """n1's coordinator loses the batches ``drop`` picks, on the way out (a message
-    fault on content): it hears nothing back for them."""
+    fault on content): it hears nothing back for them (``time_out``: it hears that no
+    reply came, as after a deadline)."""
     core = w.core("n1")
     assert isinstance(core, TxnKvCore)
     send = core.coordinator._send
@@ -60,6 +62,8 @@ def drop_batches_from_n1(w: World, drop: Callable[[BatchRequest], bool]) -> None
     def filtered(node: str, request: BatchRequest, done: Any) -> None:
         if not drop(request):
             send(node, request, done)
+        elif time_out:
+            w.at(50, lambda: done(None))
 
     core.coordinator._send = filtered
 

@@ -118,3 +118,17 @@ def test_every_step_holds_on_other_seeds(seed: int) -> None:
     w.run_until(lambda: rid in w.answers, max_ms=5000)
     w.crash("n1")
     assert _balances(w) == MOVED
+
+
+def test_an_explicit_commit_that_never_lands_is_left_to_a_recovery() -> None:
+    """n1 stays up, but its explicit commit never lands (every try times out): it must
+    stop heartbeating the record it cannot finish, or no reader would ever recover it
+    (bank seed 9: the final read waited forever)."""
+    w = world()
+    drop_batches_from_n1(w, commits, time_out=True)
+    rid = transfer(w)
+    w.run_until(lambda: rid in w.answers, max_ms=5000)
+    assert w.answers[rid].error is None
+    assert _balances(w) == MOVED
+    assert record(w).status is TxnStatus.COMMITTED
+    assert _recoveries(w) >= 1

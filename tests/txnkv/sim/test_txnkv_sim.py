@@ -88,10 +88,12 @@ def test_seed_56_regression() -> None:
     assert result.ok, result.failure
 
 
-@pytest.mark.parametrize("seed", [110, 193])
+@pytest.mark.parametrize("seed", [9, 110, 193])
 def test_bank_seed_regressions(seed: int) -> None:
-    """The second bank sweep's seeds: 193, a write resent after its reply was lost landed
-    after its transaction committed (now discarded on resolution); 110, a blind write
-    stopped by an abandoned transaction's intent restarted forever (now it pushes)."""
+    """Bank sweeps' seeds: 193, a write resent after its reply was lost landed after its
+    transaction committed (now discarded on resolution); 110, a blind write stopped by an
+    abandoned transaction's intent restarted forever (now it pushes); 9, a coordinator
+    whose explicit commit failed kept heartbeating its implicitly committed record
+    forever, so no reader ever recovered it (now it retries, then lets go)."""
     result = run_once(ADAPTER, seed, workload="bank")
     assert result.ok, result.failure
