@@ -12,7 +12,8 @@ COORD = "src/protocols/txnkv/coordinator.py"
 CORE = "src/protocols/txnkv/core.py"
 
 UNIT = ("tests/txnkv/unit/test_replica_rules.py",)
-SIMS = ("tests/txnkv/sim/test_coordinator_crash.py", "tests/txnkv/sim/test_txnkv_sim.py")
+SIMS = ("tests/txnkv/sim/test_coordinator_crash.py", "tests/txnkv/sim/test_clock_skew.py",
+        "tests/txnkv/sim/test_txnkv_sim.py")
 ALL = (*UNIT, *SIMS)
 
 MUTATIONS = [
@@ -109,4 +110,18 @@ MUTATIONS = [
              "                    self.txns.pop(txn.request_id, None)\n",
              "                else:  # left to a recovery: stop keeping the record alive\n"
              "                    pass\n", ALL),
+    Mutation("txnkv-clock-outlier", "a node whose clock is beyond the bound from most of "
+             "its peers is the one out of sync", CORE,
+             "return far if self.peers and 2 * len(far) > len(self.peers) else []",
+             "return []", ALL),
+    Mutation("txnkv-outlier-serves-nothing", "a node out of sync serves no range", REPLICA,
+             "        return (not self.out_of_sync() and raft.role is Role.LEADER",
+             "        return (raft.role is Role.LEADER", ALL),
+    Mutation("txnkv-outlier-hands-over", "a node out of sync hands its ranges' Raft "
+             "leadership over (else no one else can take the lease)", CORE,
+             "            if suspect and replica.raft.role is Role.LEADER:",
+             "            if False:", ALL),
+    Mutation("txnkv-outlier-refuses-transactions", "a node out of sync refuses "
+             "transactions", CORE, "        far = self.clock_suspect()\n        if far:",
+             "        far = self.clock_suspect()\n        if False:", ALL),
 ]

@@ -75,6 +75,48 @@ class RangeRaftReply(_message.Message):
 Global___RangeRaftReply: _TypeAlias = RangeRaftReply  # noqa: Y015
 
 @_typing.final
+class ClockCheck(_message.Message):
+    """A node's physical clock (ms), compared with each peer's now and then: one beyond the
+    bound from most of its peers stops serving.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PHYSICAL_FIELD_NUMBER: _builtins.int
+    physical: _builtins.int
+    def __init__(
+        self,
+        *,
+        physical: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["physical", b"physical"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ClockCheck: _TypeAlias = ClockCheck  # noqa: Y015
+
+@_typing.final
+class ClockCheckReply(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PHYSICAL_FIELD_NUMBER: _builtins.int
+    physical: _builtins.int
+    def __init__(
+        self,
+        *,
+        physical: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["physical", b"physical"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ClockCheckReply: _TypeAlias = ClockCheckReply  # noqa: Y015
+
+@_typing.final
 class BatchRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 

@@ -44,6 +44,11 @@ class TxnKvStub:
                 request_serializer=protocols_dot___pb_dot_txnkv__pb2.BatchRequest.SerializeToString,
                 response_deserializer=protocols_dot___pb_dot_txnkv__pb2.BatchResponse.FromString,
                 _registered_method=True)
+        self.ClockCheck = channel.unary_unary(
+                '/protocols.txnkv.v1.TxnKv/ClockCheck',
+                request_serializer=protocols_dot___pb_dot_txnkv__pb2.ClockCheck.SerializeToString,
+                response_deserializer=protocols_dot___pb_dot_txnkv__pb2.ClockCheckReply.FromString,
+                _registered_method=True)
 
 
 class TxnKvServicer:
@@ -61,6 +66,12 @@ class TxnKvServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ClockCheck(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_TxnKvServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -73,6 +84,11 @@ def add_TxnKvServicer_to_server(servicer, server):
                     servicer.BatchRequest,
                     request_deserializer=protocols_dot___pb_dot_txnkv__pb2.BatchRequest.FromString,
                     response_serializer=protocols_dot___pb_dot_txnkv__pb2.BatchResponse.SerializeToString,
+            ),
+            'ClockCheck': grpc.unary_unary_rpc_method_handler(
+                    servicer.ClockCheck,
+                    request_deserializer=protocols_dot___pb_dot_txnkv__pb2.ClockCheck.FromString,
+                    response_serializer=protocols_dot___pb_dot_txnkv__pb2.ClockCheckReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -129,6 +145,33 @@ class TxnKv:
             '/protocols.txnkv.v1.TxnKv/BatchRequest',
             protocols_dot___pb_dot_txnkv__pb2.BatchRequest.SerializeToString,
             protocols_dot___pb_dot_txnkv__pb2.BatchResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ClockCheck(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/protocols.txnkv.v1.TxnKv/ClockCheck',
+            protocols_dot___pb_dot_txnkv__pb2.ClockCheck.SerializeToString,
+            protocols_dot___pb_dot_txnkv__pb2.ClockCheckReply.FromString,
             options,
             channel_credentials,
             insecure,

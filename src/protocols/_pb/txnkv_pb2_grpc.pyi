@@ -41,12 +41,14 @@ class TxnKvStub:
     def __new__(cls, channel: _aio.Channel) -> TxnKvAsyncStub: ...
     RangeRaft: _grpc.UnaryUnaryMultiCallable[_txnkv_pb2.RangeRaft, _txnkv_pb2.RangeRaftReply]
     BatchRequest: _grpc.UnaryUnaryMultiCallable[_txnkv_pb2.BatchRequest, _txnkv_pb2.BatchResponse]
+    ClockCheck: _grpc.UnaryUnaryMultiCallable[_txnkv_pb2.ClockCheck, _txnkv_pb2.ClockCheckReply]
 
 @_typing.type_check_only
 class TxnKvAsyncStub(TxnKvStub):
     def __init__(self, channel: _aio.Channel) -> None: ...
     RangeRaft: _aio.UnaryUnaryMultiCallable[_txnkv_pb2.RangeRaft, _txnkv_pb2.RangeRaftReply]  # type: ignore[assignment]
     BatchRequest: _aio.UnaryUnaryMultiCallable[_txnkv_pb2.BatchRequest, _txnkv_pb2.BatchResponse]  # type: ignore[assignment]
+    ClockCheck: _aio.UnaryUnaryMultiCallable[_txnkv_pb2.ClockCheck, _txnkv_pb2.ClockCheckReply]  # type: ignore[assignment]
 
 class TxnKvServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -62,5 +64,12 @@ class TxnKvServicer(metaclass=_abc_1.ABCMeta):
         request: _txnkv_pb2.BatchRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_txnkv_pb2.BatchResponse, _abc.Awaitable[_txnkv_pb2.BatchResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ClockCheck(
+        self,
+        request: _txnkv_pb2.ClockCheck,
+        context: _ServicerContext,
+    ) -> _typing.Union[_txnkv_pb2.ClockCheckReply, _abc.Awaitable[_txnkv_pb2.ClockCheckReply]]: ...
 
 def add_TxnKvServicer_to_server(servicer: TxnKvServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

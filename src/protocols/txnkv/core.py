@@ -11,7 +11,11 @@ request for a range this node hosts itself is delivered in process.
 
 The clock: every request and response carries the sender's HLC; the receiver takes it
 in, and refuses a message from further ahead than ``max_offset_ms``
-(``ClockOffsetError``): a node whose clock drifted beyond the bound is cut off.
+(``ClockOffsetError``). And every node compares its physical clock with each peer's now
+and then (``ClockCheck``): one beyond the bound from most of its peers is the one out of
+sync, and refuses to serve (CockroachDB's nodes stop themselves so): its leases lapse, it
+hands the Raft leadership of its ranges over, and it refuses transactions, until its
+clock is back within the bound.
 """
 
 from __future__ import annotations
@@ -24,16 +28,25 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from protocols.clocks.hlc import ClockOffsetError, HLCTimestamp, HybridLogicalClock
-from protocols.common.errors import InvalidRequest
+from protocols.common.errors import InvalidRequest, Unavailable
 from protocols.common.ids import NodeId
 from protocols.common.options import Options, option
 from protocols.contract import Answer, Core, Deferred, Envelope, NodeStatus, Ready, Reply
 from protocols.raft.core import RaftCore, Role
+from protocols.raft.messages import TransferLeadership
 from protocols.raft.options import RaftOptions
 from protocols.raft.storage import RecoveredState
 from protocols.twopc.messages import Transact
 from protocols.txnkv.coordinator import Coordinator, CoordinatorSettings
-from protocols.txnkv.messages import BatchRequest, BatchResponse, Err, RangeRaft, RangeRaftReply
+from protocols.txnkv.messages import (
+    BatchRequest,
+    BatchResponse,
+    ClockCheck,
+    ClockCheckReply,
+    Err,
+    RangeRaft,
+    RangeRaftReply,
+)
 from protocols.txnkv.ranges import RangeDescriptor, static_split
 from protocols.txnkv.replica import RangeMachine, Replica, ReplicaSettings
 
@@ -70,6 +83,8 @@ class TxnKvOptions(Options):
     max_attempts: int = option(8, "restarts before a transaction is refused", min=1)
     txn_timeout_ms: int = option(1500, "no attempt of a transaction starts this long after "
                                  "its client asked (it is refused instead)", min=1)
+    clock_check_ticks: int = option(50, "how often a node compares its clock with each "
+                                    "peer's (ClockCheck)", min=1)
     election_timeout_min_ticks: int = option(30, "each range's Raft election timeout "
                                              "(from)", min=1)
     election_timeout_max_ticks: int = option(60, "... (to)", min=2)
@@ -90,7 +105,12 @@ class TxnKvCore(Core):
                  options: TxnKvOptions, recovered: dict[str, RecoveredState],
                  clock: Callable[[], float], tick_s: float = 0.01) -> None:
         self.node_id, self.options, self.clock, self.tick_s = node_id, options, clock, tick_s
+        self.peers = tuple(NodeId(p) for p in peers)
+        self.skew_ms = options.clock_offset_ms  # the nemesis may move it (a clock fault)
         self.hlc = HybridLogicalClock(options.max_offset_ms)
+        self.ticks = 0
+        self.offsets: dict[str, tuple[int, int]] = {}  # peer -> (its clock - ours, tick)
+        self._suspect = False
         self.ranges = static_split([node_id, *peers], options.splits, options.replication)
         settings = ReplicaSettings(options.max_offset_ms, options.lease_ms, options.txn_ttl_ms)
         self.replicas: dict[str, Replica] = {}
@@ -124,12 +144,26 @@ class TxnKvCore(Core):
         raft = RaftCore(self.node_id, peers, random.Random(rng.getrandbits(64)), raft_options,
                         state.current_term, state.voted_for, state.entries, state.snapshot,
                         clock=self.clock, tick_s=self.tick_s, machine=machine)
-        return Replica(desc, self.node_id, raft, machine, settings)
+        replica = Replica(desc, self.node_id, raft, machine, settings)
+        replica.out_of_sync = lambda: bool(self.clock_suspect())
+        return replica
 
     # ------------------------------------------------------------------ the clock
     def physical(self) -> int:
         """This node's physical clock, in ms, with its injected skew."""
-        return int(self.clock() * 1000) + self.options.clock_offset_ms
+        return int(self.clock() * 1000) + self.skew_ms
+
+    def clock_suspect(self) -> list[str]:
+        """The peers whose clocks, measured in the last few seconds, are beyond the bound
+        from ours, if they are most of our peers (then we are the one out of sync), else
+        nothing: ``[]`` means this node may serve."""
+        recent = 3 * self.options.clock_check_ticks + 100
+        far = [p for p, (offset, at) in sorted(self.offsets.items())
+               if self.ticks - at <= recent and abs(offset) > self.options.max_offset_ms]
+        return far if self.peers and 2 * len(far) > len(self.peers) else []
+
+    def _measured(self, peer: str, physical: int) -> None:
+        self.offsets[peer] = (physical - self.physical(), self.ticks)
 
     def now(self) -> HLCTimestamp:
         return self.hlc.now(self.physical())
@@ -147,11 +181,33 @@ class TxnKvCore(Core):
 
     # ------------------------------------------------------------------ inputs
     def tick(self) -> None:
+        self.ticks += 1
+        if self.ticks % self.options.clock_check_ticks == 0:
+            for peer in self.peers:
+                self._ready.messages.append(Envelope(peer, ClockCheck(self.physical())))
+        suspect = bool(self.clock_suspect())
+        if suspect != self._suspect:
+            self._suspect = suspect
+            self._trace(f"clock {'beyond the bound: stop serving' if suspect else 'back'}")
         now = self.now()
         for replica in self.replicas.values():
             replica.raft.tick()
+            if suspect and replica.raft.role is Role.LEADER:
+                self._hand_over(replica)
             replica.tick(now)
         self.coordinator.tick()
+
+    def _hand_over(self, replica: Replica) -> None:
+        """A leader whose clock is out of bounds hands its range to another replica
+        (thesis §3.10), once per election timeout."""
+        if self.ticks % self.options.election_timeout_min_ticks:
+            return
+        others = [n for n in replica.desc.replicas if n != self.node_id]
+        if others:
+            target = others[self.ticks // self.options.election_timeout_min_ticks
+                            % len(others)]
+            replica.raft.submit(("handover", replica.desc.range_id, self.ticks),
+                                TransferLeadership(target))
 
     def on_message(self, src: NodeId, msg: Any) -> Any:
         match msg:
@@ -161,6 +217,9 @@ class TxnKvCore(Core):
                     raise InvalidRequest(f"{self.node_id} hosts no replica of {rid}")
                 reply = replica.raft.on_message(src, inner)
                 return None if reply is None else RangeRaftReply(rid, reply)
+            case ClockCheck(physical=physical):
+                self._measured(src, physical)
+                return ClockCheckReply(self.physical())
             case BatchRequest():
                 if not self._observe(msg.header.now):
                     return BatchResponse(error=Err("clock-offset", f"{self.node_id} refuses "
@@ -179,6 +238,9 @@ class TxnKvCore(Core):
         return deferred
 
     def on_reply(self, src: NodeId, request: Any, reply: Any) -> None:
+        if isinstance(reply, ClockCheckReply):
+            self._measured(src, reply.physical)
+            return
         if isinstance(request, RangeRaft):
             replica = self.replicas.get(request.range_id)
             if replica is not None and isinstance(reply, RangeRaftReply):
@@ -209,6 +271,12 @@ class TxnKvCore(Core):
             return
         if not command.ops:
             self._answer(request_id, None, InvalidRequest("an empty transaction"))
+            return
+        far = self.clock_suspect()
+        if far:
+            self._answer(request_id, None, Unavailable(
+                f"{self.node_id}'s clock is beyond max_offset_ms from {', '.join(far)}: it "
+                f"serves nothing until it is back", refused=True))
             return
         self.coordinator.submit(request_id, command.ops)
 
@@ -274,8 +342,9 @@ class TxnKvCore(Core):
             self._ready.trace.extend(replica.trace)
             replica.trace.clear()
         rest = replica.on_answers(r.answers, now) if r.answers else []
-        for answer in rest:  # a proposal of no one's: a bug
-            raise AssertionError(f"{rid}: an answer nobody waits for: {answer!r}")
+        for answer in rest:  # a hand-over's answer needs nothing; anything else is a bug
+            if not (isinstance(answer.request_id, tuple) and answer.request_id[0] == "handover"):
+                raise AssertionError(f"{rid}: an answer nobody waits for: {answer!r}")
         return bool(r.persist or r.messages or r.answers or r.trace or replica.replies)
 
     def on_persisted(self) -> None:
@@ -287,6 +356,8 @@ class TxnKvCore(Core):
     def status(self) -> NodeStatus:
         details: dict[str, str] = {
             "hlc": repr(self.hlc.current), "clock_refusals": str(self.clock_refusals),
+            "clock": (f"beyond the bound from {','.join(far)}: serving nothing"
+                      if (far := self.clock_suspect()) else "ok"),
             # what 2PC's Routing call reads: the shards (here, ranges) and who coordinates
             "shards": ",".join(r.range_id for r in self.ranges),
             "coordinators": ",".join(sorted({n for r in self.ranges for n in r.replicas}))}

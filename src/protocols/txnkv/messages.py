@@ -27,7 +27,8 @@ from protocols.txnkv.mvcc import TxnMeta
 from protocols.txnkv.record import TxnRecord, TxnStatus, Write
 
 __all__ = [
-    "BatchRequest", "BatchResponse", "EndTxn", "Err", "Get", "Header",
+    "BatchRequest", "BatchResponse", "ClockCheck", "ClockCheckReply", "EndTxn", "Err", "Get",
+    "Header",
     "Heartbeat", "Lease", "Push", "Put", "PutIntentEffect", "PutRecordEffect", "PutResult",
     "QueryIntent",
     "RangeRaft", "RangeRaftReply", "Recover", "RequestLease", "Resolve", "ResolveEffect",
@@ -171,6 +172,21 @@ class BatchResponse:
 class PutResult:
     ts: HLCTimestamp
     too_old: bool  # a committed version above the transaction's read timestamp: lost update
+
+
+@dataclass(frozen=True, slots=True)
+class ClockCheck:
+    """A node's physical clock (ms), sent to every peer now and then; the reply carries
+    the peer's. Each side keeps the offset it saw (CockroachDB's RPC heartbeats measure
+    the same): a node whose clock is beyond ``max_offset`` from most of its peers is the
+    one out of bounds, and stops serving."""
+
+    physical: int
+
+
+@dataclass(frozen=True, slots=True)
+class ClockCheckReply:
+    physical: int
 
 
 # ============================================================================ Raft

@@ -26,6 +26,7 @@ from __future__ import annotations
 import itertools
 import pickle
 from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -210,6 +211,8 @@ class Replica:
         self.inflight: dict[Any, tuple[_Waiting, tuple[Any, ...]]] = {}
         self.lease_request: Any = None  # our lease proposal in Raft, if any
         self.replies: list[tuple[Deferred, BatchResponse]] = []
+        # this node's clock is out of bounds (the core's ClockCheck): serve nothing
+        self.out_of_sync: Callable[[], bool] = lambda: False
         self.ticks = 0
         self._ids = itertools.count(1)
         self.trace: list[str] = []
@@ -221,7 +224,8 @@ class Replica:
         lease outside its stasis period."""
         lease = self.machine.lease
         raft = self.raft
-        return (raft.role is Role.LEADER and lease.holder == self.node_id
+        return (not self.out_of_sync() and raft.role is Role.LEADER
+                and lease.holder == self.node_id
                 and raft.log.term_at(raft.last_applied) == raft.current_term
                 and now < HLCTimestamp(lease.expiration.wall - self.settings.max_offset_ms,
                                        lease.expiration.logical))
@@ -230,7 +234,7 @@ class Replica:
         """The Raft leader takes the lease once the old one has expired, and extends its
         own when half of it is left."""
         raft = self.raft
-        if (raft.role is not Role.LEADER or self.lease_request is not None
+        if (self.out_of_sync() or raft.role is not Role.LEADER or self.lease_request is not None
                 or raft.log.term_at(raft.last_applied) != raft.current_term):
             return
         lease, ms = self.machine.lease, self.settings.lease_ms

@@ -29,12 +29,15 @@ coordinates, and keys are placed round-robin over the ranges (``RangeDescriptor.
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from protocols.check.invariants import InvariantViolation
 from protocols.check.raft import RaftSafety
+from protocols.common.ids import NodeId
 from protocols.sim.api import SimAdapter, Verdict, WorkloadFactory, WorkloadParams
+from protocols.sim.nemesis import NemesisAction
 from protocols.twopc.sim import BankWorkload, ListAppendWorkload
 from protocols.txnkv.core import TxnKvCore
 from protocols.txnkv.mvcc import MVCCStore
@@ -235,6 +238,29 @@ def list_append_workload(world: World, params: WorkloadParams) -> TxnKvListAppen
     return TxnKvListAppend(world, params)
 
 
+def skew_clock(world: World, rng: random.Random) -> str | None:
+    """A nemesis action: one node's clock jumps by a multiple of ``max_offset_ms``
+    (within the bound: a half; beyond it: 1.5 or 3 times, ahead or behind) for half a
+    second to two and a half; a restart brings the node back with its configured clock.
+    Within the bound the uncertainty interval absorbs it; beyond it, ClockCheck finds the
+    node out of sync and it stops serving until its clock is back."""
+    cores = _cores(world)
+    if not cores:
+        return None
+    n = rng.choice(sorted(cores))
+    core = cores[n]
+    factor = rng.choice((0.5, 1.5, 3.0)) * rng.choice((1, -1))
+    skew = int(factor * core.options.max_offset_ms)
+    core.skew_ms = core.options.clock_offset_ms + skew
+
+    def back() -> None:
+        if world.nodes[NodeId(n)].core is core:  # not restarted meanwhile
+            core.skew_ms = core.options.clock_offset_ms
+
+    world.at(rng.randrange(500, 2500), back)
+    return f"skew {n} {skew:+d} ms"
+
+
 class TxnKvAdapter(SimAdapter):
     name = "txnkv"
     spec = SPEC
@@ -245,6 +271,9 @@ class TxnKvAdapter(SimAdapter):
 
     def workloads(self) -> Mapping[str, WorkloadFactory]:
         return {"bank": bank_workload, "list-append": list_append_workload}
+
+    def nemesis_actions(self) -> Mapping[str, NemesisAction]:
+        return {"skew": skew_clock}
 
 
 ADAPTER = TxnKvAdapter()

@@ -7,7 +7,14 @@ from typing import Any
 from protocols.common.wal import SyncPolicy
 from protocols.contract import MessageTable, NodeContext, NodeParts, ProtocolSpec, Rpc
 from protocols.txnkv.core import RangeRecord, TxnKvCore, TxnKvOptions
-from protocols.txnkv.messages import BatchRequest, BatchResponse, RangeRaft, RangeRaftReply
+from protocols.txnkv.messages import (
+    BatchRequest,
+    BatchResponse,
+    ClockCheck,
+    ClockCheckReply,
+    RangeRaft,
+    RangeRaftReply,
+)
 from protocols.txnkv.ranges import static_split
 from protocols.txnkv.storage import TxnKvStorage
 
@@ -17,7 +24,8 @@ __all__ = ["SPEC", "TxnKvSpec"]
 class TxnKvSpec(ProtocolSpec):
     name = "txnkv"
     messages = MessageTable((Rpc(RangeRaft, RangeRaftReply),
-                             Rpc(BatchRequest, BatchResponse, deadline_ms=1000)))
+                             Rpc(BatchRequest, BatchResponse, deadline_ms=1000),
+                             Rpc(ClockCheck, ClockCheckReply)))
     options_class = TxnKvOptions
     records = (RangeRecord,)
 
