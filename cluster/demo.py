@@ -65,7 +65,7 @@ async def status_table(c: LocalCluster, title: str) -> Table:
 
 
 NAMES = {"raft": "Raft", "paxos": "Multi-Paxos", "swim": "SWIM", "twopc": "2PC",
-         "dynamo": "Dynamo"}
+         "dynamo": "Dynamo", "txnkv": "txnkv"}
 
 
 async def run(protocol: str, nodes: int, directory: Path, seconds: float) -> int:
@@ -144,9 +144,11 @@ def main(argv: list[str] | None = None) -> int:
                              "and failure detection; see cluster/demo_swim.py), twopc "
                              "(a bank over 2PC's shards; cluster/demo_twopc.py), or dynamo "
                              "(a leaderless store: a node killed, hinted handoff, "
-                             "anti-entropy; cluster/demo_dynamo.py)")
+                             "anti-entropy; cluster/demo_dynamo.py), or txnkv (a bank over "
+                             "ranges, a coordinator killed mid-commit and its transfer "
+                             "recovered; cluster/demo_txnkv.py)")
     parser.add_argument("-n", "--nodes", type=int,
-                        help="default: 5 (swim: 16, dynamo: 6; twopc: always 4)")
+                        help="default: 5 (swim: 16, dynamo: 6; twopc: always 4, txnkv: 3)")
     parser.add_argument("--seconds", type=float, default=20.0, help="workload duration")
     parser.add_argument("--dir", help="where logs go (default: a new temporary directory)")
     args = parser.parse_args(argv)
@@ -164,6 +166,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.protocol == "dynamo":
         from cluster.demo_dynamo import run as run_dynamo
         return asyncio.run(run_dynamo(directory, args.seconds, nodes))
+    if args.protocol == "txnkv":
+        from cluster.demo_txnkv import run as run_txnkv
+        return asyncio.run(run_txnkv(directory, args.seconds))
     return asyncio.run(run(args.protocol, nodes, directory, args.seconds))
 
 

@@ -47,6 +47,7 @@ class TxnClients:
     op_timeout_s: float = 5.0
     backoff_s: float = 0.2
     tls: TlsMaterial | None = None
+    coordinator: str | None = None  # send every transaction to this node (None: in turn)
     history: History = field(default_factory=History)
     stats: WorkloadStats = field(default_factory=WorkloadStats)
     why: dict[str, int] = field(default_factory=dict)  # why transactions aborted
@@ -91,7 +92,7 @@ class TxnClients:
         """Run one transaction and record it; its status."""
         inv = self.history.invoke(process, f, None, value, self.now())
         try:
-            done = await tpc.txn(ops)
+            done = await tpc.txn(ops, self.coordinator)
         except Aborted as e:
             self._done(inv, "fail", None, str(e))
             reason = next((r for r in ABORT_REASONS if r in str(e)), "other")

@@ -48,6 +48,7 @@ from protocols.txnkv.messages import (
     RangeRaftReply,
 )
 from protocols.txnkv.ranges import RangeDescriptor, static_split
+from protocols.txnkv.record import TxnStatus
 from protocols.txnkv.replica import RangeMachine, Replica, ReplicaSettings
 
 __all__ = ["CommitMode", "Isolation", "RangeRecord", "TxnKvCore", "TxnKvOptions"]
@@ -372,6 +373,11 @@ class TxnKvCore(Core):
             details[f"{rid}.lease"] = (f"{lease.holder or '-'}#{lease.sequence} until "
                                        f"{lease.expiration!r}")
             details[f"{rid}.serving"] = str(replica.serving(now))
+            records = replica.machine.records.values()
+            details[f"{rid}.records"] = ", ".join(
+                f"{sum(1 for r in records if r.status is status)} {status.value}"
+                for status in TxnStatus)
+            details[f"{rid}.intents"] = str(replica.machine.mvcc.intent_count())
         leading = sum(1 for r in self.replicas.values() if r.raft.role is Role.LEADER)
         return NodeStatus(role="node", epoch=0, details={"ranges_led": str(leading),
                                                           **details})

@@ -246,6 +246,10 @@ class MVCCStore:
         history = self._history.get(key)
         return history.intent if history is not None else None
 
+    def intent_count(self) -> int:
+        """How many keys hold an intent (for status pages)."""
+        return sum(1 for h in self._history.values() if h.intent is not None)
+
     def versions(self, key: Key) -> list[Version]:
         """``key``'s committed versions, newest first."""
         history = self._history.get(key)

@@ -62,6 +62,7 @@ async def test_transactions_across_ranges_commit_and_read_back(cluster: Factory)
         assert await tpc.transact(reads=[x]) == {x: 1}
 
 
+@pytest.mark.slow  # 9 s; the default suite's demo test kills -9 under a bank on processes
 async def test_a_bank_across_ranges_survives_kill_minus_9(cluster: Factory) -> None:
     """Transfers between accounts in different ranges while one node process is killed
     (SIGKILL) and restarted: every range keeps a majority, leases move, abandoned
