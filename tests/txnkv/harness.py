@@ -73,10 +73,18 @@ class OneNode:
 
     # ------------------------------------------------------------------ asking
     def transact(self, *spec: tuple[Any, ...]) -> Answer:
+        """Run one transaction; return its answer once it is also settled (a parallel
+        commit answers first, then makes the commit explicit and resolves its intents)."""
         rid = ("t", next(self._ids))
         self.core.submit(rid, Transact(ops(*spec)))
         self.run_until(lambda: rid in self.answers)
+        self.run_until(self.settled)
         return self.answers.pop(rid)
+
+    def settled(self) -> bool:
+        """Nothing left to do: no transaction open, no batch queued or in Raft."""
+        return not self.core.coordinator.txns and not any(
+            r.queue or r.inflight for r in self.core.replicas.values())
 
     def batch(self, key: str, *request_ops: Any, txn: TxnMeta | None = None,
               read_ts: HLCTimestamp | None = None, now: HLCTimestamp | None = None

@@ -102,15 +102,19 @@ class ClockCheckReply(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     PHYSICAL_FIELD_NUMBER: _builtins.int
+    SENT_FIELD_NUMBER: _builtins.int
     physical: _builtins.int
+    sent: _builtins.int
+    """the request's physical, echoed: the round trip bounds the error"""
     def __init__(
         self,
         *,
         physical: _builtins.int = ...,
+        sent: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["physical", b"physical"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["physical", b"physical", "sent", b"sent"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

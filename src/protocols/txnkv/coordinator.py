@@ -92,6 +92,10 @@ class CoordinatorSettings:
     backoff_ticks: int = 5  # the first wait; it doubles up to 8x, with jitter
     route_tries: int = 12  # sends to a range (leaseholder changes, timeouts) per request
     max_silences: int = 4  # ... of which without any reply (each waits a whole deadline)
+    tick_ms: int = 10  # what one tick stands for
+    # fault injection: hold a parallel commit's explicit commit this long after the client
+    # is answered (the window in which a dead coordinator leaves a STAGING record)
+    explicit_commit_delay_ms: int = 0
 
 
 Done = Callable[[BatchResponse], None]
@@ -142,9 +146,12 @@ class Coordinator:
         self._timers: list[tuple[int, Callable[[], None]]] = []
         self._ids = itertools.count(1)
         self._nonce = rng.getrandbits(24)  # txn ids stay unique across restarts
-        self.stats = {"committed": 0, "aborted": 0, "restarts": 0, "recoveries": 0,
+        self.stats = {"committed": 0, "writes_committed": 0, "aborted": 0, "restarts": 0,
+                      "recoveries": 0,
                       "uncertain": 0}  # reads restarted by a value in their uncertainty
-        self.acked: set[str] = set()  # attempts with writes acknowledged as committed
+        # the latest attempts with writes acknowledged as committed (the simulator's
+        # properties collect them after every event; bounded, for a long-lived node)
+        self.acked: dict[str, None] = {}
 
     # ------------------------------------------------------------------ time
     def tick(self) -> None:
@@ -481,7 +488,11 @@ class Coordinator:
         """Every in-flight write is acknowledged at or below the STAGING record's
         timestamp: committed (``record.ack_allowed``). Answer, then make it explicit."""
         self._finish(txn, result=txn.results)
-        self._commit_record(txn, answer_after=False)
+        delay = self.settings.explicit_commit_delay_ms // self.settings.tick_ms
+        if delay:
+            self._later(delay, lambda: self._commit_record(txn, answer_after=False))
+        else:
+            self._commit_record(txn, answer_after=False)
 
     def _commit_record(self, txn: _Txn, answer_after: bool, tries: int = 0) -> None:
         """Make the commit explicit: the record COMMITTED, then the intents resolved.
@@ -628,7 +639,7 @@ class Coordinator:
         a = txn.attempt
         if a is None or not a.record_written or a.anchor is None:
             return
-        if (self.ticks - a.last_heartbeat) * 10 < self.settings.heartbeat_ms:
+        if (self.ticks - a.last_heartbeat) * self.settings.tick_ms < self.settings.heartbeat_ms:
             return
         a.last_heartbeat = self.ticks
         self.call(self._range_of(a.anchor), (Heartbeat(a.txn_id),), self._plain,
@@ -641,7 +652,10 @@ class Coordinator:
         if error is None:
             self.stats["committed"] += 1
             if txn.attempt is not None and txn.attempt.writes:
-                self.acked.add(txn.attempt.txn_id)
+                self.stats["writes_committed"] += 1
+                self.acked[txn.attempt.txn_id] = None
+                if len(self.acked) > 4096:
+                    del self.acked[next(iter(self.acked))]
         else:
             self.stats["aborted"] += 1
         if error is not None or txn.attempt is None or not txn.attempt.record_written:

@@ -84,6 +84,10 @@ class TxnKvOptions(Options):
     max_attempts: int = option(8, "restarts before a transaction is refused", min=1)
     txn_timeout_ms: int = option(1500, "no attempt of a transaction starts this long after "
                                  "its client asked (it is refused instead)", min=1)
+    explicit_commit_delay_ms: int = option(
+        0, "fault injection: hold a parallel commit's explicit commit this long after the "
+        "client is answered (a coordinator killed meanwhile leaves its records STAGING)",
+        min=0)
     clock_check_ticks: int = option(50, "how often a node compares its clock with each "
                                     "peer's (ClockCheck)", min=1)
     election_timeout_min_ticks: int = option(30, "each range's Raft election timeout "
@@ -110,7 +114,7 @@ class TxnKvCore(Core):
         self.skew_ms = options.clock_offset_ms  # the nemesis may move it (a clock fault)
         self.hlc = HybridLogicalClock(options.max_offset_ms)
         self.ticks = 0
-        self.offsets: dict[str, tuple[int, int]] = {}  # peer -> (its clock - ours, tick)
+        self.offsets: dict[str, tuple[bool, int]] = {}  # peer -> (beyond the bound?, tick)
         self._suspect = False
         self.ranges = static_split([node_id, *peers], options.splits, options.replication)
         settings = ReplicaSettings(options.max_offset_ms, options.lease_ms, options.txn_ttl_ms)
@@ -122,7 +126,9 @@ class TxnKvCore(Core):
             node_id, self.ranges, self.now, random.Random(rng.getrandbits(64)),
             CoordinatorSettings(options.commit.value, options.isolation.value,
                                 options.txn_ttl_ms, options.heartbeat_ms,
-                                options.max_attempts, txn_timeout_ms=options.txn_timeout_ms),
+                                options.max_attempts, txn_timeout_ms=options.txn_timeout_ms,
+                                tick_ms=max(1, round(tick_s * 1000)),
+                                explicit_commit_delay_ms=options.explicit_commit_delay_ms),
             self._send_batch, self._answer, self._trace)
         self._ready = Ready()
         self._draining: deque[list[str]] = deque()
@@ -159,12 +165,18 @@ class TxnKvCore(Core):
         from ours, if they are most of our peers (then we are the one out of sync), else
         nothing: ``[]`` means this node may serve."""
         recent = 3 * self.options.clock_check_ticks + 100
-        far = [p for p, (offset, at) in sorted(self.offsets.items())
-               if self.ticks - at <= recent and abs(offset) > self.options.max_offset_ms]
+        far = [p for p, (beyond, at) in sorted(self.offsets.items())
+               if self.ticks - at <= recent and beyond]
         return far if self.peers and 2 * len(far) > len(self.peers) else []
 
-    def _measured(self, peer: str, physical: int) -> None:
-        self.offsets[peer] = (physical - self.physical(), self.ticks)
+    def _measured(self, peer: str, sent: int, theirs: int) -> None:
+        """Cristian's algorithm: the peer read ``theirs`` somewhere between our ``sent``
+        and now, so its offset is ``theirs`` minus the midpoint, give or take half the
+        round trip; beyond the bound only if beyond it by more than that."""
+        now = self.physical()
+        offset = theirs - (sent + now) / 2
+        beyond = abs(offset) - (now - sent) / 2 > self.options.max_offset_ms
+        self.offsets[peer] = (beyond, self.ticks)
 
     def now(self) -> HLCTimestamp:
         return self.hlc.now(self.physical())
@@ -219,8 +231,7 @@ class TxnKvCore(Core):
                 reply = replica.raft.on_message(src, inner)
                 return None if reply is None else RangeRaftReply(rid, reply)
             case ClockCheck(physical=physical):
-                self._measured(src, physical)
-                return ClockCheckReply(self.physical())
+                return ClockCheckReply(self.physical(), physical)
             case BatchRequest():
                 if not self._observe(msg.header.now):
                     return BatchResponse(error=Err("clock-offset", f"{self.node_id} refuses "
@@ -240,7 +251,7 @@ class TxnKvCore(Core):
 
     def on_reply(self, src: NodeId, request: Any, reply: Any) -> None:
         if isinstance(reply, ClockCheckReply):
-            self._measured(src, reply.physical)
+            self._measured(src, reply.sent, reply.physical)
             return
         if isinstance(request, RangeRaft):
             replica = self.replicas.get(request.range_id)
@@ -322,7 +333,10 @@ class TxnKvCore(Core):
                         done(response)
                     else:
                         self._ready.replies.append(Reply(deferred, response))
-            if not moved:
+            if not moved or self._ready.answers:
+                # a client's answer leaves now: what its coordinator proposed since (the
+                # explicit commit of a parallel commit) goes in the next Ready, so the
+                # answer does not wait for that write's fsync (the pump persists first)
                 break
         out, self._ready = self._ready, Ready()
         if out.persist:

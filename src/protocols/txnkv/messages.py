@@ -177,8 +177,8 @@ class PutResult:
 @dataclass(frozen=True, slots=True)
 class ClockCheck:
     """A node's physical clock (ms), sent to every peer now and then; the reply carries
-    the peer's. Each side keeps the offset it saw (CockroachDB's RPC heartbeats measure
-    the same): a node whose clock is beyond ``max_offset`` from most of its peers is the
+    the peer's, and the time the request left (CockroachDB's RPC heartbeats measure the
+    same way): a node whose clock is beyond ``max_offset`` from most of its peers is the
     one out of bounds, and stops serving."""
 
     physical: int
@@ -187,6 +187,7 @@ class ClockCheck:
 @dataclass(frozen=True, slots=True)
 class ClockCheckReply:
     physical: int
+    sent: int  # the request's ``physical``, echoed: the round trip bounds the error
 
 
 # ============================================================================ Raft

@@ -96,7 +96,7 @@ class ParallelCommitProperties:
             return
         ranges = next(iter(cores.values())).ranges
         for core in cores.values():
-            self.acked |= core.coordinator.acked
+            self.acked |= core.coordinator.acked.keys()
         self._raft(world)
         for core in cores.values():
             for replica in core.replicas.values():

@@ -42,8 +42,10 @@ def test_the_two_round_commit_passes_the_same_checks() -> None:
 # ====================================================================== isolation
 def _write_skew(isolation: str) -> Any:
     """Transactions of 1-4 micro-ops that read keys and append to others: under
-    snapshot isolation two of them can each read what the other writes, before it."""
-    return run_once(ADAPTER, 4, workload="list-append", nemesis=False, clients=4, keys=2,
+    snapshot isolation two of them can each read what the other writes, before it (about
+    half of the seeds show it with these settings; the rule itself is pinned by
+    ``test_snapshot_isolation_lets_write_skew_through`` on one node)."""
+    return run_once(ADAPTER, 6, workload="list-append", nemesis=False, clients=4, keys=2,
                     duration_ms=2000, options={"isolation": isolation})
 
 
