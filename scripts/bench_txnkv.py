@@ -12,11 +12,12 @@ after a ``--warmup`` that is not counted.
    the same key: no conflicts): a blind write, so the whole transaction is its commit
    path. Parallel commits answer after one consensus round (the intents and the STAGING
    record together); the two-round commit after two (the intents and a PENDING record,
-   then COMMITTED). Latency at 1 client (where the rounds show, not the queueing of 3
-   processes on 2 cores) and transactions/s at ``--clients``; the two-round rows as
-   ratios to the parallel ones. Beside them, in the same run: a put to this project's
-   Raft KV (3 members, fsync on, direct) at the same loads, one consensus round with no
-   transaction around it.
+   then COMMITTED). Latency at 1 client, paced (a transaction every 50 ms, so the work a
+   commit leaves behind, its explicit commit and resolution, is done before the next:
+   the rounds show, not the queueing of 3 processes on 2 cores), and transactions/s at
+   ``--clients`` closed-loop; the two-round rows as ratios to the parallel ones. Beside
+   them, in the same run: a put to this project's Raft KV (3 members, fsync on, direct)
+   at the same loads, one consensus round with no transaction around it.
 2. **The cost of the uncertainty interval** as ``max_offset_ms`` grows (0, 10, 100, 500):
    writers on every node keep writing four hot keys (one each, blindly), readers on
    every node read all four (``r k1..k4``): a read meets values written an instant ago on
@@ -40,13 +41,14 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from bench_twopc import Load, closed_loop, kv_load  # scripts/ is on sys.path
+from bench_twopc import Load, closed_loop, kv_load, p50_p99  # scripts/ is on sys.path
 from rich.console import Console
 from rich.table import Table
 
 from cluster.runner import LocalCluster
 from cluster.waiting import wait_until
 from protocols.common.errors import ProtocolError
+from protocols.kv.client import KvChannels, KvClient
 from protocols.twopc.client import TwoPcClient
 from protocols.txnkv.ranges import static_split
 
@@ -77,7 +79,10 @@ async def txnkv_cluster(tmp: str, options: dict[str, Any]) -> LocalCluster:
 
 async def commit_load(commit: str, ranges: int, clients: int, seconds: float,
                       warmup: float) -> Load:
-    """Blind writes of a fresh key in each of ``ranges`` ranges."""
+    """Blind writes of a fresh key in each of ``ranges`` ranges. One client is paced (a
+    transaction every ``PACE_S``), so that what a commit does after answering (the
+    explicit commit, the intents' resolution) is done before the next one starts: its
+    latency is the commit path's alone; ``clients`` > 1 run closed-loop (throughput)."""
     load = Load(f"{commit} x{ranges} c{clients}", ranges, clients, {"commit": commit})
     with tempfile.TemporaryDirectory(prefix="bench-txnkv-") as tmp:
         c = await txnkv_cluster(tmp, {"commit": commit})
@@ -88,9 +93,57 @@ async def commit_load(commit: str, ranges: int, clients: int, seconds: float,
                             seq] for j in range(ranges)]
                     return await client.txn(ops, NODES[(i + seq) % len(NODES)])
 
-                await closed_loop(txn, load, seconds, warmup)
+                if clients == 1:
+                    await paced(txn, load, seconds, warmup)
+                else:
+                    await closed_loop(txn, load, seconds, warmup)
         finally:
             await c.stop()
+    return load
+
+
+PACE_S = 0.05
+
+
+async def paced(op: Any, load: Load, seconds: float, warmup: float) -> Load:
+    """One client, one operation every ``PACE_S``: the latency of each, and no queueing
+    behind the work the previous one left."""
+    start = time.monotonic()
+    counted_from, end = start + warmup, start + warmup + seconds
+    latencies: list[float] = []
+    seq = 0
+    while (now := time.monotonic()) < end:
+        seq += 1
+        t = time.perf_counter()
+        try:
+            await op(0, seq)
+        except ProtocolError as e:
+            if now >= counted_from and len(load.errors) < 3:
+                load.errors.append(f"{type(e).__name__}: {e}")
+        else:
+            if now >= counted_from:
+                latencies.append(time.perf_counter() - t)
+        await asyncio.sleep(max(0.0, PACE_S - (time.perf_counter() - t)))
+    load.txns = len(latencies)
+    load.txn_per_s = len(latencies) / max(1e-9, time.monotonic() - counted_from)
+    load.p50_ms, load.p99_ms = p50_p99(latencies)
+    load.max_ms = max(latencies, default=0.0) * 1000
+    return load
+
+
+async def kv_paced(seconds: float, warmup: float) -> Load:
+    """The Raft KV's put (3 members, fsync on, direct), paced like the 1-client rows."""
+    load = Load("raft kv put", 0, 1, {})
+    with tempfile.TemporaryDirectory(prefix="bench-txnkv-kv-") as tmp:
+        async with LocalCluster("raft", 3, data_dir=Path(tmp) / "c", direct=True) as c, \
+                KvChannels(c.client_addresses) as channels:
+            await c.wait_for_leader(deadline_s=20)
+            kv = KvClient(channels, deadline_s=10)
+
+            async def put(_i: int, seq: int) -> Any:
+                return await kv.put("k", str(seq))
+
+            await paced(put, load, seconds, warmup)
     return load
 
 
@@ -142,7 +195,8 @@ async def run_all(args: argparse.Namespace) -> dict[str, Any]:
                 console.print(f"  {key} ...")
                 loads[key] = await commit_load(commit, ranges, clients, s, w)
         console.print(f"  raft kv put c{clients} ...")
-        loads[f"raft kv put c{clients}"] = await kv_load(clients, s, w)
+        loads[f"raft kv put c{clients}"] = await (kv_paced(s, w) if clients == 1
+                                                  else kv_load(clients, s, w))
     uncertain: dict[int, dict[str, Any]] = {}
     for offset in OFFSETS:
         console.print(f"  max_offset {offset} ms ...")
