@@ -192,12 +192,21 @@ class ListAppendWorkload(TxnClients):
     keys: int = 6
     read_ratio: float = 0.5
     max_txn_len: int = 4
+    # names -> keys, for a store whose keys must be placed (txnkv's ranges); default: k<i>
+    place: Callable[[Sequence[str]], list[str]] | None = None
     _appended: dict[str, int] = field(default_factory=dict)
+    _names: list[str] = field(default_factory=list)
+
+    def key(self, k: int) -> str:
+        if not self._names:
+            names = [f"k{i}" for i in range(self.keys)]
+            self._names = self.place(names) if self.place is not None else names
+        return self._names[k]
 
     def next_op(self, rng: random.Random) -> tuple[str, Any, list[list[Any]]]:
         ops: list[list[Any]] = []
         for _ in range(rng.randint(1, self.max_txn_len)):
-            key = f"k{rng.randrange(self.keys)}"
+            key = self.key(rng.randrange(self.keys))
             if rng.random() < self.read_ratio:
                 ops.append(["r", key, None])
             else:  # unique per key: the checker reads the order of appends off the lists
@@ -206,7 +215,7 @@ class ListAppendWorkload(TxnClients):
         return "txn", ops, ops
 
     def final_op(self) -> tuple[str, Any, list[list[Any]]]:
-        ops = [["r", f"k{k}", None] for k in range(self.keys)]
+        ops = [["r", self.key(k), None] for k in range(self.keys)]
         return "txn", ops, ops
 
     def ok_value(self, f: str, value: Any, done: list[list[Any]]) -> Any:

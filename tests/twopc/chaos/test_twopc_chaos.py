@@ -29,6 +29,10 @@ assert set(KINDS) >= set(TARGETED_FAULTS) - {"disk_pause"}
 OPTIONS = {"inquiry_ticks": 20, "vote_timeout_ticks": 100, "lock_timeout_ticks": 50}
 
 
+# 12 s: the slow suite (suite time). By default the simulator runs the bank under the
+# nemesis and every crash point (tests/twopc/sim), and each crash point of the textbook
+# is forced on processes (tests/twopc/integration/test_twopc_cluster.py)
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", [14])  # the coordinator crashes before a COMMIT leaves
 async def test_bank_under_the_nemesis_keeps_its_total(cluster: Factory, tmp_path: Path,
                                                       seed: int) -> None:

@@ -51,10 +51,11 @@ def record(w: World) -> Any:
 
 
 def drop_batches_from_n1(w: World, drop: Callable[[BatchRequest], bool],
-                         time_out: bool = False) -> None:
+                         time_out: bool = False, lose_reply: bool = False) -> None:
     """n1's coordinator loses the batches ``drop`` picks, on the way out (a message
     fault on content): it hears nothing back for them (``time_out``: it hears that no
-    reply came, as after a deadline)."""
+    reply came, as after a deadline; ``lose_reply``: the batch arrives and is done, and
+    its reply is what is lost)."""
     core = w.core("n1")
     assert isinstance(core, TxnKvCore)
     send = core.coordinator._send
@@ -62,6 +63,8 @@ def drop_batches_from_n1(w: World, drop: Callable[[BatchRequest], bool],
     def filtered(node: str, request: BatchRequest, done: Any) -> None:
         if not drop(request):
             send(node, request, done)
+        elif lose_reply:
+            send(node, request, lambda _resp: done(None))
         elif time_out:
             w.at(50, lambda: done(None))
 

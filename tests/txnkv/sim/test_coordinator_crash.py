@@ -132,3 +132,19 @@ def test_an_explicit_commit_that_never_lands_is_left_to_a_recovery() -> None:
     assert _balances(w) == MOVED
     assert record(w).status is TxnStatus.COMMITTED
     assert _recoveries(w) >= 1
+
+
+def test_a_coordinator_that_lost_its_replies_finds_it_committed_rather_than_abort() -> None:
+    """Every reply of n1's write batch to r3 is lost, though the batch lands (and so do
+    its resends): n1 gives up on it and abandons the attempt, but its STAGING record may
+    be implicitly committed (it is: every write landed). It may abort only once a write
+    can never land, so it queries its own writes first, finds them all, and commits
+    (the TLA+ model; without the queries the invariant "an implicitly committed
+    transaction is never aborted" fails at the abort)."""
+    w = world()
+    drop_batches_from_n1(w, lambda r: writes(r) and r.range_id == "r3", lose_reply=True)
+    rid = transfer(w)
+    w.run_until(lambda: rid in w.answers, max_ms=10_000)
+    assert w.answers[rid].error is None  # committed, and the client told so
+    assert record(w).status is TxnStatus.COMMITTED
+    assert _balances(w) == MOVED

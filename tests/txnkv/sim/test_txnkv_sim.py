@@ -79,22 +79,3 @@ def test_the_same_scenario_passes_with_the_real_recovery() -> None:
     crash = importlib.import_module("tests.txnkv.sim.scenarios")
     assert crash.killed_with_a_write_missing() == []
 
-
-def test_seed_56_regression() -> None:
-    """The list-append sweep's seed 56: a coordinator found every write of its own
-    attempt (committed, then), but its Recover got no answer, and it aborted the
-    implicitly committed record; it now leaves it for a recovery (its client hears
-    'unknown')."""
-    result = run_once(ADAPTER, 56, workload="list-append")
-    assert result.ok, result.failure
-
-
-@pytest.mark.parametrize("seed", [9, 110, 193])
-def test_bank_seed_regressions(seed: int) -> None:
-    """Bank sweeps' seeds: 193, a write resent after its reply was lost landed after its
-    transaction committed (now discarded on resolution); 110, a blind write stopped by an
-    abandoned transaction's intent restarted forever (now it pushes); 9, a coordinator
-    whose explicit commit failed kept heartbeating its implicitly committed record
-    forever, so no reader ever recovered it (now it retries, then lets go)."""
-    result = run_once(ADAPTER, seed, workload="bank")
-    assert result.ok, result.failure
