@@ -178,9 +178,8 @@ class TxnWorkload:
     def verdict(self) -> Verdict:
         raise NotImplementedError
 
-    # ------------------------------------------------------------------ the run
     # ------------------------------------------------------------------ the store's shape
-    # 2PC's by default; a store of another shape (txnkv's ranges) overrides these four
+    # 2PC's by default; a store of another shape (txnkv's ranges) overrides these five
     def discover(self) -> tuple[list[str], tuple[str, ...]]:
         """The nodes that take transactions, and the shards keys are spread over."""
         cores = _cores(self.world)
@@ -206,6 +205,7 @@ class TxnWorkload:
         """May the final read begin? (2PC: no participant in doubt.)"""
         return settled(self.world)
 
+    # ------------------------------------------------------------------ the run
     def start(self) -> None:
         w = self.world
         self.coordinators, self.shards = self.discover()
