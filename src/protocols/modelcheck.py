@@ -224,7 +224,8 @@ def check_models(argv: list[str] | None = None) -> int:
                 print(f"== {protocol}/{name} ({args.size}): {adapter.summary}", flush=True)
                 result = Explorer(adapter, progress=None if args.quiet else sys.stderr,
                                   progress_every_s=30,
-                                  max_states=args.max_states).run(args.strategy)
+                                  max_states=args.max_states or adapter.max_states
+                                  ).run(args.strategy)
                 print(result.summary())
                 print("\n".join(result.verdicts()), flush=True)
                 passed = result.as_expected(adapter.expect_violation)

@@ -120,7 +120,11 @@ class ExploreAdapter:
     # what each client command does, for the history: (f, key, value) of a KV command
     describe_command: Callable[[Any], tuple[str, Any, Any]] | None = None
     sim_invariants: bool = True  # check the simulator adapter's invariants as Always
+    closures: bool = False  # the cores hold closures (continuations): copy states with
+    # cloudpickle, which copies a closure with what it captured (plain pickle refuses)
     roles: Mapping[str, str] = field(default_factory=dict)
+    node_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # a node's
+    # own, over ``options`` (as a cluster file's ``nodes.<id>.options``)
     # a state it says False of is checked but not expanded (TLC's CONSTRAINT, Stateright's
     # within_boundary): the model's own bound, e.g. "the crash comes early"
     within: Callable[[System], bool] | None = None
@@ -131,6 +135,9 @@ class ExploreAdapter:
     # the property this model exists to break (a lesson: 2PC's blocking, 3PC's split):
     # ``scripts/check-models`` passes it when that one, and no other, is violated
     expect_violation: str | None = None
+    # a model whose whole space is out of reach: how far ``scripts/check-models`` goes
+    # (its row then says "bounded"); None: to the end
+    max_states: int | None = None
 
 
 def sim_invariants(adapter: SimAdapter) -> list[Always]:

@@ -33,7 +33,7 @@ import functools
 import pickle
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from protocols.check.history import Event, History
 from protocols.common.errors import InvalidRequest, ProtocolError
@@ -57,6 +57,7 @@ from protocols.sim.disk import SimFileSystem
 
 __all__ = ["CoreFailure", "Move", "Packet", "System", "XNode"]
 
+_T = TypeVar("_T")
 TICK_S = 0.01  # the real time a tick stands for (a core's clock advances by it per tick)
 
 
@@ -177,7 +178,8 @@ class System:
         self.spec = adapter.spec
         self.bounds = adapter.bounds
         self.ids: list[NodeId] = node_ids(adapter.nodes)
-        check_assignment(self.spec, self.ids, adapter.options, adapter.roles)
+        check_assignment(self.spec, self.ids, adapter.options, adapter.roles,
+                         adapter.node_options)
         self.nodes: dict[NodeId, XNode] = {n: XNode(n) for n in self.ids}
         self.network: list[Packet] = []
         self.crashes = self.drops = self.duplicates = 0
@@ -198,7 +200,7 @@ class System:
         """A copy to branch from. Pickling is several times faster than
         ``copy.deepcopy`` and keeps bound methods bound to the copy; the adapter and the
         spec (shared, never changed) travel by reference (``__getstate__``)."""
-        child: System = pickle.loads(pickle.dumps(self, pickle.HIGHEST_PROTOCOL))
+        child: System = self._copy(self)
         child._encoded = dict(self._encoded)  # immutable tuples: shared, not copied
         return child
 
@@ -211,15 +213,25 @@ class System:
         child.nodes = dict(self.nodes)
         if move.node and move.kind not in ("drop", "duplicate"):
             n = NodeId(move.node)
-            child.nodes[n] = pickle.loads(pickle.dumps(self.nodes[n], pickle.HIGHEST_PROTOCOL))
+            child.nodes[n] = self._copy(self.nodes[n])
         child.network = list(self.network)
         child.submitted = dict(self.submitted)
         child.history = History(list(self.history.events))
         child._invocations = dict(self._invocations)
         if self.ghosts:
-            child.ghosts = pickle.loads(pickle.dumps(self.ghosts, pickle.HIGHEST_PROTOCOL))
+            child.ghosts = self._copy(self.ghosts)
         child._encoded = dict(self._encoded)
         return child
+
+    def _copy(self, obj: _T) -> _T:
+        """A deep copy through pickle; cloudpickle for cores that hold closures (a
+        continuation waiting for a reply), which plain pickle refuses."""
+        if self.adapter.closures:
+            import cloudpickle  # only these models pay for it
+            copied: _T = pickle.loads(cloudpickle.dumps(obj, pickle.HIGHEST_PROTOCOL))
+            return copied
+        copied = pickle.loads(pickle.dumps(obj, pickle.HIGHEST_PROTOCOL))
+        return copied
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
@@ -411,7 +423,7 @@ class System:
         a = self.adapter
         parts = self.spec.create_node(NodeContext(
             n, tuple(p for p in self.ids if p != n), node.fs, f"/data/{n}", FixedRandom(),
-            node.clock, node_options(a.options, None), TICK_S, f"{n}:7946",
+            node.clock, node_options(a.options, a.node_options.get(n)), TICK_S, f"{n}:7946",
             {p: f"{p}:7946" for p in self.ids if p != n}, a.roles.get(n, ""),
             {NodeId(k): v for k, v in a.roles.items()}))
         inbox = Inbox(self.spec.messages)
