@@ -66,7 +66,8 @@ PROTOCOLS: dict[str, ProtocolEntry] = {e.name: e for e in (
     ProtocolEntry("txnkv", "a CockroachDB-style transactional store: ranges as Raft groups, "
                   "HLC timestamps, MVCC, parallel commits",
                   spec="protocols.txnkv.spec:SPEC", shell="protocols.txnkv.node:SHELL",
-                  sim="protocols.txnkv.sim:ADAPTER"),
+                  sim="protocols.txnkv.sim:ADAPTER",
+                  explore="protocols.txnkv.explore:MODELS"),
     ProtocolEntry("synod", "single-decree Paxos (Lamport, Paxos Made Simple)",
                   spec="protocols.paxos:SYNOD_SPEC", sim="protocols.paxos.sim:SYNOD",
                   explore="protocols.paxos.explore:SYNOD_MODELS"),

@@ -163,6 +163,10 @@ class Coordinator:
         for txn in list(self.txns.values()):
             self._maybe_heartbeat(txn)
 
+    def busy(self) -> bool:
+        """A transaction open or a retry due: its ticks do something."""
+        return bool(self.txns or self._timers)
+
     def _later(self, ticks: int, cb: Callable[[], None]) -> None:
         self._timers.append((self.ticks + max(1, ticks), cb))
 

@@ -82,6 +82,8 @@ class TxnKvOptions(Options):
                              "others abort or recover it", min=1)
     heartbeat_ms: int = option(250, "the coordinator's heartbeat period", min=1)
     max_attempts: int = option(8, "restarts before a transaction is refused", min=1)
+    backoff_ticks: int = option(5, "the first wait before a restart or a retried push "
+                                "(it doubles up to 8x, with jitter)", min=1)
     txn_timeout_ms: int = option(1500, "no attempt of a transaction starts this long after "
                                  "its client asked (it is refused instead)", min=1)
     explicit_commit_delay_ms: int = option(
@@ -128,7 +130,8 @@ class TxnKvCore(Core):
                                 options.txn_ttl_ms, options.heartbeat_ms,
                                 options.max_attempts, txn_timeout_ms=options.txn_timeout_ms,
                                 tick_ms=max(1, round(tick_s * 1000)),
-                                explicit_commit_delay_ms=options.explicit_commit_delay_ms),
+                                explicit_commit_delay_ms=options.explicit_commit_delay_ms,
+                                backoff_ticks=options.backoff_ticks),
             self._send_batch, self._answer, self._trace)
         self._ready = Ready()
         self._draining: deque[list[str]] = deque()

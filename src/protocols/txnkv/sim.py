@@ -50,7 +50,8 @@ if TYPE_CHECKING:
     from protocols.sim.world import World
 
 __all__ = ["ADAPTER", "ParallelCommitProperties", "TxnKvAdapter", "TxnKvBank",
-           "TxnKvListAppend", "committed_state", "final_state_violations"]
+           "TxnKvListAppend", "atomicity_violations", "committed_state",
+           "final_state_violations"]
 
 
 def _cores(world: World) -> dict[str, TxnKvCore]:
@@ -142,19 +143,29 @@ def final_state_violations(world: World) -> list[str]:
         return ["no live node to judge the final state on"]
     ranges = next(iter(cores.values())).ranges
     state = committed_state(world)
-    out: list[str] = []
+    out = atomicity_violations(world)
     for replica in state.values():
         for record in replica.machine.records.values():
-            if record.status is TxnStatus.COMMITTED:
-                out.extend(f"atomicity: {record.txn_id} is COMMITTED at "
-                           f"{record.write_ts!r} without its write of {w.key!r}"
-                           for w in record.in_flight
-                           if not _in_place(ranges, state, record, w.key))
-            elif record.status is TxnStatus.STAGING and implicitly_committed(
+            if record.status is TxnStatus.STAGING and implicitly_committed(
                     record, _found(ranges, state, record)):
                 out.append(f"liveness: {record.txn_id} is implicitly committed and its "
                            f"record still STAGING after the final read")
     return out
+
+
+def atomicity_violations(world: World) -> list[str]:
+    """Every COMMITTED record's writes are in place (as its intents or resolved): true
+    in every state, so the explorer checks it in each."""
+    cores = _cores(world)
+    if not cores:
+        return []
+    ranges = next(iter(cores.values())).ranges
+    state = committed_state(world)
+    return [f"atomicity: {record.txn_id} is COMMITTED at {record.write_ts!r} without "
+            f"its write of {w.key!r}"
+            for replica in state.values() for record in replica.machine.records.values()
+            if record.status is TxnStatus.COMMITTED
+            for w in record.in_flight if not _in_place(ranges, state, record, w.key)]
 
 
 def _in_place(ranges: Sequence[RangeDescriptor], state: Mapping[str, Replica],
