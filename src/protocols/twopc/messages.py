@@ -13,11 +13,13 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-__all__ = ["OPS", "Ack", "Decision", "Inquiry", "MicroOp", "Outcome", "PreCommit",
-           "PreCommitAck", "Prepare", "Read", "StateReport", "StateRequest", "Transact",
-           "Vote", "VoteKind"]
+__all__ = ["MAX_KEY_BYTES", "MAX_TXN_OPS", "OPS", "Ack", "Decision", "Inquiry", "MicroOp",
+           "Outcome", "PreCommit", "PreCommitAck", "Prepare", "Read", "StateReport",
+           "StateRequest", "Transact", "Vote", "VoteKind"]
 
 OPS = ("r", "w", "append", "add")
+MAX_TXN_OPS = 64  # the KV's limits (``protocols.kv.commands``)
+MAX_KEY_BYTES = 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +33,9 @@ class MicroOp:
             raise ValueError(f"micro-op {self.f!r}: expected one of {', '.join(OPS)}")
         if not self.key:
             raise ValueError("a micro-op needs a key")
+        if len(self.key.encode()) > MAX_KEY_BYTES:
+            raise ValueError(f"a key is at most {MAX_KEY_BYTES} bytes (UTF-8), got "
+                             f"{len(self.key.encode())}")
 
     @property
     def writes(self) -> bool:
@@ -50,9 +55,16 @@ class Read:
 
 @dataclass(frozen=True, slots=True)
 class Transact:
-    """A client's transaction, submitted to a coordinator."""
+    """A client's transaction, submitted to a coordinator: at most ``MAX_TXN_OPS``
+    micro-ops (as the KV's), so what one makes a participant or a range write (one WAL
+    record, one Raft entry) stays bounded whatever a client sends."""
 
     ops: tuple[MicroOp, ...]
+
+    def __post_init__(self) -> None:
+        if len(self.ops) > MAX_TXN_OPS:
+            raise ValueError(f"a transaction holds at most {MAX_TXN_OPS} micro-ops, "
+                             f"got {len(self.ops)}")
 
 
 class VoteKind(enum.StrEnum):
