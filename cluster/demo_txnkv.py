@@ -21,8 +21,11 @@ another node finishing it by status recovery, drawn in the space-time diagram.
    with SIGKILL and restarted;
 5. the history is checked by the bank checker (``protocols.check.bank``): every read
    sums to the same total, no balance below zero, no transfer half-applied or lost;
-6. teardown, no process left; the run is drawn as a space-time diagram with the
-   recovery window shaded (``spacetime.html``).
+6. teardown, no process left; the TLA+ model's properties of parallel commits are
+   checked over the records every node noted in its event log (``txnkv.observed``: no
+   finalized record changed, no acknowledged transaction aborted, each ended
+   COMMITTED); the run is drawn as a space-time diagram with the recovery window shaded
+   (``spacetime.html``).
 """
 
 from __future__ import annotations
@@ -40,7 +43,9 @@ from cluster.runner import LocalCluster, cluster_processes
 from cluster.waiting import wait_until
 from cluster.workload_twopc import BankWorkload
 from protocols.check.bank import check_bank
+from protocols.check.spacetime import load_events
 from protocols.twopc.client import TwoPcClient
+from protocols.txnkv.observed import violations
 from protocols.txnkv.ranges import range_of, spread, static_split
 
 console = Console()
@@ -192,6 +197,12 @@ async def run(directory: Path, seconds: float, seed: int = 1) -> int:
         colour = "green" if result.valid and total == bank.total else "red"
         console.print(f"[bold {colour}]bank checker: {result.summary()}[/bold {colour}]")
         console.rule("[bold]6. teardown")
+    # the TLA+ model's properties over what every node noted (after the cluster stopped)
+    problems = violations(load_events(directory), final=True)
+    colour = "green" if not problems else "red"
+    console.print(f"[bold {colour}]parallel commits' TLA+ properties over every node's "
+                  f"records: {'hold' if not problems else '; '.join(problems[:3])}"
+                  f"[/bold {colour}]")
     diagrams = write_diagrams(directory, faults=faults,
                               title="txnkv: a bank on 3 ranges, a coordinator killed "
                                     "mid-commit and its transactions recovered")
@@ -200,7 +211,8 @@ async def run(directory: Path, seconds: float, seed: int = 1) -> int:
     left = cluster_processes(directory)
     console.print(f"processes left running: {left or 'none'}")
     console.print(f"node logs and nemesis log: {directory}")
-    return 0 if result.valid and total == bank.total and caught and not left else 1
+    return 0 if (result.valid and total == bank.total and caught and not left
+                 and not problems) else 1
 
 
 async def _more(count: Awaitable[int], than: int) -> bool:

@@ -4,9 +4,11 @@ With the cluster's ``event_log`` on, the shared shell stamps every peer message 
 with the node's vector clock (Fidge/Mattern: tick, then send; on receipt, merge, then
 tick) and a message id, and writes one JSON line per event to ``events.<node>.jsonl``:
 ``send`` and ``recv`` (paired by ``mid``), ``state`` (role or epoch changed), ``start``
-and ``stop``. Times are wall-clock seconds (``time.time()``), the clock the nemesis log
-and client histories use on the same machine. Lines are buffered and flushed every
-``flush_s`` and on close, so the cost per message is a dict and a ``json.dumps``.
+and ``stop``, and ``note`` (a line of the core's trace: what a checker on processes
+reads, e.g. txnkv's record transitions). Times are wall-clock seconds (``time.time()``),
+the clock the nemesis log and client histories use on the same machine. Lines are
+buffered and flushed every ``flush_s`` and on close, so the cost per message is a dict
+and a ``json.dumps``.
 """
 
 from __future__ import annotations
@@ -65,6 +67,10 @@ class EventLog:
         if self._state != (role, epoch):
             self._state = (role, epoch)
             self._write({"kind": "state", "role": role, "epoch": epoch})
+
+    def note(self, text: str) -> None:
+        """A line of the core's trace (``Ready.trace``)."""
+        self._write({"kind": "note", "text": text})
 
     def maybe_flush(self) -> None:
         if time.monotonic() - self._flushed_at >= self.flush_s:

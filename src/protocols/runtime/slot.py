@@ -335,6 +335,8 @@ class CoreSlot:
 
     def _trace(self, line: str) -> None:
         log.debug("%s %s", self.node_id, line)
+        if self.host.events is not None:  # the event log keeps it for checkers
+            self.host.events.note(line)
 
 
 class Deadlines:

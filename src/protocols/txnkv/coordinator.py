@@ -64,6 +64,7 @@ from protocols.txnkv.messages import (
     Resolve,
 )
 from protocols.txnkv.mvcc import Intent, TxnMeta, next_ts
+from protocols.txnkv.observed import ack_note
 from protocols.txnkv.ranges import RangeDescriptor, range_of
 from protocols.txnkv.record import TxnRecord, TxnStatus, Write
 
@@ -658,6 +659,7 @@ class Coordinator:
             if txn.attempt is not None and txn.attempt.writes:
                 self.stats["writes_committed"] += 1
                 self.acked[txn.attempt.txn_id] = None
+                self.trace(ack_note(txn.attempt.txn_id))
                 if len(self.acked) > 4096:
                     del self.acked[next(iter(self.acked))]
         else:

@@ -47,6 +47,7 @@ from protocols.txnkv.messages import (
     RangeRaft,
     RangeRaftReply,
 )
+from protocols.txnkv.observed import record_note
 from protocols.txnkv.ranges import RangeDescriptor, static_split
 from protocols.txnkv.record import TxnStatus
 from protocols.txnkv.replica import RangeMachine, Replica, ReplicaSettings
@@ -359,6 +360,9 @@ class TxnKvCore(Core):
         if replica.trace:
             self._ready.trace.extend(replica.trace)
             replica.trace.clear()
+        if replica.machine.transitions:  # for the properties on processes (observed.py)
+            self._ready.trace.extend(record_note(rid, r) for r in replica.machine.transitions)
+            replica.machine.transitions.clear()
         rest = replica.on_answers(r.answers, now) if r.answers else []
         for answer in rest:  # a hand-over's answer needs nothing; anything else is a bug
             if not (isinstance(answer.request_id, tuple) and answer.request_id[0] == "handover"):

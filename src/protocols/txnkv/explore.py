@@ -86,6 +86,7 @@ BOB = Transact((MicroOp("r", "a"), MicroOp("r", "k")))
 IGNORE = frozenset({
     "TxnKvCore.clock_refusals", "TxnKvCore.options", "TxnKvCore.ranges", "TxnKvCore.peers",
     "TxnKvCore.offsets", "TxnKvCore.tick_s", "Coordinator.stats", "Coordinator.settings",
+    "RangeMachine.transitions",
     "Coordinator.ranges", "Replica.settings", "Replica.desc", "RaftCore.options"})
 
 

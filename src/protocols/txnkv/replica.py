@@ -92,6 +92,7 @@ class RangeMachine:
         self.records: dict[str, TxnRecord] = {}
         self.lease = Lease()
         self.proposals: dict[int, tuple[Any, Any, Any]] = {}
+        self.transitions: list[TxnRecord] = []  # records applied that changed (observed.py)
 
     @property
     def state_machine(self) -> RangeMachine:
@@ -127,6 +128,10 @@ class RangeMachine:
                                    epoch=epoch):
                     self.mvcc.resolve(key, txn_id, status, ts, epoch)
                 case PutRecordEffect(record=record):
+                    held = self.records.get(record.txn_id)
+                    if held is None or replace(held, last_heartbeat=record.last_heartbeat) \
+                            != record:  # not a mere heartbeat
+                        self.transitions.append(record)
                     self.records[record.txn_id] = record
         return "ok"
 

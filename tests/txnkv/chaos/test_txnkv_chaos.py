@@ -16,6 +16,8 @@ import pytest
 
 from cluster.runner import LocalCluster
 from cluster.workload_twopc import BankWorkload, ListAppendWorkload
+from protocols.check.spacetime import load_events
+from protocols.txnkv.observed import ACK, violations
 from protocols.txnkv.ranges import spread, static_split
 from tests.support.chaos import ALL_FAULTS, BankConsistent, Serializable, run_chaos
 
@@ -26,6 +28,15 @@ RANGES = static_split(("n1", "n2", "n3"), ("h", "p"), 3)
 
 def _place(names: list[str]) -> list[str]:
     return spread(RANGES, names)
+
+
+async def _tla_properties_hold(c: LocalCluster) -> None:
+    """The TLA+ model's properties over every node's notes, across its kills and
+    restarts (``protocols.txnkv.observed``), after the final reads met every key."""
+    await c.stop()
+    events = load_events(c.dir)
+    assert any(e["kind"] == "note" and str(e["text"]).startswith(ACK) for e in events)
+    assert violations(events, final=True) == []
 
 
 # 2 x ~25 s: the slow suite; by default the simulator runs both workloads under the
@@ -40,6 +51,7 @@ async def test_bank_under_the_nemesis_keeps_its_total(cluster: Factory, tmp_path
     checker = BankConsistent(lambda: workload.bank.initial if workload.bank else {})
     await run_chaos(c, workload, checker, seed=seed, duration_s=10.0, tmp_path=tmp_path,
                     kinds=KINDS, min_ok=20)
+    await _tla_properties_hold(c)
 
 
 @pytest.mark.slow
@@ -50,3 +62,4 @@ async def test_list_append_under_the_nemesis_is_strict_serializable(
     workload = ListAppendWorkload(c.client_addresses, clients=4, seed=seed, place=_place)
     await run_chaos(c, workload, Serializable(), seed=seed, duration_s=10.0,
                     tmp_path=tmp_path, kinds=KINDS, min_ok=20)
+    await _tla_properties_hold(c)

@@ -15,8 +15,10 @@ from cluster.runner import LocalCluster
 from cluster.waiting import wait_until
 from cluster.workload_twopc import BankWorkload
 from protocols.check.bank import check_bank
+from protocols.check.spacetime import load_events
 from protocols.common.errors import Aborted, InvalidRequest
 from protocols.twopc.client import TwoPcClient
+from protocols.txnkv.observed import ACK, RECORD, violations
 from protocols.txnkv.ranges import spread, static_split
 
 Factory = Callable[..., Awaitable[LocalCluster]]
@@ -35,14 +37,16 @@ async def _serving(c: LocalCluster) -> bool:
     return found == {r.range_id for r in RANGES}
 
 
-async def start(cluster: Factory) -> LocalCluster:
-    c = await cluster("txnkv", nodes=3)
+async def start(cluster: Factory, **kwargs: object) -> LocalCluster:
+    c = await cluster("txnkv", nodes=3, **kwargs)
     await wait_until(lambda: _serving(c), 30)
     return c
 
 
 async def test_transactions_across_ranges_commit_and_read_back(cluster: Factory) -> None:
-    c = await start(cluster)
+    """And the TLA+ model's properties over what every node noted (event log on):
+    nothing finalized changed, nothing acknowledged aborted, each ended COMMITTED."""
+    c = await start(cluster, event_log=True)
     x, y, z = spread(RANGES, ["x", "y", "z"])
     assert [r.range_id for r in RANGES if any(r.contains(k) for k in (x, y, z))] == \
         ["r1", "r2", "r3"]
@@ -65,6 +69,14 @@ async def test_transactions_across_ranges_commit_and_read_back(cluster: Factory)
         with pytest.raises(InvalidRequest, match="a key is at most 1024 bytes"):
             await tpc.txn([["w", x * 1025, 1]])
         assert await tpc.transact(reads=[x]) == {x: 1}
+        # every key read once more: its intents resolved, so its records are final
+        await tpc.transact(reads=[x, y, z, x + "l", y + "l"])
+    await c.stop()
+    events = load_events(c.dir)
+    notes = [str(e["text"]) for e in events if e["kind"] == "note"]
+    assert sum(n.startswith(ACK) for n in notes) == 2  # the two that wrote and committed
+    assert any(n.startswith(RECORD) and '"committed"' in n for n in notes)
+    assert violations(events, final=True) == []
 
 
 @pytest.mark.slow  # 9 s; the default suite's demo test kills -9 under a bank on processes
@@ -72,7 +84,7 @@ async def test_a_bank_across_ranges_survives_kill_minus_9(cluster: Factory) -> N
     """Transfers between accounts in different ranges while one node process is killed
     (SIGKILL) and restarted: every range keeps a majority, leases move, abandoned
     transactions are recovered, and the bank checker finds the money all there."""
-    c = await start(cluster)
+    c = await start(cluster, event_log=True)
     bank = BankWorkload(c.client_addresses, clients=3, accounts=3, balance=100,
                         place=lambda names: spread(RANGES, names), op_timeout_s=5.0)
 
@@ -89,3 +101,5 @@ async def test_a_bank_across_ranges_survives_kill_minus_9(cluster: Factory) -> N
     result = check_bank(bank.history, bank.bank.initial)
     assert result.valid, result.summary()
     assert bank.stats.ok > 10, bank.stats
+    await c.stop()  # the TLA+ model's properties, across the kill and the restart
+    assert violations(load_events(c.dir), final=True) == []
