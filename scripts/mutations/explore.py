@@ -57,8 +57,8 @@ MUTATIONS = [
              "node.fs.files.items()})", TORN),
     Mutation("fork-copies", "a move copies the node it changes (a state reached is never "
              "changed by its successors)", SYSTEM,
-             "            child.nodes[n] = pickle.loads(pickle.dumps(self.nodes[n], "
-             "pickle.HIGHEST_PROTOCOL))", "            child.nodes[n] = self.nodes[n]",
+             "            child.nodes[n] = self._copy(self.nodes[n])",
+             "            child.nodes[n] = self.nodes[n]",
              ENGINE),
     Mutation("down-hears-nothing", "a node that is down hears nothing: what is sent to "
              "it is lost, as a refused connection is", SYSTEM,
