@@ -10,8 +10,9 @@ from mutations import Mutation
 REPLICA = "src/protocols/txnkv/replica.py"
 COORD = "src/protocols/txnkv/coordinator.py"
 CORE = "src/protocols/txnkv/core.py"
+RANGES = "src/protocols/txnkv/ranges.py"
 
-UNIT = ("tests/txnkv/unit/test_replica_rules.py",)
+UNIT = ("tests/txnkv/unit/test_replica_rules.py", "tests/txnkv/unit/test_split.py")
 SIMS = ("tests/txnkv/sim/test_coordinator_crash.py", "tests/txnkv/sim/test_clock_skew.py",
         "tests/txnkv/sim/test_txnkv_sim.py")
 ALL = (*UNIT, *SIMS)
@@ -124,4 +125,36 @@ MUTATIONS = [
     Mutation("txnkv-outlier-refuses-transactions", "a node out of sync refuses "
              "transactions", CORE, "        far = self.clock_suspect()\n        if far:",
              "        far = self.clock_suspect()\n        if False:", ALL),
+    # range splits (CockroachDB's split trigger)
+    Mutation("txnkv-split-recheck-at-evaluation", "a batch that waited while its range "
+             "split is checked again when evaluated (else it reads keys no longer there)",
+             REPLICA, "        outside = self._outside(waiting.request)  # a split applied "
+             "while it waited\n        if outside is not None:",
+             "        outside = self._outside(waiting.request)  # a split applied while it "
+             "waited\n        if False:", ALL),
+    Mutation("txnkv-split-check-at-apply", "a batch evaluated before a split and applied "
+             "after it applies nothing if it touches what moved", REPLICA,
+             "        if outside:  # evaluated before a split", "        if False:  #", ALL),
+    Mutation("txnkv-split-moves-records", "a split moves the records anchored in the new "
+             "range with it", REPLICA,
+             "                    right.records[txn_id] = self.records.pop(txn_id)",
+             "                    pass", ALL),
+    Mutation("txnkv-split-copies-tscache", "the new range's leaseholder inherits the reads "
+             "served on its keys before the split (else, safe but slow: every write there "
+             "is pushed past the lease's expiration)", CORE,
+             "            replica.tscache = copy.deepcopy(parent.tscache)\n"
+             "            replica.serving_sequence = parent.serving_sequence",
+             "            pass", ALL),
+    Mutation("txnkv-split-seed", "a new range's seed is written before its log: a restart "
+             "finds the range", CORE,
+             "        self._ready.persist.append(RangeSeed(rid, machine.snapshot()))",
+             "        pass", ALL),
+    Mutation("txnkv-split-latest-start", "of the ranges whose span holds a key, the "
+             "latest-starting one holds it (a stale wide descriptor loses)", RANGES,
+             "        if r.contains(key) and (best is None or r.start > best.start):",
+             "        if r.contains(key) and best is None:", ALL),
+    Mutation("txnkv-split-learn-on-mismatch", "a coordinator told of a split learns the "
+             "new descriptors and routes again", COORD,
+             "                self.learn(resp.error.descriptors)  # the range split: route "
+             "again", "                pass", ALL),
 ]

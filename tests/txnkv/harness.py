@@ -14,13 +14,16 @@ from typing import Any
 
 from protocols.clocks.hlc import HLCTimestamp
 from protocols.common.ids import NodeId
+from protocols.common.wal import SyncPolicy
 from protocols.contract import Answer
+from protocols.sim.disk import SimFileSystem
 from protocols.twopc.messages import MicroOp, Transact
 from protocols.txnkv.core import TxnKvCore, TxnKvOptions
 from protocols.txnkv.messages import BatchRequest, BatchResponse, Header
 from protocols.txnkv.mvcc import TxnMeta
-from protocols.txnkv.ranges import RangeDescriptor, range_of
+from protocols.txnkv.ranges import RangeDescriptor, range_of, static_split
 from protocols.txnkv.replica import Replica
+from protocols.txnkv.storage import TxnKvStorage
 
 __all__ = ["OneNode", "ops"]
 
@@ -30,14 +33,39 @@ def ops(*spec: tuple[Any, ...]) -> tuple[MicroOp, ...]:
 
 
 class OneNode:
-    def __init__(self, **options: Any) -> None:
+    """``fs``: a simulated disk to keep the node's logs on (``TxnKvStorage``), so that a
+    ``restart()`` builds the node again from it; None: nothing is kept."""
+
+    def __init__(self, fs: SimFileSystem | None = None, **options: Any) -> None:
         self.t = 1.0  # seconds: the HLC's wall is this in ms
-        opts = TxnKvOptions.from_mapping({"replication": 1, "fsync": False, **options})
-        self.core = TxnKvCore(NodeId("n1"), [], random.Random(7), opts, {},
-                              clock=lambda: self.t)
+        self.options = TxnKvOptions.from_mapping({"replication": 1, "fsync": False,
+                                                  **options})
+        self.fs = fs
+        self.storage: TxnKvStorage | None = None
+        self.core = self._core()
         self.answers: dict[Any, Answer] = {}
         self.trace: list[str] = []
         self._ids = itertools.count(1)
+        self.run_until(lambda: all(r.serving(self.core.now())
+                                   for r in self.core.replicas.values()), 500)
+
+    def _core(self) -> TxnKvCore:
+        recovered: dict[str, Any] = {}
+        seeds: dict[str, bytes] = {}
+        if self.fs is not None:
+            hosted = [r.range_id for r in static_split(["n1"], self.options.splits, 1)]
+            self.storage = TxnKvStorage(self.fs, "/data/n1", hosted, SyncPolicy.ALWAYS)
+            recovered, seeds = self.storage.recovered, self.storage.seeds
+        return TxnKvCore(NodeId("n1"), [], random.Random(7), self.options, recovered,
+                         clock=lambda: self.t, seeds=seeds)
+
+    def restart(self) -> None:
+        """The process dies (what was not yet fsynced is lost) and starts again from
+        its disk: its ranges' logs and the seeds of the ranges split off."""
+        assert self.fs is not None and self.storage is not None
+        self.storage.close()
+        self.fs.crash()
+        self.core = self._core()
         self.run_until(lambda: all(r.serving(self.core.now())
                                    for r in self.core.replicas.values()), 500)
 
@@ -49,6 +77,8 @@ class OneNode:
             for a in r.answers:
                 self.answers[a.request_id] = a
             if r.persist:
+                if self.storage is not None:
+                    self.storage.save(r.persist)
                 self.core.on_persisted()
             else:
                 break

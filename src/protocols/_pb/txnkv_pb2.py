@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19protocols/_pb/txnkv.proto\x12\x12protocols.txnkv.v1\"9\n\tRangeRaft\x12\x10\n\x08range_id\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x0c\n\x04\x62ody\x18\x03 \x01(\x0c\">\n\x0eRangeRaftReply\x12\x10\n\x08range_id\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x0c\n\x04\x62ody\x18\x03 \x01(\x0c\"\x1e\n\nClockCheck\x12\x10\n\x08physical\x18\x01 \x01(\x03\"1\n\x0f\x43lockCheckReply\x12\x10\n\x08physical\x18\x01 \x01(\x03\x12\x0c\n\x04sent\x18\x02 \x01(\x03\"\x1c\n\x0c\x42\x61tchRequest\x12\x0c\n\x04json\x18\x01 \x01(\x0c\"\x1d\n\rBatchResponse\x12\x0c\n\x04json\x18\x01 \x01(\x0c\x32\xff\x01\n\x05TxnKv\x12N\n\tRangeRaft\x12\x1d.protocols.txnkv.v1.RangeRaft\x1a\".protocols.txnkv.v1.RangeRaftReply\x12S\n\x0c\x42\x61tchRequest\x12 .protocols.txnkv.v1.BatchRequest\x1a!.protocols.txnkv.v1.BatchResponse\x12Q\n\nClockCheck\x12\x1e.protocols.txnkv.v1.ClockCheck\x1a#.protocols.txnkv.v1.ClockCheckReplyb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19protocols/_pb/txnkv.proto\x12\x12protocols.txnkv.v1\"9\n\tRangeRaft\x12\x10\n\x08range_id\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x0c\n\x04\x62ody\x18\x03 \x01(\x0c\">\n\x0eRangeRaftReply\x12\x10\n\x08range_id\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x0c\n\x04\x62ody\x18\x03 \x01(\x0c\"\x1e\n\nClockCheck\x12\x10\n\x08physical\x18\x01 \x01(\x03\"1\n\x0f\x43lockCheckReply\x12\x10\n\x08physical\x18\x01 \x01(\x03\x12\x0c\n\x04sent\x18\x02 \x01(\x03\"\x1c\n\x0c\x42\x61tchRequest\x12\x0c\n\x04json\x18\x01 \x01(\x0c\"\x1d\n\rBatchResponse\x12\x0c\n\x04json\x18\x01 \x01(\x0c\"\x1b\n\x0cSplitRequest\x12\x0b\n\x03key\x18\x01 \x01(\t\"^\n\tRangeInfo\x12\x10\n\x08range_id\x18\x01 \x01(\t\x12\r\n\x05start\x18\x02 \x01(\t\x12\x0b\n\x03\x65nd\x18\x03 \x01(\t\x12\x11\n\tunbounded\x18\x04 \x01(\x08\x12\x10\n\x08replicas\x18\x05 \x03(\t2\xff\x01\n\x05TxnKv\x12N\n\tRangeRaft\x12\x1d.protocols.txnkv.v1.RangeRaft\x1a\".protocols.txnkv.v1.RangeRaftReply\x12S\n\x0c\x42\x61tchRequest\x12 .protocols.txnkv.v1.BatchRequest\x1a!.protocols.txnkv.v1.BatchResponse\x12Q\n\nClockCheck\x12\x1e.protocols.txnkv.v1.ClockCheck\x1a#.protocols.txnkv.v1.ClockCheckReply2R\n\x06Ranges\x12H\n\x05Split\x12 .protocols.txnkv.v1.SplitRequest\x1a\x1d.protocols.txnkv.v1.RangeInfob\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -43,6 +43,12 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_BATCHREQUEST']._serialized_end=283
   _globals['_BATCHRESPONSE']._serialized_start=285
   _globals['_BATCHRESPONSE']._serialized_end=314
-  _globals['_TXNKV']._serialized_start=317
-  _globals['_TXNKV']._serialized_end=572
+  _globals['_SPLITREQUEST']._serialized_start=316
+  _globals['_SPLITREQUEST']._serialized_end=343
+  _globals['_RANGEINFO']._serialized_start=345
+  _globals['_RANGEINFO']._serialized_end=439
+  _globals['_TXNKV']._serialized_start=442
+  _globals['_TXNKV']._serialized_end=697
+  _globals['_RANGES']._serialized_start=699
+  _globals['_RANGES']._serialized_end=781
 # @@protoc_insertion_point(module_scope)

@@ -8,11 +8,14 @@ A range's Raft message travels wrapped with the range's id: ``kind`` names the R
 message (RequestVote, AppendEntries ...) and ``body`` is that message's own protobuf
 (raft.proto). A batch for a leaseholder, and its response, travel as JSON: the same
 encoding as a range's Raft log (every dataclass tagged with its name), one codec for
-both. Clients use protocols.twopc.v1.Transactions (twopc.proto): the same micro-ops.
+both. Clients use protocols.twopc.v1.Transactions (twopc.proto): the same micro-ops,
+and Ranges to split a range while it serves.
 """
 
+from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
+from google.protobuf.internal import containers as _containers
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -157,3 +160,60 @@ class BatchResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___BatchResponse: _TypeAlias = BatchResponse  # noqa: Y015
+
+@_typing.final
+class SplitRequest(_message.Message):
+    """A client's admin request: split the range holding ``key`` at ``key`` (the range's
+    leaseholder proposes it through the range's Raft log; ``key`` and above move to a new
+    range with the same replicas). The answer is the new range.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KEY_FIELD_NUMBER: _builtins.int
+    key: _builtins.str
+    def __init__(
+        self,
+        *,
+        key: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SplitRequest: _TypeAlias = SplitRequest  # noqa: Y015
+
+@_typing.final
+class RangeInfo(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RANGE_ID_FIELD_NUMBER: _builtins.int
+    START_FIELD_NUMBER: _builtins.int
+    END_FIELD_NUMBER: _builtins.int
+    UNBOUNDED_FIELD_NUMBER: _builtins.int
+    REPLICAS_FIELD_NUMBER: _builtins.int
+    range_id: _builtins.str
+    start: _builtins.str
+    end: _builtins.str
+    """empty with unbounded: to the end of the keyspace"""
+    unbounded: _builtins.bool
+    @_builtins.property
+    def replicas(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        range_id: _builtins.str = ...,
+        start: _builtins.str = ...,
+        end: _builtins.str = ...,
+        unbounded: _builtins.bool = ...,
+        replicas: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["end", b"end", "range_id", b"range_id", "replicas", b"replicas", "start", b"start", "unbounded", b"unbounded"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RangeInfo: _TypeAlias = RangeInfo  # noqa: Y015

@@ -181,3 +181,75 @@ class TxnKv:
             timeout,
             metadata,
             _registered_method=True)
+
+
+class RangesStub:
+    """Missing associated documentation comment in .proto file."""
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.Split = channel.unary_unary(
+                '/protocols.txnkv.v1.Ranges/Split',
+                request_serializer=protocols_dot___pb_dot_txnkv__pb2.SplitRequest.SerializeToString,
+                response_deserializer=protocols_dot___pb_dot_txnkv__pb2.RangeInfo.FromString,
+                _registered_method=True)
+
+
+class RangesServicer:
+    """Missing associated documentation comment in .proto file."""
+
+    def Split(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_RangesServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'Split': grpc.unary_unary_rpc_method_handler(
+                    servicer.Split,
+                    request_deserializer=protocols_dot___pb_dot_txnkv__pb2.SplitRequest.FromString,
+                    response_serializer=protocols_dot___pb_dot_txnkv__pb2.RangeInfo.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'protocols.txnkv.v1.Ranges', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('protocols.txnkv.v1.Ranges', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class Ranges:
+    """Missing associated documentation comment in .proto file."""
+
+    @staticmethod
+    def Split(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/protocols.txnkv.v1.Ranges/Split',
+            protocols_dot___pb_dot_txnkv__pb2.SplitRequest.SerializeToString,
+            protocols_dot___pb_dot_txnkv__pb2.RangeInfo.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)

@@ -8,7 +8,8 @@ A range's Raft message travels wrapped with the range's id: ``kind`` names the R
 message (RequestVote, AppendEntries ...) and ``body`` is that message's own protobuf
 (raft.proto). A batch for a leaseholder, and its response, travel as JSON: the same
 encoding as a range's Raft log (every dataclass tagged with its name), one codec for
-both. Clients use protocols.twopc.v1.Transactions (twopc.proto): the same micro-ops.
+both. Clients use protocols.twopc.v1.Transactions (twopc.proto): the same micro-ops,
+and Ranges to split a range while it serves.
 """
 
 from collections import abc as _abc
@@ -73,3 +74,25 @@ class TxnKvServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_txnkv_pb2.ClockCheckReply, _abc.Awaitable[_txnkv_pb2.ClockCheckReply]]: ...
 
 def add_TxnKvServicer_to_server(servicer: TxnKvServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
+
+class RangesStub:
+    @_typing.overload
+    def __new__(cls, channel: _grpc.Channel) -> _Self: ...
+    @_typing.overload
+    def __new__(cls, channel: _aio.Channel) -> RangesAsyncStub: ...
+    Split: _grpc.UnaryUnaryMultiCallable[_txnkv_pb2.SplitRequest, _txnkv_pb2.RangeInfo]
+
+@_typing.type_check_only
+class RangesAsyncStub(RangesStub):
+    def __init__(self, channel: _aio.Channel) -> None: ...
+    Split: _aio.UnaryUnaryMultiCallable[_txnkv_pb2.SplitRequest, _txnkv_pb2.RangeInfo]  # type: ignore[assignment]
+
+class RangesServicer(metaclass=_abc_1.ABCMeta):
+    @_abc_1.abstractmethod
+    def Split(
+        self,
+        request: _txnkv_pb2.SplitRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_txnkv_pb2.RangeInfo, _abc.Awaitable[_txnkv_pb2.RangeInfo]]: ...
+
+def add_RangesServicer_to_server(servicer: RangesServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

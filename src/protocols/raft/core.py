@@ -339,6 +339,13 @@ class RaftCore(Core):
         self.randomized_timeout = self.rng.randrange(o.election_timeout_min_ticks,
                                                      o.election_timeout_max_ticks)
 
+    def campaign(self) -> None:
+        """Start an election now rather than at the timeout: a new group's first leader
+        (a txnkv range born of a split, whose left side's leader campaigns at once, as
+        CockroachDB's does)."""
+        if self.role is not Role.LEADER and self.node_id in self.voters:
+            self._start_election(transfer=False)
+
     def _start_election(self, transfer: bool) -> None:
         if self.options.pre_vote and not transfer:
             self._campaign(pre_vote=True, transfer=False)

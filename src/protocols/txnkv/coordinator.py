@@ -37,6 +37,7 @@ others finish, the same way every time.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import random
@@ -45,7 +46,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from protocols.clocks.hlc import HLCTimestamp
-from protocols.common.errors import Aborted, Unavailable
+from protocols.common.errors import Aborted, InvalidRequest, Unavailable
 from protocols.twopc.messages import MicroOp, Read
 from protocols.txnkv import record as rec
 from protocols.txnkv.messages import (
@@ -62,10 +63,12 @@ from protocols.txnkv.messages import (
     QueryIntent,
     Recover,
     Resolve,
+    Split,
+    routing_key,
 )
 from protocols.txnkv.mvcc import Intent, TxnMeta, next_ts
 from protocols.txnkv.observed import ack_note
-from protocols.txnkv.ranges import RangeDescriptor, range_of
+from protocols.txnkv.ranges import RangeDescriptor, learn, range_of
 from protocols.txnkv.record import TxnRecord, TxnStatus, Write
 
 __all__ = ["Coordinator", "CoordinatorSettings", "decode_value", "encode_value"]
@@ -189,6 +192,11 @@ class Coordinator:
         node = self.leaseholders.get(rd.range_id, rd.replicas[tries % len(rd.replicas)])
 
         def on_reply(resp: BatchResponse | None) -> None:
+            if resp is not None and resp.error is not None \
+                    and resp.error.kind == "range-mismatch":
+                self.learn(resp.error.descriptors)  # the range split: route again
+                self._reroute(rd, ops, header, done, tries + 1, resp)
+                return
             if resp is None or (resp.error is not None
                                 and resp.error.kind == "not-leaseholder"):
                 hint = resp.error.hint if resp is not None and resp.error else ""
@@ -204,6 +212,60 @@ class Coordinator:
             done(resp)
 
         self._send(node, BatchRequest(rd.range_id, header(), ops), on_reply)
+
+    def _reroute(self, rd: RangeDescriptor, ops: tuple[Any, ...], header: Callable[[], Header],
+                 done: Done, tries: int, refused: BatchResponse) -> None:
+        """After a split: send each operation to the range that holds its key now, as
+        one batch per range, and answer as one (the first error, else the results in
+        order). An operation without a key (a push of a writer with no anchor) stays."""
+        groups: dict[str, list[int]] = {}
+        for i, op in enumerate(ops):
+            key = routing_key(op)
+            groups.setdefault(self._range_of(key).range_id if key else rd.range_id,
+                              []).append(i)
+        if list(groups) == [rd.range_id]:  # the range did not learn it moved: try later
+            self._later(1 + tries, lambda: self.call(rd, ops, header, done, tries))
+            return
+        if tries >= self.settings.route_tries:
+            done(refused)
+            return
+        results: list[Any] = [None] * len(ops)
+        waiting = set(groups)
+        failed: list[BatchResponse] = []
+
+        def part(rid: str, idx: list[int], resp: BatchResponse) -> None:
+            waiting.discard(rid)
+            if resp.error is not None:
+                failed.append(resp)
+            else:
+                for i, r in zip(idx, resp.results, strict=True):
+                    results[i] = r
+            if not waiting:
+                done(failed[0] if failed else BatchResponse(results=tuple(results),
+                                                            now=resp.now))
+
+        for rid, idx in groups.items():
+            self.call(self._range(rid), tuple(ops[i] for i in idx), header,
+                      functools.partial(part, rid, idx), tries)
+
+    def learn(self, descriptors: Sequence[RangeDescriptor]) -> None:
+        """New range descriptors (a split applied here, or a range's mismatch answer)."""
+        self.ranges = learn(self.ranges, descriptors)
+
+    def split(self, request_id: Any, key: str) -> None:
+        """An admin command: split ``key``'s range at ``key`` (its leaseholder proposes
+        it); the client gets the new range's descriptor."""
+        def done(resp: BatchResponse) -> None:
+            if resp.error is not None:
+                self._answer(request_id, None, InvalidRequest(
+                    f"split at {key!r} refused: {resp.error.kind}: {resp.error.detail}")
+                    if resp.error.kind == "illegal" else Unavailable(
+                    f"split at {key!r}: {resp.error.kind}: {resp.error.detail}"))
+                return
+            self.learn(resp.results)
+            self._answer(request_id, resp.results[0], None)
+
+        self.call(self._range_of(key), (Split(key),), self._plain, done)
 
     def _plain(self) -> Header:
         return Header(self.now())
@@ -369,7 +431,8 @@ class Coordinator:
                     finished(final)
 
             self.call(self._range_of_txn(record), (Recover(record.txn_id, record.epoch,
-                                                           record.write_ts, commit),),
+                                                           record.write_ts, commit,
+                                                           record.in_flight[0].key),),
                       self._plain, recovered)
 
         self._prevent(record, decided, failed)
@@ -427,7 +490,7 @@ class Coordinator:
         results: dict[str, PutResult] = {}
         errors: list[Err] = []
         record = EndTxn(a.txn_id, TxnStatus.STAGING if parallel else TxnStatus.PENDING,
-                        a.epoch, a.write_ts, in_flight if parallel else ())
+                        a.epoch, a.write_ts, in_flight if parallel else (), a.anchor)
         a.record_written, a.last_heartbeat = True, self.ticks
         seq = {w.key: w.seq for w in in_flight}
         for rid, keys in by_range.items():
@@ -486,7 +549,8 @@ class Coordinator:
                 self._implicitly_committed(txn)
 
         self.call(self._range_of(a.anchor), (EndTxn(a.txn_id, TxnStatus.STAGING, a.epoch,
-                                                    a.write_ts, self._in_flight(a)),),
+                                                    a.write_ts, self._in_flight(a),
+                                                    a.anchor),),
                   self._header(txn), done)
 
     def _implicitly_committed(self, txn: _Txn) -> None:
@@ -530,7 +594,8 @@ class Coordinator:
             self.txns.pop(txn.request_id, None)
 
         self.call(self._range_of(a.anchor), (EndTxn(a.txn_id, TxnStatus.COMMITTED, a.epoch,
-                                                    a.write_ts),), self._header(txn), done)
+                                                    a.write_ts, anchor=a.anchor),),
+                  self._header(txn), done)
 
     def _abandon(self, txn: _Txn, why: str, conflicts: Sequence[Intent] = ()) -> None:
         """Abort this attempt and start the next one.
@@ -615,7 +680,7 @@ class Coordinator:
         at this attempt's timestamp) or ABORTED; ``final`` gets the record as it ends."""
         a = txn.attempt
         assert a is not None and a.anchor is not None
-        anchor = self._range_of(a.anchor)
+        key, anchor = a.anchor, self._range_of(a.anchor)
 
         def aborted(resp: BatchResponse) -> None:
             err = resp.error
@@ -629,15 +694,18 @@ class Coordinator:
             record = resp.results[0]
             if record is None:  # the STAGING record never landed: abort (creates it)
                 self.call(anchor, (EndTxn(a.txn_id, TxnStatus.ABORTED, a.epoch,
-                                          a.write_ts),), self._header(txn), aborted)
+                                          a.write_ts, anchor=key),),
+                          self._header(txn), aborted)
             else:
                 final(record if record.status.finalized else None)
 
         if commit:
-            self.call(anchor, (Recover(a.txn_id, a.epoch, a.write_ts, True),), self._plain,
+            self.call(anchor, (Recover(a.txn_id, a.epoch, a.write_ts, True, a.anchor),),
+                      self._plain,
                       recovered)
         else:
-            self.call(anchor, (EndTxn(a.txn_id, TxnStatus.ABORTED, a.epoch, a.write_ts),),
+            self.call(anchor, (EndTxn(a.txn_id, TxnStatus.ABORTED, a.epoch, a.write_ts,
+                                      anchor=a.anchor),),
                       self._header(txn), aborted)
 
     def _maybe_heartbeat(self, txn: _Txn) -> None:
@@ -647,7 +715,7 @@ class Coordinator:
         if (self.ticks - a.last_heartbeat) * self.settings.tick_ms < self.settings.heartbeat_ms:
             return
         a.last_heartbeat = self.ticks
-        self.call(self._range_of(a.anchor), (Heartbeat(a.txn_id),), self._plain,
+        self.call(self._range_of(a.anchor), (Heartbeat(a.txn_id, a.anchor),), self._plain,
                   lambda resp: None)
 
     def _finish(self, txn: _Txn, result: Any = None, error: Exception | None = None) -> None:

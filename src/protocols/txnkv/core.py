@@ -20,6 +20,7 @@ clock is back within the bound.
 
 from __future__ import annotations
 
+import copy
 import enum
 import random
 from collections import deque
@@ -46,13 +47,14 @@ from protocols.txnkv.messages import (
     Err,
     RangeRaft,
     RangeRaftReply,
+    Split,
 )
 from protocols.txnkv.observed import record_note
-from protocols.txnkv.ranges import RangeDescriptor, static_split
+from protocols.txnkv.ranges import RangeDescriptor, learn, static_split
 from protocols.txnkv.record import TxnStatus
 from protocols.txnkv.replica import RangeMachine, Replica, ReplicaSettings
 
-__all__ = ["CommitMode", "Isolation", "RangeRecord", "TxnKvCore", "TxnKvOptions"]
+__all__ = ["CommitMode", "Isolation", "RangeRecord", "RangeSeed", "TxnKvCore", "TxnKvOptions"]
 
 
 class CommitMode(enum.StrEnum):
@@ -108,10 +110,23 @@ class RangeRecord:
     record: Any
 
 
+@dataclass(frozen=True, slots=True)
+class RangeSeed:
+    """A range born of a split: its state when it split off (``RangeMachine.snapshot``),
+    its log's starting point. Written before anything of its Raft group, so a node that
+    restarts finds the range and replays its log on top of it."""
+
+    range_id: str
+    state: bytes
+
+
 class TxnKvCore(Core):
     def __init__(self, node_id: NodeId, peers: Sequence[NodeId], rng: random.Random,
                  options: TxnKvOptions, recovered: dict[str, RecoveredState],
-                 clock: Callable[[], float], tick_s: float = 0.01) -> None:
+                 clock: Callable[[], float], tick_s: float = 0.01,
+                 seeds: dict[str, bytes] | None = None) -> None:
+        """``seeds``: the ranges born of splits that this node hosts (their
+        ``RangeSeed``s, as storage found them), beside the static split's."""
         self.node_id, self.options, self.clock, self.tick_s = node_id, options, clock, tick_s
         self.peers = tuple(NodeId(p) for p in peers)
         self.skew_ms = options.clock_offset_ms  # the nemesis may move it (a clock fault)
@@ -120,11 +135,20 @@ class TxnKvCore(Core):
         self.offsets: dict[str, tuple[bool, int]] = {}  # peer -> (beyond the bound?, tick)
         self._suspect = False
         self.ranges = static_split([node_id, *peers], options.splits, options.replication)
-        settings = ReplicaSettings(options.max_offset_ms, options.lease_ms, options.txn_ttl_ms)
+        self.settings = ReplicaSettings(options.max_offset_ms, options.lease_ms,
+                                        options.txn_ttl_ms)
+        self.rng = random.Random(rng.getrandbits(64))
+        self.recovered = recovered
         self.replicas: dict[str, Replica] = {}
         for desc in self.ranges:
             if node_id in desc.replicas:
-                self.replicas[desc.range_id] = self._replica(desc, rng, recovered, settings)
+                self.replicas[desc.range_id] = self._replica(RangeMachine(desc))
+        for blob in (seeds or {}).values():
+            machine = RangeMachine(RangeDescriptor("", "", None, ()))
+            machine.restore(blob)
+            self.replicas[machine.desc.range_id] = self._replica(machine)
+            self.ranges = learn(self.ranges, [machine.desc])
+        self.recovered = {}  # used: a range born later starts empty
         self.coordinator = Coordinator(
             node_id, self.ranges, self.now, random.Random(rng.getrandbits(64)),
             CoordinatorSettings(options.commit.value, options.isolation.value,
@@ -141,23 +165,45 @@ class TxnKvCore(Core):
         self._rpc_ids = 0
         self.clock_refusals = 0
 
-    def _replica(self, desc: RangeDescriptor, rng: random.Random,
-                 recovered: dict[str, RecoveredState], settings: ReplicaSettings) -> Replica:
-        o = self.options
+    def _replica(self, machine: RangeMachine) -> Replica:
+        desc, o = machine.desc, self.options
         raft_options = RaftOptions.from_mapping({
             "election_timeout_min_ticks": o.election_timeout_min_ticks,
             "election_timeout_max_ticks": o.election_timeout_max_ticks,
             "heartbeat_interval_ticks": o.heartbeat_interval_ticks,
             "snapshot_threshold": 0, "fsync": o.fsync}, list(desc.replicas))
-        state = recovered.get(desc.range_id) or RecoveredState()
-        machine = RangeMachine(desc)
+        state = self.recovered.get(desc.range_id) or RecoveredState()
         peers = [NodeId(n) for n in desc.replicas if n != self.node_id]
-        raft = RaftCore(self.node_id, peers, random.Random(rng.getrandbits(64)), raft_options,
-                        state.current_term, state.voted_for, state.entries, state.snapshot,
-                        clock=self.clock, tick_s=self.tick_s, machine=machine)
-        replica = Replica(desc, self.node_id, raft, machine, settings)
-        replica.out_of_sync = lambda: bool(self.clock_suspect())
+        raft = RaftCore(self.node_id, peers, random.Random(self.rng.getrandbits(64)),
+                        raft_options, state.current_term, state.voted_for, state.entries,
+                        state.snapshot, clock=self.clock, tick_s=self.tick_s, machine=machine)
+        replica = Replica(self.node_id, raft, machine, self.settings)
+        replica.out_of_sync = self._out_of_sync
         return replica
+
+    def _out_of_sync(self) -> bool:
+        return bool(self.clock_suspect())
+
+    # ------------------------------------------------------------------ splits
+    def _born(self, parent: Replica, machine: RangeMachine) -> None:
+        """A split applied here: the right-hand side becomes a range of this node, a
+        Raft group of the same replicas, seeded with its state (see ``RangeSeed``). A
+        replay after a restart finds it already here: nothing to do."""
+        rid = machine.desc.range_id
+        self.ranges = learn(self.ranges, [parent.desc, machine.desc])
+        self.coordinator.learn([parent.desc, machine.desc])
+        if rid in self.replicas:
+            return
+        self._ready.persist.append(RangeSeed(rid, machine.snapshot()))  # before its log
+        replica = self.replicas[rid] = self._replica(machine)
+        if parent.tscache is not None and parent.serving_sequence == machine.lease.sequence:
+            # the reads this node served on the moved keys bind the new range's writes
+            replica.tscache = copy.deepcopy(parent.tscache)
+            replica.serving_sequence = parent.serving_sequence
+        if parent.raft.role is Role.LEADER:  # CockroachDB: the left side's leader
+            replica.raft.campaign()          # campaigns for the right side at once
+        self._trace(f"{parent.desc.range_id}: split at {machine.desc.start!r}: "
+                    f"{machine.desc.describe()}")
 
     # ------------------------------------------------------------------ the clock
     def physical(self) -> int:
@@ -281,9 +327,12 @@ class TxnKvCore(Core):
                 call[1](None)
 
     def submit(self, request_id: Any, command: Any) -> None:
+        if isinstance(command, Split):  # an admin command: split a range at a key
+            self.coordinator.split(request_id, command.key)
+            return
         if not isinstance(command, Transact):
             self._answer(request_id, None, InvalidRequest(
-                f"txnkv takes Transact, not {type(command).__name__}"))
+                f"txnkv takes Transact or Split, not {type(command).__name__}"))
             return
         if not command.ops:
             self._answer(request_id, None, InvalidRequest("an empty transaction"))
@@ -326,9 +375,9 @@ class TxnKvCore(Core):
         for _ in range(100):
             moved = False
             now = self.now()
-            for rid, replica in self.replicas.items():
+            for rid, replica in list(self.replicas.items()):  # a split may add one
                 moved |= self._drain(rid, replica, now, persisted)
-            for replica in self.replicas.values():
+            for replica in list(self.replicas.values()):
                 replies, replica.replies = replica.replies, []
                 for deferred, response in replies:
                     moved = True
@@ -363,11 +412,15 @@ class TxnKvCore(Core):
         if replica.machine.transitions:  # for the properties on processes (observed.py)
             self._ready.trace.extend(record_note(rid, r) for r in replica.machine.transitions)
             replica.machine.transitions.clear()
+        born, replica.machine.born = replica.machine.born, []
+        for machine in born:
+            self._born(replica, machine)
         rest = replica.on_answers(r.answers, now) if r.answers else []
         for answer in rest:  # a hand-over's answer needs nothing; anything else is a bug
             if not (isinstance(answer.request_id, tuple) and answer.request_id[0] == "handover"):
                 raise AssertionError(f"{rid}: an answer nobody waits for: {answer!r}")
-        return bool(r.persist or r.messages or r.answers or r.trace or replica.replies)
+        return bool(r.persist or r.messages or r.answers or r.trace or replica.replies
+                    or born)
 
     def on_persisted(self) -> None:
         if self._draining:

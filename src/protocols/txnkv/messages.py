@@ -24,15 +24,15 @@ from protocols.clocks.hlc import HLCTimestamp
 from protocols.common.errors import InvalidRequest
 from protocols.txnkv.mvcc import Intent as MvccIntent
 from protocols.txnkv.mvcc import TxnMeta
+from protocols.txnkv.ranges import RangeDescriptor
 from protocols.txnkv.record import TxnRecord, TxnStatus, Write
 
 __all__ = [
     "BatchRequest", "BatchResponse", "ClockCheck", "ClockCheckReply", "EndTxn", "Err", "Get",
-    "Header",
-    "Heartbeat", "Lease", "Push", "Put", "PutIntentEffect", "PutRecordEffect", "PutResult",
-    "QueryIntent",
-    "RangeRaft", "RangeRaftReply", "Recover", "RequestLease", "Resolve", "ResolveEffect",
-    "WriteBatch", "decode", "decode_as", "encode",
+    "Header", "Heartbeat", "Lease", "Push", "Put", "PutIntentEffect", "PutRecordEffect",
+    "PutResult", "QueryIntent", "RangeRaft", "RangeRaftReply", "Recover", "RequestLease",
+    "Resolve", "ResolveEffect", "Split", "SplitRange", "WriteBatch", "decode", "decode_as",
+    "encode", "routing_key",
 ]
 
 
@@ -80,11 +80,13 @@ class EndTxn:
     epoch: int
     write_ts: HLCTimestamp
     in_flight: tuple[Write, ...] = ()
+    anchor: str = ""  # the key whose range holds the record (it moves with it on a split)
 
 
 @dataclass(frozen=True, slots=True)
 class Heartbeat:
     txn_id: str
+    anchor: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +129,30 @@ class Recover:
     epoch: int
     ts: HLCTimestamp
     commit: bool
+    anchor: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Split:
+    """An admin request to a range's leaseholder: split the range at ``key`` (``key``
+    and above go to a new range with the same replicas). Alone in its batch."""
+
+    key: str
+
+
+def routing_key(op: Any) -> str:
+    """The key that says which range an operation goes to: its key, or, for an
+    operation on a transaction record, the record's anchor."""
+    match op:
+        case Get(key=k) | Put(key=k) | Resolve(key=k) | Split(key=k):
+            return k
+        case QueryIntent(write=w):
+            return w.key
+        case Push(pushee=p):
+            return p.anchor or ""
+        case EndTxn(anchor=a) | Heartbeat(anchor=a) | Recover(anchor=a):
+            return a
+    raise InvalidRequest(f"unknown operation {type(op).__name__}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,7 +172,9 @@ class Err:
     ``kind``: not-leaseholder (``hint``: who may be), write-intent (``intents`` met),
     uncertainty (``ts``: the value's, restart above it), clock-offset, txn-aborted (the
     record is ABORTED: ``record``), illegal (a transition the record's rules refuse),
-    unavailable (the range could not commit it: it may yet, so the outcome is unknown).
+    unavailable (the range could not commit it: it may yet, so the outcome is unknown),
+    range-mismatch (a key is not in the range, which split: ``descriptors`` as it knows
+    them now; the sender routes again).
     """
 
     kind: str
@@ -155,6 +183,8 @@ class Err:
     intents: tuple[MvccIntent, ...] = ()
     ts: HLCTimestamp | None = None
     record: TxnRecord | None = None
+    # range-mismatch: a key is not in the range (it split): what the range knows now
+    descriptors: tuple[RangeDescriptor, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,6 +279,7 @@ class ResolveEffect:
 @dataclass(frozen=True, slots=True)
 class PutRecordEffect:
     record: TxnRecord
+    anchor: str = ""  # its key (the record moves with it when the range splits)
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,12 +293,29 @@ class WriteBatch:
     def encode(self) -> bytes:
         return encode(self)
 
+@dataclass(frozen=True, slots=True)
+class SplitRange:
+    """A Raft command of a range (CockroachDB's split trigger): from ``key`` on, its
+    keys, their intents and the records anchored there move to a new range
+    ``new_range_id`` with the same replicas and a copy of the lease, if the lease it was
+    evaluated under is still in force. Every replica applies it at the same index, so
+    each builds the same new range."""
+
+    key: str
+    new_range_id: str
+    lease_sequence: int
+
+    def encode(self) -> bytes:
+        return encode(self)
+
+
 # ============================================================================ the codec
 _TYPES: dict[str, type[Any]] = {t.__name__: t for t in (
     HLCTimestamp, TxnMeta, TxnRecord, Write, MvccIntent, Lease, RequestLease,
-    PutIntentEffect, ResolveEffect, PutRecordEffect, WriteBatch,
+    PutIntentEffect, ResolveEffect, PutRecordEffect, WriteBatch, SplitRange,
+    RangeDescriptor,
     # what a batch and its response carry between nodes (the wire uses the same codec)
-    Header, Get, Put, EndTxn, Heartbeat, Push, QueryIntent, Resolve, Recover,
+    Header, Get, Put, EndTxn, Heartbeat, Push, QueryIntent, Resolve, Recover, Split,
     BatchRequest, BatchResponse, Err, PutResult)}
 _ENUMS: dict[str, type[enum.Enum]] = {"TxnStatus": TxnStatus}
 
@@ -319,7 +367,8 @@ def decode_as(raw: bytes, cls: type[T]) -> T:
     return obj
 
 
-def decode(raw: bytes) -> RequestLease | WriteBatch:
+def decode(raw: bytes) -> RequestLease | WriteBatch | SplitRange:
     """A Raft entry's command."""
-    command: RequestLease | WriteBatch = decode_as(raw, RequestLease | WriteBatch)  # type: ignore[arg-type]
+    command: RequestLease | WriteBatch | SplitRange = decode_as(
+        raw, RequestLease | WriteBatch | SplitRange)  # type: ignore[arg-type]
     return command

@@ -344,6 +344,21 @@ class MVCCStore:
         return dropped
 
     # ------------------------------------------------------------------ helpers
+    def all_keys(self) -> list[Key]:
+        """Every key with a version or an intent, in order."""
+        return list(self._keys)
+
+    def split_off(self, key: Key) -> MVCCStore:
+        """Move every key at or above ``key``, with its versions and intent, to a new
+        store (a range split: the right-hand side's)."""
+        right = MVCCStore()
+        right.gc_threshold = self.gc_threshold
+        i = bisect.bisect_left(self._keys, key)
+        right._keys, self._keys = self._keys[i:], self._keys[:i]
+        for k in right._keys:
+            right._history[k] = self._history.pop(k)
+        return right
+
     def _check_gc(self, ts: HLCTimestamp) -> None:
         if ts < self.gc_threshold:
             raise ReadBelowGCThresholdError(ts, self.gc_threshold)

@@ -1,8 +1,11 @@
 """The keyspace split into ranges, and where each range's three replicas live.
 
 CockroachDB keeps its range descriptors in a range of their own (meta ranges); here the
-split is static, given by the cluster's options (``splits``): every node computes the same
-descriptors from the same member list, so routing needs no lookup. A range ``[start,
+first split is static, given by the cluster's options (``splits``): every node computes the
+same descriptors from the same member list. A range then splits while it serves
+(``SplitRange``, a command of its own log): its replicas learn the new descriptors as they
+apply it, and a node that does not host it learns them from the range's answer to a
+request that went to the wrong side (``range-mismatch``, ``learn``). A range ``[start,
 end)`` is a contiguous span of keys, ordered as strings: range ``r1`` starts at ``""``,
 each split key starts the next one. Its replicas are ``replication`` consecutive members
 (sorted), starting one further along for each range, so leases and load spread.
@@ -15,7 +18,7 @@ from dataclasses import dataclass
 
 from protocols.common.errors import ConfigError
 
-__all__ = ["RangeDescriptor", "range_of", "spread", "static_split"]
+__all__ = ["RangeDescriptor", "learn", "range_of", "spread", "static_split"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,10 +66,27 @@ def static_split(members: Sequence[str], splits: Sequence[str], replication: int
 
 
 def range_of(ranges: Sequence[RangeDescriptor], key: str) -> RangeDescriptor:
+    """The range holding ``key``: of those whose span contains it, the one starting
+    latest. A split narrows a range from the right, so a descriptor known from before a
+    split (wider) loses to the right-hand side's once that is known."""
+    best: RangeDescriptor | None = None
     for r in ranges:
-        if r.contains(key):
-            return r
-    raise AssertionError(f"no range holds {key!r}: the split covers the keyspace")
+        if r.contains(key) and (best is None or r.start > best.start):
+            best = r
+    if best is None:
+        raise AssertionError(f"no range holds {key!r}: the split covers the keyspace")
+    return best
+
+
+def learn(ranges: Sequence[RangeDescriptor], news: Sequence[RangeDescriptor]
+          ) -> tuple[RangeDescriptor, ...]:
+    """A descriptor table with ``news`` in it (each replaces the one of its id): what a
+    split, or a range's ``range-mismatch`` answer, teaches (CockroachDB's range
+    descriptor cache)."""
+    table = {r.range_id: r for r in ranges}
+    for r in news:
+        table[r.range_id] = r
+    return tuple(sorted(table.values(), key=lambda r: (r.start, r.range_id)))
 
 
 def spread(ranges: Sequence[RangeDescriptor], names: Sequence[str]) -> list[str]:

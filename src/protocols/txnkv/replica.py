@@ -6,6 +6,12 @@ replicate the effects"; docs: Replication Layer, "Leases"; Transaction Layer).
   store, the transaction records anchored here, and the lease. Every replica applies the
   same commands in the same order: a ``RequestLease``, or a ``WriteBatch`` of effects
   (an intent laid, an intent resolved, a record written) evaluated by the leaseholder.
+* A ``SplitRange`` command splits the range at a key (CockroachDB's split trigger):
+  every replica, applying it, keeps the keys below it and hands the rest, their intents,
+  the records anchored there and a copy of the lease to a new ``RangeMachine``
+  (``born``), which the node makes a range of its own: a new Raft group of the same
+  replicas. A batch evaluated before a split and applied after it is refused if it
+  touches what moved (``range-mismatch``), so nothing lands on the wrong side.
 * ``Replica`` is the leaseholder's side. The lease (an HLC interval, itself a Raft
   command) says who may serve: the Raft leader acquires it once the previous one has
   expired, and extends it while it leads. The leaseholder evaluates a batch against the
@@ -54,8 +60,11 @@ from protocols.txnkv.messages import (
     RequestLease,
     Resolve,
     ResolveEffect,
+    Split,
+    SplitRange,
     WriteBatch,
     decode,
+    routing_key,
 )
 from protocols.txnkv.mvcc import (
     MVCCStore,
@@ -87,12 +96,15 @@ class RangeMachine:
     serves = "RequestLease and WriteBatch"
 
     def __init__(self, desc: RangeDescriptor) -> None:
-        self.desc = desc
+        self.desc = desc  # replicated: a split narrows it
         self.mvcc = MVCCStore()
         self.records: dict[str, TxnRecord] = {}
+        self.anchors: dict[str, str] = {}  # txn -> the key its record is anchored at
         self.lease = Lease()
+        self.split_off: tuple[RangeDescriptor, ...] = ()  # the ranges split from this one
         self.proposals: dict[int, tuple[Any, Any, Any]] = {}
         self.transitions: list[TxnRecord] = []  # records applied that changed (observed.py)
+        self.born: list[RangeMachine] = []  # right-hand sides of splits applied, for the node
 
     @property
     def state_machine(self) -> RangeMachine:
@@ -100,7 +112,7 @@ class RangeMachine:
 
     @staticmethod
     def accepts(command: Any) -> bool:
-        return isinstance(command, RequestLease | WriteBatch)
+        return isinstance(command, RequestLease | WriteBatch | SplitRange)
 
     def propose(self, slot: int, token: Any, request_id: Any, decoded: Any = None) -> None:
         self.proposals[slot] = (request_id, token, decoded)
@@ -112,7 +124,7 @@ class RangeMachine:
         self.settle(slot, token, result, answers)
         return result
 
-    def execute(self, command: RequestLease | WriteBatch) -> Any:
+    def execute(self, command: RequestLease | WriteBatch | SplitRange) -> Any:
         """Apply one command; what it returns answers its proposer."""
         if isinstance(command, RequestLease):
             return self._install_lease(command)
@@ -120,6 +132,11 @@ class RangeMachine:
             # evaluated under a lease no longer in force: its reads may be stale
             return Err("not-leaseholder", "the lease changed before the batch applied",
                        hint=self.lease.holder)
+        if isinstance(command, SplitRange):
+            return self._split(command)
+        outside = [k for k in map(_effect_key, command.effects) if k and not self.desc.contains(k)]
+        if outside:  # evaluated before a split that has applied since: all or nothing
+            return self.mismatch(outside[0])
         for effect in command.effects:
             match effect:
                 case PutIntentEffect(key=key, value=value, txn=txn):
@@ -127,13 +144,40 @@ class RangeMachine:
                 case ResolveEffect(key=key, txn_id=txn_id, status=status, commit_ts=ts,
                                    epoch=epoch):
                     self.mvcc.resolve(key, txn_id, status, ts, epoch)
-                case PutRecordEffect(record=record):
+                case PutRecordEffect(record=record, anchor=anchor):
+                    if anchor:
+                        self.anchors.setdefault(record.txn_id, anchor)
                     held = self.records.get(record.txn_id)
                     if held is None or replace(held, last_heartbeat=record.last_heartbeat) \
                             != record:  # not a mere heartbeat
                         self.transitions.append(record)
                     self.records[record.txn_id] = record
         return "ok"
+
+    def mismatch(self, key: str) -> Err:
+        """A key this range does not hold (any more): what it knows of where it went."""
+        return Err("range-mismatch", f"{key!r} is not in {self.desc.describe()}",
+                   descriptors=(self.desc, *self.split_off))
+
+    def _split(self, command: SplitRange) -> Any:
+        """Keep ``[start, key)``; the rest goes to a new machine (see the module)."""
+        key, desc = command.key, self.desc
+        if not desc.contains(key) or key == desc.start:
+            return Err("illegal", f"cannot split {desc.describe()} at {key!r}")
+        right = RangeMachine(RangeDescriptor(command.new_range_id, key, desc.end,
+                                             desc.replicas))
+        self.desc = replace(desc, end=key)
+        right.mvcc = self.mvcc.split_off(key)
+        for txn_id, anchor in list(self.anchors.items()):
+            if right.desc.contains(anchor):
+                del self.anchors[txn_id]
+                right.anchors[txn_id] = anchor
+                if txn_id in self.records:
+                    right.records[txn_id] = self.records.pop(txn_id)
+        right.lease = self.lease  # the same holder serves both sides until it expires
+        self.split_off = (*self.split_off, right.desc)
+        self.born.append(right)
+        return right.desc
 
     def _install_lease(self, request: RequestLease) -> Lease | Err:
         """A lease is installed only on current knowledge (the sequence it replaces), and
@@ -172,10 +216,22 @@ class RangeMachine:
         raise InvalidRequest("a range is read through its leaseholder, not Raft")
 
     def snapshot(self) -> bytes:
-        return pickle.dumps((self.mvcc, self.records, self.lease))
+        return pickle.dumps((self.desc, self.mvcc, self.records, self.anchors, self.lease,
+                             self.split_off))
 
     def restore(self, blob: bytes) -> None:
-        self.mvcc, self.records, self.lease = pickle.loads(blob)  # our own disk's bytes
+        (self.desc, self.mvcc, self.records, self.anchors, self.lease,
+         self.split_off) = pickle.loads(blob)  # our own disk's bytes
+
+
+def _effect_key(effect: Any) -> str:
+    """The key an effect touches (a record's: its anchor; "" if it has none)."""
+    match effect:
+        case PutIntentEffect(key=k) | ResolveEffect(key=k):
+            return k
+        case PutRecordEffect(anchor=a):
+            return a
+    return ""
 
 
 # ============================================================================ the leaseholder
@@ -205,9 +261,9 @@ class _Waiting:
 class Replica:
     """A range's replica on one node: its Raft core, and the leaseholder's evaluation."""
 
-    def __init__(self, desc: RangeDescriptor, node_id: str, raft: RaftCore,
-                 machine: RangeMachine, settings: ReplicaSettings) -> None:
-        self.desc, self.node_id, self.raft, self.machine = desc, node_id, raft, machine
+    def __init__(self, node_id: str, raft: RaftCore, machine: RangeMachine,
+                 settings: ReplicaSettings) -> None:
+        self.node_id, self.raft, self.machine = node_id, raft, machine
         self.settings = settings
         self.tscache: TimestampCache | None = None  # built when it starts serving
         self.serving_sequence = -1  # the lease sequence the tscache is good for
@@ -221,6 +277,11 @@ class Replica:
         self.ticks = 0
         self._ids = itertools.count(1)
         self.trace: list[str] = []
+
+    @property
+    def desc(self) -> RangeDescriptor:
+        """The range as its applied log says (a split narrows it)."""
+        return self.machine.desc
 
     # ------------------------------------------------------------------ the lease
     def serving(self, now: HLCTimestamp) -> bool:
@@ -268,11 +329,13 @@ class Replica:
     # ------------------------------------------------------------------ requests
     def on_request(self, request: BatchRequest, reply: Deferred, now: HLCTimestamp) -> None:
         keys = frozenset(latch_keys(request))
-        for key in keys:
-            if not key.startswith("\x00") and not self.desc.contains(key):
-                self._reply(reply, Err("illegal", f"{key!r} is not in {self.desc.describe()}"),
-                            now)
-                return
+        outside = self._outside(request)
+        if outside is not None:  # it split: route again
+            self._reply(reply, outside, now)
+            return
+        if any(isinstance(op, Split) for op in request.ops) and len(request.ops) > 1:
+            self._reply(reply, Err("illegal", "a Split goes alone in its batch"), now)
+            return
         if self.raft.role is not Role.LEADER:
             self._reply(reply, self._not_leaseholder(), now)
             return
@@ -313,7 +376,23 @@ class Replica:
                     else BatchResponse(results=what, now=now))
         self.replies.append((to, response))
 
+    def _outside(self, request: BatchRequest) -> Err | None:
+        """A ``range-mismatch`` if an operation's key is not (or no longer) ours."""
+        for op in request.ops:
+            key = routing_key(op)
+            if key and not self.desc.contains(key):
+                return self.machine.mismatch(key)
+        return None
+
     def _evaluate(self, waiting: _Waiting, now: HLCTimestamp) -> None:
+        outside = self._outside(waiting.request)  # a split applied while it waited
+        if outside is not None:
+            self._reply(waiting.reply, outside, now)
+            return
+        op = waiting.request.ops[0] if waiting.request.ops else None
+        if isinstance(op, Split):
+            self._propose_split(waiting, op.key)
+            return
         effects: list[Any] = []
         try:
             results = tuple(self._eval(op, waiting.request.header, effects, now)
@@ -329,6 +408,16 @@ class Replica:
             self.latched[key] += 1
         self.inflight[rid] = (waiting, results)
         self.raft.submit(rid, WriteBatch(self.machine.lease.sequence, tuple(effects)))
+
+    def _propose_split(self, waiting: _Waiting, key: str) -> None:
+        """Propose the split; its applying answers (the new range's descriptor). The
+        new range's id: this one's, and how many it has split off ("r2-1", "r2-1-1")."""
+        rid = ("split", self.desc.range_id, next(self._ids))
+        new_id = f"{self.desc.range_id}-{len(self.machine.split_off) + 1}"
+        for k in waiting.keys:
+            self.latched[k] += 1
+        self.inflight[rid] = (waiting, ())
+        self.raft.submit(rid, SplitRange(key, new_id, self.machine.lease.sequence))
 
     def on_answers(self, answers: list[Answer], now: HLCTimestamp) -> list[Answer]:
         """Our proposals' outcomes (from the Raft core's Ready); returns the others."""
@@ -353,6 +442,8 @@ class Replica:
                     self._reply(waiting.reply, Err("unavailable", str(answer.error)), now)
                 elif isinstance(answer.result, Err):
                     self._reply(waiting.reply, answer.result, now)
+                elif isinstance(answer.result, RangeDescriptor):  # a split applied
+                    self._reply(waiting.reply, (answer.result,), now)
                 else:
                     self._reply(waiting.reply, results, now)
             else:
@@ -425,8 +516,10 @@ class Replica:
         effects.append(PutIntentEffect(op.key, op.value, replace(txn, write_ts=ts, seq=op.seq)))
         return PutResult(ts, too_old)
 
-    def _write_record(self, record: TxnRecord, effects: list[Any]) -> TxnRecord:
-        effects.append(PutRecordEffect(record))
+    def _write_record(self, record: TxnRecord, effects: list[Any], anchor: str = ""
+                      ) -> TxnRecord:
+        anchor = self.machine.anchors.get(record.txn_id, anchor)
+        effects.append(PutRecordEffect(record, anchor))
         return record
 
     def _end_txn(self, op: EndTxn, effects: list[Any], now: HLCTimestamp) -> TxnRecord:
@@ -447,7 +540,7 @@ class Replica:
                 case TxnStatus.PENDING:
                     if current is not None:
                         return current
-                    return self._write_record(fresh, effects)
+                    return self._write_record(fresh, effects, op.anchor)
                 case TxnStatus.STAGING:
                     if (current is not None and current.status is TxnStatus.STAGING
                             and (current.epoch, current.write_ts, current.in_flight)
@@ -455,13 +548,13 @@ class Replica:
                         return current  # a retry
                     return self._write_record(rec.stage(
                         current or fresh, op.in_flight, epoch=op.epoch,
-                        write_ts=op.write_ts, now=now), effects)
+                        write_ts=op.write_ts, now=now), effects, op.anchor)
                 case TxnStatus.COMMITTED:
                     if current is None:
                         raise _Refused(Err("illegal", f"commit of {op.txn_id}: no record"))
-                    return self._write_record(rec.commit(current), effects)
+                    return self._write_record(rec.commit(current), effects, op.anchor)
                 case TxnStatus.ABORTED:
-                    return self._write_record(rec.abort(current or fresh), effects)
+                    return self._write_record(rec.abort(current or fresh), effects, op.anchor)
         except rec.IllegalTransition as e:
             raise _Refused(Err("illegal", str(e), record=current)) from e
         raise _Refused(Err("illegal", f"EndTxn to {op.status}"))
@@ -478,7 +571,7 @@ class Replica:
                 aborted = rec.abort(replace(TxnRecord.begin(pushee.id, pushee.write_ts,
                                                             pushee.write_ts),
                                             epoch=pushee.epoch))
-                return self._write_record(aborted, effects)
+                return self._write_record(aborted, effects, pushee.anchor or "")
             return None
         if current.status is TxnStatus.PENDING and rec.expired(current, now, ttl):
             return self._write_record(rec.abort(current), effects)

@@ -40,8 +40,9 @@ from protocols.sim.api import SimAdapter, Verdict, WorkloadFactory, WorkloadPara
 from protocols.sim.nemesis import NemesisAction
 from protocols.twopc.sim import BankWorkload, ListAppendWorkload
 from protocols.txnkv.core import TxnKvCore
+from protocols.txnkv.messages import Split
 from protocols.txnkv.mvcc import MVCCStore
-from protocols.txnkv.ranges import RangeDescriptor, range_of, spread
+from protocols.txnkv.ranges import range_of, spread
 from protocols.txnkv.record import Intent, TxnRecord, TxnStatus, implicitly_committed
 from protocols.txnkv.replica import Replica
 from protocols.txnkv.spec import SPEC
@@ -70,11 +71,17 @@ def committed_state(world: World) -> dict[str, Replica]:
     return best
 
 
-def _found(ranges: Sequence[RangeDescriptor], state: Mapping[str, Replica],
-           record: TxnRecord) -> list[Intent]:
+def holder(state: Mapping[str, Replica], key: str) -> Replica | None:
+    """The replica in ``state`` that holds ``key``: of those whose range contains it,
+    the latest-starting (a range that split keeps its left part)."""
+    found = [r for r in state.values() if r.desc.contains(key)]
+    return max(found, key=lambda r: r.desc.start) if found else None
+
+
+def _found(state: Mapping[str, Replica], record: TxnRecord) -> list[Intent]:
     out = []
     for w in record.in_flight:
-        replica = state.get(range_of(ranges, w.key).range_id)
+        replica = holder(state, w.key)
         mvcc: MVCCStore | None = replica.machine.mvcc if replica is not None else None
         intent = mvcc.intent(w.key) if mvcc is not None else None
         if intent is not None and intent.txn.id == record.txn_id:
@@ -95,7 +102,6 @@ class ParallelCommitProperties:
         cores = _cores(world)
         if not cores:
             return
-        ranges = next(iter(cores.values())).ranges
         for core in cores.values():
             self.acked |= core.coordinator.acked.keys()
         self._raft(world)
@@ -107,7 +113,7 @@ class ParallelCommitProperties:
         for replica in state.values():
             for record in replica.machine.records.values():
                 if (record.status is TxnStatus.STAGING and record.txn_id not in self.implicit
-                        and implicitly_committed(record, _found(ranges, state, record))):
+                        and implicitly_committed(record, _found(state, record))):
                     self.implicit[record.txn_id] = record
         for txn_id, record in self.final.items():
             if record.status is TxnStatus.ABORTED and txn_id in self.implicit:
@@ -141,13 +147,12 @@ def final_state_violations(world: World) -> list[str]:
     cores = _cores(world)
     if not cores:
         return ["no live node to judge the final state on"]
-    ranges = next(iter(cores.values())).ranges
     state = committed_state(world)
     out = atomicity_violations(world)
     for replica in state.values():
         for record in replica.machine.records.values():
             if record.status is TxnStatus.STAGING and implicitly_committed(
-                    record, _found(ranges, state, record)):
+                    record, _found(state, record)):
                 out.append(f"liveness: {record.txn_id} is implicitly committed and its "
                            f"record still STAGING after the final read")
     return out
@@ -156,23 +161,18 @@ def final_state_violations(world: World) -> list[str]:
 def atomicity_violations(world: World) -> list[str]:
     """Every COMMITTED record's writes are in place (as its intents or resolved): true
     in every state, so the explorer checks it in each."""
-    cores = _cores(world)
-    if not cores:
-        return []
-    ranges = next(iter(cores.values())).ranges
     state = committed_state(world)
     return [f"atomicity: {record.txn_id} is COMMITTED at {record.write_ts!r} without "
             f"its write of {w.key!r}"
             for replica in state.values() for record in replica.machine.records.values()
             if record.status is TxnStatus.COMMITTED
-            for w in record.in_flight if not _in_place(ranges, state, record, w.key)]
+            for w in record.in_flight if not _in_place(state, record, w.key)]
 
 
-def _in_place(ranges: Sequence[RangeDescriptor], state: Mapping[str, Replica],
-              record: TxnRecord, key: str) -> bool:
+def _in_place(state: Mapping[str, Replica], record: TxnRecord, key: str) -> bool:
     """The write is there: still an intent of the record's epoch (at or below its
     timestamp), or resolved into a version at the record's timestamp."""
-    replica = state.get(range_of(ranges, key).range_id)
+    replica = holder(state, key)
     if replica is None:
         return False
     mvcc = replica.machine.mvcc
@@ -208,13 +208,15 @@ class _TxnKvShape:
         return self.place
 
     def is_settled(self) -> bool:
+        """Every node up, and every range (those split off too) serving."""
         if len(self.world.up_nodes()) != len(self.world.ids):
             return False
-        serving = set()
+        serving, ranges = set(), set()
         for core in _cores(self.world).values():
             now = core.hlc.current
             serving |= {rid for rid, r in core.replicas.items() if r.serving(now)}
-        return serving == {r.range_id for r in self._ranges}
+            ranges |= set(core.replicas)
+        return serving == ranges
 
 
     def judged(self, verdict: Verdict) -> Verdict:
@@ -272,6 +274,23 @@ def skew_clock(world: World, rng: random.Random) -> str | None:
     return f"skew {n} {skew:+d} ms"
 
 
+def split_range(world: World, rng: random.Random) -> str | None:
+    """A nemesis action: split a range while traffic runs, at one of the keys it holds
+    (not its first), asked of a live node as a client would (``Split``): the range's
+    leaseholder proposes it; its keys, intents and records move with the split."""
+    cores = _cores(world)
+    if not cores:
+        return None
+    n = rng.choice(sorted(cores))
+    candidates = sorted((rid, k) for rid, r in cores[n].replicas.items()
+                        for k in r.machine.mvcc.all_keys() if k > r.desc.start)
+    if not candidates:
+        return None
+    rid, key = rng.choice(candidates)
+    world.submit(rng.choice(sorted(cores)), Split(key))
+    return f"split {rid} at {key!r}"
+
+
 class TxnKvAdapter(SimAdapter):
     name = "txnkv"
     spec = SPEC
@@ -284,7 +303,7 @@ class TxnKvAdapter(SimAdapter):
         return {"bank": bank_workload, "list-append": list_append_workload}
 
     def nemesis_actions(self) -> Mapping[str, NemesisAction]:
-        return {"skew": skew_clock}
+        return {"skew": skew_clock, "split": split_range}
 
 
 ADAPTER = TxnKvAdapter()

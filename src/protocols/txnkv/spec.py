@@ -6,7 +6,7 @@ from typing import Any
 
 from protocols.common.wal import SyncPolicy
 from protocols.contract import MessageTable, NodeContext, NodeParts, ProtocolSpec, Rpc
-from protocols.txnkv.core import RangeRecord, TxnKvCore, TxnKvOptions
+from protocols.txnkv.core import RangeRecord, RangeSeed, TxnKvCore, TxnKvOptions
 from protocols.txnkv.messages import (
     BatchRequest,
     BatchResponse,
@@ -27,7 +27,7 @@ class TxnKvSpec(ProtocolSpec):
                              Rpc(BatchRequest, BatchResponse, deadline_ms=1000),
                              Rpc(ClockCheck, ClockCheckReply)))
     options_class = TxnKvOptions
-    records = (RangeRecord,)
+    records = (RangeRecord, RangeSeed)
 
     def create_node(self, ctx: NodeContext) -> NodeParts:
         options = TxnKvOptions.from_mapping(ctx.options)
@@ -36,7 +36,7 @@ class TxnKvSpec(ProtocolSpec):
         sync = SyncPolicy.ALWAYS if options.fsync else SyncPolicy.NEVER
         storage = TxnKvStorage(ctx.fs, ctx.data_dir, hosted, sync)
         core = TxnKvCore(ctx.node_id, ctx.peers, ctx.rng, options, storage.recovered,
-                         ctx.clock, ctx.tick_s)
+                         ctx.clock, ctx.tick_s, seeds=storage.seeds)
         return NodeParts(core, storage)
 
     def message_size(self, msg: Any) -> int:

@@ -75,7 +75,7 @@ def test_killed_after_staging_with_a_write_missing_aborts() -> None:
 def _implicit(w: World) -> bool:
     staged = record(w)
     return staged is not None and implicitly_committed(
-        staged, _found(w.core("n2").ranges, committed_state(w), staged))
+        staged, _found(committed_state(w), staged))
 
 
 def test_killed_after_every_write_before_hearing_back_commits() -> None:

@@ -34,6 +34,31 @@ def test_a_sweep_under_the_random_nemesis(workload: str) -> None:
     assert not failed, failed
 
 
+SPLITS = ("partition", "crash", "pause", "split")
+
+
+@pytest.mark.parametrize(("workload", "seed"), [("bank", 7), ("list-append", 2)])
+def test_ranges_split_while_the_workload_runs_under_the_nemesis(workload: str,
+                                                                seed: int) -> None:
+    """The nemesis's ``split`` among partitions, crashes and pauses: ranges split at a
+    key they hold while transactions run. Bank seed 7 found a read that waited in r1's
+    queue while r1 split, then was evaluated on r1 and read nothing of a key that had
+    moved (each replica now checks again at evaluation)."""
+    result = run_once(ADAPTER, seed, workload=workload, nemesis_kinds=SPLITS,
+                      keep_trace=True)
+    assert result.ok, result.failure
+    assert any(": split at " in line for line in result.trace)
+
+
+@pytest.mark.slow  # 2 x 100 seeds, about 6 minutes
+@pytest.mark.parametrize("workload", ["bank", "list-append"])
+def test_a_sweep_with_splits(workload: str) -> None:
+    failed = [r.replay for seed in range(1, 101)
+              if not (r := run_once(ADAPTER, seed, workload=workload,
+                                    nemesis_kinds=(*SPLITS, "skew"))).ok]
+    assert not failed, failed
+
+
 def test_the_two_round_commit_passes_the_same_checks() -> None:
     result = run_once(ADAPTER, 3, workload="bank", options={"commit": "two-round"})
     assert result.ok, result.failure
