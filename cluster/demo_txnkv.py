@@ -9,16 +9,17 @@ another node finishing it by status recovery, drawn in the space-time diagram.
    ``[p, ...)``, each with a leaseholder;
 2. six accounts of 100, two per range; clients transfer money between random accounts
    and read the whole bank through every node, every operation recorded;
-3. four clients send their transfers to n1 alone, and n1 is killed with SIGKILL in the
-   middle of them. n1 makes each commit explicit 2 s after answering its client (the
-   fault-injection option ``explicit_commit_delay_ms``: the window between the implicit
-   and the explicit commit, widened), so the transfers it answered last are left with
-   STAGING records and intents (the table counts them). Clients reading the bank through
+3. n1 is restarted with the fault-injection option ``explicit_commit_delay_ms=2000``
+   (``LocalCluster.set_node_options``): it makes each commit explicit 2 s after
+   answering its client (the window between the implicit and the explicit commit,
+   widened); four clients send their transfers to n1 alone, and n1 is killed with SIGKILL
+   in the middle of them, so the transfers it answered last are left with STAGING
+   records and intents (the table counts them). Clients reading the bank through
    the other nodes meet the intents, find the records abandoned (no heartbeat), query
    each in-flight write, find them all and commit the record: status recovery (RFC
    "Parallel Commits"). A client told "committed" sees its transfer;
-4. the node restarts from its Raft logs; the clients go on while another node is killed
-   with SIGKILL and restarted;
+4. the node restarts from its Raft logs, without the fault; the clients go on while
+   another node is killed with SIGKILL and restarted;
 5. the history is checked by the bank checker (``protocols.check.bank``): every read
    sums to the same total, no balance below zero, no transfer half-applied or lost;
 6. teardown, no process left; the TLA+ model's properties of parallel commits are
@@ -109,8 +110,7 @@ async def recoveries(c: LocalCluster) -> int:
 
 async def run(directory: Path, seconds: float, seed: int = 1) -> int:
     console.rule("[bold]1. start three nodes: three ranges, each a Raft group of all three")
-    async with LocalCluster("txnkv", len(NODES), data_dir=directory, event_log=True,
-                            node_options={"n1": {"explicit_commit_delay_ms": 2000}}) as c:
+    async with LocalCluster("txnkv", len(NODES), data_dir=directory, event_log=True) as c:
         await wait_until(lambda: serving(c), 30, what="every range serving")
         clients = BankWorkload(c.client_addresses, clients=4, seed=seed, accounts=6,
                                balance=100, place=lambda names: spread(RANGES, names))
@@ -132,6 +132,12 @@ async def run(directory: Path, seconds: float, seed: int = 1) -> int:
 
         console.rule("[bold]3. kill a coordinator in the middle of its commits")
         victim = "n1"
+        # the fault to inject: n1 makes each commit explicit 2 s after answering its
+        # client, so the transfers it answered last are still STAGING when it dies
+        c.set_node_options(victim, {"explicit_commit_delay_ms": 2000})
+        await c.restart(victim)
+        await wait_until(lambda: serving(c), 30, what="every range serving")
+        console.print(f"{victim} restarted with explicit_commit_delay_ms=2000")
         before = await recoveries(c)
         to_victim = BankWorkload(c.client_addresses, clients=4, coordinator=victim,
                                  seed=seed, accounts=6, balance=100,
@@ -167,6 +173,7 @@ async def run(directory: Path, seconds: float, seed: int = 1) -> int:
         console.print(f"readers met the intents, found the records abandoned, queried each "
                       f"in-flight write, and committed or aborted them: status recovery, "
                       f"{recovered_at - killed_at:.2f}s after the kill")
+        c.set_node_options(victim, {})  # the fault is over
         await c.restart(victim)
         console.print(await status_table(c, f"{victim} restarted from its Raft logs"))
 

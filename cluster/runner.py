@@ -557,6 +557,22 @@ class LocalCluster:
                 await self.admin_call(n, "RemoveGroup", admin_pb2.RemoveGroupRequest(
                     group=group))
 
+    def set_node_options(self, node: str, options: Mapping[str, Any]) -> None:
+        """Give ``node`` its own options (over the cluster's), from its next start on
+        (``restart``): a fault to inject for a while, such as txnkv's
+        ``explicit_commit_delay_ms``. Checked first (ConfigError, nothing changed)."""
+        n = self.node(node).node_id
+        wanted = {**self.node_options, n: dict(options)}
+        check_assignment(load_spec(self.protocol), list(self.ids), self.options, self.roles,
+                         wanted)
+        self.node_options = wanted
+        path = self.dir / "cluster.json"
+        raw = json.loads(path.read_text())
+        raw["nodes"][n] = self._node_entry(n, raw["nodes"][n]["address"])
+        cluster_config_from_dict(raw, str(path))
+        path.write_text(json.dumps(raw, indent=2))
+        self.save_state()
+
     def _rewrite_groups(self) -> None:
         path = self.dir / "cluster.json"
         raw = json.loads(path.read_text())

@@ -20,7 +20,7 @@ from cluster.waiting import wait_until
 from cluster.workload_twopc import BankWorkload
 from protocols.check.bank import check_bank
 from protocols.check.spacetime import load_events
-from protocols.common.errors import InvalidRequest
+from protocols.common.errors import ConfigError, InvalidRequest
 from protocols.txnkv.client import RangesClient
 from protocols.txnkv.observed import violations
 from protocols.txnkv.ranges import RangeDescriptor, spread, static_split
@@ -63,6 +63,9 @@ async def test_a_range_splits_while_a_bank_runs_and_survives_kill_minus_9(
             with pytest.raises(InvalidRequest, match="cannot split"):
                 await admin.split("a3")  # it starts a range now
         await wait_until(lambda: _all_serving(c, {"r1", "r1-1", "r2", "r3"}), 30)
+        with pytest.raises(ConfigError, match="no_such_option"):  # checked, nothing changed
+            c.set_node_options("n3", {"no_such_option": 1})
+        c.set_node_options("n3", {"heartbeat_ms": 200})  # from its restart on
         await c.kill("n3")
         await asyncio.sleep(1.0)
         await c.restart("n3")
