@@ -18,8 +18,11 @@ __all__ = ["MAX_KEY_BYTES", "MAX_TXN_OPS", "OPS", "Ack", "Decision", "Inquiry", 
            "StateRequest", "Transact", "Vote", "VoteKind"]
 
 OPS = ("r", "w", "append", "add")
-MAX_TXN_OPS = 64  # the KV's limits (``protocols.kv.commands``)
-MAX_KEY_BYTES = 1024
+# a transaction's bounds: what one makes a participant or a range write stays far below
+# the WAL's record and gRPC's message limits (64 MiB) whatever a client sends, and a
+# whole-bank read of hundreds of accounts is still one transaction
+MAX_TXN_OPS = 1024
+MAX_KEY_BYTES = 1024  # as the KV's (``protocols.kv.commands``)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,8 +59,8 @@ class Read:
 @dataclass(frozen=True, slots=True)
 class Transact:
     """A client's transaction, submitted to a coordinator: at most ``MAX_TXN_OPS``
-    micro-ops (as the KV's), so what one makes a participant or a range write (one WAL
-    record, one Raft entry) stays bounded whatever a client sends."""
+    micro-ops, so what one makes a participant or a range write (one WAL record, one Raft
+    entry) stays bounded whatever a client sends."""
 
     ops: tuple[MicroOp, ...]
 

@@ -46,6 +46,7 @@ from protocols.check.bank import check_bank
 from protocols.check.elle import HistoryError, check_transactions
 from protocols.check.history import Event, History
 from protocols.check.invariants import InvariantViolation
+from protocols.common.errors import ConfigError
 from protocols.common.ids import NodeId
 from protocols.contract import Answer
 from protocols.sim.api import SimAdapter, Verdict, WorkloadFactory, WorkloadParams
@@ -53,7 +54,7 @@ from protocols.twopc import SPEC
 from protocols.twopc.bank import Bank, keys_on_shards
 from protocols.twopc.coordinator import shard_of
 from protocols.twopc.core import TwoPcCore
-from protocols.twopc.messages import MicroOp, Read, Transact
+from protocols.twopc.messages import MAX_TXN_OPS, MicroOp, Read, Transact
 
 if TYPE_CHECKING:
     from protocols.sim.world import World
@@ -356,6 +357,9 @@ class BankWorkload(TxnWorkload):
         self.balance = int(params.extra.get("balance", 10))
         self.max_amount = int(params.extra.get("max_amount", 5))
         self.read_share = float(params.extra.get("read_share", 0.35))  # of the client ops
+        if 2 * params.keys > MAX_TXN_OPS:  # the whole-bank read is one transaction
+            raise ConfigError(f"bank: {params.keys} accounts make a whole-bank read of "
+                              f"{2 * params.keys} micro-ops, above {MAX_TXN_OPS}")
         self.bank: Bank | None = None  # setup(): once the shards are known
         self.accounts: list[str] = []
         self.initial: dict[str, int] = {}
@@ -421,6 +425,9 @@ class ListAppendWorkload(TxnWorkload):
         self.max_txn_len = int(params.extra.get("max_txn_len", 4))
         # every key read is appended to in the same txn: no share of a txn is read-only
         self.rmw = bool(params.extra.get("rmw", False))
+        if params.keys > MAX_TXN_OPS:  # the final read is one transaction
+            raise ConfigError(f"list-append: {params.keys} keys make a final read of "
+                              f"{params.keys} micro-ops, above {MAX_TXN_OPS}")
         self.keys: list[str] = []
         self._appended: dict[str, int] = {}
 

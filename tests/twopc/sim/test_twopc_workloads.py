@@ -21,6 +21,7 @@ import pytest
 
 from protocols.check.bank import check_bank
 from protocols.check.elle import check_transactions
+from protocols.common.errors import ConfigError
 from protocols.sim.api import SimAdapter, Verdict, WorkloadParams
 from protocols.sim.nemesis import RandomNemesis
 from protocols.sim.runner import run_once
@@ -381,3 +382,12 @@ def test_a_recovered_coordinator_ends_a_commit_with_a_read_only_voter() -> None:
     w.run_until(lambda: core(w, "n2").participant.data.get(x) == (1,), 2_000)  # type: ignore[union-attr]
     w.run_for(3_000)
     assert not core(w, "n1").coordinator.txns  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(("workload", "keys"), [("bank", 513), ("list-append", 1025)])
+def test_a_final_read_too_large_for_one_transaction_is_refused_before_the_run(
+        workload: str, keys: int) -> None:
+    """A transaction holds at most ``MAX_TXN_OPS`` micro-ops; the whole-bank read (an
+    account and its ledger each) and list-append's final read are one transaction."""
+    with pytest.raises(ConfigError, match="above 1024"):
+        run_once(ADAPTER, 1, workload=workload, keys=keys)
