@@ -20,6 +20,7 @@ from protocols.common.errors import Aborted, InvalidRequest
 from protocols.twopc.client import TwoPcClient
 from protocols.txnkv.observed import ACK, RECORD, violations
 from protocols.txnkv.ranges import spread, static_split
+from tests.txnkv.integration.serving import all_serving
 
 Factory = Callable[..., Awaitable[LocalCluster]]
 NODES = ("n1", "n2", "n3")
@@ -28,13 +29,7 @@ RANGES = static_split(NODES, ("h", "p"), 3)  # the defaults: r1 ["", h), r2, r3 
 
 async def _serving(c: LocalCluster) -> bool:
     """Every range has a leaseholder serving."""
-    found: set[str] = set()
-    for n in c.nodes:
-        status = await c.status(n)
-        if status is not None:
-            found |= {k.split(".")[0] for k, v in status.details.items()
-                      if k.endswith(".serving") and v == "True"}
-    return found == {r.range_id for r in RANGES}
+    return await all_serving(c, (r.range_id for r in RANGES))
 
 
 async def start(cluster: Factory, **kwargs: object) -> LocalCluster:

@@ -24,20 +24,11 @@ from protocols.common.errors import ConfigError, InvalidRequest
 from protocols.txnkv.client import RangesClient
 from protocols.txnkv.observed import violations
 from protocols.txnkv.ranges import RangeDescriptor, spread, static_split
+from tests.txnkv.integration.serving import all_serving
 
 Factory = Callable[..., Awaitable[LocalCluster]]
 NODES = ("n1", "n2", "n3")
 RANGES = static_split(NODES, ("h", "p"), 3)
-
-
-async def _serving(c: LocalCluster) -> set[str]:
-    found: set[str] = set()
-    for n in c.nodes:
-        status = await c.status(n)
-        if status is not None:
-            found |= {k.split(".")[0] for k, v in status.details.items()
-                      if k.endswith(".serving") and v == "True"}
-    return found
 
 
 async def _hosts(c: LocalCluster, node: str, range_id: str) -> bool:
@@ -48,7 +39,7 @@ async def _hosts(c: LocalCluster, node: str, range_id: str) -> bool:
 async def test_a_range_splits_while_a_bank_runs_and_survives_kill_minus_9(
         cluster: Factory) -> None:
     c = await cluster("txnkv", nodes=3, event_log=True)
-    await wait_until(lambda: _all_serving(c, {"r1", "r2", "r3"}), 30)
+    await wait_until(lambda: all_serving(c, {"r1", "r2", "r3"}), 30)
     bank = BankWorkload(c.client_addresses, clients=3, accounts=6, balance=100,
                         place=lambda names: spread(RANGES, names), op_timeout_s=5.0)
     accounts = sorted(k for k in spread(RANGES, [f"a{i}" for i in range(6)])
@@ -62,7 +53,7 @@ async def test_a_range_splits_while_a_bank_runs_and_survives_kill_minus_9(
             new.append(await admin.split("a3", node="n2"))
             with pytest.raises(InvalidRequest, match="cannot split"):
                 await admin.split("a3")  # it starts a range now
-        await wait_until(lambda: _all_serving(c, {"r1", "r1-1", "r2", "r3"}), 30)
+        await wait_until(lambda: all_serving(c, {"r1", "r1-1", "r2", "r3"}), 30)
         with pytest.raises(ConfigError, match="no_such_option"):  # checked, nothing changed
             c.set_node_options("n3", {"no_such_option": 1})
         c.set_node_options("n3", {"heartbeat_ms": 200})  # from its restart on
@@ -73,7 +64,7 @@ async def test_a_range_splits_while_a_bank_runs_and_survives_kill_minus_9(
     await asyncio.gather(bank.run(6.0), split_then_kill())
     assert new == [RangeDescriptor("r1-1", "a3", "h", NODES)]
     await wait_until(lambda: _hosts(c, "n3", "r1-1"), 30)  # found again on its disk
-    await wait_until(lambda: _all_serving(c, {"r1", "r1-1", "r2", "r3"}), 30)
+    await wait_until(lambda: all_serving(c, {"r1", "r1-1", "r2", "r3"}), 30)
     await bank.final_reads()
     assert bank.bank is not None
     result = check_bank(bank.history, bank.bank.initial)
@@ -81,7 +72,3 @@ async def test_a_range_splits_while_a_bank_runs_and_survives_kill_minus_9(
     assert bank.stats.ok > 10, bank.stats
     await c.stop()
     assert violations(load_events(c.dir), final=True) == []
-
-
-async def _all_serving(c: LocalCluster, ranges: set[str]) -> bool:
-    return ranges <= await _serving(c)
