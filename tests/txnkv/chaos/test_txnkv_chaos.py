@@ -1,6 +1,7 @@
 """txnkv on real processes under the random nemesis (partitions, kill -9, pauses,
-latency, lost messages) with crash points and message hooks armed at random: the bank
-keeps its total with no transfer torn or lost, and list-append transactions over the
+latency, lost messages) with crash points and message hooks armed at random: the bank,
+while r1 and r2 split between their accounts, keeps its total with no transfer torn or
+lost, and list-append transactions over the
 three ranges are strict serializable. Clock skew beyond the bound is the simulator's
 (``tests/txnkv/sim/test_clock_skew.py``): a process's clock cannot be moved from outside.
 
@@ -9,14 +10,18 @@ same schedule (the nemesis is seeded; the interleaving of real processes is not)
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from cluster.runner import LocalCluster
 from cluster.workload_twopc import BankWorkload, ListAppendWorkload
 from protocols.check.spacetime import load_events
+from protocols.common.errors import InvalidRequest, Timeout, Unavailable
+from protocols.txnkv.client import RangesClient
 from protocols.txnkv.observed import ACK, violations
 from protocols.txnkv.ranges import spread, static_split
 from tests.support.chaos import ALL_FAULTS, BankConsistent, Serializable, run_chaos
@@ -28,6 +33,27 @@ RANGES = static_split(("n1", "n2", "n3"), ("h", "p"), 3)
 
 def _place(names: list[str]) -> list[str]:
     return spread(RANGES, names)
+
+
+def _splitting(c: LocalCluster, done: list[str]) -> Callable[[float, Any], Awaitable[None]]:
+    """Beside the nemesis: split r1 and r2 between their accounts while the bank runs
+    (each asked again, a second apart, until it goes through or the run ends)."""
+    async def split(duration_s: float, workload: Any) -> None:
+        deadline = asyncio.get_running_loop().time() + duration_s
+        async with RangesClient(c.client_addresses, timeout_s=3.0) as admin:
+            for key in ("a3", "ha4"):
+                await asyncio.sleep(duration_s / 4)
+                while asyncio.get_running_loop().time() < deadline:
+                    try:
+                        await admin.split(key, node=f"n{1 + len(done)}")
+                    except InvalidRequest:  # the key starts a range: an earlier ask did it
+                        pass
+                    except (Unavailable, Timeout):
+                        await asyncio.sleep(1.0)  # maybe done, maybe not: ask again
+                        continue
+                    done.append(key)
+                    break
+    return split
 
 
 async def _tla_properties_hold(c: LocalCluster) -> None:
@@ -49,8 +75,10 @@ async def test_bank_under_the_nemesis_keeps_its_total(cluster: Factory, tmp_path
     workload = BankWorkload(c.client_addresses, clients=4, seed=seed, accounts=6,
                             place=_place)
     checker = BankConsistent(lambda: workload.bank.initial if workload.bank else {})
+    splits: list[str] = []
     await run_chaos(c, workload, checker, seed=seed, duration_s=10.0, tmp_path=tmp_path,
-                    kinds=KINDS, min_ok=20)
+                    kinds=KINDS, min_ok=20, alongside=_splitting(c, splits))
+    assert splits, "no range split went through in the run"
     await _tla_properties_hold(c)
 
 
