@@ -296,13 +296,12 @@ class WriteBatch:
 @dataclass(frozen=True, slots=True)
 class SplitRange:
     """A Raft command of a range (CockroachDB's split trigger): from ``key`` on, its
-    keys, their intents and the records anchored there move to a new range
-    ``new_range_id`` with the same replicas and a copy of the lease, if the lease it was
-    evaluated under is still in force. Every replica applies it at the same index, so
-    each builds the same new range."""
+    keys, their intents and the records anchored there move to a new range with the same
+    replicas and a copy of the lease, if the lease it was evaluated under is still in
+    force. Every replica applies it at the same index, so each builds the same new range
+    (and names it the same: the name is chosen at apply, from the splits before it)."""
 
     key: str
-    new_range_id: str
     lease_sequence: int
 
     def encode(self) -> bytes:

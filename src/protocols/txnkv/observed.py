@@ -3,11 +3,12 @@
 In the simulator they are checked after every event (``sim.ParallelCommitProperties``).
 On processes, each node says what happened as it happens: every transaction record a
 range replica applies that differs from the one it held (its status, epoch, timestamp or
-in-flight writes: not a mere heartbeat), and every transaction its coordinator
-acknowledged to a client as committed. These are trace lines (``record_note``,
-``ack_note``); with the cluster's event log on, the shell writes each as a ``note`` event
-to ``events.<node>.jsonl`` (``protocols.runtime.eventlog``), so a test or the demo reads
-them back after the run, from every node, across kills and restarts.
+in-flight writes: not a mere heartbeat), every record a split moves (on its new range),
+and every transaction its coordinator acknowledged to a client as committed. These are
+trace lines (``record_note``, ``ack_note``); with the cluster's event log on, the shell
+writes each as a ``note`` event to ``events.<node>.jsonl``
+(``protocols.runtime.eventlog``), so a test or the demo reads them back after the run,
+from every node, across kills and restarts.
 
 ``violations(events, final=...)`` checks, over all of them:
 
@@ -63,7 +64,6 @@ def violations(events: Iterable[Mapping[str, Any]], final: bool = False) -> list
     one any replica finalized."""
     first: dict[str, tuple[str, dict[str, Any]]] = {}  # txn -> (node, its final record)
     life: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}  # (node, range) -> txns
-    committed: set[str] = set()
     acked: dict[str, str] = {}  # txn -> the node that acknowledged it
     out: list[str] = []
     for e in events:
@@ -77,8 +77,8 @@ def violations(events: Iterable[Mapping[str, Any]], final: bool = False) -> list
             acked.setdefault(text[len(ACK):], node)
         elif text.startswith(RECORD):
             out.extend(_applied(node, json.loads(text[len(RECORD):]), first, life))
-            committed |= {txn for txn, (_, r) in first.items()
-                          if r["status"] == TxnStatus.COMMITTED.value}
+    committed = {txn for txn, (_, r) in first.items()
+                 if r["status"] == TxnStatus.COMMITTED.value}
     for txn, node in sorted(acked.items()):
         final_record = first.get(txn)
         if final_record is not None and final_record[1]["status"] == TxnStatus.ABORTED.value:

@@ -164,8 +164,10 @@ class RangeMachine:
         key, desc = command.key, self.desc
         if not desc.contains(key) or key == desc.start:
             return Err("illegal", f"cannot split {desc.describe()} at {key!r}")
-        right = RangeMachine(RangeDescriptor(command.new_range_id, key, desc.end,
-                                             desc.replicas))
+        # named at apply, so two splits proposed together get two names ("r2-1", "r2-2";
+        # then "r2-1-1" for one of r2-1's)
+        new_id = f"{desc.range_id}-{len(self.split_off) + 1}"
+        right = RangeMachine(RangeDescriptor(new_id, key, desc.end, desc.replicas))
         self.desc = replace(desc, end=key)
         right.mvcc = self.mvcc.split_off(key)
         for txn_id, anchor in list(self.anchors.items()):
@@ -174,6 +176,8 @@ class RangeMachine:
                 right.anchors[txn_id] = anchor
                 if txn_id in self.records:
                     right.records[txn_id] = self.records.pop(txn_id)
+                    # noted on the new side: its record's life goes on there
+                    right.transitions.append(right.records[txn_id])
         right.lease = self.lease  # the same holder serves both sides until it expires
         self.split_off = (*self.split_off, right.desc)
         self.born.append(right)
@@ -410,14 +414,12 @@ class Replica:
         self.raft.submit(rid, WriteBatch(self.machine.lease.sequence, tuple(effects)))
 
     def _propose_split(self, waiting: _Waiting, key: str) -> None:
-        """Propose the split; its applying answers (the new range's descriptor). The
-        new range's id: this one's, and how many it has split off ("r2-1", "r2-1-1")."""
+        """Propose the split; its applying answers (the new range's descriptor)."""
         rid = ("split", self.desc.range_id, next(self._ids))
-        new_id = f"{self.desc.range_id}-{len(self.machine.split_off) + 1}"
         for k in waiting.keys:
             self.latched[k] += 1
         self.inflight[rid] = (waiting, ())
-        self.raft.submit(rid, SplitRange(key, new_id, self.machine.lease.sequence))
+        self.raft.submit(rid, SplitRange(key, self.machine.lease.sequence))
 
     def on_answers(self, answers: list[Answer], now: HLCTimestamp) -> list[Answer]:
         """Our proposals' outcomes (from the Raft core's Ready); returns the others."""

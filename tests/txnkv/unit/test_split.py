@@ -62,6 +62,23 @@ def test_a_split_moves_the_keys_above_it_to_a_new_range_that_serves() -> None:
     assert [r.values for r in got.result] == [(1,), (2,), (3,)]
 
 
+def test_two_splits_proposed_together_make_two_ranges() -> None:
+    """Both evaluated in one turn, before either applied: each is named when it applies
+    (a name chosen at evaluation gave both "r1-1", and the second right-hand side, taken
+    for a replay, was dropped with its keys: found in review)."""
+    node = OneNode()
+    assert node.transact(("w", "a", 1), ("w", "c", 2), ("w", "d", 3), ("w", "f", 4)
+                         ).error is None
+    node.core.submit(("split", "e"), Split("e"))
+    node.core.submit(("split", "c"), Split("c"))
+    node.run_until(lambda: {("split", "e"), ("split", "c")} <= node.answers.keys())
+    assert node.answers[("split", "e")].result == RangeDescriptor("r1-1", "e", "h", ("n1",))
+    assert node.answers[("split", "c")].result == RangeDescriptor("r1-2", "c", "e", ("n1",))
+    node.run_until(lambda: all(r.serving(node.now()) for r in node.core.replicas.values()))
+    got = node.transact(("r", "a"), ("r", "c"), ("r", "d"), ("r", "f"))
+    assert [r.values for r in got.result] == [(1,), (2,), (3,), (4,)]
+
+
 def test_a_split_at_a_range_start_is_refused() -> None:
     node = OneNode()
     answer = split(node, "h")  # r2 starts there
@@ -106,7 +123,7 @@ def test_a_request_queued_before_a_split_and_evaluated_after_is_refused() -> Non
 def test_a_batch_evaluated_before_a_split_and_applied_after_applies_nothing() -> None:
     """At apply, all or nothing: an effect on a key that moved refuses the batch."""
     machine = RangeMachine(RangeDescriptor("r1", "", "h", ("n1",)))
-    desc = machine.execute(SplitRange("c", "r1-1", 0))
+    desc = machine.execute(SplitRange("c", 0))
     assert desc == RangeDescriptor("r1-1", "c", "h", ("n1",))
     t = HLCTimestamp(5, 0)
     result = machine.execute(WriteBatch(0, (PutIntentEffect("a", b"1", meta("t", t, "a")),
