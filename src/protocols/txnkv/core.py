@@ -49,7 +49,7 @@ from protocols.txnkv.messages import (
     RangeRaftReply,
     Split,
 )
-from protocols.txnkv.observed import record_note
+from protocols.txnkv.observed import prevented_note, record_note
 from protocols.txnkv.ranges import RangeDescriptor, learn, static_split
 from protocols.txnkv.record import TxnStatus
 from protocols.txnkv.replica import RangeMachine, Replica, ReplicaSettings
@@ -412,6 +412,11 @@ class TxnKvCore(Core):
         if replica.machine.transitions:  # for the properties on processes (observed.py)
             self._ready.trace.extend(record_note(rid, r) for r in replica.machine.transitions)
             replica.machine.transitions.clear()
+        fresh = min(replica.prevented_count - replica.noted_prevented, len(replica.prevented))
+        if fresh:
+            self._ready.trace.extend(prevented_note(*p) for p in
+                                     list(replica.prevented)[-fresh:])
+            replica.noted_prevented = replica.prevented_count
         born, replica.machine.born = replica.machine.born, []
         for machine in born:
             self._born(replica, machine)

@@ -17,6 +17,10 @@ from every node, across kills and restarts.
   any replica applies later (after a restart too, replaying its log) is the same;
 * **a transaction acknowledged to its client is never aborted** (``AckClient``'s
   assertion): no replica ever applies ABORTED for it;
+* **a recovery that prevented a write never lets that transaction commit** at that
+  attempt (its epoch and timestamp): no replica applies a COMMITTED record at an attempt
+  a write of which was noted prevented before (one noted after the commit is a recovery
+  from a stale view, querying a write the commit had resolved: too late to matter);
 * with ``final=True`` (after the workload's final reads met every key):
   **an acknowledged transaction ends explicitly committed** (``ImplicitCommit ~>
   ExplicitCommit``, for the transactions a client was told of): some replica applied its
@@ -33,12 +37,15 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from protocols.clocks.hlc import HLCTimestamp
 from protocols.txnkv.record import TxnRecord, TxnStatus
 
-__all__ = ["ACK", "RECORD", "ack_note", "record_note", "violations"]
+__all__ = ["ACK", "PREVENTED", "RECORD", "ack_note", "prevented_note", "record_note",
+           "violations"]
 
 RECORD = "txnkv-record "
 ACK = "txnkv-acked "
+PREVENTED = "txnkv-prevented "
 
 
 def record_note(range_id: str, record: TxnRecord) -> str:
@@ -47,6 +54,13 @@ def record_note(range_id: str, record: TxnRecord) -> str:
         "range": range_id, "txn": record.txn_id, "status": record.status.value,
         "epoch": record.epoch, "ts": [record.write_ts.wall, record.write_ts.logical],
         "in_flight": [w.key for w in record.in_flight]}, separators=(",", ":"))
+
+
+def prevented_note(txn_id: str, epoch: int, ts: HLCTimestamp, key: str) -> str:
+    """The trace line for a write a status resolution prevented: the attempt (``txn_id``
+    at ``epoch``, ``ts``) can never commit."""
+    return PREVENTED + json.dumps({"txn": txn_id, "epoch": epoch, "ts": [ts.wall, ts.logical],
+                                   "key": key}, separators=(",", ":"))
 
 
 def ack_note(txn_id: str) -> str:
@@ -65,6 +79,7 @@ def violations(events: Iterable[Mapping[str, Any]], final: bool = False) -> list
     first: dict[str, tuple[str, dict[str, Any]]] = {}  # txn -> (node, its final record)
     life: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}  # (node, range) -> txns
     acked: dict[str, str] = {}  # txn -> the node that acknowledged it
+    prevented: dict[tuple[str, int, tuple[int, ...]], tuple[str, str]] = {}  # -> node, key
     out: list[str] = []
     for e in events:
         node = str(e.get("node", "?"))
@@ -75,8 +90,20 @@ def violations(events: Iterable[Mapping[str, Any]], final: bool = False) -> list
         text = str(e.get("text", "")) if e.get("kind") == "note" else ""
         if text.startswith(ACK):
             acked.setdefault(text[len(ACK):], node)
+        elif text.startswith(PREVENTED):
+            p = json.loads(text[len(PREVENTED):])
+            attempt = (p["txn"], p["epoch"], tuple(p["ts"]))
+            if not _committed_at(first.get(p["txn"]), attempt):  # else too late to matter
+                prevented.setdefault(attempt, (node, p["key"]))
         elif text.startswith(RECORD):
-            out.extend(_applied(node, json.loads(text[len(RECORD):]), first, life))
+            rec = json.loads(text[len(RECORD):])
+            out.extend(_applied(node, rec, first, life))
+            attempt = (rec["txn"], rec["epoch"], tuple(rec["ts"]))
+            if rec["status"] == TxnStatus.COMMITTED.value and attempt in prevented:
+                by, wkey = prevented.pop(attempt)
+                out.append(f"committed at an attempt whose write of {wkey!r} {by} "
+                           f"prevented: {rec['txn']} (epoch {rec['epoch']}, ts {rec['ts']}, "
+                           f"at {node})")
     committed = {txn for txn, (_, r) in first.items()
                  if r["status"] == TxnStatus.COMMITTED.value}
     for txn, node in sorted(acked.items()):
@@ -106,6 +133,14 @@ def _applied(node: str, rec: dict[str, Any], first: dict[str, tuple[str, dict[st
         return [f"finalized two ways: {txn} {seen[1]['status']} at {seen[0]}, "
                 f"{rec['status']} at {node} ({rec})"]
     return []
+
+
+def _committed_at(final: tuple[str, dict[str, Any]] | None,
+                  attempt: tuple[str, int, tuple[int, ...]]) -> bool:
+    """The attempt was COMMITTED already (a prevention that comes after is a recovery
+    from a stale view querying a write the commit had resolved: too late to matter)."""
+    return (final is not None and final[1]["status"] == TxnStatus.COMMITTED.value
+            and (final[1]["epoch"], tuple(final[1]["ts"])) == attempt[1:])
 
 
 def _same(rec: Mapping[str, Any]) -> tuple[Any, ...]:

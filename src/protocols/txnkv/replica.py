@@ -276,6 +276,10 @@ class Replica:
         self.inflight: dict[Any, tuple[_Waiting, tuple[Any, ...]]] = {}
         self.lease_request: Any = None  # our lease proposal in Raft, if any
         self.replies: list[tuple[Deferred, BatchResponse]] = []
+        # the attempts whose write a query prevented here: (txn, epoch, ts, key), latest
+        self.prevented: deque[tuple[str, int, HLCTimestamp, str]] = deque(maxlen=4096)
+        self.prevented_count = 0  # ever (the node notes the ones it has not yet)
+        self.noted_prevented = 0
         # this node's clock is out of bounds (the core's ClockCheck): serve nothing
         self.out_of_sync: Callable[[], bool] = lambda: False
         self.ticks = 0
@@ -589,6 +593,10 @@ class Replica:
         if rec.counts(staged, op.write, found):
             return True
         self._timestamp_cache().add(op.write.key, op.ts, None)  # the late write goes above
+        # for the TLA+ model's "a prevented write never lets its attempt commit" (sim.py's
+        # invariant reads it after every event; the node notes it for observed.py)
+        self.prevented.append((op.txn_id, op.epoch, op.ts, op.write.key))
+        self.prevented_count += 1
         return False
 
     def _resolve(self, op: Resolve, effects: list[Any]) -> bool:

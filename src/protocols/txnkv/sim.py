@@ -13,7 +13,11 @@ replica has applied, its Raft group committed), which is the state a recovery wo
   (an intent of its epoch, at or below its timestamp) are committed in their ranges, its
   record may only become COMMITTED;
 * a transaction acknowledged to its client is never aborted (``AckClient``'s assertion,
-  ``ImplicitCommit \/ ExplicitCommit``, kept forever after).
+  ``ImplicitCommit \/ ExplicitCommit``, kept forever after);
+* a recovery that prevented a write never lets that transaction commit at that attempt
+  (its epoch and timestamp): no record COMMITTED at an attempt a replica prevented a
+  write of (``Replica.prevented``), unless it was COMMITTED already when the write was
+  prevented (a recovery from a stale view may query a write the commit had resolved).
 
 The rest is judged on the final state, once the workload's final read has met (and so
 pushed, recovered and resolved) every intent left on its keys (``final_state_violations``,
@@ -35,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 from protocols.check.invariants import InvariantViolation
 from protocols.check.raft import RaftSafety
+from protocols.clocks.hlc import HLCTimestamp
 from protocols.common.ids import NodeId
 from protocols.sim.api import SimAdapter, Verdict, WorkloadFactory, WorkloadParams
 from protocols.sim.nemesis import NemesisAction
@@ -89,6 +94,16 @@ def _found(state: Mapping[str, Replica], record: TxnRecord) -> list[Intent]:
     return out
 
 
+def _committed_at(state: Mapping[str, Replica], txn_id: str, epoch: int,
+                  ts: HLCTimestamp) -> bool:
+    """The attempt's record is COMMITTED already. A recovery working from a stale view
+    may query a write after the commit resolved it (its intent gone): its "prevention"
+    then comes too late to matter, and is not one the property is about."""
+    return any(r is not None and r.status is TxnStatus.COMMITTED
+               and (r.epoch, r.write_ts) == (epoch, ts)
+               for replica in state.values() for r in (replica.machine.records.get(txn_id),))
+
+
 class ParallelCommitProperties:
     """The TLA+ model's safety properties, after every event (see the module)."""
 
@@ -96,20 +111,26 @@ class ParallelCommitProperties:
         self.final: dict[str, TxnRecord] = {}
         self.implicit: dict[str, TxnRecord] = {}  # txn -> the STAGING record seen implicit
         self.acked: set[str] = set()
+        self.prevented: set[tuple[str, int, HLCTimestamp]] = set()  # attempts
         self.safety: dict[str, RaftSafety] = {}
 
     def __call__(self, world: World) -> None:
         cores = _cores(world)
         if not cores:
             return
+        state = committed_state(world)
         for core in cores.values():
             self.acked |= core.coordinator.acked.keys()
+            for replica in core.replicas.values():
+                for t, e, ts, _ in replica.prevented:
+                    if (t, e, ts) not in self.prevented and not _committed_at(state, t, e, ts):
+                        self.prevented.add((t, e, ts))
         self._raft(world)
         for core in cores.values():
             for replica in core.replicas.values():
                 for record in replica.machine.records.values():
+                    self._not_prevented(record)
                     self._never_changes(record)
-        state = committed_state(world)
         for replica in state.values():
             for record in replica.machine.records.values():
                 if (record.status is TxnStatus.STAGING and record.txn_id not in self.implicit
@@ -123,6 +144,14 @@ class ParallelCommitProperties:
             if record.status is TxnStatus.ABORTED and txn_id in self.acked:
                 raise InvariantViolation(f"acknowledged to its client, then aborted: "
                                          f"{txn_id}")
+
+    def _not_prevented(self, record: TxnRecord) -> None:
+        """A recovery that prevented a write never lets that attempt commit."""
+        if (record.status is TxnStatus.COMMITTED
+                and (record.txn_id, record.epoch, record.write_ts) in self.prevented):
+            raise InvariantViolation(
+                f"committed at an attempt whose write a recovery prevented: {record.txn_id} "
+                f"(epoch {record.epoch}, {record.write_ts!r})")
 
     def _never_changes(self, record: TxnRecord) -> None:
         """A replica that has not applied as far may still show it live: not a change."""

@@ -21,11 +21,19 @@ all, as each case says.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
+from protocols.check.invariants import InvariantViolation
 from protocols.sim.world import World
 from protocols.txnkv.record import TxnStatus, implicitly_committed
-from protocols.txnkv.sim import _found, committed_state, final_state_violations
+from protocols.txnkv.sim import (
+    ParallelCommitProperties,
+    _found,
+    committed_state,
+    final_state_violations,
+)
 from tests.txnkv.sim.scenarios import (
     commits,
     drop_batches_from_n1,
@@ -68,8 +76,23 @@ def test_killed_after_staging_with_a_write_missing_aborts() -> None:
                 and rec.status is TxnStatus.STAGING, max_ms=5000)
     w.crash("n1")
     assert _balances(w) == UNCHANGED
-    assert record(w).status is TxnStatus.ABORTED
+    aborted = record(w)
+    assert aborted.status is TxnStatus.ABORTED
     assert _recoveries(w) >= 1
+    # the write to r3 was prevented at the aborted attempt ...
+    prevented = {(t, e, ts) for c in (w.core(n) for n in w.up_nodes())
+                 for r in c.replicas.values() for t, e, ts, _ in r.prevented}
+    assert (aborted.txn_id, aborted.epoch, aborted.write_ts) in prevented
+    # ... and a record COMMITTED there afterwards (planted) is what the invariant
+    # exists to catch
+    properties = ParallelCommitProperties()
+    properties(w)
+    for c in (w.core(n) for n in w.up_nodes()):
+        if "r1" in c.replicas:
+            c.replicas["r1"].machine.records[aborted.txn_id] = replace(
+                aborted, status=TxnStatus.COMMITTED)
+    with pytest.raises(InvariantViolation, match="a recovery prevented"):
+        properties(w)
 
 
 def _implicit(w: World) -> bool:

@@ -7,7 +7,7 @@ from typing import Any
 
 from protocols.clocks.hlc import HLCTimestamp
 from protocols.txnkv.messages import PutRecordEffect, WriteBatch
-from protocols.txnkv.observed import ack_note, record_note, violations
+from protocols.txnkv.observed import ack_note, prevented_note, record_note, violations
 from protocols.txnkv.ranges import RangeDescriptor
 from protocols.txnkv.record import TxnRecord, TxnStatus, Write
 from protocols.txnkv.replica import RangeMachine
@@ -54,6 +54,16 @@ def test_an_acknowledged_transaction_aborted_is_caught() -> None:
     (v,) = violations([note("n3", ack_note("t1")), applied("n1", STAGING),
                        applied("n1", ABORTED)])
     assert v == "acknowledged to its client by n3, then aborted: t1 (at n1)"
+
+
+def test_a_commit_at_an_attempt_whose_write_was_prevented_is_caught() -> None:
+    prevented = note("n2", prevented_note("t1", 0, HLCTimestamp(5, 0), "a"))
+    (v,) = violations([applied("n1", STAGING), prevented, applied("n1", COMMITTED)])
+    assert v.startswith("committed at an attempt whose write of 'a' n2 prevented: t1")
+    later = note("n2", prevented_note("t1", 0, HLCTimestamp(6, 0), "a"))  # another attempt
+    assert violations([applied("n1", STAGING), later, applied("n1", COMMITTED)]) == []
+    # after the commit: a recovery from a stale view, too late to matter
+    assert violations([applied("n1", STAGING), applied("n1", COMMITTED), prevented]) == []
 
 
 def test_an_acknowledged_transaction_never_committed_is_caught_at_the_end_only() -> None:
