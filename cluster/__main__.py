@@ -14,6 +14,7 @@
     python -m cluster logs n3 [-f]
     python -m cluster draw                  the run as a space-time diagram (up --event-log)
     python -m cluster ring                  dynamo: each node's share of the ring and keys
+    python -m cluster kv put K V | get K | cas K OLD NEW | del K   the KV from the shell
     python -m cluster down                  stop everything (even after a crashed `up`)
 
 The cluster lives in ``--dir`` (default ``$PROTOCOLS_CLUSTER_DIR`` or
@@ -41,6 +42,8 @@ from rich.console import Console, ConsoleOptions, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from cluster.kvctl import add_parser as add_kv_parser
+from cluster.kvctl import cmd_kv
 from cluster.membership import MEMBER_KEY, membership_matrix, views_of
 from cluster.nemesis import CUT_MODES
 from cluster.procs import kill_group, wait_gone
@@ -451,6 +454,7 @@ def parser() -> argparse.ArgumentParser:
     logs.add_argument("-f", "--follow", action="store_true")
     sub.add_parser("draw", help="the run so far as a space-time diagram (with --event-log)")
     sub.add_parser("down", help="stop everything")
+    add_kv_parser(sub)
     return p
 
 
@@ -459,7 +463,7 @@ COMMANDS = {"up": cmd_up, "status": cmd_status, "partition": cmd_partition, "hea
             "resume": cmd_process, "add-node": cmd_add_node, "remove-node": cmd_remove_node,
             "logs": cmd_logs, "draw": cmd_draw, "down": cmd_down,
             "create-group": cmd_group, "remove-group": cmd_group, "crash-at": cmd_targeted,
-            "pause-disk": cmd_targeted, "ring": cmd_ring}
+            "pause-disk": cmd_targeted, "ring": cmd_ring, "kv": cmd_kv}
 
 
 def main(argv: list[str] | None = None) -> int:
