@@ -34,7 +34,8 @@ def test_the_kv_from_the_shell(tmp_path: Path, capsys: pytest.CaptureFixture[str
         assert code == 2 and "no node 'n9' in this cluster (n1, n2, n3)" in out
         code, out = kv(capsys, d, "cas", "b", "7")
         assert code == 2 and "give OLD, or --absent" in out
-        leader_or_not = [kv(capsys, d, "--node", n, "get", "b") for n in ("n1", "n2", "n3")]
+        leader_or_not = [kv(capsys, d, "--node", n, "--timeout", "1", "get", "b")
+                         for n in ("n1", "n2", "n3")]
         assert (0, "7") in leader_or_not  # the leader answers; the others say who leads
         assert all(code == 0 or "not the leader" in out for code, out in leader_or_not)
     finally:

@@ -36,6 +36,10 @@ async def _hosts(c: LocalCluster, node: str, range_id: str) -> bool:
     return status is not None and f"{range_id}.role" in status.details
 
 
+# 9.5 s: the slow suite. By default, each split rule has its test in
+# tests/txnkv/unit/test_split.py (a restart finding the new range on disk among them) and
+# the simulator splits ranges under the nemesis (tests/txnkv/sim/test_txnkv_sim.py)
+@pytest.mark.slow
 async def test_a_range_splits_while_a_bank_runs_and_survives_kill_minus_9(
         cluster: Factory) -> None:
     c = await cluster("txnkv", nodes=3, event_log=True)
