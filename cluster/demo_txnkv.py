@@ -46,6 +46,7 @@ from cluster.workload_twopc import BankWorkload
 from protocols.check.bank import check_bank
 from protocols.check.spacetime import load_events
 from protocols.twopc.client import TwoPcClient
+from protocols.txnkv.core import serving_ranges
 from protocols.txnkv.observed import violations
 from protocols.txnkv.ranges import range_of, spread, static_split
 
@@ -95,12 +96,8 @@ async def left_staging(c: LocalCluster, dead: str) -> int:
 
 
 async def serving(c: LocalCluster) -> bool:
-    found: set[str] = set()
-    for st in (await c.statuses(timeout_s=1.0)).values():
-        if st is not None:
-            found |= {k.split(".")[0] for k, v in st.details.items()
-                      if k.endswith(".serving") and v == "True"}
-    return found == {r.range_id for r in RANGES}
+    statuses = (await c.statuses(timeout_s=1.0)).values()
+    return serving_ranges(statuses) == {r.range_id for r in RANGES}
 
 
 async def recoveries(c: LocalCluster) -> int:

@@ -50,6 +50,7 @@ from cluster.waiting import wait_until
 from protocols.common.errors import ProtocolError
 from protocols.kv.client import KvChannels, KvClient
 from protocols.twopc.client import TwoPcClient
+from protocols.txnkv.core import serving_ranges
 from protocols.txnkv.ranges import static_split
 
 console = Console(width=None if sys.stdout.isatty() else 120)
@@ -60,13 +61,7 @@ OFFSETS = (0, 10, 100, 500)
 
 
 async def serving(c: LocalCluster) -> bool:
-    found: set[str] = set()
-    for n in c.ids:
-        status = await c.status(n)
-        if status is not None:
-            found |= {k.split(".")[0] for k, v in status.details.items()
-                      if k.endswith(".serving") and v == "True"}
-    return found == {r.range_id for r in RANGES}
+    return serving_ranges((await c.statuses()).values()) == {r.range_id for r in RANGES}
 
 
 async def txnkv_cluster(tmp: str, options: dict[str, Any]) -> LocalCluster:

@@ -24,7 +24,7 @@ import copy
 import enum
 import random
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -54,7 +54,8 @@ from protocols.txnkv.ranges import RangeDescriptor, learn, static_split
 from protocols.txnkv.record import TxnStatus
 from protocols.txnkv.replica import RangeMachine, Replica, ReplicaSettings
 
-__all__ = ["CommitMode", "Isolation", "RangeRecord", "RangeSeed", "TxnKvCore", "TxnKvOptions"]
+__all__ = ["CommitMode", "Isolation", "RangeRecord", "RangeSeed", "TxnKvCore", "TxnKvOptions",
+           "serving_ranges"]
 
 
 class CommitMode(enum.StrEnum):
@@ -460,3 +461,11 @@ class TxnKvCore(Core):
         leading = sum(1 for r in self.replicas.values() if r.raft.role is Role.LEADER)
         return NodeStatus(role="node", epoch=0, details={"ranges_led": str(leading),
                                                           **details})
+
+
+def serving_ranges(statuses: Iterable[Any]) -> set[str]:
+    """The ranges some node serves as leaseholder, read from the nodes' statuses (each
+    a ``NodeStatus`` or its protobuf, with the ``<range>.serving`` details
+    ``TxnKvCore.status`` writes; None: a node that did not answer)."""
+    return {k.split(".")[0] for st in statuses if st is not None
+            for k, v in st.details.items() if k.endswith(".serving") and v == "True"}
