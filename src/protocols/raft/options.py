@@ -18,6 +18,9 @@ class ReadMode(enum.StrEnum):
 
     READ_INDEX = "read_index"  # confirm leadership with a heartbeat round first
     LEASE = "lease"  # answer alone while a lease holds (assumes bounded clock drift)
+    # UNSAFE, for experiments only: answer from the local state machine at once. A leader
+    # deposed without knowing it serves stale reads (``scripts/experiment stale-read``)
+    LOCAL = "local"
 
 
 @dataclass(frozen=True, slots=True)

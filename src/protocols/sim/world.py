@@ -230,6 +230,7 @@ class World:
         # seconds: for space-time diagrams of a simulated run
         self.event_log: list[dict[str, Any]] | None = [] if event_log else None
         self._clocks: dict[str, dict[str, int]] = {}
+        self._clock_skew: dict[str, tuple[float, int, float]] = {}  # set_clock
         self._last_state: dict[str, tuple[str, int]] = {}
         self._pending_clock: dict[Any, dict[str, int]] = {}  # rpc -> the sender's stamp
         phase_rng = self.rng("phases")
@@ -240,6 +241,22 @@ class World:
     def clock(self) -> float:
         """The simulated monotonic clock every node reads, in seconds."""
         return self.now / 1000
+
+    def node_clock(self, n: str) -> float:
+        """The clock node n reads (``NodeContext.clock``): the simulated one, unless
+        ``set_clock`` made it jump or drift."""
+        if (skew := self._clock_skew.get(n)) is None:
+            return self.clock()
+        reading, since, rate = skew
+        return reading + (self.now - since) / 1000 * rate
+
+    def set_clock(self, n: str, *, jump_ms: int = 0, rate: float = 1.0) -> None:
+        """Node n's clock jumps by ``jump_ms`` (negative: back; an NTP step, a VM restored
+        from a snapshot) and from now on runs at ``rate`` times real time (a drifting
+        oscillator). Its ticks still come every ``tick_ms``: only what it reads moves."""
+        reading = self.node_clock(n) + jump_ms / 1000
+        self._clock_skew[n] = (reading, self.now, rate)
+        self.trace(f"clock {n} jump {jump_ms:+d} ms rate {rate}")
 
     def rng(self, stream: str) -> random.Random:
         """A random stream of its own for ``stream``, derived from the seed."""
@@ -272,6 +289,17 @@ class World:
         while self._queue and self._queue[0][0] <= end:
             self.step()
         self.now = max(self.now, end)
+
+    def wait(self, predicate: Callable[[], Any], max_ms: int) -> Any:
+        """Run until ``predicate()`` is truthy and return it; after ``max_ms`` return
+        None (a client's timeout, where ``run_until`` fails the run)."""
+        end = self.now + max_ms
+        while not (value := predicate()):
+            if not self._queue or self._queue[0][0] > end:
+                self.run_for(end - self.now)
+                return None
+            self.step()
+        return value
 
     def run_until(self, predicate: Callable[[], Any], max_ms: int) -> Any:
         """Run until ``predicate()`` is truthy (checked after every event); return it.
@@ -335,7 +363,7 @@ class World:
         stream = f"node/{n}/{incarnation}" if not g else f"node/{n}/{g}/{incarnation}"
         parts = group.spec.create_node(NodeContext(
             n, tuple(p for p in group.members if p != n), node.fs, data_dir,
-            self.rng(stream), self.clock,
+            self.rng(stream), lambda: self.node_clock(n),
             node_options(group.options, self.node_options.get(n)) if not g else group.options,
             self.tick_ms / 1000, node.address,
             {p: self.nodes[p].address for p in group.members if p != n},

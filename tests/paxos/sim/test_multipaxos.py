@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from cluster.experiments.paxos_duel import dueling
 from protocols.common.errors import ConfigError
 from protocols.kv.commands import KvCommand
 from protocols.paxos.core import PaxosCore
@@ -138,29 +139,12 @@ def test_a_leader_crashed_inside_its_adoption_write_never_reuses_its_ballot(seed
     w.run_until(lambda: rid in w.answers, 3000)
 
 
-def _dueling(backoff: bool, seed: int) -> int:
-    """Five nodes, 5-20 ms links, no leader stickiness; every follower campaigns at once,
-    then clients write for two seconds: how many writes succeeded."""
-    w = World(ADAPTER, 5, seed=seed, network=NetworkConfig(delay_min_ms=5, delay_max_ms=20),
-              options={"backoff": backoff, "stickiness": False})
-    w.run_until(w.leader, 5000)
-    for n in w.ids:
-        if not core(w, n).leader.active:
-            core(w, n)._start_scout()
-            w._input(n)
-    rids: list[Any] = []
-    for i in range(50):
-        w.at(i * 20, lambda i=i: rids.append(w.submit(w.leader() or "n1", put(str(i)))))
-    w.run_for(2000)
-    return sum(1 for r in rids if r in w.answers and w.answers[r].error is None)
-
-
 def test_dueling_leaders_livelock_without_backoff_and_progress_with_it() -> None:
     """PMMC §4: a preempted leader that retries at once preempts the other, which does
     the same, forever. With failure detection and a random backoff one of them wins.
     Over ten seeds: without, next to nothing gets done; with, every seed makes progress."""
-    without = [_dueling(backoff=False, seed=s) for s in range(1, 11)]
-    with_backoff = [_dueling(backoff=True, seed=s) for s in range(1, 11)]
+    without = [dueling(False, s)[0] for s in range(1, 11)]
+    with_backoff = [dueling(True, s)[0] for s in range(1, 11)]
     print(f"writes in 2 s, 10 seeds: without backoff {without}, with {with_backoff}")
     assert sum(without) <= 0.1 * sum(with_backoff), "no livelock shown"
     assert min(with_backoff) >= 25, "backoff did not restore progress"
