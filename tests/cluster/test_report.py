@@ -27,7 +27,7 @@ from protocols.check.record import (
     read_record,
     write_record,
 )
-from protocols.sim import run_once
+from protocols.sim import RunResult, Verdict, run_once
 from tests.check.test_spacetime import Elements
 from tests.check.test_spacetime_chromium import chromium, load
 from tests.toy.protocol.sim import UNSAFE
@@ -215,12 +215,7 @@ def test_a_folder_that_is_no_run_gets_one_error_line_and_exit_2(
 
 def test_each_checkers_result_becomes_a_verdict_and_the_record_round_trips(
         tmp_path: Path) -> None:
-    stale = History()  # a read of nothing after the put returned
-    put = stale.invoke(0, "put", "k", "1", 0.0)
-    stale.complete(put, "ok", None, 1.0)
-    get = stale.invoke(1, "get", "k", None, 2.0)
-    stale.complete(get, "ok", None, 3.0)
-    lin = Judgement.of("linearizability", check_history(stale))
+    lin = Judgement.of("linearizability", check_history(stale_read()))
     assert lin.status == "violation" and lin.summary.startswith("violation: 1 keys")
     assert Judgement.of("bank", check_bank(History(), {"a": 1})).status == "ok"
     assert Judgement.of("set-full", check_set_full(History())).status == "unknown"
@@ -233,6 +228,30 @@ def test_each_checkers_result_becomes_a_verdict_and_the_record_round_trips(
     (tmp_path / "verdict.json").write_text("[1]")
     with pytest.raises(RecordError, match="not a run record"):
         read_record(tmp_path)
+
+
+def stale_read() -> History:
+    """A read of nothing after the put returned: not linearizable."""
+    stale = History()
+    put = stale.invoke(0, "put", "k", "1", 0.0)
+    stale.complete(put, "ok", None, 1.0)
+    get = stale.invoke(1, "get", "k", None, 2.0)
+    stale.complete(get, "ok", None, 3.0)
+    return stale
+
+
+def test_a_simulated_runs_linearizability_violation_marks_its_culprit(tmp_path: Path
+                                                                      ) -> None:
+    """scripts/sim --spacetime on a run whose checker found a stale read: the timeline
+    and the diagram colour the read that cannot be placed (times in simulated ms)."""
+    verdict = check_history(stale_read())
+    result = RunResult("raft", 1, workload="kv", history=stale_read(), events=5,
+                       verdicts=[Verdict("linearizability", "violation", verdict.summary())])
+    simulate.write_spacetime(result, str(tmp_path))
+    assert 'class="culprit"' in (tmp_path / "timeline.html").read_text()
+    assert "culprit" in (tmp_path / "spacetime.html").read_text()
+    record = read_record(tmp_path)
+    assert record is not None and record.status == "violation"
 
 
 def test_the_pages_load_in_chromium_with_their_verdicts_and_no_error(
