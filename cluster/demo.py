@@ -23,7 +23,8 @@ stand-ins, handoff and anti-entropy, no acknowledged write lost).
 6. teardown: every process stops, and the OS shows none left; the nodes' event logs
    (every message stamped with a vector clock) become a space-time diagram
    (``spacetime.html``: lanes, arrows, roles, faults, the clients' operations per key)
-   and a ShiViz log.
+   and a ShiViz log; the verdicts and faults go to ``verdict.json``, and ``index.html``
+   puts the run on one page (``cluster/report.py``; every demo ends with it).
 """
 
 from __future__ import annotations
@@ -39,9 +40,11 @@ from rich.console import Console
 from rich.table import Table
 
 from cluster.diagrams import wall_operations, write_diagrams
+from cluster.report import finish_demo
 from cluster.runner import LocalCluster, cluster_processes
 from cluster.workload import KvWorkload
 from protocols.check import check_history, render_timeline
+from protocols.check.record import Judgement
 
 console = Console()
 
@@ -124,15 +127,20 @@ async def run(protocol: str, nodes: int, directory: Path, seconds: float) -> int
         faults = c.nemesis.intervals()
         console.rule("[bold]6. teardown")
     # the nodes flushed their event logs as they stopped: draw the whole run
+    title = f"{name}: {nodes} nodes, partition, kill -9, restart"
     diagrams = write_diagrams(directory, faults=faults, result=result,
                               operations=wall_operations(workload.history, workload.t0),
-                              title=f"{name}: {nodes} nodes, partition, kill -9, restart")
+                              title=title)
     if diagrams is not None:
         console.print(f"space-time diagram: {diagrams[0]}\nShiViz log: {diagrams[1]} "
                       f"(load it at https://bestchai.bitbucket.io/shiviz/)")
     left = cluster_processes(directory)
     console.print(f"processes left running: {left or 'none'}")
     console.print(f"node logs, nemesis log, history timeline: {directory}")
+    page = finish_demo(directory, title=title, protocol=protocol, faults=faults, left=left,
+                       verdicts=[Judgement.of("linearizability", result)],
+                       command=f"scripts/demo {protocol} -n {nodes} --seconds {seconds:g}")
+    console.print(f"the run's page (verdict, timeline, diagram, faults, logs): {page}")
     return 0 if result.verdict == "ok" and not left else 1
 
 

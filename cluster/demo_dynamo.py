@@ -39,9 +39,11 @@ from rich.live import Live
 from rich.table import Table
 
 from cluster.diagrams import wall_operations, write_diagrams
+from cluster.report import finish_demo
 from cluster.runner import LocalCluster, cluster_processes
 from cluster.waiting import wait_until
 from cluster.workload_dynamo import SetFullWorkload
+from protocols.check.record import Judgement
 from protocols.check.setfull import check_set_full
 from protocols.hashing import Ring
 
@@ -230,10 +232,11 @@ async def run(directory: Path, seconds: float, nodes: int = 6, seed: int = 1) ->
         "verdict": result.verdict, "converged_after_s": converged,
         "counts": result.counts()}
     (directory / "dynamo-demo.json").write_text(json.dumps(summary, indent=1) + "\n")
+    title = (f"Dynamo: {nodes} nodes, {victim} killed (-9) and restarted, hinted handoff, "
+             "anti-entropy")
     diagrams = write_diagrams(directory, faults=faults,
                               operations=wall_operations(workload.history, workload.t0),
-                              title=f"Dynamo: {nodes} nodes, {victim} killed (-9) and "
-                                    "restarted, hinted handoff, anti-entropy")
+                              title=title)
     if diagrams is not None:
         console.print(f"space-time diagram (the kill shaded): {diagrams[0]}\nShiViz log: "
                       f"{diagrams[1]}")
@@ -242,6 +245,18 @@ async def run(directory: Path, seconds: float, nodes: int = 6, seed: int = 1) ->
     console.print(f"node logs, nemesis log, dynamo-demo.json: {directory}")
     ok = (result.valid and lost == 0 and converged is not None and board.max_hinted > 0
           and board.hinted == 0)
+    verdicts = [
+        Judgement.of("set-full", result),
+        Judgement.holds("convergence", converged is not None,
+                        f"converged {converged:.2f}s after the clients stopped"
+                        if converged is not None else f"not converged: {workload.last_seen}"),
+        Judgement.holds("hinted handoff", board.max_hinted > 0 and board.hinted == 0,
+                        f"hinted versions rose to {board.max_hinted} and fell to "
+                        f"{board.hinted}")]
+    page = finish_demo(directory, title=title, protocol="dynamo", faults=faults, left=left,
+                       verdicts=verdicts,
+                       command=f"scripts/demo dynamo -n {nodes} --seconds {seconds:g}")
+    console.print(f"the run's page (verdict, diagram, faults, logs): {page}")
     return 0 if ok and not left else 1
 
 

@@ -29,8 +29,10 @@ from rich.console import Console
 
 from cluster.diagrams import write_diagrams
 from cluster.membership import membership_matrix, views_of
+from cluster.report import finish_demo
 from cluster.runner import LocalCluster, cluster_processes
 from cluster.waiting import wait_until
+from protocols.check.record import Judgement
 from protocols.swim.client import MembershipClient, View
 from protocols.swim.messages import State
 
@@ -142,13 +144,18 @@ async def run(nodes: int, directory: Path) -> int:
         ok = counters == {total}
         faults = c.nemesis.intervals()
         console.rule("[bold]7. teardown")
-    diagrams = write_diagrams(directory, faults=faults,
-                              title=f"SWIM: {nodes} members, kill -9, pause, partition")
+    title = f"SWIM: {nodes} members, kill -9, pause, partition"
+    diagrams = write_diagrams(directory, faults=faults, title=title)
     if diagrams is not None:
         console.print(f"space-time diagram: {diagrams[0]}\nShiViz log: {diagrams[1]}")
     left = cluster_processes(directory)
     console.print(f"processes left running: {left or 'none'}")
     console.print(f"node logs and nemesis log: {directory}")
+    counted = Judgement.holds("replicated counter", ok, f"every member counts {total}" if ok
+                              else f"the members count {sorted(counters)}, not {total}")
+    page = finish_demo(directory, title=title, protocol="swim", faults=faults, left=left,
+                       verdicts=[counted], command=f"scripts/demo swim -n {nodes}")
+    console.print(f"the run's page (verdict, diagram, faults, logs): {page}")
     return 0 if ok and not left else 1
 
 

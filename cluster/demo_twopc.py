@@ -32,10 +32,12 @@ from rich.console import Console
 from rich.table import Table
 
 from cluster.diagrams import write_diagrams
+from cluster.report import finish_demo
 from cluster.runner import LocalCluster, cluster_processes
 from cluster.waiting import wait_until
-from cluster.workload_twopc import BankWorkload
+from cluster.workload_twopc import BankWorkload, kept_total
 from protocols.check.bank import check_bank
+from protocols.check.record import Judgement
 from protocols.twopc.client import TwoPcClient
 
 console = Console()
@@ -153,14 +155,18 @@ async def run(directory: Path, seconds: float, seed: int = 1) -> int:
         colour = "green" if result.valid and total == bank.total else "red"
         console.print(f"[bold {colour}]bank checker: {result.summary()}[/bold {colour}]")
         console.rule("[bold]6. teardown")
-    diagrams = write_diagrams(directory, faults=faults,
-                              title="2PC: a bank on 3 shards, the coordinator crashed "
-                                    "after its decision, a shard killed")
+    title = ("2PC: a bank on 3 shards, the coordinator crashed after its decision, a shard "
+             "killed")
+    diagrams = write_diagrams(directory, faults=faults, title=title)
     if diagrams is not None:
         console.print(f"space-time diagram (the blocked window shaded): {diagrams[0]}")
     left = cluster_processes(directory)
     console.print(f"processes left running: {left or 'none'}")
     console.print(f"node logs and nemesis log: {directory}")
+    page = finish_demo(directory, title=title, protocol="twopc", faults=faults, left=left,
+                       verdicts=[Judgement.of("bank", result), kept_total(total, bank.total)],
+                       command=f"scripts/demo twopc --seconds {seconds:g}")
+    console.print(f"the run's page (verdict, diagram, faults, logs): {page}")
     return 0 if result.valid and total == bank.total and not left else 1
 
 

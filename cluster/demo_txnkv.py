@@ -40,10 +40,12 @@ from rich.console import Console
 from rich.table import Table
 
 from cluster.diagrams import write_diagrams
+from cluster.report import finish_demo
 from cluster.runner import LocalCluster, cluster_processes
 from cluster.waiting import wait_until
-from cluster.workload_twopc import BankWorkload
+from cluster.workload_twopc import BankWorkload, kept_total
 from protocols.check.bank import check_bank
+from protocols.check.record import Judgement
 from protocols.check.spacetime import load_events
 from protocols.twopc.client import TwoPcClient
 from protocols.txnkv.core import serving_ranges
@@ -207,14 +209,25 @@ async def run(directory: Path, seconds: float, seed: int = 1) -> int:
     console.print(f"[bold {colour}]parallel commits' TLA+ properties over every node's "
                   f"records: {'hold' if not problems else '; '.join(problems[:3])}"
                   f"[/bold {colour}]")
-    diagrams = write_diagrams(directory, faults=faults,
-                              title="txnkv: a bank on 3 ranges, a coordinator killed "
-                                    "mid-commit and its transactions recovered")
+    title = ("txnkv: a bank on 3 ranges, a coordinator killed mid-commit and its "
+             "transactions recovered")
+    diagrams = write_diagrams(directory, faults=faults, title=title)
     if diagrams is not None:
         console.print(f"space-time diagram (the recovery window shaded): {diagrams[0]}")
     left = cluster_processes(directory)
     console.print(f"processes left running: {left or 'none'}")
     console.print(f"node logs and nemesis log: {directory}")
+    tla = Judgement.holds("parallel commits (TLA+ properties)", not problems,
+                          "hold over every node's records" if not problems
+                          else "\n".join(problems))
+    recovered = Judgement.holds("recovery exercised", bool(caught),
+                                f"{caught} STAGING record(s) of the killed coordinator "
+                                "left to the readers' status recovery")
+    page = finish_demo(directory, title=title, protocol="txnkv", faults=faults, left=left,
+                       verdicts=[Judgement.of("bank", result),
+                                 kept_total(total, bank.total), tla, recovered],
+                       command=f"scripts/demo txnkv --seconds {seconds:g}")
+    console.print(f"the run's page (verdict, diagram, faults, logs): {page}")
     return 0 if (result.valid and total == bank.total and caught and not left
                  and not problems) else 1
 

@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import math
 import random
 import time
 from collections.abc import Iterable, Sequence
@@ -47,7 +48,7 @@ if TYPE_CHECKING:
     from cluster.toxi import ToxiproxyClient
     from protocols.contract import ProtocolSpec
 
-__all__ = ["CUT_MODES", "Nemesis", "ScheduledFault", "random_schedule"]
+__all__ = ["CUT_MODES", "Nemesis", "ScheduledFault", "fault_intervals", "random_schedule"]
 
 CUT_MODES = ("blackhole", "refuse")
 _CUT_TOXIC = "nemesis_cut"
@@ -86,20 +87,9 @@ class Nemesis:
     def intervals(self) -> list[tuple[float, float, str]]:
         """(start, end, label) of every fault, for timelines (end = now if still on).
         The label says which fault it was: "partition n1 | n2,n3 (blackhole)"."""
-        out: list[tuple[float, float, str]] = []
-        starts: dict[str, tuple[float, str]] = {}
-        for e in self.events:
-            kind = e.get("fault")
-            if kind is None:
-                continue
-            if e["action"] == "start":
-                starts[kind] = (e["time"], _label(kind, e))
-            elif e["action"] == "end" and kind in starts:
-                t, label = starts.pop(kind)
-                out.append((t, e["time"], label))
         now = time.time()
-        out += [(t, now, label) for t, label in starts.values()]
-        return sorted(out)
+        return [(s, now if e is None else e, label)
+                for s, e, label in fault_intervals(self.events)]
 
     def start_fault(self, fault: str, **args: Any) -> None:
         """Log the start of ``fault`` (its kind, e.g. "partition" or "pause-n2")."""
@@ -462,6 +452,25 @@ def _targeted(rng: random.Random, kind: str, spec: ProtocolSpec, nodes: Sequence
     message, actions = rng.choice(hook_targets(spec))
     action = rng.choice(actions)
     return (message, src, dst, action, rng.randint(50, 500) if action == "delay" else 0)
+
+
+def fault_intervals(events: Iterable[dict[str, Any]]
+                    ) -> list[tuple[float, float | None, str]]:
+    """(start, end, label) of every fault of a nemesis log (``Nemesis.events``, or the
+    lines of ``nemesis.jsonl``), in start order; end None: the fault never ended."""
+    out: list[tuple[float, float | None, str]] = []
+    starts: dict[str, tuple[float, str]] = {}
+    for e in events:
+        kind = e.get("fault")
+        if kind is None:
+            continue
+        if e["action"] == "start":
+            starts[kind] = (e["time"], _label(kind, e))
+        elif e["action"] == "end" and kind in starts:
+            t, label = starts.pop(kind)
+            out.append((t, e["time"], label))
+    out += [(t, None, label) for t, label in starts.values()]
+    return sorted(out, key=lambda f: (f[0], math.inf if f[1] is None else f[1], f[2]))
 
 
 def _label(kind: str, event: dict[str, Any]) -> str:

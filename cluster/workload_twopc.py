@@ -21,13 +21,14 @@ from typing import Any
 
 from cluster.workload import WorkloadStats
 from protocols.check.history import Event, History
+from protocols.check.record import Judgement
 from protocols.common.errors import Aborted, ProtocolError
 from protocols.runtime.tls import TlsMaterial
 from protocols.twopc.bank import Bank
 from protocols.twopc.client import TwoPcClient
 from protocols.twopc.messages import MicroOp
 
-__all__ = ["BankWorkload", "ListAppendWorkload", "TxnClients", "ops_of"]
+__all__ = ["BankWorkload", "ListAppendWorkload", "TxnClients", "kept_total", "ops_of"]
 
 ABORT_REASONS = ("wait-die", "below zero", "locks not granted", "did not come")
 
@@ -220,3 +221,10 @@ class ListAppendWorkload(TxnClients):
 
     def ok_value(self, f: str, value: Any, done: list[list[Any]]) -> Any:
         return [[op, key, [] if op == "r" and v is None else v] for op, key, v in done]
+
+
+def kept_total(total: int, initial: int) -> Judgement:
+    """The bank demos' last check: the final balances, read after the clients stopped,
+    sum to what the bank started with."""
+    return Judgement.holds("final total", total == initial,
+                           f"the final balances sum to {total}; the bank started at {initial}")

@@ -20,6 +20,8 @@ LIN_TESTS = ("tests/check/test_linearizability.py",)
 INV_TESTS = ("tests/check/test_invariants.py",)
 ELLE_TESTS = "tests/check/test_elle.py"
 SET_TESTS = "tests/check/test_setfull.py"
+RECORD = "src/protocols/check/record.py"
+REPORT_TESTS = "tests/cluster/test_report.py"
 
 MUTATIONS = [
     # ------------------------------------------------------------ linearizability
@@ -175,4 +177,13 @@ MUTATIONS = [
              "                overlay[key] = value if f == \"w\" else _appended(i, key, now, "
              "value)\n                self._write(key, overlay[key])\n",
              ("tests/kv/unit/test_txn.py::test_an_aborted_txn_changes_nothing",)),
+    # ------------------------------------------------------------ the run's page
+    Mutation("record-violation-wins", "a run's verdict is a violation if any check found "
+             "one", RECORD,
+             '        return "violation" if "violation" in found else',
+             '        return "ok" if "violation" in found else',
+             (f"{REPORT_TESTS}::test_a_planted_bug_shows_as_a_violation",)),
+    Mutation("report-escapes", "the run's page shows run data as text (escaped)",
+             "cluster/report.py", "    return html.escape(str(value), quote=True)",
+             "    return str(value)", (f"{REPORT_TESTS}::test_run_data_is_escaped",)),
 ]

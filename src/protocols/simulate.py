@@ -5,7 +5,9 @@
     scripts/sim --protocol raft --sweep 1..200           every failing seed + replay command
     scripts/sim --protocol raft --seed 7 -o read_mode='"lease"' -o pre_vote=false
     scripts/sim --protocol raft --seed 7 --nemesis partition,crash --workload kv
-    scripts/sim --protocol raft --seed 7 --spacetime out/   the run as a space-time diagram
+    scripts/sim --protocol raft --seed 7 --spacetime out/   the run as a space-time diagram,
+                                                         a timeline, its verdicts: then
+    scripts/report out/                                  one page of it all
 
 A protocol is a registered name (``protocols.registry``) or the ``module:ATTRIBUTE`` of a
 ``ProtocolEntry``. Exit status: 0 if every run passed, 1 if one failed, 2 on bad input.
@@ -24,6 +26,7 @@ import argparse
 import sys
 from typing import Any
 
+from protocols.check.record import Judgement, RunRecord, make_record
 from protocols.common.errors import ConfigError
 from protocols.common.options import option_pairs
 from protocols.registry import load_sim
@@ -32,7 +35,7 @@ from protocols.sim.api import SimAdapter
 from protocols.sim.nemesis import EXTRA_KINDS, KINDS
 from protocols.sim.runner import RunResult
 
-__all__ = ["main", "replay", "run_once", "write_spacetime"]
+__all__ = ["main", "replay", "run_once", "run_record", "write_spacetime"]
 
 
 def adapter_of(protocol: str | SimAdapter) -> SimAdapter:
@@ -72,7 +75,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="a protocol option, e.g. -o snapshot_threshold=100 (repeatable)")
     p.add_argument("--trace", help="write the run's trace to this file")
     p.add_argument("--spacetime", metavar="DIR",
-                   help="write the run as DIR/spacetime.html and a ShiViz log (one run)")
+                   help="write the run as DIR/spacetime.html, a ShiViz log, a history "
+                        "timeline and verdict.json (one run; scripts/report DIR pages them)")
     args = p.parse_args(argv)
     try:
         kw: dict[str, Any] = {
@@ -99,20 +103,51 @@ def main(argv: list[str] | None = None) -> int:
 
 def write_spacetime(result: RunResult, directory: str) -> None:
     """The run's event log as a space-time diagram and a ShiViz log (simulated seconds);
-    the workload's operations, recorded in simulated ms, beside them."""
+    the workload's operations, recorded in simulated ms, beside them and as a history
+    timeline; the verdicts and faults as ``verdict.json``: what ``scripts/report DIR``
+    makes one page of."""
     import dataclasses
     from pathlib import Path
 
+    from protocols.check.linearizability import check_operations
+    from protocols.check.record import write_record
     from protocols.check.spacetime import render_spacetime, write_shiviz
+    from protocols.check.timeline import render_timeline
 
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
     ops = [dataclasses.replace(op, call=op.call / 1000, ret=op.ret / 1000)
            for op in result.history.operations()]
+    checked = None
+    if any(v.check == "linearizability" and v.status == "violation" for v in result.verdicts):
+        checked = check_operations(ops)  # again, on these ops: the pages mark its culprit
     html = render_spacetime(result.event_log, out / "spacetime.html", faults=result.faults,
-                            operations=ops, title=result.replay)
+                            operations=ops, result=checked, title=result.replay)
     shiviz = write_shiviz(result.event_log, out / "spacetime.shiviz.log")
-    print(f"space-time diagram: {html}; ShiViz log: {shiviz}")
+    if ops:
+        render_timeline(ops, checked, out / "timeline.html", result.faults)
+    record = write_record(out, run_record(result))
+    print(f"space-time diagram: {html}; ShiViz log: {shiviz}; verdicts: {record}\n"
+          f"the run's page: scripts/report {out}")
+
+
+def run_record(result: RunResult) -> RunRecord:
+    """The run's verdicts (the workload's checker, and the invariants checked after every
+    event or the failure that stopped the run) and its faults, for ``verdict.json``."""
+    verdicts = [Judgement(v.check, v.status, v.summary) for v in result.verdicts]
+    if result.failure is not None and not any(v.status == "violation" for v in verdicts):
+        verdicts.append(Judgement("simulation", "violation", result.failure))
+    elif result.failure is None and result.invariants:
+        n = result.invariants
+        verdicts.append(Judgement("invariants", "ok", f"{n} invariant{'s' * (n != 1)} held "
+                                  f"after each of {result.events} events"))
+    title = (f"{result.protocol}: simulated run, seed {result.seed}"
+             + (f", {result.workload} workload" if result.workload else ""))
+    return make_record(title, result.protocol, "sim", verdicts, faults=result.faults,
+                       clock="simulated", replay=result.replay,
+                       extra={"events": result.events,
+                              "simulated time": f"{result.time_ms} ms",
+                              "trace hash": result.trace_hash})
 
 
 def report(result: RunResult) -> None:

@@ -18,6 +18,7 @@ import re
 import shutil
 import subprocess
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -50,15 +51,16 @@ def chromium() -> str:
     return found
 
 
-def load(binary: str, page: Path, tmp: Path, fragment: str = "") -> tuple[Elements, str, str]:
+def load(binary: str, page: Path, tmp: Path, fragment: str = "",
+         flags: Sequence[str] = ()) -> tuple[Elements, str, str]:
     """Load ``page`` headless; return the parsed DOM after scripts, the DOM text, and the
-    console lines (messages and uncaught exceptions) Chromium logged."""
+    console lines (messages and uncaught exceptions) Chromium logged, in any frame."""
     url = page.resolve().as_uri() + fragment
     proc = subprocess.run(
         [binary, "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
          "--no-first-run", "--no-default-browser-check", "--disable-extensions",
          f"--user-data-dir={tmp / 'profile'}", f"--window-size={WINDOW}",
-         "--enable-logging=stderr", "--v=0", "--dump-dom", url],
+         "--enable-logging=stderr", "--v=0", *flags, "--dump-dom", url],
         capture_output=True, text=True, timeout=90, check=False)
     assert proc.returncode == 0, proc.stderr[-2000:]
     console = "\n".join(line for line in proc.stderr.splitlines()

@@ -38,6 +38,7 @@ class RunResult:
     # fault was and how it ended), in simulated seconds
     event_log: list[dict[str, Any]] = field(default_factory=list)
     faults: list[tuple[float, float, str]] = field(default_factory=list)
+    invariants: int = 0  # how many the world checked after every event
 
     @property
     def verdict(self) -> str:
@@ -124,6 +125,7 @@ def run_once(adapter: SimAdapter, seed: int, *, nodes: int = 5,
     except SimulationFailure as e:
         result.failure = str(e)
     result.trace_hash, result.events, result.time_ms = world.trace_hash(), world.events, world.now
+    result.invariants = len(world.invariants)
     if world.event_log is not None:
         result.event_log = world.event_log
     result.faults = [(s / 1000, e / 1000, label) for s, e, label in

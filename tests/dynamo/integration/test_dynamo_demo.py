@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 
 from cluster.demo_dynamo import run
+from protocols.check.record import read_record
 
 
 async def test_the_dynamo_demo_hands_hints_back_converges_and_loses_nothing(
@@ -20,3 +21,9 @@ async def test_the_dynamo_demo_hands_hints_back_converges_and_loses_nothing(
     assert summary["converged_after_s"] is not None
     page = (tmp_path / "spacetime.html").read_text()
     assert f"kill-{summary['victim']}" in page  # the kill, shaded
+    record = read_record(tmp_path)  # the run's page: its verdicts and the kill
+    assert record is not None and record.status == "ok", record
+    assert [v.check for v in record.verdicts] == ["set-full", "convergence", "hinted handoff",
+                                                 "processes left"]
+    index = (tmp_path / "index.html").read_text()
+    assert "VALID</div>" in index and f'<td class="what">kill-{summary["victim"]}</td>' in index
