@@ -15,6 +15,12 @@
     python -m cluster draw                  the run as a space-time diagram (up --event-log)
     python -m cluster ring                  dynamo: each node's share of the ring and keys
     python -m cluster kv put K V | get K | cas K OLD NEW | del K   the KV from the shell
+    python -m cluster swim members | counter [add N] | event NAME [PAYLOAD] | events | meta
+    python -m cluster causal send MSG | deliveries
+    python -m cluster vkv get K | put K V --context CTX    (dynamo: the same, --r/--w)
+    python -m cluster txn run -w a=1 -r b | routing       twopc, txnkv
+      each: [--node N | --endpoint HOST:PORT] [--timeout S]; exit 1 "no", 2 failed
+      (docs/cli.md)
     python -m cluster down                  stop everything (even after a crashed `up`)
 
 The cluster lives in ``--dir`` (default ``$PROTOCOLS_CLUSTER_DIR`` or
@@ -36,14 +42,14 @@ import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from rich.console import Console, ConsoleOptions, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from cluster.kvctl import add_parser as add_kv_parser
-from cluster.kvctl import cmd_kv
+from cluster.ctl import COMMANDS as CLIENT_COMMANDS
+from cluster.ctl import add_parsers as add_client_parsers
 from cluster.membership import MEMBER_KEY, membership_matrix, views_of
 from cluster.nemesis import CUT_MODES
 from cluster.procs import kill_group, wait_gone
@@ -383,9 +389,17 @@ async def cmd_down(args: argparse.Namespace) -> int:
     return 1 if remaining else 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """Bad arguments: one line naming the command and where its usage is; exit 2. (Every
+    subcommand's parser is one too: argparse makes them of the parent's class.)"""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (usage: {self.prog} --help)\n")
+
+
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m cluster", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = _Parser(prog="python -m cluster", description=__doc__,
+                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--dir", default=default_dir(), help="the cluster's directory")
     sub = p.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up", help="start a cluster (detached)")
@@ -454,7 +468,7 @@ def parser() -> argparse.ArgumentParser:
     logs.add_argument("-f", "--follow", action="store_true")
     sub.add_parser("draw", help="the run so far as a space-time diagram (with --event-log)")
     sub.add_parser("down", help="stop everything")
-    add_kv_parser(sub)
+    add_client_parsers(sub)
     return p
 
 
@@ -463,7 +477,7 @@ COMMANDS = {"up": cmd_up, "status": cmd_status, "partition": cmd_partition, "hea
             "resume": cmd_process, "add-node": cmd_add_node, "remove-node": cmd_remove_node,
             "logs": cmd_logs, "draw": cmd_draw, "down": cmd_down,
             "create-group": cmd_group, "remove-group": cmd_group, "crash-at": cmd_targeted,
-            "pause-disk": cmd_targeted, "ring": cmd_ring, "kv": cmd_kv}
+            "pause-disk": cmd_targeted, "ring": cmd_ring, **CLIENT_COMMANDS}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -472,7 +486,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         code = asyncio.run(COMMANDS[args.command](args))
     except (ProtocolError, OSError, RuntimeError) as e:
-        console.print(f"[red]error:[/red] {e}")
+        # one line whatever the terminal's width, and the message never read as markup
+        console.print(Text.assemble(("error:", "red"), f" {e}"), soft_wrap=True)
         return 2
     if args.command == "up":
         console.print(f"up in {time.monotonic() - started:.1f}s")

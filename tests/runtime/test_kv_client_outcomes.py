@@ -5,6 +5,7 @@ reached the leader included — leaves the outcome unknown (Timeout, an ``info``
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -13,7 +14,7 @@ import grpc.aio
 import pytest
 
 from protocols._pb import kv_pb2, kv_pb2_grpc
-from protocols.common.errors import NotLeader, Timeout, Unavailable
+from protocols.common.errors import NotLeader, Timeout, Unavailable, Unimplemented
 from protocols.kv.client import KvClient
 from protocols.runtime.errors import abort_with
 
@@ -85,3 +86,19 @@ async def test_not_the_leader_everywhere_is_not_applied(server: tuple[str, Scrip
     s.fail = not_leader
     with pytest.raises(Unavailable, match="not applied"):
         await put(address)
+
+
+async def test_a_server_without_the_kv_is_refused_at_once() -> None:
+    """A server of another protocol answers UNIMPLEMENTED: nothing was applied and asking
+    again cannot help, so the client stops at the first answer instead of retrying to its
+    deadline and calling the outcome unknown (``cluster kv --endpoint`` at a swim node)."""
+    srv = grpc.aio.server()  # serves nothing: every call is UNIMPLEMENTED
+    port = srv.add_insecure_port("127.0.0.1:0")
+    await srv.start()
+    try:
+        async with KvClient({"n1": f"127.0.0.1:{port}"}, deadline_s=30.0) as kv:
+            with pytest.raises(Unimplemented) as caught:
+                await asyncio.wait_for(kv.put("k", "v"), 10.0)
+        assert caught.value.refused and kv.attempts == 1
+    finally:
+        await srv.stop(grace=None)

@@ -21,6 +21,7 @@ __all__ = [
     "StorageError",
     "Timeout",
     "Unavailable",
+    "Unimplemented",
     "UnknownNode",
 ]
 
@@ -57,6 +58,11 @@ class InvalidRequest(ProtocolError):
     """A client or peer request that is malformed; nothing was changed."""
 
     refused = True
+
+
+class Unimplemented(InvalidRequest):
+    """The server does not serve the service or method called (a node of another protocol,
+    or not one of ours): nothing was changed, and asking it again cannot help."""
 
 
 class NotLeader(ProtocolError):

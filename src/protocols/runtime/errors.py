@@ -23,6 +23,7 @@ from protocols.common.errors import (
     StorageError,
     Timeout,
     Unavailable,
+    Unimplemented,
     UnknownNode,
 )
 
@@ -38,6 +39,7 @@ _STATUS: list[tuple[type[ProtocolError], grpc.StatusCode]] = [
     (SessionExpired, grpc.StatusCode.ABORTED),
     (Aborted, grpc.StatusCode.ABORTED),
     (UnknownNode, grpc.StatusCode.NOT_FOUND),
+    (Unimplemented, grpc.StatusCode.UNIMPLEMENTED),
     (InvalidRequest, grpc.StatusCode.INVALID_ARGUMENT),
     (ConfigError, grpc.StatusCode.INVALID_ARGUMENT),
     (Timeout, grpc.StatusCode.DEADLINE_EXCEEDED),
@@ -77,6 +79,8 @@ def error_of(e: grpc.aio.AioRpcError) -> ProtocolError:
         return UnknownNode(details)
     if code == grpc.StatusCode.INVALID_ARGUMENT:
         return InvalidRequest(details)
+    if code == grpc.StatusCode.UNIMPLEMENTED:  # another protocol's node: retrying is vain
+        return Unimplemented(details)
     if code == grpc.StatusCode.DEADLINE_EXCEEDED:
         return Timeout(details)
     if code == grpc.StatusCode.DATA_LOSS:

@@ -23,7 +23,7 @@ from typing import Any
 import grpc.aio
 
 from protocols._pb import twopc_pb2, twopc_pb2_grpc
-from protocols.common.errors import InvalidRequest, Unavailable
+from protocols.common.errors import InvalidRequest, ProtocolError, Unavailable
 from protocols.runtime.channels import NodeChannels
 from protocols.runtime.errors import error_of
 from protocols.runtime.tls import TlsMaterial
@@ -77,16 +77,18 @@ class TwoPcClient(NodeChannels[twopc_pb2_grpc.TransactionsStub]):
         """The routing table, from the first node that answers."""
         if self._routing is not None and not refresh:
             return self._routing
-        last: grpc.aio.AioRpcError | None = None
+        last: ProtocolError | None = None
         for node in self.addresses:
             try:
                 r = await self.stub(node).Routing(twopc_pb2.RoutingRequest(),
                                                   timeout=self.timeout_s)
             except grpc.aio.AioRpcError as e:
-                last = e
+                last = error_of(e)  # one line (the gRPC error's text is several)
                 continue
             self._routing = Routing(tuple(r.participants), tuple(r.coordinators))
             return self._routing
+        if isinstance(last, InvalidRequest):  # refused (not a 2PC node): no retry helps
+            raise last
         raise Unavailable(f"no node answered for the routing table: {last}")
 
     async def txn(self, ops: Iterable[Op], node: str | None = None) -> list[list[Any]]:
