@@ -6,8 +6,9 @@ One row per node: its role, the protocol's epoch (Raft's term, Paxos' ballot rou
 SWIM's incarnation ...), the leader it knows, how far it committed and applied, the
 membership it works with, the links cut now (read from the proxy server, so a cut made
 by any process shows), and ops/s: how fast a counter of work in its status grew between
-the last two refreshes (the caption says which). Columns a protocol has no word for are
-left out. A node whose process is gone shows as down; a paused one as paused.
+the last two refreshes (the legend under the table says which). Columns a protocol has
+no word for are left out. A node whose process is gone shows as down; a paused one as
+paused.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rich import box
-from rich.console import Console
+from rich.console import Console, Group, RenderableType
 from rich.live import Live
 from rich.table import Table
 from rich.text import Text
@@ -166,7 +167,7 @@ class Watch:
         self.refreshes = 0
         self.last_at: float | None = None
 
-    async def tables(self) -> AsyncIterator[Table]:
+    async def tables(self) -> AsyncIterator[RenderableType]:
         """A table every ``interval_s`` (from the start of one refresh to the next's),
         ``count`` of them or forever."""
         for _ in range(self.count) if self.count is not None else itertools.count():
@@ -175,7 +176,7 @@ class Watch:
             if self.count is None or self.refreshes < self.count:
                 await asyncio.sleep(max(0.0, due - time.monotonic()))
 
-    async def refresh(self) -> Table:
+    async def refresh(self) -> RenderableType:
         # attached again each time: nodes come and go (add-node, remove-node), pids change
         c = LocalCluster.attach(self.directory)
         statuses, cuts = await asyncio.gather(
@@ -187,12 +188,12 @@ class Watch:
 
     def table(self, c: LocalCluster, statuses: Mapping[str, Status],
               cuts: dict[tuple[str, str], str] | None, now: float, window: float | None
-              ) -> Table:
+              ) -> RenderableType:
+        """The table, and under it the legend (at the console's width, not the table's)."""
         view = view_of(c.protocol)
         of = f" of {self.count}" if self.count is not None else ""
         table = Table(title=f"{c.protocol} cluster in {c.dir}: refresh {self.refreshes}{of}, "
                             f"every {self.interval_s:g} s" + ("" if of else " (Ctrl-C stops)"),
-                      caption=_caption(view, window, cuts, c.direct), caption_justify="left",
                       # no borders: eight columns of a 5-node Raft fit in 80 characters
                       box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False,
                       collapse_padding=True, show_edge=False)
@@ -203,7 +204,7 @@ class Watch:
         for n in c.ids:
             cells = self._row(c, n, statuses.get(n), view, cuts, now)
             table.add_row(*(cells.get(name, "") for name in columns))
-        return table
+        return Group(table, Text(_legend(view, window, cuts, c.direct), style="dim"))
 
     def _row(self, c: LocalCluster, n: str, st: Status, view: View,
              cuts: dict[tuple[str, str], str] | None, now: float) -> dict[str, str | Text]:
@@ -221,8 +222,9 @@ class Watch:
         if view.membership_of is not None:
             cells["membership"] = view.membership_of(d)
         if view.counter_of is not None:
-            rate = self.rates.update(n, now, view.counter_of(d))
-            cells["ops/s"] = "…" if rate is None else f"{rate:,.1f}"
+            value = view.counter_of(d)  # None: this node counts nothing (a 2PC participant)
+            rate = self.rates.update(n, now, value)
+            cells["ops/s"] = "" if value is None else "…" if rate is None else f"{rate:,.1f}"
         return cells
 
 
@@ -234,7 +236,7 @@ def _columns(view: View, direct: bool) -> list[str]:
     return [name for name, shown in wanted if shown]
 
 
-def _caption(view: View, window: float | None, cuts: object, direct: bool) -> str:
+def _legend(view: View, window: float | None, cuts: object, direct: bool) -> str:
     lines = []
     if view.counter_of is not None:
         when = (f"over the last {window:.2f} s" if window is not None
