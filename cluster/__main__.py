@@ -3,6 +3,7 @@
     python -m cluster up raft -n 5          start it (detached) and print its table
     python -m cluster up raft --tls         ... with mutual TLS (certificates in DIR/tls)
     python -m cluster status                live role / epoch / leader of every node
+    python -m cluster status --watch        ... as a table refreshed in place, with ops/s
     python -m cluster partition n1,n2 n3,n4,n5 [--mode blackhole|refuse]
     python -m cluster heal
     python -m cluster kill n3 | restart n3 | pause n3 | resume n3
@@ -55,6 +56,7 @@ from cluster.nemesis import CUT_MODES
 from cluster.procs import kill_group, wait_gone
 from cluster.ring import ownerships, ring_table
 from cluster.runner import STATE_FILE, LocalCluster, cluster_processes
+from cluster.watch import watch
 from protocols._pb import admin_pb2
 from protocols.common.errors import ConfigError, ProtocolError
 from protocols.common.ids import node_ids
@@ -182,6 +184,8 @@ async def cmd_targeted(args: argparse.Namespace) -> int:
 
 
 async def cmd_status(args: argparse.Namespace) -> int:
+    if args.watch:
+        return await watch(args.dir, args.interval, args.count, console)
     c = LocalCluster.attach(args.dir)
     statuses = await c.statuses(timeout_s=2.0)
     for part in status_report(c.protocol, statuses, {n: c.node(n).pid for n in c.ids},
@@ -455,6 +459,13 @@ def parser() -> argparse.ArgumentParser:
     status = sub.add_parser("status", help="live status of every node")
     status.add_argument("--details", action="store_true",
                         help="every detail, the per-peer ones too")
+    status.add_argument("--watch", action="store_true",
+                        help="one table refreshed in place until Ctrl-C: role, epoch, "
+                             "leader, commit/applied, membership, cut links, ops/s")
+    status.add_argument("--interval", type=float, metavar="S",
+                        help="--watch: seconds between refreshes (default 1.0)")
+    status.add_argument("--count", type=int, metavar="N",
+                        help="--watch: stop after N refreshes (default: at Ctrl-C)")
     sub.add_parser("ring", help="dynamo: each node's share of the key space (first owner, "
                    "one of N), its keys, hinted versions and keys still moving")
     part = sub.add_parser("partition", help="split into groups, e.g. n1,n2 n3,n4,n5")
@@ -480,15 +491,34 @@ COMMANDS = {"up": cmd_up, "status": cmd_status, "partition": cmd_partition, "hea
             "pause-disk": cmd_targeted, "ring": cmd_ring, **CLIENT_COMMANDS}
 
 
+def check_watch(args: argparse.Namespace) -> None:
+    """``status``'s --interval and --count: with --watch, and in range."""
+    if args.command != "status":
+        return
+    if not args.watch and (args.interval is not None or args.count is not None):
+        raise ConfigError("--interval and --count go with --watch")
+    if args.interval is None:
+        args.interval = 1.0
+    if not args.interval > 0:
+        raise ConfigError(f"--interval must be more than 0 seconds, not {args.interval:g}")
+    if args.count is not None and args.count < 1:
+        raise ConfigError(f"--count must be at least 1, not {args.count}")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     started = time.monotonic()
     try:
+        check_watch(args)
         code = asyncio.run(COMMANDS[args.command](args))
     except (ProtocolError, OSError, RuntimeError) as e:
         # one line whatever the terminal's width, and the message never read as markup
         console.print(Text.assemble(("error:", "red"), f" {e}"), soft_wrap=True)
         return 2
+    except KeyboardInterrupt:
+        if args.command == "status" and args.watch:
+            return 0  # Ctrl-C is how a watch ends
+        raise
     if args.command == "up":
         console.print(f"up in {time.monotonic() - started:.1f}s")
     return code

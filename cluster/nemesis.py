@@ -182,6 +182,23 @@ class Nemesis:
                     await asyncio.to_thread(toxi.remove_toxic, name, f"{_CUT_TOXIC}_{stream}")
         self._cut.clear()
 
+    async def links_cut(self) -> dict[tuple[str, str], str]:
+        """The links between nodes cut now, link -> mode, read from the proxy server (so
+        cuts another process made show too: a test's, a schedule's, ``cluster
+        partition``'s): "refuse" if the link's proxy is disabled, "blackhole" if it holds
+        the cut toxic."""
+        proxies = await asyncio.to_thread(self.c._toxi().list_proxies)
+        cut: dict[tuple[str, str], str] = {}
+        for src, dst in sorted(self.c.links):
+            proxy = proxies.get(f"link_{src}_{dst}")
+            if src == "client" or proxy is None:
+                continue
+            if not proxy.enabled:
+                cut[(src, dst)] = "refuse"
+            elif any(t.name.startswith(_CUT_TOXIC) for t in proxy.toxics):
+                cut[(src, dst)] = "blackhole"
+        return cut
+
     def forget_node(self, node: str) -> None:
         """``node`` left the cluster: its links are gone, so no heal restores them."""
         self._cut = {link: mode for link, mode in self._cut.items() if node not in link}

@@ -33,6 +33,7 @@ from rich.console import Console
 from rich.table import Table
 
 from cluster.runner import LocalCluster
+from protocols.progress import Bar, progress_bar
 from protocols.swim.client import MembershipClient
 from protocols.swim.messages import State
 from protocols.swim.options import SwimOptions
@@ -93,8 +94,8 @@ def scaling(n: int, seed: int, window: int = 60) -> dict[str, Any]:
 
 
 # ====================================================================== 2. real processes
-async def ours(nodes: int, runs: int, options: dict[str, Any], settle_s: float = 10.0
-               ) -> dict[str, Any]:
+async def ours(nodes: int, runs: int, options: dict[str, Any], bar: Bar,
+               settle_s: float = 10.0) -> dict[str, Any]:
     """kill -9 the last member; per survivor, seconds until it reports it suspect, dead."""
     per_run = []
     for run in range(runs):
@@ -117,6 +118,7 @@ async def ours(nodes: int, runs: int, options: dict[str, Any], settle_s: float =
                               f"{statistics.median(suspect.values()):.2f}s, dead median "
                               f"{statistics.median(dead.values()):.2f}s, false positives "
                               f"{false_positives}")
+                bar.advance(note=f"ours n={nodes} run {run + 1}")
     return _summary(per_run)
 
 
@@ -202,22 +204,28 @@ def versus_table(results: dict[str, Any]) -> Table:
 
 
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
+    """Every measurement in turn (a progress bar over them on a terminal's stderr: a
+    simulated size is one step, each run on processes one)."""
     out: dict[str, Any] = {"scaling": [], "versus": {}}
-    for n in args.sizes:
-        console.print(f"simulator: N={n}")
-        out["scaling"].append(scaling(n, args.seed))
-    console.print(scaling_table(out["scaling"]))
-    for n in args.members:
-        console.print(f"swim-protocol, {n} members, {args.runs} runs")
-        theirs = measure_swim_protocol(n, runs=args.runs, **THEIRS)
-        out["versus"][n] = {
-            "swim-protocol": {k: theirs[k] for k in ("suspect_median_s", "suspect_max_s",
-                                                     "dead_median_s", "dead_max_s")}
-            | {"false_positives": theirs["false_positives"]},
-            "ours, equal settings": await ours(n, args.runs, EQUAL),
-            "ours, defaults": await ours(n, args.runs, {}),
-            "ours, fast": await ours(n, args.runs, FAST),
-        }
+    with progress_bar("swim runs", total=len(args.sizes) + 4 * args.runs * len(args.members)
+                      ) as bar:
+        for n in args.sizes:
+            console.print(f"simulator: N={n}")
+            out["scaling"].append(scaling(n, args.seed))
+            bar.advance(note=f"simulator N={n}")
+        console.print(scaling_table(out["scaling"]))
+        for n in args.members:
+            console.print(f"swim-protocol, {n} members, {args.runs} runs")
+            theirs = measure_swim_protocol(n, runs=args.runs, **THEIRS)
+            bar.advance(args.runs, note=f"swim-protocol n={n}")
+            out["versus"][n] = {
+                "swim-protocol": {k: theirs[k] for k in ("suspect_median_s", "suspect_max_s",
+                                                         "dead_median_s", "dead_max_s")}
+                | {"false_positives": theirs["false_positives"]},
+                "ours, equal settings": await ours(n, args.runs, EQUAL, bar),
+                "ours, defaults": await ours(n, args.runs, {}, bar),
+                "ours, fast": await ours(n, args.runs, FAST, bar),
+            }
     if out["versus"]:
         console.print(versus_table(out["versus"]))
     return out

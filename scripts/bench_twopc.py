@@ -60,6 +60,7 @@ from protocols.common.errors import Aborted, ProtocolError, Timeout, Unavailable
 from protocols.common.fs import OsFileSystem
 from protocols.common.wal import SyncPolicy, WriteAheadLog
 from protocols.kv.client import KvChannels, KvClient
+from protocols.progress import progress_bar
 from protocols.twopc.bank import key_on
 from protocols.twopc.client import TwoPcClient
 from protocols.twopc.core import TwoPcOptions
@@ -319,37 +320,54 @@ def checker_speed(sizes: Sequence[int], clients: int, seed: int) -> list[CheckSp
 
 # ----------------------------------------------------------------------------- the run
 async def run_all(args: argparse.Namespace) -> dict[str, Any]:
+    """Every run in turn (a progress bar over them on a terminal's stderr)."""
     s, w, n = args.seconds, args.warmup, args.clients
     on = twopc_options()
     loads: dict[str, Load] = {}
     baseline: dict[str, float] = {}
+    checks: list[CheckSpeed] = []
+    steps: list[tuple[str, Callable[[], Awaitable[None]]]] = []  # planned, then run
 
-    async def measure(key: str, shards: int, clients: int, options: dict[str, Any],
-                      base: dict[str, float] | None = None) -> None:
-        console.print(f"  {key} ...")
-        loads[key] = await twopc_load(key, shards, clients, options, s, w, base)
+    def measure(key: str, shards: int, clients: int, options: dict[str, Any],
+                base: dict[str, float] | None = None) -> None:
+        async def step() -> None:
+            console.print(f"  {key} ...")
+            loads[key] = await twopc_load(key, shards, clients, options, s, w, base)
+        steps.append((key, step))
 
-    await measure("1 shard", 1, n, on)
-    await measure("2 shards", 2, n, on)
-    await measure("4 shards", 4, n, on)
-    await measure("1 shard, 1 client", 1, 1, on, baseline)
-    await measure("2 shards, 1 client", 2, 1, on)
-    await measure("4 shards, 1 client", 4, 1, on)
-    console.print("  raft kv put ...")
-    loads["kv put"] = await kv_load(n, s, w)
-    loads["kv put, 1 client"] = await kv_load(1, s, w)
+    def kv(key: str, clients: int, say: bool) -> None:
+        async def step() -> None:
+            if say:
+                console.print("  raft kv put ...")
+            loads[key] = await kv_load(clients, s, w)
+        steps.append((key, step))
+
+    async def checkers() -> None:
+        console.print("  checkers ...")
+        checks.extend(checker_speed(args.sizes, 10, args.seed))
+
+    measure("1 shard", 1, n, on)
+    measure("2 shards", 2, n, on)
+    measure("4 shards", 4, n, on)
+    measure("1 shard, 1 client", 1, 1, on, baseline)
+    measure("2 shards, 1 client", 2, 1, on)
+    measure("4 shards, 1 client", 4, 1, on)
+    kv("kv put", n, say=True)
+    kv("kv put, 1 client", 1, say=False)
     three = has_3pc()
     if three:
         for k in (2, 4):
-            await measure(f"3pc {k} shards", k, n, twopc_options(protocol="3pc"))
-            await measure(f"3pc {k} shards, 1 client", k, 1, twopc_options(protocol="3pc"))
-    await measure("presumed commit 2 shards", 2, n, twopc_options(presume="commit"))
-    await measure("presumed commit 2 shards, 1 client", 2, 1,
-                  twopc_options(presume="commit"))
-    await measure("fsync off 1 shard", 1, n, twopc_options(fsync=False))
-    await measure("fsync off 2 shards", 2, n, twopc_options(fsync=False))
-    console.print("  checkers ...")
-    checks = checker_speed(args.sizes, 10, args.seed)
+            measure(f"3pc {k} shards", k, n, twopc_options(protocol="3pc"))
+            measure(f"3pc {k} shards, 1 client", k, 1, twopc_options(protocol="3pc"))
+    measure("presumed commit 2 shards", 2, n, twopc_options(presume="commit"))
+    measure("presumed commit 2 shards, 1 client", 2, 1, twopc_options(presume="commit"))
+    measure("fsync off 1 shard", 1, n, twopc_options(fsync=False))
+    measure("fsync off 2 shards", 2, n, twopc_options(fsync=False))
+    steps.append(("checkers", checkers))
+    with progress_bar("twopc runs", total=len(steps)) as bar:
+        for key, step in steps:
+            await step()
+            bar.advance(note=f"{key}: done")
     return {"loads": {k: asdict(v) for k, v in loads.items()}, "baseline": baseline,
             "three_pc": three, "checkers": [asdict(c) for c in checks]}
 

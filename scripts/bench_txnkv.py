@@ -49,6 +49,7 @@ from cluster.runner import LocalCluster
 from cluster.waiting import wait_until
 from protocols.common.errors import ProtocolError
 from protocols.kv.client import KvChannels, KvClient
+from protocols.progress import progress_bar
 from protocols.twopc.client import TwoPcClient
 from protocols.txnkv.core import serving_ranges
 from protocols.txnkv.ranges import static_split
@@ -181,24 +182,31 @@ async def uncertainty_load(offset: int, clients: int, seconds: float, warmup: fl
 
 
 async def run_all(args: argparse.Namespace) -> dict[str, Any]:
+    """Every run in turn (a progress bar over them on a terminal's stderr)."""
     s, w, n = args.seconds, args.warmup, args.clients
     loads: dict[str, Load] = {}
-    for clients in (1, n):
-        for commit in ("parallel", "two-round"):
-            for ranges in (1, 2, 4):
-                key = f"{commit} x{ranges} c{clients}"
-                console.print(f"  {key} ...")
-                loads[key] = await commit_load(commit, ranges, clients, s, w)
-        console.print(f"  raft kv put c{clients} ...")
-        loads[f"raft kv put c{clients}"] = await (kv_paced(s, w) if clients == 1
-                                                  else kv_load(clients, s, w))
-    uncertain: dict[int, dict[str, Any]] = {}
-    for offset in OFFSETS:
-        console.print(f"  max_offset {offset} ms ...")
-        load, restarts = await uncertainty_load(offset, n, s, w)
-        loads[f"offset {offset}"] = load
-        uncertain[offset] = {"restarts": restarts,
-                             "per_read": restarts / max(1, load.txns)}
+    client_counts, commits, range_counts = (1, n), ("parallel", "two-round"), (1, 2, 4)
+    runs = len(client_counts) * (len(commits) * len(range_counts) + 1) + len(OFFSETS)
+    with progress_bar("txnkv runs", total=runs) as bar:
+        for clients in client_counts:
+            for commit in commits:
+                for ranges in range_counts:
+                    key = f"{commit} x{ranges} c{clients}"
+                    console.print(f"  {key} ...")
+                    loads[key] = await commit_load(commit, ranges, clients, s, w)
+                    bar.advance(note=f"{key}: done")
+            console.print(f"  raft kv put c{clients} ...")
+            loads[f"raft kv put c{clients}"] = await (kv_paced(s, w) if clients == 1
+                                                      else kv_load(clients, s, w))
+            bar.advance(note=f"raft kv put c{clients}: done")
+        uncertain: dict[int, dict[str, Any]] = {}
+        for offset in OFFSETS:
+            console.print(f"  max_offset {offset} ms ...")
+            load, restarts = await uncertainty_load(offset, n, s, w)
+            loads[f"offset {offset}"] = load
+            uncertain[offset] = {"restarts": restarts,
+                                 "per_read": restarts / max(1, load.txns)}
+            bar.advance(note=f"max_offset {offset} ms: done")
     return {"loads": {k: asdict(v) for k, v in loads.items()}, "clients": n,
             "uncertainty": uncertain, "argv": args.argv}
 

@@ -33,6 +33,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from mutations import GROUPS, Mutation
 
+from protocols.progress import progress_bar
+
 ROOT = Path(__file__).resolve().parent.parent
 # one mutation's tests: minutes at most; a mutation that makes a loop spin forever is
 # reported as such instead of stalling the run (pytest-timeout's alarm is caught by
@@ -146,13 +148,17 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, tuple[bool, list[str]]] = {}
     total = len(chosen)
     print(f"running {total} mutations, {args.jobs} at a time", flush=True)
-    with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+    with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool, \
+            progress_bar("mutations", total=total) as bar:
         futures = [(g, m, pool.submit(run, m)) for g, m in chosen]
         for i, (g, m, future) in enumerate(futures, 1):
             caught, failed, what, elapsed = future.result()
             results[m.name] = (caught, failed)
             print(f"[{i}/{total}] {'ok  ' if caught else 'MISS'} {g:8} {m.name:30} "
                   f"{elapsed:5.1f}s  {what}", flush=True)
+            missed = sum(1 for caught, _ in results.values() if not caught)
+            bar.advance(note=f"{m.name}: {'caught' if caught else 'MISSED'}; "
+                             f"{missed} missed so far")
     missed = sum(1 for caught, _ in results.values() if not caught)
     print(f"\n{total - missed} of {total} mutations caught")
     if args.update_docs:

@@ -28,13 +28,14 @@ import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from protocols.common.errors import ConfigError
 from protocols.explore.model import ExploreAdapter
 from protocols.explore.report import load, quiet_torn_tails, replay_path, save, write_spacetime
 from protocols.explore.search import Explorer, Result
 from protocols.explore.system import Move
+from protocols.progress import Bar, progress_bar, shown
 from protocols.registry import PROTOCOLS, entry, load_models
 
 __all__ = ["check_models", "main", "model"]
@@ -69,10 +70,11 @@ def _check(args: argparse.Namespace) -> int:
     print(f"exploring {args.protocol}/{name} ({args.size}): {adapter.summary}")
     print(f"  bounds: {adapter.bounds.describe()}; symmetry "
           f"{'on' if (adapter.symmetric and not args.no_symmetry) else 'off'}")
-    explorer = Explorer(adapter, symmetry=False if args.no_symmetry else None,
-                        progress=sys.stderr, max_states=args.max_states,
-                        stop_at_first=not args.keep_going)
-    result = explorer.run(args.strategy)
+    with progress_bar(f"{args.protocol}/{name} states", total=args.max_states) as bar:
+        explorer = Explorer(adapter, symmetry=False if args.no_symmetry else None,
+                            max_states=args.max_states, stop_at_first=not args.keep_going,
+                            **_progress(bar, sys.stderr, 5.0))
+        result = explorer.run(args.strategy)
     print(result.summary())
     print("\n".join(result.verdicts()))
     if result.counterexamples:
@@ -81,6 +83,20 @@ def _check(args: argparse.Namespace) -> int:
         print("a model that never reaches a sometimes-property checks nothing there: "
               "widen its bounds")
     return 0 if result.ok else 1
+
+
+def _progress(bar: Bar, stream: TextIO | None, every_s: float) -> dict[str, Any]:
+    """The Explorer's progress arguments: on a terminal, ``bar`` moved five times a
+    second; elsewhere, a line of figures on ``stream`` every ``every_s`` (as before)."""
+    if not shown():
+        return {"progress": stream, "progress_every_s": every_s}
+
+    def moved(result: Result, elapsed: float, queue: int) -> None:
+        bar.update(completed=result.states, note=(
+            f"{result.unique:,} unique, depth {result.max_depth}, queue {queue:,}, "
+            f"{result.states / max(elapsed, 1e-9):,.0f} states/s"))
+
+    return {"on_progress": moved, "progress_every_s": 0.2}
 
 
 def _counterexample(args: argparse.Namespace, name: str, adapter: ExploreAdapter,
@@ -218,28 +234,14 @@ def check_models(argv: list[str] | None = None) -> int:
     rows: list[dict[str, Any]] = []
     ok = True
     try:
-        for protocol in names:
-            for name, factory in load_models(protocol).items():
-                adapter = factory(args.size)
-                print(f"== {protocol}/{name} ({args.size}): {adapter.summary}", flush=True)
-                result = Explorer(adapter, progress=None if args.quiet else sys.stderr,
-                                  progress_every_s=30,
-                                  max_states=args.max_states or adapter.max_states
-                                  ).run(args.strategy)
-                print(result.summary())
-                print("\n".join(result.verdicts()), flush=True)
-                passed = result.as_expected(adapter.expect_violation)
-                if adapter.expect_violation is not None:
-                    print(f"  (this model exists to break {adapter.expect_violation!r}: "
-                          f"{'it does' if passed else 'NOT AS EXPECTED'})", flush=True)
+        models = [(protocol, name, factory) for protocol in names
+                  for name, factory in load_models(protocol).items()]
+        with progress_bar("models", total=len(models), enabled=not args.quiet) as bar:
+            for protocol, name, factory in models:
+                passed, row = _check_one(args, protocol, name, factory, bar)
                 ok = ok and passed
-                rows.append({"protocol": protocol, "model": name, "size": args.size,
-                             "states": result.states, "unique": result.unique,
-                             "max_depth": result.max_depth,
-                             "seconds": round(result.seconds, 2),
-                             "states_per_s": round(result.rate), "ok": passed,
-                             "expected": adapter.expect_violation,
-                             "complete": result.complete})
+                rows.append(row)
+                bar.advance(note=f"{protocol}/{name}: {_verdict(row)}")
     except ConfigError as e:
         print(f"scripts/check-models: {e}", file=sys.stderr)
         return 2
@@ -253,6 +255,29 @@ def check_models(argv: list[str] | None = None) -> int:
         Path(args.json).write_text(json.dumps(rows, indent=1) + "\n")
     return 0 if ok else 1
 
+
+def _check_one(args: argparse.Namespace, protocol: str, name: str,
+               factory: Callable[[str], ExploreAdapter], bar: Bar
+               ) -> tuple[bool, dict[str, Any]]:
+    """One model of check-models: its lines, whether it went as expected, its row."""
+    adapter = factory(args.size)
+    print(f"== {protocol}/{name} ({args.size}): {adapter.summary}", flush=True)
+    states = bar.bar(f"{protocol}/{name}", total=args.max_states or adapter.max_states)
+    result = Explorer(adapter, max_states=args.max_states or adapter.max_states,
+                      **({} if args.quiet else _progress(states, sys.stderr, 30))
+                      ).run(args.strategy)
+    states.close()
+    print(result.summary())
+    print("\n".join(result.verdicts()), flush=True)
+    passed = result.as_expected(adapter.expect_violation)
+    if adapter.expect_violation is not None:
+        print(f"  (this model exists to break {adapter.expect_violation!r}: "
+              f"{'it does' if passed else 'NOT AS EXPECTED'})", flush=True)
+    return passed, {"protocol": protocol, "model": name, "size": args.size,
+                    "states": result.states, "unique": result.unique,
+                    "max_depth": result.max_depth, "seconds": round(result.seconds, 2),
+                    "states_per_s": round(result.rate), "ok": passed,
+                    "expected": adapter.expect_violation, "complete": result.complete}
 
 
 def _verdict(row: dict[str, Any]) -> str:

@@ -9,6 +9,9 @@
                                                          a timeline, its verdicts: then
     scripts/report out/                                  one page of it all
 
+A sweep draws a progress bar on stderr when stderr is a terminal (``protocols.progress``);
+what it prints is the same either way.
+
 A protocol is a registered name (``protocols.registry``) or the ``module:ATTRIBUTE`` of a
 ``ProtocolEntry``. Exit status: 0 if every run passed, 1 if one failed, 2 on bad input.
 
@@ -29,6 +32,7 @@ from typing import Any
 from protocols.check.record import Judgement, RunRecord, make_record
 from protocols.common.errors import ConfigError
 from protocols.common.options import option_pairs
+from protocols.progress import progress_bar
 from protocols.registry import load_sim
 from protocols.sim import runner
 from protocols.sim.api import SimAdapter
@@ -161,20 +165,37 @@ def report(result: RunResult) -> None:
 
 
 def sweep(protocol: str, seeds: str, kw: dict[str, Any]) -> int:
-    lo, _, hi = seeds.partition("..")
-    first, last = int(lo), int(hi or lo)
-    failed = []
-    for seed in range(first, last + 1):
-        result = run_once(protocol, seed, **kw)
-        mark = "ok" if result.ok else "FAILED"
-        print(f"seed {seed}: {mark} ({result.events} events, trace {result.trace_hash})",
-              flush=True)
-        if not result.ok:
-            failed.append(result)
+    """Every seed of ``A..B``: a line each (and a progress bar on a terminal's stderr),
+    then every failure with its replay command."""
+    first, last = seed_range(seeds)
+    adapter = adapter_of(protocol)
+    failures = 0
+    with progress_bar(f"{adapter.name} seeds", total=last - first + 1) as bar:
+        def on_run(result: RunResult) -> None:
+            nonlocal failures
+            failures += 0 if result.ok else 1
+            mark = "ok" if result.ok else "FAILED"
+            print(f"seed {result.seed}: {mark} ({result.events} events, trace "
+                  f"{result.trace_hash})", flush=True)
+            bar.advance(note=f"seed {result.seed}: {mark}; {failures} failed so far")
+
+        failed = runner.sweep(adapter, range(first, last + 1), on_run, **kw)
     for r in failed:
         print(f"\nFAILED seed {r.seed}: {r.failure or r.describe()}")
     print(f"\n{len(failed)} of {last - first + 1} seeds failed")
     return 1 if failed else 0
+
+
+def seed_range(seeds: str) -> tuple[int, int]:
+    """``A..B`` (inclusive; ``A`` alone is one seed)."""
+    lo, _, hi = seeds.partition("..")
+    try:
+        first, last = int(lo), int(hi or lo)
+    except ValueError:
+        raise ConfigError(f"--sweep wants a seed range A..B, not {seeds!r}") from None
+    if last < first:
+        raise ConfigError(f"--sweep {seeds}: the range is empty (B is below A)")
+    return first, last
 
 
 if __name__ == "__main__":

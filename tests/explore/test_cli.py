@@ -5,6 +5,7 @@ file replays to the same violation; bad input exits 2 naming what is wrong."""
 
 from __future__ import annotations
 
+import io
 import json
 import sys
 from pathlib import Path
@@ -100,3 +101,29 @@ def test_a_model_that_exists_to_break_one_property_passes_only_when_it_does() ->
     assert not r.as_expected("p")  # something else broke too
     assert _verdict({"ok": True, "expected": "p"}) == "broken as expected (p)"
     assert _verdict({"ok": False, "expected": "p"}) == "FAILED"
+
+
+def test_check_models_on_a_terminal_draws_its_bars_on_stderr_alone(
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bar of models and one of each model's states, on a terminal's stderr; stdout
+    the same lines as without a terminal (but for the seconds each model took)."""
+    def timeless(out: str) -> list[str]:
+        return [line for line in out.splitlines() if " s, " not in line and "|" not in line]
+
+    def run() -> int:  # 50 states: a bounded run, its verdict beside the point
+        return check_models(["synod", "--size", "small", "--max-states", "50"])
+
+    code = run()
+    plain = capsys.readouterr().out
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    monkeypatch.setenv("COLUMNS", "160")
+    assert run() == code
+    assert timeless(capsys.readouterr().out) == timeless(plain)
+    drawn = terminal.getvalue()
+    assert "models" in drawn and "1/1" in drawn and "synod/synod" in drawn, drawn

@@ -111,11 +111,16 @@ class Explorer:
 
     def __init__(self, adapter: ExploreAdapter, *, symmetry: bool | None = None,
                  progress: TextIO | None = None, progress_every_s: float = 5.0,
+                 on_progress: Callable[[Result, float, int], None] | None = None,
                  max_states: int | None = None, stop_at_first: bool = True,
                  plain: bool = False) -> None:
+        """``progress``: a stream for a line of figures every ``progress_every_s``;
+        ``on_progress``: called as often with the result so far, the seconds taken and
+        the states queued (a command's progress bar)."""
         self.adapter = adapter
         self.symmetry = adapter.symmetric if symmetry is None else symmetry
         self.progress = progress
+        self.on_progress = on_progress
         self.progress_every_s = progress_every_s
         self.max_states = max_states
         self.stop_at_first = stop_at_first
@@ -199,7 +204,8 @@ class Explorer:
                 result.complete = False
                 break
             now = time.monotonic()
-            if self.progress is not None and now - last_report >= self.progress_every_s:
+            if (self.progress is not None or self.on_progress is not None) and \
+                    now - last_report >= self.progress_every_s:
                 last_report = now
                 self._report(result, now - started, len(frontier))
         result.seconds = time.monotonic() - started
@@ -237,7 +243,10 @@ class Explorer:
         return False
 
     def _report(self, result: Result, elapsed: float, queue: int) -> None:
-        assert self.progress is not None
+        if self.on_progress is not None:
+            self.on_progress(result, elapsed, queue)
+        if self.progress is None:
+            return
         self.progress.write(f"  {result.states:,} states, {result.unique:,} unique, "
                             f"depth {result.max_depth}, queue {queue:,}, "
                             f"{result.states / max(elapsed, 1e-9):,.0f} states/s\n")

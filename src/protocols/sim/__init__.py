@@ -22,7 +22,7 @@ from protocols.sim.api import (
 )
 from protocols.sim.disk import SimFileSystem
 from protocols.sim.network import LONG_REORDERING, RELIABLE, UNRELIABLE, NetworkConfig
-from protocols.sim.runner import RunResult, replay, run_once
+from protocols.sim.runner import RunResult, replay, run_once, sweep
 from protocols.sim.workload import KvWorkload, kv_workload
 from protocols.sim.world import SimulationFailure, World
 
@@ -45,4 +45,5 @@ __all__ = [
     "kv_workload",
     "replay",
     "run_once",
+    "sweep",
 ]

@@ -8,7 +8,7 @@ then heals everything, lets the clients finish and asks the workload for its ver
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,7 +18,7 @@ from protocols.sim.api import SimAdapter, Verdict, Workload, WorkloadParams
 from protocols.sim.nemesis import RandomNemesis
 from protocols.sim.world import SimulationFailure, World
 
-__all__ = ["RunResult", "replay", "replay_command", "run_once"]
+__all__ = ["RunResult", "replay", "replay_command", "run_once", "sweep"]
 
 
 @dataclass(slots=True)
@@ -139,6 +139,21 @@ def run_once(adapter: SimAdapter, seed: int, *, nodes: int = 5,
             if verdict.status == "violation":
                 result.failure = f"{verdict.summary}\n  replay: {result.replay}"
     return result
+
+
+def sweep(adapter: SimAdapter, seeds: Iterable[int],
+          on_run: Callable[[RunResult], None] | None = None, **kw: Any) -> list[RunResult]:
+    """``run_once`` for each seed in turn, with the same ``kw``; ``on_run`` hears every
+    result as it comes (``scripts/sim --sweep`` prints it and moves its progress bar).
+    Returns the failed runs only: a long sweep does not keep every run's history."""
+    failed = []
+    for seed in seeds:
+        result = run_once(adapter, seed, **kw)
+        if on_run is not None:
+            on_run(result)
+        if not result.ok:
+            failed.append(result)
+    return failed
 
 
 def replay(adapter: SimAdapter, seed: int, **kw: Any) -> RunResult:
