@@ -161,9 +161,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dir", help="where logs go (default: a new temporary directory)")
     args = parser.parse_args(argv)
     nodes = args.nodes or {"swim": 16, "dynamo": 6}.get(args.protocol, 5)
-    if nodes < (4 if args.protocol in ("swim", "dynamo") else 3):
-        # dynamo: with a node down, a key of N=3 needs a fourth node as its stand-in
-        parser.error("--nodes must be at least 3 (swim and dynamo: 4)")
+    # dynamo: with a node down, a key of N=3 needs a fourth node as its stand-in; swim:
+    # n5 broadcasts, and one member is killed while another is paused
+    least = {"swim": 5, "dynamo": 4}.get(args.protocol, 3)
+    if nodes < least:
+        parser.error(f"--nodes must be at least {least} for {args.protocol} (swim: 5, "
+                     "dynamo: 4, the others: 3)")
     directory = Path(args.dir or tempfile.mkdtemp(prefix="protocols-demo-"))
     if args.protocol == "swim":
         from cluster.demo_swim import run as run_swim

@@ -112,7 +112,7 @@ async def run(nodes: int, directory: Path) -> int:
                       f"{suspected + dead:.2f}s")
         await matrix(c, f"{victim} declared dead")
 
-        paused = ids[5]
+        paused = live[-1]  # neither n1, whose view is printed, nor the dead one
         console.rule(f"[bold]4. pause {paused} (SIGSTOP) for 2 s, then resume it")
         c.pause(paused)
         await asyncio.sleep(2.0)  # the fault itself: how long the process is stopped
