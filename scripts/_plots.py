@@ -103,8 +103,7 @@ def grouped_bars(ax: Axes, groups: Sequence[str], series: dict[str, Sequence[flo
                         fontsize=fontsize)
     ax.set_xticks(list(xs), list(groups), fontsize=9)
     ax.tick_params(labelsize=8)
-    bottom, top = ax.get_ylim()
-    ax.set_ylim(bottom, top + 0.08 * (top - bottom))  # room for the tallest bar's label
+    ax.margins(y=0.1)  # room above the tallest bar for its label (bars stick to 0)
 
 
 def cdf(ax: Axes, samples_ms: Sequence[float], label: str, color: str,
