@@ -44,7 +44,8 @@ measured in the same run.
    O(depth) on each write), a build from 10 000 items and a 1%-damage ``compare``;
    against ``item_hash`` of one version, which every write pays under either tree.
 
-Run: ``scripts/bench dynamo [--seconds S] [--clients N] [--keys K] [--json]``.
+Run: ``scripts/bench dynamo [--seconds S] [--clients N] [--keys K] [--json] [--plot PATH |
+--no-plot]``.
 """
 
 from __future__ import annotations
@@ -63,7 +64,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench_twopc import p50_p99  # scripts/ is on sys.path
+import _plots  # scripts/ is on sys.path
+from bench_twopc import p50_p99
 from rich.console import Console
 from rich.table import Table
 
@@ -85,7 +87,6 @@ VNODES = 64  # the option's default: the ring the nodes build
 QUORUMS = ((1, 1), (2, 2), (3, 1))
 RECENT = 64  # gets read one of the last RECENT keys acknowledged
 HANDOFF_MS, BATCH = 500, 64  # the defaults, stated: they pace rebalancing
-ROOT = Path(__file__).resolve().parent.parent
 
 
 # ----------------------------------------------------------------------------- measuring
@@ -720,43 +721,29 @@ def report_aae(runs: list[dict[str, Any]], trees: dict[str, Any]) -> None:
 
 
 def plot(path: Path, q: dict[str, Any], clients: int) -> int:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    """p50 and p99 of puts and of gets per (R, W) and the Raft KV (``q``: the quorum
+    runs' figures by name); the PNG's bytes."""
     runs = [("R1W1", "R=1 W=1"), ("R2W2", "R=2 W=2"), ("R3W1", "R=3 W=1"),
             ("raft", "Raft KV")]
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4), dpi=72, sharey=True)
+    fig, axes = _plots.figure(2, 9, 3.4, sharey=True)
     for ax, kind in zip(axes, ("put", "get"), strict=True):
-        xs = range(len(runs))
-        p50 = [q[r][f"{kind}_p50_ms"] for r, _ in runs]
-        p99 = [q[r][f"{kind}_p99_ms"] for r, _ in runs]
-        ax.bar([x - 0.2 for x in xs], p50, width=0.4, label="p50", color="#4c72b0")
-        ax.bar([x + 0.2 for x in xs], p99, width=0.4, label="p99", color="#c44e52")
-        for x, a, b in zip(xs, p50, p99, strict=True):
-            ax.text(x - 0.2, a, f"{a:.1f}", ha="center", va="bottom", fontsize=8)
-            ax.text(x + 0.2, b, f"{b:.1f}", ha="center", va="bottom", fontsize=8)
-        ax.set_xticks(list(xs), [label for _, label in runs], fontsize=9)
+        _plots.grouped_bars(ax, [label for _, label in runs],
+                            {p: [q[r][f"{kind}_{p}_ms"] for r, _ in runs]
+                             for p in ("p50", "p99")})
         ax.set_title(f"{kind}s", fontsize=10)
-        ax.tick_params(labelsize=8)
     axes[0].set_ylabel("latency, ms", fontsize=9)
     axes[0].legend(fontsize=8)
     fig.suptitle(f"Dynamo on {NODES} processes, N={N}, fsync on, {clients} clients, half puts "
-                 "/ half "
-                 "gets; the Raft KV (3) beside it", fontsize=10)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=72, pil_kwargs={"optimize": True})
-    plt.close(fig)
-    return path.stat().st_size
+                 "/ half gets; the Raft KV (3) beside it", fontsize=10)
+    return _plots.save(fig, path, dpi=72)  # the committed figure's size
 
 
 def report(res: dict[str, Any], args: argparse.Namespace, took_s: float) -> None:
     if "quorums" in res:
         report_quorums(res["quorums"], args.clients)
-        if args.plot:
-            size = plot(Path(args.plot), res["quorums"], args.clients)
-            console.print(f"plot: {args.plot} ({size / 1024:.0f} KiB)")
+        png = _plots.target(args)
+        if png is not None:
+            console.print(_plots.wrote(png, plot(png, res["quorums"], args.clients)))
         for name, r in res["quorums"].items():
             for e in r["error_samples"]:
                 console.print(f"[red]{name}: {e}[/red]")
@@ -792,8 +779,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", type=lambda v: v.split(","),
                         default=["quorums", "join", "aae"],
                         help="parts to run, comma-separated: quorums,join,aae")
-    parser.add_argument("--plot", default=str(ROOT / "docs/img/dynamo-quorums.png"),
-                        help="where the quorum plot goes ('' for none)")
+    _plots.add_arguments(parser, "dynamo-quorums", "the quorums' latencies")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--json", action="store_true", help="print the figures as JSON too")
     raw = sys.argv[1:] if argv is None else argv

@@ -38,8 +38,8 @@ not consistent at all). Keys are ``"key-"`` and 16 random hex digits (seeded); n
    (busiest node first), written to ``--plot`` (default ``docs/img/hashing-load.png``).
 
 Run: ``scripts/bench hashing [--keys N] [--move-keys N] [--requests N] [--quick]
-[--json [PATH]] [--plot PATH]``. ``--quick``: 100 000 keys, 100 000 requests over 10 000
-keys, lookups over at most 20 000 keys (a smoke run of ~40 s).
+[--json [PATH]] [--plot PATH | --no-plot]``. ``--quick``: 100 000 keys, 100 000 requests
+over 10 000 keys, lookups over at most 20 000 keys (a smoke run of ~40 s).
 """
 
 from __future__ import annotations
@@ -61,6 +61,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any, Protocol
 
+import _plots  # scripts/ is on sys.path
 import clandestined
 import jump
 import numpy as np
@@ -74,7 +75,6 @@ from protocols.hashing import SCHEMES, Key
 from protocols.hashing.base import as_bytes, hash64
 from protocols.hashing.bounded import DEFAULT_EPSILON, BoundedLoads
 
-ROOT = Path(__file__).resolve().parent.parent
 console = Console(width=None if sys.stdout.isatty() else 132)  # a log keeps whole rows
 progress = Console(stderr=True)
 SIZES = (10, 100)
@@ -444,15 +444,12 @@ def request_balls(keys: Sequence[str], ranks: npt.NDArray[np.int64]) -> tuple[li
 # ----------------------------------------------------------------------------- 6. plot
 def plot(path: Path, uniform: dict[str, list[float]], hot: dict[str, list[float]],
          keys: int, requests: int, distinct: int) -> int:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    """Load per node over the mean, busiest first, one panel per scheme and distribution
+    (``uniform``, ``hot``: scheme -> load of each node); the PNG's bytes."""
     names = [*OURS, FLOOR]
     cols = 4
     pairs = math.ceil(len(names) / cols)
-    fig, axes = plt.subplots(2 * pairs, cols, figsize=(13, 3.1 * pairs * 2), dpi=72,
-                             squeeze=False)
+    fig, axes = _plots.figure(cols, 13, 3.1 * pairs * 2, rows=2 * pairs, squeeze=False)
     lo = min(min(v) / (sum(v) / len(v)) for v in uniform.values())
     hi = max(max(v) / (sum(v) / len(v)) for v in uniform.values())
     hot_hi = max(max(v) / (sum(v) / len(v)) for v in hot.values())
@@ -462,8 +459,10 @@ def plot(path: Path, uniform: dict[str, list[float]], hot: dict[str, list[float]
             ax = axes[2 * (i // cols) + row][i % cols]
             mean = sum(data[name]) / len(data[name])
             ys = sorted((v / mean for v in data[name]), reverse=True)
-            ax.bar(range(len(ys)), ys, width=1.0, color="#4c72b0" if row == 0 else "#c44e52",
-                   linewidth=0)
+            base = 0.0 if row == 0 else 0.01  # log scale: below the axis (0.03), not 0
+            ax.stairs([max(y, base) for y in ys], [x - 0.5 for x in range(len(ys) + 1)],
+                      baseline=base, fill=True, linewidth=0,
+                      color=_plots.BLUE if row == 0 else _plots.RED)  # 100 bars, 1 artist
             ax.axhline(1.0, color="black", linewidth=0.8)
             ax.axhline(bound, color="#2ca02c", linewidth=0.8, linestyle="--")
             if row == 0:
@@ -485,11 +484,7 @@ def plot(path: Path, uniform: dict[str, list[float]], hot: dict[str, list[float]
     fig.suptitle(f"Load per node / mean, 100 nodes, busiest first. Uniform: {keys:,} keys. "
                  f"Zipf s={ZIPF_S}: {requests:,} requests over {distinct:,} keys. "
                  f"Dashed: 1+ε = {bound} (bounded's cap)", fontsize=10)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=72, pil_kwargs={"optimize": True})
-    plt.close(fig)
-    return path.stat().st_size
+    return _plots.save(fig, path, dpi=72)  # 13 x 12 inches: 72 dpi keeps it near 75 KiB
 
 
 # ----------------------------------------------------------------------------- report
@@ -594,7 +589,8 @@ def report(res: dict[str, Any]) -> None:
             t.add_section()
     console.print(t)
     m = res["machine"]
-    console.print(f"plot: {res['plot']} ({res['plot_bytes'] / 1024:.0f} KiB)")
+    if "plot" in res:
+        console.print(f"plot: {res['plot']} ({res['plot_bytes'] / 1024:.0f} KiB)")
     console.print(f"machine: {m['cores']} cores ({m['cpu']}), Python {m['python']}, "
                   f"{m['versions']}; load average (1 min) {m['load_before']:.1f} at the "
                   f"start, {m['load_after']:.1f} at the end; run took {m['seconds']:.0f} s")
@@ -632,8 +628,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", nargs="?", const="-", metavar="PATH",
                         help="write the figures as JSON to PATH (no PATH: print them "
                              "instead of the tables)")
-    parser.add_argument("--plot", type=Path, default=ROOT / "docs/img/hashing-load.png",
-                        help="the PNG of loads per node (default docs/img/hashing-load.png)")
+    _plots.add_arguments(parser, "hashing-load", "loads per node")
     raw = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(raw)
     if args.quick:
@@ -668,10 +663,11 @@ def main(argv: list[str] | None = None) -> int:
     res["memory"] = [asdict(m) for m in memory(keys, min(100_000, args.keys - 1))]
     uniform = {p.impl: [float(x) for x in p.loads] for p in placed if p.nodes == max(SIZES)}
     hot_plot = {**zipf, "bounded": ball_loads}
-    res["plot"] = str(args.plot.resolve().relative_to(ROOT)
-                      if args.plot.resolve().is_relative_to(ROOT) else args.plot)
-    res["plot_bytes"] = plot(args.plot, uniform, hot_plot, args.keys, args.requests,
-                             args.distinct)
+    png = _plots.target(args)
+    if png is not None:
+        res["plot"] = _plots.shown(png)
+        res["plot_bytes"] = plot(png, uniform, hot_plot, args.keys, args.requests,
+                                 args.distinct)
     versions = ", ".join(f"{p} {version(p)}" for p in
                          ("uhashring", "jump-consistent-hash", "clandestined", "xxhash"))
     res["machine"] = {"cores": os.cpu_count(), "cpu": cpu_model(),

@@ -28,6 +28,10 @@ kind of Python client: one grpc.aio channel to the leader, raw unary calls
 
 etcd comes from Debian's ``etcd-server`` package, installed by this script with apt when
 it is missing; where apt is not available the etcd column is skipped with a message.
+
+Beside the table, the latency CDF of every put and get (1 and 64 in flight; all runs
+pooled) of each system goes to ``--plot`` (default ``docs/img/kv-latency.png``;
+``--no-plot`` for none).
 """
 
 from __future__ import annotations
@@ -49,8 +53,9 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import IO, Any
 
+import _plots  # scripts/ is on sys.path
 import grpc.aio
-from _grpc_echo_server import running as echo_server  # scripts/ is on sys.path
+from _grpc_echo_server import running as echo_server
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -77,7 +82,9 @@ def cpu_seconds(pids: list[int]) -> float:
 
 
 async def closed_loop(call: Callable[[int], Awaitable[Any]], in_flight: int,
-                      seconds: float) -> dict[str, float]:
+                      seconds: float, keep: list[float] | None = None) -> dict[str, float]:
+    """``in_flight`` workers calling ``call`` back to back for ``seconds``: ops/s, p50, p99;
+    each call's latency in ms is also appended to ``keep`` (for the CDF), if given."""
     latencies: list[float] = []
     end = time.monotonic() + seconds
     counter = iter(range(1 << 62))
@@ -91,21 +98,31 @@ async def closed_loop(call: Callable[[int], Awaitable[Any]], in_flight: int,
     t0 = time.monotonic()
     await asyncio.gather(*(worker() for _ in range(in_flight)))
     elapsed = time.monotonic() - t0
+    if keep is not None:
+        keep.extend(x * 1000 for x in latencies)
     latencies.sort()
     n = len(latencies)
     return {"ops_per_s": n / elapsed, "p50_ms": latencies[n // 2] * 1000,
             "p99_ms": latencies[min(n - 1, int(n * 0.99))] * 1000, "ops": float(n)}
 
 
+Samples = dict[str, list[float]]  # workload ("put1", "put64", "get1") -> latencies, ms
+
+
 async def workloads(put: Callable[[int], Awaitable[Any]], get: Callable[[int], Awaitable[Any]],
-                    pids: list[int], seconds: float) -> dict[str, float]:
+                    pids: list[int], seconds: float, samples: Samples | None = None
+                    ) -> dict[str, float]:
+    """The three workloads on one cluster; every latency also into ``samples``."""
+    def keep(name: str) -> list[float] | None:
+        return None if samples is None else samples.setdefault(name, [])
+
     for i in range(200):  # warm up channels, connections, caches
         await put(i)
-    one = await closed_loop(put, 1, seconds)
+    one = await closed_loop(put, 1, seconds, keep("put1"))
     cpu0 = cpu_seconds(pids)
-    many = await closed_loop(put, 64, seconds)
+    many = await closed_loop(put, 64, seconds, keep("put64"))
     cpu = cpu_seconds(pids) - cpu0
-    reads = await closed_loop(get, 1, seconds)
+    reads = await closed_loop(get, 1, seconds, keep("get1"))
     return {"put1_ops": one["ops_per_s"], "put1_p50_ms": one["p50_ms"],
             "put1_p99_ms": one["p99_ms"], "put64_ops": many["ops_per_s"],
             "put64_p50_ms": many["p50_ms"], "put64_p99_ms": many["p99_ms"],
@@ -115,7 +132,7 @@ async def workloads(put: Callable[[int], Awaitable[Any]], get: Callable[[int], A
 
 # ----------------------------------------------------------------------------- ours
 async def ours(seconds: float, options: dict[str, Any] | None = None,
-               protocol: str = "raft") -> dict[str, float]:
+               protocol: str = "raft", samples: Samples | None = None) -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix=f"bench-kv-{protocol}-") as tmp:
         async with LocalCluster(protocol, 3, data_dir=Path(tmp) / "c", direct=True,
                                 options=options) as c:
@@ -136,7 +153,7 @@ async def ours(seconds: float, options: dict[str, Any] | None = None,
                     return await get_rpc(kv_pb2.GetRequest(key=f"k{i % 1000}"), timeout=10)
 
                 pids = [info.pid for info in c.nodes.values()]
-                return await workloads(put, get, pids, seconds)
+                return await workloads(put, get, pids, seconds, samples)
 
 
 # ----------------------------------------------------------------------------- floors
@@ -258,7 +275,8 @@ def _field(number: int, data: bytes) -> bytes:
     return bytes([tag]) + bytes(size) + data
 
 
-async def etcd(binary: str, seconds: float) -> dict[str, float]:
+async def etcd(binary: str, seconds: float, samples: Samples | None = None
+               ) -> dict[str, float]:
     lease = allocate_ports(6)
     ports = list(lease.ports)
     lease.release()  # etcd binds them itself
@@ -293,7 +311,7 @@ async def etcd(binary: str, seconds: float) -> dict[str, float]:
                 async def get(i: int) -> Any:
                     return await get_rpc(_field(1, f"k{i % 1000}".encode()), timeout=10)
 
-                return await workloads(put, get, [p.pid for p in procs], seconds)
+                return await workloads(put, get, [p.pid for p in procs], seconds, samples)
         finally:
             for p in procs:
                 with contextlib.suppress(ProcessLookupError):
@@ -326,27 +344,27 @@ def _post_json(url: str) -> dict[str, Any]:
 
 
 # ----------------------------------------------------------------------------- report
-async def main_async(args: argparse.Namespace) -> dict[str, Any]:
+async def main_async(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Samples]]:
+    """The figures (medians over the runs), and every latency of every run by system."""
     binary, why = etcd_binary()
     if binary is None:
         console.print(f"[yellow]{escape(why)}: the etcd column is skipped[/yellow]")
     runs: dict[str, list[dict[str, float]]] = {"raft": [], "paxos": [], "etcd": []}
+    samples: dict[str, Samples] = {name: {} for name in runs}
     for r in range(args.runs):
-        console.print(f"run {r + 1}/{args.runs}: raft ...")
-        run = await ours(args.seconds)
-        lease = await ours(args.seconds, {"read_mode": "lease"})
-        run["get1_lease_p50_ms"] = lease["get1_p50_ms"]
-        run["get1_lease_ops"] = lease["get1_ops"]
-        runs["raft"].append(run)
-        console.print(f"run {r + 1}/{args.runs}: paxos ...")
-        run = await ours(args.seconds, protocol="paxos")
-        lease = await ours(args.seconds, {"read_mode": "lease"}, protocol="paxos")
-        run["get1_lease_p50_ms"] = lease["get1_p50_ms"]
-        run["get1_lease_ops"] = lease["get1_ops"]
-        runs["paxos"].append(run)
+        for protocol in ("raft", "paxos"):
+            console.print(f"run {r + 1}/{args.runs}: {protocol} ...")
+            run = await ours(args.seconds, protocol=protocol, samples=samples[protocol])
+            leased: Samples = {}
+            lease = await ours(args.seconds, {"read_mode": "lease"}, protocol=protocol,
+                               samples=leased)
+            samples[protocol].setdefault("get1_lease", []).extend(leased["get1"])
+            run["get1_lease_p50_ms"] = lease["get1_p50_ms"]
+            run["get1_lease_ops"] = lease["get1_ops"]
+            runs[protocol].append(run)
         if binary is not None:
             console.print(f"run {r + 1}/{args.runs}: etcd ...")
-            runs["etcd"].append(await etcd(binary, args.seconds))
+            runs["etcd"].append(await etcd(binary, args.seconds, samples["etcd"]))
     floors = await bare_unary(args.seconds)
     with tempfile.TemporaryDirectory(prefix="bench-kv-fsync-") as tmp:
         floors["fsync_p50_ms"] = fsync_p50_ms(tmp)
@@ -360,7 +378,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         result[protocol]["failover_p50_s"] = statistics.median(times)
         result[protocol]["failover_max_s"] = max(times)
         result[protocol].update(economy(protocol))
-    return result
+    return result, {name: s for name, s in samples.items() if s}
 
 
 async def failover(protocol: str, runs: int) -> list[float]:
@@ -451,6 +469,40 @@ def report(res: dict[str, Any]) -> None:
             f"{floor['bare_unary64_ops'] / etcd['put64_ops']:.2f}x etcd's (target >= 0.5x)")
 
 
+PANELS = (("put1", "put, 1 in flight"), ("put64", "put, 64 in flight"),
+          ("get1", "linearizable get, 1 in flight"))
+SYSTEMS = (("raft", "Raft KV", _plots.BLUE), ("paxos", "Multi-Paxos KV", _plots.GREEN),
+           ("etcd", "etcd", _plots.RED))
+
+
+def plot(path: Path, samples: dict[str, Samples], runs: int, seconds: float) -> int:
+    """The latency CDF of each workload, one panel each, every system that ran it beside
+    the others (``samples``: system -> workload -> latencies, ms); lease gets dashed in
+    the get panel. The PNG's bytes."""
+    fig, axes = _plots.figure(len(PANELS), 12, 3.6, sharey=True)
+    for ax, (workload, title) in zip(axes, PANELS, strict=True):
+        for system, label, color in SYSTEMS:
+            got = samples.get(system, {})
+            if workload in got:
+                _plots.cdf(ax, got[workload], label, color)
+            if workload == "get1" and "get1_lease" in got:
+                _plots.cdf(ax, got["get1_lease"], f"{label}, lease read", color,
+                           linestyle="--")
+        for q in (0.5, 0.99):
+            ax.axhline(q, color=_plots.GREY, linewidth=0.5, linestyle=":")
+        _plots.log_ms(ax)
+        ax.set_xlabel("latency, ms (log)", fontsize=9)
+        ax.set_title(title, fontsize=10)
+        ax.tick_params(labelsize=8)
+        ax.grid(True, which="major", axis="x", linewidth=0.3)
+    axes[0].set_ylabel("fraction of operations", fontsize=9)
+    axes[0].set_yticks([0, 0.25, 0.5, 0.75, 0.99])
+    axes[-1].legend(fontsize=8, loc="lower right")
+    fig.suptitle(f"KV latency CDFs, 3 members, fsync on, one grpc.aio channel to the leader; "
+                 f"{runs} run(s) of {seconds:g} s per workload pooled", fontsize=10)
+    return _plots.save(fig, path)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -458,11 +510,15 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--failovers", type=int, default=5)
     parser.add_argument("--json", action="store_true")
+    _plots.add_arguments(parser, "kv-latency", "the latency CDFs")
     args = parser.parse_args()
-    res = asyncio.run(main_async(args))
+    res, samples = asyncio.run(main_async(args))
     if args.json:
         print(json.dumps(res, indent=2))
     report(res)
+    png = _plots.target(args)
+    if png is not None:
+        console.print(_plots.wrote(png, plot(png, samples, args.runs, args.seconds)))
     return 0
 
 

@@ -12,6 +12,9 @@
    unary round trip / 64-in-flight unary throughput measured in the same run.
 3. Failover: after kill -9 of the leader, the time until a put commits again, over
    several runs, against the configured election timeout.
+
+A plot of (1), proposals/s and p50 against the calls in flight (``--loads``), goes to
+``--plot`` (default ``docs/img/raft-throughput.png``; ``--no-plot`` for none).
 """
 
 from __future__ import annotations
@@ -29,8 +32,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+import _plots  # scripts/ is on sys.path
 import grpc.aio
-from _grpc_echo_server import running as echo_server  # scripts/ is on sys.path
+from _grpc_echo_server import running as echo_server
 from bench_kv import first_of_two, fsync_p50_ms
 from rich.console import Console
 from rich.table import Table
@@ -220,6 +224,37 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     return results
 
 
+STYLES = {"ours, fsync on": (_plots.BLUE, "-"), "ours, fsync OFF": (_plots.BLUE, "--"),
+          "PySyncObj, batch on": (_plots.RED, "-"), "PySyncObj, batch off": (_plots.RED, "--")}
+
+
+def plot(path: Path, rows: list[dict[str, Any]], seconds: float) -> int:
+    """Committed proposals/s and their p50 against the calls in flight, a line per system
+    (``rows``: the ``leader_proposals`` of the run); the PNG's bytes."""
+    fig, (rate, p50) = _plots.figure(2, 10, 3.6)
+    for system in dict.fromkeys(r["system"] for r in rows):  # in the table's order
+        mine = sorted((r for r in rows if r["system"] == system and r["ops_per_s"] > 0),
+                      key=lambda r: r["in_flight"])
+        color, line = STYLES.get(system, (_plots.GREY, ":"))
+        xs = [r["in_flight"] for r in mine]
+        rate.plot(xs, [r["ops_per_s"] for r in mine], marker="o", markersize=4, color=color,
+                  linestyle=line, label=system)
+        p50.plot(xs, [r["p50_ms"] for r in mine], marker="o", markersize=4, color=color,
+                 linestyle=line, label=system)
+    for ax, ylabel in ((rate, "committed proposals / s"), (p50, "p50 latency, ms (log)")):
+        ax.set_xscale("log")
+        ax.set_xlabel("calls in flight at the leader (log)", fontsize=9)
+        ax.set_ylabel(ylabel, fontsize=9)
+        ax.tick_params(labelsize=8)
+        ax.grid(True, which="major", linewidth=0.3)
+    p50.set_yscale("log")
+    rate.set_ylim(bottom=0)
+    rate.legend(fontsize=8)
+    fig.suptitle(f"Raft proposals issued at the leader, 3 processes, direct peers, {seconds:g} s "
+                 "a point; PySyncObj beside it (no fsync)", fontsize=10)
+    return _plots.save(fig, path)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -228,6 +263,7 @@ def main() -> int:
                         help="calls in flight at the leader")
     parser.add_argument("--failovers", type=int, default=5)
     parser.add_argument("--json", action="store_true")
+    _plots.add_arguments(parser, "raft-throughput", "proposals/s against calls in flight")
     args = parser.parse_args()
     res = asyncio.run(main_async(args))
     table("committed proposals issued at the leader, 3 nodes", res["leader_proposals"])
@@ -260,6 +296,9 @@ def main() -> int:
     f = res["failover_s"]
     console.print(f"failover after kill -9 of the leader: p50 {statistics.median(f):.2f}s, "
                   f"max {max(f):.2f}s over {len(f)} runs (election timeout 0.30-0.60 s)")
+    png = _plots.target(args)
+    if png is not None:
+        console.print(_plots.wrote(png, plot(png, res["leader_proposals"], args.seconds)))
     if args.json:
         print(json.dumps(res, indent=2))
     return 0

@@ -13,6 +13,8 @@
    installed into its own virtualenv by ``bench_swim_baseline.ensure_swim_protocol``.
 
 Every figure of ours is reported beside swim-protocol's from the same run, as a ratio.
+A plot of (1) against N goes to ``--plot`` (default ``docs/img/swim-scaling.png``;
+``--no-plot`` for none).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import _plots  # scripts/ is on sys.path
 from bench_swim_baseline import measure_swim_protocol
 from rich.console import Console
 from rich.table import Table
@@ -80,6 +83,8 @@ def scaling(n: int, seed: int, window: int = 60) -> dict[str, Any]:
         "n": n,
         "probe_requests_per_member_period": per_member(w.rpc_count, count0, probing),
         "probe_bytes_per_member_period": per_member(w.rpc_bytes, bytes0, probing),
+        "anti_entropy_requests_per_member_period": per_member(w.rpc_count, count0,
+                                                              ANTI_ENTROPY),
         "anti_entropy_bytes_per_member_period": per_member(w.rpc_bytes, bytes0,
                                                            ANTI_ENTROPY),
         "events_per_s": (w.events - events0) / wall,
@@ -203,6 +208,50 @@ def versus_table(results: dict[str, Any]) -> Table:
     return t
 
 
+# ====================================================================== plot
+def plot(path: Path, rows: list[dict[str, Any]]) -> int:
+    """From the simulator's rows (``scaling``), against N: periods until a change is
+    known everywhere (spread, suspicion, death), requests and bytes each member sends per
+    period. The PNG's bytes."""
+    fig, (times, msgs, size) = _plots.figure(3, 13, 3.6)
+    ns = [r["n"] for r in rows]
+    log_n = [math.log2(n) for n in ns]
+    for label, ys, color in (
+            ("first suspicion", [r["first_suspicion_periods"] for r in rows], _plots.ORANGE),
+            ("dead in every view", [r["all_dead_periods"] for r in rows], _plots.RED),
+            ("update everywhere", [r["update_c"] * x for r, x in zip(rows, log_n,
+                                                                    strict=True)],
+             _plots.BLUE),
+            ("join everywhere", [r["join_c"] * x for r, x in zip(rows, log_n, strict=True)],
+             _plots.GREEN)):
+        times.plot(ns, ys, marker="o", markersize=4, color=color, label=label)
+    times.set_ylabel("protocol periods after the event", fontsize=9)
+    times.set_title("detection and spread", fontsize=10)
+    for ax, key, label, color in (
+            (msgs, "probe_requests_per_member_period", "probes (ping, ping-req)", _plots.BLUE),
+            (msgs, "anti_entropy_requests_per_member_period", "anti-entropy", _plots.PURPLE),
+            (size, "probe_bytes_per_member_period", "probes + piggybacked gossip",
+             _plots.BLUE),
+            (size, "anti_entropy_bytes_per_member_period", "anti-entropy", _plots.PURPLE)):
+        ax.plot(ns, [r.get(key, float("nan")) for r in rows], marker="o", markersize=4,
+                color=color, label=label)
+    msgs.set_ylabel("requests / member / period", fontsize=9)
+    msgs.set_title("messages sent (replies mirror them)", fontsize=10)
+    size.set_ylabel("bytes / member / period (estimate)", fontsize=9)
+    size.set_title("bytes sent, quiet group", fontsize=10)
+    for ax in (times, msgs, size):
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(ns, [str(n) for n in ns])
+        ax.set_xlabel("members N (log)", fontsize=9)
+        ax.set_ylim(bottom=0)
+        ax.tick_params(labelsize=8)
+        ax.grid(True, linewidth=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle("SWIM in the simulator, default options: a quiet group for 60 periods, then "
+                 "one update, one join, one kill -9", fontsize=10)
+    return _plots.save(fig, path)
+
+
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     """Every measurement in turn (a progress bar over them on a terminal's stderr: a
     simulated size is one step, each run on processes one)."""
@@ -214,6 +263,9 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             out["scaling"].append(scaling(n, args.seed))
             bar.advance(note=f"simulator N={n}")
         console.print(scaling_table(out["scaling"]))
+        png = _plots.target(args)
+        if png is not None and out["scaling"]:
+            console.print(_plots.wrote(png, plot(png, out["scaling"])))
         for n in args.members:
             console.print(f"swim-protocol, {n} members, {args.runs} runs")
             theirs = measure_swim_protocol(n, runs=args.runs, **THEIRS)
@@ -241,6 +293,7 @@ def main() -> int:
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--json", action="store_true", help="print the figures as JSON on stdout")
+    _plots.add_arguments(p, "swim-scaling", "the simulator's figures against N")
     args = p.parse_args()
     out = asyncio.run(main_async(args))
     if args.json:

@@ -27,7 +27,10 @@ lock waits, no conflict aborts; aborts and unknown outcomes are counted anyway.
    transfers (8 accounts, 50 reads of every balance and ledger spread over the run), at
    1k, 10k and 100k transactions.
 
-Run: ``scripts/bench twopc [--seconds S] [--clients N] [--json]``.
+A plot of (1) and (2), p50 and p99 per shard count, goes to ``--plot`` (default
+``docs/img/twopc-latency.png``; ``--no-plot`` for none).
+
+Run: ``scripts/bench twopc [--seconds S] [--clients N] [--sizes N,N] [--json]``.
 """
 
 from __future__ import annotations
@@ -47,7 +50,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench_checker import make_txn_history  # scripts/ is on sys.path
+import _plots  # scripts/ is on sys.path
+from bench_checker import make_txn_history
 from rich.console import Console
 from rich.table import Table
 
@@ -475,6 +479,28 @@ def report(res: dict[str, Any], args: argparse.Namespace, took_s: float) -> None
     console.print("command: scripts/bench twopc " + " ".join(args.argv))
 
 
+def plot(path: Path, loads: dict[str, dict[str, Any]], clients: int) -> int:
+    """p50 and p99 per shard count (2PC, and 3PC where measured) beside the Raft KV put,
+    at ``clients`` and at 1 client, txn/s under each label (``loads``: the run's loads by
+    key); the PNG's bytes."""
+    runs = [("1 shard", "1 shard\n(one-phase)"), ("2 shards", "2 shards"),
+            ("4 shards", "4 shards"), ("3pc 2 shards", "3PC\n2 shards"),
+            ("3pc 4 shards", "3PC\n4 shards"), ("kv put", "Raft KV\nput")]
+    fig, axes = _plots.figure(2, 12, 3.8)
+    for ax, tail, title in ((axes[0], "", f"{clients} clients, closed loop"),
+                            (axes[1], ", 1 client", "1 client")):
+        shown = [(loads[key + tail], label) for key, label in runs if key + tail in loads]
+        _plots.grouped_bars(ax, [f"{label}\n{r['txn_per_s']:,.0f}/s" for r, label in shown],
+                            {p: [r[f"{p}_ms"] for r, _ in shown] for p in ("p50", "p99")},
+                            colors=(_plots.BLUE, _plots.RED))
+        ax.set_title(title, fontsize=10)
+        ax.set_ylabel("latency, ms", fontsize=9)
+    axes[0].legend(fontsize=8)
+    fig.suptitle(f"2PC on {NODES} processes (n1 coordinates), fsync on, presumed abort, one "
+                 "fresh key per shard; the Raft KV (3 members) beside it", fontsize=10)
+    return _plots.save(fig, path)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -489,6 +515,7 @@ def main(argv: list[str] | None = None) -> int:
                         "1000,10000,100000)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--json", action="store_true", help="print the figures as JSON too")
+    _plots.add_arguments(parser, "twopc-latency", "p50/p99 per shard count")
     raw = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(raw)
     args.argv = raw
@@ -501,6 +528,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(res, indent=2))
     report(res, args, took)
+    png = _plots.target(args)
+    if png is not None:
+        console.print(_plots.wrote(png, plot(png, res["loads"], args.clients)))
     bad = [k for k, v in res["loads"].items() if v["txns"] == 0]
     invalid = [c["txns"] for c in res["checkers"] if not (c["elle_valid"] and c["bank_valid"])]
     if bad or invalid:

@@ -25,6 +25,9 @@ after a ``--warmup`` that is not counted.
    Reported: the readers' transactions/s and p50, and their restarts per read (the
    coordinators' own count), beside the offset-0 row.
 
+A plot of both goes to ``--plot`` (default ``docs/img/txnkv-commits.png``; ``--no-plot``
+for none).
+
 Run: ``scripts/bench txnkv [--seconds S] [--clients N] [--json]``.
 """
 
@@ -41,7 +44,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from bench_twopc import Load, closed_loop, kv_load, p50_p99  # scripts/ is on sys.path
+import _plots  # scripts/ is on sys.path
+from bench_twopc import Load, closed_loop, kv_load, p50_p99
 from rich.console import Console
 from rich.table import Table
 
@@ -250,6 +254,52 @@ def report(res: dict[str, Any], took: float) -> None:
                   f"{res['load_after']:.1f} on {res['cores']} cores")
 
 
+def plot(path: Path, res: dict[str, Any]) -> int:
+    """Three panels from the run (``res``): the commit's p50/p99 at 1 client and its
+    txn/s at ``clients`` per ranges a transaction, parallel beside two-round, the Raft KV
+    put as a line; and the readers' restarts per read per ``max_offset``. The PNG's
+    bytes."""
+    loads, n = res["loads"], res["clients"]
+    fig, (latency, rate, offsets) = _plots.figure(3, 14, 3.8)
+    groups = [f"{r} range{'s' if r > 1 else ''}" for r in (1, 2, 4)]
+
+    def of(commit: str, clients: int, key: str) -> list[float]:
+        return [loads[f"{commit} x{r} c{clients}"][key] for r in (1, 2, 4)]
+
+    _plots.grouped_bars(latency, groups, {
+        "parallel p50": of("parallel", 1, "p50_ms"), "two-round p50": of("two-round", 1,
+                                                                         "p50_ms"),
+        "parallel p99": of("parallel", 1, "p99_ms"), "two-round p99": of("two-round", 1,
+                                                                         "p99_ms")},
+        colors=(_plots.BLUE, _plots.RED, _plots.LIGHT_BLUE, _plots.LIGHT_RED), fontsize=7)
+    kv1, kvn = loads["raft kv put c1"], loads[f"raft kv put c{n}"]
+    latency.axhline(kv1["p50_ms"], color=_plots.GREY, linestyle="--", linewidth=1,
+                    label=f"Raft KV put p50 ({kv1['p50_ms']:.1f})")
+    latency.set_ylabel("latency, ms", fontsize=9)
+    latency.set_title("1 client, a transaction every 50 ms", fontsize=10)
+    _plots.grouped_bars(rate, groups, {"parallel": of("parallel", n, "txn_per_s"),
+                                       "two-round": of("two-round", n, "txn_per_s")},
+                        colors=(_plots.BLUE, _plots.RED), digits=0)
+    rate.axhline(kvn["txn_per_s"], color=_plots.GREY, linestyle="--", linewidth=1,
+                 label=f"Raft KV put ({kvn['txn_per_s']:,.0f}/s)")
+    rate.set_ylabel("transactions / s", fontsize=9)
+    rate.set_title(f"{n} clients, closed loop", fontsize=10)
+    _plots.grouped_bars(offsets, [f"{o} ms\n{loads[f'offset {o}']['txn_per_s']:,.0f}/s"
+                                  for o in OFFSETS],
+                        {"restarts / read": [res["uncertainty"][o]["per_read"]
+                                             for o in OFFSETS]},
+                        colors=(_plots.ORANGE,), digits=2)
+    offsets.set_ylabel("uncertainty restarts / read", fontsize=9)
+    offsets.set_xlabel("max_offset (reads/s under each)", fontsize=9)
+    offsets.set_title(f"readers of 4 hot keys beside writers, {n} clients", fontsize=10)
+    latency.legend(fontsize=7, loc="upper left")  # the bars grow to the right
+    rate.legend(fontsize=7, loc="upper right")  # and shrink here
+    fig.suptitle("txnkv, 3 processes, 4 ranges (Raft groups), fsync on: parallel commits "
+                 "against the two-round commit, blind writes of one fresh key per range",
+                 fontsize=10)
+    return _plots.save(fig, path)
+
+
 def _ratio(a: float, b: float) -> str:
     return f"{a / b:.2f}x" if b else "n/a"
 
@@ -264,6 +314,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clients", type=int, default=8,
                         help="closed-loop clients (default 8)")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON too")
+    _plots.add_arguments(parser, "txnkv-commits", "the commits and the offsets")
     raw = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(raw)
     args.argv = raw
@@ -275,6 +326,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(res, indent=2))
     report(res, took)
+    png = _plots.target(args)
+    if png is not None:
+        console.print(_plots.wrote(png, plot(png, res)))
     bad = [k for k, v in res["loads"].items() if v["txns"] == 0]
     if bad:
         console.print(f"[red]no transaction committed in {bad}[/red]")
