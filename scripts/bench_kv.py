@@ -64,6 +64,7 @@ from cluster.ports import allocate_ports
 from cluster.runner import LocalCluster
 from protocols._pb import kv_pb2, peer_pb2
 from protocols.kv.client import KvClient
+from protocols.progress import progress_bar
 
 console = Console(width=None if sys.stdout.isatty() else 120)  # a log keeps whole rows
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -351,20 +352,24 @@ async def main_async(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str
         console.print(f"[yellow]{escape(why)}: the etcd column is skipped[/yellow]")
     runs: dict[str, list[dict[str, float]]] = {"raft": [], "paxos": [], "etcd": []}
     samples: dict[str, Samples] = {name: {} for name in runs}
-    for r in range(args.runs):
-        for protocol in ("raft", "paxos"):
-            console.print(f"run {r + 1}/{args.runs}: {protocol} ...")
-            run = await ours(args.seconds, protocol=protocol, samples=samples[protocol])
-            leased: Samples = {}
-            lease = await ours(args.seconds, {"read_mode": "lease"}, protocol=protocol,
-                               samples=leased)
-            samples[protocol].setdefault("get1_lease", []).extend(leased["get1"])
-            run["get1_lease_p50_ms"] = lease["get1_p50_ms"]
-            run["get1_lease_ops"] = lease["get1_ops"]
-            runs[protocol].append(run)
-        if binary is not None:
-            console.print(f"run {r + 1}/{args.runs}: etcd ...")
-            runs["etcd"].append(await etcd(binary, args.seconds, samples["etcd"]))
+    systems = 2 + (binary is not None)
+    with progress_bar("kv runs", total=args.runs * systems) as bar:
+        for r in range(args.runs):
+            for protocol in ("raft", "paxos"):
+                console.print(f"run {r + 1}/{args.runs}: {protocol} ...")
+                run = await ours(args.seconds, protocol=protocol, samples=samples[protocol])
+                leased: Samples = {}
+                lease = await ours(args.seconds, {"read_mode": "lease"}, protocol=protocol,
+                                   samples=leased)
+                samples[protocol].setdefault("get1_lease", []).extend(leased["get1"])
+                run["get1_lease_p50_ms"] = lease["get1_p50_ms"]
+                run["get1_lease_ops"] = lease["get1_ops"]
+                runs[protocol].append(run)
+                bar.advance(note=f"run {r + 1}: {protocol}")
+            if binary is not None:
+                console.print(f"run {r + 1}/{args.runs}: etcd ...")
+                runs["etcd"].append(await etcd(binary, args.seconds, samples["etcd"]))
+                bar.advance(note=f"run {r + 1}: etcd")
     floors = await bare_unary(args.seconds)
     with tempfile.TemporaryDirectory(prefix="bench-kv-fsync-") as tmp:
         floors["fsync_p50_ms"] = fsync_p50_ms(tmp)

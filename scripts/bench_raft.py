@@ -43,6 +43,7 @@ from cluster.ports import allocate_ports
 from cluster.runner import LocalCluster
 from protocols._pb import admin_pb2, admin_pb2_grpc, peer_pb2
 from protocols.kv.client import KvChannels, KvClient
+from protocols.progress import progress_bar
 
 console = Console()
 HERE = Path(__file__).resolve().parent
@@ -190,25 +191,30 @@ def table(title: str, rows: list[dict[str, Any]]) -> None:
 
 
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
+    """Every measurement in turn (a progress bar over the load points on a terminal's
+    stderr: each system at each in-flight count is one step)."""
     results: dict[str, Any] = {"leader_proposals": [], "e2e": {}, "failover_s": []}
     loads = [int(x) for x in args.loads.split(",")]
-    for fsync in (True, False):
-        with tempfile.TemporaryDirectory() as tmp:
-            async with LocalCluster("raft", 3, data_dir=Path(tmp) / "c", direct=True,
-                                    options={"fsync": fsync}) as c:
-                await c.wait_for_leader(deadline_s=20)
-                for n in loads:
-                    r = await ours_load(c, n, args.seconds)
-                    results["leader_proposals"].append(
-                        {"system": f"ours, fsync {'on' if fsync else 'OFF'}", "in_flight": n,
-                         **r})
-    for batch in (True, False):
-        for n in loads:
-            r = pysyncobj_run(n, args.seconds, batch)
-            results["leader_proposals"].append(
-                {"system": f"PySyncObj, batch {'on' if batch else 'off'}", "in_flight": n,
-                 "ops_per_s": r.get("ops_per_s", 0.0), "p50_ms": r.get("p50_ms", 0.0),
-                 "p99_ms": r.get("p99_ms", 0.0), "failed": 0})
+    with progress_bar("raft load points", total=4 * len(loads)) as bar:
+        for fsync in (True, False):
+            with tempfile.TemporaryDirectory() as tmp:
+                async with LocalCluster("raft", 3, data_dir=Path(tmp) / "c", direct=True,
+                                        options={"fsync": fsync}) as c:
+                    await c.wait_for_leader(deadline_s=20)
+                    for n in loads:
+                        r = await ours_load(c, n, args.seconds)
+                        results["leader_proposals"].append(
+                            {"system": f"ours, fsync {'on' if fsync else 'OFF'}",
+                             "in_flight": n, **r})
+                        bar.advance(note=f"ours, fsync {fsync}, {n} in flight")
+        for batch in (True, False):
+            for n in loads:
+                r = pysyncobj_run(n, args.seconds, batch)
+                results["leader_proposals"].append(
+                    {"system": f"PySyncObj, batch {'on' if batch else 'off'}", "in_flight": n,
+                     "ops_per_s": r.get("ops_per_s", 0.0), "p50_ms": r.get("p50_ms", 0.0),
+                     "p99_ms": r.get("p99_ms", 0.0), "failed": 0})
+                bar.advance(note=f"PySyncObj, batch {batch}, {n} in flight")
     bare = await bare_unary(args.seconds)
     results["proposal_floor_ms"] = await proposal_floor(args.seconds)
     with tempfile.TemporaryDirectory() as tmp:
