@@ -69,6 +69,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: no experiment {args.name!r}; there are: {', '.join(EXPERIMENTS)}",
               file=sys.stderr)
         return 2
+    if args.out is not None and args.out.exists() and not args.out.is_dir():
+        print(f"error: --out {args.out} is a file, not a directory", file=sys.stderr)
+        return 2
     out = args.out or Path(tempfile.mkdtemp(prefix="experiment-"))
     held = True
     for e in chosen:

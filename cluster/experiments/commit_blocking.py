@@ -44,7 +44,8 @@ def _locked(w: World) -> bool:
 def run(out: Path, full: bool, say: Report) -> Outcome:
     down_ms = 5000 if full else 2000
     say(f"a coordinator and 3 participants; all vote YES; the coordinator crashes just "
-        f"before its second phase and restarts {down_ms} ms later")
+        f"before its second phase and restarts {down_ms} ms later; halfway, another "
+        "transaction asks for one of the same keys")
     res = {}
     for protocol in ("2pc", "3pc"):
         res[protocol] = r = _measure(protocol, down_ms)
@@ -52,7 +53,7 @@ def run(out: Path, full: bool, say: Report) -> Outcome:
             f"transaction on them meanwhile: {'committed' if r['probe_ok'] else 'refused'}")
         (out / protocol).mkdir(parents=True, exist_ok=True)
         path = render_spacetime(r["world"].event_log, out / protocol / "spacetime.html",
-                                faults=[(r["crashed"] / 1000, (r["crashed"] + down_ms) / 1000,
+                                faults=[(r["crashed"] / 1000, r["restarted"] / 1000,
                                          "n1 (coordinator) down")],
                                 title=f"{protocol}: coordinator down after the votes")
         r["path"] = path
@@ -70,7 +71,9 @@ def run(out: Path, full: bool, say: Report) -> Outcome:
 
 
 def _measure(protocol: str, down_ms: int) -> dict[str, Any]:
-    """Run ``window`` and measure when the locks went, from the crash."""
+    """The coordinator (n1) crashes right before its second phase (2PC: the decision;
+    3PC: the PRECOMMITs) and restarts ``down_ms`` later. Halfway through, another
+    transaction asks for one of the same keys. When did the locks go, from the crash?"""
     options = {**EVERY, **(THREE if protocol == "3pc" else {"inquiry_ticks": 20})}
     w = World(load_sim("twopc"), 4, 1, options=options, event_log=True)
     keys = [_key_on(n) for n in PARTS]
@@ -78,14 +81,17 @@ def _measure(protocol: str, down_ms: int) -> dict[str, Any]:
     w.submit("n1", Transact(tuple(MicroOp("w", k, 1) for k in keys)))
     w.run_until(lambda: not w.nodes["n1"].up, 5000)  # type: ignore[index]
     crashed = w.now
-    released_early = w.wait(lambda: not _locked(w), down_ms)
-    unlocked_at = w.now if released_early else None
+    unlocked_at = w.now if w.wait(lambda: not _locked(w), down_ms // 2) else None
+    w.run_for(max(0, crashed + down_ms // 2 - w.now))
     probe = w.submit("n2", Transact((MicroOp("w", keys[1], 2),)))  # n3's key, again
-    answer = w.wait(lambda: w.answers.get(probe), 1000)
+    answer = w.wait(lambda: w.answers.get(probe), down_ms // 2)
+    w.run_for(max(0, crashed + down_ms - w.now))
+    restarted = w.now
     w.restart("n1")
     w.run_until(lambda: not _locked(w), 5000)
-    unlocked_at = unlocked_at or w.now
-    return {"world": w, "crashed": crashed, "locked_ms": unlocked_at - crashed,
+    unlocked_at = unlocked_at if unlocked_at is not None else w.now
+    return {"world": w, "crashed": crashed, "restarted": restarted,
+            "locked_ms": unlocked_at - crashed,
             "probe_ok": answer is not None and answer.error is None}
 
 

@@ -2,13 +2,15 @@
 STOC 1997, monotonicity; DeCandia et al., "Dynamo", §4.2). With ``hash(key) mod n`` a
 join renumbers almost every key: about n/(n+1) of them move. Consistent hashing moves
 only the keys the newcomer takes over, about 1/(n+1), and every one of them moves *to*
-the newcomer. The bounded-loads ring trades a little of that for balance."""
+the newcomer; Maglev gives up a little of that (a few keys move between old nodes) for
+an evenly filled lookup table."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from cluster.experiments.base import Experiment, Outcome, Report
+from cluster.experiments.charts import bars
 from protocols.hashing import SCHEMES, hash64
 
 __all__ = ["KEY_MOVEMENT", "moved"]
@@ -45,7 +47,9 @@ def run(out: Path, full: bool, say: Report) -> Outcome:
         shares[scheme] = share, stray = moved(scheme, nodes, keys)
         say(f"  {scheme:12} moved {share:6.1%} of the keys ({share / ideal:4.1f}x the least); "
             f"{stray:6.1%} of those went elsewhere than to the newcomer")
-    files = _plot(shares, ideal, out / "moved.png")
+    files = bars(out / "moved.png", list(shares), [v[0] * 100 for v in shares.values()],
+                 ylabel="keys moved (%)", title=f"keys moved when node {nodes + 1} joins",
+                 line=(ideal * 100, "the least: 1/(n+1)"))
     if files:
         say(f"look at: {files[0]}")
     monotone = [s for s in SCHEMES if s != "maglev"]
@@ -58,27 +62,6 @@ def run(out: Path, full: bool, say: Report) -> Outcome:
         f"all of them to the newcomer, but Maglev, which trades perfect monotonicity for "
         f"an even table ({shares['maglev'][1]:.1%} of its moves went elsewhere).", holds,
         {s: round(v[0], 4) for s, v in shares.items()}, files)
-
-
-def _plot(shares: dict[str, tuple[float, float]], ideal: float, path: Path) -> list[Path]:
-    """A bar per scheme, the least possible as a line (matplotlib, if installed)."""
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return []
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig, ax = plt.subplots(figsize=(7, 3.2), dpi=100)
-    ax.bar(list(shares), [v[0] * 100 for v in shares.values()], color="#4878a8")
-    ax.axhline(ideal * 100, color="#c44", linestyle="--", label="the least: 1/(n+1)")
-    ax.set_ylabel("keys moved (%)")
-    ax.set_title("keys moved when an 11th node joins")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return [path]
 
 
 KEY_MOVEMENT = Experiment(

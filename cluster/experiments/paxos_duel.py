@@ -19,7 +19,8 @@ __all__ = ["DUELING_PROPOSERS", "dueling"]
 
 def dueling(backoff: bool, seed: int, event_log: bool = False) -> tuple[int, World]:
     """Five nodes, 5-20 ms links, no leader stickiness; every follower campaigns at once,
-    then clients write for two seconds: how many writes succeeded."""
+    then clients send 50 writes, one every 20 ms, and the run goes on for two seconds:
+    how many writes were decided."""
     w = World(load_sim("paxos"), 5, seed=seed,
               network=NetworkConfig(delay_min_ms=5, delay_max_ms=20),
               options={"backoff": backoff, "stickiness": False}, event_log=event_log)
@@ -43,7 +44,7 @@ def dueling(backoff: bool, seed: int, event_log: bool = False) -> tuple[int, Wor
 def run(out: Path, full: bool, say: Report) -> Outcome:
     seeds = range(1, 11) if full else range(1, 3)
     say("5 Multi-Paxos nodes, leader stickiness off; every node starts a scout at once, "
-        "then 50 writes over 2 s. How many are decided?")
+        "then 50 writes, one every 20 ms. How many are decided within 2 s?")
     done: dict[bool, list[int]] = {}
     for backoff in (False, True):
         done[backoff] = [dueling(backoff, s)[0] for s in seeds]
@@ -53,7 +54,7 @@ def run(out: Path, full: bool, say: Report) -> Outcome:
     from protocols.check.spacetime import render_spacetime
     path = render_spacetime(w.event_log or [], out / "spacetime.html",
                             title="dueling proposers, no backoff")
-    say(f"look at: {path}: {w.rpc_count['P1a']} phase-1 messages (P1a) in 2 s, and "
+    say(f"look at: {path}: {w.rpc_count['P1a']} phase-1 messages (P1a) in the run, and "
         f"{w.rpc_count['P2a']} of phase 2 (P2a)")
     without, with_ = sum(done[False]), sum(done[True])
     holds = without <= 0.1 * with_ and min(done[True]) >= 25

@@ -43,8 +43,9 @@ class Clients:
         if answer is None:
             self.history.complete(inv, "info", None, w.now / 1000, error="timeout")
             return "timeout"
-        if answer.error is not None:
-            self.history.complete(inv, "fail", None, w.now / 1000,
+        if answer.error is not None:  # refused: it surely did not happen; else it may have
+            surely_not = getattr(answer.error, "refused", False)
+            self.history.complete(inv, "fail" if surely_not else "info", None, w.now / 1000,
                                   error=type(answer.error).__name__)
             return type(answer.error).__name__
         result = answer.result

@@ -1,6 +1,7 @@
 """Every experiment of ``scripts/experiment`` runs at its small size and its printed
-conclusion holds; the conclusions can fail (a planted change of the rule each shows
-turns them); ``--list`` and bad names."""
+conclusion holds; two conclusions are shown to fail when the rule they rest on is
+planted away (check-quorum doing nothing, a clock that cannot jump); the others compare
+a run with the rule and one without it, both checked; ``--list`` and bad names."""
 
 from __future__ import annotations
 
@@ -56,6 +57,8 @@ def test_an_unknown_experiment_is_one_line_and_exit_2(capsys: pytest.CaptureFixt
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: no experiment 'split-brian'") and "\n" not in err
     assert main([]) == 2
+    assert main(["key-movement", "--out", __file__]) == 2
+    assert "is a file, not a directory" in capsys.readouterr().err
 
 
 @pytest.mark.slow
