@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import os
 import shutil
 import signal
@@ -499,7 +500,7 @@ def check_watch(args: argparse.Namespace) -> None:
         raise ConfigError("--interval and --count go with --watch")
     if args.interval is None:
         args.interval = 1.0
-    if not args.interval > 0:
+    if not (math.isfinite(args.interval) and args.interval > 0):
         raise ConfigError(f"--interval must be more than 0 seconds, not {args.interval:g}")
     if args.count is not None and args.count < 1:
         raise ConfigError(f"--count must be at least 1, not {args.count}")

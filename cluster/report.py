@@ -164,7 +164,7 @@ def _axis(path: Path) -> Axis | None:
 
 def _natural(text: str) -> list[Any]:
     """n2 before n10."""
-    return [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", text)]
+    return [int(p) if p.isdecimal() else p for p in re.split(r"(\d+)", text)]
 
 
 # ------------------------------------------------------------------------ the page

@@ -23,7 +23,7 @@ from protocols.common.errors import ConfigError
 
 __all__ = ["add_parser"]
 
-console = Console(highlight=False, soft_wrap=True)
+console = Console(highlight=False, soft_wrap=True, markup=False)  # user text is printed as is
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

@@ -19,6 +19,7 @@ members --node n2``).
 from __future__ import annotations
 
 import argparse
+import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -138,7 +139,7 @@ def connect_failed(error: ProtocolError) -> bool:
 def resolve(args: argparse.Namespace, service: Service) -> Target:
     """The servers the command's options name; ConfigError (before anything is sent) for
     an unknown node, a cluster of another protocol, a malformed endpoint."""
-    if args.timeout <= 0:
+    if not (math.isfinite(args.timeout) and args.timeout > 0):
         raise ConfigError(f"--timeout must be a positive number of seconds, not "
                           f"{args.timeout:g}")
     if args.endpoint:

@@ -27,7 +27,7 @@ from protocols.kv.client import KvClient
 
 __all__ = ["add_parser"]
 
-console = Console(highlight=False)
+console = Console(highlight=False, markup=False)  # user text is printed as is
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

@@ -30,7 +30,7 @@ from protocols.twopc.client import TwoPcClient
 
 __all__ = ["add_parser", "micro_ops_of"]
 
-console = Console(highlight=False, soft_wrap=True)
+console = Console(highlight=False, soft_wrap=True, markup=False)  # user text is printed as is
 
 
 class _MicroOp(argparse.Action):

@@ -31,7 +31,7 @@ from protocols.vkv.client import VersionedKvClient
 
 __all__ = ["add_parsers", "format_context", "parse_context"]
 
-console = Console(highlight=False, soft_wrap=True)
+console = Console(highlight=False, soft_wrap=True, markup=False)  # user text is printed as is
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

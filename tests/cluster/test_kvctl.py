@@ -30,6 +30,10 @@ def test_the_kv_from_the_shell(tmp_path: Path, capsys: pytest.CaptureFixture[str
         assert kv(capsys, d, "del", "a") == (0, "deleted")
         assert kv(capsys, d, "get", "a") == (1, "a: no such key")
         assert kv(capsys, d, "del", "a") == (1, "a: no such key")
+        # user text is printed as it is, never read as rich markup
+        assert kv(capsys, d, "put", "[/x]", "[bold]v") == (0, "ok")
+        assert kv(capsys, d, "get", "[/x]") == (0, "[bold]v")
+        assert kv(capsys, d, "get", "[/y]") == (1, "[/y]: no such key")
         code, out = kv(capsys, d, "--node", "n9", "get", "b")
         assert code == 2 and "no node 'n9' in this cluster (n1, n2, n3)" in out
         code, out = kv(capsys, d, "cas", "b", "7")
