@@ -78,6 +78,7 @@ from protocols.dynamo.core import DynamoCore, Get, Put
 from protocols.dynamo.sim import ADAPTER
 from protocols.hashing import Ring
 from protocols.kv.client import KvChannels, KvClient
+from protocols.progress import progress_bar
 from protocols.sim.world import World
 
 console = Console(width=None if sys.stdout.isatty() else 120)  # a log keeps whole rows
@@ -575,22 +576,31 @@ def tree_costs(keys: int, seed: int) -> dict[str, Any]:
 
 # ----------------------------------------------------------------------------- the run
 async def run_all(args: argparse.Namespace) -> dict[str, Any]:
+    """The parts asked for with ``--only``, in order (a progress bar over them on a
+    terminal's stderr: each part one step, each anti-entropy run one)."""
     res: dict[str, Any] = {}
-    if "quorums" in args.only:
-        console.print("1. quorums on real processes")
-        res["quorums"] = {k: asdict(v) for k, v in (await quorums(args)).items()}
-    if "join" in args.only:
-        console.print("2. rebalancing on a join")
-        res["join"] = await rebalance(args)
-    if "aae" in args.only:
-        console.print(f"3. anti-entropy in the simulator ({args.aae_keys} keys)")
-        res["aae"] = []
-        for damage in args.damage:
-            for tree in ("merkle", "tictac"):
-                console.print(f"  {tree}, {damage:.1%} damaged ...")
-                res["aae"].append(aae_sim(tree, args.aae_keys, damage, args.seed))
-        console.print("4. the trees' own cost")
-        res["trees"] = tree_costs(args.aae_keys, args.seed)
+    aae_runs = 2 * len(args.damage) + 1 if "aae" in args.only else 0
+    steps = ("quorums" in args.only) + ("join" in args.only) + aae_runs
+    with progress_bar("dynamo", total=steps) as bar:
+        if "quorums" in args.only:
+            console.print("1. quorums on real processes")
+            res["quorums"] = {k: asdict(v) for k, v in (await quorums(args)).items()}
+            bar.advance(note="quorums")
+        if "join" in args.only:
+            console.print("2. rebalancing on a join")
+            res["join"] = await rebalance(args)
+            bar.advance(note="join")
+        if "aae" in args.only:
+            console.print(f"3. anti-entropy in the simulator ({args.aae_keys} keys)")
+            res["aae"] = []
+            for damage in args.damage:
+                for tree in ("merkle", "tictac"):
+                    console.print(f"  {tree}, {damage:.1%} damaged ...")
+                    res["aae"].append(aae_sim(tree, args.aae_keys, damage, args.seed))
+                    bar.advance(note=f"{tree} {damage:.1%}")
+            console.print("4. the trees' own cost")
+            res["trees"] = tree_costs(args.aae_keys, args.seed)
+            bar.advance(note="trees")
     return res
 
 
