@@ -25,9 +25,11 @@ from tests.support.chaos import ALL_FAULTS, chaos_run, pause_stale_leader
 Factory = Callable[..., Awaitable[LocalCluster]]
 
 
-# seed 2 runs with --run-slow: the default suite's chaos time goes to the harness's other
-# checkers (list-append, targeted faults, TLS) and the simulator's sweeps
-@pytest.mark.parametrize("seed", [1, pytest.param(2, marks=pytest.mark.slow)])
+# the slow suite (suite time): the default suite runs this same harness on Raft over TLS
+# (tests/cluster/test_tls.py), with targeted faults and with list-append, and the
+# simulator's sweeps; these two seeds run with --run-slow
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [1, 2])
 async def test_chaos_3_nodes(cluster: Factory, tmp_path: Path, seed: int) -> None:
     c = await cluster("raft", nodes=3, event_log=True, seed=seed)
     await chaos_run(c, seed, 12.0, tmp_path, ALL_FAULTS)

@@ -60,6 +60,10 @@ async def counters(c: LocalCluster, nodes: list[str]) -> dict[str, int]:
     return out
 
 
+# the slow suite (suite time, 15 s): detection on processes stays in the default suite in
+# test_nodes_come_and_go.py (a removed node declared dead everywhere), the counter in
+# tests/cluster/clients/test_swim.py, both in the simulator (tests/swim/sim)
+@pytest.mark.slow
 async def test_a_killed_member_is_detected_everywhere_and_the_counter_is_exact(
         cluster: Factory) -> None:
     c, client = await start(cluster)
