@@ -30,9 +30,6 @@ def _props(result: Result) -> list[str]:
 
 
 # ====================================================================== the Synod
-# the slow suite (suite time, 11 s): the explorer walks the Synod in the default suite
-# through test_synod_planted_bug_is_found, Multi-Paxos's small model exhaustively below
-@pytest.mark.slow
 def test_synod_small_is_safe_and_chooses_a_value() -> None:
     result = Explorer(_model("synod", "synod", "small")).run("bfs")
     assert result.complete and not result.counterexamples, result.verdicts()

@@ -54,10 +54,6 @@ def test_with_three_participants_2pc_is_atomic_on_every_path_walked() -> None:
     assert result.states >= 20_000 and any(p is not None for p in result.reached.values())
 
 
-# the slow suite (suite time, with the next): the same crash and the split are shown in
-# the default suite by tests/twopc/sim/test_threepc_sim.py (termination without the
-# coordinator; a partition during termination splits the decision)
-@pytest.mark.slow
 def test_3pc_does_not_block_when_the_coordinator_crashes() -> None:
     """The ``blocking`` model's crash under 3PC, messages on time (Skeen's synchronous
     model): the participants' termination protocol finishes every path, atomically, and
@@ -67,7 +63,6 @@ def test_3pc_does_not_block_when_the_coordinator_crashes() -> None:
     assert result.complete
 
 
-@pytest.mark.slow
 def test_3pc_splits_when_the_participants_messages_are_late() -> None:
     """The same crash, the participants' messages now as late as a partition makes them:
     the shortest path to a split decision (breadth first, about 2500 states) is 12 moves:

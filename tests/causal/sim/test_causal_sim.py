@@ -38,9 +38,6 @@ def test_causal_mode_delivers_everything_in_causal_order(seed: int) -> None:
     assert max(held) > 0, "the faults made messages wait: the rule was exercised"
 
 
-# the slow suite (suite time, 6 seeds each): the default suite shows both modes breaking
-# causal order under the same faults in tests/cluster/test_experiments.py (causal-vs-fifo)
-@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["fifo", "none"])
 def test_without_the_rule_the_same_faults_break_causal_order(mode: str) -> None:
     verdicts = [run(mode, seed)[0] for seed in range(6)]

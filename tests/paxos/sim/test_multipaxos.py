@@ -139,9 +139,6 @@ def test_a_leader_crashed_inside_its_adoption_write_never_reuses_its_ballot(seed
     w.run_until(lambda: rid in w.answers, 3000)
 
 
-# the slow suite (suite time, 10 seeds each way): the default suite runs the same scenario
-# on 2 seeds each way in tests/cluster/test_experiments.py (dueling-proposers)
-@pytest.mark.slow
 def test_dueling_leaders_livelock_without_backoff_and_progress_with_it() -> None:
     """PMMC §4: a preempted leader that retries at once preempts the other, which does
     the same, forever. With failure detection and a random backoff one of them wins.

@@ -56,8 +56,7 @@ def _spread(n: int, seeds: range, options: dict[str, object] | None = None) -> l
     return cs
 
 
-# 256 members in the slow suite (suite time): 16 and 64 show the log n growth by default
-@pytest.mark.parametrize("n", [16, 64, pytest.param(256, marks=pytest.mark.slow)])
+@pytest.mark.parametrize("n", [16, 64, 256])
 def test_an_update_and_a_join_reach_every_member_in_c_log2_n_periods(n: int) -> None:
     cs = _spread(n, range(2))
     assert max(cs) <= 3.0 and statistics.median(cs) <= 1.0
@@ -104,8 +103,7 @@ def check_detection(n: int, d: Detection) -> tuple[float, float]:
     return first, spread
 
 
-# 32 members in the slow suite (suite time): 8 members by default, and a thousand below
-@pytest.mark.parametrize("n", [8, pytest.param(32, marks=pytest.mark.slow)])
+@pytest.mark.parametrize("n", [8, 32])
 def test_a_killed_member_is_detected_within_the_papers_bounds(n: int) -> None:
     """§5: some member first probes it after e/(e-1) periods on average, and that probe
     takes a period more; then Lifeguard's confirmations shrink the suspicion to its
